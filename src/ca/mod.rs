@@ -1,0 +1,461 @@
+//! The certificate authority: the only code that holds CA private keys. It creates the CA
+//! hierarchy (`init`) and signs what the registration authority has decided to issue,
+//! re-checking the request first. It never parses HTTP, never reads policies and never
+//! touches the database.
+
+pub mod keys;
+mod extensions;
+
+use std::path::{Path, PathBuf};
+
+use rcgen::{
+    BasicConstraints, CertificateParams, CrlDistributionPoint, DistinguishedName, DnType,
+    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, SerialNumber,
+};
+use time::{Duration, OffsetDateTime};
+
+use crate::config::{CaSettings, DataDir};
+use crate::model::{sha256_fingerprint, ExtendedKeyUsage, KeyAlgorithm, KeyUsage, PublicKey, Serial};
+use crate::names::{SubjectAltName, SubjectName};
+pub use keys::Passphrase;
+
+/// What can go wrong in the CA layer.
+#[derive(Debug, thiserror::Error)]
+pub enum CaError {
+    /// `init` on a data directory that already has a CA.
+    #[error("{0} already holds a CA (found {1}); nothing was changed. Use another --data-dir to create a new CA")]
+    AlreadyInitialized(PathBuf, String),
+    /// A command that needs a CA on an empty data directory.
+    #[error("no CA in {0}: run `paypki init` first (or `paypki serve`, which creates a development CA)")]
+    NotInitialized(PathBuf),
+    /// A file could not be read or written.
+    #[error("{path}: {reason}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What the OS said.
+        reason: String,
+    },
+    /// A key could not be generated, imported, decrypted or used.
+    #[error("{0}")]
+    Key(String),
+    /// A setting given to `init` is not usable.
+    #[error("{0}")]
+    Setting(String),
+    /// The CA refuses to sign what it was asked to sign.
+    #[error("the CA refused to sign: {0}")]
+    Refused(String),
+    /// Building or signing a certificate failed.
+    #[error("cannot build the certificate: {0}")]
+    Build(String),
+}
+
+impl CaError {
+    pub(crate) fn io(path: &Path, e: std::io::Error) -> Self {
+        CaError::Io {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        }
+    }
+}
+
+impl From<rcgen::Error> for CaError {
+    fn from(e: rcgen::Error) -> Self {
+        CaError::Build(e.to_string())
+    }
+}
+
+/// Options of `paypki init`.
+#[derive(Debug, Clone)]
+pub struct InitOptions {
+    /// Base URL written into AIA and CRL distribution points.
+    pub base_url: String,
+    /// Organization (O) of the CA certificates.
+    pub organization: String,
+    /// Country (C) of the CA certificates.
+    pub country: String,
+    /// Common name of the root.
+    pub root_common_name: String,
+    /// Algorithm for generated keys.
+    pub key_algorithm: KeyAlgorithm,
+    /// An existing PKCS#8 root key.
+    pub import_root_key: Option<PathBuf>,
+    /// An existing PKCS#8 issuing CA key.
+    pub import_issuing_key: Option<PathBuf>,
+    /// Encrypts the key files when set.
+    pub passphrase: Option<Passphrase>,
+    /// Root validity.
+    pub root_validity: Duration,
+    /// Issuing CA validity.
+    pub issuing_validity: Duration,
+    /// OCSP responder certificate validity.
+    pub ocsp_validity: Duration,
+}
+
+impl InitOptions {
+    /// Defaults: 20-year root, 10-year issuing CA, 90-day OCSP responder, ECDSA P-256.
+    pub fn new(base_url: String) -> Self {
+        InitOptions {
+            base_url,
+            organization: "paypki Development".into(),
+            country: "US".into(),
+            root_common_name: "paypki Root CA".into(),
+            key_algorithm: KeyAlgorithm::EcdsaP256,
+            import_root_key: None,
+            import_issuing_key: None,
+            passphrase: None,
+            root_validity: Duration::days(20 * 365 + 5),
+            issuing_validity: Duration::days(10 * 365 + 2),
+            ocsp_validity: Duration::days(90),
+        }
+    }
+}
+
+/// What `init` created.
+#[derive(Debug, Clone)]
+pub struct InitReport {
+    /// SHA-256 fingerprint of the root certificate.
+    pub root_fingerprint: String,
+    /// The issuing CA key algorithm.
+    pub key_algorithm: KeyAlgorithm,
+    /// Whether key files are encrypted.
+    pub encrypted: bool,
+}
+
+/// What the registration authority asks the CA to sign. The CA adds what only it knows:
+/// issuer, AKI, AIA and CRL distribution point.
+#[derive(Debug, Clone)]
+pub struct LeafRequest {
+    /// A fresh, reserved serial.
+    pub serial: Serial,
+    /// The checked subject.
+    pub subject: SubjectName,
+    /// The checked SANs.
+    pub subject_alt_names: Vec<SubjectAltName>,
+    /// The subject's public key (proof of possession already checked).
+    pub public_key: PublicKey,
+    /// Start of validity.
+    pub not_before: OffsetDateTime,
+    /// End of validity.
+    pub not_after: OffsetDateTime,
+    /// keyUsage bits (never CA bits: the type cannot express them).
+    pub key_usage: Vec<KeyUsage>,
+    /// Extended key usages.
+    pub extended_key_usage: Vec<ExtendedKeyUsage>,
+    /// The role's certificate-policy OID.
+    pub policy_oid: Vec<u64>,
+}
+
+/// A CA certificate with its parsed validity.
+#[derive(Debug, Clone)]
+pub struct CaCertificate {
+    /// DER bytes.
+    pub der: Vec<u8>,
+    /// End of validity.
+    pub not_after: OffsetDateTime,
+}
+
+/// The loaded CA: certificates, keys and settings.
+pub struct CertificateAuthority {
+    settings: CaSettings,
+    root: CaCertificate,
+    issuing: CaCertificate,
+    ocsp: CaCertificate,
+    issuing_signer: Issuer<'static, KeyPair>,
+}
+
+impl std::fmt::Debug for CertificateAuthority {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CertificateAuthority")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Backdating absorbs clock skew between paypki and relying parties (Boulder backdates 1h).
+const BACKDATE: Duration = Duration::minutes(5);
+
+/// Creates a new CA hierarchy in `dir`: root, issuing CA and delegated OCSP responder.
+pub fn init(dir: &DataDir, options: &InitOptions) -> Result<InitReport, CaError> {
+    if let Some(found) = existing_ca_files(dir) {
+        return Err(CaError::AlreadyInitialized(dir.root().to_path_buf(), found));
+    }
+    let base_url = crate::config::normalize_base_url(&options.base_url).map_err(CaError::Setting)?;
+    let country = options.country.trim().to_string();
+    if !(country.len() == 2 && country.chars().all(|c| c.is_ascii_uppercase())) {
+        return Err(CaError::Setting(format!("--country {country:?} must be a two-letter ISO 3166 code")));
+    }
+    for (flag, value) in [("--org", &options.organization), ("--root-cn", &options.root_common_name)] {
+        if value.trim().is_empty() || value.chars().count() > 64 {
+            return Err(CaError::Setting(format!("{flag} must be 1 to 64 characters")));
+        }
+    }
+
+    // Everything that can fail on input (imports) happens before anything is written.
+    let passphrase = options.passphrase.as_ref();
+    let root_key = match &options.import_root_key {
+        Some(path) => keys::read_key_file(path, passphrase)?,
+        None => keys::generate(options.key_algorithm)?,
+    };
+    let issuing_key = match &options.import_issuing_key {
+        Some(path) => keys::read_key_file(path, passphrase)?,
+        None => keys::generate(options.key_algorithm)?,
+    };
+    let issuing_algorithm = keys::algorithm_of(&issuing_key);
+    let ocsp_key = keys::generate(match issuing_algorithm {
+        KeyAlgorithm::Rsa => KeyAlgorithm::EcdsaP256,
+        other => other,
+    })?;
+    let settings = CaSettings {
+        base_url,
+        organization: options.organization.trim().to_string(),
+        country,
+        key_algorithm: issuing_algorithm,
+        created_at: OffsetDateTime::now_utc(),
+    };
+    let now = settings.created_at;
+    let rng = ring::rand::SystemRandom::new();
+    let serial = || Serial::random(&rng).map_err(|_| CaError::Key("the system random generator failed".into()));
+
+    let ca_name = |cn: &str| {
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CountryName, rcgen::DnValue::PrintableString(settings.country.as_str().try_into()?));
+        dn.push(DnType::OrganizationName, settings.organization.as_str());
+        dn.push(DnType::CommonName, cn);
+        Ok::<_, rcgen::Error>(dn)
+    };
+
+    let mut root_params = CertificateParams::default();
+    root_params.distinguished_name = ca_name(options.root_common_name.trim())?;
+    root_params.serial_number = Some(SerialNumber::from_slice(serial()?.as_bytes()));
+    root_params.not_before = now - BACKDATE;
+    root_params.not_after = now + options.root_validity;
+    root_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    root_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let root_cert = root_params.self_signed(&root_key)?;
+    let root_signer = Issuer::new(root_params.clone(), &root_key);
+
+    let mut issuing_params = CertificateParams::default();
+    issuing_params.distinguished_name = ca_name(&format!("{} Issuing CA", settings.organization))?;
+    issuing_params.serial_number = Some(SerialNumber::from_slice(serial()?.as_bytes()));
+    issuing_params.not_before = now - BACKDATE;
+    issuing_params.not_after = (now + options.issuing_validity).min(root_params.not_after);
+    issuing_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    issuing_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    issuing_params.use_authority_key_identifier_extension = true;
+    issuing_params.crl_distribution_points = vec![CrlDistributionPoint {
+        uris: vec![settings.root_crl_url()],
+    }];
+    issuing_params.custom_extensions = vec![extensions::authority_info_access(None, &settings.root_cert_url())?];
+    let issuing_cert = issuing_params.signed_by(&issuing_key, &root_signer)?;
+    let issuing_signer = Issuer::new(issuing_params.clone(), &issuing_key);
+
+    let ocsp_cert = ocsp_responder_params(&settings, now, options.ocsp_validity, issuing_params.not_after, serial()?)?
+        .signed_by(&ocsp_key, &issuing_signer)?;
+
+    // Write: directories, keys (0600), certificates, and ca.toml last (it marks completion).
+    create_private_dir(dir.root())?;
+    create_private_dir(&dir.keys_dir())?;
+    std::fs::create_dir_all(dir.certs_dir()).map_err(|e| CaError::io(&dir.certs_dir(), e))?;
+    keys::write_key_file(&dir.key_file("root"), &root_key, passphrase)?;
+    keys::write_key_file(&dir.key_file("issuing"), &issuing_key, passphrase)?;
+    keys::write_key_file(&dir.key_file("ocsp"), &ocsp_key, passphrase)?;
+    write_file(&dir.cert_file("root"), root_cert.pem().as_bytes())?;
+    write_file(&dir.cert_file("issuing"), issuing_cert.pem().as_bytes())?;
+    write_file(&dir.cert_file("ocsp"), ocsp_cert.pem().as_bytes())?;
+    let settings_text = toml::to_string(&settings).map_err(|e| CaError::Setting(e.to_string()))?;
+    write_file(&dir.settings_file(), settings_text.as_bytes())?;
+
+    Ok(InitReport {
+        root_fingerprint: sha256_fingerprint(root_cert.der()),
+        key_algorithm: issuing_algorithm,
+        encrypted: passphrase.is_some(),
+    })
+}
+
+/// The delegated OCSP responder's profile (RFC 6960 §4.2.2.2).
+fn ocsp_responder_params(
+    settings: &CaSettings,
+    now: OffsetDateTime,
+    validity: Duration,
+    issuer_not_after: OffsetDateTime,
+    serial: Serial,
+) -> Result<CertificateParams, CaError> {
+    let mut params = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CountryName, rcgen::DnValue::PrintableString(settings.country.as_str().try_into()?));
+    dn.push(DnType::OrganizationName, settings.organization.as_str());
+    dn.push(DnType::CommonName, format!("{} OCSP Responder", settings.organization));
+    params.distinguished_name = dn;
+    params.serial_number = Some(SerialNumber::from_slice(serial.as_bytes()));
+    params.not_before = now - BACKDATE;
+    params.not_after = (now + validity).min(issuer_not_after);
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::OcspSigning];
+    params.use_authority_key_identifier_extension = true;
+    params.custom_extensions = vec![extensions::ocsp_nocheck()?];
+    Ok(params)
+}
+
+fn existing_ca_files(dir: &DataDir) -> Option<String> {
+    [
+        dir.settings_file(),
+        dir.keys_dir(),
+        dir.certs_dir(),
+        dir.database(),
+    ]
+    .into_iter()
+    .find(|p| p.exists())
+    .map(|p| p.display().to_string())
+}
+
+fn create_private_dir(path: &Path) -> Result<(), CaError> {
+    use std::os::unix::fs::DirBuilderExt;
+    if path.is_dir() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+        .map_err(|e| CaError::io(path, e))
+}
+
+fn write_file(path: &Path, contents: &[u8]) -> Result<(), CaError> {
+    use std::io::Write;
+    let io = |e| CaError::io(path, e);
+    let mut file = std::fs::File::create_new(path).map_err(io)?;
+    file.write_all(contents).map_err(io)?;
+    file.sync_all().map_err(io)
+}
+
+fn read_cert(path: &Path) -> Result<CaCertificate, CaError> {
+    let text = std::fs::read_to_string(path).map_err(|e| CaError::io(path, e))?;
+    let parsed = pem::parse(&text).map_err(|_| CaError::Key(format!("{}: not a PEM certificate", path.display())))?;
+    let der = parsed.into_contents();
+    let (_, cert) = x509_parser::parse_x509_certificate(&der)
+        .map_err(|e| CaError::Key(format!("{}: cannot parse the certificate: {e}", path.display())))?;
+    let not_after = cert.validity().not_after.to_datetime();
+    Ok(CaCertificate { der, not_after })
+}
+
+impl CertificateAuthority {
+    /// Loads the CA from a data directory, checking that every key matches its certificate.
+    pub fn load(dir: &DataDir, passphrase: Option<&Passphrase>) -> Result<Self, CaError> {
+        if !dir.is_initialized() {
+            return Err(CaError::NotInitialized(dir.root().to_path_buf()));
+        }
+        let settings_path = dir.settings_file();
+        let settings_text = std::fs::read_to_string(&settings_path).map_err(|e| CaError::io(&settings_path, e))?;
+        let settings: CaSettings = toml::from_str(&settings_text)
+            .map_err(|e| CaError::Setting(format!("{}: {e}", settings_path.display())))?;
+        let root = read_cert(&dir.cert_file("root"))?;
+        let issuing = read_cert(&dir.cert_file("issuing"))?;
+        let ocsp = read_cert(&dir.cert_file("ocsp"))?;
+        let issuing_key = keys::read_key_file(&dir.key_file("issuing"), passphrase)?;
+        let ocsp_key = keys::read_key_file(&dir.key_file("ocsp"), passphrase)?;
+        check_key_matches(&issuing, &issuing_key, "issuing")?;
+        check_key_matches(&ocsp, &ocsp_key, "ocsp")?;
+        let issuing_signer = Issuer::from_ca_cert_der(&issuing.der.clone().into(), issuing_key)?;
+        Ok(CertificateAuthority {
+            settings,
+            root,
+            issuing,
+            ocsp,
+            issuing_signer,
+        })
+    }
+
+    /// The settings chosen at `init`.
+    pub fn settings(&self) -> &CaSettings {
+        &self.settings
+    }
+    /// The root certificate.
+    pub fn root(&self) -> &CaCertificate {
+        &self.root
+    }
+    /// The issuing CA certificate.
+    pub fn issuing(&self) -> &CaCertificate {
+        &self.issuing
+    }
+    /// The delegated OCSP responder certificate.
+    pub fn ocsp_responder(&self) -> &CaCertificate {
+        &self.ocsp
+    }
+    /// The chain a participant installs: issuing CA, then root, in PEM.
+    pub fn chain_pem(&self) -> String {
+        let mut out = to_pem("CERTIFICATE", &self.issuing.der);
+        out.push_str(&to_pem("CERTIFICATE", &self.root.der));
+        out
+    }
+
+    /// Signs a participant certificate, after re-checking the request: the CA trusts the
+    /// RA's policy decision but not its arithmetic.
+    pub fn sign_leaf(&self, request: &LeafRequest) -> Result<Vec<u8>, CaError> {
+        if request.not_after <= request.not_before {
+            return Err(CaError::Refused("the validity period is empty".into()));
+        }
+        if request.not_after > self.issuing.not_after {
+            return Err(CaError::Refused(format!(
+                "the certificate would outlive the issuing CA (which expires {})",
+                request.not_after.date()
+            )));
+        }
+        if request.key_usage.is_empty() {
+            return Err(CaError::Refused("no key usage".into()));
+        }
+        let mut params = CertificateParams::default();
+        params.distinguished_name = request.subject.to_rcgen()?;
+        params.subject_alt_names = request
+            .subject_alt_names
+            .iter()
+            .map(SubjectAltName::to_rcgen)
+            .collect::<Result<_, _>>()?;
+        params.serial_number = Some(SerialNumber::from_slice(request.serial.as_bytes()));
+        params.not_before = request.not_before;
+        params.not_after = request.not_after;
+        params.is_ca = IsCa::ExplicitNoCa;
+        params.key_usages = request.key_usage.iter().map(|u| match u {
+            KeyUsage::DigitalSignature => KeyUsagePurpose::DigitalSignature,
+            KeyUsage::NonRepudiation => KeyUsagePurpose::ContentCommitment,
+            KeyUsage::KeyEncipherment => KeyUsagePurpose::KeyEncipherment,
+            KeyUsage::KeyAgreement => KeyUsagePurpose::KeyAgreement,
+        }).collect();
+        params.extended_key_usages = request.extended_key_usage.iter().map(|e| match e {
+            ExtendedKeyUsage::ServerAuth => ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsage::ClientAuth => ExtendedKeyUsagePurpose::ClientAuth,
+            ExtendedKeyUsage::EmailProtection => ExtendedKeyUsagePurpose::EmailProtection,
+            ExtendedKeyUsage::Other(arcs) => ExtendedKeyUsagePurpose::Other(arcs.clone()),
+        }).collect();
+        params.use_authority_key_identifier_extension = true;
+        params.crl_distribution_points = vec![CrlDistributionPoint {
+            uris: vec![self.settings.issuing_crl_url()],
+        }];
+        params.custom_extensions = vec![
+            extensions::certificate_policies(&request.policy_oid)?,
+            extensions::authority_info_access(Some(&self.settings.ocsp_url()), &self.settings.issuing_cert_url())?,
+        ];
+        let cert = params.signed_by(&request.public_key, &self.issuing_signer)?;
+        Ok(cert.der().to_vec())
+    }
+}
+
+fn check_key_matches(cert: &CaCertificate, key: &KeyPair, name: &str) -> Result<(), CaError> {
+    let (_, parsed) = x509_parser::parse_x509_certificate(&cert.der)
+        .map_err(|e| CaError::Key(format!("{name} certificate: {e}")))?;
+    if parsed.public_key().raw != keys::spki_der(key).as_slice() {
+        return Err(CaError::Key(format!(
+            "the {name} key file does not match the {name} certificate"
+        )));
+    }
+    Ok(())
+}
+
+/// PEM-encodes DER.
+pub fn to_pem(tag: &str, der: &[u8]) -> String {
+    pem::encode_config(
+        &pem::Pem::new(tag, der.to_vec()),
+        pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
+    )
+}

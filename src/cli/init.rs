@@ -1,0 +1,54 @@
+//! `paypki init`.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::{passphrase_from_env, CliError, Context};
+use crate::ca::{self, InitOptions};
+use crate::model::KeyAlgorithm;
+
+/// Options of `paypki init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Base URL of this CA as relying parties reach it; written into every certificate's
+    /// AIA (OCSP, caIssuers) and CRL distribution point.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub base_url: String,
+    /// Organization (O) of the CA certificates.
+    #[arg(long, default_value = "paypki Development")]
+    pub org: String,
+    /// Country (C) of the CA certificates, two letters.
+    #[arg(long, default_value = "US")]
+    pub country: String,
+    /// Common name of the root CA.
+    #[arg(long, default_value = "paypki Root CA")]
+    pub root_cn: String,
+    /// Algorithm of generated CA keys: ecdsa-p256, ecdsa-p384 or ed25519 (RSA keys are imported).
+    #[arg(long, default_value = "ecdsa-p256")]
+    pub key_alg: KeyAlgorithm,
+    /// Use this PKCS#8 PEM key for the root instead of generating one.
+    #[arg(long)]
+    pub import_root_key: Option<PathBuf>,
+    /// Use this PKCS#8 PEM key for the issuing CA instead of generating one.
+    #[arg(long)]
+    pub import_issuing_key: Option<PathBuf>,
+}
+
+pub(super) fn run(context: &Context, args: InitArgs) -> Result<(), CliError> {
+    let mut options = InitOptions::new(args.base_url);
+    options.organization = args.org;
+    options.country = args.country;
+    options.root_common_name = args.root_cn;
+    options.key_algorithm = args.key_alg;
+    options.import_root_key = args.import_root_key;
+    options.import_issuing_key = args.import_issuing_key;
+    options.passphrase = passphrase_from_env();
+    let report = ca::init(&context.data_dir, &options)?;
+    let dir = context.data_dir.root().display();
+    eprintln!("Created a CA in {dir} ({} keys{}).", report.key_algorithm, if report.encrypted { ", encrypted with PAYPKI_PASSPHRASE" } else { "" });
+    eprintln!("Root certificate: {}", context.data_dir.cert_file("root").display());
+    eprintln!("Root SHA-256 fingerprint (compare it out of band before trusting the root):");
+    println!("{}", report.root_fingerprint);
+    Ok(())
+}

@@ -1,0 +1,144 @@
+//! The `paypki` command line: argument definitions and one `run` function per command.
+//! Commands are thin: they parse flags, call the RA/CA/store, and print.
+
+mod admin;
+mod init;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::ca::{CaError, Passphrase};
+use crate::ra::{PolicyError, RaError};
+use crate::store::StoreError;
+
+/// paypki: the certificate authority of an online-payment network.
+///
+/// Issues and maintains the certificates of buyers, merchants, banks and payment
+/// gateways, and answers status and signature checks for them.
+#[derive(Debug, Parser)]
+#[command(name = "paypki", version, propagate_version = true)]
+pub struct Cli {
+    /// Data directory: the CA keys and the database.
+    #[arg(long, global = true, env = "PAYPKI_DATA_DIR", default_value = "ca-data")]
+    pub data_dir: PathBuf,
+    /// Directory of the role policies (buyer.toml, merchant.toml, bank.toml, gateway.toml).
+    #[arg(long, global = true, env = "PAYPKI_POLICIES", default_value = "policies")]
+    pub policies: PathBuf,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Every subcommand.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the CA: root, issuing CA and OCSP responder, in the data directory.
+    Init(init::InitArgs),
+    /// Issue a certificate from a CSR file, offline (administrator).
+    Issue(admin::IssueArgs),
+    /// List issued certificates.
+    List(admin::ListArgs),
+    /// Show one certificate: subject, SANs, role, validity, status, fingerprints, extensions.
+    Show(admin::ShowArgs),
+    /// Audit-trail commands.
+    #[command(subcommand)]
+    Audit(admin::AuditCommand),
+}
+
+/// A failed command: the message is for the person at the terminal.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// From the CA layer.
+    #[error(transparent)]
+    Ca(#[from] CaError),
+    /// From the RA layer.
+    #[error(transparent)]
+    Ra(#[from] RaError),
+    /// A policy file.
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    /// Storage.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A bad argument or input file.
+    #[error("{0}")]
+    Usage(String),
+    /// A check found problems (e.g. the audit chain is broken).
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl Cli {
+    /// Runs the parsed command.
+    pub fn run(self) -> Result<(), CliError> {
+        let context = Context {
+            data_dir: crate::config::DataDir::new(&self.data_dir),
+            policies: self.policies.clone(),
+        };
+        match self.command {
+            Command::Init(args) => init::run(&context, args),
+            Command::Issue(args) => admin::issue(&context, args),
+            Command::List(args) => admin::list(&context, args),
+            Command::Show(args) => admin::show(&context, args),
+            Command::Audit(command) => admin::audit(&context, command),
+        }
+    }
+}
+
+/// What every command gets.
+#[derive(Debug, Clone)]
+pub(crate) struct Context {
+    pub(crate) data_dir: crate::config::DataDir,
+    pub(crate) policies: PathBuf,
+}
+
+/// The passphrase from `PAYPKI_PASSPHRASE`, if set (never a flag: flags show in `ps`).
+pub(crate) fn passphrase_from_env() -> Option<Passphrase> {
+    std::env::var("PAYPKI_PASSPHRASE").ok().and_then(Passphrase::new)
+}
+
+/// Parses `90s`, `30m`, `24h`, `30d`, `2w`.
+pub fn parse_duration(text: &str) -> Result<time::Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| format!("{text:?} needs a unit: s, m, h, d or w (e.g. 24h, 30d)"))?;
+    let (number, unit) = text.split_at(split);
+    let n: i64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration such as 24h or 30d"))?;
+    let duration = match unit {
+        "s" => time::Duration::seconds(n),
+        "m" => time::Duration::minutes(n),
+        "h" => time::Duration::hours(n),
+        "d" => time::Duration::days(n),
+        "w" => time::Duration::weeks(n),
+        _ => return Err(format!("{text:?}: unknown unit {unit:?} (use s, m, h, d or w)")),
+    };
+    if n <= 0 || n > 100_000 {
+        return Err(format!("{text:?} must be positive and reasonable"));
+    }
+    Ok(duration)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("24h").unwrap(), time::Duration::hours(24));
+        assert_eq!(parse_duration("30d").unwrap(), time::Duration::days(30));
+        assert!(parse_duration("30").is_err());
+        assert!(parse_duration("x").is_err());
+        assert!(parse_duration("0d").is_err());
+        assert!(parse_duration("3y").is_err());
+    }
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,142 @@
+//! The data directory's layout and the CA settings stored in it.
+//!
+//! ```text
+//! ca-data/
+//!   ca.toml              settings written by `init` (base URL, names, key algorithm)
+//!   keys/                0700; root.key.pem, issuing.key.pem, ocsp.key.pem (0600, PKCS#8)
+//!   certs/               root.crt.pem, issuing.crt.pem, ocsp.crt.pem
+//!   db/                  the sled database (certificates, tokens, audit trail)
+//!   admin.token          0600; the admin credential, for the CLI while `serve` runs
+//!   server.json          written by `serve`: where the running server listens
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::KeyAlgorithm;
+
+/// Paths inside a data directory.
+#[derive(Debug, Clone)]
+pub struct DataDir {
+    root: PathBuf,
+}
+
+impl DataDir {
+    /// Wraps a data directory path (it need not exist yet).
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        DataDir { root: root.into() }
+    }
+
+    /// The directory itself.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+    /// `ca.toml`: its presence means "initialized".
+    pub fn settings_file(&self) -> PathBuf {
+        self.root.join("ca.toml")
+    }
+    /// The private-key directory.
+    pub fn keys_dir(&self) -> PathBuf {
+        self.root.join("keys")
+    }
+    /// The CA certificate directory.
+    pub fn certs_dir(&self) -> PathBuf {
+        self.root.join("certs")
+    }
+    /// The sled database directory.
+    pub fn database(&self) -> PathBuf {
+        self.root.join("db")
+    }
+    /// The admin credential file.
+    pub fn admin_credential(&self) -> PathBuf {
+        self.root.join("admin.token")
+    }
+    /// The running server's address file.
+    pub fn server_file(&self) -> PathBuf {
+        self.root.join("server.json")
+    }
+    /// A CA key file (`root`, `issuing`, `ocsp`).
+    pub fn key_file(&self, name: &str) -> PathBuf {
+        self.keys_dir().join(format!("{name}.key.pem"))
+    }
+    /// A CA certificate file (`root`, `issuing`, `ocsp`).
+    pub fn cert_file(&self, name: &str) -> PathBuf {
+        self.certs_dir().join(format!("{name}.crt.pem"))
+    }
+    /// Whether `init` has completed here.
+    pub fn is_initialized(&self) -> bool {
+        self.settings_file().exists()
+    }
+}
+
+/// Settings chosen at `init`, stored in `ca.toml`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaSettings {
+    /// Base URL written into AIA and CRL distribution points, without a trailing slash.
+    pub base_url: String,
+    /// Organization name of the CA certificates.
+    pub organization: String,
+    /// Country code of the CA certificates.
+    pub country: String,
+    /// The CA key algorithm.
+    pub key_algorithm: KeyAlgorithm,
+    /// When `init` ran (RFC 3339).
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: time::OffsetDateTime,
+}
+
+impl CaSettings {
+    /// The OCSP responder URL (AIA id-ad-ocsp).
+    pub fn ocsp_url(&self) -> String {
+        format!("{}/ocsp", self.base_url)
+    }
+    /// The issuing CA certificate URL (AIA id-ad-caIssuers of leaves).
+    pub fn issuing_cert_url(&self) -> String {
+        format!("{}/ca/issuing.crt", self.base_url)
+    }
+    /// The root certificate URL (AIA id-ad-caIssuers of the issuing CA).
+    pub fn root_cert_url(&self) -> String {
+        format!("{}/ca/root.crt", self.base_url)
+    }
+    /// The issuing CA's CRL (CRL distribution point of leaves).
+    pub fn issuing_crl_url(&self) -> String {
+        format!("{}/crl/issuing.crl", self.base_url)
+    }
+    /// The root's CRL (CRL distribution point of the issuing CA).
+    pub fn root_crl_url(&self) -> String {
+        format!("{}/crl/root.crl", self.base_url)
+    }
+}
+
+/// Checks and normalizes a base URL: `http://` or `https://`, a host, no query or fragment.
+pub fn normalize_base_url(url: &str) -> Result<String, String> {
+    let trimmed = url.trim().trim_end_matches('/');
+    let rest = trimmed
+        .strip_prefix("http://")
+        .or_else(|| trimmed.strip_prefix("https://"))
+        .ok_or_else(|| format!("base URL {url:?} must start with http:// or https://"))?;
+    if rest.is_empty()
+        || rest.starts_with('/')
+        || rest.contains(['?', '#', ' '])
+        || !rest.is_ascii()
+    {
+        return Err(format!("base URL {url:?} needs a host and no query, fragment or spaces"));
+    }
+    Ok(trimmed.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_urls() {
+        assert_eq!(normalize_base_url("http://127.0.0.1:8080/").unwrap(), "http://127.0.0.1:8080");
+        assert_eq!(normalize_base_url("https://pki.pay.example/x").unwrap(), "https://pki.pay.example/x");
+        assert!(normalize_base_url("ftp://x").is_err());
+        assert!(normalize_base_url("http://").is_err());
+        assert!(normalize_base_url("http://a?b").is_err());
+    }
+}

@@ -1,0 +1,14 @@
+//! paypki: the certificate authority and PKI service of an online-payment network.
+//!
+//! Layers, after Let's Encrypt's Boulder (see docs/architecture.md):
+//! [`cli`] and `http` (front ends) → [`ra`] (policy, authorization) → [`ca`] (signing, the
+//! only holder of CA keys) → [`store`] (sled, the only code that knows the schema).
+#![forbid(unsafe_code)]
+
+pub mod ca;
+pub mod cli;
+pub mod config;
+pub mod model;
+pub mod names;
+pub mod ra;
+pub mod store;

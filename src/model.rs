@@ -1,0 +1,482 @@
+//! Domain types shared by every layer: roles, serial numbers, key algorithms, status.
+//!
+//! "Parse, don't validate": each type can only hold a valid value, so code that receives
+//! one never checks it again.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// The four kinds of participant of the payment network; each has its own policy file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// A card holder or account holder who signs payment instructions.
+    Buyer,
+    /// A merchant that signs payment requests.
+    Merchant,
+    /// An issuing or acquiring bank.
+    Bank,
+    /// A payment gateway between the Internet and the banks' networks.
+    Gateway,
+}
+
+impl Role {
+    /// Every role, in a fixed order.
+    pub const ALL: [Role; 4] = [Role::Buyer, Role::Merchant, Role::Bank, Role::Gateway];
+
+    /// The lowercase name used in files, URLs and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Buyer => "buyer",
+            Role::Merchant => "merchant",
+            Role::Bank => "bank",
+            Role::Gateway => "gateway",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An unknown role name.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown role {0:?}: expected one of buyer, merchant, bank, gateway")]
+pub struct UnknownRole(pub String);
+
+impl FromStr for Role {
+    type Err = UnknownRole;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "buyer" => Ok(Role::Buyer),
+            "merchant" => Ok(Role::Merchant),
+            "bank" => Ok(Role::Bank),
+            "gateway" => Ok(Role::Gateway),
+            _ => Err(UnknownRole(s.to_string())),
+        }
+    }
+}
+
+/// A certificate serial number: positive, at most 20 octets (RFC 5280 §4.1.2.2),
+/// shown as lowercase hex without separators.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Serial(Vec<u8>);
+
+/// Why a string is not a serial number.
+#[derive(Debug, thiserror::Error)]
+pub enum SerialError {
+    /// Not hexadecimal.
+    #[error("serial {0:?} is not hexadecimal")]
+    NotHex(String),
+    /// Empty, longer than 20 octets, or not positive.
+    #[error("serial {0:?} must be a positive number of 1 to 20 octets")]
+    OutOfRange(String),
+}
+
+impl Serial {
+    /// Octets of randomness in a serial: 127 bits from the CSPRNG, well above the 64 that
+    /// CA/Browser Forum BR §7.1 asks for.
+    const RANDOM_OCTETS: usize = 16;
+
+    /// A fresh random serial. The top octet is forced into 0x01..=0x7f so the DER
+    /// INTEGER is positive and exactly 16 octets long, which keeps hex forms stable.
+    pub fn random(rng: &dyn ring::rand::SecureRandom) -> Result<Self, ring::error::Unspecified> {
+        let mut bytes = [0u8; Self::RANDOM_OCTETS];
+        rng.fill(&mut bytes)?;
+        bytes[0] &= 0x7f;
+        if bytes[0] == 0 {
+            bytes[0] = 0x01;
+        }
+        Ok(Serial(bytes.to_vec()))
+    }
+
+    /// From the content octets of a DER INTEGER (as found in a certificate).
+    pub fn from_der_integer(bytes: &[u8]) -> Result<Self, SerialError> {
+        let trimmed = match bytes.iter().position(|b| *b != 0) {
+            Some(start) => bytes.get(start..).unwrap_or_default(),
+            None => &[],
+        };
+        if trimmed.is_empty() || trimmed.len() > 20 || bytes.first().is_some_and(|b| b & 0x80 != 0)
+        {
+            return Err(SerialError::OutOfRange(hex::encode(bytes)));
+        }
+        Ok(Serial(trimmed.to_vec()))
+    }
+
+    /// The magnitude octets, without leading zeros.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Display for Serial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(&self.0))
+    }
+}
+
+impl FromStr for Serial {
+    type Err = SerialError;
+    /// Accepts lowercase or uppercase hex, with or without `:` separators or a `0x` prefix.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let cleaned: String = s
+            .trim()
+            .trim_start_matches("0x")
+            .chars()
+            .filter(|c| *c != ':')
+            .collect();
+        let padded = if cleaned.len() % 2 == 1 {
+            format!("0{cleaned}")
+        } else {
+            cleaned
+        };
+        let bytes = hex::decode(&padded).map_err(|_| SerialError::NotHex(s.to_string()))?;
+        let trimmed: Vec<u8> = bytes.iter().copied().skip_while(|b| *b == 0).collect();
+        // Stored serials are positive DER integers; a high bit means a 0x00 pad octet.
+        let der_len = trimmed.len() + usize::from(trimmed.first().is_some_and(|b| b & 0x80 != 0));
+        if trimmed.is_empty() || der_len > 20 {
+            return Err(SerialError::OutOfRange(s.to_string()));
+        }
+        Ok(Serial(trimmed))
+    }
+}
+
+impl Serialize for Serial {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for Serial {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A public-key algorithm, as a policy names it and as found in a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeyAlgorithm {
+    /// ECDSA on NIST P-256.
+    EcdsaP256,
+    /// ECDSA on NIST P-384.
+    EcdsaP384,
+    /// Ed25519 (RFC 8410).
+    Ed25519,
+    /// RSA, any size (the policy sets the minimum).
+    Rsa,
+}
+
+impl KeyAlgorithm {
+    /// The name used in policy files and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyAlgorithm::EcdsaP256 => "ecdsa-p256",
+            KeyAlgorithm::EcdsaP384 => "ecdsa-p384",
+            KeyAlgorithm::Ed25519 => "ed25519",
+            KeyAlgorithm::Rsa => "rsa",
+        }
+    }
+}
+
+impl fmt::Display for KeyAlgorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An unknown key algorithm name.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown key algorithm {0:?}: expected ecdsa-p256, ecdsa-p384, ed25519 or rsa")]
+pub struct UnknownKeyAlgorithm(pub String);
+
+impl FromStr for KeyAlgorithm {
+    type Err = UnknownKeyAlgorithm;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "ecdsa-p256" | "p256" | "p-256" => Ok(KeyAlgorithm::EcdsaP256),
+            "ecdsa-p384" | "p384" | "p-384" => Ok(KeyAlgorithm::EcdsaP384),
+            "ed25519" => Ok(KeyAlgorithm::Ed25519),
+            "rsa" => Ok(KeyAlgorithm::Rsa),
+            _ => Err(UnknownKeyAlgorithm(s.to_string())),
+        }
+    }
+}
+
+/// Whether a certificate may still be relied on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CertificateStatus {
+    /// Issued and not revoked (it may still have expired: see the validity).
+    Good,
+    /// Revoked; the record says when and why.
+    Revoked,
+}
+
+impl fmt::Display for CertificateStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CertificateStatus::Good => "good",
+            CertificateStatus::Revoked => "revoked",
+        })
+    }
+}
+
+/// keyUsage bits a leaf profile may ask for (RFC 5280 §4.2.1.3). CA bits are not offered:
+/// no policy file can make a participant a CA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyUsage {
+    /// digitalSignature
+    DigitalSignature,
+    /// nonRepudiation / contentCommitment
+    NonRepudiation,
+    /// keyEncipherment (RSA key transport)
+    KeyEncipherment,
+    /// keyAgreement (ECDH)
+    KeyAgreement,
+}
+
+impl KeyUsage {
+    /// Parses the name used in policy files.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "digital_signature" => Some(KeyUsage::DigitalSignature),
+            "non_repudiation" | "content_commitment" => Some(KeyUsage::NonRepudiation),
+            "key_encipherment" => Some(KeyUsage::KeyEncipherment),
+            "key_agreement" => Some(KeyUsage::KeyAgreement),
+            _ => None,
+        }
+    }
+}
+
+/// An extended key usage purpose.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExtendedKeyUsage {
+    /// id-kp-serverAuth
+    ServerAuth,
+    /// id-kp-clientAuth
+    ClientAuth,
+    /// id-kp-emailProtection
+    EmailProtection,
+    /// id-kp-timeStamping is refused (a CA-run service); any other OID is allowed.
+    Other(Vec<u64>),
+}
+
+impl ExtendedKeyUsage {
+    /// Parses the name used in policy files.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "server_auth" => Some(ExtendedKeyUsage::ServerAuth),
+            "client_auth" => Some(ExtendedKeyUsage::ClientAuth),
+            "email_protection" => Some(ExtendedKeyUsage::EmailProtection),
+            other => {
+                let arcs = parse_oid(other)?;
+                // id-kp-OCSPSigning (1.3.6.1.5.5.7.3.9) belongs to the CA's responder only.
+                (arcs != [1, 3, 6, 1, 5, 5, 7, 3, 9]).then_some(ExtendedKeyUsage::Other(arcs))
+            }
+        }
+    }
+}
+
+/// Parses a dotted OID; at least two arcs, first 0..=2.
+pub fn parse_oid(text: &str) -> Option<Vec<u64>> {
+    let arcs: Vec<u64> = text
+        .split('.')
+        .map(|a| a.parse::<u64>().ok())
+        .collect::<Option<_>>()?;
+    let first = *arcs.first()?;
+    // const-oid (used for DER encoding) limits arcs to u32.
+    (arcs.len() >= 2 && first <= 2 && arcs.iter().all(|a| *a <= u64::from(u32::MAX))).then_some(arcs)
+}
+
+
+/// A subject public key taken from a CSR: its algorithm family, its size, and its DER.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicKey {
+    algorithm: KeyAlgorithm,
+    bits: u32,
+    spki_der: Vec<u8>,
+    raw_key: Vec<u8>,
+}
+
+/// A public key paypki cannot certify.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PublicKeyError {
+    /// Not a DER SubjectPublicKeyInfo.
+    #[error("the public key is not a valid SubjectPublicKeyInfo")]
+    Malformed,
+    /// An algorithm or curve outside ECDSA P-256/P-384, Ed25519 and RSA.
+    #[error("unsupported public key algorithm {0} (supported: ECDSA P-256, ECDSA P-384, Ed25519, RSA)")]
+    Unsupported(String),
+}
+
+const OID_EC_PUBLIC_KEY: &[u64] = &[1, 2, 840, 10045, 2, 1];
+const OID_P256: &[u64] = &[1, 2, 840, 10045, 3, 1, 7];
+const OID_P384: &[u64] = &[1, 3, 132, 0, 34];
+const OID_ED25519: &[u64] = &[1, 3, 101, 112];
+const OID_RSA: &[u64] = &[1, 2, 840, 113549, 1, 1, 1];
+
+impl PublicKey {
+    /// Parses a DER SubjectPublicKeyInfo.
+    pub fn from_spki_der(der: &[u8]) -> Result<Self, PublicKeyError> {
+        use x509_parser::prelude::FromDer;
+        let (rest, spki) = x509_parser::x509::SubjectPublicKeyInfo::from_der(der)
+            .map_err(|_| PublicKeyError::Malformed)?;
+        if !rest.is_empty() {
+            return Err(PublicKeyError::Malformed);
+        }
+        Self::from_x509(&spki)
+    }
+
+    /// From a parsed SubjectPublicKeyInfo.
+    pub fn from_x509(spki: &x509_parser::x509::SubjectPublicKeyInfo<'_>) -> Result<Self, PublicKeyError> {
+        let arcs = |oid: &x509_parser::der_parser::oid::Oid<'_>| -> Vec<u64> {
+            oid.iter().map(|i| i.collect()).unwrap_or_default()
+        };
+        let alg_oid = arcs(&spki.algorithm.algorithm);
+        let raw_key = spki.subject_public_key.data.to_vec();
+        let (algorithm, bits) = if alg_oid == OID_EC_PUBLIC_KEY {
+            let curve = spki
+                .algorithm
+                .parameters
+                .as_ref()
+                .and_then(|p| p.as_oid().ok())
+                .map(|oid| arcs(&oid))
+                .unwrap_or_default();
+            // Uncompressed points only: 0x04 || X || Y (SEC 1 §2.3.3), as ring requires.
+            let (algorithm, bits, len) = if curve == OID_P256 {
+                (KeyAlgorithm::EcdsaP256, 256, 65)
+            } else if curve == OID_P384 {
+                (KeyAlgorithm::EcdsaP384, 384, 97)
+            } else {
+                return Err(PublicKeyError::Unsupported(format!("EC curve {}", dotted(&curve))));
+            };
+            if raw_key.len() != len || raw_key.first() != Some(&0x04) {
+                return Err(PublicKeyError::Malformed);
+            }
+            (algorithm, bits)
+        } else if alg_oid == OID_ED25519 {
+            if raw_key.len() != 32 {
+                return Err(PublicKeyError::Malformed);
+            }
+            (KeyAlgorithm::Ed25519, 256)
+        } else if alg_oid == OID_RSA {
+            match spki.parsed() {
+                Ok(x509_parser::public_key::PublicKey::RSA(rsa)) => {
+                    let bits = u32::try_from(rsa.key_size()).map_err(|_| PublicKeyError::Malformed)?;
+                    (KeyAlgorithm::Rsa, bits)
+                }
+                _ => return Err(PublicKeyError::Malformed),
+            }
+        } else {
+            return Err(PublicKeyError::Unsupported(dotted(&alg_oid)));
+        };
+        Ok(PublicKey {
+            algorithm,
+            bits,
+            spki_der: spki.raw.to_vec(),
+            raw_key,
+        })
+    }
+
+    /// The algorithm family.
+    pub fn algorithm(&self) -> KeyAlgorithm {
+        self.algorithm
+    }
+    /// Key size in bits (the modulus for RSA, the curve for EC).
+    pub fn bits(&self) -> u32 {
+        self.bits
+    }
+    /// The DER SubjectPublicKeyInfo.
+    pub fn spki_der(&self) -> &[u8] {
+        &self.spki_der
+    }
+    /// A short description such as `rsa-2048` or `ecdsa-p256`.
+    pub fn describe(&self) -> String {
+        match self.algorithm {
+            KeyAlgorithm::Rsa => format!("rsa-{}", self.bits),
+            other => other.to_string(),
+        }
+    }
+}
+
+impl rcgen::PublicKeyData for PublicKey {
+    fn der_bytes(&self) -> &[u8] {
+        &self.raw_key
+    }
+    /// rcgen writes the SubjectPublicKeyInfo's AlgorithmIdentifier from this; for RSA any
+    /// RSA entry gives `rsaEncryption` with NULL parameters.
+    fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
+        match self.algorithm {
+            KeyAlgorithm::EcdsaP256 => &rcgen::PKCS_ECDSA_P256_SHA256,
+            KeyAlgorithm::EcdsaP384 => &rcgen::PKCS_ECDSA_P384_SHA384,
+            KeyAlgorithm::Ed25519 => &rcgen::PKCS_ED25519,
+            KeyAlgorithm::Rsa => &rcgen::PKCS_RSA_SHA256,
+        }
+    }
+}
+
+fn dotted(arcs: &[u64]) -> String {
+    arcs.iter().map(u64::to_string).collect::<Vec<_>>().join(".")
+}
+
+/// The SHA-256 fingerprint of DER bytes, as `openssl x509 -fingerprint -sha256` prints it.
+pub fn sha256_fingerprint(der: &[u8]) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, der);
+    digest
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn random_serials_are_positive_16_octets_and_distinct() {
+        let rng = ring::rand::SystemRandom::new();
+        let a = Serial::random(&rng).unwrap();
+        let b = Serial::random(&rng).unwrap();
+        assert_ne!(a, b);
+        assert_eq!(a.as_bytes().len(), 16);
+        assert!(a.as_bytes()[0] >= 1 && a.as_bytes()[0] <= 0x7f);
+        assert_eq!(a.to_string(), a.to_string().to_lowercase());
+        assert_eq!(a.to_string().parse::<Serial>().unwrap(), a);
+    }
+
+    #[test]
+    fn serial_parsing_accepts_common_forms_and_rejects_bad_ones() {
+        let s: Serial = "0A:1b:2C".parse().unwrap();
+        assert_eq!(s.to_string(), "0a1b2c");
+        assert_eq!("0x00ff".parse::<Serial>().unwrap().to_string(), "ff");
+        assert!("zz".parse::<Serial>().is_err());
+        assert!("".parse::<Serial>().is_err());
+        assert!("00".parse::<Serial>().is_err());
+        assert!("ff".repeat(20).parse::<Serial>().is_err());
+        assert!("7f".repeat(20).parse::<Serial>().is_ok());
+    }
+
+    #[test]
+    fn serial_from_der_integer_rejects_negative_and_oversized() {
+        assert!(Serial::from_der_integer(&[0x80]).is_err());
+        assert!(Serial::from_der_integer(&[0x00, 0x80]).is_ok());
+        assert!(Serial::from_der_integer(&[0x01; 21]).is_err());
+        assert!(Serial::from_der_integer(&[]).is_err());
+    }
+
+    #[test]
+    fn roles_round_trip() {
+        for role in Role::ALL {
+            assert_eq!(role.as_str().parse::<Role>().unwrap(), role);
+        }
+        assert!("admin".parse::<Role>().is_err());
+    }
+}

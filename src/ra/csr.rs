@@ -1,0 +1,142 @@
+//! Reading a PKCS#10 certificate signing request: syntax, proof of possession (the
+//! self-signature), the public key, and the names it asks for. Nothing here decides what
+//! is issued: requested extensions other than SANs are ignored on purpose.
+
+use x509_parser::certification_request::X509CertificationRequest;
+use x509_parser::extensions::ParsedExtension;
+use x509_parser::prelude::FromDer;
+
+use crate::model::{PublicKey, PublicKeyError};
+use crate::names::{NameError, SubjectAltName, SubjectName};
+
+/// Largest CSR accepted (an RSA-8192 CSR with many SANs is well under this).
+pub const MAX_CSR_BYTES: usize = 64 * 1024;
+
+/// Why a CSR is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CsrError {
+    /// Not a PEM or DER PKCS#10 request.
+    #[error("the CSR is malformed: {0}")]
+    Malformed(String),
+    /// The self-signature does not verify: no proof of possession.
+    #[error("the CSR's signature does not verify (no proof of possession of the private key)")]
+    BadSignature,
+    /// Signed with SHA-1 or an algorithm paypki does not accept.
+    #[error("the CSR is signed with {0}, which is not accepted; sign it with SHA-256 or stronger")]
+    WeakSignature(String),
+    /// The public key is not usable.
+    #[error(transparent)]
+    Key(#[from] PublicKeyError),
+}
+
+/// A CSR whose signature verified.
+#[derive(Debug, Clone)]
+pub struct VerifiedCsr {
+    /// The subject key.
+    pub public_key: PublicKey,
+    /// The subject it asks for, or why it cannot be used.
+    pub subject: Result<SubjectName, NameError>,
+    /// The SANs it asks for, or why they cannot be used.
+    pub subject_alt_names: Result<Vec<SubjectAltName>, NameError>,
+}
+
+/// Parses PEM (`CERTIFICATE REQUEST`) or DER, and verifies the self-signature.
+pub fn parse(input: &[u8]) -> Result<VerifiedCsr, CsrError> {
+    if input.len() > MAX_CSR_BYTES {
+        return Err(CsrError::Malformed(format!("larger than {MAX_CSR_BYTES} bytes")));
+    }
+    let trimmed = input.trim_ascii_start();
+    let der = if trimmed.starts_with(b"-----BEGIN") {
+        let parsed = pem::parse(trimmed).map_err(|e| CsrError::Malformed(format!("bad PEM: {e}")))?;
+        if !matches!(parsed.tag(), "CERTIFICATE REQUEST" | "NEW CERTIFICATE REQUEST") {
+            return Err(CsrError::Malformed(format!(
+                "expected a PEM \"CERTIFICATE REQUEST\", found \"{}\"",
+                parsed.tag()
+            )));
+        }
+        parsed.into_contents()
+    } else {
+        input.to_vec()
+    };
+    let (rest, csr) = X509CertificationRequest::from_der(&der)
+        .map_err(|e| CsrError::Malformed(format!("not a PKCS#10 request: {e}")))?;
+    if !rest.is_empty() {
+        return Err(CsrError::Malformed("trailing bytes after the request".into()));
+    }
+    let sig_oid = csr.signature_algorithm.algorithm.to_id_string();
+    // sha1WithRSAEncryption, sha1WithRSA (OIW), ecdsa-with-SHA1, md5WithRSA: collision-prone.
+    if matches!(
+        sig_oid.as_str(),
+        "1.2.840.113549.1.1.5" | "1.3.14.3.2.29" | "1.2.840.10045.4.1" | "1.2.840.113549.1.1.4"
+    ) {
+        return Err(CsrError::WeakSignature(format!("{sig_oid} (MD5/SHA-1)")));
+    }
+    csr.verify_signature().map_err(|e| match e {
+        x509_parser::error::X509Error::SignatureUnsupportedAlgorithm => {
+            CsrError::WeakSignature(format!("unsupported algorithm {sig_oid}"))
+        }
+        _ => CsrError::BadSignature,
+    })?;
+    let info = &csr.certification_request_info;
+    let public_key = PublicKey::from_x509(&info.subject_pki)?;
+    let subject = SubjectName::from_x509(&info.subject);
+    let subject_alt_names = requested_sans(&csr);
+    Ok(VerifiedCsr {
+        public_key,
+        subject,
+        subject_alt_names,
+    })
+}
+
+fn requested_sans(csr: &X509CertificationRequest<'_>) -> Result<Vec<SubjectAltName>, NameError> {
+    let mut names = Vec::new();
+    if let Some(extensions) = csr.requested_extensions() {
+        for extension in extensions {
+            if let ParsedExtension::SubjectAlternativeName(san) = extension {
+                for name in &san.general_names {
+                    names.push(SubjectAltName::from_x509(name)?);
+                }
+            }
+        }
+    }
+    Ok(names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn csr(alg: &'static rcgen::SignatureAlgorithm, dn: &str, sans: &[&str]) -> (Vec<u8>, String) {
+        let key = rcgen::KeyPair::generate_for(alg).unwrap();
+        let mut params = rcgen::CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
+        params.distinguished_name = dn.parse::<SubjectName>().unwrap().to_rcgen().unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let request = params.serialize_request(&key).unwrap();
+        (request.der().to_vec(), request.pem().unwrap())
+    }
+
+    #[test]
+    fn reads_pem_and_der() {
+        let (der, pem) = csr(&rcgen::PKCS_ECDSA_P256_SHA256, "CN=gw,O=Pay", &["pay.example"]);
+        for input in [der.as_slice(), pem.as_bytes()] {
+            let parsed = parse(input).unwrap();
+            assert_eq!(parsed.public_key.describe(), "ecdsa-p256");
+            assert_eq!(parsed.subject.clone().unwrap().to_string(), "CN=gw,O=Pay");
+            assert_eq!(parsed.subject_alt_names.clone().unwrap()[0].to_string(), "dns:pay.example");
+        }
+    }
+
+    #[test]
+    fn refuses_tampered_and_garbage() {
+        let (mut der, _) = csr(&rcgen::PKCS_ED25519, "CN=a", &[]);
+        // Flip a byte inside the subject CN value ("a").
+        let at = der.iter().rposition(|b| *b == b'a').unwrap();
+        der[at] = b'b';
+        assert_eq!(parse(&der).unwrap_err(), CsrError::BadSignature);
+        assert!(matches!(parse(b"hello"), Err(CsrError::Malformed(_))));
+        assert!(matches!(parse(b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"), Err(CsrError::Malformed(_))));
+        assert!(matches!(parse(&vec![0u8; MAX_CSR_BYTES + 1]), Err(CsrError::Malformed(_))));
+        let (der, _) = csr(&rcgen::PKCS_ECDSA_P384_SHA384, "CN=a", &[]);
+        assert!(matches!(parse(&der[..der.len() - 3]), Err(CsrError::Malformed(_))));
+    }
+}

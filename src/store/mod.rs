@@ -1,0 +1,466 @@
+//! The storage authority: the only code that knows the database schema (sled trees and
+//! record formats). Each consumer sees a narrow trait; [`SledStore`] implements them all.
+//!
+//! Trees:
+//! - `serials`: serial → what is about to be signed. Written (compare-and-swap, so a serial
+//!   is never used twice) *before* the CA signs: a crash leaves a record of the intent.
+//! - `certificates`: serial → [`CertificateRecord`] (JSON).
+//! - `by_role`, `by_status`, `by_expiry`: index keys `prefix ‖ serial` → empty.
+//! - `audit`: sequence (u64 BE) → [`AuditEntry`], hash-chained; `meta` holds the chain head.
+
+mod audit;
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::Transactional;
+use time::OffsetDateTime;
+
+use crate::model::{CertificateStatus, Role, Serial};
+pub use audit::{AuditEntry, AuditEvent, AuditReport};
+
+/// Storage failures.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Another process (normally `paypki serve`) holds the database.
+    #[error("the database {0} is in use by another paypki process")]
+    Locked(String),
+    /// sled or the file system failed.
+    #[error("database error: {0}")]
+    Database(String),
+    /// A record does not decode.
+    #[error("corrupt record in the database: {0}")]
+    Corrupt(String),
+    /// The serial is already reserved or used.
+    #[error("serial {0} is already in use")]
+    SerialTaken(Serial),
+    /// No certificate with that serial.
+    #[error("no certificate with serial {0}")]
+    NotFound(Serial),
+}
+
+impl From<sled::Error> for StoreError {
+    fn from(e: sled::Error) -> Self {
+        let text = e.to_string();
+        if text.contains("could not acquire lock") {
+            StoreError::Locked(text)
+        } else {
+            StoreError::Database(text)
+        }
+    }
+}
+
+impl From<TransactionError<StoreError>> for StoreError {
+    fn from(e: TransactionError<StoreError>) -> Self {
+        match e {
+            TransactionError::Abort(inner) => inner,
+            TransactionError::Storage(e) => e.into(),
+        }
+    }
+}
+
+/// How a certificate came to be issued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum IssuancePath {
+    /// `paypki issue` by an administrator.
+    CliIssue,
+    /// `POST /v1/enroll` with a one-time token.
+    Enroll,
+    /// `POST /v1/renew` by the holder.
+    Renew,
+}
+
+impl std::fmt::Display for IssuancePath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            IssuancePath::CliIssue => "cli-issue",
+            IssuancePath::Enroll => "enroll",
+            IssuancePath::Renew => "renew",
+        })
+    }
+}
+
+/// A revocation, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevocationRecord {
+    /// RFC 5280 §5.3.1 reason name, e.g. `keyCompromise`.
+    pub reason: String,
+    /// When the CA revoked it.
+    #[serde(with = "time::serde::rfc3339")]
+    pub revoked_at: OffsetDateTime,
+    /// When the key is known or suspected to have been compromised (RFC 5280 §5.3.2).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub invalidity_date: Option<OffsetDateTime>,
+}
+
+/// Everything stored about one issued certificate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificateRecord {
+    /// Serial number.
+    pub serial: Serial,
+    /// The role (policy) it was issued under.
+    pub role: Role,
+    /// Subject DN (`CN=…,O=…`).
+    pub subject: String,
+    /// SANs (`dns:…`).
+    pub subject_alt_names: Vec<String>,
+    /// Key description (`ecdsa-p256`, `rsa-3072`).
+    pub key: String,
+    /// Start of validity.
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_before: OffsetDateTime,
+    /// End of validity.
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_after: OffsetDateTime,
+    /// When it was issued.
+    #[serde(with = "time::serde::rfc3339")]
+    pub issued_at: OffsetDateTime,
+    /// How it was requested.
+    pub requested_via: IssuancePath,
+    /// Good or revoked.
+    pub status: CertificateStatus,
+    /// Set when revoked.
+    #[serde(default)]
+    pub revocation: Option<RevocationRecord>,
+    /// SHA-256 fingerprint of the DER.
+    pub fingerprint_sha256: String,
+    /// The certificate, DER, base64 in JSON.
+    #[serde(with = "base64_bytes")]
+    pub der: Vec<u8>,
+}
+
+mod base64_bytes {
+    use base64::Engine;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&base64::engine::general_purpose::STANDARD.encode(bytes))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// What the RA plans to sign, recorded with the serial before signing.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PlannedIssuance {
+    /// The role.
+    pub role: Role,
+    /// The subject.
+    pub subject: String,
+    /// When it was reserved.
+    #[serde(with = "time::serde::rfc3339")]
+    pub reserved_at: OffsetDateTime,
+    /// How it was requested.
+    pub requested_via: IssuancePath,
+}
+
+/// Filters of `paypki list`.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    /// Only this role.
+    pub role: Option<Role>,
+    /// Only this status.
+    pub status: Option<CertificateStatus>,
+    /// Only certificates that expire before this instant (and have not yet expired).
+    pub expiring_before: Option<OffsetDateTime>,
+    /// At most this many records.
+    pub limit: Option<usize>,
+}
+
+/// What the issuance path needs: reserve a serial, record a certificate, read one.
+pub trait CertificateStore: Send + Sync {
+    /// Reserves a serial, recording the plan; `SerialTaken` if it exists.
+    fn reserve_serial(&self, serial: &Serial, plan: &PlannedIssuance) -> Result<(), StoreError>;
+    /// Records an issued certificate with its audit entry, durably, in one transaction.
+    fn record_issued(&self, record: &CertificateRecord, event: AuditEvent) -> Result<(), StoreError>;
+    /// One certificate.
+    fn certificate(&self, serial: &Serial) -> Result<Option<CertificateRecord>, StoreError>;
+    /// Certificates matching a filter, soonest expiry first when filtering on expiry,
+    /// otherwise in serial order.
+    fn list(&self, filter: &ListFilter) -> Result<Vec<CertificateRecord>, StoreError>;
+}
+
+/// The sled-backed store.
+#[derive(Debug, Clone)]
+pub struct SledStore {
+    db: sled::Db,
+    serials: sled::Tree,
+    certificates: sled::Tree,
+    by_role: sled::Tree,
+    by_status: sled::Tree,
+    by_expiry: sled::Tree,
+    audit: sled::Tree,
+    meta: sled::Tree,
+}
+
+fn role_byte(role: Role) -> u8 {
+    match role {
+        Role::Buyer => 1,
+        Role::Merchant => 2,
+        Role::Bank => 3,
+        Role::Gateway => 4,
+    }
+}
+
+fn status_byte(status: CertificateStatus) -> u8 {
+    match status {
+        CertificateStatus::Good => 1,
+        CertificateStatus::Revoked => 2,
+    }
+}
+
+fn prefixed(prefix: &[u8], serial: &Serial) -> Vec<u8> {
+    let mut key = prefix.to_vec();
+    key.extend_from_slice(serial.as_bytes());
+    key
+}
+
+/// Sortable key for an instant: seconds since the epoch, offset so negatives sort first.
+fn time_key(at: OffsetDateTime) -> [u8; 8] {
+    // Flipping the sign bit maps i64 order onto u64 byte order.
+    ((at.unix_timestamp() as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+impl SledStore {
+    /// Opens (or creates) the database at `path`.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let db = sled::Config::new().path(path).open()?;
+        Self::from_db(db)
+    }
+
+    /// A throw-away database for tests.
+    pub fn temporary() -> Result<Self, StoreError> {
+        let db = sled::Config::new().temporary(true).open()?;
+        Self::from_db(db)
+    }
+
+    fn from_db(db: sled::Db) -> Result<Self, StoreError> {
+        Ok(SledStore {
+            serials: db.open_tree("serials")?,
+            certificates: db.open_tree("certificates")?,
+            by_role: db.open_tree("by_role")?,
+            by_status: db.open_tree("by_status")?,
+            by_expiry: db.open_tree("by_expiry")?,
+            audit: db.open_tree("audit")?,
+            meta: db.open_tree("meta")?,
+            db,
+        })
+    }
+
+    /// Makes everything written so far durable (fsync).
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Appends an audit entry on its own (for events that change nothing else).
+    pub fn append_audit(&self, event: AuditEvent) -> Result<AuditEntry, StoreError> {
+        let entry = (&self.audit, &self.meta)
+            .transaction(|(audit, meta)| audit::append(audit, meta, &event))
+            .map_err(StoreError::from)?;
+        self.flush()?;
+        Ok(entry)
+    }
+
+    /// Walks the audit chain and checks every link.
+    pub fn verify_audit(&self) -> Result<AuditReport, StoreError> {
+        audit::verify(&self.audit, &self.meta)
+    }
+
+    /// Audit entries, oldest first.
+    pub fn audit_entries(&self, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+        audit::entries(&self.audit, limit)
+    }
+
+    fn decode(bytes: &[u8]) -> Result<CertificateRecord, StoreError> {
+        serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
+    }
+}
+
+fn abort(e: StoreError) -> ConflictableTransactionError<StoreError> {
+    ConflictableTransactionError::Abort(e)
+}
+
+impl CertificateStore for SledStore {
+    fn reserve_serial(&self, serial: &Serial, plan: &PlannedIssuance) -> Result<(), StoreError> {
+        let value = serde_json::to_vec(plan).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        match self
+            .serials
+            .compare_and_swap(serial.as_bytes(), None as Option<&[u8]>, Some(value))?
+        {
+            Ok(()) => Ok(()),
+            Err(_) => Err(StoreError::SerialTaken(serial.clone())),
+        }
+    }
+
+    fn record_issued(&self, record: &CertificateRecord, event: AuditEvent) -> Result<(), StoreError> {
+        let value = serde_json::to_vec(record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let serial = &record.serial;
+        (
+            &self.certificates,
+            &self.by_role,
+            &self.by_status,
+            &self.by_expiry,
+            &self.audit,
+            &self.meta,
+        )
+            .transaction(|(certificates, by_role, by_status, by_expiry, audit, meta)| {
+                if certificates.get(serial.as_bytes())?.is_some() {
+                    return Err(abort(StoreError::SerialTaken(serial.clone())));
+                }
+                certificates.insert(serial.as_bytes(), value.as_slice())?;
+                by_role.insert(prefixed(&[role_byte(record.role)], serial), &[])?;
+                by_status.insert(prefixed(&[status_byte(record.status)], serial), &[])?;
+                by_expiry.insert(prefixed(&time_key(record.not_after), serial), &[])?;
+                audit::append(audit, meta, &event)?;
+                Ok(())
+            })?;
+        // Durable before acknowledged.
+        self.flush()
+    }
+
+    fn certificate(&self, serial: &Serial) -> Result<Option<CertificateRecord>, StoreError> {
+        self.certificates
+            .get(serial.as_bytes())?
+            .map(|bytes| Self::decode(&bytes))
+            .transpose()
+    }
+
+    fn list(&self, filter: &ListFilter) -> Result<Vec<CertificateRecord>, StoreError> {
+        let limit = filter.limit.unwrap_or(usize::MAX);
+        let now = OffsetDateTime::now_utc();
+        // Walk the most selective index available, then filter the rest on the record.
+        let serials: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> =
+            if let Some(before) = filter.expiring_before {
+                Box::new(self.by_expiry.range(time_key(now).to_vec()..time_key(before).to_vec()))
+            } else if let Some(role) = filter.role {
+                Box::new(self.by_role.scan_prefix([role_byte(role)]))
+            } else if let Some(status) = filter.status {
+                Box::new(self.by_status.scan_prefix([status_byte(status)]))
+            } else {
+                Box::new(self.certificates.iter())
+            };
+        let index_prefix_len = if filter.expiring_before.is_some() {
+            8
+        } else if filter.role.is_some() || filter.status.is_some() {
+            1
+        } else {
+            0
+        };
+        let mut out = Vec::new();
+        for item in serials {
+            let (key, value) = item?;
+            let record = if index_prefix_len == 0 {
+                Self::decode(&value)?
+            } else {
+                let serial_bytes = key.get(index_prefix_len..).unwrap_or_default();
+                match self.certificates.get(serial_bytes)? {
+                    Some(bytes) => Self::decode(&bytes)?,
+                    None => continue,
+                }
+            };
+            if filter.role.is_some_and(|r| r != record.role)
+                || filter.status.is_some_and(|s| s != record.status)
+            {
+                continue;
+            }
+            out.push(record);
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::Duration;
+
+    pub(crate) fn record(serial: &str, role: Role, days: i64) -> CertificateRecord {
+        let now = OffsetDateTime::now_utc();
+        CertificateRecord {
+            serial: serial.parse().unwrap(),
+            role,
+            subject: format!("CN={serial}"),
+            subject_alt_names: vec![],
+            key: "ecdsa-p256".into(),
+            not_before: now,
+            not_after: now + Duration::days(days),
+            issued_at: now,
+            requested_via: IssuancePath::CliIssue,
+            status: CertificateStatus::Good,
+            revocation: None,
+            fingerprint_sha256: "00".into(),
+            der: vec![1, 2, 3],
+        }
+    }
+
+    fn event(serial: &str) -> AuditEvent {
+        AuditEvent::new("issue", "test").serial(&serial.parse().unwrap())
+    }
+
+    #[test]
+    fn serials_are_reserved_once() {
+        let store = SledStore::temporary().unwrap();
+        let plan = PlannedIssuance {
+            role: Role::Bank,
+            subject: "CN=x".into(),
+            reserved_at: OffsetDateTime::now_utc(),
+            requested_via: IssuancePath::CliIssue,
+        };
+        let serial: Serial = "0a0b".parse().unwrap();
+        store.reserve_serial(&serial, &plan).unwrap();
+        assert!(matches!(store.reserve_serial(&serial, &plan), Err(StoreError::SerialTaken(_))));
+    }
+
+    #[test]
+    fn records_round_trip_and_list_by_index() {
+        let store = SledStore::temporary().unwrap();
+        store.record_issued(&record("01", Role::Bank, 10), event("01")).unwrap();
+        store.record_issued(&record("02", Role::Buyer, 100), event("02")).unwrap();
+        store.record_issued(&record("03", Role::Bank, 200), event("03")).unwrap();
+        assert!(matches!(
+            store.record_issued(&record("03", Role::Bank, 200), event("03")),
+            Err(StoreError::SerialTaken(_))
+        ));
+        let got = store.certificate(&"01".parse().unwrap()).unwrap().unwrap();
+        assert_eq!(got, record("01", Role::Bank, 10).clone_with_times(&got));
+        let banks = store.list(&ListFilter { role: Some(Role::Bank), ..Default::default() }).unwrap();
+        assert_eq!(banks.iter().map(|r| r.serial.to_string()).collect::<Vec<_>>(), ["01", "03"]);
+        let soon = store
+            .list(&ListFilter {
+                expiring_before: Some(OffsetDateTime::now_utc() + Duration::days(150)),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(soon.iter().map(|r| r.serial.to_string()).collect::<Vec<_>>(), ["01", "02"]);
+        let soon_banks = store
+            .list(&ListFilter {
+                role: Some(Role::Bank),
+                expiring_before: Some(OffsetDateTime::now_utc() + Duration::days(150)),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(soon_banks.len(), 1);
+        assert_eq!(store.list(&ListFilter::default()).unwrap().len(), 3);
+        assert_eq!(store.verify_audit().unwrap().entries, 3);
+    }
+
+    impl CertificateRecord {
+        fn clone_with_times(mut self, other: &CertificateRecord) -> CertificateRecord {
+            self.not_before = other.not_before;
+            self.not_after = other.not_after;
+            self.issued_at = other.issued_at;
+            self
+        }
+    }
+}
