@@ -8,7 +8,10 @@
 pub mod ca;
 pub mod cli;
 pub mod config;
+pub mod http;
+pub mod inspect;
 pub mod model;
 pub mod names;
 pub mod ra;
 pub mod store;
+pub mod verify;

@@ -392,6 +392,11 @@ impl PublicKey {
     pub fn bits(&self) -> u32 {
         self.bits
     }
+    /// The key bits inside the SubjectPublicKeyInfo (EC point, Ed25519 key, or RSAPublicKey
+    /// DER), which is what ring's verifiers take.
+    pub fn raw_key(&self) -> &[u8] {
+        &self.raw_key
+    }
     /// The DER SubjectPublicKeyInfo.
     pub fn spki_der(&self) -> &[u8] {
         &self.spki_der

@@ -11,7 +11,9 @@ use super::{passphrase_from_env, CliError, Context};
 use crate::ca::CertificateAuthority;
 use crate::model::{CertificateStatus, Role, Serial};
 use crate::ra::{IssuanceRequest, Policies, RegistrationAuthority};
-use crate::store::{CertificateRecord, CertificateStore, IssuancePath, ListFilter, SledStore};
+use crate::inspect::{describe_extensions, describe_record, format_time, record_json};
+use super::remote::AdminClient;
+use crate::store::{AuditReport, CertificateRecord, CertificateStore, IssuancePath, ListFilter, SledStore, StoreError};
 
 /// Options of `paypki issue`.
 #[derive(Debug, Args)]
@@ -90,9 +92,31 @@ pub(super) fn open_store(context: &Context) -> Result<SledStore, CliError> {
     Ok(SledStore::open(&context.data_dir.database())?)
 }
 
-pub(super) fn issue(context: &Context, args: IssueArgs) -> Result<(), CliError> {
+/// Where a command's data comes from: the database itself, or the running server.
+pub(super) enum Backend {
+    /// The database, opened by this process.
+    Local(SledStore),
+    /// `paypki serve` holds the database; go through its admin API.
+    Remote(AdminClient),
+}
+
+/// Opens the database, or falls back to the running server's admin API when it holds it.
+pub(super) fn backend(context: &Context) -> Result<Backend, CliError> {
+    match open_store(context) {
+        Ok(store) => Ok(Backend::Local(store)),
+        Err(CliError::Store(StoreError::Locked(_))) => Ok(Backend::Remote(AdminClient::for_data_dir(&context.data_dir)?)),
+        Err(e) => Err(e),
+    }
+}
+
+/// Loads policies, CA and store into an RA (for commands that issue or create tokens).
+pub(super) fn local_ra(context: &Context, store: SledStore) -> Result<RegistrationAuthority, CliError> {
     let policies = Arc::new(Policies::load(&context.policies)?);
     let ca = Arc::new(CertificateAuthority::load(&context.data_dir, passphrase_from_env().as_ref())?);
+    Ok(RegistrationAuthority::new(policies, ca, store))
+}
+
+pub(super) fn issue(context: &Context, args: IssueArgs) -> Result<(), CliError> {
     let csr_bytes = std::fs::read(&args.csr)
         .map_err(|e| CliError::Usage(format!("{}: {e}", args.csr.display())))?;
     let validity = args
@@ -102,8 +126,13 @@ pub(super) fn issue(context: &Context, args: IssueArgs) -> Result<(), CliError> 
         .transpose()
         .map_err(CliError::Usage)?;
     let csr = crate::ra::csr::parse(&csr_bytes).map_err(crate::ra::RaError::from)?;
-    let store = open_store(context)?;
-    let ra = RegistrationAuthority::new(policies, ca, store);
+    let store = match open_store(context) {
+        Err(CliError::Store(StoreError::Locked(_))) => {
+            return Err(CliError::Usage("`paypki issue` signs offline and needs the database: stop `paypki serve`, or enroll the participant with `paypki token create` + `paypki enroll`".into()))
+        }
+        other => other?,
+    };
+    let ra = local_ra(context, store)?;
     let issued = ra.issue(IssuanceRequest {
         role: args.role,
         csr,
@@ -144,18 +173,29 @@ pub(super) fn list(context: &Context, args: ListArgs) -> Result<(), CliError> {
         expiring_before,
         limit: None,
     };
-    let records = open_store(context)?.list(&filter)?;
+    let records = match backend(context)? {
+        Backend::Local(store) => store.list(&filter)?,
+        Backend::Remote(client) => {
+            let mut query = vec![format!("limit={}", usize::MAX >> 1)];
+            if let Some(role) = args.role {
+                query.push(format!("role={role}"));
+            }
+            if let Some(status) = filter.status {
+                query.push(format!("status={status}"));
+            }
+            if let Some(within) = &args.expiring_within {
+                query.push(format!("expiring_within={within}"));
+            }
+            let page: RemoteList = client.get(&format!("/v1/admin/certificates?{}", query.join("&")))?;
+            page.certificates
+        }
+    };
     print_list(&records, args.json)
 }
 
-/// A record as JSON for people and scripts: no DER, PEM instead.
-pub(crate) fn record_json(record: &CertificateRecord) -> serde_json::Value {
-    let mut value = serde_json::to_value(record).unwrap_or_default();
-    if let Some(object) = value.as_object_mut() {
-        object.remove("der");
-        object.insert("certificate".into(), crate::ca::to_pem("CERTIFICATE", &record.der).into());
-    }
-    value
+#[derive(serde::Deserialize)]
+struct RemoteList {
+    certificates: Vec<CertificateRecord>,
 }
 
 fn print_list(records: &[CertificateRecord], json: bool) -> Result<(), CliError> {
@@ -189,16 +229,14 @@ fn print_list(records: &[CertificateRecord], json: bool) -> Result<(), CliError>
     result.map_err(|e| CliError::Failed(format!("cannot write output: {e}")))
 }
 
-fn format_time(at: OffsetDateTime) -> String {
-    at.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|_| at.to_string())
-}
-
 pub(super) fn show(context: &Context, args: ShowArgs) -> Result<(), CliError> {
     let serial: Serial = args.serial.parse().map_err(|e: crate::model::SerialError| CliError::Usage(e.to_string()))?;
-    let record = open_store(context)?
-        .certificate(&serial)?
-        .ok_or_else(|| CliError::Usage(format!("no certificate with serial {serial} in {}", context.data_dir.root().display())))?;
+    let record = match backend(context)? {
+        Backend::Local(store) => store
+            .certificate(&serial)?
+            .ok_or_else(|| CliError::Usage(format!("no certificate with serial {serial} in {}", context.data_dir.root().display())))?,
+        Backend::Remote(client) => client.get(&format!("/v1/admin/certificates/{serial}"))?,
+    };
     if args.pem {
         print!("{}", crate::ca::to_pem("CERTIFICATE", &record.der));
     } else if args.json {
@@ -213,110 +251,14 @@ pub(super) fn show(context: &Context, args: ShowArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// The human-readable form of `paypki show`.
-pub(crate) fn describe_record(r: &CertificateRecord) -> String {
-    let mut lines = vec![
-        format!("Serial:        {}", r.serial),
-        format!("Role:          {}", r.role),
-        format!("Status:        {}", r.status),
-    ];
-    if let Some(rev) = &r.revocation {
-        lines.push(format!("Revoked at:    {} (reason: {})", format_time(rev.revoked_at), rev.reason));
-        if let Some(date) = rev.invalidity_date {
-            lines.push(format!("Invalid since: {}", format_time(date)));
-        }
-    }
-    lines.push(format!("Subject:       {}", r.subject));
-    lines.push(format!(
-        "SANs:          {}",
-        if r.subject_alt_names.is_empty() { "(none)".to_string() } else { r.subject_alt_names.join(", ") }
-    ));
-    lines.push(format!("Key:           {}", r.key));
-    lines.push(format!("Not before:    {}", format_time(r.not_before)));
-    lines.push(format!("Not after:     {}", format_time(r.not_after)));
-    lines.push(format!("Issued:        {} via {}", format_time(r.issued_at), r.requested_via));
-    lines.push(format!("SHA-256:       {}", r.fingerprint_sha256));
-    lines.push("Extensions:".into());
-    for e in describe_extensions(&r.der) {
-        lines.push(format!("  {e}"));
-    }
-    lines.join("\n")
-}
-
-/// One line per extension, e.g. `keyUsage (critical): digitalSignature, nonRepudiation`.
-pub(crate) fn describe_extensions(der: &[u8]) -> Vec<String> {
-    use x509_parser::extensions::{GeneralName, ParsedExtension};
-    let Ok((_, cert)) = x509_parser::parse_x509_certificate(der) else {
-        return vec!["(the stored certificate does not parse)".into()];
-    };
-    let names = |list: &[GeneralName<'_>]| list.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(", ");
-    cert.extensions()
-        .iter()
-        .map(|ext| {
-            let critical = if ext.critical { " (critical)" } else { "" };
-            let (name, value) = match ext.parsed_extension() {
-                ParsedExtension::BasicConstraints(bc) => (
-                    "basicConstraints".to_string(),
-                    format!("CA:{}{}", bc.ca, bc.path_len_constraint.map(|p| format!(", pathlen:{p}")).unwrap_or_default()),
-                ),
-                ParsedExtension::KeyUsage(ku) => ("keyUsage".into(), ku.to_string()),
-                ParsedExtension::ExtendedKeyUsage(eku) => {
-                    let mut v = Vec::new();
-                    if eku.server_auth { v.push("serverAuth".to_string()) }
-                    if eku.client_auth { v.push("clientAuth".to_string()) }
-                    if eku.email_protection { v.push("emailProtection".to_string()) }
-                    if eku.ocsp_signing { v.push("OCSPSigning".to_string()) }
-                    v.extend(eku.other.iter().map(|o| o.to_id_string()));
-                    ("extendedKeyUsage".into(), v.join(", "))
-                }
-                ParsedExtension::SubjectAlternativeName(san) => ("subjectAltName".into(), names(&san.general_names)),
-                ParsedExtension::SubjectKeyIdentifier(ski) => ("subjectKeyIdentifier".into(), hex::encode(ski.0)),
-                ParsedExtension::AuthorityKeyIdentifier(aki) => (
-                    "authorityKeyIdentifier".into(),
-                    aki.key_identifier.as_ref().map(|k| hex::encode(k.0)).unwrap_or_default(),
-                ),
-                ParsedExtension::CertificatePolicies(policies) => (
-                    "certificatePolicies".into(),
-                    policies.iter().map(|p| p.policy_id.to_id_string()).collect::<Vec<_>>().join(", "),
-                ),
-                ParsedExtension::AuthorityInfoAccess(aia) => (
-                    "authorityInfoAccess".into(),
-                    aia.accessdescs
-                        .iter()
-                        .map(|d| {
-                            let method = match d.access_method.to_id_string().as_str() {
-                                "1.3.6.1.5.5.7.48.1" => "OCSP".to_string(),
-                                "1.3.6.1.5.5.7.48.2" => "caIssuers".to_string(),
-                                other => other.to_string(),
-                            };
-                            format!("{method} {}", d.access_location)
-                        })
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                ),
-                ParsedExtension::CRLDistributionPoints(points) => (
-                    "cRLDistributionPoints".into(),
-                    points
-                        .iter()
-                        .filter_map(|p| match &p.distribution_point {
-                            Some(x509_parser::extensions::DistributionPointName::FullName(n)) => Some(names(n)),
-                            _ => None,
-                        })
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                ),
-                _ => (ext.oid.to_id_string(), hex::encode(ext.value)),
-            };
-            format!("{name}{critical}: {value}")
-        })
-        .collect()
-}
-
 pub(super) fn audit(context: &Context, command: AuditCommand) -> Result<(), CliError> {
-    let store = open_store(context)?;
+    let backend = backend(context)?;
     match command {
         AuditCommand::Verify => {
-            let report = store.verify_audit()?;
+            let report: AuditReport = match &backend {
+                Backend::Local(store) => store.verify_audit()?,
+                Backend::Remote(client) => client.get("/v1/admin/audit/verify")?,
+            };
             if report.problems.is_empty() {
                 println!("audit trail intact: {} entries, head {}", report.entries, report.head_hash);
                 Ok(())
@@ -332,6 +274,9 @@ pub(super) fn audit(context: &Context, command: AuditCommand) -> Result<(), CliE
             }
         }
         AuditCommand::Log { limit } => {
+            let Backend::Local(store) = backend else {
+                return Err(CliError::Usage("`audit log` needs the database: stop `paypki serve` first, or read the log from a backup copy of the data directory".into()));
+            };
             for entry in store.audit_entries(limit)? {
                 println!("{}", serde_json::to_string(&entry).unwrap_or_default());
             }

@@ -3,6 +3,10 @@
 
 mod admin;
 mod init;
+mod participant;
+pub mod remote;
+mod serve;
+mod token;
 
 use std::path::PathBuf;
 
@@ -35,6 +39,15 @@ pub struct Cli {
 pub enum Command {
     /// Create the CA: root, issuing CA and OCSP responder, in the data directory.
     Init(init::InitArgs),
+    /// Run the HTTP server (creates a development CA first on an empty data directory).
+    Serve(serve::ServeArgs),
+    /// Enrollment tokens (administrator).
+    #[command(subcommand)]
+    Token(token::TokenCommand),
+    /// Get a certificate from a CA with a one-time token (participant).
+    Enroll(participant::EnrollArgs),
+    /// Renew your current certificate (participant).
+    Renew(participant::RenewArgs),
     /// Issue a certificate from a CSR file, offline (administrator).
     Issue(admin::IssueArgs),
     /// List issued certificates.
@@ -78,6 +91,10 @@ impl Cli {
         };
         match self.command {
             Command::Init(args) => init::run(&context, args),
+            Command::Serve(args) => serve::run(&context, args),
+            Command::Token(command) => token::run(&context, command),
+            Command::Enroll(args) => participant::enroll(args),
+            Command::Renew(args) => participant::renew(args),
             Command::Issue(args) => admin::issue(&context, args),
             Command::List(args) => admin::list(&context, args),
             Command::Show(args) => admin::show(&context, args),

@@ -3,6 +3,7 @@
 //! validity, asks the CA to sign, and has the store record the result. It cannot sign.
 
 pub mod csr;
+pub mod enrollment;
 pub mod policy;
 
 use std::sync::Arc;
@@ -45,6 +46,18 @@ pub enum RaError {
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// An enrollment token or admin credential problem.
+    #[error(transparent)]
+    Token(#[from] enrollment::TokenError),
+    /// A renewal that is not allowed.
+    #[error("{0}")]
+    Renewal(String),
+    /// The CSR names something other than the token grants.
+    #[error("{0}")]
+    CsrMismatch(String),
+    /// No certificate with this serial.
+    #[error("no certificate with serial {0}")]
+    UnknownCertificate(Serial),
 }
 
 /// What the RA is asked to issue.
@@ -64,6 +77,21 @@ pub struct IssuanceRequest {
     pub via: IssuancePath,
     /// Who asked, for the audit trail (never a secret).
     pub actor: String,
+}
+
+/// The outcome of the policy checks: exactly what will be signed.
+#[derive(Debug, Clone)]
+pub(crate) struct Decision {
+    role: Role,
+    subject: SubjectName,
+    sans: Vec<SubjectAltName>,
+    public_key: crate::model::PublicKey,
+    validity: Duration,
+    key_usage: Vec<crate::model::KeyUsage>,
+    extended_key_usage: Vec<crate::model::ExtendedKeyUsage>,
+    policy_oid: Vec<u64>,
+    via: IssuancePath,
+    actor: String,
 }
 
 /// A certificate that was issued and durably recorded.
@@ -111,6 +139,12 @@ impl RegistrationAuthority {
 
     /// Applies the role's policy and, if everything passes, issues and records.
     pub fn issue(&self, request: IssuanceRequest) -> Result<Issued, RaError> {
+        let decision = self.decide(request)?;
+        self.execute(decision)
+    }
+
+    /// Every policy check, with no side effect: what would be issued.
+    pub(crate) fn decide(&self, request: IssuanceRequest) -> Result<Decision, RaError> {
         let profile = self
             .policies
             .profile(request.role)
@@ -135,47 +169,62 @@ impl RegistrationAuthority {
                 validity.whole_days()
             )));
         }
+        Ok(Decision {
+            role: request.role,
+            subject,
+            sans,
+            public_key: request.csr.public_key,
+            validity,
+            key_usage: profile.key_usage.clone(),
+            extended_key_usage: profile.extended_key_usage.clone(),
+            policy_oid: profile.policy_oid.clone(),
+            via: request.via,
+            actor: request.actor,
+        })
+    }
 
+    /// Reserves a serial, has the CA sign, and records the certificate durably.
+    pub(crate) fn execute(&self, decision: Decision) -> Result<Issued, RaError> {
         let now = OffsetDateTime::now_utc();
         let plan = PlannedIssuance {
-            role: request.role,
-            subject: subject.to_string(),
+            role: decision.role,
+            subject: decision.subject.to_string(),
             reserved_at: now,
-            requested_via: request.via,
+            requested_via: decision.via,
         };
         let serial = self.reserve_serial(&plan)?;
         let leaf = LeafRequest {
             serial: serial.clone(),
-            subject: subject.clone(),
-            subject_alt_names: sans.clone(),
-            public_key: request.csr.public_key.clone(),
+            subject: decision.subject.clone(),
+            subject_alt_names: decision.sans.clone(),
+            public_key: decision.public_key.clone(),
             not_before: now - BACKDATE,
-            not_after: now + validity,
-            key_usage: profile.key_usage.clone(),
-            extended_key_usage: profile.extended_key_usage.clone(),
-            policy_oid: profile.policy_oid.clone(),
+            not_after: now + decision.validity,
+            key_usage: decision.key_usage,
+            extended_key_usage: decision.extended_key_usage,
+            policy_oid: decision.policy_oid,
         };
         let der = self.ca.sign_leaf(&leaf)?;
         let record = CertificateRecord {
             serial: serial.clone(),
-            role: request.role,
-            subject: subject.to_string(),
-            subject_alt_names: sans.iter().map(ToString::to_string).collect(),
-            key: request.csr.public_key.describe(),
+            role: decision.role,
+            subject: decision.subject.to_string(),
+            subject_alt_names: decision.sans.iter().map(ToString::to_string).collect(),
+            key: decision.public_key.describe(),
             // Whole seconds, as encoded in the certificate.
             not_before: truncate_to_second(leaf.not_before),
             not_after: truncate_to_second(leaf.not_after),
             issued_at: now,
-            requested_via: request.via,
+            requested_via: decision.via,
             status: CertificateStatus::Good,
             revocation: None,
             fingerprint_sha256: sha256_fingerprint(&der),
             der,
         };
-        let event = AuditEvent::new("issue", &request.actor)
+        let event = AuditEvent::new("issue", &decision.actor)
             .serial(&serial)
-            .role(request.role)
-            .detail(format!("{} via {} ({})", record.subject, request.via, record.key));
+            .role(decision.role)
+            .detail(format!("{} via {} ({})", record.subject, decision.via, record.key));
         self.store.record_issued(&record, event)?;
         Ok(Issued {
             certificate_pem: crate::ca::to_pem("CERTIFICATE", &record.der),

@@ -108,7 +108,7 @@ struct Head {
 }
 
 /// The result of walking the chain.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AuditReport {
     /// Entries checked.
     pub entries: u64,

@@ -6,9 +6,11 @@
 //!   is never used twice) *before* the CA signs: a crash leaves a record of the intent.
 //! - `certificates`: serial → [`CertificateRecord`] (JSON).
 //! - `by_role`, `by_status`, `by_expiry`: index keys `prefix ‖ serial` → empty.
+//! - `tokens`: token id → [`TokenRecord`] (the secret only as a SHA-256).
 //! - `audit`: sequence (u64 BE) → [`AuditEntry`], hash-chained; `meta` holds the chain head.
 
 mod audit;
+mod tokens;
 
 use std::path::Path;
 
@@ -19,6 +21,7 @@ use time::OffsetDateTime;
 
 use crate::model::{CertificateStatus, Role, Serial};
 pub use audit::{AuditEntry, AuditEvent, AuditReport};
+pub use tokens::{TokenRecord, TokenStore};
 
 /// Storage failures.
 #[derive(Debug, thiserror::Error)]
@@ -198,6 +201,7 @@ pub struct SledStore {
     by_expiry: sled::Tree,
     audit: sled::Tree,
     meta: sled::Tree,
+    tokens: sled::Tree,
 }
 
 fn role_byte(role: Role) -> u8 {
@@ -250,6 +254,7 @@ impl SledStore {
             by_expiry: db.open_tree("by_expiry")?,
             audit: db.open_tree("audit")?,
             meta: db.open_tree("meta")?,
+            tokens: db.open_tree("tokens")?,
             db,
         })
     }

@@ -1,0 +1,165 @@
+//! The participant's side: `paypki enroll` and `paypki renew`. The private key is made
+//! here and never leaves this machine; only the CSR (public key) is sent.
+
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use clap::Args;
+use rcgen::{CertificateParams, DistinguishedName, KeyPair, SigningKey};
+use serde::Deserialize;
+
+use super::remote::{agent, read_response};
+use super::CliError;
+use crate::model::{KeyAlgorithm, Serial};
+
+/// Options of `paypki enroll`.
+#[derive(Debug, Args)]
+pub struct EnrollArgs {
+    /// The CA's base URL.
+    #[arg(long, env = "PAYPKI_URL", default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// The one-time enrollment token (or set PAYPKI_TOKEN).
+    #[arg(long, env = "PAYPKI_TOKEN", hide_env_values = true)]
+    pub token: String,
+    /// Key algorithm: ecdsa-p256, ecdsa-p384 or ed25519.
+    #[arg(long, default_value = "ecdsa-p256")]
+    pub key_alg: KeyAlgorithm,
+    /// Where to write key.pem (0600), cert.pem and chain.pem.
+    #[arg(long, default_value = ".")]
+    pub out_dir: PathBuf,
+}
+
+/// Options of `paypki renew`.
+#[derive(Debug, Args)]
+pub struct RenewArgs {
+    /// The CA's base URL.
+    #[arg(long, env = "PAYPKI_URL", default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// The current certificate (PEM).
+    #[arg(long, default_value = "cert.pem")]
+    pub cert: PathBuf,
+    /// The current private key (PKCS#8 PEM).
+    #[arg(long, default_value = "key.pem")]
+    pub key: PathBuf,
+    /// Generate a new key instead of re-certifying the current one.
+    #[arg(long)]
+    pub new_key: bool,
+    /// Algorithm of the new key (with --new-key).
+    #[arg(long, default_value = "ecdsa-p256")]
+    pub key_alg: KeyAlgorithm,
+    /// Where to write cert.pem, chain.pem (and key.pem with --new-key); default: beside --cert.
+    #[arg(long)]
+    pub out_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize)]
+struct IssuedBody {
+    serial: String,
+    certificate: String,
+    chain: String,
+    not_after: String,
+}
+
+fn new_key(algorithm: KeyAlgorithm) -> Result<KeyPair, CliError> {
+    crate::ca::keys::generate(algorithm).map_err(|_| {
+        CliError::Usage(format!(
+            "cannot generate a {algorithm} key here: use ecdsa-p256, ecdsa-p384 or ed25519 (or make an RSA CSR with openssl and POST it to /v1/enroll)"
+        ))
+    })
+}
+
+/// A CSR with an empty subject: the token (or the renewed certificate) decides the names.
+fn csr_for(key: &KeyPair) -> Result<(String, Vec<u8>), CliError> {
+    let mut params = CertificateParams::default();
+    params.distinguished_name = DistinguishedName::new();
+    let csr = params
+        .serialize_request(key)
+        .map_err(|e| CliError::Failed(format!("cannot build the CSR: {e}")))?;
+    let pem = csr.pem().map_err(|e| CliError::Failed(format!("cannot encode the CSR: {e}")))?;
+    Ok((pem, csr.der().to_vec()))
+}
+
+fn io_error(path: &Path, e: std::io::Error) -> CliError {
+    CliError::Failed(format!("{}: {e}", path.display()))
+}
+
+/// Writes a file by way of a temporary name, so a reader never sees half of it.
+fn replace_file(path: &Path, contents: &[u8]) -> Result<(), CliError> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, contents).map_err(|e| io_error(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| io_error(path, e))
+}
+
+pub(super) fn enroll(args: EnrollArgs) -> Result<(), CliError> {
+    std::fs::create_dir_all(&args.out_dir).map_err(|e| io_error(&args.out_dir, e))?;
+    let key_path = args.out_dir.join("key.pem");
+    if key_path.exists() {
+        return Err(CliError::Usage(format!(
+            "{} already exists; choose another --out-dir (paypki never overwrites a key)",
+            key_path.display()
+        )));
+    }
+    let key = new_key(args.key_alg)?;
+    let (csr_pem, _) = csr_for(&key)?;
+    let url = format!("{}/v1/enroll", args.url.trim_end_matches('/'));
+    let response = agent()
+        .post(&url)
+        .send_json(serde_json::json!({ "token": args.token.trim(), "csr": csr_pem }));
+    let issued: IssuedBody = read_response(response, &url)?;
+    // The key is written only once the CA has answered, 0600, never overwriting.
+    crate::ca::keys::write_key_file(&key_path, &key, None)?;
+    replace_file(&args.out_dir.join("cert.pem"), issued.certificate.as_bytes())?;
+    replace_file(&args.out_dir.join("chain.pem"), issued.chain.as_bytes())?;
+    println!("{}", issued.serial);
+    eprintln!(
+        "enrolled: {}/key.pem, cert.pem and chain.pem written; valid until {}",
+        args.out_dir.display(),
+        issued.not_after
+    );
+    Ok(())
+}
+
+pub(super) fn renew(args: RenewArgs) -> Result<(), CliError> {
+    let cert_text = std::fs::read_to_string(&args.cert).map_err(|e| io_error(&args.cert, e))?;
+    let cert_der = pem::parse(&cert_text)
+        .map_err(|_| CliError::Usage(format!("{} is not a PEM certificate", args.cert.display())))?
+        .into_contents();
+    let (_, cert) = x509_parser::parse_x509_certificate(&cert_der)
+        .map_err(|e| CliError::Usage(format!("{}: {e}", args.cert.display())))?;
+    let serial = Serial::from_der_integer(cert.raw_serial())
+        .map_err(|e| CliError::Usage(format!("{}: {e}", args.cert.display())))?;
+    let current_key = crate::ca::keys::read_key_file(&args.key, None)?;
+    let next_key = if args.new_key { Some(new_key(args.key_alg)?) } else { None };
+    let csr_key = next_key.as_ref().unwrap_or(&current_key);
+    let (csr_pem, csr_der) = csr_for(csr_key)?;
+    let time = time::OffsetDateTime::now_utc().unix_timestamp();
+    let message = crate::ra::enrollment::renewal_message(&serial, time, &csr_der);
+    let proof = current_key
+        .sign(&message)
+        .map_err(|e| CliError::Failed(format!("cannot sign the renewal proof: {e}")))?;
+    let url = format!("{}/v1/renew", args.url.trim_end_matches('/'));
+    let response = agent().post(&url).send_json(serde_json::json!({
+        "serial": serial.to_string(),
+        "csr": csr_pem,
+        "time": time,
+        "proof": base64::engine::general_purpose::STANDARD.encode(proof),
+    }));
+    let issued: IssuedBody = read_response(response, &url)?;
+    let out_dir = args
+        .out_dir
+        .clone()
+        .or_else(|| args.cert.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| PathBuf::from("."));
+    if let Some(key) = &next_key {
+        let key_path = out_dir.join("key.pem");
+        let tmp = out_dir.join("key.pem.new");
+        let _ = std::fs::remove_file(&tmp);
+        crate::ca::keys::write_key_file(&tmp, key, None)?;
+        std::fs::rename(&tmp, &key_path).map_err(|e| io_error(&key_path, e))?;
+    }
+    replace_file(&out_dir.join("cert.pem"), issued.certificate.as_bytes())?;
+    replace_file(&out_dir.join("chain.pem"), issued.chain.as_bytes())?;
+    println!("{}", issued.serial);
+    eprintln!("renewed {serial} as {}; valid until {}", issued.serial, issued.not_after);
+    Ok(())
+}

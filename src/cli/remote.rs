@@ -1,0 +1,107 @@
+//! The admin API client the CLI uses while `paypki serve` holds the database (sled allows
+//! one process per database). It finds the server in `server.json` and authenticates with
+//! `admin.token`, both in the data directory.
+
+use std::time::Duration;
+
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+
+use super::CliError;
+use crate::config::DataDir;
+
+/// What `serve` writes to `server.json`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ServerInfo {
+    /// Base URL of the running server.
+    pub url: String,
+    /// Its process id.
+    pub pid: u32,
+}
+
+/// A client of `/v1/admin/…`.
+#[derive(Debug)]
+pub(crate) struct AdminClient {
+    base: String,
+    credential: String,
+    agent: ureq::Agent,
+}
+
+/// An HTTP agent that returns 4xx/5xx as responses (to read problem documents).
+pub(crate) fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(60)))
+        .build()
+        .into()
+}
+
+/// Reads a response: the JSON body on success, the problem's detail otherwise.
+pub(crate) fn read_response<T: DeserializeOwned>(
+    response: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    url: &str,
+) -> Result<T, CliError> {
+    let mut response = response.map_err(|e| CliError::Failed(format!("cannot reach {url}: {e}")))?;
+    let status = response.status();
+    let text = response
+        .body_mut()
+        .read_to_string()
+        .map_err(|e| CliError::Failed(format!("{url}: cannot read the response: {e}")))?;
+    if status.is_success() {
+        serde_json::from_str(&text).map_err(|e| CliError::Failed(format!("{url}: unexpected response: {e}")))
+    } else {
+        let detail = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|v| v.get("detail").and_then(|d| d.as_str()).map(str::to_string))
+            .unwrap_or(text);
+        Err(CliError::Failed(format!("{detail} (HTTP {})", status.as_u16())))
+    }
+}
+
+impl AdminClient {
+    /// Finds the running server of this data directory.
+    pub(crate) fn for_data_dir(dir: &DataDir) -> Result<Self, CliError> {
+        let info_path = dir.server_file();
+        let info: ServerInfo = std::fs::read_to_string(&info_path)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .ok_or_else(|| {
+                CliError::Failed(format!(
+                    "the database in {} is locked by another process, but {} does not say where a server runs; is another paypki command running?",
+                    dir.root().display(),
+                    info_path.display()
+                ))
+            })?;
+        let credential_path = dir.admin_credential();
+        let credential = std::fs::read_to_string(&credential_path)
+            .map_err(|e| CliError::Failed(format!("{}: {e} (the admin credential is needed to reach the running server)", credential_path.display())))?
+            .trim()
+            .to_string();
+        Ok(AdminClient {
+            base: info.url.trim_end_matches('/').to_string(),
+            credential,
+            agent: agent(),
+        })
+    }
+
+    fn authorization(&self) -> String {
+        format!("Bearer {}", self.credential)
+    }
+
+    /// `GET` an admin path (with query string).
+    pub(crate) fn get<T: DeserializeOwned>(&self, path_and_query: &str) -> Result<T, CliError> {
+        let url = format!("{}{path_and_query}", self.base);
+        let response = self.agent.get(&url).header("Authorization", &self.authorization()).call();
+        read_response(response, &url)
+    }
+
+    /// `POST` JSON to an admin path.
+    pub(crate) fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T, CliError> {
+        let url = format!("{}{path}", self.base);
+        let response = self
+            .agent
+            .post(&url)
+            .header("Authorization", &self.authorization())
+            .send_json(body);
+        read_response(response, &url)
+    }
+}

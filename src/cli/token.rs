@@ -1,0 +1,70 @@
+//! `paypki token create`.
+
+use clap::{Args, Subcommand};
+
+use super::admin::{backend, local_ra, Backend};
+use super::{CliError, Context};
+use crate::http::admin::{token_grant, TokenCreateRequest, TokenCreated};
+
+/// `paypki token …`
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a one-time enrollment token; prints the token alone on stdout.
+    Create(TokenCreateArgs),
+}
+
+/// Options of `paypki token create`.
+#[derive(Debug, Args)]
+pub struct TokenCreateArgs {
+    /// The role the certificate will have: buyer, merchant, bank or gateway.
+    #[arg(long)]
+    pub role: String,
+    /// The subject the certificate will have, e.g. "CN=Shop,O=Shop Ltd,serialNumber=M1234567".
+    #[arg(long)]
+    pub subject: String,
+    /// A SAN the certificate will have (repeatable): dns:NAME, email:ADDRESS, uri:URI, ip:ADDRESS.
+    #[arg(long = "san")]
+    pub sans: Vec<String>,
+    /// Lifetime, e.g. 24h (default: the role policy's token_ttl_hours).
+    #[arg(long)]
+    pub ttl: Option<String>,
+    /// Print JSON (token, id, role, subject, expiry) instead of the token alone.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub(super) fn run(context: &Context, command: TokenCommand) -> Result<(), CliError> {
+    let TokenCommand::Create(args) = command;
+    let request = TokenCreateRequest {
+        role: args.role,
+        subject: args.subject,
+        subject_alt_names: args.sans,
+        ttl: args.ttl,
+    };
+    let created: TokenCreated = match backend(context)? {
+        Backend::Local(store) => {
+            let grant = token_grant(&request).map_err(CliError::Usage)?;
+            let ra = local_ra(context, store)?;
+            let created = ra.create_token(grant, "cli")?;
+            TokenCreated {
+                token: created.token,
+                id: created.record.id,
+                role: created.record.role.to_string(),
+                subject: created.record.subject,
+                subject_alt_names: created.record.subject_alt_names,
+                expires_at: crate::inspect::format_time(created.record.expires_at),
+            }
+        }
+        Backend::Remote(client) => client.post("/v1/admin/tokens", &request)?,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&created).unwrap_or_default());
+    } else {
+        println!("{}", created.token);
+        eprintln!(
+            "token for {} \"{}\", expires {}; it works once",
+            created.role, created.subject, created.expires_at
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,193 @@
+//! `/v1/admin/…`: what the CLI does while the server holds the database. Every handler
+//! takes [`Admin`], so a request without the credential never reaches it.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use serde::{Deserialize, Serialize};
+
+use super::extract::{Admin, ApiJson};
+use super::{blocking, AppState, Problem};
+use crate::model::{CertificateStatus, Role, Serial};
+use crate::names::{SubjectAltName, SubjectName};
+use crate::ra::enrollment::TokenGrant;
+use crate::store::{CertificateStore, ListFilter};
+
+/// `POST /v1/admin/tokens` body.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenCreateRequest {
+    /// buyer, merchant, bank or gateway.
+    pub role: String,
+    /// Subject, e.g. `CN=Shop,O=Shop Ltd,serialNumber=M1234567`.
+    pub subject: String,
+    /// SANs, e.g. `dns:pay.example`.
+    #[serde(default)]
+    pub subject_alt_names: Vec<String>,
+    /// Lifetime such as `24h`; the policy's default when absent.
+    #[serde(default)]
+    pub ttl: Option<String>,
+}
+
+/// A created token. The token is shown here once and never again.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TokenCreated {
+    /// The one-time token to give the participant.
+    pub token: String,
+    /// The token's public id (for the audit trail).
+    pub id: String,
+    /// The role.
+    pub role: String,
+    /// The subject.
+    pub subject: String,
+    /// SANs.
+    pub subject_alt_names: Vec<String>,
+    /// RFC 3339.
+    pub expires_at: String,
+}
+
+/// Turns a token request into a checked grant (shared by the CLI and the API).
+pub fn token_grant(request: &TokenCreateRequest) -> Result<TokenGrant, String> {
+    let role: Role = request.role.parse().map_err(|e: crate::model::UnknownRole| e.to_string())?;
+    let subject: SubjectName = request.subject.parse().map_err(|e: crate::names::NameError| e.to_string())?;
+    let subject_alt_names = request
+        .subject_alt_names
+        .iter()
+        .map(|s| s.parse::<SubjectAltName>().map_err(|e| e.to_string()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let ttl = request.ttl.as_deref().map(crate::cli::parse_duration).transpose()?;
+    Ok(TokenGrant {
+        role,
+        subject,
+        subject_alt_names,
+        ttl,
+    })
+}
+
+/// Creates a one-time enrollment token.
+#[utoipa::path(post, path = "/v1/admin/tokens", tag = "admin", request_body = TokenCreateRequest,
+    security(("admin" = [])),
+    responses(
+        (status = 201, description = "Created", body = TokenCreated),
+        (status = 400, description = "Malformed", body = Problem),
+        (status = 401, description = "No or wrong admin credential", body = Problem),
+        (status = 422, description = "The grant breaks the role's policy", body = Problem),
+    ))]
+pub(crate) async fn create_token(
+    _admin: Admin,
+    State(state): State<Arc<AppState>>,
+    ApiJson(request): ApiJson<TokenCreateRequest>,
+) -> Result<impl IntoResponse, Problem> {
+    let grant = token_grant(&request).map_err(|detail| {
+        Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "policy-violation", "Refused", detail)
+    })?;
+    let worker = state.clone();
+    let created = blocking(move || worker.ra.create_token(grant, "admin-api").map_err(Problem::from)).await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(TokenCreated {
+            token: created.token,
+            id: created.record.id,
+            role: created.record.role.to_string(),
+            subject: created.record.subject,
+            subject_alt_names: created.record.subject_alt_names,
+            expires_at: crate::inspect::format_time(created.record.expires_at),
+        }),
+    ))
+}
+
+/// Query of `GET /v1/admin/certificates`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ListQuery {
+    /// Only this role.
+    role: Option<String>,
+    /// `good` or `revoked`.
+    status: Option<String>,
+    /// e.g. `30d`.
+    expiring_within: Option<String>,
+    /// At most this many (default 1000).
+    limit: Option<usize>,
+}
+
+/// Lists certificates: stored records (DER in base64) for the CLI and for scripts.
+#[utoipa::path(get, path = "/v1/admin/certificates", tag = "admin", params(ListQuery),
+    security(("admin" = [])),
+    responses(
+        (status = 200, description = "Records", content_type = "application/json"),
+        (status = 400, description = "Bad filter", body = Problem),
+        (status = 401, description = "No or wrong admin credential", body = Problem),
+    ))]
+pub(crate) async fn list_certificates(
+    _admin: Admin,
+    State(state): State<Arc<AppState>>,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<impl IntoResponse, Problem> {
+    let Query(query) = query.map_err(|e| Problem::bad_request(e.body_text()))?;
+    let role = query
+        .role
+        .map(|r| r.parse::<Role>())
+        .transpose()
+        .map_err(|e| Problem::bad_request(e.to_string()))?;
+    let status = match query.status.as_deref() {
+        None => None,
+        Some("good") => Some(CertificateStatus::Good),
+        Some("revoked") => Some(CertificateStatus::Revoked),
+        Some(other) => return Err(Problem::bad_request(format!("status {other:?} must be good or revoked"))),
+    };
+    let expiring_before = query
+        .expiring_within
+        .as_deref()
+        .map(crate::cli::parse_duration)
+        .transpose()
+        .map_err(Problem::bad_request)?
+        .map(|d| time::OffsetDateTime::now_utc() + d);
+    let filter = ListFilter {
+        role,
+        status,
+        expiring_before,
+        limit: Some(query.limit.unwrap_or(1000).min(100_000)),
+    };
+    let worker = state.clone();
+    let records = blocking(move || worker.ra.store().list(&filter).map_err(Problem::from)).await?;
+    Ok(axum::Json(serde_json::json!({ "certificates": records })))
+}
+
+/// One stored record (DER in base64).
+#[utoipa::path(get, path = "/v1/admin/certificates/{serial}", tag = "admin",
+    params(("serial" = String, Path, description = "Serial number, hex")),
+    security(("admin" = [])),
+    responses(
+        (status = 200, description = "Record", content_type = "application/json"),
+        (status = 401, description = "No or wrong admin credential", body = Problem),
+        (status = 404, description = "Unknown serial", body = Problem),
+    ))]
+pub(crate) async fn show_certificate(
+    _admin: Admin,
+    State(state): State<Arc<AppState>>,
+    Path(serial): Path<String>,
+) -> Result<impl IntoResponse, Problem> {
+    let serial: Serial = serial
+        .parse()
+        .map_err(|e: crate::model::SerialError| Problem::bad_request(e.to_string()))?;
+    let record = state
+        .ra
+        .store()
+        .certificate(&serial)?
+        .ok_or_else(|| Problem::not_found(format!("no certificate with serial {serial}")))?;
+    Ok(axum::Json(record))
+}
+
+/// Walks the audit chain.
+#[utoipa::path(get, path = "/v1/admin/audit/verify", tag = "admin", security(("admin" = [])),
+    responses(
+        (status = 200, description = "Report: problems is empty when intact", content_type = "application/json"),
+        (status = 401, description = "No or wrong admin credential", body = Problem),
+    ))]
+pub(crate) async fn verify_audit(_admin: Admin, State(state): State<Arc<AppState>>) -> Result<impl IntoResponse, Problem> {
+    let worker = state.clone();
+    let report = blocking(move || worker.ra.store().verify_audit().map_err(Problem::from)).await?;
+    Ok(axum::Json(report))
+}

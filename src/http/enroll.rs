@@ -1,0 +1,148 @@
+//! `POST /v1/enroll` and `POST /v1/renew`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+
+use super::extract::ApiJson;
+use super::{blocking, peer_ip, AppState, Problem};
+use crate::ra::enrollment::RenewalRequest;
+use crate::ra::Issued;
+
+/// `POST /v1/enroll` body.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct EnrollRequest {
+    /// The one-time token from `paypki token create`.
+    token: String,
+    /// PKCS#10 CSR, PEM. Its subject and SANs may be empty (the token decides them).
+    csr: String,
+}
+
+/// A newly issued certificate.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct IssuedResponse {
+    /// Serial number, lowercase hex.
+    serial: String,
+    /// The certificate, PEM.
+    certificate: String,
+    /// Issuing CA then root, PEM.
+    chain: String,
+    /// End of validity, RFC 3339.
+    not_after: String,
+    /// The role.
+    role: String,
+    /// The subject.
+    subject: String,
+}
+
+impl IssuedResponse {
+    fn from_issued(state: &AppState, issued: Issued) -> Self {
+        let record = issued.record;
+        state
+            .metrics
+            .issued
+            .get_or_create(&super::metrics::IssuanceLabels {
+                role: record.role.to_string(),
+                via: record.requested_via.to_string(),
+            })
+            .inc();
+        IssuedResponse {
+            serial: record.serial.to_string(),
+            certificate: issued.certificate_pem,
+            chain: issued.chain_pem,
+            not_after: crate::inspect::format_time(record.not_after),
+            role: record.role.to_string(),
+            subject: record.subject,
+        }
+    }
+}
+
+/// Enrolls a participant with a one-time token.
+#[utoipa::path(post, path = "/v1/enroll", tag = "enrollment", request_body = EnrollRequest,
+    responses(
+        (status = 201, description = "Issued", body = IssuedResponse),
+        (status = 400, description = "Malformed JSON, CSR or token", body = Problem),
+        (status = 403, description = "Unknown or expired token", body = Problem),
+        (status = 409, description = "Token already used", body = Problem),
+        (status = 413, description = "Body too large", body = Problem),
+        (status = 415, description = "Not JSON", body = Problem),
+        (status = 422, description = "Refused by the role's policy", body = Problem),
+        (status = 429, description = "Rate limited", body = Problem),
+    ))]
+pub(crate) async fn enroll(
+    State(state): State<Arc<AppState>>,
+    connect: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    ApiJson(request): ApiJson<EnrollRequest>,
+) -> Result<impl IntoResponse, Problem> {
+    state.limit_client(peer_ip(connect))?;
+    // Per-token limit: keyed by the public id part only, never the secret.
+    let token_id: String = request.token.chars().skip(4).take(24).collect();
+    state
+        .token_limiter
+        .check_key(&token_id)
+        .map_err(|_| Problem::rate_limited(2))?;
+    let worker = state.clone();
+    let issued = blocking(move || {
+        worker
+            .ra
+            .enroll(&request.token, request.csr.as_bytes())
+            .map_err(Problem::from)
+    })
+    .await?;
+    Ok((StatusCode::CREATED, axum::Json(IssuedResponse::from_issued(&state, issued))))
+}
+
+/// `POST /v1/renew` body.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RenewRequest {
+    /// Serial of the current certificate, hex.
+    serial: String,
+    /// CSR for the new certificate (same or new key), PEM.
+    csr: String,
+    /// Unix time (seconds) at which `proof` was made; must be within 5 minutes of the CA's clock.
+    time: i64,
+    /// Base64 signature with the current certificate's key over
+    /// `paypki-renewal-v1\n<serial>\n<time>\n<hex SHA-256 of the CSR DER>`
+    /// (ECDSA: DER, SHA-256 for P-256 and SHA-384 for P-384; Ed25519; RSA: PKCS#1 v1.5 SHA-256).
+    proof: String,
+}
+
+/// Renews a current certificate: same role, subject and SANs; new validity.
+#[utoipa::path(post, path = "/v1/renew", tag = "enrollment", request_body = RenewRequest,
+    responses(
+        (status = 201, description = "Issued", body = IssuedResponse),
+        (status = 400, description = "Malformed request or CSR", body = Problem),
+        (status = 403, description = "Revoked, expired, bad proof or stale time", body = Problem),
+        (status = 404, description = "Unknown serial", body = Problem),
+        (status = 422, description = "Refused by the role's policy", body = Problem),
+    ))]
+pub(crate) async fn renew(
+    State(state): State<Arc<AppState>>,
+    connect: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    ApiJson(request): ApiJson<RenewRequest>,
+) -> Result<impl IntoResponse, Problem> {
+    state.limit_client(peer_ip(connect))?;
+    let serial = request
+        .serial
+        .parse()
+        .map_err(|e: crate::model::SerialError| Problem::bad_request(e.to_string()))?;
+    let proof = base64::engine::general_purpose::STANDARD
+        .decode(request.proof.trim())
+        .map_err(|_| Problem::bad_request("proof is not valid base64"))?;
+    let renewal = RenewalRequest {
+        serial,
+        csr: request.csr.into_bytes(),
+        time: request.time,
+        proof,
+    };
+    let worker = state.clone();
+    let issued = blocking(move || worker.ra.renew(renewal).map_err(Problem::from)).await?;
+    Ok((StatusCode::CREATED, axum::Json(IssuedResponse::from_issued(&state, issued))))
+}

@@ -1,0 +1,331 @@
+//! Enrollment authorization: one-time tokens, the admin credential, and renewal proofs.
+//!
+//! A token is `ppt_<id>_<secret>`: the id finds the record, the secret is checked against
+//! its stored SHA-256 in constant time. The token fixes the role, subject and SANs; the
+//! CSR only contributes the public key (and proof of possessing it).
+
+use subtle::ConstantTimeEq;
+use time::{Duration, OffsetDateTime};
+
+use super::{IssuanceRequest, Issued, RaError, RegistrationAuthority};
+use crate::model::{PublicKey, Role, Serial};
+use crate::names::{SubjectAltName, SubjectName};
+use crate::store::{AuditEvent, CertificateStore, IssuancePath, TokenRecord, TokenStore};
+use crate::verify::{verify_signature, SignatureScheme};
+
+const TOKEN_PREFIX: &str = "ppt_";
+const ADMIN_PREFIX: &str = "ppa_";
+/// How far a renewal request's time may be from the server's.
+pub const RENEWAL_CLOCK_SKEW: Duration = Duration::minutes(5);
+
+/// Why a token or credential was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    /// Not of the form `ppt_<id>_<secret>`.
+    #[error("the enrollment token is malformed: expected ppt_<id>_<secret> as printed by `paypki token create`")]
+    Malformed,
+    /// No such token, or the secret is wrong (indistinguishable on purpose).
+    #[error("the enrollment token is not recognized")]
+    Unknown,
+    /// Past its expiry.
+    #[error("the enrollment token expired at {0}; ask the CA administrator for a new one")]
+    Expired(String),
+    /// Already used (tokens work exactly once).
+    #[error("the enrollment token has already been used; ask the CA administrator for a new one")]
+    AlreadyUsed,
+    /// The token lifetime asked for is not allowed.
+    #[error("{0}")]
+    BadLifetime(String),
+    /// Missing or wrong admin credential.
+    #[error("a valid admin credential is required (Authorization: Bearer <contents of admin.token>)")]
+    AdminUnauthorized,
+}
+
+/// What an administrator grants with a token.
+#[derive(Debug, Clone)]
+pub struct TokenGrant {
+    /// The role.
+    pub role: Role,
+    /// The subject.
+    pub subject: SubjectName,
+    /// The SANs.
+    pub subject_alt_names: Vec<SubjectAltName>,
+    /// Lifetime; the policy's default when absent.
+    pub ttl: Option<Duration>,
+}
+
+/// A freshly created token: the secret is shown once and never stored.
+#[derive(Debug, Clone)]
+pub struct CreatedToken {
+    /// The whole token to hand to the participant.
+    pub token: String,
+    /// The stored record (hash only).
+    pub record: TokenRecord,
+}
+
+/// A renewal request, as the participant sends it.
+#[derive(Debug, Clone)]
+pub struct RenewalRequest {
+    /// The current certificate.
+    pub serial: Serial,
+    /// The CSR for the new certificate (same or new key).
+    pub csr: Vec<u8>,
+    /// Unix time at which the proof was made.
+    pub time: i64,
+    /// Signature by the current certificate's key over [`renewal_message`].
+    pub proof: Vec<u8>,
+}
+
+/// The bytes a participant signs with its current key to renew:
+/// `paypki-renewal-v1\n<serial hex>\n<unix time>\n<SHA-256 of the CSR DER, hex>`.
+pub fn renewal_message(serial: &Serial, time: i64, csr_der: &[u8]) -> Vec<u8> {
+    let digest = ring::digest::digest(&ring::digest::SHA256, csr_der);
+    format!("paypki-renewal-v1\n{serial}\n{time}\n{}", hex::encode(digest)).into_bytes()
+}
+
+fn random_hex(bytes: usize) -> Result<String, RaError> {
+    use ring::rand::SecureRandom;
+    let mut buf = vec![0u8; bytes];
+    ring::rand::SystemRandom::new()
+        .fill(&mut buf)
+        .map_err(|_| crate::ca::CaError::Key("the system random generator failed".into()))?;
+    Ok(hex::encode(buf))
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(ring::digest::digest(&ring::digest::SHA256, data))
+}
+
+/// Constant-time comparison of two hex digests.
+fn digests_equal(a: &str, b: &str) -> bool {
+    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+}
+
+/// Creates a new admin credential: returns the secret (to write 0600) and its hash (to store).
+pub fn new_admin_credential() -> Result<(String, String), RaError> {
+    let secret = format!("{ADMIN_PREFIX}{}", random_hex(32)?);
+    let hash = sha256_hex(secret.as_bytes());
+    Ok((secret, hash))
+}
+
+/// Checks a presented admin credential against the stored hash.
+pub fn check_admin_credential(presented: Option<&str>, stored_hash: Option<&str>) -> Result<(), TokenError> {
+    match (presented, stored_hash) {
+        (Some(presented), Some(stored)) if digests_equal(&sha256_hex(presented.trim().as_bytes()), stored) => Ok(()),
+        _ => Err(TokenError::AdminUnauthorized),
+    }
+}
+
+fn parse_token(token: &str) -> Result<(&str, &str), TokenError> {
+    let rest = token.trim().strip_prefix(TOKEN_PREFIX).ok_or(TokenError::Malformed)?;
+    let (id, secret) = rest.split_once('_').ok_or(TokenError::Malformed)?;
+    let hex_of = |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit());
+    if !hex_of(id, 24) || !hex_of(secret, 64) {
+        return Err(TokenError::Malformed);
+    }
+    Ok((id, secret))
+}
+
+impl RegistrationAuthority {
+    /// Creates a one-time enrollment token after checking the grant against the role's
+    /// policy, so that a token can never promise what the policy would refuse.
+    pub fn create_token(&self, grant: TokenGrant, actor: &str) -> Result<CreatedToken, RaError> {
+        let profile = self
+            .policies
+            .profile(grant.role)
+            .ok_or_else(|| RaError::KeyPolicy(format!("no policy loaded for role {}", grant.role)))?;
+        super::check_subject(profile, &grant.subject)?;
+        super::check_sans(profile, &grant.subject_alt_names)?;
+        let ttl = grant.ttl.unwrap_or(profile.enrollment.token_ttl);
+        if ttl <= Duration::ZERO || ttl > profile.enrollment.token_max_ttl {
+            return Err(TokenError::BadLifetime(format!(
+                "a {} token may live at most {} hours",
+                grant.role,
+                profile.enrollment.token_max_ttl.whole_hours()
+            ))
+            .into());
+        }
+        let id = random_hex(12)?;
+        let secret = random_hex(32)?;
+        let now = OffsetDateTime::now_utc();
+        let record = TokenRecord {
+            id: id.clone(),
+            secret_sha256: sha256_hex(secret.as_bytes()),
+            role: grant.role,
+            subject: grant.subject.to_string(),
+            subject_alt_names: grant.subject_alt_names.iter().map(ToString::to_string).collect(),
+            created_at: now,
+            expires_at: now + ttl,
+            used_at: None,
+            serial: None,
+        };
+        let event = AuditEvent::new("token-create", actor)
+            .role(grant.role)
+            .detail(format!("token {id} for {} (expires {})", record.subject, record.expires_at));
+        self.store.put_token(&record, event)?;
+        Ok(CreatedToken {
+            token: format!("{TOKEN_PREFIX}{id}_{secret}"),
+            record,
+        })
+    }
+
+    /// Enrolls with a one-time token and a CSR. Every check runs before the token is
+    /// claimed, so a request refused for bad input leaves the token usable; of racing
+    /// requests with one token, exactly one gets a certificate.
+    pub fn enroll(&self, token: &str, csr_bytes: &[u8]) -> Result<Issued, RaError> {
+        let (id, secret) = parse_token(token)?;
+        let record = self.store.token(id)?.ok_or(TokenError::Unknown)?;
+        if !digests_equal(&sha256_hex(secret.as_bytes()), &record.secret_sha256) {
+            return Err(TokenError::Unknown.into());
+        }
+        if record.used_at.is_some() {
+            return Err(TokenError::AlreadyUsed.into());
+        }
+        let now = OffsetDateTime::now_utc();
+        if now >= record.expires_at {
+            return Err(TokenError::Expired(record.expires_at.to_string()).into());
+        }
+        let subject: SubjectName = record.subject.parse()?;
+        let sans = record
+            .subject_alt_names
+            .iter()
+            .map(|s| s.parse::<SubjectAltName>())
+            .collect::<Result<Vec<_>, _>>()?;
+        let csr = super::csr::parse(csr_bytes)?;
+        check_csr_names_match(&csr, &subject, &sans)?;
+        let decision = self.decide(IssuanceRequest {
+            role: record.role,
+            csr,
+            subject: Some(subject),
+            subject_alt_names: Some(sans),
+            validity: None,
+            via: IssuancePath::Enroll,
+            actor: format!("enroll:token {id}"),
+        })?;
+        if !self.store.claim_token(id, now)? {
+            return Err(TokenError::AlreadyUsed.into());
+        }
+        match self.execute(decision) {
+            Ok(issued) => {
+                self.store.complete_token(id, &issued.record.serial)?;
+                Ok(issued)
+            }
+            Err(e) => {
+                // Not the participant's fault: give the token back.
+                self.store.release_token(id)?;
+                Err(e)
+            }
+        }
+    }
+
+    /// Renews a current, unrevoked certificate for the same role, subject and SANs, after
+    /// checking the holder's proof of possession of the current key.
+    pub fn renew(&self, request: RenewalRequest) -> Result<Issued, RaError> {
+        let old = self
+            .store
+            .certificate(&request.serial)?
+            .ok_or_else(|| RaError::UnknownCertificate(request.serial.clone()))?;
+        let now = OffsetDateTime::now_utc();
+        if old.status != crate::model::CertificateStatus::Good {
+            return Err(RaError::Renewal(format!("certificate {} is revoked and cannot be renewed; enroll again with a new token", old.serial)));
+        }
+        if now >= old.not_after {
+            return Err(RaError::Renewal(format!("certificate {} expired at {}; enroll again with a new token", old.serial, old.not_after)));
+        }
+        let profile = self
+            .policies
+            .profile(old.role)
+            .ok_or_else(|| RaError::Renewal(format!("no policy loaded for role {}", old.role)))?;
+        if !profile.enrollment.renewal {
+            return Err(RaError::Renewal(format!("the {} policy does not allow renewal; enroll with a new token", old.role)));
+        }
+        if (now.unix_timestamp() - request.time).abs() > RENEWAL_CLOCK_SKEW.whole_seconds() {
+            return Err(RaError::Renewal("the renewal proof's time is more than 5 minutes from the CA's clock; check the clock and sign again".into()));
+        }
+        let csr = super::csr::parse(&request.csr)?;
+        let csr_der = csr_der(&request.csr)?;
+        let (_, old_cert) = x509_parser::parse_x509_certificate(&old.der)
+            .map_err(|e| crate::store::StoreError::Corrupt(e.to_string()))?;
+        let old_key = PublicKey::from_x509(old_cert.public_key())
+            .map_err(|e| crate::store::StoreError::Corrupt(e.to_string()))?;
+        let message = renewal_message(&old.serial, request.time, &csr_der);
+        verify_signature(&old_key, SignatureScheme::default_for(&old_key), &message, &request.proof).map_err(|_| {
+            RaError::Renewal("the renewal proof does not verify with the current certificate's key".into())
+        })?;
+        let subject: SubjectName = old.subject.parse()?;
+        let sans = old
+            .subject_alt_names
+            .iter()
+            .map(|s| s.parse::<SubjectAltName>())
+            .collect::<Result<Vec<_>, _>>()?;
+        self.issue(IssuanceRequest {
+            role: old.role,
+            csr,
+            subject: Some(subject),
+            subject_alt_names: Some(sans),
+            validity: None,
+            via: IssuancePath::Renew,
+            actor: format!("renew:{}", old.serial),
+        })
+    }
+}
+
+/// The DER of a PEM or DER CSR (already validated by `csr::parse`).
+fn csr_der(input: &[u8]) -> Result<Vec<u8>, RaError> {
+    let trimmed = input.trim_ascii_start();
+    if trimmed.starts_with(b"-----BEGIN") {
+        pem::parse(trimmed)
+            .map(pem::Pem::into_contents)
+            .map_err(|e| super::CsrError::Malformed(e.to_string()).into())
+    } else {
+        Ok(input.to_vec())
+    }
+}
+
+/// A CSR may leave its subject and SANs empty (the token decides them); if it names any,
+/// they must be the token's: a participant is never silently given other names.
+fn check_csr_names_match(csr: &super::VerifiedCsr, subject: &SubjectName, sans: &[SubjectAltName]) -> Result<(), RaError> {
+    match &csr.subject {
+        Ok(requested) if requested != subject => {
+            return Err(RaError::CsrMismatch(format!(
+                "the CSR asks for the subject \"{requested}\" but the token is for \"{subject}\"; leave the CSR subject empty or use the token's"
+            )))
+        }
+        Err(crate::names::NameError::Empty) | Ok(_) => {}
+        Err(e) => return Err(RaError::CsrMismatch(format!("the CSR's subject is unusable: {e}"))),
+    }
+    let requested = csr
+        .subject_alt_names
+        .clone()
+        .map_err(|e| RaError::CsrMismatch(format!("the CSR's SANs are unusable: {e}")))?;
+    if let Some(extra) = requested.iter().find(|name| !sans.contains(name)) {
+        return Err(RaError::CsrMismatch(format!(
+            "the CSR asks for {extra}, which the token does not grant (granted: {})",
+            if sans.is_empty() { "none".to_string() } else { sans.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ") }
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_syntax() {
+        let good = format!("ppt_{}_{}", "a".repeat(24), "b".repeat(64));
+        assert!(parse_token(&good).is_ok());
+        assert_eq!(parse_token("ppt_x_y"), Err(TokenError::Malformed));
+        assert_eq!(parse_token(&good.replace("ppt_", "ppa_")), Err(TokenError::Malformed));
+        assert_eq!(parse_token(""), Err(TokenError::Malformed));
+    }
+
+    #[test]
+    fn admin_credential_checks() {
+        let (secret, hash) = new_admin_credential().unwrap();
+        assert!(check_admin_credential(Some(&secret), Some(&hash)).is_ok());
+        assert!(check_admin_credential(Some("ppa_wrong"), Some(&hash)).is_err());
+        assert!(check_admin_credential(None, Some(&hash)).is_err());
+        assert!(check_admin_credential(Some(&secret), None).is_err());
+    }
+}

@@ -1,0 +1,179 @@
+//! Enrollment tokens and the admin credential: only hashes are stored.
+
+use serde::{Deserialize, Serialize};
+use sled::Transactional;
+use time::OffsetDateTime;
+
+use super::{audit, AuditEvent, SledStore, StoreError};
+use crate::model::{Role, Serial};
+
+const ADMIN_HASH_KEY: &[u8] = b"admin_credential_sha256";
+
+/// A stored enrollment token. The secret itself is never stored, only its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenRecord {
+    /// Public identifier (the first part of the token).
+    pub id: String,
+    /// SHA-256 of the secret part, hex.
+    pub secret_sha256: String,
+    /// The role the certificate will have.
+    pub role: Role,
+    /// The subject the certificate will have.
+    pub subject: String,
+    /// The SANs the certificate will have.
+    pub subject_alt_names: Vec<String>,
+    /// When it was created.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When it stops working.
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    /// When it was used (claimed), if it was.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub used_at: Option<OffsetDateTime>,
+    /// The certificate it produced.
+    #[serde(default)]
+    pub serial: Option<Serial>,
+}
+
+/// What the enrollment path needs from storage.
+pub trait TokenStore: Send + Sync {
+    /// Stores a new token with its audit entry, durably.
+    fn put_token(&self, token: &TokenRecord, event: AuditEvent) -> Result<(), StoreError>;
+    /// One token by id.
+    fn token(&self, id: &str) -> Result<Option<TokenRecord>, StoreError>;
+    /// Marks the token used if it is still unused; returns false if someone else did.
+    /// Atomic (compare-and-swap): of racing requests exactly one wins.
+    fn claim_token(&self, id: &str, at: OffsetDateTime) -> Result<bool, StoreError>;
+    /// Undoes a claim after an internal failure, so the participant can retry.
+    fn release_token(&self, id: &str) -> Result<(), StoreError>;
+    /// Records which certificate a claimed token produced.
+    fn complete_token(&self, id: &str, serial: &Serial) -> Result<(), StoreError>;
+}
+
+impl SledStore {
+    /// Stores the admin credential's hash.
+    pub fn set_admin_credential_hash(&self, sha256_hex: &str) -> Result<(), StoreError> {
+        self.meta.insert(ADMIN_HASH_KEY, sha256_hex.as_bytes())?;
+        self.flush()
+    }
+
+    /// The admin credential's hash, if one was created.
+    pub fn admin_credential_hash(&self) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .meta
+            .get(ADMIN_HASH_KEY)?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    fn update_token(
+        &self,
+        id: &str,
+        change: impl Fn(&mut TokenRecord) -> bool,
+    ) -> Result<bool, StoreError> {
+        loop {
+            let Some(old) = self.tokens.get(id.as_bytes())? else {
+                return Ok(false);
+            };
+            let mut record: TokenRecord =
+                serde_json::from_slice(&old).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            if !change(&mut record) {
+                return Ok(false);
+            }
+            let new = serde_json::to_vec(&record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            if self
+                .tokens
+                .compare_and_swap(id.as_bytes(), Some(old), Some(new))?
+                .is_ok()
+            {
+                self.flush()?;
+                return Ok(true);
+            }
+        }
+    }
+}
+
+impl TokenStore for SledStore {
+    fn put_token(&self, token: &TokenRecord, event: AuditEvent) -> Result<(), StoreError> {
+        let value = serde_json::to_vec(token).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        (&self.tokens, &self.audit, &self.meta)
+            .transaction(|(tokens, audit, meta)| {
+                tokens.insert(token.id.as_bytes(), value.as_slice())?;
+                audit::append(audit, meta, &event)?;
+                Ok(())
+            })
+            .map_err(StoreError::from)?;
+        self.flush()
+    }
+
+    fn token(&self, id: &str) -> Result<Option<TokenRecord>, StoreError> {
+        self.tokens
+            .get(id.as_bytes())?
+            .map(|v| serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt(e.to_string())))
+            .transpose()
+    }
+
+    fn claim_token(&self, id: &str, at: OffsetDateTime) -> Result<bool, StoreError> {
+        self.update_token(id, |record| {
+            if record.used_at.is_some() {
+                return false;
+            }
+            record.used_at = Some(at);
+            true
+        })
+    }
+
+    fn release_token(&self, id: &str) -> Result<(), StoreError> {
+        self.update_token(id, |record| {
+            if record.serial.is_some() {
+                return false;
+            }
+            record.used_at = None;
+            true
+        })
+        .map(|_| ())
+    }
+
+    fn complete_token(&self, id: &str, serial: &Serial) -> Result<(), StoreError> {
+        self.update_token(id, |record| {
+            record.serial = Some(serial.clone());
+            true
+        })
+        .map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_is_claimed_once_even_under_contention() {
+        let store = SledStore::temporary().unwrap();
+        let now = OffsetDateTime::now_utc();
+        let token = TokenRecord {
+            id: "t1".into(),
+            secret_sha256: "00".into(),
+            role: Role::Buyer,
+            subject: "CN=a".into(),
+            subject_alt_names: vec![],
+            created_at: now,
+            expires_at: now + time::Duration::hours(1),
+            used_at: None,
+            serial: None,
+        };
+        store.put_token(&token, AuditEvent::new("token-create", "test")).unwrap();
+        let wins: usize = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| scope.spawn(|| store.claim_token("t1", now).unwrap()))
+                .collect();
+            handles.into_iter().map(|h| usize::from(h.join().unwrap())).sum()
+        });
+        assert_eq!(wins, 1);
+        store.release_token("t1").unwrap();
+        assert!(store.claim_token("t1", now).unwrap());
+        store.complete_token("t1", &"01".parse().unwrap()).unwrap();
+        store.release_token("t1").unwrap();
+        assert!(!store.claim_token("t1", now).unwrap(), "a completed token stays used");
+    }
+}
