@@ -8,6 +8,7 @@
 //!   db/                  the sled database (certificates, tokens, audit trail)
 //!   admin.token          0600; the admin credential, for the CLI while `serve` runs
 //!   server.json          written by `serve`: where the running server listens
+//!   crl/root.crl         the root's CRL, produced offline by `paypki crl --root`
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -55,6 +56,10 @@ impl DataDir {
     /// The running server's address file.
     pub fn server_file(&self) -> PathBuf {
         self.root.join("server.json")
+    }
+    /// Where `paypki crl --root` puts the root's CRL, which `serve` publishes.
+    pub fn root_crl_file(&self) -> PathBuf {
+        self.root.join("crl").join("root.crl")
     }
     /// A CA key file (`root`, `issuing`, `ocsp`).
     pub fn key_file(&self, name: &str) -> PathBuf {
@@ -122,7 +127,9 @@ pub fn normalize_base_url(url: &str) -> Result<String, String> {
         || rest.contains(['?', '#', ' '])
         || !rest.is_ascii()
     {
-        return Err(format!("base URL {url:?} needs a host and no query, fragment or spaces"));
+        return Err(format!(
+            "base URL {url:?} needs a host and no query, fragment or spaces"
+        ));
     }
     Ok(trimmed.to_string())
 }
@@ -133,8 +140,14 @@ mod tests {
 
     #[test]
     fn base_urls() {
-        assert_eq!(normalize_base_url("http://127.0.0.1:8080/").unwrap(), "http://127.0.0.1:8080");
-        assert_eq!(normalize_base_url("https://pki.pay.example/x").unwrap(), "https://pki.pay.example/x");
+        assert_eq!(
+            normalize_base_url("http://127.0.0.1:8080/").unwrap(),
+            "http://127.0.0.1:8080"
+        );
+        assert_eq!(
+            normalize_base_url("https://pki.pay.example/x").unwrap(),
+            "https://pki.pay.example/x"
+        );
         assert!(normalize_base_url("ftp://x").is_err());
         assert!(normalize_base_url("http://").is_err());
         assert!(normalize_base_url("http://a?b").is_err());

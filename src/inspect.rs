@@ -10,7 +10,10 @@ pub fn record_json(record: &CertificateRecord) -> serde_json::Value {
     let mut value = serde_json::to_value(record).unwrap_or_default();
     if let Some(object) = value.as_object_mut() {
         object.remove("der");
-        object.insert("certificate".into(), crate::ca::to_pem("CERTIFICATE", &record.der).into());
+        object.insert(
+            "certificate".into(),
+            crate::ca::to_pem("CERTIFICATE", &record.der).into(),
+        );
     }
     value
 }
@@ -29,7 +32,11 @@ pub fn describe_record(r: &CertificateRecord) -> String {
         format!("Status:        {}", r.status),
     ];
     if let Some(rev) = &r.revocation {
-        lines.push(format!("Revoked at:    {} (reason: {})", format_time(rev.revoked_at), rev.reason));
+        lines.push(format!(
+            "Revoked at:    {} (reason: {})",
+            format_time(rev.revoked_at),
+            rev.reason
+        ));
         if let Some(date) = rev.invalidity_date {
             lines.push(format!("Invalid since: {}", format_time(date)));
         }
@@ -37,12 +44,20 @@ pub fn describe_record(r: &CertificateRecord) -> String {
     lines.push(format!("Subject:       {}", r.subject));
     lines.push(format!(
         "SANs:          {}",
-        if r.subject_alt_names.is_empty() { "(none)".to_string() } else { r.subject_alt_names.join(", ") }
+        if r.subject_alt_names.is_empty() {
+            "(none)".to_string()
+        } else {
+            r.subject_alt_names.join(", ")
+        }
     ));
     lines.push(format!("Key:           {}", r.key));
     lines.push(format!("Not before:    {}", format_time(r.not_before)));
     lines.push(format!("Not after:     {}", format_time(r.not_after)));
-    lines.push(format!("Issued:        {} via {}", format_time(r.issued_at), r.requested_via));
+    lines.push(format!(
+        "Issued:        {} via {}",
+        format_time(r.issued_at),
+        r.requested_via
+    ));
     lines.push(format!("SHA-256:       {}", r.fingerprint_sha256));
     lines.push("Extensions:".into());
     for e in describe_extensions(&r.der) {
@@ -57,7 +72,12 @@ pub fn describe_extensions(der: &[u8]) -> Vec<String> {
     let Ok((_, cert)) = x509_parser::parse_x509_certificate(der) else {
         return vec!["(the stored certificate does not parse)".into()];
     };
-    let names = |list: &[GeneralName<'_>]| list.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(", ");
+    let names = |list: &[GeneralName<'_>]| {
+        list.iter()
+            .map(|n| n.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     cert.extensions()
         .iter()
         .map(|ext| {
@@ -65,27 +85,52 @@ pub fn describe_extensions(der: &[u8]) -> Vec<String> {
             let (name, value) = match ext.parsed_extension() {
                 ParsedExtension::BasicConstraints(bc) => (
                     "basicConstraints".to_string(),
-                    format!("CA:{}{}", bc.ca, bc.path_len_constraint.map(|p| format!(", pathlen:{p}")).unwrap_or_default()),
+                    format!(
+                        "CA:{}{}",
+                        bc.ca,
+                        bc.path_len_constraint
+                            .map(|p| format!(", pathlen:{p}"))
+                            .unwrap_or_default()
+                    ),
                 ),
                 ParsedExtension::KeyUsage(ku) => ("keyUsage".into(), ku.to_string()),
                 ParsedExtension::ExtendedKeyUsage(eku) => {
                     let mut v = Vec::new();
-                    if eku.server_auth { v.push("serverAuth".to_string()) }
-                    if eku.client_auth { v.push("clientAuth".to_string()) }
-                    if eku.email_protection { v.push("emailProtection".to_string()) }
-                    if eku.ocsp_signing { v.push("OCSPSigning".to_string()) }
+                    if eku.server_auth {
+                        v.push("serverAuth".to_string())
+                    }
+                    if eku.client_auth {
+                        v.push("clientAuth".to_string())
+                    }
+                    if eku.email_protection {
+                        v.push("emailProtection".to_string())
+                    }
+                    if eku.ocsp_signing {
+                        v.push("OCSPSigning".to_string())
+                    }
                     v.extend(eku.other.iter().map(|o| o.to_id_string()));
                     ("extendedKeyUsage".into(), v.join(", "))
                 }
-                ParsedExtension::SubjectAlternativeName(san) => ("subjectAltName".into(), names(&san.general_names)),
-                ParsedExtension::SubjectKeyIdentifier(ski) => ("subjectKeyIdentifier".into(), hex::encode(ski.0)),
+                ParsedExtension::SubjectAlternativeName(san) => {
+                    ("subjectAltName".into(), names(&san.general_names))
+                }
+                ParsedExtension::SubjectKeyIdentifier(ski) => {
+                    ("subjectKeyIdentifier".into(), hex::encode(ski.0))
+                }
                 ParsedExtension::AuthorityKeyIdentifier(aki) => (
                     "authorityKeyIdentifier".into(),
-                    aki.key_identifier.as_ref().map(|k| hex::encode(k.0)).unwrap_or_default(),
+                    aki.key_identifier
+                        .as_ref()
+                        .map(|k| hex::encode(k.0))
+                        .unwrap_or_default(),
                 ),
                 ParsedExtension::CertificatePolicies(policies) => (
                     "certificatePolicies".into(),
-                    policies.iter().map(|p| p.policy_id.to_id_string()).collect::<Vec<_>>().join(", "),
+                    policies
+                        .iter()
+                        .map(|p| p.policy_id.to_id_string())
+                        .collect::<Vec<_>>()
+                        .join(", "),
                 ),
                 ParsedExtension::AuthorityInfoAccess(aia) => (
                     "authorityInfoAccess".into(),
@@ -107,7 +152,9 @@ pub fn describe_extensions(der: &[u8]) -> Vec<String> {
                     points
                         .iter()
                         .filter_map(|p| match &p.distribution_point {
-                            Some(x509_parser::extensions::DistributionPointName::FullName(n)) => Some(names(n)),
+                            Some(x509_parser::extensions::DistributionPointName::FullName(n)) => {
+                                Some(names(n))
+                            }
                             _ => None,
                         })
                         .collect::<Vec<_>>()
@@ -119,4 +166,3 @@ pub fn describe_extensions(der: &[u8]) -> Vec<String> {
         })
         .collect()
 }
-

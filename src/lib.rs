@@ -8,10 +8,12 @@
 pub mod ca;
 pub mod cli;
 pub mod config;
+pub mod crl;
 pub mod http;
 pub mod inspect;
 pub mod model;
 pub mod names;
+pub mod ocsp;
 pub mod ra;
 pub mod store;
 pub mod verify;

@@ -291,9 +291,9 @@ pub fn parse_oid(text: &str) -> Option<Vec<u64>> {
         .collect::<Option<_>>()?;
     let first = *arcs.first()?;
     // const-oid (used for DER encoding) limits arcs to u32.
-    (arcs.len() >= 2 && first <= 2 && arcs.iter().all(|a| *a <= u64::from(u32::MAX))).then_some(arcs)
+    (arcs.len() >= 2 && first <= 2 && arcs.iter().all(|a| *a <= u64::from(u32::MAX)))
+        .then_some(arcs)
 }
-
 
 /// A subject public key taken from a CSR: its algorithm family, its size, and its DER.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -311,7 +311,9 @@ pub enum PublicKeyError {
     #[error("the public key is not a valid SubjectPublicKeyInfo")]
     Malformed,
     /// An algorithm or curve outside ECDSA P-256/P-384, Ed25519 and RSA.
-    #[error("unsupported public key algorithm {0} (supported: ECDSA P-256, ECDSA P-384, Ed25519, RSA)")]
+    #[error(
+        "unsupported public key algorithm {0} (supported: ECDSA P-256, ECDSA P-384, Ed25519, RSA)"
+    )]
     Unsupported(String),
 }
 
@@ -334,7 +336,9 @@ impl PublicKey {
     }
 
     /// From a parsed SubjectPublicKeyInfo.
-    pub fn from_x509(spki: &x509_parser::x509::SubjectPublicKeyInfo<'_>) -> Result<Self, PublicKeyError> {
+    pub fn from_x509(
+        spki: &x509_parser::x509::SubjectPublicKeyInfo<'_>,
+    ) -> Result<Self, PublicKeyError> {
         let arcs = |oid: &x509_parser::der_parser::oid::Oid<'_>| -> Vec<u64> {
             oid.iter().map(|i| i.collect()).unwrap_or_default()
         };
@@ -354,7 +358,10 @@ impl PublicKey {
             } else if curve == OID_P384 {
                 (KeyAlgorithm::EcdsaP384, 384, 97)
             } else {
-                return Err(PublicKeyError::Unsupported(format!("EC curve {}", dotted(&curve))));
+                return Err(PublicKeyError::Unsupported(format!(
+                    "EC curve {}",
+                    dotted(&curve)
+                )));
             };
             if raw_key.len() != len || raw_key.first() != Some(&0x04) {
                 return Err(PublicKeyError::Malformed);
@@ -368,7 +375,8 @@ impl PublicKey {
         } else if alg_oid == OID_RSA {
             match spki.parsed() {
                 Ok(x509_parser::public_key::PublicKey::RSA(rsa)) => {
-                    let bits = u32::try_from(rsa.key_size()).map_err(|_| PublicKeyError::Malformed)?;
+                    let bits =
+                        u32::try_from(rsa.key_size()).map_err(|_| PublicKeyError::Malformed)?;
                     (KeyAlgorithm::Rsa, bits)
                 }
                 _ => return Err(PublicKeyError::Malformed),
@@ -427,7 +435,10 @@ impl rcgen::PublicKeyData for PublicKey {
 }
 
 fn dotted(arcs: &[u64]) -> String {
-    arcs.iter().map(u64::to_string).collect::<Vec<_>>().join(".")
+    arcs.iter()
+        .map(u64::to_string)
+        .collect::<Vec<_>>()
+        .join(".")
 }
 
 /// The SHA-256 fingerprint of DER bytes, as `openssl x509 -fingerprint -sha256` prints it.
@@ -439,6 +450,108 @@ pub fn sha256_fingerprint(der: &[u8]) -> String {
         .map(|b| format!("{b:02X}"))
         .collect::<Vec<_>>()
         .join(":")
+}
+
+/// Why a certificate was revoked (RFC 5280 §5.3.1). `removeFromCRL` is not a reason one
+/// revokes with; it only appears in delta CRLs, which paypki does not issue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RevocationReason {
+    /// unspecified (0)
+    Unspecified,
+    /// keyCompromise (1)
+    KeyCompromise,
+    /// cACompromise (2)
+    CaCompromise,
+    /// affiliationChanged (3)
+    AffiliationChanged,
+    /// superseded (4)
+    Superseded,
+    /// cessationOfOperation (5)
+    CessationOfOperation,
+    /// certificateHold (6): temporary; `paypki unhold` lifts it.
+    CertificateHold,
+    /// privilegeWithdrawn (9)
+    PrivilegeWithdrawn,
+    /// aACompromise (10)
+    AaCompromise,
+}
+
+const REASONS: [(RevocationReason, &str, u8); 9] = [
+    (RevocationReason::Unspecified, "unspecified", 0),
+    (RevocationReason::KeyCompromise, "keyCompromise", 1),
+    (RevocationReason::CaCompromise, "cACompromise", 2),
+    (
+        RevocationReason::AffiliationChanged,
+        "affiliationChanged",
+        3,
+    ),
+    (RevocationReason::Superseded, "superseded", 4),
+    (
+        RevocationReason::CessationOfOperation,
+        "cessationOfOperation",
+        5,
+    ),
+    (RevocationReason::CertificateHold, "certificateHold", 6),
+    (
+        RevocationReason::PrivilegeWithdrawn,
+        "privilegeWithdrawn",
+        9,
+    ),
+    (RevocationReason::AaCompromise, "aACompromise", 10),
+];
+
+impl RevocationReason {
+    fn entry(self) -> (RevocationReason, &'static str, u8) {
+        REASONS.iter().copied().find(|e| e.0 == self).unwrap_or((
+            RevocationReason::Unspecified,
+            "unspecified",
+            0,
+        ))
+    }
+    /// The RFC 5280 name, e.g. `keyCompromise`.
+    pub fn name(self) -> &'static str {
+        self.entry().1
+    }
+    /// The CRLReason code.
+    pub fn code(self) -> u8 {
+        self.entry().2
+    }
+    /// From a CRLReason code.
+    pub fn from_code(code: u8) -> Option<Self> {
+        REASONS.iter().find(|e| e.2 == code).map(|e| e.0)
+    }
+    /// Every accepted name, for messages.
+    pub fn all_names() -> String {
+        REASONS.iter().map(|e| e.1).collect::<Vec<_>>().join(", ")
+    }
+}
+
+impl fmt::Display for RevocationReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// An unknown revocation reason name.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown revocation reason {0:?}; use one of {all} (RFC 5280 §5.3.1)", all = RevocationReason::all_names())]
+pub struct UnknownReason(pub String);
+
+impl FromStr for RevocationReason {
+    type Err = UnknownReason;
+    /// Accepts the RFC names in any case, with or without `-`/`_` (`key-compromise`).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let folded: String = s
+            .chars()
+            .filter(|c| *c != '-' && *c != '_')
+            .collect::<String>()
+            .to_ascii_lowercase();
+        REASONS
+            .iter()
+            .find(|e| e.1.to_ascii_lowercase() == folded)
+            .map(|e| e.0)
+            .ok_or_else(|| UnknownReason(s.to_string()))
+    }
 }
 
 #[cfg(test)]
@@ -475,6 +588,29 @@ mod tests {
         assert!(Serial::from_der_integer(&[0x00, 0x80]).is_ok());
         assert!(Serial::from_der_integer(&[0x01; 21]).is_err());
         assert!(Serial::from_der_integer(&[]).is_err());
+    }
+
+    #[test]
+    fn reasons_parse() {
+        assert_eq!(
+            "keyCompromise".parse::<RevocationReason>().unwrap(),
+            RevocationReason::KeyCompromise
+        );
+        assert_eq!(
+            "key-compromise".parse::<RevocationReason>().unwrap().code(),
+            1
+        );
+        assert_eq!(
+            "AACompromise".parse::<RevocationReason>().unwrap().code(),
+            10
+        );
+        assert!("removeFromCRL".parse::<RevocationReason>().is_err());
+        assert!("stolen".parse::<RevocationReason>().is_err());
+        assert_eq!(
+            RevocationReason::from_code(9),
+            Some(RevocationReason::PrivilegeWithdrawn)
+        );
+        assert_eq!(RevocationReason::from_code(7), None);
     }
 
     #[test]

@@ -36,12 +36,27 @@ pub enum AttributeType {
 const ATTRIBUTES: [(AttributeType, &str, &[u64], bool); 8] = [
     (AttributeType::CommonName, "CN", &[2, 5, 4, 3], false),
     (AttributeType::Organization, "O", &[2, 5, 4, 10], false),
-    (AttributeType::OrganizationalUnit, "OU", &[2, 5, 4, 11], false),
+    (
+        AttributeType::OrganizationalUnit,
+        "OU",
+        &[2, 5, 4, 11],
+        false,
+    ),
     (AttributeType::Country, "C", &[2, 5, 4, 6], true),
     (AttributeType::State, "ST", &[2, 5, 4, 8], false),
     (AttributeType::Locality, "L", &[2, 5, 4, 7], false),
-    (AttributeType::SerialNumber, "serialNumber", &[2, 5, 4, 5], true),
-    (AttributeType::OrganizationIdentifier, "organizationIdentifier", &[2, 5, 4, 97], false),
+    (
+        AttributeType::SerialNumber,
+        "serialNumber",
+        &[2, 5, 4, 5],
+        true,
+    ),
+    (
+        AttributeType::OrganizationIdentifier,
+        "organizationIdentifier",
+        &[2, 5, 4, 97],
+        false,
+    ),
 ];
 
 impl AttributeType {
@@ -75,7 +90,11 @@ impl AttributeType {
 
     /// All names, for error messages.
     pub fn all_names() -> String {
-        ATTRIBUTES.iter().map(|e| e.1).collect::<Vec<_>>().join(", ")
+        ATTRIBUTES
+            .iter()
+            .map(|e| e.1)
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
@@ -123,7 +142,9 @@ pub enum NameError {
     #[error("subject attribute {0} appears more than once")]
     Repeated(AttributeType),
     /// Empty, too long or has control characters.
-    #[error("subject attribute {0} has an empty, overlong (over 64 characters) or non-printable value")]
+    #[error(
+        "subject attribute {0} has an empty, overlong (over 64 characters) or non-printable value"
+    )]
     BadValue(AttributeType),
     /// PrintableString attribute with characters outside that set.
     #[error("subject attribute {0} may use only letters, digits, space and '()+,-./:=?")]
@@ -208,8 +229,9 @@ impl SubjectName {
                     .iter()
                     .map(|iter| iter.collect())
                     .unwrap_or_default();
-                let kind = AttributeType::from_oid(&arcs)
-                    .ok_or_else(|| NameError::UnknownAttribute(attribute.attr_type().to_id_string()))?;
+                let kind = AttributeType::from_oid(&arcs).ok_or_else(|| {
+                    NameError::UnknownAttribute(attribute.attr_type().to_id_string())
+                })?;
                 let value = attribute
                     .as_str()
                     .map_err(|_| NameError::BadValue(kind))?
@@ -223,7 +245,8 @@ impl SubjectName {
 
 fn check_value(kind: AttributeType, value: &str) -> Result<(), NameError> {
     // RFC 5280 Appendix A upper bounds are 64 for most attributes; we apply 64 to all.
-    if value.trim().is_empty() || value.chars().count() > 64 || value.chars().any(char::is_control) {
+    if value.trim().is_empty() || value.chars().count() > 64 || value.chars().any(char::is_control)
+    {
         return Err(NameError::BadValue(kind));
     }
     if kind.is_printable_string() && !value.chars().all(is_printable_string_char) {
@@ -291,7 +314,12 @@ impl fmt::Display for SubjectName {
                 f.write_str(",")?;
             }
             first = false;
-            write!(f, "{}={}", kind, value.replace('\\', "\\\\").replace(',', "\\,"))?;
+            write!(
+                f,
+                "{}={}",
+                kind,
+                value.replace('\\', "\\\\").replace(',', "\\,")
+            )?;
         }
         Ok(())
     }
@@ -386,7 +414,12 @@ impl SubjectAltName {
                 };
                 match ip {
                     Some(ip) => format!("ip:{ip}"),
-                    None => return Err(NameError::BadSan(hex::encode(bytes), "not an IPv4 or IPv6 address")),
+                    None => {
+                        return Err(NameError::BadSan(
+                            hex::encode(bytes),
+                            "not an IPv4 or IPv6 address",
+                        ))
+                    }
                 }
             }
             other => {
@@ -414,11 +447,15 @@ impl FromStr for SubjectAltName {
                 if is_dns_name(&name) {
                     Ok(SubjectAltName::Dns(name))
                 } else {
-                    Err(bad("not a valid host name (letters, digits and hyphens, no wildcards)"))
+                    Err(bad(
+                        "not a valid host name (letters, digits and hyphens, no wildcards)",
+                    ))
                 }
             }
             "email" => {
-                let (local, domain) = value.split_once('@').ok_or_else(|| bad("not an e-mail address"))?;
+                let (local, domain) = value
+                    .split_once('@')
+                    .ok_or_else(|| bad("not an e-mail address"))?;
                 if local.is_empty()
                     || local.len() > 64
                     || !local.chars().all(|c| c.is_ascii_graphic() && c != '@')
@@ -426,16 +463,19 @@ impl FromStr for SubjectAltName {
                 {
                     return Err(bad("not an e-mail address"));
                 }
-                Ok(SubjectAltName::Email(format!("{local}@{}", domain.to_ascii_lowercase())))
+                Ok(SubjectAltName::Email(format!(
+                    "{local}@{}",
+                    domain.to_ascii_lowercase()
+                )))
             }
             "uri" => {
-                let scheme_ok = value
-                    .split_once(':')
-                    .is_some_and(|(scheme, rest)| {
-                        !scheme.is_empty()
-                            && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
-                            && !rest.is_empty()
-                    });
+                let scheme_ok = value.split_once(':').is_some_and(|(scheme, rest)| {
+                    !scheme.is_empty()
+                        && scheme
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+                        && !rest.is_empty()
+                });
                 if scheme_ok && value.len() <= 2048 && value.chars().all(|c| c.is_ascii_graphic()) {
                     Ok(SubjectAltName::Uri(value.to_string()))
                 } else {
@@ -496,7 +536,9 @@ mod tests {
 
     #[test]
     fn subject_round_trips_with_escapes() {
-        let s: SubjectName = "CN=Shop\\, Inc,O=Shop,C=DE,serialNumber=M12345678".parse().unwrap();
+        let s: SubjectName = "CN=Shop\\, Inc,O=Shop,C=DE,serialNumber=M12345678"
+            .parse()
+            .unwrap();
         assert_eq!(s.value(AttributeType::CommonName), Some("Shop, Inc"));
         assert_eq!(s.to_string().parse::<SubjectName>().unwrap(), s);
         let slash: SubjectName = "/CN=a/O=b".parse().unwrap();
@@ -505,25 +547,54 @@ mod tests {
 
     #[test]
     fn subject_refuses_bad_input() {
-        assert_eq!("CN=a,CN=b".parse::<SubjectName>(), Err(NameError::Repeated(AttributeType::CommonName)));
-        assert_eq!("C=Germany".parse::<SubjectName>(), Err(NameError::BadCountry));
-        assert!(matches!("X=1".parse::<SubjectName>(), Err(NameError::UnknownAttribute(_))));
-        assert!(matches!("CN".parse::<SubjectName>(), Err(NameError::Syntax(_))));
-        assert!(matches!("serialNumber=a_b".parse::<SubjectName>(), Err(NameError::NotPrintable(_))));
-        assert!(matches!("CN=".parse::<SubjectName>(), Err(NameError::BadValue(_))));
-        assert!(matches!(format!("CN={}", "a".repeat(65)).parse::<SubjectName>(), Err(NameError::BadValue(_))));
+        assert_eq!(
+            "CN=a,CN=b".parse::<SubjectName>(),
+            Err(NameError::Repeated(AttributeType::CommonName))
+        );
+        assert_eq!(
+            "C=Germany".parse::<SubjectName>(),
+            Err(NameError::BadCountry)
+        );
+        assert!(matches!(
+            "X=1".parse::<SubjectName>(),
+            Err(NameError::UnknownAttribute(_))
+        ));
+        assert!(matches!(
+            "CN".parse::<SubjectName>(),
+            Err(NameError::Syntax(_))
+        ));
+        assert!(matches!(
+            "serialNumber=a_b".parse::<SubjectName>(),
+            Err(NameError::NotPrintable(_))
+        ));
+        assert!(matches!(
+            "CN=".parse::<SubjectName>(),
+            Err(NameError::BadValue(_))
+        ));
+        assert!(matches!(
+            format!("CN={}", "a".repeat(65)).parse::<SubjectName>(),
+            Err(NameError::BadValue(_))
+        ));
     }
 
     #[test]
     fn sans_parse_and_refuse() {
-        assert_eq!("dns:Pay.Example.COM.".parse::<SubjectAltName>().unwrap().to_string(), "dns:pay.example.com");
+        assert_eq!(
+            "dns:Pay.Example.COM."
+                .parse::<SubjectAltName>()
+                .unwrap()
+                .to_string(),
+            "dns:pay.example.com"
+        );
         assert!("dns:*.example.com".parse::<SubjectAltName>().is_err());
         assert!("dns:-bad.example".parse::<SubjectAltName>().is_err());
         assert!("email:a@b.example".parse::<SubjectAltName>().is_ok());
         assert!("email:nobody".parse::<SubjectAltName>().is_err());
         assert!("ip:192.0.2.1".parse::<SubjectAltName>().is_ok());
         assert!("ip:999.0.0.1".parse::<SubjectAltName>().is_err());
-        assert!("uri:https://pay.example/x".parse::<SubjectAltName>().is_ok());
+        assert!("uri:https://pay.example/x"
+            .parse::<SubjectAltName>()
+            .is_ok());
         assert!("uri:nope".parse::<SubjectAltName>().is_err());
         assert!("x400:foo".parse::<SubjectAltName>().is_err());
     }

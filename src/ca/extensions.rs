@@ -25,19 +25,31 @@ fn encoding_error(what: &str, e: der::Error) -> CaError {
 /// certificatePolicies (RFC 5280 §4.2.1.4) with one policy and no qualifiers; non-critical
 /// so that relying parties that do not know the OID still accept the certificate.
 pub(crate) fn certificate_policies(policy_arcs: &[u64]) -> Result<CustomExtension, CaError> {
-    let dotted = policy_arcs.iter().map(u64::to_string).collect::<Vec<_>>().join(".");
-    let policy_identifier =
-        ObjectIdentifier::new(&dotted).map_err(|e| CaError::Build(format!("policy OID {dotted}: {e}")))?;
+    let dotted = policy_arcs
+        .iter()
+        .map(u64::to_string)
+        .collect::<Vec<_>>()
+        .join(".");
+    let policy_identifier = ObjectIdentifier::new(&dotted)
+        .map_err(|e| CaError::Build(format!("policy OID {dotted}: {e}")))?;
     let policies = CertificatePolicies(vec![PolicyInformation {
         policy_identifier,
         policy_qualifiers: None,
     }]);
-    let der = policies.to_der().map_err(|e| encoding_error("certificatePolicies", e))?;
-    Ok(CustomExtension::from_oid_content(&arcs(&ID_CE_CERTIFICATE_POLICIES), der))
+    let der = policies
+        .to_der()
+        .map_err(|e| encoding_error("certificatePolicies", e))?;
+    Ok(CustomExtension::from_oid_content(
+        &arcs(&ID_CE_CERTIFICATE_POLICIES),
+        der,
+    ))
 }
 
 /// authorityInfoAccess (RFC 5280 §4.2.2.1): OCSP responder and/or caIssuers URLs.
-pub(crate) fn authority_info_access(ocsp_url: Option<&str>, ca_issuers_url: &str) -> Result<CustomExtension, CaError> {
+pub(crate) fn authority_info_access(
+    ocsp_url: Option<&str>,
+    ca_issuers_url: &str,
+) -> Result<CustomExtension, CaError> {
     let uri = |url: &str| {
         Ia5String::new(url)
             .map(GeneralName::UniformResourceIdentifier)
@@ -57,12 +69,20 @@ pub(crate) fn authority_info_access(ocsp_url: Option<&str>, ca_issuers_url: &str
     let der = AuthorityInfoAccessSyntax(descriptions)
         .to_der()
         .map_err(|e| encoding_error("authorityInfoAccess", e))?;
-    Ok(CustomExtension::from_oid_content(&arcs(&ID_PE_AUTHORITY_INFO_ACCESS), der))
+    Ok(CustomExtension::from_oid_content(
+        &arcs(&ID_PE_AUTHORITY_INFO_ACCESS),
+        der,
+    ))
 }
 
 /// id-pkix-ocsp-nocheck (RFC 6960 §4.2.2.2.1): the responder certificate is not itself
 /// checked for revocation; its short validity bounds the risk.
 pub(crate) fn ocsp_nocheck() -> Result<CustomExtension, CaError> {
-    let der = Null.to_der().map_err(|e| encoding_error("ocsp-nocheck", e))?;
-    Ok(CustomExtension::from_oid_content(&arcs(&ID_PKIX_OCSP_NOCHECK), der))
+    let der = Null
+        .to_der()
+        .map_err(|e| encoding_error("ocsp-nocheck", e))?;
+    Ok(CustomExtension::from_oid_content(
+        &arcs(&ID_PKIX_OCSP_NOCHECK),
+        der,
+    ))
 }

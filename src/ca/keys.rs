@@ -63,7 +63,11 @@ pub fn algorithm_of(key: &KeyPair) -> KeyAlgorithm {
 }
 
 /// Writes a key as PKCS#8 PEM to a new file, mode 0600, flushed to disk.
-pub fn write_key_file(path: &Path, key: &KeyPair, passphrase: Option<&Passphrase>) -> Result<(), CaError> {
+pub fn write_key_file(
+    path: &Path,
+    key: &KeyPair,
+    passphrase: Option<&Passphrase>,
+) -> Result<(), CaError> {
     let der = Zeroizing::new(key.serialize_der());
     let pem = match passphrase {
         None => Zeroizing::new(pem::encode(&pem::Pem::new("PRIVATE KEY", der.to_vec()))),
@@ -74,14 +78,21 @@ pub fn write_key_file(path: &Path, key: &KeyPair, passphrase: Option<&Passphrase
             rng.fill(&mut salt)
                 .and_then(|()| rng.fill(&mut iv))
                 .map_err(|_| CaError::Key("the system random generator failed".into()))?;
-            let params = pkcs8::pkcs5::pbes2::Parameters::pbkdf2_sha256_aes256cbc(PBKDF2_ITERATIONS, &salt, &iv)
-                .map_err(|e| CaError::Key(format!("bad encryption parameters: {e}")))?;
+            let params = pkcs8::pkcs5::pbes2::Parameters::pbkdf2_sha256_aes256cbc(
+                PBKDF2_ITERATIONS,
+                &salt,
+                &iv,
+            )
+            .map_err(|e| CaError::Key(format!("bad encryption parameters: {e}")))?;
             let info = pkcs8::PrivateKeyInfo::from_der(&der)
                 .map_err(|e| CaError::Key(format!("cannot re-read the generated key: {e}")))?;
             let encrypted = info
                 .encrypt_with_params(params, passphrase.0.as_bytes())
                 .map_err(|e| CaError::Key(format!("cannot encrypt the key: {e}")))?;
-            Zeroizing::new(pem::encode(&pem::Pem::new("ENCRYPTED PRIVATE KEY", encrypted.as_bytes().to_vec())))
+            Zeroizing::new(pem::encode(&pem::Pem::new(
+                "ENCRYPTED PRIVATE KEY",
+                encrypted.as_bytes().to_vec(),
+            )))
         }
     };
     write_private_file(path, pem.as_bytes())

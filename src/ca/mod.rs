@@ -3,8 +3,8 @@
 //! re-checking the request first. It never parses HTTP, never reads policies and never
 //! touches the database.
 
-pub mod keys;
 mod extensions;
+pub mod keys;
 
 use std::path::{Path, PathBuf};
 
@@ -15,7 +15,10 @@ use rcgen::{
 use time::{Duration, OffsetDateTime};
 
 use crate::config::{CaSettings, DataDir};
-use crate::model::{sha256_fingerprint, ExtendedKeyUsage, KeyAlgorithm, KeyUsage, PublicKey, Serial};
+use crate::model::{
+    sha256_fingerprint, ExtendedKeyUsage, KeyAlgorithm, KeyUsage, PublicKey, RevocationReason,
+    Serial,
+};
 use crate::names::{SubjectAltName, SubjectName};
 pub use keys::Passphrase;
 
@@ -26,7 +29,9 @@ pub enum CaError {
     #[error("{0} already holds a CA (found {1}); nothing was changed. Use another --data-dir to create a new CA")]
     AlreadyInitialized(PathBuf, String),
     /// A command that needs a CA on an empty data directory.
-    #[error("no CA in {0}: run `paypki init` first (or `paypki serve`, which creates a development CA)")]
+    #[error(
+        "no CA in {0}: run `paypki init` first (or `paypki serve`, which creates a development CA)"
+    )]
     NotInitialized(PathBuf),
     /// A file could not be read or written.
     #[error("{path}: {reason}")]
@@ -162,6 +167,8 @@ pub struct CertificateAuthority {
     issuing: CaCertificate,
     ocsp: CaCertificate,
     issuing_signer: Issuer<'static, KeyPair>,
+    issuing_key_id: Vec<u8>,
+    ocsp_key: KeyPair,
 }
 
 impl std::fmt::Debug for CertificateAuthority {
@@ -180,14 +187,22 @@ pub fn init(dir: &DataDir, options: &InitOptions) -> Result<InitReport, CaError>
     if let Some(found) = existing_ca_files(dir) {
         return Err(CaError::AlreadyInitialized(dir.root().to_path_buf(), found));
     }
-    let base_url = crate::config::normalize_base_url(&options.base_url).map_err(CaError::Setting)?;
+    let base_url =
+        crate::config::normalize_base_url(&options.base_url).map_err(CaError::Setting)?;
     let country = options.country.trim().to_string();
     if !(country.len() == 2 && country.chars().all(|c| c.is_ascii_uppercase())) {
-        return Err(CaError::Setting(format!("--country {country:?} must be a two-letter ISO 3166 code")));
+        return Err(CaError::Setting(format!(
+            "--country {country:?} must be a two-letter ISO 3166 code"
+        )));
     }
-    for (flag, value) in [("--org", &options.organization), ("--root-cn", &options.root_common_name)] {
+    for (flag, value) in [
+        ("--org", &options.organization),
+        ("--root-cn", &options.root_common_name),
+    ] {
         if value.trim().is_empty() || value.chars().count() > 64 {
-            return Err(CaError::Setting(format!("{flag} must be 1 to 64 characters")));
+            return Err(CaError::Setting(format!(
+                "{flag} must be 1 to 64 characters"
+            )));
         }
     }
 
@@ -215,11 +230,16 @@ pub fn init(dir: &DataDir, options: &InitOptions) -> Result<InitReport, CaError>
     };
     let now = settings.created_at;
     let rng = ring::rand::SystemRandom::new();
-    let serial = || Serial::random(&rng).map_err(|_| CaError::Key("the system random generator failed".into()));
+    let serial = || {
+        Serial::random(&rng).map_err(|_| CaError::Key("the system random generator failed".into()))
+    };
 
     let ca_name = |cn: &str| {
         let mut dn = DistinguishedName::new();
-        dn.push(DnType::CountryName, rcgen::DnValue::PrintableString(settings.country.as_str().try_into()?));
+        dn.push(
+            DnType::CountryName,
+            rcgen::DnValue::PrintableString(settings.country.as_str().try_into()?),
+        );
         dn.push(DnType::OrganizationName, settings.organization.as_str());
         dn.push(DnType::CommonName, cn);
         Ok::<_, rcgen::Error>(dn)
@@ -246,12 +266,21 @@ pub fn init(dir: &DataDir, options: &InitOptions) -> Result<InitReport, CaError>
     issuing_params.crl_distribution_points = vec![CrlDistributionPoint {
         uris: vec![settings.root_crl_url()],
     }];
-    issuing_params.custom_extensions = vec![extensions::authority_info_access(None, &settings.root_cert_url())?];
+    issuing_params.custom_extensions = vec![extensions::authority_info_access(
+        None,
+        &settings.root_cert_url(),
+    )?];
     let issuing_cert = issuing_params.signed_by(&issuing_key, &root_signer)?;
     let issuing_signer = Issuer::new(issuing_params.clone(), &issuing_key);
 
-    let ocsp_cert = ocsp_responder_params(&settings, now, options.ocsp_validity, issuing_params.not_after, serial()?)?
-        .signed_by(&ocsp_key, &issuing_signer)?;
+    let ocsp_cert = ocsp_responder_params(
+        &settings,
+        now,
+        options.ocsp_validity,
+        issuing_params.not_after,
+        serial()?,
+    )?
+    .signed_by(&ocsp_key, &issuing_signer)?;
 
     // Write: directories, keys (0600), certificates, and ca.toml last (it marks completion).
     create_private_dir(dir.root())?;
@@ -283,9 +312,15 @@ fn ocsp_responder_params(
 ) -> Result<CertificateParams, CaError> {
     let mut params = CertificateParams::default();
     let mut dn = DistinguishedName::new();
-    dn.push(DnType::CountryName, rcgen::DnValue::PrintableString(settings.country.as_str().try_into()?));
+    dn.push(
+        DnType::CountryName,
+        rcgen::DnValue::PrintableString(settings.country.as_str().try_into()?),
+    );
     dn.push(DnType::OrganizationName, settings.organization.as_str());
-    dn.push(DnType::CommonName, format!("{} OCSP Responder", settings.organization));
+    dn.push(
+        DnType::CommonName,
+        format!("{} OCSP Responder", settings.organization),
+    );
     params.distinguished_name = dn;
     params.serial_number = Some(SerialNumber::from_slice(serial.as_bytes()));
     params.not_before = now - BACKDATE;
@@ -332,10 +367,15 @@ fn write_file(path: &Path, contents: &[u8]) -> Result<(), CaError> {
 
 fn read_cert(path: &Path) -> Result<CaCertificate, CaError> {
     let text = std::fs::read_to_string(path).map_err(|e| CaError::io(path, e))?;
-    let parsed = pem::parse(&text).map_err(|_| CaError::Key(format!("{}: not a PEM certificate", path.display())))?;
+    let parsed = pem::parse(&text)
+        .map_err(|_| CaError::Key(format!("{}: not a PEM certificate", path.display())))?;
     let der = parsed.into_contents();
-    let (_, cert) = x509_parser::parse_x509_certificate(&der)
-        .map_err(|e| CaError::Key(format!("{}: cannot parse the certificate: {e}", path.display())))?;
+    let (_, cert) = x509_parser::parse_x509_certificate(&der).map_err(|e| {
+        CaError::Key(format!(
+            "{}: cannot parse the certificate: {e}",
+            path.display()
+        ))
+    })?;
     let not_after = cert.validity().not_after.to_datetime();
     Ok(CaCertificate { der, not_after })
 }
@@ -347,7 +387,8 @@ impl CertificateAuthority {
             return Err(CaError::NotInitialized(dir.root().to_path_buf()));
         }
         let settings_path = dir.settings_file();
-        let settings_text = std::fs::read_to_string(&settings_path).map_err(|e| CaError::io(&settings_path, e))?;
+        let settings_text =
+            std::fs::read_to_string(&settings_path).map_err(|e| CaError::io(&settings_path, e))?;
         let settings: CaSettings = toml::from_str(&settings_text)
             .map_err(|e| CaError::Setting(format!("{}: {e}", settings_path.display())))?;
         let root = read_cert(&dir.cert_file("root"))?;
@@ -357,6 +398,7 @@ impl CertificateAuthority {
         let ocsp_key = keys::read_key_file(&dir.key_file("ocsp"), passphrase)?;
         check_key_matches(&issuing, &issuing_key, "issuing")?;
         check_key_matches(&ocsp, &ocsp_key, "ocsp")?;
+        let issuing_key_id = subject_key_id(&issuing.der)?;
         let issuing_signer = Issuer::from_ca_cert_der(&issuing.der.clone().into(), issuing_key)?;
         Ok(CertificateAuthority {
             settings,
@@ -364,6 +406,8 @@ impl CertificateAuthority {
             issuing,
             ocsp,
             issuing_signer,
+            issuing_key_id,
+            ocsp_key,
         })
     }
 
@@ -383,6 +427,44 @@ impl CertificateAuthority {
     pub fn ocsp_responder(&self) -> &CaCertificate {
         &self.ocsp
     }
+    /// Signs the issuing CA's CRL.
+    pub fn sign_crl(
+        &self,
+        number: u64,
+        this_update: OffsetDateTime,
+        next_update: OffsetDateTime,
+        entries: Vec<CrlEntry>,
+    ) -> Result<Vec<u8>, CaError> {
+        let params = crl_params(
+            number,
+            this_update,
+            next_update,
+            entries,
+            self.issuing_key_id.clone(),
+        );
+        Ok(params.signed_by(&self.issuing_signer)?.der().to_vec())
+    }
+
+    /// Signs OCSP `ResponseData` (DER) with the delegated responder key. Returns the
+    /// signature algorithm's OID (dotted), whether it takes NULL parameters, and the signature.
+    pub fn sign_ocsp(
+        &self,
+        tbs_response_data: &[u8],
+    ) -> Result<(&'static str, bool, Vec<u8>), CaError> {
+        use rcgen::SigningKey;
+        let signature = self
+            .ocsp_key
+            .sign(tbs_response_data)
+            .map_err(|e| CaError::Build(format!("OCSP signing failed: {e}")))?;
+        let (oid, null_params) = match keys::algorithm_of(&self.ocsp_key) {
+            KeyAlgorithm::EcdsaP256 => ("1.2.840.10045.4.3.2", false),
+            KeyAlgorithm::EcdsaP384 => ("1.2.840.10045.4.3.3", false),
+            KeyAlgorithm::Ed25519 => ("1.3.101.112", false),
+            KeyAlgorithm::Rsa => ("1.2.840.113549.1.1.11", true),
+        };
+        Ok((oid, null_params, signature))
+    }
+
     /// The chain a participant installs: issuing CA, then root, in PEM.
     pub fn chain_pem(&self) -> String {
         let mut out = to_pem("CERTIFICATE", &self.issuing.der);
@@ -416,29 +498,127 @@ impl CertificateAuthority {
         params.not_before = request.not_before;
         params.not_after = request.not_after;
         params.is_ca = IsCa::ExplicitNoCa;
-        params.key_usages = request.key_usage.iter().map(|u| match u {
-            KeyUsage::DigitalSignature => KeyUsagePurpose::DigitalSignature,
-            KeyUsage::NonRepudiation => KeyUsagePurpose::ContentCommitment,
-            KeyUsage::KeyEncipherment => KeyUsagePurpose::KeyEncipherment,
-            KeyUsage::KeyAgreement => KeyUsagePurpose::KeyAgreement,
-        }).collect();
-        params.extended_key_usages = request.extended_key_usage.iter().map(|e| match e {
-            ExtendedKeyUsage::ServerAuth => ExtendedKeyUsagePurpose::ServerAuth,
-            ExtendedKeyUsage::ClientAuth => ExtendedKeyUsagePurpose::ClientAuth,
-            ExtendedKeyUsage::EmailProtection => ExtendedKeyUsagePurpose::EmailProtection,
-            ExtendedKeyUsage::Other(arcs) => ExtendedKeyUsagePurpose::Other(arcs.clone()),
-        }).collect();
+        params.key_usages = request
+            .key_usage
+            .iter()
+            .map(|u| match u {
+                KeyUsage::DigitalSignature => KeyUsagePurpose::DigitalSignature,
+                KeyUsage::NonRepudiation => KeyUsagePurpose::ContentCommitment,
+                KeyUsage::KeyEncipherment => KeyUsagePurpose::KeyEncipherment,
+                KeyUsage::KeyAgreement => KeyUsagePurpose::KeyAgreement,
+            })
+            .collect();
+        params.extended_key_usages = request
+            .extended_key_usage
+            .iter()
+            .map(|e| match e {
+                ExtendedKeyUsage::ServerAuth => ExtendedKeyUsagePurpose::ServerAuth,
+                ExtendedKeyUsage::ClientAuth => ExtendedKeyUsagePurpose::ClientAuth,
+                ExtendedKeyUsage::EmailProtection => ExtendedKeyUsagePurpose::EmailProtection,
+                ExtendedKeyUsage::Other(arcs) => ExtendedKeyUsagePurpose::Other(arcs.clone()),
+            })
+            .collect();
         params.use_authority_key_identifier_extension = true;
         params.crl_distribution_points = vec![CrlDistributionPoint {
             uris: vec![self.settings.issuing_crl_url()],
         }];
         params.custom_extensions = vec![
             extensions::certificate_policies(&request.policy_oid)?,
-            extensions::authority_info_access(Some(&self.settings.ocsp_url()), &self.settings.issuing_cert_url())?,
+            extensions::authority_info_access(
+                Some(&self.settings.ocsp_url()),
+                &self.settings.issuing_cert_url(),
+            )?,
         ];
         let cert = params.signed_by(&request.public_key, &self.issuing_signer)?;
         Ok(cert.der().to_vec())
     }
+}
+
+fn subject_key_id(der: &[u8]) -> Result<Vec<u8>, CaError> {
+    use x509_parser::extensions::ParsedExtension;
+    let (_, cert) = x509_parser::parse_x509_certificate(der)
+        .map_err(|e| CaError::Key(format!("issuing certificate: {e}")))?;
+    cert.extensions()
+        .iter()
+        .find_map(|e| match e.parsed_extension() {
+            ParsedExtension::SubjectKeyIdentifier(ski) => Some(ski.0.to_vec()),
+            _ => None,
+        })
+        .ok_or_else(|| CaError::Key("the issuing certificate has no subject key identifier".into()))
+}
+
+/// One CRL entry to sign.
+#[derive(Debug, Clone)]
+pub struct CrlEntry {
+    /// Serial magnitude octets.
+    pub serial: Vec<u8>,
+    /// When it was revoked.
+    pub revoked_at: OffsetDateTime,
+    /// Why (None for unspecified: RFC 5280 §5.3.1 says omit it).
+    pub reason: Option<RevocationReason>,
+    /// Since when the key is suspect.
+    pub invalidity_date: Option<OffsetDateTime>,
+}
+
+fn rcgen_reason(reason: RevocationReason) -> rcgen::RevocationReason {
+    use rcgen::RevocationReason as R;
+    match reason {
+        RevocationReason::Unspecified => R::Unspecified,
+        RevocationReason::KeyCompromise => R::KeyCompromise,
+        RevocationReason::CaCompromise => R::CaCompromise,
+        RevocationReason::AffiliationChanged => R::AffiliationChanged,
+        RevocationReason::Superseded => R::Superseded,
+        RevocationReason::CessationOfOperation => R::CessationOfOperation,
+        RevocationReason::CertificateHold => R::CertificateHold,
+        RevocationReason::PrivilegeWithdrawn => R::PrivilegeWithdrawn,
+        RevocationReason::AaCompromise => R::AaCompromise,
+    }
+}
+
+fn crl_params(
+    number: u64,
+    this_update: OffsetDateTime,
+    next_update: OffsetDateTime,
+    entries: Vec<CrlEntry>,
+    key_id: Vec<u8>,
+) -> rcgen::CertificateRevocationListParams {
+    let number_bytes = number.to_be_bytes();
+    let first = number_bytes.iter().position(|b| *b != 0).unwrap_or(7);
+    rcgen::CertificateRevocationListParams {
+        this_update,
+        next_update,
+        crl_number: SerialNumber::from_slice(number_bytes.get(first..).unwrap_or(&[0])),
+        issuing_distribution_point: None,
+        revoked_certs: entries
+            .into_iter()
+            .map(|e| rcgen::RevokedCertParams {
+                serial_number: SerialNumber::from_slice(&e.serial),
+                revocation_time: e.revoked_at,
+                reason_code: e.reason.map(rcgen_reason),
+                invalidity_date: e.invalidity_date,
+            })
+            .collect(),
+        key_identifier_method: rcgen::KeyIdMethod::PreSpecified(key_id),
+    }
+}
+
+/// Signs the root's CRL (which covers the issuing CA). The root key is read from disk for
+/// this call only: in production it lives offline and this runs on the offline machine.
+pub fn sign_root_crl(
+    dir: &DataDir,
+    passphrase: Option<&Passphrase>,
+    number: u64,
+    this_update: OffsetDateTime,
+    next_update: OffsetDateTime,
+) -> Result<Vec<u8>, CaError> {
+    let root = read_cert(&dir.cert_file("root"))?;
+    let root_key = keys::read_key_file(&dir.key_file("root"), passphrase)?;
+    check_key_matches(&root, &root_key, "root")?;
+    let key_id = subject_key_id(&root.der)?;
+    let signer = Issuer::from_ca_cert_der(&root.der.clone().into(), &root_key)?;
+    let crl =
+        crl_params(number, this_update, next_update, Vec::new(), key_id).signed_by(&signer)?;
+    Ok(crl.der().to_vec())
 }
 
 fn check_key_matches(cert: &CaCertificate, key: &KeyPair, name: &str) -> Result<(), CaError> {

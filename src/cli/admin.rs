@@ -7,13 +7,16 @@ use std::sync::Arc;
 use clap::{Args, Subcommand};
 use time::OffsetDateTime;
 
+use super::remote::AdminClient;
 use super::{passphrase_from_env, CliError, Context};
 use crate::ca::CertificateAuthority;
+use crate::inspect::{describe_extensions, describe_record, format_time, record_json};
 use crate::model::{CertificateStatus, Role, Serial};
 use crate::ra::{IssuanceRequest, Policies, RegistrationAuthority};
-use crate::inspect::{describe_extensions, describe_record, format_time, record_json};
-use super::remote::AdminClient;
-use crate::store::{AuditReport, CertificateRecord, CertificateStore, IssuancePath, ListFilter, SledStore, StoreError};
+use crate::store::{
+    AuditReport, CertificateRecord, CertificateStore, IssuancePath, ListFilter, SledStore,
+    StoreError,
+};
 
 /// Options of `paypki issue`.
 #[derive(Debug, Args)]
@@ -87,7 +90,9 @@ pub enum AuditCommand {
 
 pub(super) fn open_store(context: &Context) -> Result<SledStore, CliError> {
     if !context.data_dir.is_initialized() {
-        return Err(crate::ca::CaError::NotInitialized(context.data_dir.root().to_path_buf()).into());
+        return Err(
+            crate::ca::CaError::NotInitialized(context.data_dir.root().to_path_buf()).into(),
+        );
     }
     Ok(SledStore::open(&context.data_dir.database())?)
 }
@@ -104,15 +109,23 @@ pub(super) enum Backend {
 pub(super) fn backend(context: &Context) -> Result<Backend, CliError> {
     match open_store(context) {
         Ok(store) => Ok(Backend::Local(store)),
-        Err(CliError::Store(StoreError::Locked(_))) => Ok(Backend::Remote(AdminClient::for_data_dir(&context.data_dir)?)),
+        Err(CliError::Store(StoreError::Locked(_))) => Ok(Backend::Remote(
+            AdminClient::for_data_dir(&context.data_dir)?,
+        )),
         Err(e) => Err(e),
     }
 }
 
 /// Loads policies, CA and store into an RA (for commands that issue or create tokens).
-pub(super) fn local_ra(context: &Context, store: SledStore) -> Result<RegistrationAuthority, CliError> {
+pub(super) fn local_ra(
+    context: &Context,
+    store: SledStore,
+) -> Result<RegistrationAuthority, CliError> {
     let policies = Arc::new(Policies::load(&context.policies)?);
-    let ca = Arc::new(CertificateAuthority::load(&context.data_dir, passphrase_from_env().as_ref())?);
+    let ca = Arc::new(CertificateAuthority::load(
+        &context.data_dir,
+        passphrase_from_env().as_ref(),
+    )?);
     Ok(RegistrationAuthority::new(policies, ca, store))
 }
 
@@ -145,7 +158,8 @@ pub(super) fn issue(context: &Context, args: IssueArgs) -> Result<(), CliError> 
     let bundle = format!("{}{}", issued.certificate_pem, issued.chain_pem);
     match args.out {
         Some(path) => {
-            std::fs::write(&path, bundle).map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))?;
+            std::fs::write(&path, bundle)
+                .map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))?;
             println!("{}", issued.record.serial);
         }
         None => {
@@ -186,7 +200,8 @@ pub(super) fn list(context: &Context, args: ListArgs) -> Result<(), CliError> {
             if let Some(within) = &args.expiring_within {
                 query.push(format!("expiring_within={within}"));
             }
-            let page: RemoteList = client.get(&format!("/v1/admin/certificates?{}", query.join("&")))?;
+            let page: RemoteList =
+                client.get(&format!("/v1/admin/certificates?{}", query.join("&")))?;
             page.certificates
         }
     };
@@ -211,9 +226,16 @@ fn print_list(records: &[CertificateRecord], json: bool) -> Result<(), CliError>
                 v
             })
             .collect();
-        writeln!(out, "{}", serde_json::to_string_pretty(&values).unwrap_or_default())
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&values).unwrap_or_default()
+        )
     } else {
-        let mut text = format!("{:<34} {:<8} {:<8} {:<20} SUBJECT\n", "SERIAL", "ROLE", "STATUS", "NOT AFTER");
+        let mut text = format!(
+            "{:<34} {:<8} {:<8} {:<20} SUBJECT\n",
+            "SERIAL", "ROLE", "STATUS", "NOT AFTER"
+        );
         for r in records {
             text.push_str(&format!(
                 "{:<34} {:<8} {:<8} {:<20} {}\n",
@@ -230,11 +252,17 @@ fn print_list(records: &[CertificateRecord], json: bool) -> Result<(), CliError>
 }
 
 pub(super) fn show(context: &Context, args: ShowArgs) -> Result<(), CliError> {
-    let serial: Serial = args.serial.parse().map_err(|e: crate::model::SerialError| CliError::Usage(e.to_string()))?;
+    let serial: Serial = args
+        .serial
+        .parse()
+        .map_err(|e: crate::model::SerialError| CliError::Usage(e.to_string()))?;
     let record = match backend(context)? {
-        Backend::Local(store) => store
-            .certificate(&serial)?
-            .ok_or_else(|| CliError::Usage(format!("no certificate with serial {serial} in {}", context.data_dir.root().display())))?,
+        Backend::Local(store) => store.certificate(&serial)?.ok_or_else(|| {
+            CliError::Usage(format!(
+                "no certificate with serial {serial} in {}",
+                context.data_dir.root().display()
+            ))
+        })?,
         Backend::Remote(client) => client.get(&format!("/v1/admin/certificates/{serial}"))?,
     };
     if args.pem {
@@ -244,7 +272,10 @@ pub(super) fn show(context: &Context, args: ShowArgs) -> Result<(), CliError> {
         if let Some(o) = value.as_object_mut() {
             o.insert("extensions".into(), describe_extensions(&record.der).into());
         }
-        println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&value).unwrap_or_default()
+        );
     } else {
         println!("{}", describe_record(&record));
     }
@@ -260,7 +291,10 @@ pub(super) fn audit(context: &Context, command: AuditCommand) -> Result<(), CliE
                 Backend::Remote(client) => client.get("/v1/admin/audit/verify")?,
             };
             if report.problems.is_empty() {
-                println!("audit trail intact: {} entries, head {}", report.entries, report.head_hash);
+                println!(
+                    "audit trail intact: {} entries, head {}",
+                    report.entries, report.head_hash
+                );
                 Ok(())
             } else {
                 for problem in &report.problems {

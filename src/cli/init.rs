@@ -46,10 +46,24 @@ pub(super) fn run(context: &Context, args: InitArgs) -> Result<(), CliError> {
     options.passphrase = passphrase_from_env();
     let report = ca::init(&context.data_dir, &options)?;
     let dir = context.data_dir.root().display();
-    eprintln!("Created a CA in {dir} ({} keys{}).", report.key_algorithm, if report.encrypted { ", encrypted with PAYPKI_PASSPHRASE" } else { "" });
-    eprintln!("Root certificate: {}", context.data_dir.cert_file("root").display());
+    eprintln!(
+        "Created a CA in {dir} ({} keys{}).",
+        report.key_algorithm,
+        if report.encrypted {
+            ", encrypted with PAYPKI_PASSPHRASE"
+        } else {
+            ""
+        }
+    );
+    eprintln!(
+        "Root certificate: {}",
+        context.data_dir.cert_file("root").display()
+    );
     let credential = create_admin_credential(&context.data_dir)?;
-    eprintln!("Admin credential (for the admin API, 0600): {}", credential.display());
+    eprintln!(
+        "Admin credential (for the admin API, 0600): {}",
+        credential.display()
+    );
     eprintln!("Root SHA-256 fingerprint (compare it out of band before trusting the root):");
     println!("{}", report.root_fingerprint);
     Ok(())
@@ -57,7 +71,9 @@ pub(super) fn run(context: &Context, args: InitArgs) -> Result<(), CliError> {
 
 /// Creates the admin credential: its hash in the database, the secret in `admin.token`
 /// (0600) for the CLI. Returns the file's path.
-pub(crate) fn create_admin_credential(dir: &crate::config::DataDir) -> Result<std::path::PathBuf, CliError> {
+pub(crate) fn create_admin_credential(
+    dir: &crate::config::DataDir,
+) -> Result<std::path::PathBuf, CliError> {
     let (secret, hash) = crate::ra::enrollment::new_admin_credential()?;
     let store = crate::store::SledStore::open(&dir.database())?;
     store.set_admin_credential_hash(&hash)?;

@@ -5,6 +5,7 @@ mod admin;
 mod init;
 mod participant;
 pub mod remote;
+mod revocation;
 mod serve;
 mod token;
 
@@ -24,10 +25,20 @@ use crate::store::StoreError;
 #[command(name = "paypki", version, propagate_version = true)]
 pub struct Cli {
     /// Data directory: the CA keys and the database.
-    #[arg(long, global = true, env = "PAYPKI_DATA_DIR", default_value = "ca-data")]
+    #[arg(
+        long,
+        global = true,
+        env = "PAYPKI_DATA_DIR",
+        default_value = "ca-data"
+    )]
     pub data_dir: PathBuf,
     /// Directory of the role policies (buyer.toml, merchant.toml, bank.toml, gateway.toml).
-    #[arg(long, global = true, env = "PAYPKI_POLICIES", default_value = "policies")]
+    #[arg(
+        long,
+        global = true,
+        env = "PAYPKI_POLICIES",
+        default_value = "policies"
+    )]
     pub policies: PathBuf,
     /// The command.
     #[command(subcommand)]
@@ -50,6 +61,12 @@ pub enum Command {
     Renew(participant::RenewArgs),
     /// Issue a certificate from a CSR file, offline (administrator).
     Issue(admin::IssueArgs),
+    /// Revoke a certificate (also while the server runs).
+    Revoke(revocation::RevokeArgs),
+    /// Lift a certificateHold.
+    Unhold(revocation::UnholdArgs),
+    /// Write the current CRL (or, with --root, produce the root's CRL).
+    Crl(revocation::CrlArgs),
     /// List issued certificates.
     List(admin::ListArgs),
     /// Show one certificate: subject, SANs, role, validity, status, fingerprints, extensions.
@@ -96,6 +113,9 @@ impl Cli {
             Command::Enroll(args) => participant::enroll(args),
             Command::Renew(args) => participant::renew(args),
             Command::Issue(args) => admin::issue(&context, args),
+            Command::Revoke(args) => revocation::revoke(&context, args),
+            Command::Unhold(args) => revocation::unhold(&context, args),
+            Command::Crl(args) => revocation::crl(&context, args),
             Command::List(args) => admin::list(&context, args),
             Command::Show(args) => admin::show(&context, args),
             Command::Audit(command) => admin::audit(&context, command),
@@ -112,7 +132,9 @@ pub(crate) struct Context {
 
 /// The passphrase from `PAYPKI_PASSPHRASE`, if set (never a flag: flags show in `ps`).
 pub(crate) fn passphrase_from_env() -> Option<Passphrase> {
-    std::env::var("PAYPKI_PASSPHRASE").ok().and_then(Passphrase::new)
+    std::env::var("PAYPKI_PASSPHRASE")
+        .ok()
+        .and_then(Passphrase::new)
 }
 
 /// Parses `90s`, `30m`, `24h`, `30d`, `2w`.
@@ -131,7 +153,11 @@ pub fn parse_duration(text: &str) -> Result<time::Duration, String> {
         "h" => time::Duration::hours(n),
         "d" => time::Duration::days(n),
         "w" => time::Duration::weeks(n),
-        _ => return Err(format!("{text:?}: unknown unit {unit:?} (use s, m, h, d or w)")),
+        _ => {
+            return Err(format!(
+                "{text:?}: unknown unit {unit:?} (use s, m, h, d or w)"
+            ))
+        }
     };
     if n <= 0 || n > 100_000 {
         return Err(format!("{text:?} must be positive and reasonable"));

@@ -75,7 +75,9 @@ fn csr_for(key: &KeyPair) -> Result<(String, Vec<u8>), CliError> {
     let csr = params
         .serialize_request(key)
         .map_err(|e| CliError::Failed(format!("cannot build the CSR: {e}")))?;
-    let pem = csr.pem().map_err(|e| CliError::Failed(format!("cannot encode the CSR: {e}")))?;
+    let pem = csr
+        .pem()
+        .map_err(|e| CliError::Failed(format!("cannot encode the CSR: {e}")))?;
     Ok((pem, csr.der().to_vec()))
 }
 
@@ -108,7 +110,10 @@ pub(super) fn enroll(args: EnrollArgs) -> Result<(), CliError> {
     let issued: IssuedBody = read_response(response, &url)?;
     // The key is written only once the CA has answered, 0600, never overwriting.
     crate::ca::keys::write_key_file(&key_path, &key, None)?;
-    replace_file(&args.out_dir.join("cert.pem"), issued.certificate.as_bytes())?;
+    replace_file(
+        &args.out_dir.join("cert.pem"),
+        issued.certificate.as_bytes(),
+    )?;
     replace_file(&args.out_dir.join("chain.pem"), issued.chain.as_bytes())?;
     println!("{}", issued.serial);
     eprintln!(
@@ -129,7 +134,11 @@ pub(super) fn renew(args: RenewArgs) -> Result<(), CliError> {
     let serial = Serial::from_der_integer(cert.raw_serial())
         .map_err(|e| CliError::Usage(format!("{}: {e}", args.cert.display())))?;
     let current_key = crate::ca::keys::read_key_file(&args.key, None)?;
-    let next_key = if args.new_key { Some(new_key(args.key_alg)?) } else { None };
+    let next_key = if args.new_key {
+        Some(new_key(args.key_alg)?)
+    } else {
+        None
+    };
     let csr_key = next_key.as_ref().unwrap_or(&current_key);
     let (csr_pem, csr_der) = csr_for(csr_key)?;
     let time = time::OffsetDateTime::now_utc().unix_timestamp();
@@ -160,6 +169,9 @@ pub(super) fn renew(args: RenewArgs) -> Result<(), CliError> {
     replace_file(&out_dir.join("cert.pem"), issued.certificate.as_bytes())?;
     replace_file(&out_dir.join("chain.pem"), issued.chain.as_bytes())?;
     println!("{}", issued.serial);
-    eprintln!("renewed {serial} as {}; valid until {}", issued.serial, issued.not_after);
+    eprintln!(
+        "renewed {serial} as {}; valid until {}",
+        issued.serial, issued.not_after
+    );
     Ok(())
 }

@@ -40,20 +40,25 @@ pub(crate) fn read_response<T: DeserializeOwned>(
     response: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
     url: &str,
 ) -> Result<T, CliError> {
-    let mut response = response.map_err(|e| CliError::Failed(format!("cannot reach {url}: {e}")))?;
+    let mut response =
+        response.map_err(|e| CliError::Failed(format!("cannot reach {url}: {e}")))?;
     let status = response.status();
     let text = response
         .body_mut()
         .read_to_string()
         .map_err(|e| CliError::Failed(format!("{url}: cannot read the response: {e}")))?;
     if status.is_success() {
-        serde_json::from_str(&text).map_err(|e| CliError::Failed(format!("{url}: unexpected response: {e}")))
+        serde_json::from_str(&text)
+            .map_err(|e| CliError::Failed(format!("{url}: unexpected response: {e}")))
     } else {
         let detail = serde_json::from_str::<serde_json::Value>(&text)
             .ok()
             .and_then(|v| v.get("detail").and_then(|d| d.as_str()).map(str::to_string))
             .unwrap_or(text);
-        Err(CliError::Failed(format!("{detail} (HTTP {})", status.as_u16())))
+        Err(CliError::Failed(format!(
+            "{detail} (HTTP {})",
+            status.as_u16()
+        )))
     }
 }
 
@@ -73,7 +78,12 @@ impl AdminClient {
             })?;
         let credential_path = dir.admin_credential();
         let credential = std::fs::read_to_string(&credential_path)
-            .map_err(|e| CliError::Failed(format!("{}: {e} (the admin credential is needed to reach the running server)", credential_path.display())))?
+            .map_err(|e| {
+                CliError::Failed(format!(
+                    "{}: {e} (the admin credential is needed to reach the running server)",
+                    credential_path.display()
+                ))
+            })?
             .trim()
             .to_string();
         Ok(AdminClient {
@@ -90,12 +100,42 @@ impl AdminClient {
     /// `GET` an admin path (with query string).
     pub(crate) fn get<T: DeserializeOwned>(&self, path_and_query: &str) -> Result<T, CliError> {
         let url = format!("{}{path_and_query}", self.base);
-        let response = self.agent.get(&url).header("Authorization", &self.authorization()).call();
+        let response = self
+            .agent
+            .get(&url)
+            .header("Authorization", &self.authorization())
+            .call();
         read_response(response, &url)
     }
 
+    /// `GET` a binary resource (e.g. the CRL).
+    pub(crate) fn get_bytes(&self, path: &str) -> Result<Vec<u8>, CliError> {
+        let url = format!("{}{path}", self.base);
+        let mut response = self
+            .agent
+            .get(&url)
+            .call()
+            .map_err(|e| CliError::Failed(format!("cannot reach {url}: {e}")))?;
+        if !response.status().is_success() {
+            return Err(CliError::Failed(format!(
+                "{url}: HTTP {}",
+                response.status().as_u16()
+            )));
+        }
+        response
+            .body_mut()
+            .with_config()
+            .limit(1 << 30)
+            .read_to_vec()
+            .map_err(|e| CliError::Failed(format!("{url}: {e}")))
+    }
+
     /// `POST` JSON to an admin path.
-    pub(crate) fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T, CliError> {
+    pub(crate) fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, CliError> {
         let url = format!("{}{path}", self.base);
         let response = self
             .agent

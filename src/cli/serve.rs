@@ -29,6 +29,35 @@ pub struct ServeArgs {
     /// Enrollment and renewal requests per minute per client address.
     #[arg(long, default_value_t = 120)]
     pub enroll_rate: u32,
+    /// OCSP response validity (nextUpdate − thisUpdate); cached responses are re-signed
+    /// after half of it.
+    #[arg(long, default_value = "4h")]
+    pub ocsp_validity: String,
+    /// Most pre-signed OCSP responses kept in memory (about 1 KiB each).
+    #[arg(long, default_value_t = 200_000)]
+    pub ocsp_cache: usize,
+    /// CRL validity (nextUpdate − thisUpdate).
+    #[arg(long, default_value = "24h")]
+    pub crl_validity: String,
+    /// How often a new CRL is published even without revocations.
+    #[arg(long, default_value = "1h")]
+    pub crl_refresh: String,
+}
+
+/// Hands issuances and status changes to OCSP (pre-sign) and the CRL publisher.
+struct StatusFanout {
+    ocsp: Arc<crate::ocsp::OcspResponder>,
+    crl_wakeup: Arc<tokio::sync::Notify>,
+}
+
+impl crate::ra::StatusListener for StatusFanout {
+    fn issued(&self, record: &crate::store::CertificateRecord) {
+        self.ocsp.presign(&record.serial);
+    }
+    fn status_changed(&self, record: &crate::store::CertificateRecord) {
+        self.ocsp.status_changed(&record.serial);
+        self.crl_wakeup.notify_one();
+    }
 }
 
 pub(super) fn run(context: &Context, args: ServeArgs) -> Result<(), CliError> {
@@ -64,7 +93,10 @@ async fn serve(context: &Context, args: ServeArgs) -> Result<(), CliError> {
         );
     }
 
-    let ca = Arc::new(CertificateAuthority::load(&context.data_dir, passphrase_from_env().as_ref())?);
+    let ca = Arc::new(CertificateAuthority::load(
+        &context.data_dir,
+        passphrase_from_env().as_ref(),
+    )?);
     let store = SledStore::open(&context.data_dir.database()).map_err(|e| match e {
         crate::store::StoreError::Locked(_) => CliError::Failed(format!(
             "the database in {} is in use: is another `paypki serve` running on this data directory?",
@@ -72,19 +104,59 @@ async fn serve(context: &Context, args: ServeArgs) -> Result<(), CliError> {
         )),
         other => other.into(),
     })?;
-    let ra = RegistrationAuthority::new(policies, ca, store);
+    let duration = |flag: &str, value: &str| {
+        super::parse_duration(value).map_err(|e| CliError::Usage(format!("--{flag}: {e}")))
+    };
+    let ocsp_validity = duration("ocsp-validity", &args.ocsp_validity)?;
+    let crl_validity = duration("crl-validity", &args.crl_validity)?;
+    let crl_refresh = duration("crl-refresh", &args.crl_refresh)?;
+    if crl_refresh >= crl_validity {
+        return Err(CliError::Usage("--crl-refresh must be shorter than --crl-validity, so a fresh CRL is always published before the last expires".into()));
+    }
+    let ra = RegistrationAuthority::new(policies, ca.clone(), store.clone());
+    let ocsp = Arc::new(
+        crate::ocsp::OcspResponder::new(ca.clone(), store.clone(), ocsp_validity, args.ocsp_cache)
+            .map_err(|e| CliError::Failed(e.to_string()))?,
+    );
+    let crl = Arc::new(crate::crl::CrlPublisher::new(ca, store, crl_validity));
+    let first = crl
+        .regenerate()
+        .map_err(|e| CliError::Failed(format!("cannot build the first CRL: {e}")))?;
+    tracing::info!(
+        crl_number = first.number,
+        entries = first.entries,
+        "CRL published"
+    );
+    let crl_wakeup = Arc::new(tokio::sync::Notify::new());
+    ra.add_listener(Arc::new(StatusFanout {
+        ocsp: ocsp.clone(),
+        crl_wakeup: crl_wakeup.clone(),
+    }));
+    tokio::spawn(publish_crls(crl.clone(), crl_wakeup, crl_refresh));
     let settings = HttpSettings {
         request_timeout: std::time::Duration::from_secs(args.request_timeout.max(1)),
-        enroll_per_client_per_minute: std::num::NonZeroU32::new(args.enroll_rate.max(1)).unwrap_or(std::num::NonZeroU32::MIN),
+        enroll_per_client_per_minute: std::num::NonZeroU32::new(args.enroll_rate.max(1))
+            .unwrap_or(std::num::NonZeroU32::MIN),
         ..HttpSettings::default()
     };
-    let state = Arc::new(AppState::new(ra, &settings)?);
+    let state = Arc::new(AppState::new(
+        ra,
+        ocsp,
+        crl,
+        context.data_dir.clone(),
+        &settings,
+    )?);
     if state.admin_credential_hash.is_none() {
-        tracing::warn!("no admin credential in this database: the admin API answers 401 to everyone");
+        tracing::warn!(
+            "no admin credential in this database: the admin API answers 401 to everyone"
+        );
     }
     let app = crate::http::router(state, &settings);
 
-    let info = ServerInfo { url: url.clone(), pid: std::process::id() };
+    let info = ServerInfo {
+        url: url.clone(),
+        pid: std::process::id(),
+    };
     let info_path = context.data_dir.server_file();
     std::fs::write(&info_path, serde_json::to_vec(&info).unwrap_or_default())
         .map_err(|e| CliError::Failed(format!("{}: {e}", info_path.display())))?;
@@ -95,6 +167,38 @@ async fn serve(context: &Context, args: ServeArgs) -> Result<(), CliError> {
     let _ = std::fs::remove_file(&info_path);
     tracing::info!("paypki stopped");
     result.map_err(|e| CliError::Failed(format!("server error: {e}")))
+}
+
+/// Publishes a new CRL every `refresh`, and soon after each revocation (several
+/// revocations within half a second share one CRL).
+async fn publish_crls(
+    publisher: Arc<crate::crl::CrlPublisher>,
+    wakeup: Arc<tokio::sync::Notify>,
+    refresh: time::Duration,
+) {
+    let refresh = std::time::Duration::from_secs(
+        u64::try_from(refresh.whole_seconds())
+            .unwrap_or(3600)
+            .max(1),
+    );
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(refresh) => {}
+            _ = wakeup.notified() => tokio::time::sleep(std::time::Duration::from_millis(500)).await,
+        }
+        let worker = publisher.clone();
+        match tokio::task::spawn_blocking(move || worker.regenerate()).await {
+            Ok(Ok(crl)) => tracing::info!(
+                crl_number = crl.number,
+                entries = crl.entries,
+                "CRL published"
+            ),
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "CRL generation failed; the previous CRL stays published")
+            }
+            Err(e) => tracing::error!(error = %e, "CRL task failed"),
+        }
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.

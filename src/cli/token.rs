@@ -58,7 +58,10 @@ pub(super) fn run(context: &Context, command: TokenCommand) -> Result<(), CliErr
         Backend::Remote(client) => client.post("/v1/admin/tokens", &request)?,
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&created).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&created).unwrap_or_default()
+        );
     } else {
         println!("{}", created.token);
         eprintln!(

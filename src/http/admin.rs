@@ -50,14 +50,24 @@ pub struct TokenCreated {
 
 /// Turns a token request into a checked grant (shared by the CLI and the API).
 pub fn token_grant(request: &TokenCreateRequest) -> Result<TokenGrant, String> {
-    let role: Role = request.role.parse().map_err(|e: crate::model::UnknownRole| e.to_string())?;
-    let subject: SubjectName = request.subject.parse().map_err(|e: crate::names::NameError| e.to_string())?;
+    let role: Role = request
+        .role
+        .parse()
+        .map_err(|e: crate::model::UnknownRole| e.to_string())?;
+    let subject: SubjectName = request
+        .subject
+        .parse()
+        .map_err(|e: crate::names::NameError| e.to_string())?;
     let subject_alt_names = request
         .subject_alt_names
         .iter()
         .map(|s| s.parse::<SubjectAltName>().map_err(|e| e.to_string()))
         .collect::<Result<Vec<_>, _>>()?;
-    let ttl = request.ttl.as_deref().map(crate::cli::parse_duration).transpose()?;
+    let ttl = request
+        .ttl
+        .as_deref()
+        .map(crate::cli::parse_duration)
+        .transpose()?;
     Ok(TokenGrant {
         role,
         subject,
@@ -81,10 +91,21 @@ pub(crate) async fn create_token(
     ApiJson(request): ApiJson<TokenCreateRequest>,
 ) -> Result<impl IntoResponse, Problem> {
     let grant = token_grant(&request).map_err(|detail| {
-        Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "policy-violation", "Refused", detail)
+        Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "policy-violation",
+            "Refused",
+            detail,
+        )
     })?;
     let worker = state.clone();
-    let created = blocking(move || worker.ra.create_token(grant, "admin-api").map_err(Problem::from)).await?;
+    let created = blocking(move || {
+        worker
+            .ra
+            .create_token(grant, "admin-api")
+            .map_err(Problem::from)
+    })
+    .await?;
     Ok((
         StatusCode::CREATED,
         axum::Json(TokenCreated {
@@ -96,6 +117,138 @@ pub(crate) async fn create_token(
             expires_at: crate::inspect::format_time(created.record.expires_at),
         }),
     ))
+}
+
+/// `POST /v1/admin/revocations` body.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeRequest {
+    /// Serial number, hex.
+    pub serial: String,
+    /// RFC 5280 §5.3.1 reason: unspecified, keyCompromise, cACompromise, affiliationChanged,
+    /// superseded, cessationOfOperation, certificateHold, privilegeWithdrawn, aACompromise.
+    pub reason: String,
+    /// RFC 3339: when the key is known or suspected to have been compromised.
+    #[serde(default)]
+    pub invalidity_date: Option<String>,
+}
+
+/// The certificate's status after a revocation or unhold.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RevocationResult {
+    /// Serial number, hex.
+    pub serial: String,
+    /// `good` or `revoked`.
+    pub status: String,
+    /// Reason name when revoked.
+    pub reason: Option<String>,
+    /// RFC 3339, when revoked.
+    pub revoked_at: Option<String>,
+}
+
+impl RevocationResult {
+    /// From the updated record.
+    pub fn from_record(record: &crate::store::CertificateRecord) -> Self {
+        RevocationResult {
+            serial: record.serial.to_string(),
+            status: record.status.to_string(),
+            reason: record.revocation.as_ref().map(|r| r.reason.clone()),
+            revoked_at: record
+                .revocation
+                .as_ref()
+                .map(|r| crate::inspect::format_time(r.revoked_at)),
+        }
+    }
+}
+
+/// Parses a revocation request's fields (shared by the CLI and the API).
+pub fn revocation_fields(
+    request: &RevokeRequest,
+) -> Result<
+    (
+        Serial,
+        crate::model::RevocationReason,
+        Option<time::OffsetDateTime>,
+    ),
+    String,
+> {
+    let serial: Serial = request
+        .serial
+        .parse()
+        .map_err(|e: crate::model::SerialError| e.to_string())?;
+    let reason = request
+        .reason
+        .parse()
+        .map_err(|e: crate::model::UnknownReason| e.to_string())?;
+    let invalidity = request
+        .invalidity_date
+        .as_deref()
+        .map(|d| {
+            time::OffsetDateTime::parse(d, &time::format_description::well_known::Rfc3339).map_err(
+                |_| format!("invalidity date {d:?} is not RFC 3339 (e.g. 2026-01-31T12:00:00Z)"),
+            )
+        })
+        .transpose()?;
+    Ok((serial, reason, invalidity))
+}
+
+/// Revokes a certificate. Durable and visible to OCSP before the answer.
+#[utoipa::path(post, path = "/v1/admin/revocations", tag = "admin", request_body = RevokeRequest,
+    security(("admin" = [])),
+    responses(
+        (status = 201, description = "Revoked", body = RevocationResult),
+        (status = 400, description = "Malformed", body = Problem),
+        (status = 401, description = "No or wrong admin credential", body = Problem),
+        (status = 404, description = "Unknown serial", body = Problem),
+        (status = 409, description = "Already revoked", body = Problem),
+    ))]
+pub(crate) async fn revoke(
+    _admin: Admin,
+    State(state): State<Arc<AppState>>,
+    ApiJson(request): ApiJson<RevokeRequest>,
+) -> Result<impl IntoResponse, Problem> {
+    let (serial, reason, invalidity) = revocation_fields(&request).map_err(Problem::bad_request)?;
+    let worker = state.clone();
+    let record = blocking(move || {
+        worker
+            .ra
+            .revoke(&serial, reason, invalidity, "admin-api")
+            .map_err(Problem::from)
+    })
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(RevocationResult::from_record(&record)),
+    ))
+}
+
+/// Lifts a certificateHold.
+#[utoipa::path(post, path = "/v1/admin/revocations/{serial}/unhold", tag = "admin",
+    params(("serial" = String, Path, description = "Serial number, hex")),
+    security(("admin" = [])),
+    responses(
+        (status = 200, description = "Good again", body = RevocationResult),
+        (status = 401, description = "No or wrong admin credential", body = Problem),
+        (status = 404, description = "Unknown serial", body = Problem),
+        (status = 409, description = "Not on hold", body = Problem),
+    ))]
+pub(crate) async fn unhold(
+    _admin: Admin,
+    State(state): State<Arc<AppState>>,
+    Path(serial): Path<String>,
+) -> Result<impl IntoResponse, Problem> {
+    let serial: Serial = serial
+        .parse()
+        .map_err(|e: crate::model::SerialError| Problem::bad_request(e.to_string()))?;
+    let worker = state.clone();
+    let record = blocking(move || {
+        worker
+            .ra
+            .unhold(&serial, "admin-api")
+            .map_err(Problem::from)
+    })
+    .await?;
+    Ok(axum::Json(RevocationResult::from_record(&record)))
 }
 
 /// Query of `GET /v1/admin/certificates`.
@@ -135,7 +288,11 @@ pub(crate) async fn list_certificates(
         None => None,
         Some("good") => Some(CertificateStatus::Good),
         Some("revoked") => Some(CertificateStatus::Revoked),
-        Some(other) => return Err(Problem::bad_request(format!("status {other:?} must be good or revoked"))),
+        Some(other) => {
+            return Err(Problem::bad_request(format!(
+                "status {other:?} must be good or revoked"
+            )))
+        }
     };
     let expiring_before = query
         .expiring_within
@@ -186,7 +343,10 @@ pub(crate) async fn show_certificate(
         (status = 200, description = "Report: problems is empty when intact", content_type = "application/json"),
         (status = 401, description = "No or wrong admin credential", body = Problem),
     ))]
-pub(crate) async fn verify_audit(_admin: Admin, State(state): State<Arc<AppState>>) -> Result<impl IntoResponse, Problem> {
+pub(crate) async fn verify_audit(
+    _admin: Admin,
+    State(state): State<Arc<AppState>>,
+) -> Result<impl IntoResponse, Problem> {
     let worker = state.clone();
     let report = blocking(move || worker.ra.store().verify_audit().map_err(Problem::from)).await?;
     Ok(axum::Json(report))

@@ -61,11 +61,11 @@ pub(crate) async fn certificate(
     let serial: Serial = serial
         .parse()
         .map_err(|e: crate::model::SerialError| Problem::bad_request(e.to_string()))?;
-    let record = state
-        .ra
-        .store()
-        .certificate(&serial)?
-        .ok_or_else(|| Problem::not_found(format!("no certificate with serial {serial} was issued by this CA")))?;
+    let record = state.ra.store().certificate(&serial)?.ok_or_else(|| {
+        Problem::not_found(format!(
+            "no certificate with serial {serial} was issued by this CA"
+        ))
+    })?;
     let now = time::OffsetDateTime::now_utc();
     let format = crate::inspect::format_time;
     Ok(axum::Json(CertificateView {
@@ -108,5 +108,8 @@ pub(crate) async fn issuing_der(State(state): State<Arc<AppState>>) -> Response 
 /// Issuing CA then root, PEM.
 #[utoipa::path(get, path = "/ca/chain.pem", tag = "ca", responses((status = 200, description = "PEM chain", content_type = "application/pem-certificate-chain")))]
 pub(crate) async fn chain_pem(State(state): State<Arc<AppState>>) -> Response {
-    typed_body("application/pem-certificate-chain", state.ra.ca().chain_pem())
+    typed_body(
+        "application/pem-certificate-chain",
+        state.ra.ca().chain_pem(),
+    )
 }

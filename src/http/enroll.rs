@@ -95,7 +95,10 @@ pub(crate) async fn enroll(
             .map_err(Problem::from)
     })
     .await?;
-    Ok((StatusCode::CREATED, axum::Json(IssuedResponse::from_issued(&state, issued))))
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(IssuedResponse::from_issued(&state, issued)),
+    ))
 }
 
 /// `POST /v1/renew` body.
@@ -144,5 +147,8 @@ pub(crate) async fn renew(
     };
     let worker = state.clone();
     let issued = blocking(move || worker.ra.renew(renewal).map_err(Problem::from)).await?;
-    Ok((StatusCode::CREATED, axum::Json(IssuedResponse::from_issued(&state, issued))))
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(IssuedResponse::from_issued(&state, issued)),
+    ))
 }

@@ -21,7 +21,10 @@ pub(crate) struct Admin;
 impl FromRequestParts<Arc<AppState>> for Admin {
     type Rejection = Problem;
 
-    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
         let presented = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)

@@ -54,9 +54,21 @@ impl Default for Metrics {
         });
         let issued = Family::<IssuanceLabels, Counter>::default();
         let errors = Family::<ErrorLabels, Counter>::default();
-        registry.register("http_requests", "HTTP requests by route and status", requests.clone());
-        registry.register("http_request_duration_seconds", "HTTP request latency by route", latency.clone());
-        registry.register("certificates_issued", "Certificates issued by role and path", issued.clone());
+        registry.register(
+            "http_requests",
+            "HTTP requests by route and status",
+            requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency by route",
+            latency.clone(),
+        );
+        registry.register(
+            "certificates_issued",
+            "Certificates issued by role and path",
+            issued.clone(),
+        );
         registry.register("errors", "Error responses by problem kind", errors.clone());
         Metrics {
             registry,

@@ -10,6 +10,7 @@ pub mod metrics;
 mod openapi;
 mod ops;
 pub mod problem;
+mod status;
 
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
@@ -53,6 +54,9 @@ impl Default for HttpSettings {
 /// Shared state of all handlers.
 pub struct AppState {
     pub(crate) ra: RegistrationAuthority,
+    pub(crate) ocsp: Arc<crate::ocsp::OcspResponder>,
+    pub(crate) crl: Arc<crate::crl::CrlPublisher>,
+    pub(crate) data_dir: crate::config::DataDir,
     pub(crate) metrics: metrics::Metrics,
     pub(crate) admin_credential_hash: Option<String>,
     pub(crate) client_limiter: DefaultKeyedRateLimiter<IpAddr>,
@@ -67,20 +71,35 @@ impl std::fmt::Debug for AppState {
 
 impl AppState {
     /// Builds the state; reads the admin credential hash from the store once.
-    pub fn new(ra: RegistrationAuthority, settings: &HttpSettings) -> Result<Self, crate::store::StoreError> {
+    pub fn new(
+        ra: RegistrationAuthority,
+        ocsp: Arc<crate::ocsp::OcspResponder>,
+        crl: Arc<crate::crl::CrlPublisher>,
+        data_dir: crate::config::DataDir,
+        settings: &HttpSettings,
+    ) -> Result<Self, crate::store::StoreError> {
         let admin_credential_hash = ra.store().admin_credential_hash()?;
         Ok(AppState {
             ra,
+            ocsp,
+            crl,
+            data_dir,
             metrics: metrics::Metrics::default(),
             admin_credential_hash,
-            client_limiter: DefaultKeyedRateLimiter::keyed(Quota::per_minute(settings.enroll_per_client_per_minute)),
-            token_limiter: DefaultKeyedRateLimiter::keyed(Quota::per_minute(settings.enroll_per_token_per_minute)),
+            client_limiter: DefaultKeyedRateLimiter::keyed(Quota::per_minute(
+                settings.enroll_per_client_per_minute,
+            )),
+            token_limiter: DefaultKeyedRateLimiter::keyed(Quota::per_minute(
+                settings.enroll_per_token_per_minute,
+            )),
         })
     }
 
     /// Applies the per-client rate limit.
     pub(crate) fn limit_client(&self, addr: IpAddr) -> Result<(), Problem> {
-        self.client_limiter.check_key(&addr).map_err(|_| Problem::rate_limited(1))
+        self.client_limiter
+            .check_key(&addr)
+            .map_err(|_| Problem::rate_limited(1))
     }
 }
 
@@ -93,9 +112,18 @@ pub fn router(state: Arc<AppState>, settings: &HttpSettings) -> Router {
         .route("/ca/root.crt", get(certificates::root_der))
         .route("/ca/issuing.crt", get(certificates::issuing_der))
         .route("/ca/chain.pem", get(certificates::chain_pem))
+        .route("/ocsp", post(status::ocsp_post))
+        .route("/ocsp/{*request}", get(status::ocsp_get))
+        .route("/crl/issuing.crl", get(status::issuing_crl))
+        .route("/crl/root.crl", get(status::root_crl))
         .route("/v1/admin/tokens", post(admin::create_token))
+        .route("/v1/admin/revocations", post(admin::revoke))
+        .route("/v1/admin/revocations/{serial}/unhold", post(admin::unhold))
         .route("/v1/admin/certificates", get(admin::list_certificates))
-        .route("/v1/admin/certificates/{serial}", get(admin::show_certificate))
+        .route(
+            "/v1/admin/certificates/{serial}",
+            get(admin::show_certificate),
+        )
         .route("/v1/admin/audit/verify", get(admin::verify_audit))
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
@@ -124,7 +152,11 @@ async fn observe(State(state): State<Arc<AppState>>, request: Request, next: Nex
     state
         .metrics
         .requests
-        .get_or_create(&metrics::RequestLabels { method, route: route.clone(), status })
+        .get_or_create(&metrics::RequestLabels {
+            method,
+            route: route.clone(),
+            status,
+        })
         .inc();
     state
         .metrics
@@ -135,7 +167,9 @@ async fn observe(State(state): State<Arc<AppState>>, request: Request, next: Nex
         state
             .metrics
             .errors
-            .get_or_create(&metrics::ErrorLabels { kind: status.to_string() })
+            .get_or_create(&metrics::ErrorLabels {
+                kind: status.to_string(),
+            })
             .inc();
     }
     response
@@ -163,12 +197,22 @@ pub async fn serve(
     app: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 /// A response that is `200 OK` with a body and content type.
-pub(crate) fn typed_body(content_type: &'static str, body: impl Into<axum::body::Body>) -> Response {
-    ([(axum::http::header::CONTENT_TYPE, content_type)], body.into()).into_response()
+pub(crate) fn typed_body(
+    content_type: &'static str,
+    body: impl Into<axum::body::Body>,
+) -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, content_type)],
+        body.into(),
+    )
+        .into_response()
 }

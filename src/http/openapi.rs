@@ -15,7 +15,13 @@ use super::typed_body;
         super::certificates::root_der,
         super::certificates::issuing_der,
         super::certificates::chain_pem,
+        super::status::ocsp_post,
+        super::status::ocsp_get,
+        super::status::issuing_crl,
+        super::status::root_crl,
         super::admin::create_token,
+        super::admin::revoke,
+        super::admin::unhold,
         super::admin::list_certificates,
         super::admin::show_certificate,
         super::admin::verify_audit,
@@ -28,6 +34,7 @@ use super::typed_body;
         (name = "enrollment", description = "Participants get and renew certificates"),
         (name = "certificates", description = "Status of issued certificates"),
         (name = "ca", description = "CA certificates"),
+        (name = "status", description = "OCSP and CRLs for relying parties"),
         (name = "admin", description = "Administrator endpoints (Authorization: Bearer <admin credential>)"),
         (name = "operations", description = "Health and metrics"),
     )
@@ -40,7 +47,10 @@ impl utoipa::Modify for AdminSecurity {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         if let Some(components) = openapi.components.as_mut() {
-            components.add_security_scheme("admin", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+            components.add_security_scheme(
+                "admin",
+                SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+            );
         }
     }
 }

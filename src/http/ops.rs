@@ -19,8 +19,13 @@ pub(crate) struct Health {
 /// Liveness and readiness: the database answers a read.
 #[utoipa::path(get, path = "/healthz", tag = "operations",
     responses((status = 200, description = "Healthy", body = Health), (status = 500, description = "Database unavailable", body = Problem)))]
-pub(crate) async fn healthz(State(state): State<Arc<AppState>>) -> Result<axum::Json<Health>, Problem> {
-    state.ra.store().list(&ListFilter { limit: Some(1), ..Default::default() })?;
+pub(crate) async fn healthz(
+    State(state): State<Arc<AppState>>,
+) -> Result<axum::Json<Health>, Problem> {
+    state.ra.store().list(&ListFilter {
+        limit: Some(1),
+        ..Default::default()
+    })?;
     Ok(axum::Json(Health { status: "ok" }))
 }
 
@@ -28,9 +33,15 @@ pub(crate) async fn healthz(State(state): State<Arc<AppState>>) -> Result<axum::
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "OpenMetrics text", content_type = "application/openmetrics-text")))]
 pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
-    typed_body("application/openmetrics-text; version=1.0.0; charset=utf-8", state.metrics.encode())
+    typed_body(
+        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        state.metrics.encode(),
+    )
 }
 
 pub(crate) async fn not_found(uri: axum::http::Uri) -> Problem {
-    Problem::not_found(format!("no such endpoint: {}; see /openapi.json", uri.path()))
+    Problem::not_found(format!(
+        "no such endpoint: {}; see /openapi.json",
+        uri.path()
+    ))
 }

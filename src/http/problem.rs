@@ -45,7 +45,12 @@ impl Problem {
 
     /// 400 for a request the server cannot read.
     pub fn bad_request(detail: impl Into<String>) -> Self {
-        Problem::new(StatusCode::BAD_REQUEST, "malformed-request", "Malformed request", detail)
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "malformed-request",
+            "Malformed request",
+            detail,
+        )
     }
 
     /// 429 with a Retry-After.
@@ -83,9 +88,15 @@ impl IntoResponse for Problem {
         let body = serde_json::to_vec(&self).unwrap_or_default();
         let mut response = (status, body).into_response();
         let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
         if status == StatusCode::UNAUTHORIZED {
-            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"paypki-admin\""));
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"paypki-admin\""),
+            );
         }
         if let Some(seconds) = self.retry_after {
             if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
@@ -105,8 +116,19 @@ impl From<JsonRejection> for Problem {
                 "Unsupported media type",
                 "send the request body as JSON with Content-Type: application/json".to_string(),
             ),
-            JsonRejection::JsonSyntaxError(e) => ("malformed-request", "Malformed request", format!("the body is not valid JSON: {}", e.body_text())),
-            JsonRejection::JsonDataError(e) => ("malformed-request", "Malformed request", format!("the JSON does not have the expected fields: {}", e.body_text())),
+            JsonRejection::JsonSyntaxError(e) => (
+                "malformed-request",
+                "Malformed request",
+                format!("the body is not valid JSON: {}", e.body_text()),
+            ),
+            JsonRejection::JsonDataError(e) => (
+                "malformed-request",
+                "Malformed request",
+                format!(
+                    "the JSON does not have the expected fields: {}",
+                    e.body_text()
+                ),
+            ),
             other if status == StatusCode::PAYLOAD_TOO_LARGE => (
                 "payload-too-large",
                 "Payload too large",
@@ -116,7 +138,11 @@ impl From<JsonRejection> for Problem {
         };
         // axum answers 422 for well-formed JSON with wrong fields; we say 400 for any
         // request we cannot read, and keep 422 for policy refusals.
-        let status = if status == StatusCode::UNPROCESSABLE_ENTITY { StatusCode::BAD_REQUEST } else { status };
+        let status = if status == StatusCode::UNPROCESSABLE_ENTITY {
+            StatusCode::BAD_REQUEST
+        } else {
+            status
+        };
         Problem::new(status, slug, title, detail)
     }
 }
@@ -125,24 +151,92 @@ impl From<RaError> for Problem {
     fn from(e: RaError) -> Self {
         let detail = e.to_string();
         match &e {
-            RaError::Csr(CsrError::Malformed(_)) => Problem::new(StatusCode::BAD_REQUEST, "bad-csr", "Malformed CSR", detail),
-            RaError::Csr(CsrError::BadSignature) => Problem::new(StatusCode::BAD_REQUEST, "bad-csr-signature", "CSR signature invalid", detail),
-            RaError::Csr(CsrError::WeakSignature(_)) | RaError::Csr(CsrError::Key(_)) | RaError::KeyPolicy(_) => {
-                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "bad-key", "Key refused by policy", detail)
+            RaError::Csr(CsrError::Malformed(_)) => {
+                Problem::new(StatusCode::BAD_REQUEST, "bad-csr", "Malformed CSR", detail)
             }
-            RaError::SubjectPolicy(_) | RaError::SanPolicy(_) | RaError::Name(_) | RaError::ValidityPolicy(_) => {
-                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "policy-violation", "Refused by policy", detail)
-            }
-            RaError::CsrMismatch(_) => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "csr-mismatch", "CSR does not match the token", detail),
-            RaError::Token(TokenError::Malformed) => Problem::new(StatusCode::BAD_REQUEST, "bad-token", "Malformed token", detail),
+            RaError::Csr(CsrError::BadSignature) => Problem::new(
+                StatusCode::BAD_REQUEST,
+                "bad-csr-signature",
+                "CSR signature invalid",
+                detail,
+            ),
+            RaError::Csr(CsrError::WeakSignature(_))
+            | RaError::Csr(CsrError::Key(_))
+            | RaError::KeyPolicy(_) => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "bad-key",
+                "Key refused by policy",
+                detail,
+            ),
+            RaError::SubjectPolicy(_)
+            | RaError::SanPolicy(_)
+            | RaError::Name(_)
+            | RaError::ValidityPolicy(_) => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "policy-violation",
+                "Refused by policy",
+                detail,
+            ),
+            RaError::CsrMismatch(_) => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "csr-mismatch",
+                "CSR does not match the token",
+                detail,
+            ),
+            RaError::Token(TokenError::Malformed) => Problem::new(
+                StatusCode::BAD_REQUEST,
+                "bad-token",
+                "Malformed token",
+                detail,
+            ),
             RaError::Token(TokenError::Unknown) | RaError::Token(TokenError::Expired(_)) => {
-                Problem::new(StatusCode::FORBIDDEN, "token-rejected", "Token rejected", detail)
+                Problem::new(
+                    StatusCode::FORBIDDEN,
+                    "token-rejected",
+                    "Token rejected",
+                    detail,
+                )
             }
-            RaError::Token(TokenError::AlreadyUsed) => Problem::new(StatusCode::CONFLICT, "token-used", "Token already used", detail),
-            RaError::Token(TokenError::BadLifetime(_)) => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "policy-violation", "Refused by policy", detail),
-            RaError::Token(TokenError::AdminUnauthorized) => Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized", detail),
-            RaError::Renewal(_) => Problem::new(StatusCode::FORBIDDEN, "renewal-refused", "Renewal refused", detail),
+            RaError::Token(TokenError::AlreadyUsed) => Problem::new(
+                StatusCode::CONFLICT,
+                "token-used",
+                "Token already used",
+                detail,
+            ),
+            RaError::Token(TokenError::BadLifetime(_)) => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "policy-violation",
+                "Refused by policy",
+                detail,
+            ),
+            RaError::Token(TokenError::AdminUnauthorized) => Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "Unauthorized",
+                detail,
+            ),
+            RaError::Renewal(_) => Problem::new(
+                StatusCode::FORBIDDEN,
+                "renewal-refused",
+                "Renewal refused",
+                detail,
+            ),
             RaError::UnknownCertificate(_) => Problem::not_found(detail),
+            RaError::RevocationRefused(_) => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "revocation-refused",
+                "Revocation refused",
+                detail,
+            ),
+            RaError::Store(StoreError::AlreadyRevoked(..)) => Problem::new(
+                StatusCode::CONFLICT,
+                "already-revoked",
+                "Already revoked",
+                detail,
+            ),
+            RaError::Store(StoreError::NotOnHold(_)) => {
+                Problem::new(StatusCode::CONFLICT, "not-on-hold", "Not on hold", detail)
+            }
             RaError::Store(StoreError::NotFound(_)) => Problem::not_found(detail),
             RaError::Ca(_) | RaError::Store(_) => Problem::internal(&e),
         }

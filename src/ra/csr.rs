@@ -43,12 +43,18 @@ pub struct VerifiedCsr {
 /// Parses PEM (`CERTIFICATE REQUEST`) or DER, and verifies the self-signature.
 pub fn parse(input: &[u8]) -> Result<VerifiedCsr, CsrError> {
     if input.len() > MAX_CSR_BYTES {
-        return Err(CsrError::Malformed(format!("larger than {MAX_CSR_BYTES} bytes")));
+        return Err(CsrError::Malformed(format!(
+            "larger than {MAX_CSR_BYTES} bytes"
+        )));
     }
     let trimmed = input.trim_ascii_start();
     let der = if trimmed.starts_with(b"-----BEGIN") {
-        let parsed = pem::parse(trimmed).map_err(|e| CsrError::Malformed(format!("bad PEM: {e}")))?;
-        if !matches!(parsed.tag(), "CERTIFICATE REQUEST" | "NEW CERTIFICATE REQUEST") {
+        let parsed =
+            pem::parse(trimmed).map_err(|e| CsrError::Malformed(format!("bad PEM: {e}")))?;
+        if !matches!(
+            parsed.tag(),
+            "CERTIFICATE REQUEST" | "NEW CERTIFICATE REQUEST"
+        ) {
             return Err(CsrError::Malformed(format!(
                 "expected a PEM \"CERTIFICATE REQUEST\", found \"{}\"",
                 parsed.tag()
@@ -61,7 +67,9 @@ pub fn parse(input: &[u8]) -> Result<VerifiedCsr, CsrError> {
     let (rest, csr) = X509CertificationRequest::from_der(&der)
         .map_err(|e| CsrError::Malformed(format!("not a PKCS#10 request: {e}")))?;
     if !rest.is_empty() {
-        return Err(CsrError::Malformed("trailing bytes after the request".into()));
+        return Err(CsrError::Malformed(
+            "trailing bytes after the request".into(),
+        ));
     }
     let sig_oid = csr.signature_algorithm.algorithm.to_id_string();
     // sha1WithRSAEncryption, sha1WithRSA (OIW), ecdsa-with-SHA1, md5WithRSA: collision-prone.
@@ -108,7 +116,9 @@ mod tests {
 
     fn csr(alg: &'static rcgen::SignatureAlgorithm, dn: &str, sans: &[&str]) -> (Vec<u8>, String) {
         let key = rcgen::KeyPair::generate_for(alg).unwrap();
-        let mut params = rcgen::CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
+        let mut params =
+            rcgen::CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+                .unwrap();
         params.distinguished_name = dn.parse::<SubjectName>().unwrap().to_rcgen().unwrap();
         params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
         let request = params.serialize_request(&key).unwrap();
@@ -117,12 +127,19 @@ mod tests {
 
     #[test]
     fn reads_pem_and_der() {
-        let (der, pem) = csr(&rcgen::PKCS_ECDSA_P256_SHA256, "CN=gw,O=Pay", &["pay.example"]);
+        let (der, pem) = csr(
+            &rcgen::PKCS_ECDSA_P256_SHA256,
+            "CN=gw,O=Pay",
+            &["pay.example"],
+        );
         for input in [der.as_slice(), pem.as_bytes()] {
             let parsed = parse(input).unwrap();
             assert_eq!(parsed.public_key.describe(), "ecdsa-p256");
             assert_eq!(parsed.subject.clone().unwrap().to_string(), "CN=gw,O=Pay");
-            assert_eq!(parsed.subject_alt_names.clone().unwrap()[0].to_string(), "dns:pay.example");
+            assert_eq!(
+                parsed.subject_alt_names.clone().unwrap()[0].to_string(),
+                "dns:pay.example"
+            );
         }
     }
 
@@ -134,9 +151,18 @@ mod tests {
         der[at] = b'b';
         assert_eq!(parse(&der).unwrap_err(), CsrError::BadSignature);
         assert!(matches!(parse(b"hello"), Err(CsrError::Malformed(_))));
-        assert!(matches!(parse(b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"), Err(CsrError::Malformed(_))));
-        assert!(matches!(parse(&vec![0u8; MAX_CSR_BYTES + 1]), Err(CsrError::Malformed(_))));
+        assert!(matches!(
+            parse(b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"),
+            Err(CsrError::Malformed(_))
+        ));
+        assert!(matches!(
+            parse(&vec![0u8; MAX_CSR_BYTES + 1]),
+            Err(CsrError::Malformed(_))
+        ));
         let (der, _) = csr(&rcgen::PKCS_ECDSA_P384_SHA384, "CN=a", &[]);
-        assert!(matches!(parse(&der[..der.len() - 3]), Err(CsrError::Malformed(_))));
+        assert!(matches!(
+            parse(&der[..der.len() - 3]),
+            Err(CsrError::Malformed(_))
+        ));
     }
 }

@@ -37,7 +37,9 @@ pub enum TokenError {
     #[error("{0}")]
     BadLifetime(String),
     /// Missing or wrong admin credential.
-    #[error("a valid admin credential is required (Authorization: Bearer <contents of admin.token>)")]
+    #[error(
+        "a valid admin credential is required (Authorization: Bearer <contents of admin.token>)"
+    )]
     AdminUnauthorized,
 }
 
@@ -80,7 +82,11 @@ pub struct RenewalRequest {
 /// `paypki-renewal-v1\n<serial hex>\n<unix time>\n<SHA-256 of the CSR DER, hex>`.
 pub fn renewal_message(serial: &Serial, time: i64, csr_der: &[u8]) -> Vec<u8> {
     let digest = ring::digest::digest(&ring::digest::SHA256, csr_der);
-    format!("paypki-renewal-v1\n{serial}\n{time}\n{}", hex::encode(digest)).into_bytes()
+    format!(
+        "paypki-renewal-v1\n{serial}\n{time}\n{}",
+        hex::encode(digest)
+    )
+    .into_bytes()
 }
 
 fn random_hex(bytes: usize) -> Result<String, RaError> {
@@ -109,15 +115,25 @@ pub fn new_admin_credential() -> Result<(String, String), RaError> {
 }
 
 /// Checks a presented admin credential against the stored hash.
-pub fn check_admin_credential(presented: Option<&str>, stored_hash: Option<&str>) -> Result<(), TokenError> {
+pub fn check_admin_credential(
+    presented: Option<&str>,
+    stored_hash: Option<&str>,
+) -> Result<(), TokenError> {
     match (presented, stored_hash) {
-        (Some(presented), Some(stored)) if digests_equal(&sha256_hex(presented.trim().as_bytes()), stored) => Ok(()),
+        (Some(presented), Some(stored))
+            if digests_equal(&sha256_hex(presented.trim().as_bytes()), stored) =>
+        {
+            Ok(())
+        }
         _ => Err(TokenError::AdminUnauthorized),
     }
 }
 
 fn parse_token(token: &str) -> Result<(&str, &str), TokenError> {
-    let rest = token.trim().strip_prefix(TOKEN_PREFIX).ok_or(TokenError::Malformed)?;
+    let rest = token
+        .trim()
+        .strip_prefix(TOKEN_PREFIX)
+        .ok_or(TokenError::Malformed)?;
     let (id, secret) = rest.split_once('_').ok_or(TokenError::Malformed)?;
     let hex_of = |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit());
     if !hex_of(id, 24) || !hex_of(secret, 64) {
@@ -130,10 +146,9 @@ impl RegistrationAuthority {
     /// Creates a one-time enrollment token after checking the grant against the role's
     /// policy, so that a token can never promise what the policy would refuse.
     pub fn create_token(&self, grant: TokenGrant, actor: &str) -> Result<CreatedToken, RaError> {
-        let profile = self
-            .policies
-            .profile(grant.role)
-            .ok_or_else(|| RaError::KeyPolicy(format!("no policy loaded for role {}", grant.role)))?;
+        let profile = self.policies.profile(grant.role).ok_or_else(|| {
+            RaError::KeyPolicy(format!("no policy loaded for role {}", grant.role))
+        })?;
         super::check_subject(profile, &grant.subject)?;
         super::check_sans(profile, &grant.subject_alt_names)?;
         let ttl = grant.ttl.unwrap_or(profile.enrollment.token_ttl);
@@ -153,7 +168,11 @@ impl RegistrationAuthority {
             secret_sha256: sha256_hex(secret.as_bytes()),
             role: grant.role,
             subject: grant.subject.to_string(),
-            subject_alt_names: grant.subject_alt_names.iter().map(ToString::to_string).collect(),
+            subject_alt_names: grant
+                .subject_alt_names
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
             created_at: now,
             expires_at: now + ttl,
             used_at: None,
@@ -161,7 +180,10 @@ impl RegistrationAuthority {
         };
         let event = AuditEvent::new("token-create", actor)
             .role(grant.role)
-            .detail(format!("token {id} for {} (expires {})", record.subject, record.expires_at));
+            .detail(format!(
+                "token {id} for {} (expires {})",
+                record.subject, record.expires_at
+            ));
         self.store.put_token(&record, event)?;
         Ok(CreatedToken {
             token: format!("{TOKEN_PREFIX}{id}_{secret}"),
@@ -227,17 +249,26 @@ impl RegistrationAuthority {
             .ok_or_else(|| RaError::UnknownCertificate(request.serial.clone()))?;
         let now = OffsetDateTime::now_utc();
         if old.status != crate::model::CertificateStatus::Good {
-            return Err(RaError::Renewal(format!("certificate {} is revoked and cannot be renewed; enroll again with a new token", old.serial)));
+            return Err(RaError::Renewal(format!(
+                "certificate {} is revoked and cannot be renewed; enroll again with a new token",
+                old.serial
+            )));
         }
         if now >= old.not_after {
-            return Err(RaError::Renewal(format!("certificate {} expired at {}; enroll again with a new token", old.serial, old.not_after)));
+            return Err(RaError::Renewal(format!(
+                "certificate {} expired at {}; enroll again with a new token",
+                old.serial, old.not_after
+            )));
         }
         let profile = self
             .policies
             .profile(old.role)
             .ok_or_else(|| RaError::Renewal(format!("no policy loaded for role {}", old.role)))?;
         if !profile.enrollment.renewal {
-            return Err(RaError::Renewal(format!("the {} policy does not allow renewal; enroll with a new token", old.role)));
+            return Err(RaError::Renewal(format!(
+                "the {} policy does not allow renewal; enroll with a new token",
+                old.role
+            )));
         }
         if (now.unix_timestamp() - request.time).abs() > RENEWAL_CLOCK_SKEW.whole_seconds() {
             return Err(RaError::Renewal("the renewal proof's time is more than 5 minutes from the CA's clock; check the clock and sign again".into()));
@@ -249,8 +280,16 @@ impl RegistrationAuthority {
         let old_key = PublicKey::from_x509(old_cert.public_key())
             .map_err(|e| crate::store::StoreError::Corrupt(e.to_string()))?;
         let message = renewal_message(&old.serial, request.time, &csr_der);
-        verify_signature(&old_key, SignatureScheme::default_for(&old_key), &message, &request.proof).map_err(|_| {
-            RaError::Renewal("the renewal proof does not verify with the current certificate's key".into())
+        verify_signature(
+            &old_key,
+            SignatureScheme::default_for(&old_key),
+            &message,
+            &request.proof,
+        )
+        .map_err(|_| {
+            RaError::Renewal(
+                "the renewal proof does not verify with the current certificate's key".into(),
+            )
         })?;
         let subject: SubjectName = old.subject.parse()?;
         let sans = old
@@ -284,7 +323,11 @@ fn csr_der(input: &[u8]) -> Result<Vec<u8>, RaError> {
 
 /// A CSR may leave its subject and SANs empty (the token decides them); if it names any,
 /// they must be the token's: a participant is never silently given other names.
-fn check_csr_names_match(csr: &super::VerifiedCsr, subject: &SubjectName, sans: &[SubjectAltName]) -> Result<(), RaError> {
+fn check_csr_names_match(
+    csr: &super::VerifiedCsr,
+    subject: &SubjectName,
+    sans: &[SubjectAltName],
+) -> Result<(), RaError> {
     match &csr.subject {
         Ok(requested) if requested != subject => {
             return Err(RaError::CsrMismatch(format!(
@@ -301,7 +344,14 @@ fn check_csr_names_match(csr: &super::VerifiedCsr, subject: &SubjectName, sans: 
     if let Some(extra) = requested.iter().find(|name| !sans.contains(name)) {
         return Err(RaError::CsrMismatch(format!(
             "the CSR asks for {extra}, which the token does not grant (granted: {})",
-            if sans.is_empty() { "none".to_string() } else { sans.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ") }
+            if sans.is_empty() {
+                "none".to_string()
+            } else {
+                sans.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
         )));
     }
     Ok(())
@@ -316,7 +366,10 @@ mod tests {
         let good = format!("ppt_{}_{}", "a".repeat(24), "b".repeat(64));
         assert!(parse_token(&good).is_ok());
         assert_eq!(parse_token("ppt_x_y"), Err(TokenError::Malformed));
-        assert_eq!(parse_token(&good.replace("ppt_", "ppa_")), Err(TokenError::Malformed));
+        assert_eq!(
+            parse_token(&good.replace("ppt_", "ppa_")),
+            Err(TokenError::Malformed)
+        );
         assert_eq!(parse_token(""), Err(TokenError::Malformed));
     }
 

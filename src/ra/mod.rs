@@ -14,7 +14,8 @@ use crate::ca::{CaError, CertificateAuthority, LeafRequest};
 use crate::model::{sha256_fingerprint, CertificateStatus, KeyAlgorithm, Role, Serial};
 use crate::names::{NameError, SubjectAltName, SubjectName};
 use crate::store::{
-    AuditEvent, CertificateRecord, CertificateStore, IssuancePath, PlannedIssuance, SledStore, StoreError,
+    AuditEvent, CertificateRecord, CertificateStore, IssuancePath, PlannedIssuance, SledStore,
+    StoreError,
 };
 pub use csr::{CsrError, VerifiedCsr};
 pub use policy::{Policies, PolicyError, Profile};
@@ -58,6 +59,9 @@ pub enum RaError {
     /// No certificate with this serial.
     #[error("no certificate with serial {0}")]
     UnknownCertificate(Serial),
+    /// A revocation request that cannot be carried out as asked.
+    #[error("{0}")]
+    RevocationRefused(String),
 }
 
 /// What the RA is asked to issue.
@@ -105,12 +109,29 @@ pub struct Issued {
     pub chain_pem: String,
 }
 
+/// Told about issuances and status changes: the OCSP responder pre-signs, the CRL
+/// publisher schedules a new CRL.
+pub trait StatusListener: Send + Sync {
+    /// A certificate was issued and recorded.
+    fn issued(&self, record: &CertificateRecord);
+    /// A certificate was revoked or taken off hold, durably.
+    fn status_changed(&self, record: &CertificateRecord);
+}
+
 /// The registration authority.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RegistrationAuthority {
     policies: Arc<Policies>,
     ca: Arc<CertificateAuthority>,
     store: SledStore,
+    listeners: Arc<std::sync::RwLock<Vec<Arc<dyn StatusListener>>>>,
+}
+
+impl std::fmt::Debug for RegistrationAuthority {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistrationAuthority")
+            .finish_non_exhaustive()
+    }
 }
 
 /// How far back a certificate's notBefore is set, against clock skew at relying parties.
@@ -119,7 +140,77 @@ const BACKDATE: Duration = Duration::minutes(5);
 impl RegistrationAuthority {
     /// Wires the RA to its policies, CA and store.
     pub fn new(policies: Arc<Policies>, ca: Arc<CertificateAuthority>, store: SledStore) -> Self {
-        RegistrationAuthority { policies, ca, store }
+        RegistrationAuthority {
+            policies,
+            ca,
+            store,
+            listeners: Arc::default(),
+        }
+    }
+
+    /// Registers a listener for issuances and status changes.
+    pub fn add_listener(&self, listener: Arc<dyn StatusListener>) {
+        if let Ok(mut listeners) = self.listeners.write() {
+            listeners.push(listener);
+        }
+    }
+
+    fn notify(&self, event: impl Fn(&dyn StatusListener)) {
+        if let Ok(listeners) = self.listeners.read() {
+            for listener in listeners.iter() {
+                event(listener.as_ref());
+            }
+        }
+    }
+
+    /// Revokes a certificate (RFC 5280 §5.3.1 reason, optional invalidity date), durably and
+    /// audited; listeners (OCSP, CRL) hear of it before this returns.
+    pub fn revoke(
+        &self,
+        serial: &Serial,
+        reason: crate::model::RevocationReason,
+        invalidity_date: Option<OffsetDateTime>,
+        actor: &str,
+    ) -> Result<CertificateRecord, RaError> {
+        let now = OffsetDateTime::now_utc();
+        if invalidity_date.is_some_and(|d| d > now) {
+            return Err(RaError::RevocationRefused(
+                "the invalidity date is in the future".into(),
+            ));
+        }
+        let revocation = crate::store::RevocationRecord {
+            reason: reason.name().into(),
+            revoked_at: truncate_to_second(now),
+            invalidity_date: invalidity_date.map(truncate_to_second),
+        };
+        let event = AuditEvent::new("revoke", actor)
+            .serial(serial)
+            .detail(format!(
+                "reason {reason}{}",
+                invalidity_date
+                    .map(|d| format!(", invalid since {d}"))
+                    .unwrap_or_default()
+            ));
+        let record = crate::store::RevocationStore::revoke(&self.store, serial, revocation, event)
+            .map_err(|e| match e {
+                StoreError::NotFound(serial) => RaError::UnknownCertificate(serial),
+                other => other.into(),
+            })?;
+        self.notify(|l| l.status_changed(&record));
+        Ok(record)
+    }
+
+    /// Lifts a certificateHold (the certificate is good again).
+    pub fn unhold(&self, serial: &Serial, actor: &str) -> Result<CertificateRecord, RaError> {
+        let event = AuditEvent::new("unhold", actor).serial(serial);
+        let record = crate::store::RevocationStore::unhold(&self.store, serial, event).map_err(
+            |e| match e {
+                StoreError::NotFound(serial) => RaError::UnknownCertificate(serial),
+                other => other.into(),
+            },
+        )?;
+        self.notify(|l| l.status_changed(&record));
+        Ok(record)
     }
 
     /// The loaded policies.
@@ -145,10 +236,9 @@ impl RegistrationAuthority {
 
     /// Every policy check, with no side effect: what would be issued.
     pub(crate) fn decide(&self, request: IssuanceRequest) -> Result<Decision, RaError> {
-        let profile = self
-            .policies
-            .profile(request.role)
-            .ok_or_else(|| RaError::KeyPolicy(format!("no policy loaded for role {}", request.role)))?;
+        let profile = self.policies.profile(request.role).ok_or_else(|| {
+            RaError::KeyPolicy(format!("no policy loaded for role {}", request.role))
+        })?;
         check_key(profile, &request.csr)?;
         let subject = match request.subject {
             Some(subject) => subject,
@@ -224,8 +314,12 @@ impl RegistrationAuthority {
         let event = AuditEvent::new("issue", &decision.actor)
             .serial(&serial)
             .role(decision.role)
-            .detail(format!("{} via {} ({})", record.subject, decision.via, record.key));
+            .detail(format!(
+                "{} via {} ({})",
+                record.subject, decision.via, record.key
+            ));
         self.store.record_issued(&record, event)?;
+        self.notify(|l| l.issued(&record));
         Ok(Issued {
             certificate_pem: crate::ca::to_pem("CERTIFICATE", &record.der),
             chain_pem: self.ca.chain_pem(),

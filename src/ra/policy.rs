@@ -301,13 +301,18 @@ impl Profile {
 
         let mut key_algorithms = Vec::new();
         for name in &raw.keys.algorithms {
-            let alg: KeyAlgorithm = name
-                .parse()
-                .map_err(|e: crate::model::UnknownKeyAlgorithm| invalid("keys.algorithms", e.to_string()))?;
+            let alg: KeyAlgorithm =
+                name.parse()
+                    .map_err(|e: crate::model::UnknownKeyAlgorithm| {
+                        invalid("keys.algorithms", e.to_string())
+                    })?;
             key_algorithms.push(alg);
         }
         if key_algorithms.is_empty() {
-            return Err(invalid("keys.algorithms", "must list at least one algorithm".into()));
+            return Err(invalid(
+                "keys.algorithms",
+                "must list at least one algorithm".into(),
+            ));
         }
         if !(2048..=RSA_MAX_BITS).contains(&raw.keys.rsa_min_bits) {
             return Err(invalid(
@@ -316,9 +321,15 @@ impl Profile {
             ));
         }
 
-        let ValiditySection { default_days, max_days } = raw.validity;
+        let ValiditySection {
+            default_days,
+            max_days,
+        } = raw.validity;
         if max_days == 0 || max_days > MAX_LEAF_DAYS {
-            return Err(invalid("validity.max_days", format!("must be 1 to {MAX_LEAF_DAYS}")));
+            return Err(invalid(
+                "validity.max_days",
+                format!("must be 1 to {MAX_LEAF_DAYS}"),
+            ));
         }
         if default_days == 0 || default_days > max_days {
             return Err(invalid(
@@ -341,7 +352,10 @@ impl Profile {
             })
             .collect::<Result<Vec<_>, _>>()?;
         if key_usage.is_empty() {
-            return Err(invalid("usage.key_usage", "must list at least one usage".into()));
+            return Err(invalid(
+                "usage.key_usage",
+                "must list at least one usage".into(),
+            ));
         }
         let extended_key_usage = raw
             .usage
@@ -357,12 +371,16 @@ impl Profile {
             })
             .collect::<Result<Vec<_>, _>>()?;
 
-        let attrs = |key: &'static str, names: &[String]| -> Result<Vec<AttributeType>, PolicyError> {
-            names
-                .iter()
-                .map(|n| n.parse::<AttributeType>().map_err(|e| invalid(key, e.to_string())))
-                .collect()
-        };
+        let attrs =
+            |key: &'static str, names: &[String]| -> Result<Vec<AttributeType>, PolicyError> {
+                names
+                    .iter()
+                    .map(|n| {
+                        n.parse::<AttributeType>()
+                            .map_err(|e| invalid(key, e.to_string()))
+                    })
+                    .collect()
+            };
         let required = attrs("subject.required", &raw.subject.required)?;
         let optional = attrs("subject.optional", &raw.subject.optional)?;
         if !required.contains(&AttributeType::CommonName) {
@@ -390,7 +408,10 @@ impl Profile {
                 "email" => Ok(SanKind::Email),
                 "uri" => Ok(SanKind::Uri),
                 "ip" => Ok(SanKind::Ip),
-                _ => Err(invalid(key, format!("unknown SAN kind {n:?} (dns, email, uri, ip)"))),
+                _ => Err(invalid(
+                    key,
+                    format!("unknown SAN kind {n:?} (dns, email, uri, ip)"),
+                )),
             }
         };
         let allowed = raw
@@ -406,12 +427,21 @@ impl Profile {
             .map(|n| san_kind("san.required", n))
             .collect::<Result<Vec<_>, _>>()?;
         if let Some(kind) = san_required.iter().find(|k| !allowed.contains(k)) {
-            return Err(invalid("san.required", format!("{kind} is required but not in san.allowed")));
+            return Err(invalid(
+                "san.required",
+                format!("{kind} is required but not in san.allowed"),
+            ));
         }
         if raw.san.max > 100 || (raw.san.max == 0 && !san_required.is_empty()) {
-            return Err(invalid("san.max", "must be 1 to 100 when SANs are required, at most 100".into()));
+            return Err(invalid(
+                "san.max",
+                "must be 1 to 100 when SANs are required, at most 100".into(),
+            ));
         }
-        if extended_key_usage.contains(&ExtendedKeyUsage::ServerAuth) && !san_required.contains(&SanKind::Dns) && !san_required.contains(&SanKind::Ip) {
+        if extended_key_usage.contains(&ExtendedKeyUsage::ServerAuth)
+            && !san_required.contains(&SanKind::Dns)
+            && !san_required.contains(&SanKind::Ip)
+        {
             // RFC 6125 / CA/B BR: TLS servers are identified by SAN, not CN.
             return Err(invalid(
                 "san.required",
@@ -421,13 +451,22 @@ impl Profile {
 
         let e = raw.enrollment;
         if e.token_ttl_hours == 0 || e.token_ttl_hours > e.token_max_ttl_hours {
-            return Err(invalid("enrollment.token_ttl_hours", "must be 1 to enrollment.token_max_ttl_hours".into()));
+            return Err(invalid(
+                "enrollment.token_ttl_hours",
+                "must be 1 to enrollment.token_max_ttl_hours".into(),
+            ));
         }
         if e.token_max_ttl_hours > 24 * 90 {
-            return Err(invalid("enrollment.token_max_ttl_hours", "must be at most 2160 (90 days)".into()));
+            return Err(invalid(
+                "enrollment.token_max_ttl_hours",
+                "must be at most 2160 (90 days)".into(),
+            ));
         }
         if e.renewal_window_days == 0 || e.renewal_window_days > max_days {
-            return Err(invalid("enrollment.renewal_window_days", format!("must be 1 to validity.max_days ({max_days})")));
+            return Err(invalid(
+                "enrollment.renewal_window_days",
+                format!("must be 1 to validity.max_days ({max_days})"),
+            ));
         }
 
         Ok(Profile {
@@ -440,8 +479,16 @@ impl Profile {
             max_validity: time::Duration::days(i64::from(max_days)),
             key_usage,
             extended_key_usage,
-            subject: SubjectRules { required, optional, patterns },
-            san: SanRules { allowed, required: san_required, max: raw.san.max },
+            subject: SubjectRules {
+                required,
+                optional,
+                patterns,
+            },
+            san: SanRules {
+                allowed,
+                required: san_required,
+                max: raw.san.max,
+            },
             enrollment: EnrollmentRules {
                 token_ttl: time::Duration::hours(i64::from(e.token_ttl_hours)),
                 token_max_ttl: time::Duration::hours(i64::from(e.token_max_ttl_hours)),
@@ -453,7 +500,11 @@ impl Profile {
 
     /// The policy OID in dotted form.
     pub fn policy_oid_string(&self) -> String {
-        self.policy_oid.iter().map(u64::to_string).collect::<Vec<_>>().join(".")
+        self.policy_oid
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(".")
     }
 }
 
@@ -462,35 +513,62 @@ mod tests {
     use super::*;
 
     fn shipped(role: Role) -> String {
-        std::fs::read_to_string(format!("{}/policies/{role}.toml", env!("CARGO_MANIFEST_DIR"))).unwrap()
+        std::fs::read_to_string(format!(
+            "{}/policies/{role}.toml",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
     }
 
     #[test]
     fn shipped_policies_load() {
-        let policies = Policies::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("policies")).unwrap();
+        let policies =
+            Policies::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("policies")).unwrap();
         assert_eq!(policies.profiles().len(), 4);
         let gateway = policies.profile(Role::Gateway).unwrap();
-        assert!(gateway.extended_key_usage.contains(&ExtendedKeyUsage::ServerAuth));
-        assert_eq!(policies.role_for_policy_oid(&gateway.policy_oid), Some(Role::Gateway));
+        assert!(gateway
+            .extended_key_usage
+            .contains(&ExtendedKeyUsage::ServerAuth));
+        assert_eq!(
+            policies.role_for_policy_oid(&gateway.policy_oid),
+            Some(Role::Gateway)
+        );
     }
 
     fn error_for(role: Role, text: &str) -> String {
-        Profile::parse(Path::new("p.toml"), text, role).unwrap_err().to_string()
+        Profile::parse(Path::new("p.toml"), text, role)
+            .unwrap_err()
+            .to_string()
     }
 
     #[test]
     fn unknown_key_is_named() {
         let text = shipped(Role::Buyer).replace("[validity]", "[validity]\ncolour = 3");
         let message = error_for(Role::Buyer, &text);
-        assert!(message.contains("p.toml") && message.contains("colour"), "{message}");
+        assert!(
+            message.contains("p.toml") && message.contains("colour"),
+            "{message}"
+        );
     }
 
     #[test]
     fn bad_values_are_named() {
         let cases = [
-            ("rsa_min_bits = 2048", "rsa_min_bits = 1024", "keys.rsa_min_bits"),
-            ("default_days = 365", "default_days = 5000", "validity.default_days"),
-            ("\"client_auth\"", "\"clientauth\"", "usage.extended_key_usage"),
+            (
+                "rsa_min_bits = 2048",
+                "rsa_min_bits = 1024",
+                "keys.rsa_min_bits",
+            ),
+            (
+                "default_days = 365",
+                "default_days = 5000",
+                "validity.default_days",
+            ),
+            (
+                "\"client_auth\"",
+                "\"clientauth\"",
+                "usage.extended_key_usage",
+            ),
             ("role = \"buyer\"", "role = \"bank\"", "role"),
             ("\"ed25519\"", "\"dsa\"", "keys.algorithms"),
         ];

@@ -120,7 +120,10 @@ pub struct AuditReport {
 
 fn hash_body(body: &EntryBody) -> Result<String, StoreError> {
     let bytes = serde_json::to_vec(body).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    Ok(hex::encode(ring::digest::digest(&ring::digest::SHA256, &bytes)))
+    Ok(hex::encode(ring::digest::digest(
+        &ring::digest::SHA256,
+        &bytes,
+    )))
 }
 
 type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
@@ -168,7 +171,11 @@ pub(super) fn append(
     };
     let encoded = serde_json::to_vec(&entry).map_err(corrupt)?;
     audit.insert(&entry.body.seq.to_be_bytes(), encoded)?;
-    let new_head = serde_json::to_vec(&Head { seq: entry.body.seq, hash }).map_err(corrupt)?;
+    let new_head = serde_json::to_vec(&Head {
+        seq: entry.body.seq,
+        hash,
+    })
+    .map_err(corrupt)?;
     meta.insert(HEAD_KEY, new_head)?;
     Ok(entry)
 }
@@ -182,7 +189,10 @@ pub(super) fn verify(audit: &sled::Tree, meta: &sled::Tree) -> Result<AuditRepor
         let entry: AuditEntry = match serde_json::from_slice(&value) {
             Ok(entry) => entry,
             Err(e) => {
-                problems.push(format!("entry at key {}: does not decode: {e}", hex::encode(&key)));
+                problems.push(format!(
+                    "entry at key {}: does not decode: {e}",
+                    hex::encode(&key)
+                ));
                 continue;
             }
         };
@@ -191,7 +201,10 @@ pub(super) fn verify(audit: &sled::Tree, meta: &sled::Tree) -> Result<AuditRepor
             problems.push(format!("entry {}: stored under the wrong key", b.seq));
         }
         if b.seq != expected_seq {
-            problems.push(format!("entry {}: expected sequence {expected_seq} (entries missing or reordered)", b.seq));
+            problems.push(format!(
+                "entry {}: expected sequence {expected_seq} (entries missing or reordered)",
+                b.seq
+            ));
         }
         if b.prev_hash != expected_prev {
             problems.push(format!("entry {}: previous-hash link broken", b.seq));
@@ -207,7 +220,10 @@ pub(super) fn verify(audit: &sled::Tree, meta: &sled::Tree) -> Result<AuditRepor
             prev_hash: b.prev_hash.clone(),
         })?;
         if recomputed != entry.hash {
-            problems.push(format!("entry {}: content does not match its hash (edited)", b.seq));
+            problems.push(format!(
+                "entry {}: content does not match its hash (edited)",
+                b.seq
+            ));
         }
         expected_prev = entry.hash.clone();
         expected_seq = b.seq + 1;
@@ -215,7 +231,8 @@ pub(super) fn verify(audit: &sled::Tree, meta: &sled::Tree) -> Result<AuditRepor
     let entries = expected_seq - 1;
     match meta.get(HEAD_KEY)? {
         Some(bytes) => {
-            let head: Head = serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let head: Head =
+                serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             if head.seq != entries || head.hash != expected_prev {
                 problems.push(format!(
                     "chain head says entry {} but the log ends at entry {entries} (entries removed from the end?)",
@@ -253,7 +270,9 @@ mod tests {
     fn chain_detects_edits_and_truncation() {
         let store = SledStore::temporary().unwrap();
         for i in 0..3 {
-            store.append_audit(AuditEvent::new("test", "unit").detail(format!("event {i}"))).unwrap();
+            store
+                .append_audit(AuditEvent::new("test", "unit").detail(format!("event {i}")))
+                .unwrap();
         }
         let report = store.verify_audit().unwrap();
         assert_eq!(report.entries, 3);
@@ -261,11 +280,22 @@ mod tests {
 
         // Edit entry 2's detail in place.
         let key = 2u64.to_be_bytes();
-        let mut entry: AuditEntry = serde_json::from_slice(&store.audit.get(key).unwrap().unwrap()).unwrap();
+        let mut entry: AuditEntry =
+            serde_json::from_slice(&store.audit.get(key).unwrap().unwrap()).unwrap();
         entry.body.detail = "forged".into();
-        store.audit.insert(key, serde_json::to_vec(&entry).unwrap()).unwrap();
+        store
+            .audit
+            .insert(key, serde_json::to_vec(&entry).unwrap())
+            .unwrap();
         let report = store.verify_audit().unwrap();
-        assert!(report.problems.iter().any(|p| p.contains("entry 2") && p.contains("edited")), "{:?}", report.problems);
+        assert!(
+            report
+                .problems
+                .iter()
+                .any(|p| p.contains("entry 2") && p.contains("edited")),
+            "{:?}",
+            report.problems
+        );
 
         // Remove the last entry.
         let store = SledStore::temporary().unwrap();

@@ -7,9 +7,11 @@
 //! - `certificates`: serial → [`CertificateRecord`] (JSON).
 //! - `by_role`, `by_status`, `by_expiry`: index keys `prefix ‖ serial` → empty.
 //! - `tokens`: token id → [`TokenRecord`] (the secret only as a SHA-256).
+//! - `revoked`: serial → compact revocation entry, for CRLs and OCSP.
 //! - `audit`: sequence (u64 BE) → [`AuditEntry`], hash-chained; `meta` holds the chain head.
 
 mod audit;
+mod revocations;
 mod tokens;
 
 use std::path::Path;
@@ -21,6 +23,7 @@ use time::OffsetDateTime;
 
 use crate::model::{CertificateStatus, Role, Serial};
 pub use audit::{AuditEntry, AuditEvent, AuditReport};
+pub use revocations::{KnownStatus, RevocationStore, RevokedEntry};
 pub use tokens::{TokenRecord, TokenStore};
 
 /// Storage failures.
@@ -41,6 +44,12 @@ pub enum StoreError {
     /// No certificate with that serial.
     #[error("no certificate with serial {0}")]
     NotFound(Serial),
+    /// Revoking a certificate that is already revoked.
+    #[error("certificate {0} is already revoked ({1}); nothing was changed")]
+    AlreadyRevoked(Serial, String),
+    /// Unholding a certificate that is not on hold.
+    #[error("certificate {0} is not on hold (certificateHold); nothing was changed")]
+    NotOnHold(Serial),
 }
 
 impl From<sled::Error> for StoreError {
@@ -142,7 +151,9 @@ mod base64_bytes {
         serializer.serialize_str(&base64::engine::general_purpose::STANDARD.encode(bytes))
     }
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Vec<u8>, D::Error> {
         let text = String::deserialize(deserializer)?;
         base64::engine::general_purpose::STANDARD
             .decode(text)
@@ -182,7 +193,11 @@ pub trait CertificateStore: Send + Sync {
     /// Reserves a serial, recording the plan; `SerialTaken` if it exists.
     fn reserve_serial(&self, serial: &Serial, plan: &PlannedIssuance) -> Result<(), StoreError>;
     /// Records an issued certificate with its audit entry, durably, in one transaction.
-    fn record_issued(&self, record: &CertificateRecord, event: AuditEvent) -> Result<(), StoreError>;
+    fn record_issued(
+        &self,
+        record: &CertificateRecord,
+        event: AuditEvent,
+    ) -> Result<(), StoreError>;
     /// One certificate.
     fn certificate(&self, serial: &Serial) -> Result<Option<CertificateRecord>, StoreError>;
     /// Certificates matching a filter, soonest expiry first when filtering on expiry,
@@ -202,6 +217,7 @@ pub struct SledStore {
     audit: sled::Tree,
     meta: sled::Tree,
     tokens: sled::Tree,
+    revoked: sled::Tree,
 }
 
 fn role_byte(role: Role) -> u8 {
@@ -255,6 +271,7 @@ impl SledStore {
             audit: db.open_tree("audit")?,
             meta: db.open_tree("meta")?,
             tokens: db.open_tree("tokens")?,
+            revoked: db.open_tree("revoked")?,
             db,
         })
     }
@@ -296,16 +313,21 @@ fn abort(e: StoreError) -> ConflictableTransactionError<StoreError> {
 impl CertificateStore for SledStore {
     fn reserve_serial(&self, serial: &Serial, plan: &PlannedIssuance) -> Result<(), StoreError> {
         let value = serde_json::to_vec(plan).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        match self
-            .serials
-            .compare_and_swap(serial.as_bytes(), None as Option<&[u8]>, Some(value))?
-        {
+        match self.serials.compare_and_swap(
+            serial.as_bytes(),
+            None as Option<&[u8]>,
+            Some(value),
+        )? {
             Ok(()) => Ok(()),
             Err(_) => Err(StoreError::SerialTaken(serial.clone())),
         }
     }
 
-    fn record_issued(&self, record: &CertificateRecord, event: AuditEvent) -> Result<(), StoreError> {
+    fn record_issued(
+        &self,
+        record: &CertificateRecord,
+        event: AuditEvent,
+    ) -> Result<(), StoreError> {
         let value = serde_json::to_vec(record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let serial = &record.serial;
         (
@@ -316,17 +338,19 @@ impl CertificateStore for SledStore {
             &self.audit,
             &self.meta,
         )
-            .transaction(|(certificates, by_role, by_status, by_expiry, audit, meta)| {
-                if certificates.get(serial.as_bytes())?.is_some() {
-                    return Err(abort(StoreError::SerialTaken(serial.clone())));
-                }
-                certificates.insert(serial.as_bytes(), value.as_slice())?;
-                by_role.insert(prefixed(&[role_byte(record.role)], serial), &[])?;
-                by_status.insert(prefixed(&[status_byte(record.status)], serial), &[])?;
-                by_expiry.insert(prefixed(&time_key(record.not_after), serial), &[])?;
-                audit::append(audit, meta, &event)?;
-                Ok(())
-            })?;
+            .transaction(
+                |(certificates, by_role, by_status, by_expiry, audit, meta)| {
+                    if certificates.get(serial.as_bytes())?.is_some() {
+                        return Err(abort(StoreError::SerialTaken(serial.clone())));
+                    }
+                    certificates.insert(serial.as_bytes(), value.as_slice())?;
+                    by_role.insert(prefixed(&[role_byte(record.role)], serial), &[])?;
+                    by_status.insert(prefixed(&[status_byte(record.status)], serial), &[])?;
+                    by_expiry.insert(prefixed(&time_key(record.not_after), serial), &[])?;
+                    audit::append(audit, meta, &event)?;
+                    Ok(())
+                },
+            )?;
         // Durable before acknowledged.
         self.flush()
     }
@@ -344,7 +368,10 @@ impl CertificateStore for SledStore {
         // Walk the most selective index available, then filter the rest on the record.
         let serials: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> =
             if let Some(before) = filter.expiring_before {
-                Box::new(self.by_expiry.range(time_key(now).to_vec()..time_key(before).to_vec()))
+                Box::new(
+                    self.by_expiry
+                        .range(time_key(now).to_vec()..time_key(before).to_vec()),
+                )
             } else if let Some(role) = filter.role {
                 Box::new(self.by_role.scan_prefix([role_byte(role)]))
             } else if let Some(status) = filter.status {
@@ -386,7 +413,7 @@ impl CertificateStore for SledStore {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use time::Duration;
 
@@ -424,30 +451,55 @@ mod tests {
         };
         let serial: Serial = "0a0b".parse().unwrap();
         store.reserve_serial(&serial, &plan).unwrap();
-        assert!(matches!(store.reserve_serial(&serial, &plan), Err(StoreError::SerialTaken(_))));
+        assert!(matches!(
+            store.reserve_serial(&serial, &plan),
+            Err(StoreError::SerialTaken(_))
+        ));
     }
 
     #[test]
     fn records_round_trip_and_list_by_index() {
         let store = SledStore::temporary().unwrap();
-        store.record_issued(&record("01", Role::Bank, 10), event("01")).unwrap();
-        store.record_issued(&record("02", Role::Buyer, 100), event("02")).unwrap();
-        store.record_issued(&record("03", Role::Bank, 200), event("03")).unwrap();
+        store
+            .record_issued(&record("01", Role::Bank, 10), event("01"))
+            .unwrap();
+        store
+            .record_issued(&record("02", Role::Buyer, 100), event("02"))
+            .unwrap();
+        store
+            .record_issued(&record("03", Role::Bank, 200), event("03"))
+            .unwrap();
         assert!(matches!(
             store.record_issued(&record("03", Role::Bank, 200), event("03")),
             Err(StoreError::SerialTaken(_))
         ));
         let got = store.certificate(&"01".parse().unwrap()).unwrap().unwrap();
         assert_eq!(got, record("01", Role::Bank, 10).clone_with_times(&got));
-        let banks = store.list(&ListFilter { role: Some(Role::Bank), ..Default::default() }).unwrap();
-        assert_eq!(banks.iter().map(|r| r.serial.to_string()).collect::<Vec<_>>(), ["01", "03"]);
+        let banks = store
+            .list(&ListFilter {
+                role: Some(Role::Bank),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(
+            banks
+                .iter()
+                .map(|r| r.serial.to_string())
+                .collect::<Vec<_>>(),
+            ["01", "03"]
+        );
         let soon = store
             .list(&ListFilter {
                 expiring_before: Some(OffsetDateTime::now_utc() + Duration::days(150)),
                 ..Default::default()
             })
             .unwrap();
-        assert_eq!(soon.iter().map(|r| r.serial.to_string()).collect::<Vec<_>>(), ["01", "02"]);
+        assert_eq!(
+            soon.iter()
+                .map(|r| r.serial.to_string())
+                .collect::<Vec<_>>(),
+            ["01", "02"]
+        );
         let soon_banks = store
             .list(&ListFilter {
                 role: Some(Role::Bank),

@@ -80,7 +80,8 @@ impl SledStore {
             if !change(&mut record) {
                 return Ok(false);
             }
-            let new = serde_json::to_vec(&record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let new =
+                serde_json::to_vec(&record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             if self
                 .tokens
                 .compare_and_swap(id.as_bytes(), Some(old), Some(new))?
@@ -162,18 +163,26 @@ mod tests {
             used_at: None,
             serial: None,
         };
-        store.put_token(&token, AuditEvent::new("token-create", "test")).unwrap();
+        store
+            .put_token(&token, AuditEvent::new("token-create", "test"))
+            .unwrap();
         let wins: usize = std::thread::scope(|scope| {
             let handles: Vec<_> = (0..8)
                 .map(|_| scope.spawn(|| store.claim_token("t1", now).unwrap()))
                 .collect();
-            handles.into_iter().map(|h| usize::from(h.join().unwrap())).sum()
+            handles
+                .into_iter()
+                .map(|h| usize::from(h.join().unwrap()))
+                .sum()
         });
         assert_eq!(wins, 1);
         store.release_token("t1").unwrap();
         assert!(store.claim_token("t1", now).unwrap());
         store.complete_token("t1", &"01".parse().unwrap()).unwrap();
         store.release_token("t1").unwrap();
-        assert!(!store.claim_token("t1", now).unwrap(), "a completed token stays used");
+        assert!(
+            !store.claim_token("t1", now).unwrap(),
+            "a completed token stays used"
+        );
     }
 }

@@ -102,13 +102,23 @@ mod tests {
 
     #[test]
     fn verifies_rcgen_signatures_and_rejects_tampering() {
-        for alg in [&rcgen::PKCS_ECDSA_P256_SHA256, &rcgen::PKCS_ECDSA_P384_SHA384, &rcgen::PKCS_ED25519] {
+        for alg in [
+            &rcgen::PKCS_ECDSA_P256_SHA256,
+            &rcgen::PKCS_ECDSA_P384_SHA384,
+            &rcgen::PKCS_ED25519,
+        ] {
             let key = rcgen::KeyPair::generate_for(alg).unwrap();
             let public = PublicKey::from_spki_der(&key.subject_public_key_info()).unwrap();
             let signature = key.sign(b"pay 10 EUR").unwrap();
             let scheme = SignatureScheme::default_for(&public);
-            assert_eq!(verify_signature(&public, scheme, b"pay 10 EUR", &signature), Ok(()));
-            assert_eq!(verify_signature(&public, scheme, b"pay 99 EUR", &signature), Err(SignatureError::Invalid));
+            assert_eq!(
+                verify_signature(&public, scheme, b"pay 10 EUR", &signature),
+                Ok(())
+            );
+            assert_eq!(
+                verify_signature(&public, scheme, b"pay 99 EUR", &signature),
+                Err(SignatureError::Invalid)
+            );
             assert!(matches!(
                 verify_signature(&public, SignatureScheme::RsaPssSha256, b"x", &signature),
                 Err(SignatureError::SchemeMismatch { .. })

@@ -1,0 +1,167 @@
+//! Certificate status for relying parties: OCSP (`POST /ocsp`, `GET /ocsp/{base64}`) and
+//! CRLs (`GET /crl/issuing.crl`, `GET /crl/root.crl`).
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use time::OffsetDateTime;
+
+use super::{AppState, Problem};
+use crate::ocsp::{malformed_request, OcspAnswer, MAX_REQUEST_BYTES};
+
+const OCSP_RESPONSE: &str = "application/ocsp-response";
+
+/// IMF-fixdate (RFC 9110 §5.6.7), e.g. `Sun, 06 Nov 1994 08:49:37 GMT`.
+pub(crate) fn http_date(at: OffsetDateTime) -> String {
+    let format = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    at.to_offset(time::UtcOffset::UTC)
+        .format(&format)
+        .unwrap_or_default()
+}
+
+fn ocsp_response(answer: OcspAnswer, cache_headers: bool) -> Response {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(OCSP_RESPONSE),
+    );
+    if let (true, Some(fresh)) = (cache_headers, answer.freshness) {
+        // RFC 5019 §6.2 caching headers.
+        let now = OffsetDateTime::now_utc();
+        let max_age = (fresh.next_update - now).whole_seconds().max(0);
+        let values = [
+            (
+                header::CACHE_CONTROL,
+                format!("max-age={max_age}, public, no-transform, must-revalidate"),
+            ),
+            (header::LAST_MODIFIED, http_date(fresh.this_update)),
+            (header::EXPIRES, http_date(fresh.next_update)),
+            (header::ETAG, format!("\"{}\"", hex::encode(fresh.etag))),
+        ];
+        for (name, value) in values {
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                headers.insert(name, value);
+            }
+        }
+    } else {
+        headers.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-cache, no-store"),
+        );
+    }
+    (
+        StatusCode::OK,
+        headers,
+        Body::from(answer.der.as_ref().clone()),
+    )
+        .into_response()
+}
+
+/// OCSP over POST (RFC 6960 Appendix A.1). Every outcome is an OCSP response, HTTP 200.
+#[utoipa::path(post, path = "/ocsp", tag = "status",
+    request_body(content = Vec<u8>, content_type = "application/ocsp-request", description = "DER OCSPRequest"),
+    responses((status = 200, description = "DER OCSPResponse (malformedRequest for bad input)", content_type = "application/ocsp-response")))]
+pub(crate) async fn ocsp_post(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    // Oversized or unreadable bodies get the RFC's answer, not an HTTP error page.
+    let Ok(body) = axum::body::to_bytes(request.into_body(), MAX_REQUEST_BYTES).await else {
+        return ocsp_response(malformed_request(), false);
+    };
+    let responder = state.ocsp.clone();
+    let answer = tokio::task::spawn_blocking(move || responder.respond(&body))
+        .await
+        .unwrap_or_else(|_| malformed_request());
+    ocsp_response(answer, false)
+}
+
+/// OCSP over GET: the DER request, base64, URL-encoded (RFC 6960 Appendix A.1; RFC 5019 §5).
+#[utoipa::path(get, path = "/ocsp/{request}", tag = "status",
+    params(("request" = String, Path, description = "URL-encoded base64 of the DER OCSPRequest")),
+    responses((status = 200, description = "DER OCSPResponse with RFC 5019 caching headers", content_type = "application/ocsp-response")))]
+pub(crate) async fn ocsp_get(
+    State(state): State<Arc<AppState>>,
+    Path(encoded): Path<String>,
+) -> Response {
+    let text = encoded.trim_start_matches('/');
+    let engines = [
+        &base64::engine::general_purpose::STANDARD,
+        &base64::engine::general_purpose::STANDARD_NO_PAD,
+        &base64::engine::general_purpose::URL_SAFE,
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+    ];
+    let Some(der) = engines.iter().find_map(|e| e.decode(text).ok()) else {
+        return ocsp_response(malformed_request(), false);
+    };
+    let responder = state.ocsp.clone();
+    let answer = tokio::task::spawn_blocking(move || responder.respond(&der))
+        .await
+        .unwrap_or_else(|_| malformed_request());
+    ocsp_response(answer, true)
+}
+
+/// The issuing CA's current CRL.
+#[utoipa::path(get, path = "/crl/issuing.crl", tag = "status",
+    responses(
+        (status = 200, description = "DER CRL", content_type = "application/pkix-crl"),
+        (status = 304, description = "Not modified (If-None-Match)"),
+    ))]
+pub(crate) async fn issuing_crl(
+    State(state): State<Arc<AppState>>,
+    request_headers: HeaderMap,
+) -> Result<Response, Problem> {
+    let crl = state
+        .crl
+        .current()
+        .ok_or_else(|| Problem::internal(&"no CRL has been generated yet"))?;
+    let etag = format!("\"crl-{}\"", crl.number);
+    let not_modified = request_headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
+    let max_age = (crl.next_update - OffsetDateTime::now_utc())
+        .whole_seconds()
+        .clamp(0, 3600);
+    let mut headers = HeaderMap::new();
+    for (name, value) in [
+        (header::CONTENT_TYPE, "application/pkix-crl".to_string()),
+        (
+            header::CACHE_CONTROL,
+            format!("public, max-age={max_age}, no-transform"),
+        ),
+        (header::LAST_MODIFIED, http_date(crl.this_update)),
+        (header::EXPIRES, http_date(crl.next_update)),
+        (header::ETAG, etag),
+    ] {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(name, value);
+        }
+    }
+    if not_modified {
+        return Ok((StatusCode::NOT_MODIFIED, headers).into_response());
+    }
+    Ok((
+        StatusCode::OK,
+        headers,
+        Body::from(crl.der.as_ref().clone()),
+    )
+        .into_response())
+}
+
+/// The root's CRL, as last produced offline by `paypki crl --root`.
+#[utoipa::path(get, path = "/crl/root.crl", tag = "status",
+    responses(
+        (status = 200, description = "DER CRL", content_type = "application/pkix-crl"),
+        (status = 404, description = "Not yet produced with `paypki crl --root`", body = Problem),
+    ))]
+pub(crate) async fn root_crl(State(state): State<Arc<AppState>>) -> Result<Response, Problem> {
+    let path = state.data_dir.root_crl_file();
+    let der = tokio::fs::read(&path).await.map_err(|_| {
+        Problem::not_found("the root CRL has not been produced yet: run `paypki crl --root`")
+    })?;
+    Ok(([(header::CONTENT_TYPE, "application/pkix-crl")], der).into_response())
+}

@@ -1,0 +1,644 @@
+//! The OCSP responder (RFC 6960, RFC 5019 lightweight profile).
+//!
+//! Requests are parsed and responses built with RustCrypto's `x509-ocsp`; the `ocsp` crate
+//! encodes the unsigned error responses (malformedRequest, internalError). Why not more of
+//! `ocsp`: it cannot parse SHA-256 CertIDs, cannot name an ECDSA or Ed25519 signature
+//! algorithm, and panics on requests with some standard extensions — each shown by a test
+//! below and explained in docs/architecture.md.
+//!
+//! The hot path does not sign: a nonce-less single request is answered from a cache of
+//! pre-signed responses keyed by the request's exact CertID bytes. Entries are signed on
+//! issuance, on first use, re-signed after half their validity, and re-signed at once when
+//! the certificate's status changes.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use der::asn1::{BitString, GeneralizedTime, Null, ObjectIdentifier, OctetString};
+use der::{Decode, Encode};
+use spki::AlgorithmIdentifierOwned;
+use time::{Duration, OffsetDateTime};
+use x509_cert::ext::pkix::CrlReason;
+use x509_cert::ext::Extension;
+use x509_ocsp::{
+    BasicOcspResponse, CertId, CertStatus, OcspGeneralizedTime, OcspRequest, OcspResponse,
+    ResponderId, ResponseData, RevokedInfo, SingleResponse, Version,
+};
+
+use crate::ca::CertificateAuthority;
+use crate::model::{RevocationReason, Serial};
+use crate::store::{KnownStatus, RevocationStore, RevokedEntry, SledStore};
+
+/// Largest request accepted; Boulder's responder capped at 10,000 bytes too.
+pub const MAX_REQUEST_BYTES: usize = 10_000;
+/// Most CertIDs in one request.
+pub const MAX_CERT_IDS: usize = 64;
+/// RFC 8954 §2.1: a nonce of 1 to 32 octets; anything else is malformedRequest.
+pub const MAX_NONCE_BYTES: usize = 32;
+
+const ID_PKIX_OCSP_NONCE: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.1.2");
+const ID_PKIX_OCSP_EXTENDED_REVOKE: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.1.9");
+const ID_CE_INVALIDITY_DATE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.24");
+
+/// A response ready to send, with what HTTP caching needs.
+#[derive(Debug, Clone)]
+pub struct OcspAnswer {
+    /// The DER `OCSPResponse`.
+    pub der: Arc<Vec<u8>>,
+    /// Present for successful single-certificate responses: thisUpdate, nextUpdate, ETag.
+    pub freshness: Option<Freshness>,
+}
+
+/// The validity window of a single response.
+#[derive(Debug, Clone, Copy)]
+pub struct Freshness {
+    /// thisUpdate.
+    pub this_update: OffsetDateTime,
+    /// nextUpdate.
+    pub next_update: OffsetDateTime,
+    /// A strong validator for the bytes.
+    pub etag: [u8; 16],
+}
+
+#[derive(Debug)]
+struct Cached {
+    answer: OcspAnswer,
+    refresh_after: OffsetDateTime,
+}
+
+#[derive(Debug, Default)]
+struct Cache {
+    by_cert_id: HashMap<Vec<u8>, Arc<Cached>>,
+    by_serial: HashMap<Vec<u8>, Vec<Vec<u8>>>,
+}
+
+/// One supported CertID hash algorithm and our issuer's hashes under it.
+#[derive(Debug, Clone)]
+struct IssuerHashes {
+    algorithm: ObjectIdentifier,
+    name_hash: Vec<u8>,
+    key_hash: Vec<u8>,
+}
+
+/// The responder.
+#[derive(Debug)]
+pub struct OcspResponder {
+    ca: Arc<CertificateAuthority>,
+    store: SledStore,
+    issuer: Vec<IssuerHashes>,
+    responder_id: Vec<u8>,
+    responder_cert: x509_cert::Certificate,
+    validity: Duration,
+    cache: RwLock<Cache>,
+    capacity: usize,
+}
+
+/// Why the responder could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot set up the OCSP responder: {0}")]
+pub struct OcspSetupError(String);
+
+fn digest(algorithm: &ObjectIdentifier, data: &[u8]) -> Option<Vec<u8>> {
+    use ring::digest as d;
+    let alg = match algorithm.to_string().as_str() {
+        "1.3.14.3.2.26" => &d::SHA1_FOR_LEGACY_USE_ONLY,
+        "2.16.840.1.101.3.4.2.1" => &d::SHA256,
+        "2.16.840.1.101.3.4.2.2" => &d::SHA384,
+        "2.16.840.1.101.3.4.2.3" => &d::SHA512,
+        _ => return None,
+    };
+    Some(d::digest(alg, data).as_ref().to_vec())
+}
+
+fn generalized(at: OffsetDateTime) -> Result<OcspGeneralizedTime, der::Error> {
+    let seconds = u64::try_from(at.unix_timestamp()).unwrap_or(0);
+    Ok(OcspGeneralizedTime(GeneralizedTime::from_unix_duration(
+        std::time::Duration::from_secs(seconds),
+    )?))
+}
+
+fn crl_reason(reason: RevocationReason) -> CrlReason {
+    match reason {
+        RevocationReason::Unspecified => CrlReason::Unspecified,
+        RevocationReason::KeyCompromise => CrlReason::KeyCompromise,
+        RevocationReason::CaCompromise => CrlReason::CaCompromise,
+        RevocationReason::AffiliationChanged => CrlReason::AffiliationChanged,
+        RevocationReason::Superseded => CrlReason::Superseded,
+        RevocationReason::CessationOfOperation => CrlReason::CessationOfOperation,
+        RevocationReason::CertificateHold => CrlReason::CertificateHold,
+        RevocationReason::PrivilegeWithdrawn => CrlReason::PrivilegeWithdrawn,
+        RevocationReason::AaCompromise => CrlReason::AaCompromise,
+    }
+}
+
+/// The unsigned error responses, encoded by the `ocsp` crate (which gets these right).
+fn error_response(status: ::ocsp::response::OcspRespStatus) -> OcspAnswer {
+    let der = ::ocsp::response::OcspResponse::new_non_success(status)
+        .and_then(|r| r.to_der())
+        // The fallback is the same 5 bytes for internalError, from x509-ocsp.
+        .unwrap_or_else(|_| OcspResponse::internal_error().to_der().unwrap_or_default());
+    OcspAnswer {
+        der: Arc::new(der),
+        freshness: None,
+    }
+}
+
+/// `malformedRequest` (RFC 6960 §4.2.1).
+pub fn malformed_request() -> OcspAnswer {
+    error_response(::ocsp::response::OcspRespStatus::MalformedReq)
+}
+
+fn internal_error() -> OcspAnswer {
+    error_response(::ocsp::response::OcspRespStatus::InternalError)
+}
+
+/// What a single CertID resolves to.
+enum Resolution {
+    Ours(Vec<u8>, KnownStatus),
+    NotOurIssuer,
+}
+
+impl OcspResponder {
+    /// Sets up the responder for the CA's issuing certificate. `validity` is
+    /// nextUpdate − thisUpdate; `capacity` bounds the cache.
+    pub fn new(
+        ca: Arc<CertificateAuthority>,
+        store: SledStore,
+        validity: Duration,
+        capacity: usize,
+    ) -> Result<Self, OcspSetupError> {
+        let setup = |e: &dyn std::fmt::Display| OcspSetupError(e.to_string());
+        let issuing = x509_cert::Certificate::from_der(&ca.issuing().der).map_err(|e| setup(&e))?;
+        let name_der = issuing
+            .tbs_certificate
+            .subject
+            .to_der()
+            .map_err(|e| setup(&e))?;
+        // RFC 6960 §4.1.1: the key hash covers the BIT STRING value, without tag, length
+        // and unused-bits octet.
+        let key_bits = issuing
+            .tbs_certificate
+            .subject_public_key_info
+            .subject_public_key
+            .raw_bytes()
+            .to_vec();
+        let issuer = [
+            "1.3.14.3.2.26",
+            "2.16.840.1.101.3.4.2.1",
+            "2.16.840.1.101.3.4.2.2",
+            "2.16.840.1.101.3.4.2.3",
+        ]
+        .iter()
+        .filter_map(|oid| {
+            let algorithm = ObjectIdentifier::new(oid).ok()?;
+            Some(IssuerHashes {
+                name_hash: digest(&algorithm, &name_der)?,
+                key_hash: digest(&algorithm, &key_bits)?,
+                algorithm,
+            })
+        })
+        .collect();
+        let responder_cert =
+            x509_cert::Certificate::from_der(&ca.ocsp_responder().der).map_err(|e| setup(&e))?;
+        let responder_key = responder_cert
+            .tbs_certificate
+            .subject_public_key_info
+            .subject_public_key
+            .raw_bytes();
+        let responder_id =
+            ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, responder_key)
+                .as_ref()
+                .to_vec();
+        Ok(OcspResponder {
+            ca,
+            store,
+            issuer,
+            responder_id,
+            responder_cert,
+            validity,
+            cache: RwLock::new(Cache::default()),
+            capacity: capacity.max(1),
+        })
+    }
+
+    /// Answers a DER request. Never fails: problems become OCSP error responses.
+    pub fn respond(&self, request: &[u8]) -> OcspAnswer {
+        if request.is_empty() || request.len() > MAX_REQUEST_BYTES {
+            return malformed_request();
+        }
+        let Ok(parsed) = OcspRequest::from_der(request) else {
+            return malformed_request();
+        };
+        let list = &parsed.tbs_request.request_list;
+        if list.is_empty() || list.len() > MAX_CERT_IDS {
+            return malformed_request();
+        }
+        let nonce = match find_nonce(&parsed) {
+            Ok(nonce) => nonce,
+            Err(()) => return malformed_request(),
+        };
+        if nonce.is_none() && list.len() == 1 {
+            if let Some(single) = list.first() {
+                return self.cached_single(&single.req_cert);
+            }
+        }
+        let cert_ids: Vec<&CertId> = list.iter().map(|r| &r.req_cert).collect();
+        match self.sign(&cert_ids, nonce) {
+            Ok((answer, _)) => answer,
+            Err(e) => {
+                tracing::error!(error = %e, "OCSP signing failed");
+                internal_error()
+            }
+        }
+    }
+
+    /// Re-signs every cached response for a serial (after a revocation or unhold), so the
+    /// next request is served the new status without signing on the hot path.
+    pub fn status_changed(&self, serial: &Serial) {
+        let keys = self
+            .cache
+            .write()
+            .map(|mut cache| {
+                let keys = cache
+                    .by_serial
+                    .remove(serial.as_bytes())
+                    .unwrap_or_default();
+                for key in &keys {
+                    cache.by_cert_id.remove(key);
+                }
+                keys
+            })
+            .unwrap_or_default();
+        for key in keys.iter().chain(self.default_cert_ids(serial).iter()) {
+            if let Ok(cert_id) = CertId::from_der(key) {
+                let _ = self.sign_and_cache(&cert_id, key.clone());
+            }
+        }
+    }
+
+    /// Pre-signs the responses OpenSSL-style clients will ask for (SHA-1 and SHA-256 CertIDs).
+    pub fn presign(&self, serial: &Serial) {
+        for key in self.default_cert_ids(serial) {
+            if let Ok(cert_id) = CertId::from_der(&key) {
+                let _ = self.sign_and_cache(&cert_id, key);
+            }
+        }
+    }
+
+    /// How many responses are cached.
+    pub fn cached(&self) -> usize {
+        self.cache.read().map(|c| c.by_cert_id.len()).unwrap_or(0)
+    }
+
+    /// CertIDs as OpenSSL builds them (hash AlgorithmIdentifier with NULL parameters).
+    fn default_cert_ids(&self, serial: &Serial) -> Vec<Vec<u8>> {
+        let Ok(serial_number) = x509_cert::serial_number::SerialNumber::new(serial.as_bytes())
+        else {
+            return Vec::new();
+        };
+        self.issuer
+            .iter()
+            .take(2)
+            .filter_map(|issuer| {
+                CertId {
+                    hash_algorithm: AlgorithmIdentifierOwned {
+                        oid: issuer.algorithm,
+                        parameters: Some(der::Any::from(Null)),
+                    },
+                    issuer_name_hash: OctetString::new(issuer.name_hash.clone()).ok()?,
+                    issuer_key_hash: OctetString::new(issuer.key_hash.clone()).ok()?,
+                    serial_number: serial_number.clone(),
+                }
+                .to_der()
+                .ok()
+            })
+            .collect()
+    }
+
+    fn cached_single(&self, cert_id: &CertId) -> OcspAnswer {
+        let Ok(key) = cert_id.to_der() else {
+            return malformed_request();
+        };
+        let now = OffsetDateTime::now_utc();
+        if let Some(hit) = self
+            .cache
+            .read()
+            .ok()
+            .and_then(|c| c.by_cert_id.get(&key).cloned())
+        {
+            if now < hit.refresh_after {
+                return hit.answer.clone();
+            }
+        }
+        match self.sign_and_cache(cert_id, key) {
+            Ok(answer) => answer,
+            Err(e) => {
+                tracing::error!(error = %e, "OCSP signing failed");
+                internal_error()
+            }
+        }
+    }
+
+    fn sign_and_cache(&self, cert_id: &CertId, key: Vec<u8>) -> Result<OcspAnswer, String> {
+        let (answer, cacheable_serial) = self.sign(&[cert_id], None)?;
+        if let (Some(serial), Some(fresh)) = (cacheable_serial, answer.freshness) {
+            let entry = Arc::new(Cached {
+                answer: answer.clone(),
+                refresh_after: fresh.this_update + self.validity / 2,
+            });
+            if let Ok(mut cache) = self.cache.write() {
+                if cache.by_cert_id.len() >= self.capacity && !cache.by_cert_id.contains_key(&key) {
+                    // Full: drop an arbitrary entry; it is re-signed on its next use.
+                    if let Some(victim) = cache.by_cert_id.keys().next().cloned() {
+                        cache.by_cert_id.remove(&victim);
+                    }
+                }
+                if cache.by_cert_id.insert(key.clone(), entry).is_none() {
+                    cache.by_serial.entry(serial).or_default().push(key);
+                }
+            }
+        }
+        Ok(answer)
+    }
+
+    fn resolve(&self, cert_id: &CertId) -> Result<Resolution, String> {
+        let ours = self.issuer.iter().any(|issuer| {
+            issuer.algorithm == cert_id.hash_algorithm.oid
+                && issuer.name_hash == cert_id.issuer_name_hash.as_bytes()
+                && issuer.key_hash == cert_id.issuer_key_hash.as_bytes()
+        });
+        if !ours {
+            return Ok(Resolution::NotOurIssuer);
+        }
+        let serial = match Serial::from_der_integer(cert_id.serial_number.as_bytes()) {
+            Ok(serial) => serial,
+            // Zero, negative or oversized: we never issue such serials.
+            Err(_) => return Ok(Resolution::Ours(Vec::new(), KnownStatus::NeverIssued)),
+        };
+        let status = self
+            .store
+            .known_status(serial.as_bytes())
+            .map_err(|e| e.to_string())?;
+        Ok(Resolution::Ours(serial.as_bytes().to_vec(), status))
+    }
+
+    /// Builds and signs a response. Returns the serial when the response may be cached.
+    fn sign(
+        &self,
+        cert_ids: &[&CertId],
+        nonce: Option<Extension>,
+    ) -> Result<(OcspAnswer, Option<Vec<u8>>), String> {
+        let now = OffsetDateTime::now_utc()
+            .replace_nanosecond(0)
+            .map_err(|e| e.to_string())?;
+        let this_update = generalized(now).map_err(|e| e.to_string())?;
+        let next_update = generalized(now + self.validity).map_err(|e| e.to_string())?;
+        let mut responses = Vec::with_capacity(cert_ids.len());
+        let mut extended_revoke = false;
+        let mut cacheable_serial = None;
+        for cert_id in cert_ids {
+            let mut single_extensions = None;
+            let status = match self.resolve(cert_id)? {
+                Resolution::NotOurIssuer => CertStatus::Unknown(Null),
+                Resolution::Ours(serial, KnownStatus::Good) => {
+                    cacheable_serial = Some(serial);
+                    CertStatus::Good(Null)
+                }
+                Resolution::Ours(serial, KnownStatus::Revoked(entry)) => {
+                    cacheable_serial = Some(serial);
+                    single_extensions = invalidity_extension(&entry)?;
+                    CertStatus::Revoked(RevokedInfo {
+                        revocation_time: generalized(
+                            OffsetDateTime::from_unix_timestamp(entry.revoked_at).unwrap_or(now),
+                        )
+                        .map_err(|e| e.to_string())?,
+                        revocation_reason: Some(crl_reason(entry.reason)),
+                    })
+                }
+                Resolution::Ours(_, KnownStatus::NeverIssued) => {
+                    // RFC 6960 §2.2: for a serial this CA never issued, answer "revoked"
+                    // with reason certificateHold and revocationTime 1970-01-01, and
+                    // include the extended revoke extension (§4.4.8).
+                    extended_revoke = true;
+                    CertStatus::Revoked(RevokedInfo {
+                        revocation_time: generalized(OffsetDateTime::UNIX_EPOCH)
+                            .map_err(|e| e.to_string())?,
+                        revocation_reason: Some(CrlReason::CertificateHold),
+                    })
+                }
+            };
+            responses.push(SingleResponse {
+                cert_id: (*cert_id).clone(),
+                cert_status: status,
+                this_update,
+                next_update: Some(next_update),
+                single_extensions,
+            });
+        }
+        let mut response_extensions = Vec::new();
+        if let Some(nonce) = nonce.clone() {
+            response_extensions.push(nonce);
+        }
+        if extended_revoke {
+            response_extensions.push(Extension {
+                extn_id: ID_PKIX_OCSP_EXTENDED_REVOKE,
+                critical: false,
+                extn_value: OctetString::new(Null.to_der().map_err(|e| e.to_string())?)
+                    .map_err(|e| e.to_string())?,
+            });
+        }
+        let tbs = ResponseData {
+            version: Version::V1,
+            responder_id: ResponderId::ByKey(
+                OctetString::new(self.responder_id.clone()).map_err(|e| e.to_string())?,
+            ),
+            produced_at: this_update,
+            responses,
+            response_extensions: (!response_extensions.is_empty()).then_some(response_extensions),
+        };
+        let tbs_der = tbs.to_der().map_err(|e| e.to_string())?;
+        let (oid, null_params, signature) =
+            self.ca.sign_ocsp(&tbs_der).map_err(|e| e.to_string())?;
+        let basic = BasicOcspResponse {
+            tbs_response_data: tbs,
+            signature_algorithm: AlgorithmIdentifierOwned {
+                oid: ObjectIdentifier::new(oid).map_err(|e| e.to_string())?,
+                parameters: null_params.then(|| der::Any::from(Null)),
+            },
+            signature: BitString::from_bytes(&signature).map_err(|e| e.to_string())?,
+            certs: Some(vec![self.responder_cert.clone()]),
+        };
+        let der = OcspResponse::successful(basic)
+            .and_then(|r| r.to_der())
+            .map_err(|e| e.to_string())?;
+        let single = cert_ids.len() == 1 && nonce.is_none() && !extended_revoke;
+        let freshness = (cert_ids.len() == 1).then(|| {
+            let digest = ring::digest::digest(&ring::digest::SHA256, &der);
+            let mut etag = [0u8; 16];
+            etag.copy_from_slice(digest.as_ref().get(..16).unwrap_or(&[0u8; 16]));
+            Freshness {
+                this_update: now,
+                next_update: now + self.validity,
+                etag,
+            }
+        });
+        Ok((
+            OcspAnswer {
+                der: Arc::new(der),
+                freshness,
+            },
+            if single { cacheable_serial } else { None },
+        ))
+    }
+}
+
+/// RFC 5280 §5.3.2 invalidityDate, carried as a single extension (RFC 6960 §4.4).
+fn invalidity_extension(entry: &RevokedEntry) -> Result<Option<Vec<Extension>>, String> {
+    let Some(seconds) = entry.invalidity_date else {
+        return Ok(None);
+    };
+    let when = GeneralizedTime::from_unix_duration(std::time::Duration::from_secs(
+        u64::try_from(seconds).unwrap_or(0),
+    ))
+    .map_err(|e| e.to_string())?;
+    Ok(Some(vec![Extension {
+        extn_id: ID_CE_INVALIDITY_DATE,
+        critical: false,
+        extn_value: OctetString::new(when.to_der().map_err(|e| e.to_string())?)
+            .map_err(|e| e.to_string())?,
+    }]))
+}
+
+/// The nonce extension to echo, if any. `Err` for a nonce outside RFC 8954's 1..=32 octets.
+fn find_nonce(request: &OcspRequest) -> Result<Option<Extension>, ()> {
+    let Some(extensions) = &request.tbs_request.request_extensions else {
+        return Ok(None);
+    };
+    let Some(nonce) = extensions.iter().find(|e| e.extn_id == ID_PKIX_OCSP_NONCE) else {
+        return Ok(None);
+    };
+    // RFC 6960 §4.4.1: extnValue holds an OCTET STRING; old clients put raw bytes there.
+    let value_len = OctetString::from_der(nonce.extn_value.as_bytes())
+        .map(|inner| inner.as_bytes().len())
+        .unwrap_or(nonce.extn_value.as_bytes().len());
+    if value_len == 0 || value_len > MAX_NONCE_BYTES {
+        return Err(());
+    }
+    Ok(Some(Extension {
+        extn_id: ID_PKIX_OCSP_NONCE,
+        critical: false,
+        extn_value: nonce.extn_value.clone(),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    //! Why `x509-ocsp` does most of the work: the `ocsp` crate's gaps, each shown here.
+
+    use super::*;
+
+    fn sha256_request_der() -> Vec<u8> {
+        // Built with x509-ocsp to be certain of its shape, then compared to the fixture.
+        let cert_id = CertId {
+            hash_algorithm: AlgorithmIdentifierOwned {
+                oid: ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.1"),
+                parameters: None,
+            },
+            issuer_name_hash: OctetString::new(vec![7u8; 32]).unwrap(),
+            issuer_key_hash: OctetString::new(vec![9u8; 32]).unwrap(),
+            serial_number: x509_cert::serial_number::SerialNumber::new(&[0x12, 0x34]).unwrap(),
+        };
+        OcspRequest {
+            tbs_request: x509_ocsp::TbsRequest {
+                version: Version::V1,
+                requestor_name: None,
+                request_list: vec![x509_ocsp::Request {
+                    req_cert: cert_id,
+                    single_request_extensions: None,
+                }],
+                request_extensions: None,
+            },
+            optional_signature: None,
+        }
+        .to_der()
+        .unwrap()
+    }
+
+    #[test]
+    fn ocsp_crate_cannot_parse_sha256_cert_ids() {
+        let der = sha256_request_der();
+        assert!(x509_ocsp::OcspRequest::from_der(&der).is_ok());
+        assert!(
+            ::ocsp::request::OcspRequest::parse(&der).is_err(),
+            "ocsp 0.4 knows only the SHA-1 hash OID"
+        );
+    }
+
+    #[test]
+    fn ocsp_crate_cannot_name_ecdsa_or_ed25519_signatures() {
+        for oid in ["1.2.840.10045.4.3.2", "1.2.840.10045.4.3.3", "1.3.101.112"] {
+            assert!(
+                ::ocsp::common::asn1::Oid::new_from_dot(oid).is_err(),
+                "{oid}"
+            );
+        }
+        assert!(::ocsp::common::asn1::Oid::new_from_dot("1.2.840.113549.1.1.11").is_ok());
+    }
+
+    #[test]
+    fn ocsp_crate_panics_on_a_preferred_signature_algorithms_extension() {
+        // RFC 6960 §4.4.7 extension in the request: the `ocsp` crate hits unimplemented!().
+        let mut request = x509_ocsp::OcspRequest::from_der(&sha256_request_der()).unwrap();
+        request.tbs_request.request_list[0].req_cert.hash_algorithm = AlgorithmIdentifierOwned {
+            oid: ObjectIdentifier::new_unwrap("1.3.14.3.2.26"),
+            parameters: Some(der::Any::from(Null)),
+        };
+        request.tbs_request.request_list[0]
+            .req_cert
+            .issuer_name_hash = OctetString::new(vec![1u8; 20]).unwrap();
+        request.tbs_request.request_list[0].req_cert.issuer_key_hash =
+            OctetString::new(vec![2u8; 20]).unwrap();
+        request.tbs_request.request_extensions = Some(vec![Extension {
+            extn_id: ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.1.8"),
+            critical: false,
+            extn_value: OctetString::new(vec![0x30, 0x00]).unwrap(),
+        }]);
+        let der = request.to_der().unwrap();
+        let outcome = std::panic::catch_unwind(|| ::ocsp::request::OcspRequest::parse(&der));
+        assert!(outcome.is_err(), "the ocsp crate is expected to panic here");
+        assert!(x509_ocsp::OcspRequest::from_der(&der).is_ok());
+    }
+
+    #[test]
+    fn ocsp_crate_error_responses_match_the_rfc() {
+        // OCSPResponse ::= SEQUENCE { responseStatus ENUMERATED } — 30 03 0a 01 <status>
+        assert_eq!(*malformed_request().der, vec![0x30, 0x03, 0x0a, 0x01, 0x01]);
+        assert_eq!(
+            *internal_error().der,
+            OcspResponse::internal_error().to_der().unwrap()
+        );
+    }
+
+    #[test]
+    fn nonce_bounds() {
+        let base = x509_ocsp::OcspRequest::from_der(&sha256_request_der()).unwrap();
+        let with_nonce = |len: usize| {
+            let mut r = base.clone();
+            r.tbs_request.request_extensions = Some(vec![Extension {
+                extn_id: ID_PKIX_OCSP_NONCE,
+                critical: false,
+                extn_value: OctetString::new(
+                    OctetString::new(vec![5u8; len]).unwrap().to_der().unwrap(),
+                )
+                .unwrap(),
+            }]);
+            r
+        };
+        assert!(find_nonce(&with_nonce(1)).unwrap().is_some());
+        assert!(find_nonce(&with_nonce(32)).unwrap().is_some());
+        assert!(find_nonce(&with_nonce(33)).is_err());
+        assert!(find_nonce(&with_nonce(0)).is_err());
+        assert!(find_nonce(&base).unwrap().is_none());
+    }
+}

@@ -1,0 +1,322 @@
+//! Revocations: the certificate record's status, and a compact `revoked` tree (serial →
+//! 25 bytes) that CRL generation scans without decoding whole certificate records.
+
+use sled::transaction::ConflictableTransactionError;
+use sled::Transactional;
+use time::OffsetDateTime;
+
+use super::{
+    audit, prefixed, status_byte, AuditEvent, CertificateRecord, RevocationRecord, SledStore,
+    StoreError,
+};
+use crate::model::{CertificateStatus, RevocationReason, Serial};
+
+/// One revoked certificate, as a CRL or OCSP needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RevokedEntry {
+    /// Why.
+    pub reason: RevocationReason,
+    /// When (Unix seconds).
+    pub revoked_at: i64,
+    /// Since when the key is suspect (Unix seconds), if given.
+    pub invalidity_date: Option<i64>,
+    /// The certificate's notAfter (Unix seconds): expired entries may leave the CRL.
+    pub not_after: i64,
+}
+
+impl RevokedEntry {
+    const LEN: usize = 25;
+
+    fn encode(&self) -> Vec<u8> {
+        let invalidity = self.invalidity_date.unwrap_or(i64::MIN);
+        let mut out = Vec::with_capacity(Self::LEN);
+        out.push(self.reason.code());
+        for part in [self.revoked_at, invalidity, self.not_after] {
+            out.extend_from_slice(&part.to_be_bytes());
+        }
+        out
+    }
+
+    fn decode(bytes: &[u8]) -> Result<Self, StoreError> {
+        let corrupt = || StoreError::Corrupt("revocation entry".into());
+        let field = |i: usize| -> Result<i64, StoreError> {
+            let slice = bytes.get(1 + 8 * i..9 + 8 * i).ok_or_else(corrupt)?;
+            Ok(i64::from_be_bytes(slice.try_into().map_err(|_| corrupt())?))
+        };
+        if bytes.len() != Self::LEN {
+            return Err(corrupt());
+        }
+        let reason = bytes
+            .first()
+            .and_then(|c| RevocationReason::from_code(*c))
+            .ok_or_else(corrupt)?;
+        let invalidity = field(1)?;
+        Ok(RevokedEntry {
+            reason,
+            revoked_at: field(0)?,
+            invalidity_date: (invalidity != i64::MIN).then_some(invalidity),
+            not_after: field(2)?,
+        })
+    }
+}
+
+/// A serial's status as OCSP sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KnownStatus {
+    /// This CA never issued a certificate with this serial.
+    NeverIssued,
+    /// Issued and not revoked.
+    Good,
+    /// Revoked.
+    Revoked(RevokedEntry),
+}
+
+/// What revocation, CRLs and OCSP need from storage.
+pub trait RevocationStore: Send + Sync {
+    /// Revokes a good certificate (or one on hold, to make it permanent), durably, with
+    /// its audit entry. `AlreadyRevoked` if it is revoked for another reason.
+    fn revoke(
+        &self,
+        serial: &Serial,
+        revocation: RevocationRecord,
+        event: AuditEvent,
+    ) -> Result<CertificateRecord, StoreError>;
+    /// Lifts a certificateHold.
+    fn unhold(&self, serial: &Serial, event: AuditEvent) -> Result<CertificateRecord, StoreError>;
+    /// Visits every revoked certificate, in serial order.
+    fn for_each_revoked(
+        &self,
+        visit: &mut dyn FnMut(&[u8], RevokedEntry),
+    ) -> Result<(), StoreError>;
+    /// A serial's status, reading only the compact trees (the OCSP miss path).
+    fn known_status(&self, serial: &[u8]) -> Result<KnownStatus, StoreError>;
+    /// The next number of a monotonic counter (e.g. a CRL number), durably.
+    fn next_counter(&self, name: &str) -> Result<u64, StoreError>;
+}
+
+type Tx<T> = Result<T, ConflictableTransactionError<StoreError>>;
+
+fn decode_record(bytes: &[u8]) -> Tx<CertificateRecord> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| ConflictableTransactionError::Abort(StoreError::Corrupt(e.to_string())))
+}
+
+fn encode_record(record: &CertificateRecord) -> Tx<Vec<u8>> {
+    serde_json::to_vec(record)
+        .map_err(|e| ConflictableTransactionError::Abort(StoreError::Corrupt(e.to_string())))
+}
+
+impl RevocationStore for SledStore {
+    fn revoke(
+        &self,
+        serial: &Serial,
+        revocation: RevocationRecord,
+        event: AuditEvent,
+    ) -> Result<CertificateRecord, StoreError> {
+        let reason: RevocationReason = revocation
+            .reason
+            .parse()
+            .map_err(|e: crate::model::UnknownReason| StoreError::Corrupt(e.to_string()))?;
+        let record = (
+            &self.certificates,
+            &self.by_status,
+            &self.revoked,
+            &self.audit,
+            &self.meta,
+        )
+            .transaction(|(certificates, by_status, revoked, audit, meta)| {
+                let bytes = certificates.get(serial.as_bytes())?.ok_or_else(|| {
+                    ConflictableTransactionError::Abort(StoreError::NotFound(serial.clone()))
+                })?;
+                let mut record = decode_record(&bytes)?;
+                if let Some(existing) = &record.revocation {
+                    // RFC 5280 §5.3.1: a hold may become a permanent revocation.
+                    if existing.reason != RevocationReason::CertificateHold.name()
+                        || reason == RevocationReason::CertificateHold
+                    {
+                        return Err(ConflictableTransactionError::Abort(
+                            StoreError::AlreadyRevoked(serial.clone(), existing.reason.clone()),
+                        ));
+                    }
+                }
+                by_status.remove(prefixed(&[status_byte(record.status)], serial))?;
+                record.status = CertificateStatus::Revoked;
+                record.revocation = Some(revocation.clone());
+                by_status.insert(prefixed(&[status_byte(record.status)], serial), &[])?;
+                certificates.insert(serial.as_bytes(), encode_record(&record)?)?;
+                let entry = RevokedEntry {
+                    reason,
+                    revoked_at: revocation.revoked_at.unix_timestamp(),
+                    invalidity_date: revocation
+                        .invalidity_date
+                        .map(OffsetDateTime::unix_timestamp),
+                    not_after: record.not_after.unix_timestamp(),
+                };
+                revoked.insert(serial.as_bytes(), entry.encode())?;
+                audit::append(audit, meta, &event)?;
+                Ok(record)
+            })?;
+        self.flush()?;
+        Ok(record)
+    }
+
+    fn unhold(&self, serial: &Serial, event: AuditEvent) -> Result<CertificateRecord, StoreError> {
+        let record = (
+            &self.certificates,
+            &self.by_status,
+            &self.revoked,
+            &self.audit,
+            &self.meta,
+        )
+            .transaction(|(certificates, by_status, revoked, audit, meta)| {
+                let bytes = certificates.get(serial.as_bytes())?.ok_or_else(|| {
+                    ConflictableTransactionError::Abort(StoreError::NotFound(serial.clone()))
+                })?;
+                let mut record = decode_record(&bytes)?;
+                let on_hold = record
+                    .revocation
+                    .as_ref()
+                    .is_some_and(|r| r.reason == RevocationReason::CertificateHold.name());
+                if !on_hold {
+                    return Err(ConflictableTransactionError::Abort(StoreError::NotOnHold(
+                        serial.clone(),
+                    )));
+                }
+                by_status.remove(prefixed(&[status_byte(record.status)], serial))?;
+                record.status = CertificateStatus::Good;
+                record.revocation = None;
+                by_status.insert(prefixed(&[status_byte(record.status)], serial), &[])?;
+                certificates.insert(serial.as_bytes(), encode_record(&record)?)?;
+                revoked.remove(serial.as_bytes())?;
+                audit::append(audit, meta, &event)?;
+                Ok(record)
+            })?;
+        self.flush()?;
+        Ok(record)
+    }
+
+    fn for_each_revoked(
+        &self,
+        visit: &mut dyn FnMut(&[u8], RevokedEntry),
+    ) -> Result<(), StoreError> {
+        for item in self.revoked.iter() {
+            let (serial, value) = item?;
+            visit(&serial, RevokedEntry::decode(&value)?);
+        }
+        Ok(())
+    }
+
+    fn known_status(&self, serial: &[u8]) -> Result<KnownStatus, StoreError> {
+        if let Some(value) = self.revoked.get(serial)? {
+            return Ok(KnownStatus::Revoked(RevokedEntry::decode(&value)?));
+        }
+        Ok(if self.certificates.contains_key(serial)? {
+            KnownStatus::Good
+        } else {
+            KnownStatus::NeverIssued
+        })
+    }
+
+    fn next_counter(&self, name: &str) -> Result<u64, StoreError> {
+        let key = format!("counter:{name}");
+        let value = self.meta.update_and_fetch(key.as_bytes(), |old| {
+            let current = old
+                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                .map(u64::from_be_bytes)
+                .unwrap_or(0);
+            Some(current.saturating_add(1).to_be_bytes().to_vec())
+        })?;
+        self.flush()?;
+        value
+            .and_then(|b| <[u8; 8]>::try_from(b.as_ref()).ok())
+            .map(u64::from_be_bytes)
+            .ok_or_else(|| StoreError::Corrupt(format!("counter {name}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::record;
+    use super::*;
+    use crate::model::Role;
+    use crate::store::CertificateStore;
+
+    fn revocation(reason: RevocationReason) -> RevocationRecord {
+        RevocationRecord {
+            reason: reason.name().into(),
+            revoked_at: OffsetDateTime::now_utc(),
+            invalidity_date: None,
+        }
+    }
+
+    #[test]
+    fn revoke_hold_unhold_and_counters() {
+        let store = SledStore::temporary().unwrap();
+        store
+            .record_issued(
+                &record("0a", Role::Merchant, 30),
+                AuditEvent::new("issue", "t"),
+            )
+            .unwrap();
+        let serial: Serial = "0a".parse().unwrap();
+        let ev = || AuditEvent::new("revoke", "t");
+        assert!(matches!(
+            store.unhold(&serial, ev()),
+            Err(StoreError::NotOnHold(_))
+        ));
+        store
+            .revoke(&serial, revocation(RevocationReason::CertificateHold), ev())
+            .unwrap();
+        let mut seen = Vec::new();
+        store
+            .for_each_revoked(&mut |s, e| seen.push((s.to_vec(), e.reason)))
+            .unwrap();
+        assert_eq!(seen, vec![(vec![0x0a], RevocationReason::CertificateHold)]);
+        store.unhold(&serial, ev()).unwrap();
+        assert_eq!(
+            store.certificate(&serial).unwrap().unwrap().status,
+            CertificateStatus::Good
+        );
+        store
+            .revoke(&serial, revocation(RevocationReason::CertificateHold), ev())
+            .unwrap();
+        let made_permanent = store
+            .revoke(&serial, revocation(RevocationReason::KeyCompromise), ev())
+            .unwrap();
+        assert_eq!(made_permanent.revocation.unwrap().reason, "keyCompromise");
+        assert!(matches!(
+            store.revoke(&serial, revocation(RevocationReason::Superseded), ev()),
+            Err(StoreError::AlreadyRevoked(_, _))
+        ));
+        assert!(matches!(
+            store.revoke(
+                &"0b".parse().unwrap(),
+                revocation(RevocationReason::Superseded),
+                ev()
+            ),
+            Err(StoreError::NotFound(_))
+        ));
+        let revoked = store
+            .list(&crate::store::ListFilter {
+                status: Some(CertificateStatus::Revoked),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(revoked.len(), 1);
+        assert_eq!(store.next_counter("crl").unwrap(), 1);
+        assert_eq!(store.next_counter("crl").unwrap(), 2);
+        assert!(store.verify_audit().unwrap().problems.is_empty());
+    }
+
+    #[test]
+    fn entries_round_trip() {
+        let entry = RevokedEntry {
+            reason: RevocationReason::AaCompromise,
+            revoked_at: 1_700_000_000,
+            invalidity_date: Some(-5),
+            not_after: 1_800_000_000,
+        };
+        assert_eq!(RevokedEntry::decode(&entry.encode()).unwrap(), entry);
+        assert!(RevokedEntry::decode(&[1, 2]).is_err());
+    }
+}
