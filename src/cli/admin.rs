@@ -146,7 +146,16 @@ pub(super) fn issue(context: &Context, args: IssueArgs) -> Result<(), CliError> 
         other => other?,
     };
     let ra = local_ra(context, store)?;
-    let issued = ra.issue(IssuanceRequest {
+    // Open the output first, so an unwritable path refuses before anything is issued.
+    let out_file = match &args.out {
+        Some(path) => Some((
+            path.clone(),
+            std::fs::File::create(path)
+                .map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))?,
+        )),
+        None => None,
+    };
+    let result = ra.issue(IssuanceRequest {
         role: args.role,
         csr,
         subject: None,
@@ -154,12 +163,28 @@ pub(super) fn issue(context: &Context, args: IssueArgs) -> Result<(), CliError> 
         validity,
         via: IssuancePath::CliIssue,
         actor: "cli".into(),
-    })?;
+    });
+    let issued = match result {
+        Ok(issued) => issued,
+        Err(e) => {
+            if let Some(path) = &args.out {
+                let _ = std::fs::remove_file(path);
+            }
+            return Err(e.into());
+        }
+    };
     let bundle = format!("{}{}", issued.certificate_pem, issued.chain_pem);
-    match args.out {
-        Some(path) => {
-            std::fs::write(&path, bundle)
-                .map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))?;
+    match out_file {
+        Some((path, mut file)) => {
+            // The certificate is already recorded: on a write failure still name the serial.
+            file.write_all(bundle.as_bytes()).map_err(|e| {
+                CliError::Failed(format!(
+                    "certificate {} was issued but could not be written to {}: {e}; get it with `paypki show {} --pem`",
+                    issued.record.serial,
+                    path.display(),
+                    issued.record.serial
+                ))
+            })?;
             println!("{}", issued.record.serial);
         }
         None => {

@@ -79,20 +79,50 @@ pub fn parse(input: &[u8]) -> Result<VerifiedCsr, CsrError> {
     ) {
         return Err(CsrError::WeakSignature(format!("{sig_oid} (MD5/SHA-1)")));
     }
-    csr.verify_signature().map_err(|e| match e {
-        x509_parser::error::X509Error::SignatureUnsupportedAlgorithm => {
-            CsrError::WeakSignature(format!("unsupported algorithm {sig_oid}"))
-        }
-        _ => CsrError::BadSignature,
-    })?;
+    let public_key = PublicKey::from_x509(&csr.certification_request_info.subject_pki)?;
+    verify_self_signature(&csr, &public_key, &sig_oid)?;
     let info = &csr.certification_request_info;
-    let public_key = PublicKey::from_x509(&info.subject_pki)?;
     let subject = SubjectName::from_x509(&info.subject);
     let subject_alt_names = requested_sans(&csr);
     Ok(VerifiedCsr {
         public_key,
         subject,
         subject_alt_names,
+    })
+}
+
+/// Proof of possession. RSA keys under 2048 bits are verified with ring's legacy
+/// verifiers, so that such a CSR is refused by the policy for its key size (a message
+/// that names the minimum) rather than reported as a bad signature.
+fn verify_self_signature(
+    csr: &X509CertificationRequest<'_>,
+    public_key: &PublicKey,
+    sig_oid: &str,
+) -> Result<(), CsrError> {
+    use ring::signature as s;
+    if public_key.algorithm() == crate::model::KeyAlgorithm::Rsa && public_key.bits() < 2048 {
+        let algorithm: &dyn s::VerificationAlgorithm = match sig_oid {
+            "1.2.840.113549.1.1.11" => &s::RSA_PKCS1_1024_8192_SHA256_FOR_LEGACY_USE_ONLY,
+            "1.2.840.113549.1.1.12" => &s::RSA_PKCS1_2048_8192_SHA384,
+            "1.2.840.113549.1.1.13" => &s::RSA_PKCS1_1024_8192_SHA512_FOR_LEGACY_USE_ONLY,
+            other => {
+                return Err(CsrError::WeakSignature(format!(
+                    "unsupported algorithm {other} for a small RSA key"
+                )))
+            }
+        };
+        return s::UnparsedPublicKey::new(algorithm, public_key.raw_key())
+            .verify(
+                csr.certification_request_info.raw,
+                &csr.signature_value.data,
+            )
+            .map_err(|_| CsrError::BadSignature);
+    }
+    csr.verify_signature().map_err(|e| match e {
+        x509_parser::error::X509Error::SignatureUnsupportedAlgorithm => {
+            CsrError::WeakSignature(format!("unsupported algorithm {sig_oid}"))
+        }
+        _ => CsrError::BadSignature,
     })
 }
 

@@ -1,0 +1,962 @@
+//! Shared harness for paypki's integration tests.
+//!
+//! Every test drives the real `paypki` binary (built by Cargo for integration tests) in a
+//! fresh temporary directory, and checks what it produced with tools that share no code
+//! with paypki: the `openssl` command line and Python's `cryptography` package (through
+//! the scripts in `tests/py/`). Those tools are *required*: a missing tool makes the test
+//! fail with a clear message, never skip.
+//!
+//! Use it from a test file with `mod common;` and `use common::*;`.
+//!
+//! * [`TestCa`]: a temporary directory holding a CA created by `paypki init`, with paths to
+//!   its files and methods that run `paypki` against it ([`TestCa::paypki`]).
+//! * [`KeyType`], [`generate_key`], [`make_csr`]: keys and CSRs made with `openssl`.
+//! * [`check_cert`] / [`TestCa::check_cert`]: the Python second opinion on a certificate,
+//!   parsed into a [`CertSummary`].
+//! * [`Policy`]: a role policy file (`policies/<role>.toml`) read with `toml`, to compare
+//!   certificates against.
+//! * [`RunOutput`]: convenience methods on [`std::process::Output`].
+
+// Not every test file uses every helper, and the helpers are `pub` so that any test file
+// can use them; neither is worth a warning. Test code may panic freely (a panic is a test
+// failure), including in helpers outside `#[test]` functions, which clippy.toml's
+// `allow-*-in-tests` settings do not cover.
+#![allow(dead_code, unreachable_pub)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use serde::Deserialize;
+
+/// The `paypki` binary under test.
+pub const PAYPKI: &str = env!("CARGO_BIN_EXE_paypki");
+
+/// The repository root (where `Cargo.toml`, `policies/` and `tests/` live).
+pub fn repo_dir() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The policies shipped in the repository (`<repo>/policies`).
+pub fn shipped_policies() -> PathBuf {
+    repo_dir().join("policies")
+}
+
+/// The base URL `paypki init` writes into certificates when `--base-url` is not given.
+pub const DEFAULT_BASE_URL: &str = "http://127.0.0.1:8080";
+
+/// Every participant role, in the order paypki lists them.
+pub const ROLES: [&str; 4] = ["buyer", "merchant", "bank", "gateway"];
+
+// ---------------------------------------------------------------------------------------
+// Required external tools
+// ---------------------------------------------------------------------------------------
+
+/// Panics with a clear message unless `name` is usable.
+///
+/// * `openssl`: `openssl version` must run.
+/// * `python3`: `python3 -c "import cryptography"` must run (the scripts need it).
+/// * anything else: `NAME --version` must run.
+///
+/// Tests call this (through [`require_tools`]) before relying on the tool, so that a
+/// machine without it fails loudly instead of silently skipping the independent checks.
+pub fn require_tool(name: &str) {
+    let (args, hint): (&[&str], &str) = match name {
+        "openssl" => (
+            &["version"],
+            "install the OpenSSL command-line tool (e.g. `apt-get install openssl`)",
+        ),
+        "python3" => (
+            &["-c", "import cryptography, cryptography.x509"],
+            "install Python 3 and the `cryptography` package (e.g. `pip install cryptography`)",
+        ),
+        _ => (&["--version"], "install it"),
+    };
+    let result = Command::new(name).args(args).output();
+    match result {
+        Ok(output) if output.status.success() => {}
+        Ok(output) => panic!(
+            "the integration tests require `{name}`, but `{name} {}` failed ({}): {}\nTo fix: {hint}.",
+            args.join(" "),
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        ),
+        Err(e) => panic!("the integration tests require `{name}`, which cannot be run: {e}\nTo fix: {hint}."),
+    }
+}
+
+/// Checks once per test binary that `openssl` and `python3` with `cryptography` exist;
+/// panics (in every caller) if not.
+pub fn require_tools() {
+    static CHECKED: OnceLock<()> = OnceLock::new();
+    CHECKED.get_or_init(|| {
+        require_tool("openssl");
+        require_tool("python3");
+    });
+}
+
+// ---------------------------------------------------------------------------------------
+// Process output
+// ---------------------------------------------------------------------------------------
+
+/// Convenience methods on a finished process's [`Output`].
+pub trait RunOutput {
+    /// Standard output as text (lossy UTF-8).
+    fn stdout_text(&self) -> String;
+    /// Standard error as text (lossy UTF-8).
+    fn stderr_text(&self) -> String;
+    /// Panics, showing both streams, unless the process exited 0. Returns `self`.
+    fn assert_success(&self, what: &str) -> &Self;
+    /// Panics, showing both streams, if the process exited 0. Returns `self`.
+    fn assert_failure(&self, what: &str) -> &Self;
+    /// Both streams, for assertion messages.
+    fn describe(&self) -> String;
+}
+
+impl RunOutput for Output {
+    fn stdout_text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+
+    fn stderr_text(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).into_owned()
+    }
+
+    fn assert_success(&self, what: &str) -> &Self {
+        assert!(
+            self.status.success(),
+            "{what}: expected success, got {}\n{}",
+            self.status,
+            self.describe()
+        );
+        self
+    }
+
+    fn assert_failure(&self, what: &str) -> &Self {
+        assert!(
+            !self.status.success(),
+            "{what}: expected a failure, but it succeeded\n{}",
+            self.describe()
+        );
+        assert!(
+            self.status.code().is_some(),
+            "{what}: expected a clean non-zero exit, but the process was killed by a signal\n{}",
+            self.describe()
+        );
+        self
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "status: {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.status,
+            self.stdout_text(),
+            self.stderr_text()
+        )
+    }
+}
+
+/// Runs a command to completion; panics if it cannot be started.
+pub fn run(command: &mut Command) -> Output {
+    command
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {:?}: {e}", command.get_program()))
+}
+
+// ---------------------------------------------------------------------------------------
+// The CA under test
+// ---------------------------------------------------------------------------------------
+
+/// A CA created by `paypki init` in its own temporary directory (removed on drop).
+///
+/// Layout: `<tmp>/ca-data` is the data directory (`--data-dir`); everything else a test
+/// writes (keys, CSRs, certificates) goes into `<tmp>` itself, see [`TestCa::path`].
+pub struct TestCa {
+    dir: tempfile::TempDir,
+    data_dir: PathBuf,
+    policies: PathBuf,
+    /// What `paypki init` printed (empty for [`TestCa::uninitialized`]).
+    pub init_output: Option<Output>,
+}
+
+impl Default for TestCa {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TestCa {
+    /// A CA created with `paypki init` and its defaults (ECDSA P-256, base URL
+    /// [`DEFAULT_BASE_URL`], no passphrase), using the shipped policies.
+    pub fn new() -> Self {
+        Self::init(&[], &[])
+    }
+
+    /// A CA created with `paypki init EXTRA_ARGS…`, with `env` set for `init` only (e.g.
+    /// `PAYPKI_PASSPHRASE`). Panics if `init` fails.
+    pub fn init(extra_args: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut ca = Self::uninitialized();
+        let mut args = vec!["init"];
+        args.extend_from_slice(extra_args);
+        let output = ca.paypki_env(&args, env);
+        output.assert_success("paypki init");
+        assert!(
+            ca.root_cert().is_file(),
+            "init wrote no root certificate\n{}",
+            output.describe()
+        );
+        ca.init_output = Some(output);
+        ca
+    }
+
+    /// A temporary directory whose data directory does not exist yet (for tests of `init`
+    /// itself). Checks the required tools first.
+    pub fn uninitialized() -> Self {
+        require_tools();
+        let dir = tempfile::Builder::new()
+            .prefix("paypki-test-")
+            .tempdir()
+            .expect("cannot create a temporary directory");
+        let data_dir = dir.path().join("ca-data");
+        TestCa {
+            dir,
+            data_dir,
+            policies: shipped_policies(),
+            init_output: None,
+        }
+    }
+
+    /// The temporary directory (parent of the data directory).
+    pub fn temp_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// A path for a test's own file, inside the temporary directory.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// The data directory given to every command (`--data-dir`).
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// The policies directory given to every command (`--policies`).
+    pub fn policies(&self) -> &Path {
+        &self.policies
+    }
+
+    /// The root certificate, PEM: `ca-data/certs/root.crt.pem`.
+    pub fn root_cert(&self) -> PathBuf {
+        self.data_dir.join("certs").join("root.crt.pem")
+    }
+
+    /// The issuing CA certificate, PEM: `ca-data/certs/issuing.crt.pem`.
+    pub fn issuing_cert(&self) -> PathBuf {
+        self.data_dir.join("certs").join("issuing.crt.pem")
+    }
+
+    /// The OCSP responder certificate, PEM: `ca-data/certs/ocsp.crt.pem`.
+    pub fn ocsp_cert(&self) -> PathBuf {
+        self.data_dir.join("certs").join("ocsp.crt.pem")
+    }
+
+    /// A CA key file: `ca-data/keys/<name>.key.pem` (`root`, `issuing`, `ocsp`).
+    pub fn key_file(&self, name: &str) -> PathBuf {
+        self.data_dir.join("keys").join(format!("{name}.key.pem"))
+    }
+
+    /// A `paypki ARGS… --data-dir D --policies P` command, not yet run. Every `PAYPKI_*`
+    /// variable of the test's own environment is removed so that the developer's shell
+    /// cannot change the result.
+    pub fn command_with_policies(&self, policies: &Path, args: &[&str]) -> Command {
+        let mut command = Command::new(PAYPKI);
+        command
+            .args(args)
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .arg("--policies")
+            .arg(policies)
+            .current_dir(self.dir.path());
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("PAYPKI_") {
+                command.env_remove(name);
+            }
+        }
+        command
+    }
+
+    /// `paypki ARGS…` against this CA and its policies, as a [`Command`] not yet run.
+    pub fn command(&self, args: &[&str]) -> Command {
+        self.command_with_policies(&self.policies, args)
+    }
+
+    /// Runs `paypki ARGS…` against this CA (`--data-dir`, `--policies` are added).
+    pub fn paypki(&self, args: &[&str]) -> Output {
+        run(&mut self.command(args))
+    }
+
+    /// Runs `paypki ARGS…` with extra environment variables.
+    pub fn paypki_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut command = self.command(args);
+        command.envs(env.iter().copied());
+        run(&mut command)
+    }
+
+    /// Runs `paypki ARGS…` with another policies directory.
+    pub fn paypki_with_policies(&self, policies: &Path, args: &[&str]) -> Output {
+        run(&mut self.command_with_policies(policies, args))
+    }
+
+    /// `paypki issue --csr CSR --role ROLE --out <tmp>/<out_name>`; asserts success and that
+    /// stdout is exactly one lowercase-hex serial line, and writes the leaf alone next to
+    /// the bundle (`<out_name>.leaf.pem`).
+    pub fn issue(&self, csr: &Path, role: &str, out_name: &str) -> Issued {
+        self.issue_env(csr, role, out_name, &[])
+    }
+
+    /// [`TestCa::issue`] with extra environment variables (e.g. `PAYPKI_PASSPHRASE`).
+    pub fn issue_env(
+        &self,
+        csr: &Path,
+        role: &str,
+        out_name: &str,
+        env: &[(&str, &str)],
+    ) -> Issued {
+        let bundle = self.path(out_name);
+        let csr_arg = csr.to_str().expect("non-UTF-8 temporary path");
+        let out_arg = bundle.to_str().expect("non-UTF-8 temporary path");
+        let output = self.paypki_env(
+            &["issue", "--csr", csr_arg, "--role", role, "--out", out_arg],
+            env,
+        );
+        output.assert_success(&format!("paypki issue --role {role} ({})", csr.display()));
+        let stdout = output.stdout_text();
+        let serial = stdout.strip_suffix('\n').unwrap_or_default().to_string();
+        assert!(
+            !serial.is_empty()
+                && !serial.contains('\n')
+                && serial
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)),
+            "stdout of paypki issue --out must be exactly one lowercase-hex serial line\n{}",
+            output.describe()
+        );
+        let leaf = self.path(&format!("{out_name}.leaf.pem"));
+        let certificates = split_pem_certificates(&read_text(&bundle));
+        assert!(
+            !certificates.is_empty(),
+            "{} holds no certificate",
+            bundle.display()
+        );
+        std::fs::write(&leaf, &certificates[0]).expect("cannot write the leaf");
+        Issued {
+            serial,
+            bundle,
+            leaf,
+            certificates,
+            output,
+        }
+    }
+
+    /// `paypki list --json ARGS…`, parsed; panics unless it succeeds with a JSON array.
+    pub fn list_json(&self, args: &[&str]) -> Vec<serde_json::Value> {
+        let mut all = vec!["list", "--json"];
+        all.extend_from_slice(args);
+        let output = self.paypki(&all);
+        output.assert_success("paypki list --json");
+        let value: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+            panic!("paypki list --json is not JSON: {e}\n{}", output.describe())
+        });
+        match value {
+            serde_json::Value::Array(items) => items,
+            other => panic!("paypki list --json printed {other}, not an array"),
+        }
+    }
+
+    /// Serials printed by `paypki list --json ARGS…`.
+    pub fn listed_serials(&self, args: &[&str]) -> Vec<String> {
+        self.list_json(args)
+            .iter()
+            .map(|record| {
+                record["serial"]
+                    .as_str()
+                    .expect("a record without a serial")
+                    .to_string()
+            })
+            .collect()
+    }
+
+    /// How many certificates `paypki list --json` reports.
+    pub fn certificate_count(&self) -> usize {
+        self.list_json(&[]).len()
+    }
+
+    /// `openssl verify -x509_strict [-purpose P] -CAfile root -untrusted issuing LEAF`.
+    pub fn openssl_verify(&self, leaf: &Path, purpose: Option<&str>) -> Output {
+        let mut command = Command::new("openssl");
+        command.arg("verify").arg("-x509_strict");
+        if let Some(purpose) = purpose {
+            command.args(["-purpose", purpose]);
+        }
+        command
+            .arg("-CAfile")
+            .arg(self.root_cert())
+            .arg("-untrusted")
+            .arg(self.issuing_cert())
+            .arg(leaf);
+        run(&mut command)
+    }
+
+    /// Asserts that `openssl verify` accepts the leaf (optionally for a purpose such as
+    /// `sslclient` or `sslserver`) and prints `OK`.
+    pub fn assert_openssl_verifies(&self, leaf: &Path, purpose: Option<&str>) {
+        let output = self.openssl_verify(leaf, purpose);
+        output.assert_success(&format!(
+            "openssl verify {} (purpose {purpose:?})",
+            leaf.display()
+        ));
+        assert!(
+            output.stdout_text().trim_end().ends_with(": OK"),
+            "openssl verify did not print OK\n{}",
+            output.describe()
+        );
+    }
+
+    /// The Python check of a certificate (or bundle) against this CA's issuing CA and root.
+    pub fn check_cert(&self, certificate: &Path) -> CertSummary {
+        check_cert(certificate, &self.issuing_cert(), &self.root_cert())
+    }
+}
+
+/// A certificate issued with [`TestCa::issue`].
+#[derive(Debug)]
+pub struct Issued {
+    /// The serial paypki printed (lowercase hex).
+    pub serial: String,
+    /// The file written by `--out`: certificate then chain, PEM.
+    pub bundle: PathBuf,
+    /// The leaf certificate alone, PEM.
+    pub leaf: PathBuf,
+    /// Every certificate of the bundle, PEM, in file order.
+    pub certificates: Vec<String>,
+    /// What `paypki issue` printed.
+    pub output: Output,
+}
+
+// ---------------------------------------------------------------------------------------
+// Keys, CSRs and PEM with openssl
+// ---------------------------------------------------------------------------------------
+
+/// A subject key type, as `openssl genpkey` makes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyType {
+    /// ECDSA on NIST P-256.
+    EcP256,
+    /// ECDSA on NIST P-384.
+    EcP384,
+    /// Ed25519.
+    Ed25519,
+    /// RSA with this many bits.
+    Rsa(u32),
+}
+
+impl KeyType {
+    /// The key type a policy's `keys.algorithms` entry names (`rsa` gets `rsa_bits`).
+    pub fn from_policy_name(name: &str, rsa_bits: u32) -> Self {
+        match name {
+            "ecdsa-p256" => KeyType::EcP256,
+            "ecdsa-p384" => KeyType::EcP384,
+            "ed25519" => KeyType::Ed25519,
+            "rsa" => KeyType::Rsa(rsa_bits),
+            other => panic!("unknown key algorithm {other:?} in a policy"),
+        }
+    }
+
+    /// The name policies and `paypki` use (`ecdsa-p256`, …, `rsa`).
+    pub fn policy_name(self) -> &'static str {
+        match self {
+            KeyType::EcP256 => "ecdsa-p256",
+            KeyType::EcP384 => "ecdsa-p384",
+            KeyType::Ed25519 => "ed25519",
+            KeyType::Rsa(_) => "rsa",
+        }
+    }
+
+    /// How paypki describes a key in its records (`ecdsa-p256`, `rsa-3072`, …).
+    pub fn record_name(self) -> String {
+        match self {
+            KeyType::Rsa(bits) => format!("rsa-{bits}"),
+            other => other.policy_name().to_string(),
+        }
+    }
+
+    /// How `tests/py/check_cert.py` describes the key (`ec:secp256r1`, `rsa:2048`, …).
+    pub fn python_name(self) -> String {
+        match self {
+            KeyType::EcP256 => "ec:secp256r1".into(),
+            KeyType::EcP384 => "ec:secp384r1".into(),
+            KeyType::Ed25519 => "ed25519".into(),
+            KeyType::Rsa(bits) => format!("rsa:{bits}"),
+        }
+    }
+
+    /// A short name for file names (`p256`, `rsa3072`, …).
+    pub fn file_stem(self) -> String {
+        match self {
+            KeyType::EcP256 => "p256".into(),
+            KeyType::EcP384 => "p384".into(),
+            KeyType::Ed25519 => "ed25519".into(),
+            KeyType::Rsa(bits) => format!("rsa{bits}"),
+        }
+    }
+
+    /// The `openssl genpkey` arguments for this key type.
+    pub fn genpkey_args(self) -> Vec<String> {
+        match self {
+            KeyType::EcP256 => vec![
+                "-algorithm".into(),
+                "EC".into(),
+                "-pkeyopt".into(),
+                "ec_paramgen_curve:P-256".into(),
+            ],
+            KeyType::EcP384 => vec![
+                "-algorithm".into(),
+                "EC".into(),
+                "-pkeyopt".into(),
+                "ec_paramgen_curve:P-384".into(),
+            ],
+            KeyType::Ed25519 => vec!["-algorithm".into(), "ED25519".into()],
+            KeyType::Rsa(bits) => {
+                vec![
+                    "-algorithm".into(),
+                    "RSA".into(),
+                    "-pkeyopt".into(),
+                    format!("rsa_keygen_bits:{bits}"),
+                ]
+            }
+        }
+    }
+}
+
+/// Runs `openssl ARGS…`; panics (showing its output) unless it succeeds.
+pub fn openssl<S: AsRef<OsStr>>(args: &[S]) -> Output {
+    require_tools();
+    let output = run(Command::new("openssl").args(args));
+    let shown: Vec<String> = args
+        .iter()
+        .map(|a| a.as_ref().to_string_lossy().into_owned())
+        .collect();
+    output.assert_success(&format!("openssl {}", shown.join(" ")));
+    output
+}
+
+/// Writes a new unencrypted PKCS#8 PEM private key of type `kind` to `out`
+/// (`openssl genpkey … -out OUT`). Returns `out`.
+pub fn generate_key(kind: KeyType, out: &Path) -> PathBuf {
+    let mut args: Vec<&OsStr> = vec![OsStr::new("genpkey")];
+    let algorithm_args = kind.genpkey_args();
+    args.extend(algorithm_args.iter().map(OsStr::new));
+    args.extend([OsStr::new("-out"), out.as_os_str()]);
+    openssl(&args);
+    out.to_path_buf()
+}
+
+/// Output encoding of a CSR.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CsrFormat {
+    /// `-----BEGIN CERTIFICATE REQUEST-----`.
+    Pem,
+    /// Raw DER.
+    Der,
+}
+
+/// `openssl req -new -key KEY -subj SUBJECT [-addext EXT]… -out OUT` (PEM). `subject`
+/// uses OpenSSL's form, e.g. `/CN=Shop/O=Shop Ltd/serialNumber=M12345678`; each `addext`
+/// is one `-addext` value, e.g. `subjectAltName=DNS:shop.example`. Returns `out`.
+pub fn make_csr(key: &Path, subject: &str, addext: &[&str], out: &Path) -> PathBuf {
+    make_csr_as(key, subject, addext, CsrFormat::Pem, out)
+}
+
+/// [`make_csr`] with a choice of encoding.
+pub fn make_csr_as(
+    key: &Path,
+    subject: &str,
+    addext: &[&str],
+    format: CsrFormat,
+    out: &Path,
+) -> PathBuf {
+    let mut args: Vec<&OsStr> = vec![
+        OsStr::new("req"),
+        OsStr::new("-new"),
+        OsStr::new("-key"),
+        key.as_os_str(),
+        OsStr::new("-subj"),
+        OsStr::new(subject),
+    ];
+    for extension in addext {
+        args.extend([OsStr::new("-addext"), OsStr::new(*extension)]);
+    }
+    if format == CsrFormat::Der {
+        args.extend([OsStr::new("-outform"), OsStr::new("DER")]);
+    }
+    args.extend([OsStr::new("-out"), out.as_os_str()]);
+    openssl(&args);
+    out.to_path_buf()
+}
+
+/// The public key of a private key file, as SubjectPublicKeyInfo PEM
+/// (`openssl pkey -in KEY -pubout`).
+pub fn public_key_pem(key: &Path) -> String {
+    openssl(&[
+        OsStr::new("pkey"),
+        OsStr::new("-in"),
+        key.as_os_str(),
+        OsStr::new("-pubout"),
+    ])
+    .stdout_text()
+}
+
+/// Reads a text file; panics with the path on failure.
+pub fn read_text(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+}
+
+/// Reads a file's bytes; panics with the path on failure.
+pub fn read_bytes(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+}
+
+/// Splits PEM text into its `CERTIFICATE` blocks, each with its BEGIN/END lines and a
+/// final newline.
+pub fn split_pem_certificates(text: &str) -> Vec<String> {
+    const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
+    const END: &str = "-----END CERTIFICATE-----";
+    let mut blocks = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find(BEGIN) {
+        let after = &rest[start..];
+        let end = after.find(END).expect("a BEGIN CERTIFICATE without END") + END.len();
+        blocks.push(format!("{}\n", after[..end].trim_end()));
+        rest = &after[end..];
+    }
+    blocks
+}
+
+/// Normalizes PEM for comparison: trims every line, drops empty ones.
+pub fn normalize_pem(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+// ---------------------------------------------------------------------------------------
+// Python checks
+// ---------------------------------------------------------------------------------------
+
+/// The directory of the Python helper scripts (`<repo>/tests/py`).
+pub fn python_dir() -> PathBuf {
+    repo_dir().join("tests").join("py")
+}
+
+/// Runs `python3 tests/py/SCRIPT ARGS…` (it does not check the exit status).
+pub fn run_python<S: AsRef<OsStr>>(script: &str, args: &[S]) -> Output {
+    require_tools();
+    let path = python_dir().join(script);
+    assert!(path.is_file(), "missing Python helper {}", path.display());
+    run(Command::new("python3").arg(path).args(args))
+}
+
+/// Runs `tests/py/check_cert.py CERT ISSUING ROOT` and parses its JSON. Panics if the
+/// script fails, which includes any signature of the chain not verifying.
+pub fn check_cert(certificate: &Path, issuing: &Path, root: &Path) -> CertSummary {
+    let output = run_python("check_cert.py", &[certificate, issuing, root]);
+    output.assert_success(&format!("check_cert.py {}", certificate.display()));
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "check_cert.py printed something that is not its JSON: {e}\n{}",
+            output.describe()
+        )
+    })
+}
+
+/// keyUsage bits as `cryptography` reports them.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct KeyUsageFlags {
+    /// digitalSignature
+    pub digital_signature: bool,
+    /// nonRepudiation (contentCommitment)
+    pub content_commitment: bool,
+    /// keyEncipherment
+    pub key_encipherment: bool,
+    /// dataEncipherment
+    pub data_encipherment: bool,
+    /// keyAgreement
+    pub key_agreement: bool,
+    /// keyCertSign
+    pub key_cert_sign: bool,
+    /// cRLSign
+    pub crl_sign: bool,
+}
+
+impl KeyUsageFlags {
+    /// The bits that are set, by the names policies use (`digital_signature`,
+    /// `non_repudiation`, …; CA bits as `key_cert_sign`, `crl_sign`).
+    pub fn set_names(&self) -> Vec<&'static str> {
+        let bits = [
+            (self.digital_signature, "digital_signature"),
+            (self.content_commitment, "non_repudiation"),
+            (self.key_encipherment, "key_encipherment"),
+            (self.data_encipherment, "data_encipherment"),
+            (self.key_agreement, "key_agreement"),
+            (self.key_cert_sign, "key_cert_sign"),
+            (self.crl_sign, "crl_sign"),
+        ];
+        bits.into_iter()
+            .filter(|(set, _)| *set)
+            .map(|(_, name)| name)
+            .collect()
+    }
+}
+
+/// What `tests/py/check_cert.py` reports about a certificate (signatures already checked).
+#[derive(Debug, Clone, Deserialize)]
+pub struct CertSummary {
+    /// Serial, lowercase hex of the magnitude octets (as paypki prints it).
+    pub serial: String,
+    /// X.509 version (`v3`).
+    pub version: String,
+    /// Subject, RFC 4514 (last RDN first).
+    pub subject: String,
+    /// Subject attributes in certificate order: `[short name, value]`.
+    pub subject_attributes: Vec<(String, String)>,
+    /// Issuer, RFC 4514.
+    pub issuer: String,
+    /// Whether the issuer name equals the issuing CA's subject.
+    pub issuer_matches: bool,
+    /// Signature algorithm OID.
+    pub signature_algorithm: String,
+    /// Signature algorithm name (`sha256WithRSAEncryption`, `ecdsa-with-SHA256`, …).
+    pub signature_algorithm_name: String,
+    /// The subject key (`ec:secp256r1`, `rsa:2048`, `ed25519`).
+    pub public_key: String,
+    /// The subject key, SubjectPublicKeyInfo PEM.
+    pub public_key_pem: String,
+    /// notBefore, ISO 8601.
+    pub not_before: String,
+    /// notAfter, ISO 8601.
+    pub not_after: String,
+    /// notBefore, seconds since the epoch.
+    pub not_before_unix: i64,
+    /// notAfter, seconds since the epoch.
+    pub not_after_unix: i64,
+    /// Extension OIDs in certificate order.
+    pub extension_oids: Vec<String>,
+    /// How many certificates the file held.
+    pub certificates_in_file: usize,
+    /// SANs as `dns:…`, `email:…`, `uri:…`, `ip:…`.
+    pub sans: Vec<String>,
+    /// keyUsage, if present.
+    pub key_usage: Option<KeyUsageFlags>,
+    /// Whether keyUsage is critical.
+    pub key_usage_critical: bool,
+    /// extendedKeyUsage OIDs.
+    pub extended_key_usage: Vec<String>,
+    /// Whether basicConstraints is present.
+    pub basic_constraints_present: bool,
+    /// basicConstraints cA.
+    pub ca: bool,
+    /// basicConstraints pathLenConstraint.
+    pub path_length: Option<u32>,
+    /// certificatePolicies OIDs.
+    pub certificate_policies: Vec<String>,
+    /// AIA OCSP URLs.
+    pub ocsp_urls: Vec<String>,
+    /// AIA caIssuers URLs.
+    pub ca_issuers_urls: Vec<String>,
+    /// CRL distribution point URLs.
+    pub crl_urls: Vec<String>,
+    /// Whether subjectKeyIdentifier is present.
+    pub ski_present: bool,
+    /// Whether authorityKeyIdentifier is present.
+    pub aki_present: bool,
+    /// Whether the AKI key identifier equals the issuing CA's SKI.
+    pub aki_matches_issuer_ski: bool,
+}
+
+impl CertSummary {
+    /// notAfter − notBefore, in seconds.
+    pub fn validity_seconds(&self) -> i64 {
+        self.not_after_unix - self.not_before_unix
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Policies
+// ---------------------------------------------------------------------------------------
+
+/// OID of an extended key usage name used in policies (`server_auth`, `client_auth`,
+/// `email_protection`); any other value is taken as a dotted OID already.
+pub fn eku_oid(name: &str) -> String {
+    match name {
+        "server_auth" => "1.3.6.1.5.5.7.3.1".into(),
+        "client_auth" => "1.3.6.1.5.5.7.3.2".into(),
+        "code_signing" => "1.3.6.1.5.5.7.3.3".into(),
+        "email_protection" => "1.3.6.1.5.5.7.3.4".into(),
+        other => other.into(),
+    }
+}
+
+/// A role policy file, as far as the tests need it (unknown keys are ignored here: paypki
+/// itself is strict about them).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Policy {
+    /// The role.
+    pub role: String,
+    /// certificatePolicies OID of the role's certificates.
+    pub certificate_policy_oid: String,
+    /// `[keys]`.
+    pub keys: PolicyKeys,
+    /// `[validity]`.
+    pub validity: PolicyValidity,
+    /// `[usage]`.
+    pub usage: PolicyUsage,
+    /// `[subject]`.
+    pub subject: PolicySubject,
+    /// `[san]`.
+    #[serde(default)]
+    pub san: PolicySan,
+}
+
+/// `[keys]` of a policy.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PolicyKeys {
+    /// Allowed algorithms (`ecdsa-p256`, `ecdsa-p384`, `ed25519`, `rsa`).
+    pub algorithms: Vec<String>,
+    /// Smallest RSA modulus (paypki's default is 2048).
+    #[serde(default = "default_rsa_min_bits")]
+    pub rsa_min_bits: u32,
+}
+
+fn default_rsa_min_bits() -> u32 {
+    2048
+}
+
+/// `[validity]` of a policy.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PolicyValidity {
+    /// Validity when none is asked for.
+    pub default_days: i64,
+    /// Longest validity.
+    pub max_days: i64,
+}
+
+/// `[usage]` of a policy.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PolicyUsage {
+    /// keyUsage names.
+    pub key_usage: Vec<String>,
+    /// extendedKeyUsage names or OIDs.
+    pub extended_key_usage: Vec<String>,
+}
+
+/// `[subject]` of a policy.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PolicySubject {
+    /// Required attributes.
+    pub required: Vec<String>,
+    /// Optional attributes.
+    #[serde(default)]
+    pub optional: Vec<String>,
+    /// Patterns per attribute.
+    #[serde(default)]
+    pub patterns: BTreeMap<String, String>,
+}
+
+/// `[san]` of a policy.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct PolicySan {
+    /// Allowed SAN kinds.
+    #[serde(default)]
+    pub allowed: Vec<String>,
+    /// Required SAN kinds.
+    #[serde(default)]
+    pub required: Vec<String>,
+    /// Most SANs.
+    pub max: Option<usize>,
+}
+
+impl Policy {
+    /// Reads `<dir>/<role>.toml`.
+    pub fn load(dir: &Path, role: &str) -> Self {
+        let path = dir.join(format!("{role}.toml"));
+        toml::from_str(&read_text(&path)).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    /// Reads the shipped `policies/<role>.toml`.
+    pub fn shipped(role: &str) -> Self {
+        Self::load(&shipped_policies(), role)
+    }
+
+    /// The key types this policy allows, RSA at its minimum size.
+    pub fn key_types(&self) -> Vec<KeyType> {
+        self.keys
+            .algorithms
+            .iter()
+            .map(|name| KeyType::from_policy_name(name, self.keys.rsa_min_bits))
+            .collect()
+    }
+
+    /// The policy's extended key usages as dotted OIDs, in policy order.
+    pub fn eku_oids(&self) -> Vec<String> {
+        self.usage
+            .extended_key_usage
+            .iter()
+            .map(|n| eku_oid(n))
+            .collect()
+    }
+
+    /// The policy's keyUsage names, with `content_commitment` spelled `non_repudiation`.
+    pub fn key_usage_names(&self) -> Vec<String> {
+        self.usage
+            .key_usage
+            .iter()
+            .map(|n| {
+                if n == "content_commitment" {
+                    "non_repudiation".to_string()
+                } else {
+                    n.clone()
+                }
+            })
+            .collect()
+    }
+}
+
+/// Copies a policies directory (the `*.toml` files) into `dest`, creating it; returns
+/// `dest`. For tests that break a policy file without touching the shipped ones.
+pub fn copy_policies(from: &Path, dest: &Path) -> PathBuf {
+    std::fs::create_dir_all(dest).expect("cannot create the policies copy");
+    for entry in std::fs::read_dir(from).expect("cannot read the policies directory") {
+        let entry = entry.expect("cannot read the policies directory");
+        let path = entry.path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            std::fs::copy(&path, dest.join(entry.file_name())).expect("cannot copy a policy file");
+        }
+    }
+    dest.to_path_buf()
+}
+
+/// Asserts that `haystack` contains every needle, naming what is being checked.
+pub fn assert_contains_all(haystack: &str, needles: &[&str], what: &str) {
+    for needle in needles {
+        assert!(
+            haystack.contains(needle),
+            "{what}: expected {needle:?} in:\n{haystack}"
+        );
+    }
+}
