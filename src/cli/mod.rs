@@ -8,6 +8,7 @@ pub mod remote;
 mod revocation;
 mod serve;
 mod token;
+mod verify;
 
 use std::path::PathBuf;
 
@@ -67,6 +68,8 @@ pub enum Command {
     Unhold(revocation::UnholdArgs),
     /// Write the current CRL (or, with --root, produce the root's CRL).
     Crl(revocation::CrlArgs),
+    /// Verify a signature over a message, or validate a chain, with a paypki server.
+    Verify(verify::VerifyArgs),
     /// List issued certificates.
     List(admin::ListArgs),
     /// Show one certificate: subject, SANs, role, validity, status, fingerprints, extensions.
@@ -116,6 +119,7 @@ impl Cli {
             Command::Revoke(args) => revocation::revoke(&context, args),
             Command::Unhold(args) => revocation::unhold(&context, args),
             Command::Crl(args) => revocation::crl(&context, args),
+            Command::Verify(args) => verify::run(args),
             Command::List(args) => admin::list(&context, args),
             Command::Show(args) => admin::show(&context, args),
             Command::Audit(command) => admin::audit(&context, command),

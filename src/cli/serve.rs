@@ -113,6 +113,12 @@ async fn serve(context: &Context, args: ServeArgs) -> Result<(), CliError> {
     if crl_refresh >= crl_validity {
         return Err(CliError::Usage("--crl-refresh must be shorter than --crl-validity, so a fresh CRL is always published before the last expires".into()));
     }
+    let verifier = Arc::new(crate::verify::Verifier::new(
+        &ca,
+        store.clone(),
+        policies.clone(),
+        1_000_000,
+    ));
     let ra = RegistrationAuthority::new(policies, ca.clone(), store.clone());
     let ocsp = Arc::new(
         crate::ocsp::OcspResponder::new(ca.clone(), store.clone(), ocsp_validity, args.ocsp_cache)
@@ -143,6 +149,7 @@ async fn serve(context: &Context, args: ServeArgs) -> Result<(), CliError> {
         ra,
         ocsp,
         crl,
+        verifier,
         context.data_dir.clone(),
         &settings,
     )?);

@@ -11,6 +11,7 @@ mod openapi;
 mod ops;
 pub mod problem;
 mod status;
+pub mod verify;
 
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
@@ -29,6 +30,9 @@ pub use problem::Problem;
 
 /// Largest request body accepted (a CSR is at most 64 KiB; JSON adds little).
 pub const MAX_BODY_BYTES: usize = 96 * 1024;
+
+/// Largest batch verification body: 1000 items with a certificate each.
+pub const MAX_BATCH_BODY_BYTES: usize = 8 * 1024 * 1024;
 
 /// Server settings that are not policy.
 #[derive(Debug, Clone)]
@@ -56,6 +60,7 @@ pub struct AppState {
     pub(crate) ra: RegistrationAuthority,
     pub(crate) ocsp: Arc<crate::ocsp::OcspResponder>,
     pub(crate) crl: Arc<crate::crl::CrlPublisher>,
+    pub(crate) verifier: Arc<crate::verify::Verifier>,
     pub(crate) data_dir: crate::config::DataDir,
     pub(crate) metrics: metrics::Metrics,
     pub(crate) admin_credential_hash: Option<String>,
@@ -75,6 +80,7 @@ impl AppState {
         ra: RegistrationAuthority,
         ocsp: Arc<crate::ocsp::OcspResponder>,
         crl: Arc<crate::crl::CrlPublisher>,
+        verifier: Arc<crate::verify::Verifier>,
         data_dir: crate::config::DataDir,
         settings: &HttpSettings,
     ) -> Result<Self, crate::store::StoreError> {
@@ -83,6 +89,7 @@ impl AppState {
             ra,
             ocsp,
             crl,
+            verifier,
             data_dir,
             metrics: metrics::Metrics::default(),
             admin_credential_hash,
@@ -109,6 +116,13 @@ pub fn router(state: Arc<AppState>, settings: &HttpSettings) -> Router {
         .route("/v1/enroll", post(enroll::enroll))
         .route("/v1/renew", post(enroll::renew))
         .route("/v1/certificates/{serial}", get(certificates::certificate))
+        .route("/v1/verify", post(verify::verify))
+        .route(
+            "/v1/verify/batch",
+            post(verify::verify_batch)
+                .layer(axum::extract::DefaultBodyLimit::max(MAX_BATCH_BODY_BYTES)),
+        )
+        .route("/v1/validate", post(verify::validate))
         .route("/ca/root.crt", get(certificates::root_der))
         .route("/ca/issuing.crt", get(certificates::issuing_der))
         .route("/ca/chain.pem", get(certificates::chain_pem))
@@ -131,6 +145,12 @@ pub fn router(state: Arc<AppState>, settings: &HttpSettings) -> Router {
         .fallback(ops::not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        // A bug must never take a worker down or leak details: answer 500, log it.
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            |_: Box<dyn std::any::Any + Send>| {
+                Problem::internal(&"a request handler panicked").into_response()
+            },
+        ))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
             settings.request_timeout,

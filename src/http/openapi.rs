@@ -15,6 +15,9 @@ use super::typed_body;
         super::certificates::root_der,
         super::certificates::issuing_der,
         super::certificates::chain_pem,
+        super::verify::verify,
+        super::verify::verify_batch,
+        super::verify::validate,
         super::status::ocsp_post,
         super::status::ocsp_get,
         super::status::issuing_crl,
@@ -35,6 +38,7 @@ use super::typed_body;
         (name = "certificates", description = "Status of issued certificates"),
         (name = "ca", description = "CA certificates"),
         (name = "status", description = "OCSP and CRLs for relying parties"),
+        (name = "verification", description = "Signature verification and chain validation for payment components"),
         (name = "admin", description = "Administrator endpoints (Authorization: Bearer <admin credential>)"),
         (name = "operations", description = "Health and metrics"),
     )

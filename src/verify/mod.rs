@@ -1,128 +1,668 @@
-//! Signature verification over payment messages and proofs, with ring.
+//! The verification service for payment components: is this message really signed by
+//! that participant, and is the participant's certificate good at that time?
+//!
+//! Checks, in order: the certificate parses (`malformed`); it chains by signature to our
+//! root (`unknown_issuer`, via rustls-webpki); the signature mathematics (`bad_signature`,
+//! `unsupported_algorithm`, via ring); validity at `time` (`expired`, `not_yet_valid`);
+//! revocation at `time` from our own store (`revoked`); keyUsage allows signing
+//! (`key_usage`); the role read from the certificate-policy OID (`wrong_role`).
+//! docs/verification.md explains how a revocation's time and invalidity date apply.
 
-use crate::model::{KeyAlgorithm, PublicKey};
+pub mod chain;
+pub mod cms;
+mod signature;
 
-/// A signature scheme: the key family plus hash and padding.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SignatureScheme {
-    /// ECDSA P-256 with SHA-256, DER-encoded (r, s).
-    EcdsaP256Sha256,
-    /// ECDSA P-384 with SHA-384, DER-encoded (r, s).
-    EcdsaP384Sha384,
-    /// Ed25519 (RFC 8032).
-    Ed25519,
-    /// RSASSA-PKCS1-v1_5 with SHA-256.
-    RsaPkcs1Sha256,
-    /// RSASSA-PKCS1-v1_5 with SHA-384.
-    RsaPkcs1Sha384,
-    /// RSASSA-PKCS1-v1_5 with SHA-512.
-    RsaPkcs1Sha512,
-    /// RSASSA-PSS with SHA-256 (MGF1-SHA-256, salt length = 32).
-    RsaPssSha256,
-    /// RSASSA-PSS with SHA-384.
-    RsaPssSha384,
-    /// RSASSA-PSS with SHA-512.
-    RsaPssSha512,
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::ca::CertificateAuthority;
+use crate::model::{PublicKey, RevocationReason, Role, Serial};
+use crate::ra::Policies;
+use crate::store::{CertificateStore, KnownStatus, RevocationStore, RevokedEntry, SledStore};
+pub use chain::{ChainError, ChainValidator, Usage};
+pub use signature::{verify_signature, SignatureError, SignatureScheme};
+
+/// Machine-readable reason a verification failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// The signature does not verify: altered message or signature, or another key.
+    BadSignature,
+    /// The certificate was revoked at the signature time.
+    Revoked,
+    /// The certificate (or its CA) had expired at the signature time.
+    Expired,
+    /// The certificate was not yet valid at the signature time.
+    NotYetValid,
+    /// Not issued by this CA (checked by signature), or an unknown serial.
+    UnknownIssuer,
+    /// The role in the certificate is not the one required.
+    WrongRole,
+    /// The certificate's keyUsage (or, for chains, EKU) does not allow this use.
+    KeyUsage,
+    /// A signature algorithm paypki does not verify.
+    UnsupportedAlgorithm,
+    /// The certificate, message or signature could not be decoded.
+    Malformed,
 }
 
-impl SignatureScheme {
-    /// The default scheme for a key: what `paypki` clients sign with.
-    pub fn default_for(key: &PublicKey) -> Self {
-        match key.algorithm() {
-            KeyAlgorithm::EcdsaP256 => SignatureScheme::EcdsaP256Sha256,
-            KeyAlgorithm::EcdsaP384 => SignatureScheme::EcdsaP384Sha384,
-            KeyAlgorithm::Ed25519 => SignatureScheme::Ed25519,
-            KeyAlgorithm::Rsa => SignatureScheme::RsaPkcs1Sha256,
+/// Where the signer's certificate comes from.
+#[derive(Debug, Clone)]
+pub enum SignerCertificate {
+    /// PEM text.
+    Pem(String),
+    /// A serial of a certificate this CA issued.
+    Serial(String),
+    /// Not given: taken from a CMS signature's certificates.
+    FromSignature,
+}
+
+/// How the signature is encoded.
+#[derive(Debug, Clone)]
+pub enum SignatureFormat {
+    /// A bare signature over the message; the scheme is named or inferred from the key.
+    Raw(Option<String>),
+    /// Detached CMS / PKCS#7 SignedData.
+    Cms,
+}
+
+/// One verification.
+#[derive(Debug, Clone)]
+pub struct VerifyRequest {
+    /// The signer's certificate.
+    pub certificate: SignerCertificate,
+    /// The signed message.
+    pub message: Vec<u8>,
+    /// The signature.
+    pub signature: Vec<u8>,
+    /// Its encoding.
+    pub format: SignatureFormat,
+    /// When the signature was made (default: now).
+    pub time: Option<OffsetDateTime>,
+    /// The role the signer must have.
+    pub require_role: Option<Role>,
+}
+
+/// The signer, when known.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct SignerInfo {
+    /// Subject DN.
+    pub subject: String,
+    /// Role from the certificate-policy OID, if it is one of ours.
+    pub role: Option<Role>,
+    /// Serial, lowercase hex.
+    pub serial: String,
+}
+
+/// The answer.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct VerifyOutcome {
+    /// Whether every check passed.
+    pub valid: bool,
+    /// Why not, for programs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Reason>,
+    /// A sentence for people.
+    pub message: String,
+    /// The signer, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signer: Option<SignerInfo>,
+    /// The signature scheme that verified.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub algorithm: Option<String>,
+}
+
+impl VerifyOutcome {
+    /// A failed verification.
+    pub fn invalid(reason: Reason, message: impl Into<String>, signer: Option<SignerInfo>) -> Self {
+        VerifyOutcome {
+            valid: false,
+            reason: Some(reason),
+            message: message.into(),
+            signer,
+            algorithm: None,
+        }
+    }
+}
+
+/// The answer of chain validation.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ValidateOutcome {
+    /// Whether the chain validates to our root and the leaf is not revoked.
+    pub valid: bool,
+    /// `good`, `revoked` or `unknown` (not ours, or not validated).
+    pub status: &'static str,
+    /// Why not, for programs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Reason>,
+    /// A sentence for people.
+    pub message: String,
+    /// The leaf, when it is ours.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<SignerInfo>,
+}
+
+/// What the hot path needs of a certificate, parsed once and cached by fingerprint.
+#[derive(Debug, Clone)]
+struct Leaf {
+    der: Arc<Vec<u8>>,
+    fingerprint: [u8; 32],
+    public_key: PublicKey,
+    serial: Serial,
+    subject: String,
+    role: Option<Role>,
+    can_sign: bool,
+    ours: bool,
+    not_before: i64,
+    not_after: i64,
+}
+
+/// The verification service.
+pub struct Verifier {
+    store: SledStore,
+    policies: Arc<Policies>,
+    chains: ChainValidator,
+    issuing_subject: Vec<u8>,
+    leaves: RwLock<HashMap<[u8; 32], Arc<Leaf>>>,
+    by_serial: RwLock<HashMap<Vec<u8>, [u8; 32]>>,
+    capacity: usize,
+}
+
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verifier").finish_non_exhaustive()
+    }
+}
+
+/// Most items in one batch request.
+pub const MAX_BATCH: usize = 1000;
+
+fn fingerprint(der: &[u8]) -> [u8; 32] {
+    let digest = ring::digest::digest(&ring::digest::SHA256, der);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest.as_ref());
+    out
+}
+
+/// Decodes one PEM certificate (the first, if several).
+pub fn certificate_from_pem(text: &str) -> Result<Vec<u8>, String> {
+    let blocks = pem::parse_many(text).map_err(|e| format!("not PEM: {e}"))?;
+    blocks
+        .into_iter()
+        .find(|b| b.tag() == "CERTIFICATE")
+        .map(pem::Pem::into_contents)
+        .ok_or_else(|| "no \"CERTIFICATE\" PEM block".to_string())
+}
+
+impl Verifier {
+    /// A verifier for the CA's certificates; `capacity` bounds the parsed-certificate cache.
+    pub fn new(
+        ca: &CertificateAuthority,
+        store: SledStore,
+        policies: Arc<Policies>,
+        capacity: usize,
+    ) -> Self {
+        let issuing_subject = x509_parser::parse_x509_certificate(&ca.issuing().der)
+            .map(|(_, c)| c.subject().as_raw().to_vec())
+            .unwrap_or_default();
+        Verifier {
+            store,
+            policies,
+            chains: ChainValidator::new(ca.root().der.clone(), ca.issuing().der.clone(), capacity),
+            issuing_subject,
+            leaves: RwLock::new(HashMap::new()),
+            by_serial: RwLock::new(HashMap::new()),
+            capacity: capacity.max(1),
         }
     }
 
-    fn key_algorithm(self) -> KeyAlgorithm {
-        match self {
-            SignatureScheme::EcdsaP256Sha256 => KeyAlgorithm::EcdsaP256,
-            SignatureScheme::EcdsaP384Sha384 => KeyAlgorithm::EcdsaP384,
-            SignatureScheme::Ed25519 => KeyAlgorithm::Ed25519,
-            _ => KeyAlgorithm::Rsa,
+    fn parse_leaf(&self, der: Vec<u8>) -> Result<Arc<Leaf>, String> {
+        let fp = fingerprint(&der);
+        if let Some(leaf) = self.leaves.read().ok().and_then(|c| c.get(&fp).cloned()) {
+            return Ok(leaf);
+        }
+        let leaf = {
+            let (rest, cert) = x509_parser::parse_x509_certificate(&der)
+                .map_err(|e| format!("not an X.509 certificate: {e}"))?;
+            if !rest.is_empty() {
+                return Err("trailing bytes after the certificate".into());
+            }
+            let public_key = PublicKey::from_x509(cert.public_key()).map_err(|e| e.to_string())?;
+            let serial = Serial::from_der_integer(cert.raw_serial()).map_err(|e| e.to_string())?;
+            let role = cert
+                .extensions()
+                .iter()
+                .find_map(|ext| match ext.parsed_extension() {
+                    x509_parser::extensions::ParsedExtension::CertificatePolicies(policies) => {
+                        policies.iter().find_map(|p| {
+                            let arcs: Vec<u64> =
+                                p.policy_id.iter().map(|i| i.collect()).unwrap_or_default();
+                            self.policies.role_for_policy_oid(&arcs)
+                        })
+                    }
+                    _ => None,
+                });
+            // RFC 5280 §4.2.1.3: without keyUsage the key is unrestricted.
+            let can_sign = match cert.key_usage() {
+                Ok(Some(ku)) => ku.value.digital_signature() || ku.value.non_repudiation(),
+                Ok(None) => true,
+                Err(_) => false,
+            };
+            Leaf {
+                fingerprint: fp,
+                public_key,
+                subject: cert.subject().to_string(),
+                role,
+                can_sign,
+                ours: cert.issuer().as_raw() == self.issuing_subject.as_slice(),
+                not_before: cert.validity().not_before.timestamp(),
+                not_after: cert.validity().not_after.timestamp(),
+                serial,
+                der: Arc::new(der),
+            }
+        };
+        let leaf = Arc::new(leaf);
+        if let (Ok(mut leaves), Ok(mut serials)) = (self.leaves.write(), self.by_serial.write()) {
+            if leaves.len() >= self.capacity {
+                leaves.clear();
+                serials.clear();
+            }
+            leaves.insert(fp, leaf.clone());
+            if leaf.ours {
+                serials.insert(leaf.serial.as_bytes().to_vec(), fp);
+            }
+        }
+        Ok(leaf)
+    }
+
+    fn leaf_by_serial(&self, text: &str) -> Result<Option<Arc<Leaf>>, String> {
+        let serial: Serial = text
+            .parse()
+            .map_err(|e: crate::model::SerialError| e.to_string())?;
+        let cached = self
+            .by_serial
+            .read()
+            .ok()
+            .and_then(|s| s.get(serial.as_bytes()).copied())
+            .and_then(|fp| self.leaves.read().ok().and_then(|l| l.get(&fp).cloned()));
+        if let Some(leaf) = cached {
+            return Ok(Some(leaf));
+        }
+        match self.store.certificate(&serial).map_err(|e| e.to_string())? {
+            Some(record) => self.parse_leaf(record.der).map(Some),
+            None => Ok(None),
         }
     }
 
-    fn ring_algorithm(self) -> &'static dyn ring::signature::VerificationAlgorithm {
-        use ring::signature as s;
-        match self {
-            SignatureScheme::EcdsaP256Sha256 => &s::ECDSA_P256_SHA256_ASN1,
-            SignatureScheme::EcdsaP384Sha384 => &s::ECDSA_P384_SHA384_ASN1,
-            SignatureScheme::Ed25519 => &s::ED25519,
-            SignatureScheme::RsaPkcs1Sha256 => &s::RSA_PKCS1_2048_8192_SHA256,
-            SignatureScheme::RsaPkcs1Sha384 => &s::RSA_PKCS1_2048_8192_SHA384,
-            SignatureScheme::RsaPkcs1Sha512 => &s::RSA_PKCS1_2048_8192_SHA512,
-            SignatureScheme::RsaPssSha256 => &s::RSA_PSS_2048_8192_SHA256,
-            SignatureScheme::RsaPssSha384 => &s::RSA_PSS_2048_8192_SHA384,
-            SignatureScheme::RsaPssSha512 => &s::RSA_PSS_2048_8192_SHA512,
-        }
-    }
-}
-
-/// Why a signature was not accepted.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SignatureError {
-    /// The scheme does not fit the key (e.g. Ed25519 over an RSA key).
-    #[error("the signature scheme {scheme:?} does not fit a {key} key")]
-    SchemeMismatch {
-        /// The scheme asked for.
-        scheme: SignatureScheme,
-        /// The key's algorithm.
-        key: KeyAlgorithm,
-    },
-    /// The mathematics failed: wrong key, altered message or altered signature.
-    #[error("the signature does not verify")]
-    Invalid,
-}
-
-/// Verifies `signature` over `message` with `key`.
-pub fn verify_signature(
-    key: &PublicKey,
-    scheme: SignatureScheme,
-    message: &[u8],
-    signature: &[u8],
-) -> Result<(), SignatureError> {
-    if scheme.key_algorithm() != key.algorithm() {
-        return Err(SignatureError::SchemeMismatch {
-            scheme,
-            key: key.algorithm(),
+    /// Verifies one signature. Never fails: every problem is an outcome with a reason.
+    pub fn verify(&self, request: &VerifyRequest) -> VerifyOutcome {
+        let time = request
+            .time
+            .unwrap_or_else(OffsetDateTime::now_utc)
+            .unix_timestamp();
+        let detached = match request.format {
+            SignatureFormat::Cms => match cms::parse(&request.signature) {
+                Ok(parsed) => Some(parsed),
+                Err(e) => return VerifyOutcome::invalid(Reason::Malformed, e.to_string(), None),
+            },
+            SignatureFormat::Raw(_) => None,
+        };
+        let leaf = match &request.certificate {
+            SignerCertificate::Pem(text) => {
+                match certificate_from_pem(text).and_then(|der| self.parse_leaf(der)) {
+                    Ok(leaf) => leaf,
+                    Err(e) => {
+                        return VerifyOutcome::invalid(
+                            Reason::Malformed,
+                            format!("the certificate is unusable: {e}"),
+                            None,
+                        )
+                    }
+                }
+            }
+            SignerCertificate::Serial(text) => match self.leaf_by_serial(text) {
+                Ok(Some(leaf)) => leaf,
+                Ok(None) => {
+                    return VerifyOutcome::invalid(
+                        Reason::UnknownIssuer,
+                        format!("this CA issued no certificate with serial {text}"),
+                        None,
+                    )
+                }
+                Err(e) => return VerifyOutcome::invalid(Reason::Malformed, e, None),
+            },
+            SignerCertificate::FromSignature => {
+                match detached.as_ref().and_then(|d| d.carried_signer().cloned()).map(|der| self.parse_leaf(der)) {
+                    Some(Ok(leaf)) => leaf,
+                    Some(Err(e)) => return VerifyOutcome::invalid(Reason::Malformed, format!("the signer certificate is unusable: {e}"), None),
+                    None => {
+                        return VerifyOutcome::invalid(
+                            Reason::Malformed,
+                            "no signer certificate: send \"certificate\" or \"serial\", or include it in the CMS signature",
+                            None,
+                        )
+                    }
+                }
+            }
+        };
+        let signer = Some(SignerInfo {
+            subject: leaf.subject.clone(),
+            role: leaf.role,
+            serial: leaf.serial.to_string(),
         });
+        let invalid =
+            |reason, message: String| VerifyOutcome::invalid(reason, message, signer.clone());
+
+        if !leaf.ours {
+            return invalid(
+                Reason::UnknownIssuer,
+                "the certificate was not issued by this CA".into(),
+            );
+        }
+        match self.chains.check_leaf(&leaf.der, &leaf.fingerprint, time) {
+            Ok(()) => {}
+            Err(ChainError::Expired) => {
+                return invalid(Reason::Expired, expired_message(&leaf, time))
+            }
+            Err(ChainError::NotYetValid) => {
+                return invalid(
+                    Reason::NotYetValid,
+                    format!(
+                        "the certificate was not yet valid at that time (valid from {})",
+                        unix(leaf.not_before)
+                    ),
+                )
+            }
+            Err(ChainError::UnsupportedAlgorithm(e)) => {
+                return invalid(Reason::UnsupportedAlgorithm, e)
+            }
+            Err(ChainError::Malformed(e)) => {
+                return invalid(
+                    Reason::Malformed,
+                    format!("the certificate is malformed: {e}"),
+                )
+            }
+            Err(ChainError::UnknownIssuer(e)) | Err(ChainError::Usage(e)) => {
+                return invalid(
+                    Reason::UnknownIssuer,
+                    format!("the certificate does not chain to this CA's root by signature: {e}"),
+                )
+            }
+        }
+
+        let scheme = match &detached {
+            Some(parsed) => {
+                if !matches!(request.certificate, SignerCertificate::FromSignature)
+                    && !parsed.names_signer(&leaf.der)
+                {
+                    return invalid(
+                        Reason::BadSignature,
+                        "the CMS signature names a different signer than the given certificate"
+                            .into(),
+                    );
+                }
+                match parsed.signed_bytes(&request.message, leaf.public_key.algorithm()) {
+                    Ok((covered, scheme)) => match verify_signature(
+                        &leaf.public_key,
+                        scheme,
+                        &covered,
+                        &parsed.signature,
+                    ) {
+                        Ok(()) => Ok(scheme),
+                        Err(_) => Err(invalid(
+                            Reason::BadSignature,
+                            "the CMS signature does not verify with the signer's key".into(),
+                        )),
+                    },
+                    Err(cms::CmsError::Unsupported(e)) => {
+                        Err(invalid(Reason::UnsupportedAlgorithm, e))
+                    }
+                    Err(cms::CmsError::Mismatch(e)) => Err(invalid(Reason::BadSignature, e)),
+                    Err(cms::CmsError::Malformed(e)) => Err(invalid(Reason::Malformed, e)),
+                }
+            }
+            None => self
+                .raw_signature(&leaf, request)
+                .map_err(|(reason, message)| invalid(reason, message)),
+        };
+        let scheme = match scheme {
+            Ok(scheme) => scheme,
+            Err(outcome) => return outcome,
+        };
+
+        match self.store.known_status(leaf.serial.as_bytes()) {
+            Ok(KnownStatus::Revoked(entry)) if revoked_at(&entry, time) => {
+                return invalid(Reason::Revoked, revoked_message(&entry));
+            }
+            Ok(KnownStatus::NeverIssued) => {
+                return invalid(
+                    Reason::UnknownIssuer,
+                    "this CA has no record of the certificate".into(),
+                );
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "revocation lookup failed");
+                return invalid(
+                    Reason::Malformed,
+                    "the revocation status could not be read; try again".into(),
+                );
+            }
+        }
+        if !leaf.can_sign {
+            return invalid(
+                Reason::KeyUsage,
+                "the certificate's keyUsage allows neither digitalSignature nor nonRepudiation"
+                    .into(),
+            );
+        }
+        if let Some(required) = request.require_role {
+            if leaf.role != Some(required) {
+                return invalid(
+                    Reason::WrongRole,
+                    format!(
+                        "the signer is {} but a {required} is required",
+                        leaf.role
+                            .map(|r| format!("a {r}"))
+                            .unwrap_or_else(|| "of no known role".into())
+                    ),
+                );
+            }
+        }
+        VerifyOutcome {
+            valid: true,
+            reason: None,
+            message: "the signature is valid and the signer's certificate was good at that time"
+                .into(),
+            signer,
+            algorithm: Some(scheme.name().to_string()),
+        }
     }
-    ring::signature::UnparsedPublicKey::new(scheme.ring_algorithm(), key.raw_key())
-        .verify(message, signature)
-        .map_err(|_| SignatureError::Invalid)
+
+    fn raw_signature(
+        &self,
+        leaf: &Leaf,
+        request: &VerifyRequest,
+    ) -> Result<SignatureScheme, (Reason, String)> {
+        let key = leaf.public_key.algorithm();
+        let candidates: Vec<SignatureScheme> = match &request.format {
+            SignatureFormat::Raw(Some(name)) => match SignatureScheme::from_name(name, key) {
+                Some(scheme) => vec![scheme],
+                None => {
+                    return Err((
+                        Reason::UnsupportedAlgorithm,
+                        format!(
+                            "algorithm {name:?} does not fit a {key} key (use one of: {})",
+                            SignatureScheme::candidates(key)
+                                .iter()
+                                .map(|s| s.name())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    ))
+                }
+            },
+            _ => SignatureScheme::candidates(key).to_vec(),
+        };
+        candidates
+            .into_iter()
+            .find(|scheme| {
+                verify_signature(
+                    &leaf.public_key,
+                    *scheme,
+                    &request.message,
+                    &request.signature,
+                )
+                .is_ok()
+            })
+            .ok_or((
+                Reason::BadSignature,
+                "the signature does not verify with the signer's key".into(),
+            ))
+    }
+
+    /// Validates a chain (leaf first) to our root with webpki, then the leaf's revocation
+    /// status from our store.
+    pub fn validate(
+        &self,
+        chain: &[Vec<u8>],
+        time: Option<OffsetDateTime>,
+        usage: Usage,
+    ) -> ValidateOutcome {
+        let time = time
+            .unwrap_or_else(OffsetDateTime::now_utc)
+            .unix_timestamp();
+        let unknown = |reason, message: String| ValidateOutcome {
+            valid: false,
+            status: "unknown",
+            reason: Some(reason),
+            message,
+            subject: None,
+        };
+        let Some((leaf_der, intermediates)) = chain.split_first() else {
+            return unknown(Reason::Malformed, "the chain is empty".into());
+        };
+        let leaf = match self.parse_leaf(leaf_der.clone()) {
+            Ok(leaf) => leaf,
+            Err(e) => {
+                return unknown(
+                    Reason::Malformed,
+                    format!("the leaf certificate is unusable: {e}"),
+                )
+            }
+        };
+        let info = SignerInfo {
+            subject: leaf.subject.clone(),
+            role: leaf.role,
+            serial: leaf.serial.to_string(),
+        };
+        if let Err(e) = self.chains.validate(leaf_der, intermediates, time, usage) {
+            let (reason, message) = match e {
+                ChainError::Expired => (
+                    Reason::Expired,
+                    "a certificate of the chain had expired at that time".to_string(),
+                ),
+                ChainError::NotYetValid => (
+                    Reason::NotYetValid,
+                    "a certificate of the chain was not yet valid at that time".into(),
+                ),
+                ChainError::Usage(e) => (
+                    Reason::KeyUsage,
+                    format!("the certificate does not allow this usage: {e}"),
+                ),
+                ChainError::UnsupportedAlgorithm(e) => (Reason::UnsupportedAlgorithm, e),
+                ChainError::Malformed(e) => (Reason::Malformed, e),
+                ChainError::UnknownIssuer(e) => (
+                    Reason::UnknownIssuer,
+                    format!("the chain does not lead to this CA's root: {e}"),
+                ),
+            };
+            return ValidateOutcome {
+                subject: leaf.ours.then_some(info),
+                ..unknown(reason, message)
+            };
+        }
+        match self.store.known_status(leaf.serial.as_bytes()) {
+            Ok(KnownStatus::Revoked(entry)) if revoked_at(&entry, time) => ValidateOutcome {
+                valid: false,
+                status: "revoked",
+                reason: Some(Reason::Revoked),
+                message: revoked_message(&entry),
+                subject: Some(info),
+            },
+            Ok(KnownStatus::NeverIssued) => ValidateOutcome {
+                subject: Some(info),
+                ..unknown(
+                    Reason::UnknownIssuer,
+                    "the chain validates but this CA has no record of the leaf".into(),
+                )
+            },
+            Ok(_) => ValidateOutcome {
+                valid: true,
+                status: "good",
+                reason: None,
+                message: "the chain validates to this CA's root and the leaf is not revoked".into(),
+                subject: Some(info),
+            },
+            Err(e) => {
+                tracing::error!(error = %e, "revocation lookup failed");
+                unknown(
+                    Reason::Malformed,
+                    "the revocation status could not be read; try again".into(),
+                )
+            }
+        }
+    }
+
+    /// Verifies many requests across all cores, results in order.
+    pub fn verify_batch(&self, requests: &[VerifyRequest]) -> Vec<VerifyOutcome> {
+        use rayon::prelude::*;
+        requests.par_iter().map(|r| self.verify(r)).collect()
+    }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use rcgen::{PublicKeyData, SigningKey};
+/// Whether a revocation applies to a signature made at `time`.
+///
+/// Compromise reasons apply from the invalidity date when one was given, and otherwise
+/// to every signature: whoever holds a stolen key can also pick the claimed time. Other
+/// reasons apply from the revocation time on, so a signature made before it stays valid.
+pub fn revoked_at(entry: &RevokedEntry, time: i64) -> bool {
+    match entry.reason {
+        RevocationReason::KeyCompromise
+        | RevocationReason::CaCompromise
+        | RevocationReason::AaCompromise => entry.invalidity_date.is_none_or(|since| time >= since),
+        _ => time >= entry.revoked_at,
+    }
+}
 
-    #[test]
-    fn verifies_rcgen_signatures_and_rejects_tampering() {
-        for alg in [
-            &rcgen::PKCS_ECDSA_P256_SHA256,
-            &rcgen::PKCS_ECDSA_P384_SHA384,
-            &rcgen::PKCS_ED25519,
-        ] {
-            let key = rcgen::KeyPair::generate_for(alg).unwrap();
-            let public = PublicKey::from_spki_der(&key.subject_public_key_info()).unwrap();
-            let signature = key.sign(b"pay 10 EUR").unwrap();
-            let scheme = SignatureScheme::default_for(&public);
-            assert_eq!(
-                verify_signature(&public, scheme, b"pay 10 EUR", &signature),
-                Ok(())
-            );
-            assert_eq!(
-                verify_signature(&public, scheme, b"pay 99 EUR", &signature),
-                Err(SignatureError::Invalid)
-            );
-            assert!(matches!(
-                verify_signature(&public, SignatureScheme::RsaPssSha256, b"x", &signature),
-                Err(SignatureError::SchemeMismatch { .. })
-            ));
-        }
+fn unix(seconds: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(seconds)
+        .map(crate::inspect::format_time)
+        .unwrap_or_else(|_| seconds.to_string())
+}
+
+fn revoked_message(entry: &RevokedEntry) -> String {
+    format!(
+        "the certificate was revoked ({}) at {}{}",
+        entry.reason,
+        unix(entry.revoked_at),
+        entry
+            .invalidity_date
+            .map(|d| format!(", key invalid since {}", unix(d)))
+            .unwrap_or_default()
+    )
+}
+
+fn expired_message(leaf: &Leaf, time: i64) -> String {
+    if time >= leaf.not_after {
+        format!(
+            "the certificate had expired at that time (valid until {})",
+            unix(leaf.not_after)
+        )
+    } else {
+        "a CA certificate of the chain had expired at that time".into()
     }
 }

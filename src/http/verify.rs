@@ -1,0 +1,220 @@
+//! `POST /v1/verify`, `POST /v1/verify/batch`, `POST /v1/validate`: the verification
+//! service on every payment's path. Undecodable fields give `valid: false` with reason
+//! `malformed` (so one bad batch item does not spoil the others); unreadable JSON is 400.
+
+use std::sync::Arc;
+
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::extract::ApiJson;
+use super::{blocking, AppState, Problem};
+use crate::model::Role;
+use crate::verify::{
+    certificate_from_pem, Reason, SignatureFormat, SignerCertificate, Usage, ValidateOutcome,
+    VerifyOutcome, VerifyRequest, MAX_BATCH,
+};
+
+/// `POST /v1/verify` body.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyBody {
+    /// The signer's certificate, PEM (or give `serial`; for CMS it may be omitted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<String>,
+    /// Serial (hex) of a certificate this CA issued.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serial: Option<String>,
+    /// The message, base64.
+    pub message: String,
+    /// The signature, base64 (for `cms`: the DER SignedData, base64).
+    pub signature: String,
+    /// `raw` (default) or `cms` (detached PKCS#7 / CMS SignedData).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+    /// For `raw`: ecdsa-sha256, ecdsa-sha384, ed25519, rsa-pkcs1-sha256/384/512,
+    /// rsa-pss-sha256/384/512; inferred from the key when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub algorithm: Option<String>,
+    /// When the signature was made, RFC 3339 (default: now).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<String>,
+    /// buyer, merchant, bank or gateway.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub require_role: Option<String>,
+}
+
+/// `POST /v1/verify/batch` body.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct BatchBody {
+    /// At most 1000 verify requests.
+    items: Vec<VerifyBody>,
+}
+
+/// `POST /v1/verify/batch` answer.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct BatchResults {
+    /// One result per item, in order.
+    results: Vec<VerifyOutcome>,
+}
+
+/// `POST /v1/validate` body.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ValidateBody {
+    /// Leaf first, then intermediates; PEM.
+    pub chain: Vec<String>,
+    /// RFC 3339 (default: now).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<String>,
+    /// `serverAuth`, `clientAuth` or `any` (default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<String>,
+}
+
+fn parse_time(text: Option<&str>) -> Result<Option<OffsetDateTime>, String> {
+    text.map(|t| {
+        OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+            .map_err(|_| format!("time {t:?} is not RFC 3339 (e.g. 2026-01-31T12:00:00Z)"))
+    })
+    .transpose()
+}
+
+fn decode(field: &str, text: &str) -> Result<Vec<u8>, String> {
+    base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .map_err(|_| format!("{field} is not valid base64"))
+}
+
+/// Turns a body into a request, or the reason it cannot be one.
+pub(crate) fn to_request(body: &VerifyBody) -> Result<VerifyRequest, String> {
+    let format = match body.format.as_deref().unwrap_or("raw") {
+        "raw" => SignatureFormat::Raw(body.algorithm.clone()),
+        "cms" | "pkcs7" => SignatureFormat::Cms,
+        other => return Err(format!("format {other:?} must be raw or cms")),
+    };
+    let certificate = match (&body.certificate, &body.serial, &format) {
+        (Some(pem), None, _) => SignerCertificate::Pem(pem.clone()),
+        (None, Some(serial), _) => SignerCertificate::Serial(serial.clone()),
+        (None, None, SignatureFormat::Cms) => SignerCertificate::FromSignature,
+        (Some(_), Some(_), _) => return Err("give either certificate or serial, not both".into()),
+        (None, None, _) => return Err("give the signer's certificate (PEM) or serial".into()),
+    };
+    let require_role = body
+        .require_role
+        .as_deref()
+        .map(str::parse::<Role>)
+        .transpose()
+        .map_err(|e| e.to_string())?;
+    Ok(VerifyRequest {
+        certificate,
+        message: decode("message", &body.message)?,
+        signature: decode("signature", &body.signature)?,
+        format,
+        time: parse_time(body.time.as_deref())?,
+        require_role,
+    })
+}
+
+fn verify_one(state: &AppState, body: &VerifyBody) -> VerifyOutcome {
+    match to_request(body) {
+        Ok(request) => state.verifier.verify(&request),
+        Err(message) => VerifyOutcome::invalid(Reason::Malformed, message, None),
+    }
+}
+
+/// Verifies a signature over a payment message.
+#[utoipa::path(post, path = "/v1/verify", tag = "verification", request_body = VerifyBody,
+    responses(
+        (status = 200, description = "The verdict; `valid: false` carries a reason", body = VerifyOutcome),
+        (status = 400, description = "Not JSON of this shape", body = Problem),
+    ))]
+pub(crate) async fn verify(
+    axum::extract::State(state): axum::extract::State<Arc<AppState>>,
+    ApiJson(body): ApiJson<VerifyBody>,
+) -> Result<axum::Json<VerifyOutcome>, Problem> {
+    let worker = state.clone();
+    let outcome = blocking(move || Ok(verify_one(&worker, &body))).await?;
+    Ok(axum::Json(outcome))
+}
+
+/// Verifies up to 1000 signatures in one request, across all cores; results in order.
+#[utoipa::path(post, path = "/v1/verify/batch", tag = "verification", request_body = BatchBody,
+    responses(
+        (status = 200, description = "One result per item, in order", body = BatchResults),
+        (status = 400, description = "Not JSON of this shape, or more than 1000 items", body = Problem),
+    ))]
+pub(crate) async fn verify_batch(
+    axum::extract::State(state): axum::extract::State<Arc<AppState>>,
+    ApiJson(body): ApiJson<BatchBody>,
+) -> Result<axum::Json<BatchResults>, Problem> {
+    if body.items.len() > MAX_BATCH {
+        return Err(Problem::bad_request(format!(
+            "{} items; a batch holds at most {MAX_BATCH}: split it",
+            body.items.len()
+        )));
+    }
+    let worker = state.clone();
+    let results = blocking(move || {
+        use rayon::prelude::*;
+        Ok(body
+            .items
+            .par_iter()
+            .map(|item| verify_one(&worker, item))
+            .collect())
+    })
+    .await?;
+    Ok(axum::Json(BatchResults { results }))
+}
+
+/// Validates a certificate chain to this CA's root, with revocation from the CA's records.
+#[utoipa::path(post, path = "/v1/validate", tag = "verification", request_body = ValidateBody,
+    responses(
+        (status = 200, description = "The verdict", body = ValidateOutcome),
+        (status = 400, description = "Not JSON of this shape", body = Problem),
+    ))]
+pub(crate) async fn validate(
+    axum::extract::State(state): axum::extract::State<Arc<AppState>>,
+    ApiJson(body): ApiJson<ValidateBody>,
+) -> Result<axum::Json<ValidateOutcome>, Problem> {
+    let malformed = |message: String| ValidateOutcome {
+        valid: false,
+        status: "unknown",
+        reason: Some(Reason::Malformed),
+        message,
+        subject: None,
+    };
+    let usage = match body.usage.as_deref().unwrap_or("any") {
+        "any" => Ok(Usage::Any),
+        "serverAuth" | "server_auth" => Ok(Usage::ServerAuth),
+        "clientAuth" | "client_auth" => Ok(Usage::ClientAuth),
+        other => Err(format!(
+            "usage {other:?} must be serverAuth, clientAuth or any"
+        )),
+    };
+    let time = parse_time(body.time.as_deref());
+    let mut chain = Vec::new();
+    for (index, text) in body.chain.iter().enumerate() {
+        match pem::parse_many(text) {
+            Ok(blocks) if blocks.iter().any(|b| b.tag() == "CERTIFICATE") => chain.extend(
+                blocks
+                    .into_iter()
+                    .filter(|b| b.tag() == "CERTIFICATE")
+                    .map(pem::Pem::into_contents),
+            ),
+            _ => match certificate_from_pem(text) {
+                Ok(der) => chain.push(der),
+                Err(e) => return Ok(axum::Json(malformed(format!("chain[{index}]: {e}")))),
+            },
+        }
+    }
+    let (usage, time) = match (usage, time) {
+        (Ok(usage), Ok(time)) => (usage, time),
+        (Err(e), _) | (_, Err(e)) => return Ok(axum::Json(malformed(e))),
+    };
+    let worker = state.clone();
+    let outcome = blocking(move || Ok(worker.verifier.validate(&chain, time, usage))).await?;
+    Ok(axum::Json(outcome))
+}

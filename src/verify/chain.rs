@@ -1,0 +1,235 @@
+//! Path validation to our root with rustls-webpki, cached per certificate.
+//!
+//! A leaf's chain (signatures, constraints) is validated once with webpki at a moment
+//! inside the chain's validity window; the window is cached by the leaf's SHA-256, so
+//! later requests only compare their time against it.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+
+use rustls_pki_types::{CertificateDer, UnixTime};
+use webpki::{EndEntityCert, ExtendedKeyUsageValidator, KeyPurposeIdIter, KeyUsage};
+
+/// The EKU a chain must allow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Usage {
+    /// Any purpose (EKU not checked).
+    Any,
+    /// id-kp-serverAuth, if the certificate has an EKU extension.
+    ServerAuth,
+    /// id-kp-clientAuth, if the certificate has an EKU extension.
+    ClientAuth,
+}
+
+struct AnyUsage;
+
+impl ExtendedKeyUsageValidator for AnyUsage {
+    fn validate(&self, iter: KeyPurposeIdIter<'_, '_>) -> Result<(), webpki::Error> {
+        // Still reject a malformed EKU extension.
+        for id in iter {
+            id?;
+        }
+        Ok(())
+    }
+}
+
+/// Why a chain does not validate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChainError {
+    /// Not issued (by signature) under our root.
+    UnknownIssuer(String),
+    /// Some certificate of the chain is expired at that time.
+    Expired,
+    /// Some certificate of the chain is not yet valid at that time.
+    NotYetValid,
+    /// The certificate does not allow the requested usage.
+    Usage(String),
+    /// A signature algorithm webpki does not support.
+    UnsupportedAlgorithm(String),
+    /// Not a certificate.
+    Malformed(String),
+}
+
+/// Validity window (Unix seconds, inclusive start, exclusive end) of a validated chain.
+#[derive(Debug, Clone, Copy)]
+pub struct Window {
+    /// Latest notBefore of the chain.
+    pub not_before: i64,
+    /// Earliest notAfter of the chain.
+    pub not_after: i64,
+}
+
+/// Validates chains to one root.
+pub struct ChainValidator {
+    root: CertificateDer<'static>,
+    issuing: CertificateDer<'static>,
+    ca_window: Window,
+    cache: RwLock<HashMap<[u8; 32], Window>>,
+    capacity: usize,
+}
+
+impl std::fmt::Debug for ChainValidator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChainValidator").finish_non_exhaustive()
+    }
+}
+
+fn validity(der: &[u8]) -> Option<Window> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    Some(Window {
+        not_before: cert.validity().not_before.timestamp(),
+        not_after: cert.validity().not_after.timestamp(),
+    })
+}
+
+const ALGORITHMS: &[&dyn rustls_pki_types::SignatureVerificationAlgorithm] = &[
+    webpki::ring::ECDSA_P256_SHA256,
+    webpki::ring::ECDSA_P256_SHA384,
+    webpki::ring::ECDSA_P384_SHA256,
+    webpki::ring::ECDSA_P384_SHA384,
+    webpki::ring::ED25519,
+    webpki::ring::RSA_PKCS1_2048_8192_SHA256,
+    webpki::ring::RSA_PKCS1_2048_8192_SHA384,
+    webpki::ring::RSA_PKCS1_2048_8192_SHA512,
+    webpki::ring::RSA_PSS_2048_8192_SHA256_LEGACY_KEY,
+    webpki::ring::RSA_PSS_2048_8192_SHA384_LEGACY_KEY,
+    webpki::ring::RSA_PSS_2048_8192_SHA512_LEGACY_KEY,
+];
+
+impl ChainValidator {
+    /// A validator for chains ending at `root`, with our `issuing` CA as an intermediate.
+    pub fn new(root: Vec<u8>, issuing: Vec<u8>, capacity: usize) -> Self {
+        let root_window = validity(&root);
+        let issuing_window = validity(&issuing);
+        let ca_window = match (root_window, issuing_window) {
+            (Some(r), Some(i)) => Window {
+                not_before: r.not_before.max(i.not_before),
+                not_after: r.not_after.min(i.not_after),
+            },
+            _ => Window {
+                not_before: 0,
+                not_after: 0,
+            },
+        };
+        ChainValidator {
+            root: CertificateDer::from(root),
+            issuing: CertificateDer::from(issuing),
+            ca_window,
+            cache: RwLock::new(HashMap::new()),
+            capacity,
+        }
+    }
+
+    /// Checks a leaf issued under our issuing CA (the verification hot path): the chain
+    /// once, then only the time against the cached window.
+    pub fn check_leaf(
+        &self,
+        leaf: &[u8],
+        fingerprint: &[u8; 32],
+        time: i64,
+    ) -> Result<(), ChainError> {
+        let cached = self
+            .cache
+            .read()
+            .ok()
+            .and_then(|c| c.get(fingerprint).copied());
+        let window = match cached {
+            Some(window) => window,
+            None => {
+                let leaf_window = validity(leaf)
+                    .ok_or_else(|| ChainError::Malformed("not an X.509 certificate".into()))?;
+                let window = Window {
+                    not_before: leaf_window.not_before.max(self.ca_window.not_before),
+                    not_after: leaf_window.not_after.min(self.ca_window.not_after),
+                };
+                if window.not_before >= window.not_after {
+                    return Err(ChainError::Expired);
+                }
+                // Validate at a moment when every certificate of the chain is valid, so the
+                // result says only whether the chain is ours; time is judged below.
+                self.validate(leaf, &[], window.not_before, Usage::Any)?;
+                if let Ok(mut cache) = self.cache.write() {
+                    if cache.len() >= self.capacity {
+                        cache.clear();
+                    }
+                    cache.insert(*fingerprint, window);
+                }
+                window
+            }
+        };
+        if time < window.not_before {
+            Err(ChainError::NotYetValid)
+        } else if time >= window.not_after {
+            Err(ChainError::Expired)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Full path validation with webpki at `time`: leaf, the caller's intermediates plus
+    /// our issuing CA, to our root.
+    pub fn validate(
+        &self,
+        leaf: &[u8],
+        intermediates: &[Vec<u8>],
+        time: i64,
+        usage: Usage,
+    ) -> Result<(), ChainError> {
+        let leaf_der = CertificateDer::from(leaf);
+        let end_entity = EndEntityCert::try_from(&leaf_der)
+            .map_err(|e| ChainError::Malformed(format!("{e}")))?;
+        let anchor = webpki::anchor_from_trusted_cert(&self.root)
+            .map_err(|e| ChainError::Malformed(format!("root: {e}")))?;
+        let mut chain: Vec<CertificateDer<'_>> = intermediates
+            .iter()
+            .map(|c| CertificateDer::from(c.as_slice()))
+            .collect();
+        chain.push(self.issuing.clone());
+        let seconds = u64::try_from(time).unwrap_or(0);
+        let at = UnixTime::since_unix_epoch(std::time::Duration::from_secs(seconds));
+        let anchors = [anchor];
+        let result = match usage {
+            Usage::Any => {
+                end_entity.verify_for_usage(ALGORITHMS, &anchors, &chain, at, AnyUsage, None, None)
+            }
+            Usage::ServerAuth => end_entity.verify_for_usage(
+                ALGORITHMS,
+                &anchors,
+                &chain,
+                at,
+                KeyUsage::server_auth(),
+                None,
+                None,
+            ),
+            Usage::ClientAuth => end_entity.verify_for_usage(
+                ALGORITHMS,
+                &anchors,
+                &chain,
+                at,
+                KeyUsage::client_auth(),
+                None,
+                None,
+            ),
+        };
+        result.map(|_| ()).map_err(classify)
+    }
+}
+
+fn classify(error: webpki::Error) -> ChainError {
+    use webpki::Error as E;
+    match error {
+        E::CertExpired { .. } => ChainError::Expired,
+        E::CertNotValidYet { .. } => ChainError::NotYetValid,
+        E::RequiredEkuNotFoundContext(_) => ChainError::Usage(format!("{error}")),
+        E::UnsupportedSignatureAlgorithmContext(_)
+        | E::UnsupportedSignatureAlgorithmForPublicKeyContext(_) => {
+            ChainError::UnsupportedAlgorithm(format!("{error}"))
+        }
+        E::BadDer
+        | E::BadDerTime
+        | E::TrailingData(_)
+        | E::UnsupportedCertVersion
+        | E::MalformedExtensions => ChainError::Malformed(format!("{error}")),
+        other => ChainError::UnknownIssuer(format!("{other}")),
+    }
+}
