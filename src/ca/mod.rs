@@ -411,6 +411,47 @@ impl CertificateAuthority {
         })
     }
 
+    /// Replaces the delegated OCSP responder's key and certificate (same profile, new key,
+    /// `validity` from now). The old files are kept beside the new ones with a `.old-<unix
+    /// time>` suffix. Takes effect in servers started afterwards. Returns the new notAfter.
+    pub fn renew_ocsp_responder(
+        &self,
+        dir: &DataDir,
+        passphrase: Option<&Passphrase>,
+        validity: Duration,
+    ) -> Result<OffsetDateTime, CaError> {
+        let key = keys::generate(match keys::algorithm_of(self.issuing_signer.key()) {
+            KeyAlgorithm::Rsa => KeyAlgorithm::EcdsaP256,
+            other => other,
+        })?;
+        let rng = ring::rand::SystemRandom::new();
+        let serial = Serial::random(&rng)
+            .map_err(|_| CaError::Key("the system random generator failed".into()))?;
+        let now = OffsetDateTime::now_utc();
+        let params = ocsp_responder_params(
+            &self.settings,
+            now,
+            validity,
+            self.issuing.not_after,
+            serial,
+        )?;
+        let cert = params.signed_by(&key, &self.issuing_signer)?;
+        let suffix = format!("old-{}", now.unix_timestamp());
+        let (key_path, cert_path) = (dir.key_file("ocsp"), dir.cert_file("ocsp"));
+        let (new_key, new_cert) = (
+            key_path.with_extension("pem.new"),
+            cert_path.with_extension("pem.new"),
+        );
+        keys::write_key_file(&new_key, &key, passphrase)?;
+        write_file(&new_cert, cert.pem().as_bytes())?;
+        for (current, fresh) in [(&key_path, &new_key), (&cert_path, &new_cert)] {
+            std::fs::rename(current, current.with_extension(format!("pem.{suffix}")))
+                .map_err(|e| CaError::io(current, e))?;
+            std::fs::rename(fresh, current).map_err(|e| CaError::io(current, e))?;
+        }
+        Ok(params.not_after)
+    }
+
     /// The settings chosen at `init`.
     pub fn settings(&self) -> &CaSettings {
         &self.settings

@@ -45,6 +45,12 @@ pub(super) fn run(context: &Context, args: InitArgs) -> Result<(), CliError> {
     options.import_issuing_key = args.import_issuing_key;
     options.passphrase = passphrase_from_env();
     let report = ca::init(&context.data_dir, &options)?;
+    crate::store::SledStore::open(&context.data_dir.database())?.append_audit(
+        crate::store::AuditEvent::new("init", "cli").detail(format!(
+            "CA created; root SHA-256 {}",
+            report.root_fingerprint
+        )),
+    )?;
     let dir = context.data_dir.root().display();
     eprintln!(
         "Created a CA in {dir} ({} keys{}).",

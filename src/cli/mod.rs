@@ -5,6 +5,7 @@ mod admin;
 mod init;
 mod participant;
 pub mod remote;
+mod responder;
 mod revocation;
 mod serve;
 mod token;
@@ -68,6 +69,12 @@ pub enum Command {
     Unhold(revocation::UnholdArgs),
     /// Write the current CRL (or, with --root, produce the root's CRL).
     Crl(revocation::CrlArgs),
+    /// The admin credential.
+    #[command(subcommand)]
+    Credential(responder::CredentialCommand),
+    /// The delegated OCSP responder's certificate.
+    #[command(subcommand)]
+    Responder(responder::ResponderCommand),
     /// Verify a signature over a message, or validate a chain, with a paypki server.
     Verify(verify::VerifyArgs),
     /// List issued certificates.
@@ -120,6 +127,8 @@ impl Cli {
             Command::Unhold(args) => revocation::unhold(&context, args),
             Command::Crl(args) => revocation::crl(&context, args),
             Command::Verify(args) => verify::run(args),
+            Command::Responder(command) => responder::run(&context, command),
+            Command::Credential(command) => responder::credential(&context, command),
             Command::List(args) => admin::list(&context, args),
             Command::Show(args) => admin::show(&context, args),
             Command::Audit(command) => admin::audit(&context, command),

@@ -83,6 +83,12 @@ async fn serve(context: &Context, args: ServeArgs) -> Result<(), CliError> {
         let mut options = InitOptions::new(args.base_url.clone().unwrap_or_else(|| url.clone()));
         options.passphrase = passphrase_from_env();
         let report = crate::ca::init(&context.data_dir, &options)?;
+        SledStore::open(&context.data_dir.database())?.append_audit(
+            crate::store::AuditEvent::new("init", "serve").detail(format!(
+                "development CA created; root SHA-256 {}",
+                report.root_fingerprint
+            )),
+        )?;
         super::init::create_admin_credential(&context.data_dir)?;
         tracing::warn!(
             data_dir = %context.data_dir.root().display(),
@@ -93,10 +99,7 @@ async fn serve(context: &Context, args: ServeArgs) -> Result<(), CliError> {
         );
     }
 
-    let ca = Arc::new(CertificateAuthority::load(
-        &context.data_dir,
-        passphrase_from_env().as_ref(),
-    )?);
+    let mut ca = CertificateAuthority::load(&context.data_dir, passphrase_from_env().as_ref())?;
     let store = SledStore::open(&context.data_dir.database()).map_err(|e| match e {
         crate::store::StoreError::Locked(_) => CliError::Failed(format!(
             "the database in {} is in use: is another `paypki serve` running on this data directory?",
@@ -104,6 +107,20 @@ async fn serve(context: &Context, args: ServeArgs) -> Result<(), CliError> {
         )),
         other => other.into(),
     })?;
+    // A responder certificate close to expiry is replaced before serving with it.
+    let remaining = ca.ocsp_responder().not_after - time::OffsetDateTime::now_utc();
+    if remaining < time::Duration::days(30) {
+        let not_after = super::responder::renew_responder(
+            context,
+            &ca,
+            &store,
+            time::Duration::days(90),
+            "serve",
+        )?;
+        tracing::warn!(%not_after, "the OCSP responder certificate had under 30 days left: renewed it");
+        ca = CertificateAuthority::load(&context.data_dir, passphrase_from_env().as_ref())?;
+    }
+    let ca = Arc::new(ca);
     let duration = |flag: &str, value: &str| {
         super::parse_duration(value).map_err(|e| CliError::Usage(format!("--{flag}: {e}")))
     };
