@@ -45,12 +45,11 @@ pub(super) fn run(context: &Context, args: InitArgs) -> Result<(), CliError> {
     options.import_issuing_key = args.import_issuing_key;
     options.passphrase = passphrase_from_env();
     let report = ca::init(&context.data_dir, &options)?;
-    crate::store::SledStore::open(&context.data_dir.database())?.append_audit(
-        crate::store::AuditEvent::new("init", "cli").detail(format!(
-            "CA created; root SHA-256 {}",
-            report.root_fingerprint
-        )),
-    )?;
+    let store = crate::store::SledStore::open(&context.data_dir.database())?;
+    store.append_audit(crate::store::AuditEvent::new("init", "cli").detail(format!(
+        "CA created; root SHA-256 {}",
+        report.root_fingerprint
+    )))?;
     let dir = context.data_dir.root().display();
     eprintln!(
         "Created a CA in {dir} ({} keys{}).",
@@ -65,7 +64,7 @@ pub(super) fn run(context: &Context, args: InitArgs) -> Result<(), CliError> {
         "Root certificate: {}",
         context.data_dir.cert_file("root").display()
     );
-    let credential = create_admin_credential(&context.data_dir)?;
+    let credential = create_admin_credential(&context.data_dir, &store)?;
     eprintln!(
         "Admin credential (for the admin API, 0600): {}",
         credential.display()
@@ -79,10 +78,14 @@ pub(super) fn run(context: &Context, args: InitArgs) -> Result<(), CliError> {
 /// (0600) for the CLI. Returns the file's path.
 pub(crate) fn create_admin_credential(
     dir: &crate::config::DataDir,
+    store: &crate::store::SledStore,
 ) -> Result<std::path::PathBuf, CliError> {
     let (secret, hash) = crate::ra::enrollment::new_admin_credential()?;
-    let store = crate::store::SledStore::open(&dir.database())?;
     store.set_admin_credential_hash(&hash)?;
+    store.append_audit(
+        crate::store::AuditEvent::new("admin-credential", "cli")
+            .detail("a new admin credential was created"),
+    )?;
     let path = dir.admin_credential();
     crate::ca::keys::write_private_file(&path, format!("{secret}\n").as_bytes())?;
     Ok(path)

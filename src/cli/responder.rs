@@ -80,14 +80,13 @@ pub(super) fn credential(context: &Context, command: CredentialCommand) -> Resul
         }
         other => other?,
     };
-    drop(store);
     let path = context.data_dir.admin_credential();
     match std::fs::remove_file(&path) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(CliError::Failed(format!("{}: {e}", path.display()))),
     }
-    let path = super::init::create_admin_credential(&context.data_dir)?;
+    let path = super::init::create_admin_credential(&context.data_dir, &store)?;
     eprintln!("new admin credential written to {}", path.display());
     Ok(())
 }

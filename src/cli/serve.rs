@@ -79,17 +79,32 @@ async fn serve(context: &Context, args: ServeArgs) -> Result<(), CliError> {
         .map_err(|e| CliError::Failed(format!("cannot read the listening address: {e}")))?;
     let url = format!("http://{local}");
 
-    if !context.data_dir.is_initialized() {
+    let fresh = !context.data_dir.is_initialized();
+    let mut init_options = None;
+    if fresh {
         let mut options = InitOptions::new(args.base_url.clone().unwrap_or_else(|| url.clone()));
         options.passphrase = passphrase_from_env();
         let report = crate::ca::init(&context.data_dir, &options)?;
-        SledStore::open(&context.data_dir.database())?.append_audit(
+        init_options = Some((options, report));
+    }
+    let mut ca = CertificateAuthority::load(&context.data_dir, passphrase_from_env().as_ref())?;
+    // One handle for the whole run: sled releases its file lock only when the last handle
+    // is gone, possibly after a background flush, so reopening could race with ourselves.
+    let store = SledStore::open(&context.data_dir.database()).map_err(|e| match e {
+        crate::store::StoreError::Locked(_) => CliError::Failed(format!(
+            "the database in {} is in use: is another `paypki serve` running on this data directory?",
+            context.data_dir.root().display()
+        )),
+        other => other.into(),
+    })?;
+    if let Some((options, report)) = init_options {
+        store.append_audit(
             crate::store::AuditEvent::new("init", "serve").detail(format!(
                 "development CA created; root SHA-256 {}",
                 report.root_fingerprint
             )),
         )?;
-        super::init::create_admin_credential(&context.data_dir)?;
+        super::init::create_admin_credential(&context.data_dir, &store)?;
         tracing::warn!(
             data_dir = %context.data_dir.root().display(),
             root_sha256 = %report.root_fingerprint,
@@ -98,15 +113,6 @@ async fn serve(context: &Context, args: ServeArgs) -> Result<(), CliError> {
             "no CA found: created a DEVELOPMENT CA (for production run `paypki init` with your --base-url, --org and --country first)"
         );
     }
-
-    let mut ca = CertificateAuthority::load(&context.data_dir, passphrase_from_env().as_ref())?;
-    let store = SledStore::open(&context.data_dir.database()).map_err(|e| match e {
-        crate::store::StoreError::Locked(_) => CliError::Failed(format!(
-            "the database in {} is in use: is another `paypki serve` running on this data directory?",
-            context.data_dir.root().display()
-        )),
-        other => other.into(),
-    })?;
     // A responder certificate close to expiry is replaced before serving with it.
     let remaining = ca.ocsp_responder().not_after - time::OffsetDateTime::now_utc();
     if remaining < time::Duration::days(30) {
