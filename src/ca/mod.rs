@@ -3,6 +3,7 @@
 //! re-checking the request first. It never parses HTTP, never reads policies and never
 //! touches the database.
 
+mod crl_der;
 mod extensions;
 pub mod keys;
 
@@ -20,6 +21,7 @@ use crate::model::{
     Serial,
 };
 use crate::names::{SubjectAltName, SubjectName};
+pub use crl_der::CrlEntryWriter;
 pub use keys::Passphrase;
 
 /// What can go wrong in the CA layer.
@@ -168,6 +170,8 @@ pub struct CertificateAuthority {
     ocsp: CaCertificate,
     issuing_signer: Issuer<'static, KeyPair>,
     issuing_key_id: Vec<u8>,
+    issuing_subject: Vec<u8>,
+    issuing_signature_algorithm: Vec<u8>,
     ocsp_key: KeyPair,
 }
 
@@ -399,6 +403,10 @@ impl CertificateAuthority {
         check_key_matches(&issuing, &issuing_key, "issuing")?;
         check_key_matches(&ocsp, &ocsp_key, "ocsp")?;
         let issuing_key_id = subject_key_id(&issuing.der)?;
+        let issuing_subject = x509_parser::parse_x509_certificate(&issuing.der)
+            .map(|(_, c)| c.subject().as_raw().to_vec())
+            .map_err(|e| CaError::Key(format!("issuing certificate: {e}")))?;
+        let issuing_signature_algorithm = signature_algorithm_der(keys::algorithm_of(&issuing_key))?;
         let issuing_signer = Issuer::from_ca_cert_der(&issuing.der.clone().into(), issuing_key)?;
         Ok(CertificateAuthority {
             settings,
@@ -407,6 +415,8 @@ impl CertificateAuthority {
             ocsp,
             issuing_signer,
             issuing_key_id,
+            issuing_subject,
+            issuing_signature_algorithm,
             ocsp_key,
         })
     }
@@ -468,22 +478,34 @@ impl CertificateAuthority {
     pub fn ocsp_responder(&self) -> &CaCertificate {
         &self.ocsp
     }
-    /// Signs the issuing CA's CRL.
+    /// Signs the issuing CA's CRL. `fill` receives a writer and pushes every revoked
+    /// certificate into it; entries are encoded as they come (see `crl_der`). Returns the
+    /// DER and the number of entries.
     pub fn sign_crl(
         &self,
         number: u64,
         this_update: OffsetDateTime,
         next_update: OffsetDateTime,
-        entries: Vec<CrlEntry>,
-    ) -> Result<Vec<u8>, CaError> {
-        let params = crl_params(
+        fill: &mut dyn FnMut(&mut CrlEntryWriter),
+    ) -> Result<(Vec<u8>, usize), CaError> {
+        if next_update <= this_update {
+            return Err(CaError::Refused("nextUpdate must be after thisUpdate".into()));
+        }
+        let frame = crl_der::CrlFrame {
+            signature_algorithm: &self.issuing_signature_algorithm,
+            issuer: &self.issuing_subject,
+            this_update: this_update.unix_timestamp(),
+            next_update: next_update.unix_timestamp(),
             number,
-            this_update,
-            next_update,
-            entries,
-            self.issuing_key_id.clone(),
-        );
-        Ok(params.signed_by(&self.issuing_signer)?.der().to_vec())
+            authority_key_id: &self.issuing_key_id,
+        };
+        crl_der::build(&frame, fill, &|tbs| {
+            use rcgen::SigningKey;
+            self.issuing_signer
+                .key()
+                .sign(tbs)
+                .map_err(|e| CaError::Build(format!("CRL signing failed: {e}")))
+        })
     }
 
     /// Signs OCSP `ResponseData` (DER) with the delegated responder key. Returns the
@@ -497,12 +519,7 @@ impl CertificateAuthority {
             .ocsp_key
             .sign(tbs_response_data)
             .map_err(|e| CaError::Build(format!("OCSP signing failed: {e}")))?;
-        let (oid, null_params) = match keys::algorithm_of(&self.ocsp_key) {
-            KeyAlgorithm::EcdsaP256 => ("1.2.840.10045.4.3.2", false),
-            KeyAlgorithm::EcdsaP384 => ("1.2.840.10045.4.3.3", false),
-            KeyAlgorithm::Ed25519 => ("1.3.101.112", false),
-            KeyAlgorithm::Rsa => ("1.2.840.113549.1.1.11", true),
-        };
+        let (oid, null_params) = signature_algorithm(keys::algorithm_of(&self.ocsp_key));
         Ok((oid, null_params, signature))
     }
 
@@ -573,6 +590,28 @@ impl CertificateAuthority {
         let cert = params.signed_by(&request.public_key, &self.issuing_signer)?;
         Ok(cert.der().to_vec())
     }
+}
+
+/// The signature algorithm rcgen/ring sign with for a key: OID and whether it takes NULL
+/// parameters (RFC 4055 for RSA; RFC 5758 and RFC 8410 say absent for ECDSA and Ed25519).
+fn signature_algorithm(key: KeyAlgorithm) -> (&'static str, bool) {
+    match key {
+        KeyAlgorithm::EcdsaP256 => ("1.2.840.10045.4.3.2", false),
+        KeyAlgorithm::EcdsaP384 => ("1.2.840.10045.4.3.3", false),
+        KeyAlgorithm::Ed25519 => ("1.3.101.112", false),
+        KeyAlgorithm::Rsa => ("1.2.840.113549.1.1.11", true),
+    }
+}
+
+fn signature_algorithm_der(key: KeyAlgorithm) -> Result<Vec<u8>, CaError> {
+    use der::Encode;
+    let (oid, null) = signature_algorithm(key);
+    spki::AlgorithmIdentifierOwned {
+        oid: der::asn1::ObjectIdentifier::new(oid).map_err(|e| CaError::Build(e.to_string()))?,
+        parameters: null.then(|| der::Any::from(der::asn1::Null)),
+    }
+    .to_der()
+    .map_err(|e| CaError::Build(e.to_string()))
 }
 
 fn subject_key_id(der: &[u8]) -> Result<Vec<u8>, CaError> {
@@ -679,4 +718,51 @@ pub fn to_pem(tag: &str, der: &[u8]) -> String {
         &pem::Pem::new(tag, der.to_vec()),
         pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn streamed_crl_equals_rcgens_crl() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::new(dir.path().join("ca"));
+        init(&data, &InitOptions::new("http://127.0.0.1:1".into())).unwrap();
+        let ca = CertificateAuthority::load(&data, None).unwrap();
+        let now = OffsetDateTime::from_unix_timestamp(1_790_000_000).unwrap();
+        let entries = vec![
+            CrlEntry { serial: vec![0x01, 0x02], revoked_at: now, reason: Some(RevocationReason::KeyCompromise), invalidity_date: None },
+            CrlEntry { serial: vec![0xff, 0x00], revoked_at: now, reason: None, invalidity_date: None },
+            CrlEntry {
+                serial: vec![0x7f; 16],
+                revoked_at: now,
+                reason: Some(RevocationReason::CertificateHold),
+                invalidity_date: Some(now - Duration::days(2)),
+            },
+        ];
+        let next = now + Duration::days(1);
+        let (streamed, count) = ca
+            .sign_crl(7, now, next, &mut |w| {
+                for e in &entries {
+                    w.push(&e.serial, e.revoked_at.unix_timestamp(), e.reason, e.invalidity_date.map(|d| d.unix_timestamp()));
+                }
+            })
+            .unwrap();
+        assert_eq!(count, 3);
+        let reference = crl_params(7, now, next, entries, ca.issuing_key_id.clone()).signed_by(&ca.issuing_signer).unwrap();
+        let tbs = |der: &[u8]| {
+            let (_, crl) = x509_parser::parse_x509_crl(der).unwrap();
+            crl.tbs_cert_list.as_ref().to_vec()
+        };
+        assert_eq!(tbs(&streamed), tbs(reference.der()));
+        // And the signature verifies with the issuing CA's key.
+        let (_, crl) = x509_parser::parse_x509_crl(&streamed).unwrap();
+        let (_, issuing) = x509_parser::parse_x509_certificate(&ca.issuing().der).unwrap();
+        crl.verify_signature(issuing.public_key()).unwrap();
+        // An empty CRL omits revokedCertificates, as RFC 5280 §5.1.2.6 requires.
+        let (empty, _) = ca.sign_crl(8, now, next, &mut |_| {}).unwrap();
+        let reference = crl_params(8, now, next, Vec::new(), ca.issuing_key_id.clone()).signed_by(&ca.issuing_signer).unwrap();
+        assert_eq!(tbs(&empty), tbs(reference.der()));
+    }
 }

@@ -5,7 +5,7 @@ use std::sync::{Arc, RwLock};
 
 use time::{Duration, OffsetDateTime};
 
-use crate::ca::{CaError, CertificateAuthority, CrlEntry};
+use crate::ca::{CaError, CertificateAuthority};
 use crate::store::{RevocationStore, SledStore, StoreError};
 
 /// Why a CRL could not be produced.
@@ -74,43 +74,36 @@ impl CrlPublisher {
     }
 }
 
-/// Builds and signs a CRL of every revoked, unexpired certificate.
-pub fn build(
-    ca: &CertificateAuthority,
-    store: &SledStore,
-    validity: Duration,
-) -> Result<PublishedCrl, CrlError> {
+/// Builds and signs a CRL of every revoked, unexpired certificate, streaming entries from
+/// the store's compact revocation tree into the encoder.
+pub fn build(ca: &CertificateAuthority, store: &SledStore, validity: Duration) -> Result<PublishedCrl, CrlError> {
     let this_update = OffsetDateTime::now_utc()
         .replace_nanosecond(0)
         .unwrap_or_else(|_| OffsetDateTime::now_utc());
     let now = this_update.unix_timestamp();
-    let mut entries = Vec::new();
-    store.for_each_revoked(&mut |serial, entry| {
-        // RFC 5280 §3.3: an entry may be removed once the certificate has expired.
-        if entry.not_after < now {
-            return;
-        }
-        entries.push(CrlEntry {
-            serial: serial.to_vec(),
-            revoked_at: OffsetDateTime::from_unix_timestamp(entry.revoked_at)
-                .unwrap_or(this_update),
-            reason: Some(entry.reason)
-                .filter(|r| *r != crate::model::RevocationReason::Unspecified),
-            invalidity_date: entry
-                .invalidity_date
-                .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok()),
-        });
-    })?;
     // The number is taken (durably) before signing, so it never repeats even if we crash.
     let number = store.next_counter(ISSUING_CRL_COUNTER)?;
     let next_update = this_update + validity;
-    let count = entries.len();
-    let der = ca.sign_crl(number, this_update, next_update, entries)?;
+    let mut scan_error = None;
+    let (der, entries) = ca.sign_crl(number, this_update, next_update, &mut |writer| {
+        let result = store.for_each_revoked(&mut |serial, entry| {
+            // RFC 5280 §3.3: an entry may be removed once the certificate has expired.
+            if entry.not_after >= now {
+                writer.push(serial, entry.revoked_at, Some(entry.reason), entry.invalidity_date);
+            }
+        });
+        if let Err(e) = result {
+            scan_error = Some(e);
+        }
+    })?;
+    if let Some(e) = scan_error {
+        return Err(e.into());
+    }
     Ok(PublishedCrl {
         der: Arc::new(der),
         number,
         this_update,
         next_update,
-        entries: count,
+        entries,
     })
 }
