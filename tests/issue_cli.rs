@@ -743,11 +743,7 @@ fn weak_and_disallowed_keys_are_refused() {
 }
 
 /// An RSA-1024 CSR must be refused with a message naming the policy's minimum (2048).
-///
-/// paypki BUG: it verifies the CSR's self-signature with ring before applying the key-size
-/// policy, and ring rejects signatures by RSA keys under 2048 bits, so the user is told
-/// "the CSR's signature does not verify (no proof of possession of the private key)" for
-/// a correctly signed CSR (`openssl req -verify` says "self-signature verify OK").
+
 #[test]
 fn rsa_1024_refusal_names_the_policy_minimum() {
     let ca = TestCa::new();
@@ -864,10 +860,7 @@ fn validity_flag_is_bounded_by_the_policy() {
 
 /// `paypki issue --out PATH` with a PATH that cannot be written must not leave behind an
 /// issued certificate nobody received.
-///
-/// paypki BUG: it signs and records the certificate first and writes `--out` afterwards; when
-/// the write fails it exits 1 without printing the serial, yet `paypki list` shows a new
-/// `good` certificate (an orphan the administrator cannot identify from the output).
+
 #[test]
 fn unwritable_out_path_issues_nothing() {
     let ca = TestCa::new();

@@ -25,7 +25,9 @@ fn der_error(e: der::Error) -> CaError {
 
 /// RFC 5280 Time for Unix seconds.
 pub(crate) fn time(seconds: i64) -> Result<Time, CaError> {
-    let duration = std::time::Duration::from_secs(u64::try_from(seconds).map_err(|_| CaError::Build("time before 1970".into()))?);
+    let duration = std::time::Duration::from_secs(
+        u64::try_from(seconds).map_err(|_| CaError::Build("time before 1970".into()))?,
+    );
     Ok(if seconds < UTC_TIME_LIMIT {
         Time::UtcTime(UtcTime::from_unix_duration(duration).map_err(der_error)?)
     } else {
@@ -56,20 +58,26 @@ fn crl_reason(reason: RevocationReason) -> CrlReason {
     }
 }
 
-fn entry_extensions(reason: Option<RevocationReason>, invalidity: Option<i64>) -> Result<Option<Vec<u8>>, CaError> {
+fn entry_extensions(
+    reason: Option<RevocationReason>,
+    invalidity: Option<i64>,
+) -> Result<Option<Vec<u8>>, CaError> {
     let mut extensions = Vec::new();
     // RFC 5280 §5.3.1: reasonCode SHOULD be absent rather than unspecified.
     if let Some(reason) = reason.filter(|r| *r != RevocationReason::Unspecified) {
         extensions.push(Extension {
             extn_id: ID_CE_CRL_REASONS,
             critical: false,
-            extn_value: OctetString::new(crl_reason(reason).to_der().map_err(der_error)?).map_err(der_error)?,
+            extn_value: OctetString::new(crl_reason(reason).to_der().map_err(der_error)?)
+                .map_err(der_error)?,
         });
     }
     if let Some(seconds) = invalidity {
         // RFC 5280 §5.3.2: InvalidityDate is always GeneralizedTime.
-        let at = GeneralizedTime::from_unix_duration(std::time::Duration::from_secs(u64::try_from(seconds).unwrap_or(0)))
-            .map_err(der_error)?;
+        let at = GeneralizedTime::from_unix_duration(std::time::Duration::from_secs(
+            u64::try_from(seconds).unwrap_or(0),
+        ))
+        .map_err(der_error)?;
         extensions.push(Extension {
             extn_id: ID_CE_INVALIDITY_DATE,
             critical: false,
@@ -108,7 +116,13 @@ impl CrlEntryWriter {
     }
 
     /// Appends one revoked certificate. Errors are kept and reported when the CRL is signed.
-    pub fn push(&mut self, serial: &[u8], revoked_at: i64, reason: Option<RevocationReason>, invalidity: Option<i64>) {
+    pub fn push(
+        &mut self,
+        serial: &[u8],
+        revoked_at: i64,
+        reason: Option<RevocationReason>,
+        invalidity: Option<i64>,
+    ) {
         if self.error.is_some() {
             return;
         }
@@ -117,7 +131,13 @@ impl CrlEntryWriter {
         }
     }
 
-    fn try_push(&mut self, serial: &[u8], revoked_at: i64, reason: Option<RevocationReason>, invalidity: Option<i64>) -> Result<(), CaError> {
+    fn try_push(
+        &mut self,
+        serial: &[u8],
+        revoked_at: i64,
+        reason: Option<RevocationReason>,
+        invalidity: Option<i64>,
+    ) -> Result<(), CaError> {
         let owned;
         let extensions: Option<&[u8]> = match (reason, invalidity) {
             (reason, None) => {
@@ -135,7 +155,10 @@ impl CrlEntryWriter {
         let entry = EntryRef {
             serial: UintRef::new(serial).map_err(der_error)?,
             revocation_date: time(revoked_at)?,
-            extensions: extensions.map(AnyRef::try_from).transpose().map_err(der_error)?,
+            extensions: extensions
+                .map(AnyRef::try_from)
+                .transpose()
+                .map_err(der_error)?,
         };
         entry.encode_to_vec(&mut self.entries).map_err(der_error)?;
         self.count += 1;
@@ -194,7 +217,10 @@ pub(crate) fn build(
             extn_id: ID_CE_CRL_NUMBER,
             critical: false,
             extn_value: OctetString::new(
-                UintRef::new(number_bytes.get(first..).unwrap_or(&[0])).map_err(der_error)?.to_der().map_err(der_error)?,
+                UintRef::new(number_bytes.get(first..).unwrap_or(&[0]))
+                    .map_err(der_error)?
+                    .to_der()
+                    .map_err(der_error)?,
             )
             .map_err(der_error)?,
         },
@@ -211,7 +237,11 @@ pub(crate) fn build(
         time(frame.this_update)?.to_der().map_err(der_error)?,
         time(frame.next_update)?.to_der().map_err(der_error)?,
     ];
-    let entries_header = if writer.count > 0 { header(Tag::Sequence, writer.entries.len())? } else { Vec::new() };
+    let entries_header = if writer.count > 0 {
+        header(Tag::Sequence, writer.entries.len())?
+    } else {
+        Vec::new()
+    };
     let extensions_header = header(
         Tag::ContextSpecific {
             constructed: true,
@@ -219,7 +249,11 @@ pub(crate) fn build(
         },
         crl_extensions.len(),
     )?;
-    let entries_len = if writer.count > 0 { writer.entries.len() } else { 0 };
+    let entries_len = if writer.count > 0 {
+        writer.entries.len()
+    } else {
+        0
+    };
     let body_len = parts.iter().map(Vec::len).sum::<usize>()
         + entries_header.len()
         + entries_len
@@ -227,7 +261,8 @@ pub(crate) fn build(
         + crl_extensions.len();
     let tbs_header = header(Tag::Sequence, body_len)?;
     // Room for the outer header (at most 6 bytes), the algorithm and the signature.
-    let mut out = Vec::with_capacity(8 + tbs_header.len() + body_len + frame.signature_algorithm.len() + 600);
+    let mut out =
+        Vec::with_capacity(8 + tbs_header.len() + body_len + frame.signature_algorithm.len() + 600);
     out.extend_from_slice(&tbs_header);
     for part in parts.drain(..) {
         out.extend_from_slice(&part);
@@ -242,7 +277,10 @@ pub(crate) fn build(
     out.extend_from_slice(&crl_extensions);
 
     let signature = sign(&out)?;
-    let bit_string = der::asn1::BitString::from_bytes(&signature).map_err(der_error)?.to_der().map_err(der_error)?;
+    let bit_string = der::asn1::BitString::from_bytes(&signature)
+        .map_err(der_error)?
+        .to_der()
+        .map_err(der_error)?;
     out.extend_from_slice(frame.signature_algorithm);
     out.extend_from_slice(&bit_string);
     let outer = header(Tag::Sequence, out.len())?;

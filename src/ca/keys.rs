@@ -68,7 +68,7 @@ pub fn write_key_file(
     key: &KeyPair,
     passphrase: Option<&Passphrase>,
 ) -> Result<(), CaError> {
-    let der = Zeroizing::new(key.serialize_der());
+    let der = Zeroizing::new(portable_pkcs8(&key.serialize_der())?);
     let pem = match passphrase {
         None => Zeroizing::new(pem::encode(&pem::Pem::new("PRIVATE KEY", der.to_vec()))),
         Some(passphrase) => {
@@ -84,7 +84,7 @@ pub fn write_key_file(
                 &iv,
             )
             .map_err(|e| CaError::Key(format!("bad encryption parameters: {e}")))?;
-            let info = pkcs8::PrivateKeyInfo::from_der(&der)
+            let info = pkcs8::PrivateKeyInfo::from_der(der.as_slice())
                 .map_err(|e| CaError::Key(format!("cannot re-read the generated key: {e}")))?;
             let encrypted = info
                 .encrypt_with_params(params, passphrase.0.as_bytes())
@@ -96,6 +96,21 @@ pub fn write_key_file(
         }
     };
     write_private_file(path, pem.as_bytes())
+}
+
+/// ring writes Ed25519 keys as PKCS#8 v2 (RFC 5958, with the public key), which OpenSSL
+/// 3.0 and Python `cryptography` refuse; v1 (RFC 5208, private key only) is read by all,
+/// ring included. Other keys are returned unchanged.
+fn portable_pkcs8(der: &[u8]) -> Result<Vec<u8>, CaError> {
+    use pkcs8::der::Encode;
+    let mut info = pkcs8::PrivateKeyInfo::from_der(der)
+        .map_err(|e| CaError::Key(format!("cannot re-read the generated key: {e}")))?;
+    if info.public_key.is_none() {
+        return Ok(der.to_vec());
+    }
+    info.public_key = None;
+    info.to_der()
+        .map_err(|e| CaError::Key(format!("cannot encode the key: {e}")))
 }
 
 /// Creates a new file readable by the owner only and writes `contents` durably.

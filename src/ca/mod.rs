@@ -406,7 +406,8 @@ impl CertificateAuthority {
         let issuing_subject = x509_parser::parse_x509_certificate(&issuing.der)
             .map(|(_, c)| c.subject().as_raw().to_vec())
             .map_err(|e| CaError::Key(format!("issuing certificate: {e}")))?;
-        let issuing_signature_algorithm = signature_algorithm_der(keys::algorithm_of(&issuing_key))?;
+        let issuing_signature_algorithm =
+            signature_algorithm_der(keys::algorithm_of(&issuing_key))?;
         let issuing_signer = Issuer::from_ca_cert_der(&issuing.der.clone().into(), issuing_key)?;
         Ok(CertificateAuthority {
             settings,
@@ -489,7 +490,9 @@ impl CertificateAuthority {
         fill: &mut dyn FnMut(&mut CrlEntryWriter),
     ) -> Result<(Vec<u8>, usize), CaError> {
         if next_update <= this_update {
-            return Err(CaError::Refused("nextUpdate must be after thisUpdate".into()));
+            return Err(CaError::Refused(
+                "nextUpdate must be after thisUpdate".into(),
+            ));
         }
         let frame = crl_der::CrlFrame {
             signature_algorithm: &self.issuing_signature_algorithm,
@@ -732,8 +735,18 @@ mod tests {
         let ca = CertificateAuthority::load(&data, None).unwrap();
         let now = OffsetDateTime::from_unix_timestamp(1_790_000_000).unwrap();
         let entries = vec![
-            CrlEntry { serial: vec![0x01, 0x02], revoked_at: now, reason: Some(RevocationReason::KeyCompromise), invalidity_date: None },
-            CrlEntry { serial: vec![0xff, 0x00], revoked_at: now, reason: None, invalidity_date: None },
+            CrlEntry {
+                serial: vec![0x01, 0x02],
+                revoked_at: now,
+                reason: Some(RevocationReason::KeyCompromise),
+                invalidity_date: None,
+            },
+            CrlEntry {
+                serial: vec![0xff, 0x00],
+                revoked_at: now,
+                reason: None,
+                invalidity_date: None,
+            },
             CrlEntry {
                 serial: vec![0x7f; 16],
                 revoked_at: now,
@@ -745,12 +758,19 @@ mod tests {
         let (streamed, count) = ca
             .sign_crl(7, now, next, &mut |w| {
                 for e in &entries {
-                    w.push(&e.serial, e.revoked_at.unix_timestamp(), e.reason, e.invalidity_date.map(|d| d.unix_timestamp()));
+                    w.push(
+                        &e.serial,
+                        e.revoked_at.unix_timestamp(),
+                        e.reason,
+                        e.invalidity_date.map(|d| d.unix_timestamp()),
+                    );
                 }
             })
             .unwrap();
         assert_eq!(count, 3);
-        let reference = crl_params(7, now, next, entries, ca.issuing_key_id.clone()).signed_by(&ca.issuing_signer).unwrap();
+        let reference = crl_params(7, now, next, entries, ca.issuing_key_id.clone())
+            .signed_by(&ca.issuing_signer)
+            .unwrap();
         let tbs = |der: &[u8]| {
             let (_, crl) = x509_parser::parse_x509_crl(der).unwrap();
             crl.tbs_cert_list.as_ref().to_vec()
@@ -762,7 +782,9 @@ mod tests {
         crl.verify_signature(issuing.public_key()).unwrap();
         // An empty CRL omits revokedCertificates, as RFC 5280 §5.1.2.6 requires.
         let (empty, _) = ca.sign_crl(8, now, next, &mut |_| {}).unwrap();
-        let reference = crl_params(8, now, next, Vec::new(), ca.issuing_key_id.clone()).signed_by(&ca.issuing_signer).unwrap();
+        let reference = crl_params(8, now, next, Vec::new(), ca.issuing_key_id.clone())
+            .signed_by(&ca.issuing_signer)
+            .unwrap();
         assert_eq!(tbs(&empty), tbs(reference.der()));
     }
 }

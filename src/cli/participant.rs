@@ -133,6 +133,16 @@ pub(super) fn renew(args: RenewArgs) -> Result<(), CliError> {
         .map_err(|e| CliError::Usage(format!("{}: {e}", args.cert.display())))?;
     let serial = Serial::from_der_integer(cert.raw_serial())
         .map_err(|e| CliError::Usage(format!("{}: {e}", args.cert.display())))?;
+    let out_dir = args
+        .out_dir
+        .clone()
+        .or_else(|| args.cert.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| PathBuf::from("."));
+    // Make sure the result can be written before the CA issues anything.
+    std::fs::create_dir_all(&out_dir).map_err(|e| io_error(&out_dir, e))?;
+    let probe = out_dir.join(".paypki-write-test");
+    std::fs::write(&probe, b"").map_err(|e| io_error(&out_dir, e))?;
+    let _ = std::fs::remove_file(&probe);
     let current_key = crate::ca::keys::read_key_file(&args.key, None)?;
     let next_key = if args.new_key {
         Some(new_key(args.key_alg)?)
@@ -154,11 +164,6 @@ pub(super) fn renew(args: RenewArgs) -> Result<(), CliError> {
         "proof": base64::engine::general_purpose::STANDARD.encode(proof),
     }));
     let issued: IssuedBody = read_response(response, &url)?;
-    let out_dir = args
-        .out_dir
-        .clone()
-        .or_else(|| args.cert.parent().map(Path::to_path_buf))
-        .unwrap_or_else(|| PathBuf::from("."));
     if let Some(key) = &next_key {
         let key_path = out_dir.join("key.pem");
         let tmp = out_dir.join("key.pem.new");

@@ -76,7 +76,11 @@ impl CrlPublisher {
 
 /// Builds and signs a CRL of every revoked, unexpired certificate, streaming entries from
 /// the store's compact revocation tree into the encoder.
-pub fn build(ca: &CertificateAuthority, store: &SledStore, validity: Duration) -> Result<PublishedCrl, CrlError> {
+pub fn build(
+    ca: &CertificateAuthority,
+    store: &SledStore,
+    validity: Duration,
+) -> Result<PublishedCrl, CrlError> {
     let this_update = OffsetDateTime::now_utc()
         .replace_nanosecond(0)
         .unwrap_or_else(|_| OffsetDateTime::now_utc());
@@ -89,7 +93,12 @@ pub fn build(ca: &CertificateAuthority, store: &SledStore, validity: Duration) -
         let result = store.for_each_revoked(&mut |serial, entry| {
             // RFC 5280 §3.3: an entry may be removed once the certificate has expired.
             if entry.not_after >= now {
-                writer.push(serial, entry.revoked_at, Some(entry.reason), entry.invalidity_date);
+                writer.push(
+                    serial,
+                    entry.revoked_at,
+                    Some(entry.reason),
+                    entry.invalidity_date,
+                );
             }
         });
         if let Err(e) = result {

@@ -270,6 +270,15 @@ impl RegistrationAuthority {
                 old.role
             )));
         }
+        let opens = old.not_after - profile.enrollment.renewal_window;
+        if now < opens {
+            return Err(RaError::Renewal(format!(
+                "renewal of certificate {} opens {} days before it expires, on {}; until then it stays in use",
+                old.serial,
+                profile.enrollment.renewal_window.whole_days(),
+                crate::inspect::format_time(opens)
+            )));
+        }
         if (now.unix_timestamp() - request.time).abs() > RENEWAL_CLOCK_SKEW.whole_seconds() {
             return Err(RaError::Renewal("the renewal proof's time is more than 5 minutes from the CA's clock; check the clock and sign again".into()));
         }

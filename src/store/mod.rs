@@ -291,6 +291,66 @@ impl SledStore {
         Ok(entry)
     }
 
+    /// Imports certificate records in bulk (a migration from another CA, or a load test):
+    /// every tree and index is written as for issuance, in batches of 10,000, with one
+    /// audit entry and one flush at the end. Existing serials are refused.
+    pub fn import_records(
+        &self,
+        records: impl IntoIterator<Item = CertificateRecord>,
+        actor: &str,
+    ) -> Result<usize, StoreError> {
+        let mut count = 0usize;
+        let mut chunk = Vec::with_capacity(10_000);
+        let flush_chunk = |chunk: &mut Vec<CertificateRecord>| -> Result<(), StoreError> {
+            let (mut certs, mut serials, mut roles, mut statuses, mut expiries, mut revoked) = (
+                sled::Batch::default(),
+                sled::Batch::default(),
+                sled::Batch::default(),
+                sled::Batch::default(),
+                sled::Batch::default(),
+                sled::Batch::default(),
+            );
+            for record in chunk.drain(..) {
+                let serial = &record.serial;
+                if self.certificates.contains_key(serial.as_bytes())? {
+                    return Err(StoreError::SerialTaken(serial.clone()));
+                }
+                let value =
+                    serde_json::to_vec(&record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                certs.insert(serial.as_bytes(), value);
+                serials.insert(serial.as_bytes(), b"imported".as_slice());
+                roles.insert(prefixed(&[role_byte(record.role)], serial), &[]);
+                statuses.insert(prefixed(&[status_byte(record.status)], serial), &[]);
+                expiries.insert(prefixed(&time_key(record.not_after), serial), &[]);
+                if let Some(revocation) = &record.revocation {
+                    if let Some(entry) = RevokedEntry::from_record(&record, revocation) {
+                        revoked.insert(serial.as_bytes(), entry.encode());
+                    }
+                }
+            }
+            self.certificates.apply_batch(certs)?;
+            self.serials.apply_batch(serials)?;
+            self.by_role.apply_batch(roles)?;
+            self.by_status.apply_batch(statuses)?;
+            self.by_expiry.apply_batch(expiries)?;
+            self.revoked.apply_batch(revoked)?;
+            Ok(())
+        };
+        for record in records {
+            chunk.push(record);
+            count += 1;
+            if chunk.len() == 10_000 {
+                flush_chunk(&mut chunk)?;
+            }
+        }
+        flush_chunk(&mut chunk)?;
+        self.append_audit(
+            AuditEvent::new("import", actor)
+                .detail(format!("{count} certificate records imported")),
+        )?;
+        Ok(count)
+    }
+
     /// Walks the audit chain and checks every link.
     pub fn verify_audit(&self) -> Result<AuditReport, StoreError> {
         audit::verify(&self.audit, &self.meta)

@@ -27,7 +27,22 @@ pub struct RevokedEntry {
 impl RevokedEntry {
     const LEN: usize = 25;
 
-    fn encode(&self) -> Vec<u8> {
+    /// The compact entry for a revoked record.
+    pub(super) fn from_record(
+        record: &CertificateRecord,
+        revocation: &RevocationRecord,
+    ) -> Option<Self> {
+        Some(RevokedEntry {
+            reason: revocation.reason.parse().ok()?,
+            revoked_at: revocation.revoked_at.unix_timestamp(),
+            invalidity_date: revocation
+                .invalidity_date
+                .map(OffsetDateTime::unix_timestamp),
+            not_after: record.not_after.unix_timestamp(),
+        })
+    }
+
+    pub(super) fn encode(&self) -> Vec<u8> {
         let invalidity = self.invalidity_date.unwrap_or(i64::MIN);
         let mut out = Vec::with_capacity(Self::LEN);
         out.push(self.reason.code());

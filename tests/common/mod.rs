@@ -16,6 +16,9 @@
 //! * [`Policy`]: a role policy file (`policies/<role>.toml`) read with `toml`, to compare
 //!   certificates against.
 //! * [`RunOutput`]: convenience methods on [`std::process::Output`].
+//! * [`TestServer`]: the real `paypki serve` on an ephemeral port for a [`TestCa`], with
+//!   HTTP helpers returning [`HttpResponse`]; [`EnrollCase`] holds token subjects and SANs
+//!   that satisfy each shipped policy.
 
 // Not every test file uses every helper, and the helpers are `pub` so that any test file
 // can use them; neither is worth a warning. Test code may panic freely (a panic is a test
@@ -959,4 +962,639 @@ pub fn assert_contains_all(haystack: &str, needles: &[&str], what: &str) {
             "{what}: expected {needle:?} in:\n{haystack}"
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// The server under test
+// ---------------------------------------------------------------------------------------
+
+/// How long [`TestServer::start`] waits for `server.json` and `/healthz`, and how long
+/// [`TestServer::stop`] (and drop) wait for the process to exit after SIGTERM.
+pub const SERVER_DEADLINE: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// An HTTP response read completely: status, headers (names lowercase) and body.
+#[derive(Debug, Clone)]
+pub struct HttpResponse {
+    /// The status code.
+    pub status: u16,
+    /// Every header, name lowercased, in arrival order.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    /// The first value of a header (case-insensitive name).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The `Content-Type` header, or an empty string.
+    pub fn content_type(&self) -> &str {
+        self.header("content-type").unwrap_or_default()
+    }
+
+    /// The body as text (lossy UTF-8).
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The body as JSON; panics (showing the response) if it is not.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("the response body is not JSON: {e}\n{}", self.describe()))
+    }
+
+    /// Status, headers and body (lossy), for assertion messages.
+    pub fn describe(&self) -> String {
+        let headers: Vec<String> = self
+            .headers
+            .iter()
+            .map(|(n, v)| format!("{n}: {v}"))
+            .collect();
+        let mut body = self.text();
+        if body.len() > 2000 {
+            body.truncate(2000);
+            body.push('…');
+        }
+        format!("HTTP {}\n{}\n\n{body}", self.status, headers.join("\n"))
+    }
+
+    /// Panics (showing the response) unless the status is `status`. Returns `self`.
+    pub fn assert_status(&self, status: u16, what: &str) -> &Self {
+        assert_eq!(
+            self.status,
+            status,
+            "{what}: expected HTTP {status}\n{}",
+            self.describe()
+        );
+        self
+    }
+
+    /// Asserts an RFC 9457 problem document with this status: the content type is
+    /// `application/problem+json` and the body has `type`, `title`, a matching `status`
+    /// and a non-empty `detail`. Returns the document.
+    pub fn assert_problem(&self, status: u16, what: &str) -> serde_json::Value {
+        self.assert_status(status, what);
+        assert!(
+            self.content_type().starts_with("application/problem+json"),
+            "{what}: expected application/problem+json\n{}",
+            self.describe()
+        );
+        let problem = self.json();
+        assert_eq!(
+            problem["status"].as_u64(),
+            Some(u64::from(status)),
+            "{what}: problem status\n{}",
+            self.describe()
+        );
+        for field in ["type", "title", "detail"] {
+            assert!(
+                problem[field]
+                    .as_str()
+                    .is_some_and(|v| !v.trim().is_empty()),
+                "{what}: problem without {field}\n{}",
+                self.describe()
+            );
+        }
+        problem
+    }
+}
+
+/// The real `paypki serve`, started for a [`TestCa`]'s data directory on `127.0.0.1:0`.
+///
+/// [`TestServer::start`] works on a CA made with `paypki init` ([`TestCa::new`]) as well as
+/// on an empty data directory ([`TestCa::uninitialized`]), where the server creates a
+/// development CA itself. It waits (at most [`SERVER_DEADLINE`]) until `server.json`
+/// names this process and `/healthz` answers 200.
+///
+/// The server's stdout and stderr go to a log file in the CA's temporary directory
+/// ([`TestServer::log`]); it is printed if the test panics while the server is alive.
+/// Dropping the server sends SIGTERM (`kill -TERM PID`) and waits, bounded, for it to exit
+/// (SIGKILL as a last resort); [`TestServer::stop`] does the same but asserts a graceful
+/// exit: status 0 and `server.json` removed.
+///
+/// While the server runs, `ca.paypki(…)` commands that need the database (`token create`,
+/// `list`, `revoke`, …) go through its admin API, as they would for an operator.
+pub struct TestServer<'a> {
+    ca: &'a TestCa,
+    child: Option<std::process::Child>,
+    url: String,
+    admin_token: String,
+    log_path: PathBuf,
+    agent: ureq::Agent,
+}
+
+impl std::fmt::Debug for TestServer<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestServer")
+            .field("url", &self.url)
+            .field("log", &self.log_path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An HTTP agent for tests: 4xx/5xx are responses (not errors), no proxy from the
+/// environment, bounded time.
+pub fn test_agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .proxy(None)
+        .timeout_global(Some(std::time::Duration::from_secs(60)))
+        .build()
+        .into()
+}
+
+/// Reads a whole `ureq` response into an [`HttpResponse`]; panics on transport errors.
+pub fn read_http_response(
+    result: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    what: &str,
+) -> HttpResponse {
+    let mut response = result.unwrap_or_else(|e| panic!("{what}: HTTP request failed: {e}"));
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(name, value)| {
+            (
+                name.as_str().to_ascii_lowercase(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let body = response
+        .body_mut()
+        .with_config()
+        .limit(64 << 20)
+        .read_to_vec()
+        .unwrap_or_else(|e| panic!("{what}: cannot read the response body: {e}"));
+    HttpResponse {
+        status,
+        headers,
+        body,
+    }
+}
+
+impl<'a> TestServer<'a> {
+    /// Starts `paypki serve --listen 127.0.0.1:0` for `ca` and waits until it is ready.
+    pub fn start(ca: &'a TestCa) -> Self {
+        Self::start_with(ca, &[])
+    }
+
+    /// [`TestServer::start`] with extra `serve` arguments (e.g. `--ocsp-validity 2h`).
+    pub fn start_with(ca: &'a TestCa, extra_args: &[&str]) -> Self {
+        Self::start_with_policies(ca, ca.policies(), extra_args)
+    }
+
+    /// [`TestServer::start_with`] with another policies directory (`--policies`).
+    pub fn start_with_policies(ca: &'a TestCa, policies: &Path, extra_args: &[&str]) -> Self {
+        static STARTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = STARTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let log_path = ca.path(&format!("server-{n}.log"));
+        let log = std::fs::File::create(&log_path).expect("cannot create the server log");
+        let log_err = log.try_clone().expect("cannot clone the server log handle");
+        let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
+        args.extend_from_slice(extra_args);
+        let mut command = ca.command_with_policies(policies, &args);
+        command
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::from(log))
+            .stderr(std::process::Stdio::from(log_err));
+        let child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {PAYPKI} serve: {e}"));
+        let mut server = TestServer {
+            ca,
+            child: Some(child),
+            url: String::new(),
+            admin_token: String::new(),
+            log_path,
+            agent: test_agent(),
+        };
+        server.wait_ready();
+        server
+    }
+
+    /// Waits for `server.json` naming our child, then for `/healthz`; panics with the log.
+    fn wait_ready(&mut self) {
+        let deadline = std::time::Instant::now() + SERVER_DEADLINE;
+        let pid = self.pid();
+        let info_path = self.server_json();
+        loop {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                self.child = None;
+                panic!(
+                    "paypki serve exited ({status}) before it was ready\n--- server log ---\n{}",
+                    self.log()
+                );
+            }
+            let info: Option<serde_json::Value> = std::fs::read_to_string(&info_path)
+                .ok()
+                .and_then(|text| serde_json::from_str(&text).ok());
+            if let Some(info) = info {
+                if info["pid"].as_u64() == Some(u64::from(pid)) {
+                    self.url = info["url"]
+                        .as_str()
+                        .unwrap_or_else(|| panic!("server.json without a url: {info}"))
+                        .trim_end_matches('/')
+                        .to_string();
+                    break;
+                }
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "paypki serve did not write {} within {SERVER_DEADLINE:?}\n--- server log ---\n{}",
+                info_path.display(),
+                self.log()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        self.admin_token = read_text(&self.ca.data_dir().join("admin.token"))
+            .trim()
+            .to_string();
+        loop {
+            let healthy = self
+                .agent
+                .get(&self.url_for("/healthz"))
+                .call()
+                .is_ok_and(|r| r.status().as_u16() == 200);
+            if healthy {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{}/healthz did not answer 200 within {SERVER_DEADLINE:?}\n--- server log ---\n{}",
+                self.url,
+                self.log()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    /// The CA this server serves.
+    pub fn ca(&self) -> &'a TestCa {
+        self.ca
+    }
+
+    /// Base URL, e.g. `http://127.0.0.1:41234` (no trailing slash).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// `<url><path>`.
+    pub fn url_for(&self, path: &str) -> String {
+        format!("{}{path}", self.url)
+    }
+
+    /// The admin credential (contents of `admin.token`, trimmed).
+    pub fn admin_token(&self) -> &str {
+        &self.admin_token
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child
+            .as_ref()
+            .map(std::process::Child::id)
+            .expect("the server is not running")
+    }
+
+    /// `<data dir>/server.json`.
+    pub fn server_json(&self) -> PathBuf {
+        self.ca.data_dir().join("server.json")
+    }
+
+    /// Everything the server wrote to stdout and stderr so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// The HTTP agent the helpers use (4xx/5xx are responses).
+    pub fn agent(&self) -> &ureq::Agent {
+        &self.agent
+    }
+
+    /// `GET path` with extra headers.
+    pub fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> HttpResponse {
+        let mut request = self.agent.get(&self.url_for(path));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        read_http_response(request.call(), &format!("GET {path}"))
+    }
+
+    /// `GET path`.
+    pub fn get(&self, path: &str) -> HttpResponse {
+        self.get_with(path, &[])
+    }
+
+    /// `POST path` with a raw body, an optional `Content-Type` and extra headers.
+    pub fn post_bytes_with(
+        &self,
+        path: &str,
+        content_type: Option<&str>,
+        body: &[u8],
+        headers: &[(&str, &str)],
+    ) -> HttpResponse {
+        let mut request = self.agent.post(&self.url_for(path));
+        if let Some(content_type) = content_type {
+            request = request.header("Content-Type", content_type);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        read_http_response(request.send(body), &format!("POST {path}"))
+    }
+
+    /// `POST path` with a raw body and an optional `Content-Type`.
+    pub fn post_bytes(&self, path: &str, content_type: Option<&str>, body: &[u8]) -> HttpResponse {
+        self.post_bytes_with(path, content_type, body, &[])
+    }
+
+    /// `POST path` with a JSON body (`Content-Type: application/json`).
+    pub fn post_json(&self, path: &str, body: &serde_json::Value) -> HttpResponse {
+        self.post_bytes(
+            path,
+            Some("application/json"),
+            &serde_json::to_vec(body).expect("cannot encode JSON"),
+        )
+    }
+
+    /// `Authorization: Bearer <admin credential>`.
+    pub fn admin_authorization(&self) -> String {
+        format!("Bearer {}", self.admin_token)
+    }
+
+    /// `GET path` with the admin credential.
+    pub fn admin_get(&self, path: &str) -> HttpResponse {
+        let authorization = self.admin_authorization();
+        self.get_with(path, &[("Authorization", &authorization)])
+    }
+
+    /// `POST path` with a JSON body and the admin credential.
+    pub fn admin_post_json(&self, path: &str, body: &serde_json::Value) -> HttpResponse {
+        let authorization = self.admin_authorization();
+        self.post_bytes_with(
+            path,
+            Some("application/json"),
+            &serde_json::to_vec(body).expect("cannot encode JSON"),
+            &[("Authorization", &authorization)],
+        )
+    }
+
+    /// `POST /ocsp` with a DER request (`Content-Type: application/ocsp-request`).
+    pub fn ocsp_post(&self, der: &[u8]) -> HttpResponse {
+        self.post_bytes("/ocsp", Some("application/ocsp-request"), der)
+    }
+
+    /// `paypki token create --role ROLE --subject SUBJECT [--san S]… [EXTRA…]` through the
+    /// CLI (which reaches this server's admin API); returns the token.
+    pub fn create_token(&self, role: &str, subject: &str, sans: &[&str], extra: &[&str]) -> String {
+        let mut args = vec!["token", "create", "--role", role, "--subject", subject];
+        for san in sans {
+            args.extend(["--san", san]);
+        }
+        args.extend_from_slice(extra);
+        let output = self.ca.paypki(&args);
+        output.assert_success(&format!("paypki token create --role {role}"));
+        let token = output.stdout_text().trim().to_string();
+        assert!(
+            token.starts_with("ppt_") && !token.contains(char::is_whitespace),
+            "paypki token create must print the token alone\n{}",
+            output.describe()
+        );
+        token
+    }
+
+    /// A token for `case` (its role, subject and SANs).
+    pub fn create_case_token(&self, case: &EnrollCase) -> String {
+        self.create_token(case.role, case.token_subject, case.token_sans, &[])
+    }
+
+    /// `paypki enroll --url URL --token TOKEN --key-alg ALG --out-dir <tmp>/<out_dir>`;
+    /// asserts success and one serial line; returns the serial and the directory.
+    pub fn enroll_cli(&self, token: &str, key_alg: &str, out_dir: &str) -> (String, PathBuf) {
+        let dir = self.ca.path(out_dir);
+        let output = self.ca.paypki(&[
+            "enroll",
+            "--url",
+            &self.url,
+            "--token",
+            token,
+            "--key-alg",
+            key_alg,
+            "--out-dir",
+            dir.to_str().expect("non-UTF-8 temporary path"),
+        ]);
+        output.assert_success(&format!("paypki enroll --key-alg {key_alg}"));
+        let serial = output.stdout_text().trim().to_string();
+        assert!(
+            !serial.is_empty() && serial.chars().all(|c| c.is_ascii_hexdigit()),
+            "paypki enroll must print the serial\n{}",
+            output.describe()
+        );
+        (serial, dir)
+    }
+
+    /// Token + `paypki enroll` for `case`: returns the serial and the output directory
+    /// (`key.pem`, `cert.pem`, `chain.pem`).
+    pub fn enroll_case(
+        &self,
+        case: &EnrollCase,
+        key_alg: &str,
+        out_dir: &str,
+    ) -> (String, PathBuf) {
+        let token = self.create_case_token(case);
+        self.enroll_cli(&token, key_alg, out_dir)
+    }
+
+    /// Writes `/ca/chain.pem` (issuing CA then root, PEM) to `<tmp>/<name>`.
+    pub fn save_chain(&self, name: &str) -> PathBuf {
+        let response = self.get("/ca/chain.pem");
+        response.assert_status(200, "GET /ca/chain.pem");
+        let path = self.ca.path(name);
+        std::fs::write(&path, &response.body).expect("cannot write the chain");
+        path
+    }
+
+    /// Sends SIGTERM (`kill -TERM PID`); returns whether `kill` succeeded.
+    fn signal_term(&self) -> bool {
+        self.signal("TERM")
+    }
+
+    /// Sends a signal by name (`kill -NAME PID`); returns whether `kill` succeeded.
+    fn signal(&self, name: &str) -> bool {
+        let Some(child) = &self.child else {
+            return false;
+        };
+        Command::new("kill")
+            .args([format!("-{name}"), child.id().to_string()])
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    /// Waits up to `limit` for the child to exit.
+    fn wait_exit(&mut self, limit: std::time::Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + limit;
+        let child = self.child.as_mut()?;
+        loop {
+            match child.try_wait() {
+                Ok(Some(status)) => return Some(status),
+                Ok(None) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// SIGTERM, then asserts a graceful shutdown within [`SERVER_DEADLINE`]: exit status 0
+    /// and `server.json` removed. Returns the server's log.
+    pub fn stop(self) -> String {
+        self.stop_with_signal("TERM")
+    }
+
+    /// [`TestServer::stop`] with another signal (`INT` for Ctrl-C).
+    pub fn stop_with_signal(mut self, signal: &str) -> String {
+        assert!(self.signal(signal), "kill -{signal} {} failed", self.pid());
+        let status = self.wait_exit(SERVER_DEADLINE);
+        let log = self.log();
+        let Some(status) = status else {
+            panic!(
+                "paypki serve did not exit within {SERVER_DEADLINE:?} of SIG{signal}\n--- server log ---\n{log}"
+            );
+        };
+        self.child = None;
+        assert!(
+            status.success(),
+            "paypki serve did not exit cleanly after SIG{signal}: {status}\n--- server log ---\n{log}"
+        );
+        assert!(
+            !self.server_json().exists(),
+            "server.json was not removed on shutdown\n--- server log ---\n{log}"
+        );
+        log
+    }
+}
+
+impl Drop for TestServer<'_> {
+    fn drop(&mut self) {
+        if self.child.is_none() {
+            return;
+        }
+        if std::thread::panicking() {
+            eprintln!(
+                "--- paypki serve log ({}) ---\n{}",
+                self.log_path.display(),
+                self.log()
+            );
+        }
+        let exited = self.signal_term() && self.wait_exit(SERVER_DEADLINE).is_some();
+        if !exited {
+            if let Some(child) = self.child.as_mut() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+        self.child = None;
+    }
+}
+
+/// A token grant that satisfies a shipped role policy, and the matching CSR names.
+#[derive(Debug, Clone, Copy)]
+pub struct EnrollCase {
+    /// The role.
+    pub role: &'static str,
+    /// `--subject` of `paypki token create` (RFC 4514-like, in certificate order).
+    pub token_subject: &'static str,
+    /// `--san` values of `paypki token create`.
+    pub token_sans: &'static [&'static str],
+    /// The same subject in OpenSSL's `-subj` form.
+    pub openssl_subject: &'static str,
+    /// `-addext` values that ask for exactly the token's SANs.
+    pub openssl_addext: &'static [&'static str],
+    /// The subject attributes as `check_cert.py` reports them.
+    pub attributes: &'static [(&'static str, &'static str)],
+    /// The SANs as `check_cert.py` reports them.
+    pub sans: &'static [&'static str],
+}
+
+/// An [`EnrollCase`] for each role (the subjects of `tests/issue_cli.rs`).
+pub fn enroll_case(role: &str) -> EnrollCase {
+    match role {
+        "buyer" => EnrollCase {
+            role: "buyer",
+            token_subject: "CN=Alice Buyer,C=DE,serialNumber=ACCT-0042",
+            token_sans: &["email:alice@buyer.example"],
+            openssl_subject: "/CN=Alice Buyer/C=DE/serialNumber=ACCT-0042",
+            openssl_addext: &["subjectAltName=email:alice@buyer.example"],
+            attributes: &[
+                ("CN", "Alice Buyer"),
+                ("C", "DE"),
+                ("serialNumber", "ACCT-0042"),
+            ],
+            sans: &["email:alice@buyer.example"],
+        },
+        "merchant" => EnrollCase {
+            role: "merchant",
+            token_subject: "CN=Example Shop,O=Example Shop GmbH,serialNumber=M12345678,C=DE",
+            token_sans: &["dns:shop.example", "uri:https://shop.example/pay"],
+            openssl_subject: "/CN=Example Shop/O=Example Shop GmbH/serialNumber=M12345678/C=DE",
+            openssl_addext: &["subjectAltName=DNS:shop.example,URI:https://shop.example/pay"],
+            attributes: &[
+                ("CN", "Example Shop"),
+                ("O", "Example Shop GmbH"),
+                ("serialNumber", "M12345678"),
+                ("C", "DE"),
+            ],
+            sans: &["dns:shop.example", "uri:https://shop.example/pay"],
+        },
+        "bank" => EnrollCase {
+            role: "bank",
+            token_subject:
+                "CN=Example Bank,O=Example Bank AG,C=DE,serialNumber=DEUTDEFF,L=Frankfurt",
+            token_sans: &["dns:bank.example"],
+            openssl_subject:
+                "/CN=Example Bank/O=Example Bank AG/C=DE/serialNumber=DEUTDEFF/L=Frankfurt",
+            openssl_addext: &["subjectAltName=DNS:bank.example"],
+            attributes: &[
+                ("CN", "Example Bank"),
+                ("O", "Example Bank AG"),
+                ("C", "DE"),
+                ("serialNumber", "DEUTDEFF"),
+                ("L", "Frankfurt"),
+            ],
+            sans: &["dns:bank.example"],
+        },
+        "gateway" => EnrollCase {
+            role: "gateway",
+            token_subject: "CN=gw.pay.example,O=Pay Gateway BV,C=NL",
+            token_sans: &["dns:gw.pay.example", "ip:192.0.2.10"],
+            openssl_subject: "/CN=gw.pay.example/O=Pay Gateway BV/C=NL",
+            openssl_addext: &["subjectAltName=DNS:gw.pay.example,IP:192.0.2.10"],
+            attributes: &[
+                ("CN", "gw.pay.example"),
+                ("O", "Pay Gateway BV"),
+                ("C", "NL"),
+            ],
+            sans: &["dns:gw.pay.example", "ip:192.0.2.10"],
+        },
+        other => panic!("no enrollment case for role {other}"),
+    }
+}
+
+/// `check_cert.py`'s subject attributes as owned pairs, for comparison.
+pub fn owned_attributes(attributes: &[(&str, &str)]) -> Vec<(String, String)> {
+    attributes
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
