@@ -188,12 +188,15 @@ fn header(tag: Tag, len: usize) -> Result<Vec<u8>, CaError> {
         .map_err(der_error)
 }
 
+/// Signs the TBSCertList bytes.
+pub(crate) type Signer<'a> = dyn Fn(&[u8]) -> Result<Vec<u8>, CaError> + 'a;
+
 /// Builds the entries with `fill`, then the TBSCertList, signs it with `sign`, and
 /// returns the DER CertificateList and the number of entries.
 pub(crate) fn build(
     frame: &CrlFrame<'_>,
     fill: &mut dyn FnMut(&mut CrlEntryWriter),
-    sign: &dyn Fn(&[u8]) -> Result<Vec<u8>, CaError>,
+    sign: &Signer<'_>,
 ) -> Result<(Vec<u8>, usize), CaError> {
     let mut writer = CrlEntryWriter::new()?;
     fill(&mut writer);
