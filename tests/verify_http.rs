@@ -71,7 +71,9 @@ impl Participant {
 /// into each test's own directory.
 fn rsa_key(bits: u32, dest: &Path) -> PathBuf {
     static KEYS: Mutex<BTreeMap<u32, String>> = Mutex::new(BTreeMap::new());
-    let mut keys = KEYS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut keys = KEYS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Some(pem) = keys.get(&bits) {
         std::fs::write(dest, pem).expect("cannot write an RSA key");
     } else {
@@ -132,7 +134,12 @@ fn enroll(server: &TestServer<'_>, role: &'static str, kind: KeyType, stem: &str
 }
 
 /// `paypki token create` + `paypki enroll --key-alg ALG --out-dir`: paypki makes the key.
-fn enroll_cli(server: &TestServer<'_>, role: &'static str, key_alg: &str, stem: &str) -> Participant {
+fn enroll_cli(
+    server: &TestServer<'_>,
+    role: &'static str,
+    key_alg: &str,
+    stem: &str,
+) -> Participant {
     let (serial, dir) = server.enroll_case(&enroll_case(role), key_alg, stem);
     let kind = match key_alg {
         "ecdsa-p256" => KeyType::EcP256,
@@ -194,9 +201,15 @@ fn sign_pkeyutl(key: &Path, message: &Path, out: &Path) -> Vec<u8> {
     read_bytes(out)
 }
 
-/// `openssl cms -sign -binary -in MSG -signer CERT -inkey KEY -outform DER [-md MD]
-/// -out OUT`: a detached SignedData carrying the signer's certificate.
-fn sign_cms(cert: &Path, key: &Path, md: Option<&str>, message: &Path, out: &Path) -> Vec<u8> {
+/// `openssl cms -sign -binary -in MSG -signer CERT -inkey KEY -outform DER -out OUT`: a
+/// detached SignedData carrying the signer's certificate (ECDSA and RSA keys; for
+/// Ed25519 see [`try_sign_cms_ed25519`]).
+fn sign_cms(cert: &Path, key: &Path, message: &Path, out: &Path) -> Vec<u8> {
+    sign_cms_with(cert, key, message, out, &[])
+}
+
+/// [`sign_cms`] with extra `openssl cms` options (`-keyid`, `-nocerts`, `-nodetach`).
+fn sign_cms_with(cert: &Path, key: &Path, message: &Path, out: &Path, extra: &[&str]) -> Vec<u8> {
     let mut args: Vec<&OsStr> = vec![
         "cms".as_ref(),
         "-sign".as_ref(),
@@ -209,12 +222,54 @@ fn sign_cms(cert: &Path, key: &Path, md: Option<&str>, message: &Path, out: &Pat
         key.as_os_str(),
         "-outform".as_ref(),
         "DER".as_ref(),
+        "-out".as_ref(),
+        out.as_os_str(),
     ];
-    if let Some(md) = md {
-        args.extend([OsStr::new("-md"), OsStr::new(md)]);
-    }
-    args.extend([OsStr::new("-out"), out.as_os_str()]);
+    args.extend(extra.iter().map(OsStr::new));
     openssl(&args);
+    read_bytes(out)
+}
+
+/// `openssl cms -sign … -md sha512` with an Ed25519 key. OpenSSL 3.0 cannot make Ed25519
+/// SignedData (its provider refuses any digest: "invalid digest"; fixed in 3.2): then
+/// this returns false and the caller relies on `verify_cms_sign.py` alone. Any other
+/// failure panics.
+fn try_sign_cms_ed25519(cert: &Path, key: &Path, message: &Path, out: &Path) -> bool {
+    let output = run(std::process::Command::new("openssl")
+        .args(["cms", "-sign", "-binary", "-in"])
+        .arg(message)
+        .arg("-signer")
+        .arg(cert)
+        .arg("-inkey")
+        .arg(key)
+        .args(["-outform", "DER", "-md", "sha512", "-out"])
+        .arg(out));
+    if output.status.success() {
+        return true;
+    }
+    let stderr = output.stderr_text();
+    assert!(
+        stderr.contains("invalid digest") || stderr.contains("no default digest"),
+        "openssl cms -sign with Ed25519 failed unexpectedly\n{}",
+        output.describe()
+    );
+    eprintln!("note: this openssl cannot make Ed25519 CMS signatures; using verify_cms_sign.py");
+    false
+}
+
+/// `tests/py/verify_cms_sign.py CERT KEY MSG OUT`: detached SignedData assembled by hand,
+/// signed with pyca/cryptography.
+fn sign_cms_python(cert: &Path, key: &Path, message: &Path, out: &Path) -> Vec<u8> {
+    let output = run_python(
+        "verify_cms_sign.py",
+        &[
+            cert.as_os_str(),
+            key.as_os_str(),
+            message.as_os_str(),
+            out.as_os_str(),
+        ],
+    );
+    output.assert_success(&format!("verify_cms_sign.py {}", cert.display()));
     read_bytes(out)
 }
 
@@ -276,15 +331,23 @@ fn with(mut body: Value, field: &str, value: impl Into<Value>) -> Value {
 /// when given).
 fn assert_valid(outcome: &Value, p: &Participant, algorithm: Option<&str>, what: &str) {
     assert_eq!(outcome["valid"], true, "{what}: expected valid: {outcome}");
-    assert!(outcome.get("reason").is_none(), "{what}: reason on a valid answer: {outcome}");
-    assert_eq!(outcome["signer"]["role"], p.role, "{what}: signer.role: {outcome}");
+    assert!(
+        outcome.get("reason").is_none(),
+        "{what}: reason on a valid answer: {outcome}"
+    );
+    assert_eq!(
+        outcome["signer"]["role"], p.role,
+        "{what}: signer.role: {outcome}"
+    );
     assert_eq!(
         outcome["signer"]["serial"],
         p.serial.as_str(),
         "{what}: signer.serial: {outcome}"
     );
     assert!(
-        outcome["signer"]["subject"].as_str().is_some_and(|s| !s.is_empty()),
+        outcome["signer"]["subject"]
+            .as_str()
+            .is_some_and(|s| !s.is_empty()),
         "{what}: signer.subject: {outcome}"
     );
     assert!(
@@ -293,13 +356,19 @@ fn assert_valid(outcome: &Value, p: &Participant, algorithm: Option<&str>, what:
     );
     match algorithm {
         Some(name) => assert_eq!(outcome["algorithm"], name, "{what}: algorithm: {outcome}"),
-        None => assert!(outcome["algorithm"].is_string(), "{what}: algorithm: {outcome}"),
+        None => assert!(
+            outcome["algorithm"].is_string(),
+            "{what}: algorithm: {outcome}"
+        ),
     }
 }
 
 /// Asserts `valid: false` with this reason and a message for people.
 fn assert_reason(outcome: &Value, reason: &str, what: &str) {
-    assert_eq!(outcome["valid"], false, "{what}: expected invalid: {outcome}");
+    assert_eq!(
+        outcome["valid"], false,
+        "{what}: expected invalid: {outcome}"
+    );
     assert_eq!(outcome["reason"], reason, "{what}: reason: {outcome}");
     assert!(
         outcome["message"].as_str().is_some_and(|s| !s.is_empty()),
@@ -331,7 +400,12 @@ fn cli_verify(server: &TestServer<'_>, args: &[&OsStr], expect_valid: bool) -> V
             output.describe()
         )
     });
-    assert_eq!(verdict["valid"], expect_valid, "paypki {}: {verdict}", all.join(" "));
+    assert_eq!(
+        verdict["valid"],
+        expect_valid,
+        "paypki {}: {verdict}",
+        all.join(" ")
+    );
     verdict
 }
 
@@ -364,7 +438,10 @@ fn openssl_names(cert: &Path) -> String {
 /// A certificate of the same merchant from a second CA made with the same default names.
 fn foreign_merchant(foreign_ca: &TestCa, stem: &str) -> Participant {
     let case = enroll_case("merchant");
-    let key = generate_key(KeyType::EcP256, &foreign_ca.path(&format!("{stem}.key.pem")));
+    let key = generate_key(
+        KeyType::EcP256,
+        &foreign_ca.path(&format!("{stem}.key.pem")),
+    );
     let csr = make_csr(
         &key,
         case.openssl_subject,
@@ -473,7 +550,12 @@ fn raw_signatures(p: &Participant, message: &Path, stem: &str) -> Vec<Made> {
             );
             push(
                 "python RSA PKCS1v15 SHA-256",
-                sign_python(&p.key, message, &out("python-pkcs1"), Some("rsa-pkcs1-sha256")),
+                sign_python(
+                    &p.key,
+                    message,
+                    &out("python-pkcs1"),
+                    Some("rsa-pkcs1-sha256"),
+                ),
                 "rsa-pkcs1-sha256",
             );
             push(
@@ -525,7 +607,11 @@ fn check_participant(server: &TestServer<'_>, p: &Participant, stem: &str) {
             &format!("{what} (require_role {})", p.role),
         );
         assert_valid(
-            &verify(server, &with(body.clone(), "algorithm", made.algorithm), what),
+            &verify(
+                server,
+                &with(body.clone(), "algorithm", made.algorithm),
+                what,
+            ),
             p,
             Some(made.algorithm),
             &format!("{what} (algorithm {})", made.algorithm),
@@ -581,82 +667,144 @@ fn check_participant(server: &TestServer<'_>, p: &Participant, stem: &str) {
         ],
         true,
     );
-    assert_valid(&verdict, p, None, &format!("{stem}: paypki verify --serial"));
+    assert_valid(
+        &verdict,
+        p,
+        None,
+        &format!("{stem}: paypki verify --serial"),
+    );
 
-    // Detached CMS by openssl (Ed25519 needs an explicit SHA-512).
-    let md = (p.kind == KeyType::Ed25519).then_some("sha512");
-    let cms_path = ca.path(&format!("{stem}.p7s"));
-    let cms = sign_cms(&p.cert, &p.key, md, &message, &cms_path);
-    let what = format!("{stem}: openssl cms -sign");
-    let cms_body = json!({ "format": "cms", "message": b64(msg), "signature": b64(&cms) });
+    // Detached CMS by openssl (Ed25519 needs an explicit SHA-512) and by the hand-made
+    // SignedData of verify_cms_sign.py.
     let expected_cms = match p.kind {
         KeyType::Ed25519 => Some("ed25519"),
         KeyType::Rsa(_) => Some("rsa-pkcs1-sha256"),
         _ => None,
     };
-    assert_valid(
-        &verify(server, &cms_body, &what),
-        p,
-        expected_cms,
-        &format!("{what} (certificate from the SignedData)"),
-    );
-    assert_valid(
-        &verify(
+    let mut producers: Vec<(String, PathBuf, Option<&str>)> = Vec::new();
+    let openssl_cms = ca.path(&format!("{stem}.openssl.p7s"));
+    if p.kind == KeyType::Ed25519 {
+        if try_sign_cms_ed25519(&p.cert, &p.key, &message, &openssl_cms) {
+            producers.push((
+                "openssl cms -sign -md sha512".into(),
+                openssl_cms,
+                expected_cms,
+            ));
+        }
+    } else {
+        sign_cms(&p.cert, &p.key, &message, &openssl_cms);
+        producers.push(("openssl cms -sign".into(), openssl_cms, expected_cms));
+    }
+    if matches!(p.kind, KeyType::Rsa(_)) {
+        let pss_cms = ca.path(&format!("{stem}.openssl-pss.p7s"));
+        sign_cms_with(
+            &p.cert,
+            &p.key,
+            &message,
+            &pss_cms,
+            &[
+                "-keyopt",
+                "rsa_padding_mode:pss",
+                "-keyopt",
+                "rsa_pss_saltlen:digest",
+            ],
+        );
+        producers.push((
+            "openssl cms -sign (RSASSA-PSS)".into(),
+            pss_cms,
+            Some("rsa-pss-sha256"),
+        ));
+    }
+    let python_cms = ca.path(&format!("{stem}.python.p7s"));
+    sign_cms_python(&p.cert, &p.key, &message, &python_cms);
+    producers.push(("verify_cms_sign.py".into(), python_cms, expected_cms));
+    for (producer, cms_path, expected_cms) in &producers {
+        let expected_cms = *expected_cms;
+        let what = format!("{stem}: {producer}");
+        let cms = read_bytes(cms_path);
+        let cms_body = json!({ "format": "cms", "message": b64(msg), "signature": b64(&cms) });
+        assert_valid(
+            &verify(server, &cms_body, &what),
+            p,
+            expected_cms,
+            &format!("{what} (certificate from the SignedData)"),
+        );
+        assert_valid(
+            &verify(
+                server,
+                &with(cms_body.clone(), "certificate", p.cert_pem()),
+                &what,
+            ),
+            p,
+            expected_cms,
+            &format!("{what} (certificate given)"),
+        );
+        assert_valid(
+            &verify(
+                server,
+                &with(cms_body.clone(), "serial", p.serial.as_str()),
+                &what,
+            ),
+            p,
+            expected_cms,
+            &format!("{what} (serial given)"),
+        );
+        assert_valid(
+            &verify(
+                server,
+                &with(cms_body.clone(), "require_role", p.role),
+                &what,
+            ),
+            p,
+            expected_cms,
+            &format!("{what} (require_role)"),
+        );
+        assert_reason(
+            &verify(
+                server,
+                &with(cms_body, "message", b64(b"another message")),
+                &what,
+            ),
+            "bad_signature",
+            &format!("{what} over another message"),
+        );
+        let verdict = cli_verify(
             server,
-            &with(cms_body.clone(), "certificate", p.cert_pem()),
-            &what,
-        ),
-        p,
-        expected_cms,
-        &format!("{what} (certificate given)"),
-    );
-    assert_valid(
-        &verify(server, &with(cms_body.clone(), "serial", p.serial.as_str()), &what),
-        p,
-        expected_cms,
-        &format!("{what} (serial given)"),
-    );
-    assert_valid(
-        &verify(server, &with(cms_body.clone(), "require_role", p.role), &what),
-        p,
-        expected_cms,
-        &format!("{what} (require_role)"),
-    );
-    assert_reason(
-        &verify(
+            &[
+                "--cms".as_ref(),
+                "--message".as_ref(),
+                message.as_os_str(),
+                "--signature".as_ref(),
+                cms_path.as_os_str(),
+            ],
+            true,
+        );
+        assert_valid(
+            &verdict,
+            p,
+            expected_cms,
+            &format!("{what}: paypki verify --cms"),
+        );
+        let verdict = cli_verify(
             server,
-            &with(cms_body, "message", b64(b"another message")),
-            &what,
-        ),
-        "bad_signature",
-        &format!("{what} over another message"),
-    );
-    let verdict = cli_verify(
-        server,
-        &[
-            "--cms".as_ref(),
-            "--message".as_ref(),
-            message.as_os_str(),
-            "--signature".as_ref(),
-            cms_path.as_os_str(),
-        ],
-        true,
-    );
-    assert_valid(&verdict, p, expected_cms, &format!("{what}: paypki verify --cms"));
-    let verdict = cli_verify(
-        server,
-        &[
-            "--cms".as_ref(),
-            "--cert".as_ref(),
-            p.cert.as_os_str(),
-            "--message".as_ref(),
-            message.as_os_str(),
-            "--signature".as_ref(),
-            cms_path.as_os_str(),
-        ],
-        true,
-    );
-    assert_valid(&verdict, p, expected_cms, &format!("{what}: paypki verify --cms --cert"));
+            &[
+                "--cms".as_ref(),
+                "--cert".as_ref(),
+                p.cert.as_os_str(),
+                "--message".as_ref(),
+                message.as_os_str(),
+                "--signature".as_ref(),
+                cms_path.as_os_str(),
+            ],
+            true,
+        );
+        assert_valid(
+            &verdict,
+            p,
+            expected_cms,
+            &format!("{what}: paypki verify --cms --cert"),
+        );
+    }
 }
 
 /// For one role: a participant per key type the policy allows (CSR to `/v1/enroll`) and
@@ -710,16 +858,35 @@ fn each_failure_has_its_own_reason() {
     let mallory = enroll(&server, "merchant", KeyType::EcP256, "mallory");
     let msg = b"{\"order\":\"A-1\",\"amount\":\"10.00 EUR\"}".as_slice();
     let message = write_file(&ca, "order.json", msg);
-    let sig = sign_dgst(&alice.key, "-sha256", false, &message, &ca.path("alice.sig"));
+    let sig = sign_dgst(
+        &alice.key,
+        "-sha256",
+        false,
+        &message,
+        &ca.path("alice.sig"),
+    );
     let good = by_cert(&alice, msg, &sig);
-    assert_valid(&verify(&server, &good, "baseline"), &alice, Some("ecdsa-sha256"), "baseline");
+    assert_valid(
+        &verify(&server, &good, "baseline"),
+        &alice,
+        Some("ecdsa-sha256"),
+        "baseline",
+    );
 
     // bad_signature: altered message, altered signature, another participant's key.
     let mut altered = msg.to_vec();
     altered[10] ^= 0x01;
-    let outcome = verify(&server, &by_cert(&alice, &altered, &sig), "tampered message");
+    let outcome = verify(
+        &server,
+        &by_cert(&alice, &altered, &sig),
+        "tampered message",
+    );
     assert_reason(&outcome, "bad_signature", "tampered message");
-    assert_eq!(outcome["signer"]["serial"], alice.serial.as_str(), "{outcome}");
+    assert_eq!(
+        outcome["signer"]["serial"],
+        alice.serial.as_str(),
+        "{outcome}"
+    );
     assert_reason(
         &verify(&server, &by_serial(&alice, b"", &sig), "empty message"),
         "bad_signature",
@@ -727,11 +894,25 @@ fn each_failure_has_its_own_reason() {
     );
     for (i, bad) in tampered(&sig).into_iter().enumerate() {
         let what = format!("tampered signature #{i}");
-        assert_reason(&verify(&server, &by_cert(&alice, msg, &bad), &what), "bad_signature", &what);
+        assert_reason(
+            &verify(&server, &by_cert(&alice, msg, &bad), &what),
+            "bad_signature",
+            &what,
+        );
     }
-    let by_mallory = sign_dgst(&mallory.key, "-sha256", false, &message, &ca.path("mallory.sig"));
+    let by_mallory = sign_dgst(
+        &mallory.key,
+        "-sha256",
+        false,
+        &message,
+        &ca.path("mallory.sig"),
+    );
     assert_valid(
-        &verify(&server, &by_cert(&mallory, msg, &by_mallory), "mallory's own"),
+        &verify(
+            &server,
+            &by_cert(&mallory, msg, &by_mallory),
+            "mallory's own",
+        ),
         &mallory,
         Some("ecdsa-sha256"),
         "mallory with mallory's certificate",
@@ -747,22 +928,35 @@ fn each_failure_has_its_own_reason() {
         "mallory's signature with alice's serial",
     );
     // CMS: altered message, altered signature value, another signer than the one named.
-    let cms = sign_cms(&alice.cert, &alice.key, None, &message, &ca.path("alice.p7s"));
+    let cms = sign_cms(&alice.cert, &alice.key, &message, &ca.path("alice.p7s"));
     let cms_body = json!({ "format": "cms", "message": b64(msg), "signature": b64(&cms) });
-    assert_valid(&verify(&server, &cms_body, "CMS"), &alice, None, "CMS baseline");
+    assert_valid(
+        &verify(&server, &cms_body, "CMS"),
+        &alice,
+        None,
+        "CMS baseline",
+    );
     assert_reason(
-        &verify(&server, &with(cms_body.clone(), "message", b64(&altered)), "CMS"),
+        &verify(
+            &server,
+            &with(cms_body.clone(), "message", b64(&altered)),
+            "CMS",
+        ),
         "bad_signature",
         "CMS over an altered message",
     );
     let mut cms_bad = cms.clone();
     *cms_bad.last_mut().unwrap() ^= 0x01;
     assert_reason(
-        &verify(&server, &with(cms_body.clone(), "signature", b64(&cms_bad)), "CMS"),
+        &verify(
+            &server,
+            &with(cms_body.clone(), "signature", b64(&cms_bad)),
+            "CMS",
+        ),
         "bad_signature",
         "CMS with an altered signature value",
     );
-    let mallory_cms = sign_cms(&mallory.cert, &mallory.key, None, &message, &ca.path("m.p7s"));
+    let mallory_cms = sign_cms(&mallory.cert, &mallory.key, &message, &ca.path("m.p7s"));
     assert_reason(
         &verify(
             &server,
@@ -787,24 +981,158 @@ fn each_failure_has_its_own_reason() {
     );
     assert_eq!(cli["reason"], "bad_signature", "{cli}");
 
+    // CMS variants: the signer named by subjectKeyIdentifier (-keyid) verifies; without
+    // carried certificates (-nocerts) the signer must be named in the request; attached
+    // content (-nodetach) is refused as malformed.
+    let keyid = sign_cms_with(
+        &alice.cert,
+        &alice.key,
+        &message,
+        &ca.path("keyid.p7s"),
+        &["-keyid"],
+    );
+    let keyid_body = json!({ "format": "cms", "message": b64(msg), "signature": b64(&keyid) });
+    assert_valid(
+        &verify(&server, &keyid_body, "-keyid"),
+        &alice,
+        None,
+        "CMS -keyid",
+    );
+    assert_valid(
+        &verify(
+            &server,
+            &with(keyid_body, "certificate", alice.cert_pem()),
+            "-keyid",
+        ),
+        &alice,
+        None,
+        "CMS -keyid, certificate given",
+    );
+    let nocerts = sign_cms_with(
+        &alice.cert,
+        &alice.key,
+        &message,
+        &ca.path("nocerts.p7s"),
+        &["-nocerts"],
+    );
+    let nocerts_body = json!({ "format": "cms", "message": b64(msg), "signature": b64(&nocerts) });
+    assert_reason(
+        &verify(&server, &nocerts_body, "-nocerts"),
+        "malformed",
+        "CMS -nocerts without a certificate in the request",
+    );
+    assert_valid(
+        &verify(
+            &server,
+            &with(nocerts_body.clone(), "certificate", alice.cert_pem()),
+            "-nocerts",
+        ),
+        &alice,
+        None,
+        "CMS -nocerts, certificate given",
+    );
+    assert_valid(
+        &verify(
+            &server,
+            &with(nocerts_body.clone(), "serial", alice.serial.as_str()),
+            "-nocerts",
+        ),
+        &alice,
+        None,
+        "CMS -nocerts, serial given",
+    );
+    assert_reason(
+        &verify(
+            &server,
+            &with(nocerts_body, "certificate", mallory.cert_pem()),
+            "-nocerts",
+        ),
+        "bad_signature",
+        "CMS -nocerts by alice, mallory's certificate given",
+    );
+    let attached = sign_cms_with(
+        &alice.cert,
+        &alice.key,
+        &message,
+        &ca.path("attached.p7s"),
+        &["-nodetach"],
+    );
+    assert_reason(
+        &verify(
+            &server,
+            &json!({ "format": "cms", "message": b64(msg), "signature": b64(&attached) }),
+            "-nodetach",
+        ),
+        "malformed",
+        "CMS with attached content",
+    );
+    // A digest paypki does not accept in CMS.
+    let sha1 = sign_cms_with(
+        &alice.cert,
+        &alice.key,
+        &message,
+        &ca.path("sha1.p7s"),
+        &["-md", "sha1"],
+    );
+    assert_reason(
+        &verify(
+            &server,
+            &json!({ "format": "cms", "message": b64(msg), "signature": b64(&sha1) }),
+            "-md sha1",
+        ),
+        "unsupported_algorithm",
+        "CMS with SHA-1",
+    );
+    // The certificate may come with its chain (leaf first).
+    assert_valid(
+        &verify(
+            &server,
+            &with(
+                good.clone(),
+                "certificate",
+                format!("{}{}", alice.cert_pem(), read_text(&ca.issuing_cert())),
+            ),
+            "bundle",
+        ),
+        &alice,
+        None,
+        "certificate given as leaf + issuing bundle",
+    );
+
     // expired / not_yet_valid by the signature time.
     assert_reason(
-        &verify(&server, &with(good.clone(), "time", "2100-01-01T00:00:00Z"), "2100"),
+        &verify(
+            &server,
+            &with(good.clone(), "time", "2100-01-01T00:00:00Z"),
+            "2100",
+        ),
         "expired",
         "time 2100",
     );
     assert_reason(
-        &verify(&server, &with(good.clone(), "time", "2000-01-01T00:00:00Z"), "2000"),
+        &verify(
+            &server,
+            &with(good.clone(), "time", "2000-01-01T00:00:00Z"),
+            "2000",
+        ),
         "not_yet_valid",
         "time 2000",
     );
     assert_reason(
-        &verify(&server, &with(by_serial(&alice, msg, &sig), "time", "2100-01-01T00:00:00Z"), "2100"),
+        &verify(
+            &server,
+            &with(by_serial(&alice, msg, &sig), "time", "2100-01-01T00:00:00Z"),
+            "2100",
+        ),
         "expired",
         "time 2100, by serial",
     );
     assert_valid(
-        &verify(&server, &with(good.clone(), "time", rfc3339(now_unix() - 60)), "a minute ago"),
+        &verify(
+            &server,
+            &with(good.clone(), "time", rfc3339(now_unix() - 60)),
+            "a minute ago",
+        ),
         &alice,
         None,
         "time a minute ago",
@@ -835,7 +1163,13 @@ fn each_failure_has_its_own_reason() {
         "the foreign certificate must have the same subject and issuer names"
     );
     let foreign_message = write_file(&ca, "foreign.msg", msg);
-    let foreign_sig = sign_dgst(&foreign.key, "-sha256", false, &foreign_message, &ca.path("f.sig"));
+    let foreign_sig = sign_dgst(
+        &foreign.key,
+        "-sha256",
+        false,
+        &foreign_message,
+        &ca.path("f.sig"),
+    );
     assert_reason(
         &verify(&server, &by_cert(&foreign, msg, &foreign_sig), "foreign"),
         "unknown_issuer",
@@ -844,13 +1178,22 @@ fn each_failure_has_its_own_reason() {
     assert_reason(
         &verify(
             &server,
-            &with(by_cert(&foreign, msg, &foreign_sig), "require_role", "merchant"),
+            &with(
+                by_cert(&foreign, msg, &foreign_sig),
+                "require_role",
+                "merchant",
+            ),
             "foreign",
         ),
         "unknown_issuer",
         "foreign certificate, require_role merchant",
     );
-    let foreign_cms = sign_cms(&foreign.cert, &foreign.key, None, &foreign_message, &ca.path("f.p7s"));
+    let foreign_cms = sign_cms(
+        &foreign.cert,
+        &foreign.key,
+        &foreign_message,
+        &ca.path("f.p7s"),
+    );
     assert_reason(
         &verify(
             &server,
@@ -877,7 +1220,11 @@ fn each_failure_has_its_own_reason() {
     assert_reason(
         &verify(
             &server,
-            &with(by_serial(&alice, msg, &sig), "serial", "7e570000000000000001"),
+            &with(
+                by_serial(&alice, msg, &sig),
+                "serial",
+                "7e570000000000000001",
+            ),
             "unknown serial",
         ),
         "unknown_issuer",
@@ -886,7 +1233,11 @@ fn each_failure_has_its_own_reason() {
 
     // wrong_role.
     assert_reason(
-        &verify(&server, &with(good.clone(), "require_role", "bank"), "wrong role"),
+        &verify(
+            &server,
+            &with(good.clone(), "require_role", "bank"),
+            "wrong role",
+        ),
         "wrong_role",
         "merchant certificate with require_role bank",
     );
@@ -917,36 +1268,67 @@ fn each_failure_has_its_own_reason() {
 
     // unsupported_algorithm.
     assert_reason(
-        &verify(&server, &with(good.clone(), "algorithm", "rsa-md5"), "unknown algorithm"),
+        &verify(
+            &server,
+            &with(good.clone(), "algorithm", "rsa-md5"),
+            "unknown algorithm",
+        ),
         "unsupported_algorithm",
         "algorithm rsa-md5",
     );
     assert_reason(
-        &verify(&server, &with(good.clone(), "algorithm", "ed25519"), "misfit algorithm"),
+        &verify(
+            &server,
+            &with(good.clone(), "algorithm", "ed25519"),
+            "misfit algorithm",
+        ),
         "unsupported_algorithm",
         "algorithm ed25519 for a P-256 key",
     );
 
     // malformed, as HTTP 200.
-    let garbage_pem = "-----BEGIN CERTIFICATE-----\nTm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n";
+    let garbage_pem =
+        "-----BEGIN CERTIFICATE-----\nTm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n";
     let malformed_cases = vec![
-        ("garbage base64 message", with(good.clone(), "message", "%%% not base64 %%%")),
-        ("garbage base64 signature", with(good.clone(), "signature", "!!!!")),
-        ("garbage PEM certificate", with(good.clone(), "certificate", garbage_pem)),
-        ("text as certificate", with(good.clone(), "certificate", "hello, I am a certificate")),
+        (
+            "garbage base64 message",
+            with(good.clone(), "message", "%%% not base64 %%%"),
+        ),
+        (
+            "garbage base64 signature",
+            with(good.clone(), "signature", "!!!!"),
+        ),
+        (
+            "garbage PEM certificate",
+            with(good.clone(), "certificate", garbage_pem),
+        ),
+        (
+            "text as certificate",
+            with(good.clone(), "certificate", "hello, I am a certificate"),
+        ),
         (
             "a CSR as certificate",
-            with(good.clone(), "certificate", read_text(&ca.path("alice.csr"))),
+            with(
+                good.clone(),
+                "certificate",
+                read_text(&ca.path("alice.csr")),
+            ),
         ),
         ("garbage time", with(good.clone(), "time", "yesterday")),
         ("unknown role", with(good.clone(), "require_role", "king")),
         ("unknown format", with(good.clone(), "format", "xml")),
-        ("certificate and serial", with(good.clone(), "serial", alice.serial.as_str())),
+        (
+            "certificate and serial",
+            with(good.clone(), "serial", alice.serial.as_str()),
+        ),
         (
             "neither certificate nor serial",
             json!({ "message": b64(msg), "signature": b64(&sig) }),
         ),
-        ("non-hex serial", with(by_serial(&alice, msg, &sig), "serial", "not-a-serial")),
+        (
+            "non-hex serial",
+            with(by_serial(&alice, msg, &sig), "serial", "not-a-serial"),
+        ),
         (
             "garbage CMS",
             json!({ "format": "cms", "message": b64(msg), "signature": b64(b"\x30\x03\x02\x01\x01") }),
@@ -965,8 +1347,17 @@ fn each_failure_has_its_own_reason() {
         ("invalid JSON", b"{\"certificate\": ".to_vec()),
         ("not JSON at all", b"hello".to_vec()),
         ("a JSON array", b"[]".to_vec()),
-        ("no message", serde_json::to_vec(&json!({ "serial": alice.serial, "signature": "AA==" })).unwrap()),
-        ("message not a string", serde_json::to_vec(&json!({ "serial": alice.serial, "message": 5, "signature": "AA==" })).unwrap()),
+        (
+            "no message",
+            serde_json::to_vec(&json!({ "serial": alice.serial, "signature": "AA==" })).unwrap(),
+        ),
+        (
+            "message not a string",
+            serde_json::to_vec(
+                &json!({ "serial": alice.serial, "message": 5, "signature": "AA==" }),
+            )
+            .unwrap(),
+        ),
     ];
     for path in ["/v1/verify", "/v1/verify/batch", "/v1/validate"] {
         for (what, body) in &bad_bodies {
@@ -977,6 +1368,15 @@ fn each_failure_has_its_own_reason() {
     server.stop();
 }
 
+/// A signer, its signature, the claimed signature time (None: now) and the expected
+/// reason (None: valid).
+type RevocationCase<'a> = (
+    &'a Participant,
+    &'a Vec<u8>,
+    Option<String>,
+    Option<&'static str>,
+);
+
 #[test]
 fn revocation_applies_by_reason_and_signature_time() {
     let ca = TestCa::new();
@@ -985,10 +1385,11 @@ fn revocation_applies_by_reason_and_signature_time() {
     let ceased = enroll(&server, "gateway", KeyType::EcP256, "ceased");
     let compromised = enroll(&server, "buyer", KeyType::Ed25519, "compromised");
     let dated = enroll(&server, "merchant", KeyType::EcP256, "dated");
+    let held = enroll(&server, "bank", KeyType::EcP256, "held");
     let msg = b"{\"settlement\":\"S-77\",\"amount\":\"999.00 EUR\"}".as_slice();
     let message = write_file(&ca, "settlement.json", msg);
     let sign = |p: &Participant| sign_default(p, &message, &ca.path(&format!("{}.sig", p.serial)));
-    let participants = [&superseded, &ceased, &compromised, &dated];
+    let participants = [&superseded, &ceased, &compromised, &dated, &held];
     let signatures: Vec<Vec<u8>> = participants.iter().map(|p| sign(p)).collect();
     // A moment safely inside every certificate's validity and before any revocation.
     let early = participants
@@ -1000,9 +1401,18 @@ fn revocation_applies_by_reason_and_signature_time() {
     let early_text = rfc3339(early);
     let later_text = rfc3339(now_unix() + 3600);
     for (p, sig) in participants.iter().zip(&signatures) {
-        assert_valid(&verify(&server, &by_cert(p, msg, sig), "before"), p, None, "before revocation");
         assert_valid(
-            &verify(&server, &with(by_cert(p, msg, sig), "time", early_text.as_str()), "early"),
+            &verify(&server, &by_cert(p, msg, sig), "before"),
+            p,
+            None,
+            "before revocation",
+        );
+        assert_valid(
+            &verify(
+                &server,
+                &with(by_cert(p, msg, sig), "time", early_text.as_str()),
+                "early",
+            ),
             p,
             None,
             "before revocation, early time",
@@ -1011,11 +1421,20 @@ fn revocation_applies_by_reason_and_signature_time() {
 
     // The invalidity date lies between notBefore and the early time's successor.
     let invalid_since = early + 60;
-    assert!(invalid_since < now_unix(), "the invalidity date must be in the past");
+    assert!(
+        invalid_since < now_unix(),
+        "the invalidity date must be in the past"
+    );
     revoke(&ca, &superseded.serial, "superseded", None);
     revoke(&ca, &ceased.serial, "cessationOfOperation", None);
     revoke(&ca, &compromised.serial, "keyCompromise", None);
-    revoke(&ca, &dated.serial, "keyCompromise", Some(&rfc3339(invalid_since)));
+    revoke(
+        &ca,
+        &dated.serial,
+        "keyCompromise",
+        Some(&rfc3339(invalid_since)),
+    );
+    revoke(&ca, &held.serial, "certificateHold", None);
     // The records agree.
     for p in participants {
         let record = server.get(&format!("/v1/certificates/{}", p.serial));
@@ -1023,24 +1442,62 @@ fn revocation_applies_by_reason_and_signature_time() {
         assert_eq!(record.json()["status"], "revoked", "{}", record.describe());
     }
 
-    let cases: Vec<(&Participant, &Vec<u8>, Option<String>, Option<&str>)> = vec![
+    let cases: Vec<RevocationCase<'_>> = vec![
         // Other reasons: valid before the revocation time, revoked from it on.
         (&superseded, &signatures[0], Some(early_text.clone()), None),
-        (&superseded, &signatures[0], Some(later_text.clone()), Some("revoked")),
+        (
+            &superseded,
+            &signatures[0],
+            Some(later_text.clone()),
+            Some("revoked"),
+        ),
         (&superseded, &signatures[0], None, Some("revoked")),
         (&ceased, &signatures[1], Some(early_text.clone()), None),
-        (&ceased, &signatures[1], Some(later_text.clone()), Some("revoked")),
+        (
+            &ceased,
+            &signatures[1],
+            Some(later_text.clone()),
+            Some("revoked"),
+        ),
         (&ceased, &signatures[1], None, Some("revoked")),
         // keyCompromise without an invalidity date: every time.
-        (&compromised, &signatures[2], Some(early_text.clone()), Some("revoked")),
-        (&compromised, &signatures[2], Some(later_text.clone()), Some("revoked")),
+        (
+            &compromised,
+            &signatures[2],
+            Some(early_text.clone()),
+            Some("revoked"),
+        ),
+        (
+            &compromised,
+            &signatures[2],
+            Some(later_text.clone()),
+            Some("revoked"),
+        ),
         (&compromised, &signatures[2], None, Some("revoked")),
         // keyCompromise with an invalidity date: before it valid, from it on revoked.
         (&dated, &signatures[3], Some(early_text.clone()), None),
-        (&dated, &signatures[3], Some(rfc3339(invalid_since - 1)), None),
-        (&dated, &signatures[3], Some(rfc3339(invalid_since)), Some("revoked")),
-        (&dated, &signatures[3], Some(rfc3339(invalid_since + 60)), Some("revoked")),
+        (
+            &dated,
+            &signatures[3],
+            Some(rfc3339(invalid_since - 1)),
+            None,
+        ),
+        (
+            &dated,
+            &signatures[3],
+            Some(rfc3339(invalid_since)),
+            Some("revoked"),
+        ),
+        (
+            &dated,
+            &signatures[3],
+            Some(rfc3339(invalid_since + 60)),
+            Some("revoked"),
+        ),
         (&dated, &signatures[3], None, Some("revoked")),
+        // certificateHold is one of the other reasons.
+        (&held, &signatures[4], Some(early_text.clone()), None),
+        (&held, &signatures[4], None, Some("revoked")),
     ];
     for (p, sig, time, expected) in cases {
         let what = format!("{} ({}) at {time:?}", p.serial, p.role);
@@ -1054,14 +1511,23 @@ fn revocation_applies_by_reason_and_signature_time() {
                 None => assert_valid(&outcome, p, None, &what),
                 Some(reason) => {
                     assert_reason(&outcome, reason, &what);
-                    assert_eq!(outcome["signer"]["serial"], p.serial.as_str(), "{what}: {outcome}");
+                    assert_eq!(
+                        outcome["signer"]["serial"],
+                        p.serial.as_str(),
+                        "{what}: {outcome}"
+                    );
                 }
             }
         }
     }
     // The revocation is checked against the signature itself: a forged signature by a
     // revoked signer is still a bad signature... and a genuine one is revoked.
-    let cms = sign_cms(&compromised.cert, &compromised.key, Some("sha512"), &message, &ca.path("c.p7s"));
+    let cms = sign_cms_python(
+        &compromised.cert,
+        &compromised.key,
+        &message,
+        &ca.path("c.p7s"),
+    );
     assert_reason(
         &verify(
             &server,
@@ -1072,6 +1538,27 @@ fn revocation_applies_by_reason_and_signature_time() {
         "revoked",
         "CMS by a key-compromised signer",
     );
+
+    // A lifted hold removes the revocation entirely.
+    ca.paypki(&["unhold", &held.serial])
+        .assert_success("paypki unhold");
+    for body in [
+        by_cert(&held, msg, &signatures[4]),
+        by_serial(&held, msg, &signatures[4]),
+    ] {
+        assert_valid(
+            &verify(&server, &body, "unhold"),
+            &held,
+            None,
+            "after paypki unhold",
+        );
+        assert_valid(
+            &verify(&server, &with(body, "time", later_text.as_str()), "unhold"),
+            &held,
+            None,
+            "after paypki unhold, later time",
+        );
+    }
 
     // The CLI: exit 0 before the revocation time, 1 after.
     let sig_path = ca.path(&format!("{}.sig", superseded.serial));
@@ -1099,38 +1586,67 @@ fn a_certificate_without_a_signing_key_usage_gets_key_usage() {
     let text = read_text(&bank_toml);
     let original = "key_usage = [\"digital_signature\", \"non_repudiation\"]";
     assert!(text.contains(original), "bank.toml changed shape:\n{text}");
-    std::fs::write(&bank_toml, text.replace(original, "key_usage = [\"key_encipherment\"]"))
-        .unwrap();
+    std::fs::write(
+        &bank_toml,
+        text.replace(original, "key_usage = [\"key_encipherment\"]"),
+    )
+    .unwrap();
     let server = TestServer::start_with_policies(&ca, &policies, &[]);
     let bank = enroll(&server, "bank", KeyType::Rsa(3072), "bank-rsa");
     let usage = ca
         .check_cert(&bank.cert)
         .key_usage
         .expect("the bank certificate has no keyUsage");
-    assert_eq!(usage.set_names(), vec!["key_encipherment"], "keyUsage per the edited policy");
+    assert_eq!(
+        usage.set_names(),
+        vec!["key_encipherment"],
+        "keyUsage per the edited policy"
+    );
     // A normal participant of the same server still verifies.
     let merchant = enroll(&server, "merchant", KeyType::EcP256, "merchant");
 
     let msg = b"{\"authorization\":\"AUTH-1\"}".as_slice();
     let message = write_file(&ca, "auth.json", msg);
     let sig = sign_dgst(&bank.key, "-sha256", false, &message, &ca.path("bank.sig"));
-    let pss = sign_dgst(&bank.key, "-sha256", true, &message, &ca.path("bank-pss.sig"));
+    let pss = sign_dgst(
+        &bank.key,
+        "-sha256",
+        true,
+        &message,
+        &ca.path("bank-pss.sig"),
+    );
     let m_sig = sign_default(&merchant, &message, &ca.path("merchant.sig"));
-    assert_valid(&verify(&server, &by_cert(&merchant, msg, &m_sig), "merchant"), &merchant, None, "merchant");
+    assert_valid(
+        &verify(&server, &by_cert(&merchant, msg, &m_sig), "merchant"),
+        &merchant,
+        None,
+        "merchant",
+    );
     for (what, body) in [
         ("PKCS#1 by certificate", by_cert(&bank, msg, &sig)),
         ("PKCS#1 by serial", by_serial(&bank, msg, &sig)),
         ("PSS by certificate", by_cert(&bank, msg, &pss)),
-        ("PKCS#1 with require_role bank", with(by_cert(&bank, msg, &sig), "require_role", "bank")),
+        (
+            "PKCS#1 with require_role bank",
+            with(by_cert(&bank, msg, &sig), "require_role", "bank"),
+        ),
     ] {
         let outcome = verify(&server, &body, what);
         assert_reason(&outcome, "key_usage", what);
-        assert_eq!(outcome["signer"]["serial"], bank.serial.as_str(), "{what}: {outcome}");
+        assert_eq!(
+            outcome["signer"]["serial"],
+            bank.serial.as_str(),
+            "{what}: {outcome}"
+        );
         assert_eq!(outcome["signer"]["role"], "bank", "{what}: {outcome}");
     }
-    let cms = sign_cms(&bank.cert, &bank.key, None, &message, &ca.path("bank.p7s"));
+    let cms = sign_cms(&bank.cert, &bank.key, &message, &ca.path("bank.p7s"));
     assert_reason(
-        &verify(&server, &json!({ "format": "cms", "message": b64(msg), "signature": b64(&cms) }), "CMS"),
+        &verify(
+            &server,
+            &json!({ "format": "cms", "message": b64(msg), "signature": b64(&cms) }),
+            "CMS",
+        ),
         "key_usage",
         "CMS by a key-encipherment-only certificate",
     );
@@ -1150,31 +1666,62 @@ fn a_certificate_without_a_signing_key_usage_gets_key_usage() {
     server.stop();
 }
 
-/// The verifier caches certificates by serial. A foreign certificate with identical
-/// names *and* one of our serials must not shadow ours.
-#[test]
-fn a_foreign_certificate_with_our_serial_does_not_shadow_ours() {
-    let ca = TestCa::new();
-    let server = TestServer::start(&ca);
-    let alice = enroll(&server, "merchant", KeyType::EcP256, "alice");
-    let msg = b"{\"order\":\"B-2\"}".as_slice();
-    let message = write_file(&ca, "order.json", msg);
-    let sig = sign_default(&alice, &message, &ca.path("alice.sig"));
-    assert_valid(&verify(&server, &by_serial(&alice, msg, &sig), "first"), &alice, None, "by serial");
-
-    // A second CA with the same names signs, with openssl, a certificate that copies
-    // alice's subject and serial (and so her issuer name) for the attacker's key.
-    let foreign_ca = TestCa::new();
-    let case = enroll_case("merchant");
-    let key = generate_key(KeyType::EcP256, &ca.path("forger.key.pem"));
-    let csr = make_csr(&key, case.openssl_subject, case.openssl_addext, &ca.path("forger.csr"));
-    let forged = ca.path("forger.cert.pem");
-    let serial_arg = format!("0x{}", alice.serial);
+/// With openssl and a second CA's issuing key (the second CA has the same default names):
+/// a certificate with `victim`'s subject, SANs, policy OID and serial, for a new key.
+fn forge_with_serial(
+    foreign_ca: &TestCa,
+    ca: &TestCa,
+    victim: &Participant,
+    stem: &str,
+) -> Participant {
+    let case = enroll_case(victim.role);
+    let key = generate_key(KeyType::EcP256, &ca.path(&format!("{stem}.key.pem")));
+    let csr = make_csr(
+        &key,
+        case.openssl_subject,
+        &[],
+        &ca.path(&format!("{stem}.csr")),
+    );
+    let sans: Vec<String> = case
+        .sans
+        .iter()
+        .map(|san| {
+            let (kind, value) = san.split_once(':').unwrap();
+            let kind = match kind {
+                "dns" => "DNS",
+                "email" => "email",
+                "uri" => "URI",
+                "ip" => "IP",
+                other => panic!("SAN kind {other}"),
+            };
+            format!("{kind}:{value}")
+        })
+        .collect();
+    let extensions = write_file(
+        ca,
+        &format!("{stem}.ext"),
+        format!(
+            "[ext]\nbasicConstraints = critical, CA:FALSE\n\
+             keyUsage = critical, digitalSignature, nonRepudiation\n\
+             extendedKeyUsage = clientAuth\n\
+             certificatePolicies = {}\n\
+             subjectAltName = {}\n",
+            Policy::shipped(victim.role).certificate_policy_oid,
+            sans.join(", ")
+        )
+        .as_bytes(),
+    );
+    let cert = ca.path(&format!("{stem}.cert.pem"));
+    let serial_arg = format!("0x{}", victim.serial);
     openssl(&[
         "x509".as_ref(),
         "-req".as_ref(),
         "-in".as_ref(),
         csr.as_os_str(),
+        "-extfile".as_ref(),
+        extensions.as_os_str(),
+        "-extensions".as_ref(),
+        "ext".as_ref(),
         "-CA".as_ref(),
         foreign_ca.issuing_cert().as_os_str(),
         "-CAkey".as_ref(),
@@ -1184,34 +1731,112 @@ fn a_foreign_certificate_with_our_serial_does_not_shadow_ours() {
         "-days".as_ref(),
         "30".as_ref(),
         "-out".as_ref(),
-        forged.as_os_str(),
+        cert.as_os_str(),
     ]);
-    assert_eq!(openssl_names(&forged), openssl_names(&alice.cert), "identical names");
-    let forger = Participant {
-        role: "merchant",
+    assert_eq!(
+        openssl_names(&cert),
+        openssl_names(&victim.cert),
+        "{stem}: identical subject and issuer names"
+    );
+    let serial_line = openssl(&[
+        "x509".as_ref(),
+        "-noout".as_ref(),
+        "-serial".as_ref(),
+        "-in".as_ref(),
+        cert.as_os_str(),
+    ])
+    .stdout_text();
+    assert_eq!(
+        serial_line
+            .trim()
+            .trim_start_matches("serial=")
+            .to_lowercase(),
+        victim.serial,
+        "{stem}: the same serial"
+    );
+    Participant {
+        role: victim.role,
         kind: KeyType::EcP256,
         key,
-        cert: forged,
-        serial: alice.serial.clone(),
-    };
-    let forged_sig = sign_default(&forger, &message, &ca.path("forger.sig"));
-    assert_reason(
-        &verify(&server, &by_cert(&forger, msg, &forged_sig), "forged"),
-        "unknown_issuer",
-        "a foreign certificate with our names and serial",
-    );
-    // Alice, by serial, is still alice.
-    assert_valid(
-        &verify(&server, &by_serial(&alice, msg, &sig), "after the forgery"),
-        &alice,
-        None,
-        "alice by serial after a foreign certificate with her serial was presented",
-    );
-    assert_reason(
-        &verify(&server, &by_serial(&alice, msg, &forged_sig), "forged by serial"),
-        "bad_signature",
-        "the forger's signature against alice's serial",
-    );
+        cert,
+        serial: victim.serial.clone(),
+    }
+}
+
+/// The verifier caches certificates by serial. A foreign certificate with identical
+/// names *and* one of our serials, shown to `/v1/verify` or `/v1/validate` by anyone
+/// (no credential is needed), must not shadow ours: the genuine certificate, asked for
+/// by serial, must still verify.
+#[test]
+fn a_foreign_certificate_with_our_serial_does_not_shadow_ours() {
+    let ca = TestCa::new();
+    let server = TestServer::start(&ca);
+    let foreign_ca = TestCa::new();
+    let alice = enroll(&server, "merchant", KeyType::EcP256, "alice");
+    let bob = enroll(&server, "gateway", KeyType::EcP256, "bob");
+    let msg = b"{\"order\":\"B-2\"}".as_slice();
+    let message = write_file(&ca, "order.json", msg);
+    let mut problems = Vec::new();
+    for (victim, via) in [(&alice, "/v1/verify"), (&bob, "/v1/validate")] {
+        let sig = sign_default(
+            victim,
+            &message,
+            &ca.path(&format!("{}.sig", victim.serial)),
+        );
+        let what = format!(
+            "{} ({}), forged certificate shown to {via}",
+            victim.serial, victim.role
+        );
+        assert_valid(
+            &verify(&server, &by_serial(victim, msg, &sig), &what),
+            victim,
+            None,
+            &format!("{what}: by serial, before"),
+        );
+        let forger =
+            forge_with_serial(&foreign_ca, &ca, victim, &format!("forger-{}", victim.role));
+        let forged_sig = sign_default(
+            &forger,
+            &message,
+            &ca.path(&format!("forger-{}.sig", victim.role)),
+        );
+        if via == "/v1/verify" {
+            assert_reason(
+                &verify(&server, &by_cert(&forger, msg, &forged_sig), &what),
+                "unknown_issuer",
+                &format!("{what}: the forged certificate itself"),
+            );
+        } else {
+            assert_chain_bad(
+                &validate(&server, &json!({ "chain": [forger.cert_pem()] }), &what),
+                "unknown",
+                "unknown_issuer",
+                &format!("{what}: the forged chain itself"),
+            );
+        }
+        // The genuine certificate, by serial, is still the genuine one.
+        let after = verify(&server, &by_serial(victim, msg, &sig), &what);
+        if after["valid"] != true {
+            problems.push(format!(
+                "{what}: verifying the genuine signature by serial afterwards gave {after}"
+            ));
+        }
+        let forged_by_serial = verify(&server, &by_serial(victim, msg, &forged_sig), &what);
+        if forged_by_serial["reason"] != "bad_signature" {
+            problems.push(format!(
+                "{what}: the forger's signature against the genuine serial gave {forged_by_serial}, \
+                 expected bad_signature"
+            ));
+        }
+        // PEM-based verification is not affected (cached by fingerprint).
+        assert_valid(
+            &verify(&server, &by_cert(victim, msg, &sig), &what),
+            victim,
+            None,
+            &format!("{what}: by certificate, after"),
+        );
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
     server.stop();
 }
 
@@ -1249,13 +1874,33 @@ fn a_batch_of_1000_mixed_items_matches_single_answers_in_order() {
         let msg = &messages[k];
         let m = &merchant.serial;
         match i % 12 {
-            0 => (by_cert(&merchant, msg, &m_sigs[k]), true, None, Some(m.clone())),
-            1 => (by_serial(&bank, msg, &b_sigs[k]), true, None, Some(bank.serial.clone())),
-            2 => (by_cert(&merchant, b"tampered", &m_sigs[k]), false, Some("bad_signature"), Some(m.clone())),
+            0 => (
+                by_cert(&merchant, msg, &m_sigs[k]),
+                true,
+                None,
+                Some(m.clone()),
+            ),
+            1 => (
+                by_serial(&bank, msg, &b_sigs[k]),
+                true,
+                None,
+                Some(bank.serial.clone()),
+            ),
+            2 => (
+                by_cert(&merchant, b"tampered", &m_sigs[k]),
+                false,
+                Some("bad_signature"),
+                Some(m.clone()),
+            ),
             3 => {
                 let mut sig = m_sigs[k].clone();
                 *sig.last_mut().unwrap() ^= 0x01;
-                (by_cert(&merchant, msg, &sig), false, Some("bad_signature"), Some(m.clone()))
+                (
+                    by_cert(&merchant, msg, &sig),
+                    false,
+                    Some("bad_signature"),
+                    Some(m.clone()),
+                )
             }
             4 => (
                 with(by_cert(&merchant, msg, &m_sigs[k]), "require_role", "bank"),
@@ -1264,7 +1909,11 @@ fn a_batch_of_1000_mixed_items_matches_single_answers_in_order() {
                 Some(m.clone()),
             ),
             5 => (
-                with(by_cert(&merchant, msg, &m_sigs[k]), "message", "*** not base64 ***"),
+                with(
+                    by_cert(&merchant, msg, &m_sigs[k]),
+                    "message",
+                    "*** not base64 ***",
+                ),
                 false,
                 Some("malformed"),
                 None,
@@ -1276,34 +1925,61 @@ fn a_batch_of_1000_mixed_items_matches_single_answers_in_order() {
                 Some(bank.serial.clone()),
             ),
             7 => (
-                with(by_cert(&merchant, msg, &m_sigs[k]), "certificate", "garbage"),
+                with(
+                    by_cert(&merchant, msg, &m_sigs[k]),
+                    "certificate",
+                    "garbage",
+                ),
                 false,
                 Some("malformed"),
                 None,
             ),
             8 => (
-                with(by_serial(&merchant, msg, &m_sigs[k]), "serial", format!("7e57{i:08x}")),
+                with(
+                    by_serial(&merchant, msg, &m_sigs[k]),
+                    "serial",
+                    format!("7e57{i:08x}"),
+                ),
                 false,
                 Some("unknown_issuer"),
                 None,
             ),
             9 => (
-                with(by_cert(&merchant, msg, &m_sigs[k]), "time", "2100-01-01T00:00:00Z"),
+                with(
+                    by_cert(&merchant, msg, &m_sigs[k]),
+                    "time",
+                    "2100-01-01T00:00:00Z",
+                ),
                 false,
                 Some("expired"),
                 Some(m.clone()),
             ),
-            10 => (by_cert(&buyer, msg, &u_sigs[k]), true, None, Some(buyer.serial.clone())),
+            10 => (
+                by_cert(&buyer, msg, &u_sigs[k]),
+                true,
+                None,
+                Some(buyer.serial.clone()),
+            ),
             // Another message's signature: valid only when it is the same message.
             _ => {
                 let other = (k + 1) % messages.len();
-                (by_serial(&buyer, msg, &u_sigs[other]), false, Some("bad_signature"), Some(buyer.serial.clone()))
+                (
+                    by_serial(&buyer, msg, &u_sigs[other]),
+                    false,
+                    Some("bad_signature"),
+                    Some(buyer.serial.clone()),
+                )
             }
         }
     };
     let items: Vec<_> = (0..1000).map(item).collect();
     let bodies: Vec<Value> = items.iter().map(|(body, ..)| body.clone()).collect();
-    let answer = post_ok(&server, "/v1/verify/batch", &json!({ "items": bodies }), "batch of 1000");
+    let answer = post_ok(
+        &server,
+        "/v1/verify/batch",
+        &json!({ "items": bodies }),
+        "batch of 1000",
+    );
     let results = answer["results"].as_array().expect("no results array");
     assert_eq!(results.len(), 1000, "one result per item");
     for (i, ((_, valid, reason, serial), result)) in items.iter().zip(results).enumerate() {
@@ -1314,7 +1990,11 @@ fn a_batch_of_1000_mixed_items_matches_single_answers_in_order() {
             None => assert!(result.get("reason").is_none(), "{what}: {result}"),
         }
         match serial {
-            Some(serial) => assert_eq!(result["signer"]["serial"], serial.as_str(), "{what}: {result}"),
+            Some(serial) => assert_eq!(
+                result["signer"]["serial"],
+                serial.as_str(),
+                "{what}: {result}"
+            ),
             None => assert!(result.get("signer").is_none(), "{what}: {result}"),
         }
     }
@@ -1333,7 +2013,12 @@ fn a_batch_of_1000_mixed_items_matches_single_answers_in_order() {
     }
 
     // An empty batch is fine; 1001 items are refused as a whole.
-    let empty = post_ok(&server, "/v1/verify/batch", &json!({ "items": [] }), "empty batch");
+    let empty = post_ok(
+        &server,
+        "/v1/verify/batch",
+        &json!({ "items": [] }),
+        "empty batch",
+    );
     assert_eq!(empty["results"], json!([]), "{empty}");
     let too_many: Vec<Value> = (0..1001).map(|i| items[i % 1000].0.clone()).collect();
     server
@@ -1381,18 +2066,34 @@ fn validate_chains_with_revocation_and_usage() {
 
     let leaf = merchant.cert_pem();
     assert_chain_good(
-        &validate(&server, &json!({ "chain": [leaf, issuing] }), "leaf + issuing"),
+        &validate(
+            &server,
+            &json!({ "chain": [leaf, issuing] }),
+            "leaf + issuing",
+        ),
         "leaf + issuing",
     );
     let outcome = validate(&server, &json!({ "chain": [leaf] }), "leaf alone");
     assert_chain_good(&outcome, "leaf alone");
-    assert_eq!(outcome["subject"]["serial"], merchant.serial.as_str(), "{outcome}");
+    assert_eq!(
+        outcome["subject"]["serial"],
+        merchant.serial.as_str(),
+        "{outcome}"
+    );
     assert_chain_good(
-        &validate(&server, &json!({ "chain": [leaf, issuing, root] }), "with root"),
+        &validate(
+            &server,
+            &json!({ "chain": [leaf, issuing, root] }),
+            "with root",
+        ),
         "leaf + issuing + root",
     );
     assert_chain_good(
-        &validate(&server, &json!({ "chain": [format!("{leaf}{issuing}")] }), "one bundle"),
+        &validate(
+            &server,
+            &json!({ "chain": [format!("{leaf}{issuing}")] }),
+            "one bundle",
+        ),
         "leaf and issuing in one PEM string",
     );
     assert_chain_good(
@@ -1402,13 +2103,21 @@ fn validate_chains_with_revocation_and_usage() {
 
     // Usage: merchants are clientAuth only; gateways both.
     assert_chain_bad(
-        &validate(&server, &json!({ "chain": [leaf, issuing], "usage": "serverAuth" }), "merchant serverAuth"),
+        &validate(
+            &server,
+            &json!({ "chain": [leaf, issuing], "usage": "serverAuth" }),
+            "merchant serverAuth",
+        ),
         "unknown",
         "key_usage",
         "merchant for serverAuth",
     );
     assert_chain_good(
-        &validate(&server, &json!({ "chain": [leaf], "usage": "clientAuth" }), "merchant clientAuth"),
+        &validate(
+            &server,
+            &json!({ "chain": [leaf], "usage": "clientAuth" }),
+            "merchant clientAuth",
+        ),
         "merchant for clientAuth",
     );
     for usage in ["serverAuth", "clientAuth"] {
@@ -1424,13 +2133,21 @@ fn validate_chains_with_revocation_and_usage() {
 
     // Time.
     assert_chain_bad(
-        &validate(&server, &json!({ "chain": [leaf], "time": "2100-01-01T00:00:00Z" }), "2100"),
+        &validate(
+            &server,
+            &json!({ "chain": [leaf], "time": "2100-01-01T00:00:00Z" }),
+            "2100",
+        ),
         "unknown",
         "expired",
         "chain in 2100",
     );
     assert_chain_bad(
-        &validate(&server, &json!({ "chain": [leaf], "time": "2000-01-01T00:00:00Z" }), "2000"),
+        &validate(
+            &server,
+            &json!({ "chain": [leaf], "time": "2000-01-01T00:00:00Z" }),
+            "2000",
+        ),
         "unknown",
         "not_yet_valid",
         "chain in 2000",
@@ -1440,43 +2157,84 @@ fn validate_chains_with_revocation_and_usage() {
     let foreign_ca = TestCa::new();
     let foreign = foreign_merchant(&foreign_ca, "foreign");
     let foreign_issuing = read_text(&foreign_ca.issuing_cert());
-    assert_eq!(openssl_names(&foreign.cert), openssl_names(&merchant.cert), "identical names");
+    assert_eq!(
+        openssl_names(&foreign.cert),
+        openssl_names(&merchant.cert),
+        "identical names"
+    );
     for (what, chain) in [
-        ("foreign leaf + foreign issuing", json!([foreign.cert_pem(), foreign_issuing])),
+        (
+            "foreign leaf + foreign issuing",
+            json!([foreign.cert_pem(), foreign_issuing]),
+        ),
         ("foreign leaf alone", json!([foreign.cert_pem()])),
         (
             "foreign leaf + foreign issuing + foreign root",
-            json!([foreign.cert_pem(), foreign_issuing, read_text(&foreign_ca.root_cert())]),
+            json!([
+                foreign.cert_pem(),
+                foreign_issuing,
+                read_text(&foreign_ca.root_cert())
+            ]),
         ),
-        ("foreign leaf + our issuing", json!([foreign.cert_pem(), issuing])),
+        (
+            "foreign leaf + our issuing",
+            json!([foreign.cert_pem(), issuing]),
+        ),
     ] {
-        assert_chain_bad(&validate(&server, &json!({ "chain": chain }), what), "unknown", "unknown_issuer", what);
+        assert_chain_bad(
+            &validate(&server, &json!({ "chain": chain }), what),
+            "unknown",
+            "unknown_issuer",
+            what,
+        );
     }
 
     // Revoked leaves.
     let early = not_before(&ca, &superseded) + 60;
     revoke(&ca, &revoked.serial, "keyCompromise", None);
     revoke(&ca, &superseded.serial, "superseded", None);
-    let outcome = validate(&server, &json!({ "chain": [revoked.cert_pem(), issuing] }), "revoked");
+    let outcome = validate(
+        &server,
+        &json!({ "chain": [revoked.cert_pem(), issuing] }),
+        "revoked",
+    );
     assert_chain_bad(&outcome, "revoked", "revoked", "a key-compromised leaf");
-    assert_eq!(outcome["subject"]["serial"], revoked.serial.as_str(), "{outcome}");
+    assert_eq!(
+        outcome["subject"]["serial"],
+        revoked.serial.as_str(),
+        "{outcome}"
+    );
     assert_chain_bad(
-        &validate(&server, &json!({ "chain": [superseded.cert_pem()] }), "superseded"),
+        &validate(
+            &server,
+            &json!({ "chain": [superseded.cert_pem()] }),
+            "superseded",
+        ),
         "revoked",
         "revoked",
         "a superseded leaf, now",
     );
     assert_chain_good(
-        &validate(&server, &json!({ "chain": [superseded.cert_pem()], "time": rfc3339(early) }), "early"),
+        &validate(
+            &server,
+            &json!({ "chain": [superseded.cert_pem()], "time": rfc3339(early) }),
+            "early",
+        ),
         "a superseded leaf, before its revocation",
     );
 
     // Undecodable input is malformed (200); unreadable JSON is 400.
     for (what, body) in [
-        ("garbage PEM", json!({ "chain": ["-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"] })),
+        (
+            "garbage PEM",
+            json!({ "chain": ["-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"] }),
+        ),
         ("text", json!({ "chain": ["not a certificate"] })),
         ("empty chain", json!({ "chain": [] })),
-        ("bad usage", json!({ "chain": [leaf], "usage": "codeSigning" })),
+        (
+            "bad usage",
+            json!({ "chain": [leaf], "usage": "codeSigning" }),
+        ),
         ("bad time", json!({ "chain": [leaf], "time": "soon" })),
     ] {
         let outcome = validate(&server, &body, what);
@@ -1488,11 +2246,21 @@ fn validate_chains_with_revocation_and_usage() {
     let write = |name: &str, text: String| write_file(&ca, name, text.as_bytes());
     let good_chain = write("good-chain.pem", format!("{leaf}{issuing}"));
     let leaf_only = write("leaf-only.pem", leaf.clone());
-    let gateway_chain = write("gateway-chain.pem", format!("{}{issuing}", gateway.cert_pem()));
-    let revoked_chain = write("revoked-chain.pem", format!("{}{issuing}", revoked.cert_pem()));
+    let gateway_chain = write(
+        "gateway-chain.pem",
+        format!("{}{issuing}", gateway.cert_pem()),
+    );
+    let revoked_chain = write(
+        "revoked-chain.pem",
+        format!("{}{issuing}", revoked.cert_pem()),
+    );
     let foreign_chain = write(
         "foreign-chain.pem",
-        format!("{}{}", foreign.cert_pem(), read_text(&foreign_ca.issuing_cert())),
+        format!(
+            "{}{}",
+            foreign.cert_pem(),
+            read_text(&foreign_ca.issuing_cert())
+        ),
     );
     let chain_cli = |file: &Path, usage: Option<&str>, valid: bool| -> Value {
         let mut args: Vec<&OsStr> = vec!["--chain".as_ref(), file.as_os_str()];
@@ -1502,8 +2270,14 @@ fn validate_chains_with_revocation_and_usage() {
         cli_verify(&server, &args, valid)
     };
     assert_eq!(chain_cli(&good_chain, None, true)["status"], "good");
-    assert_eq!(chain_cli(&leaf_only, Some("clientAuth"), true)["status"], "good");
-    assert_eq!(chain_cli(&gateway_chain, Some("serverAuth"), true)["status"], "good");
+    assert_eq!(
+        chain_cli(&leaf_only, Some("clientAuth"), true)["status"],
+        "good"
+    );
+    assert_eq!(
+        chain_cli(&gateway_chain, Some("serverAuth"), true)["status"],
+        "good"
+    );
     let verdict = chain_cli(&good_chain, Some("serverAuth"), false);
     assert_eq!(verdict["reason"], "key_usage", "{verdict}");
     let verdict = chain_cli(&revoked_chain, None, false);

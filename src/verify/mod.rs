@@ -271,9 +271,6 @@ impl Verifier {
                 serials.clear();
             }
             leaves.insert(fp, leaf.clone());
-            if leaf.ours {
-                serials.insert(leaf.serial.as_bytes().to_vec(), fp);
-            }
         }
         Ok(leaf)
     }
@@ -292,7 +289,15 @@ impl Verifier {
             return Ok(Some(leaf));
         }
         match self.store.certificate(&serial).map_err(|e| e.to_string())? {
-            Some(record) => self.parse_leaf(record.der).map(Some),
+            Some(record) => {
+                let leaf = self.parse_leaf(record.der)?;
+                // Only the CA's own record may answer for a serial: a caller's certificate
+                // with the same issuer name and serial must never shadow it.
+                if let Ok(mut serials) = self.by_serial.write() {
+                    serials.insert(serial.as_bytes().to_vec(), leaf.fingerprint);
+                }
+                Ok(Some(leaf))
+            }
             None => Ok(None),
         }
     }

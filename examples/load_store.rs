@@ -1,0 +1,73 @@
+//! Fills a paypki data directory with many certificate records, for `scripts/bench`
+//! (memory with a million certificates; CRLs with 100,000 and 1,000,000 entries). Uses
+//! the store's bulk import; every record carries a real certificate's DER.
+//!
+//! `cargo run --release --example load_store -- DATA_DIR COUNT REVOKED_FRACTION`
+#![forbid(unsafe_code)]
+
+use std::path::PathBuf;
+
+use paypki::config::DataDir;
+use paypki::model::{CertificateStatus, Role, Serial};
+use paypki::store::{CertificateRecord, IssuancePath, RevocationRecord, SledStore};
+use time::{Duration, OffsetDateTime};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let dir = DataDir::new(PathBuf::from(args.next().ok_or("DATA_DIR")?));
+    let count: usize = args.next().ok_or("COUNT")?.parse()?;
+    let revoked_fraction: f64 = args.next().map(|s| s.parse()).transpose()?.unwrap_or(0.0);
+    if !dir.is_initialized() {
+        paypki::ca::init(
+            &dir,
+            &paypki::ca::InitOptions::new("http://127.0.0.1:8080".into()),
+        )?;
+    }
+    let store = SledStore::open(&dir.database())?;
+    let template = std::fs::read_to_string(dir.cert_file("issuing"))?;
+    let der = pem::parse(template)?.into_contents();
+    let rng = ring::rand::SystemRandom::new();
+    let now = OffsetDateTime::now_utc().replace_nanosecond(0)?;
+    let every = if revoked_fraction > 0.0 {
+        (1.0 / revoked_fraction).round().max(1.0) as usize
+    } else {
+        usize::MAX
+    };
+    let started = std::time::Instant::now();
+    let serials = (0..count)
+        .map(|_| Serial::random(&rng))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| "the system random generator failed")?;
+    let records = serials.into_iter().enumerate().map(|(i, serial)| {
+        let revoked = i % every == 0;
+        CertificateRecord {
+            serial,
+            role: Role::ALL.get(i % 4).copied().unwrap_or(Role::Buyer),
+            subject: format!("CN=participant {i},O=Load Test"),
+            subject_alt_names: Vec::new(),
+            key: "ecdsa-p256".into(),
+            not_before: now - Duration::minutes(5),
+            not_after: now + Duration::days(365),
+            issued_at: now,
+            requested_via: IssuancePath::Enroll,
+            status: if revoked {
+                CertificateStatus::Revoked
+            } else {
+                CertificateStatus::Good
+            },
+            revocation: revoked.then(|| RevocationRecord {
+                reason: "keyCompromise".into(),
+                revoked_at: now,
+                invalidity_date: None,
+            }),
+            fingerprint_sha256: String::new(),
+            der: der.clone(),
+        }
+    });
+    let imported = store.import_records(records, "load_store")?;
+    println!(
+        "{{\"imported\": {imported}, \"seconds\": {:.1}}}",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
