@@ -251,6 +251,75 @@ pub(crate) async fn unhold(
     Ok(axum::Json(RevocationResult::from_record(&record)))
 }
 
+/// `POST /v1/admin/tokens/batch` body.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TokenBatchRequest {
+    /// At most 10,000 grants.
+    items: Vec<TokenCreateRequest>,
+}
+
+/// Most tokens in one batch.
+pub const MAX_TOKEN_BATCH: usize = 10_000;
+
+/// Creates many one-time tokens at once (bulk onboarding); all or none.
+#[utoipa::path(post, path = "/v1/admin/tokens/batch", tag = "admin", request_body = TokenBatchRequest,
+    security(("admin" = [])),
+    responses(
+        (status = 201, description = "Created, in order", content_type = "application/json"),
+        (status = 400, description = "Malformed or more than 10,000 items", body = Problem),
+        (status = 401, description = "No or wrong admin credential", body = Problem),
+        (status = 422, description = "A grant breaks its role's policy; nothing was created", body = Problem),
+    ))]
+pub(crate) async fn create_tokens(
+    _admin: Admin,
+    State(state): State<Arc<AppState>>,
+    ApiJson(request): ApiJson<TokenBatchRequest>,
+) -> Result<impl IntoResponse, Problem> {
+    if request.items.len() > MAX_TOKEN_BATCH {
+        return Err(Problem::bad_request(format!(
+            "at most {MAX_TOKEN_BATCH} tokens per batch"
+        )));
+    }
+    let grants = request
+        .items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| token_grant(item).map_err(|detail| format!("items[{i}]: {detail}")))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|detail| {
+            Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "policy-violation",
+                "Refused",
+                detail,
+            )
+        })?;
+    let worker = state.clone();
+    let created = blocking(move || {
+        worker
+            .ra
+            .create_tokens(grants, "admin-api")
+            .map_err(Problem::from)
+    })
+    .await?;
+    let tokens: Vec<TokenCreated> = created
+        .into_iter()
+        .map(|c| TokenCreated {
+            token: c.token,
+            id: c.record.id,
+            role: c.record.role.to_string(),
+            subject: c.record.subject,
+            subject_alt_names: c.record.subject_alt_names,
+            expires_at: crate::inspect::format_time(c.record.expires_at),
+        })
+        .collect();
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(serde_json::json!({ "tokens": tokens })),
+    ))
+}
+
 /// Query of `GET /v1/admin/certificates`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]

@@ -131,6 +131,11 @@ pub fn router(state: Arc<AppState>, settings: &HttpSettings) -> Router {
         .route("/crl/issuing.crl", get(status::issuing_crl))
         .route("/crl/root.crl", get(status::root_crl))
         .route("/v1/admin/tokens", post(admin::create_token))
+        .route(
+            "/v1/admin/tokens/batch",
+            post(admin::create_tokens)
+                .layer(axum::extract::DefaultBodyLimit::max(MAX_BATCH_BODY_BYTES)),
+        )
         .route("/v1/admin/revocations", post(admin::revoke))
         .route("/v1/admin/revocations/{serial}/unhold", post(admin::unhold))
         .route("/v1/admin/certificates", get(admin::list_certificates))

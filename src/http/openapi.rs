@@ -23,6 +23,7 @@ use super::typed_body;
         super::status::issuing_crl,
         super::status::root_crl,
         super::admin::create_token,
+        super::admin::create_tokens,
         super::admin::revoke,
         super::admin::unhold,
         super::admin::list_certificates,

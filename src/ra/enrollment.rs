@@ -146,6 +146,43 @@ impl RegistrationAuthority {
     /// Creates a one-time enrollment token after checking the grant against the role's
     /// policy, so that a token can never promise what the policy would refuse.
     pub fn create_token(&self, grant: TokenGrant, actor: &str) -> Result<CreatedToken, RaError> {
+        let created = self.prepare_token(grant)?;
+        let event = AuditEvent::new("token-create", actor)
+            .role(created.record.role)
+            .detail(format!(
+                "token {} for {} (expires {})",
+                created.record.id, created.record.subject, created.record.expires_at
+            ));
+        self.store.put_token(&created.record, event)?;
+        Ok(created)
+    }
+
+    /// Creates many tokens at once (a bank onboarding its merchants): every grant is
+    /// checked first; all are stored with one audit entry and one flush, or none.
+    pub fn create_tokens(
+        &self,
+        grants: Vec<TokenGrant>,
+        actor: &str,
+    ) -> Result<Vec<CreatedToken>, RaError> {
+        let created = grants
+            .into_iter()
+            .map(|grant| self.prepare_token(grant))
+            .collect::<Result<Vec<_>, _>>()?;
+        let records: Vec<TokenRecord> = created.iter().map(|c| c.record.clone()).collect();
+        let event = AuditEvent::new("token-create", actor).detail(format!(
+            "{} tokens: {}",
+            records.len(),
+            records
+                .iter()
+                .map(|r| r.id.as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
+        ));
+        self.store.put_tokens(&records, event)?;
+        Ok(created)
+    }
+
+    fn prepare_token(&self, grant: TokenGrant) -> Result<CreatedToken, RaError> {
         let profile = self.policies.profile(grant.role).ok_or_else(|| {
             RaError::KeyPolicy(format!("no policy loaded for role {}", grant.role))
         })?;
@@ -178,13 +215,6 @@ impl RegistrationAuthority {
             used_at: None,
             serial: None,
         };
-        let event = AuditEvent::new("token-create", actor)
-            .role(grant.role)
-            .detail(format!(
-                "token {id} for {} (expires {})",
-                record.subject, record.expires_at
-            ));
-        self.store.put_token(&record, event)?;
         Ok(CreatedToken {
             token: format!("{TOKEN_PREFIX}{id}_{secret}"),
             record,

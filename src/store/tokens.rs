@@ -40,6 +40,8 @@ pub struct TokenRecord {
 pub trait TokenStore: Send + Sync {
     /// Stores a new token with its audit entry, durably.
     fn put_token(&self, token: &TokenRecord, event: AuditEvent) -> Result<(), StoreError>;
+    /// Stores many new tokens with one audit entry and one flush (bulk onboarding).
+    fn put_tokens(&self, tokens: &[TokenRecord], event: AuditEvent) -> Result<(), StoreError>;
     /// One token by id.
     fn token(&self, id: &str) -> Result<Option<TokenRecord>, StoreError>;
     /// Marks the token used if it is still unused; returns false if someone else did.
@@ -105,6 +107,18 @@ impl TokenStore for SledStore {
             })
             .map_err(StoreError::from)?;
         self.flush()
+    }
+
+    fn put_tokens(&self, tokens: &[TokenRecord], event: AuditEvent) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for token in tokens {
+            let value =
+                serde_json::to_vec(token).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            batch.insert(token.id.as_bytes(), value);
+        }
+        self.tokens.apply_batch(batch)?;
+        self.append_audit(event)?;
+        Ok(())
     }
 
     fn token(&self, id: &str) -> Result<Option<TokenRecord>, StoreError> {
