@@ -2,7 +2,8 @@
 //! (memory with a million certificates; CRLs with 100,000 and 1,000,000 entries). Uses
 //! the store's bulk import; every record carries a real certificate's DER.
 //!
-//! `cargo run --release --example load_store -- DATA_DIR COUNT REVOKED_FRACTION`
+//! `cargo run --release --example load_store -- DATA_DIR COUNT REVOKED_FRACTION [SERIALS_FILE]`
+//! (SERIALS_FILE receives the serials, hex, one per line, for the peers' CRL inputs).
 #![forbid(unsafe_code)]
 
 use std::path::PathBuf;
@@ -17,6 +18,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = DataDir::new(PathBuf::from(args.next().ok_or("DATA_DIR")?));
     let count: usize = args.next().ok_or("COUNT")?.parse()?;
     let revoked_fraction: f64 = args.next().map(|s| s.parse()).transpose()?.unwrap_or(0.0);
+    let serials_file = args.next().map(PathBuf::from);
     if !dir.is_initialized() {
         paypki::ca::init(
             &dir,
@@ -38,6 +40,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(|_| Serial::random(&rng))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|_| "the system random generator failed")?;
+    if let Some(path) = &serials_file {
+        use std::io::Write;
+        let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+        for serial in &serials {
+            writeln!(out, "{serial}")?;
+        }
+    }
     let records = serials.into_iter().enumerate().map(|(i, serial)| {
         let revoked = i % every == 0;
         CertificateRecord {

@@ -90,9 +90,9 @@ fn entry_extensions(
     extensions.to_der().map(Some).map_err(der_error)
 }
 
-/// Accumulates encoded entries.
+/// Encodes entries straight into the CRL's output buffer.
 pub struct CrlEntryWriter {
-    entries: Vec<u8>,
+    out: Vec<u8>,
     count: usize,
     /// Pre-encoded extensions for entries that carry only a reason, by reason code.
     by_reason: Vec<(u8, Option<Vec<u8>>)>,
@@ -100,7 +100,7 @@ pub struct CrlEntryWriter {
 }
 
 impl CrlEntryWriter {
-    fn new() -> Result<Self, CaError> {
+    fn new(out: Vec<u8>) -> Result<Self, CaError> {
         let mut by_reason = Vec::new();
         for code in 0..=10u8 {
             if let Some(reason) = RevocationReason::from_code(code) {
@@ -108,7 +108,7 @@ impl CrlEntryWriter {
             }
         }
         Ok(CrlEntryWriter {
-            entries: Vec::new(),
+            out,
             count: 0,
             by_reason,
             error: None,
@@ -160,7 +160,7 @@ impl CrlEntryWriter {
                 .transpose()
                 .map_err(der_error)?,
         };
-        entry.encode_to_vec(&mut self.entries).map_err(der_error)?;
+        entry.encode_to_vec(&mut self.out).map_err(der_error)?;
         self.count += 1;
         Ok(())
     }
@@ -191,18 +191,26 @@ fn header(tag: Tag, len: usize) -> Result<Vec<u8>, CaError> {
 /// Signs the TBSCertList bytes.
 pub(crate) type Signer<'a> = dyn Fn(&[u8]) -> Result<Vec<u8>, CaError> + 'a;
 
-/// Builds the entries with `fill`, then the TBSCertList, signs it with `sign`, and
-/// returns the DER CertificateList and the number of entries.
+fn put(out: &mut [u8], at: usize, bytes: &[u8]) -> Result<(), CaError> {
+    out.get_mut(at..at + bytes.len())
+        .ok_or_else(|| CaError::Build("CRL layout error".into()))?
+        .copy_from_slice(bytes);
+    Ok(())
+}
+
+/// Room reserved in front for the CertificateList and TBSCertList headers, and before
+/// the entries for their SEQUENCE header (a DER header is at most 6 bytes here).
+const HEADER_ROOM: usize = 6;
+
+/// Builds the CRL in one buffer: the fields before the entries, a gap, the entries as
+/// `fill` pushes them, the extensions; then the headers go into the gaps (the small
+/// prefix moves, the entries never do), the TBSCertList is signed in place, and the
+/// signature appended. Returns the DER CertificateList and the number of entries.
 pub(crate) fn build(
     frame: &CrlFrame<'_>,
     fill: &mut dyn FnMut(&mut CrlEntryWriter),
     sign: &Signer<'_>,
 ) -> Result<(Vec<u8>, usize), CaError> {
-    let mut writer = CrlEntryWriter::new()?;
-    fill(&mut writer);
-    if let Some(e) = writer.error.take() {
-        return Err(e);
-    }
     let number_bytes = frame.number.to_be_bytes();
     let first = number_bytes.iter().position(|b| *b != 0).unwrap_or(7);
     let aki = x509_cert::ext::pkix::AuthorityKeyIdentifier {
@@ -230,21 +238,6 @@ pub(crate) fn build(
     ]
     .to_der()
     .map_err(der_error)?;
-
-    // TBSCertList, RFC 5280 §5.1.2: version v2, signature, issuer, thisUpdate, nextUpdate,
-    // revokedCertificates (absent when empty), crlExtensions [0] EXPLICIT.
-    let mut parts: Vec<Vec<u8>> = vec![
-        1u8.to_der().map_err(der_error)?,
-        frame.signature_algorithm.to_vec(),
-        frame.issuer.to_vec(),
-        time(frame.this_update)?.to_der().map_err(der_error)?,
-        time(frame.next_update)?.to_der().map_err(der_error)?,
-    ];
-    let entries_header = if writer.count > 0 {
-        header(Tag::Sequence, writer.entries.len())?
-    } else {
-        Vec::new()
-    };
     let extensions_header = header(
         Tag::ContextSpecific {
             constructed: true,
@@ -252,41 +245,53 @@ pub(crate) fn build(
         },
         crl_extensions.len(),
     )?;
-    let entries_len = if writer.count > 0 {
-        writer.entries.len()
-    } else {
-        0
-    };
-    let body_len = parts.iter().map(Vec::len).sum::<usize>()
-        + entries_header.len()
-        + entries_len
-        + extensions_header.len()
-        + crl_extensions.len();
-    let tbs_header = header(Tag::Sequence, body_len)?;
-    // Room for the outer header (at most 6 bytes), the algorithm and the signature.
-    let mut out =
-        Vec::with_capacity(8 + tbs_header.len() + body_len + frame.signature_algorithm.len() + 600);
-    out.extend_from_slice(&tbs_header);
-    for part in parts.drain(..) {
-        out.extend_from_slice(&part);
-    }
-    if writer.count > 0 {
-        out.extend_from_slice(&entries_header);
-        out.extend_from_slice(&writer.entries);
+
+    // TBSCertList, RFC 5280 §5.1.2: version v2, signature, issuer, thisUpdate, nextUpdate,
+    // revokedCertificates (absent when empty), crlExtensions [0] EXPLICIT.
+    let mut prefix = 1u8.to_der().map_err(der_error)?;
+    prefix.extend_from_slice(frame.signature_algorithm);
+    prefix.extend_from_slice(frame.issuer);
+    prefix.extend_from_slice(&time(frame.this_update)?.to_der().map_err(der_error)?);
+    prefix.extend_from_slice(&time(frame.next_update)?.to_der().map_err(der_error)?);
+
+    let front = 2 * HEADER_ROOM;
+    let mut out = Vec::with_capacity(1 << 16);
+    out.resize(front, 0);
+    out.extend_from_slice(&prefix);
+    out.resize(out.len() + HEADER_ROOM, 0);
+    let entries_start = out.len();
+    let mut writer = CrlEntryWriter::new(out)?;
+    fill(&mut writer);
+    if let Some(e) = writer.error.take() {
+        return Err(e);
     }
     let count = writer.count;
-    drop(writer);
+    let mut out = writer.out;
+    let entries_len = out.len() - entries_start;
+
+    // Close the gap before the entries: their header (if any) ends where they begin, and
+    // the prefix moves up to meet it.
+    let entries_header = if count > 0 { header(Tag::Sequence, entries_len)? } else { Vec::new() };
+    let header_at = entries_start - entries_header.len();
+    put(&mut out, header_at, &entries_header)?;
+    let prefix_at = header_at - prefix.len();
+    put(&mut out, prefix_at, &prefix)?;
     out.extend_from_slice(&extensions_header);
     out.extend_from_slice(&crl_extensions);
 
-    let signature = sign(&out)?;
+    let tbs_header = header(Tag::Sequence, out.len() - prefix_at)?;
+    let tbs_at = prefix_at - tbs_header.len();
+    put(&mut out, tbs_at, &tbs_header)?;
+    let signature = sign(out.get(tbs_at..).unwrap_or_default())?;
     let bit_string = der::asn1::BitString::from_bytes(&signature)
         .map_err(der_error)?
         .to_der()
         .map_err(der_error)?;
     out.extend_from_slice(frame.signature_algorithm);
     out.extend_from_slice(&bit_string);
-    let outer = header(Tag::Sequence, out.len())?;
-    out.splice(0..0, outer);
+    let outer = header(Tag::Sequence, out.len() - tbs_at)?;
+    let outer_at = tbs_at - outer.len();
+    put(&mut out, outer_at, &outer)?;
+    out.drain(..outer_at);
     Ok((out, count))
 }

@@ -43,8 +43,11 @@ pub(crate) fn read_response<T: DeserializeOwned>(
     let mut response =
         response.map_err(|e| CliError::Failed(format!("cannot reach {url}: {e}")))?;
     let status = response.status();
+    // Lists of a million records are large; the default 10 MB cap is not enough.
     let text = response
         .body_mut()
+        .with_config()
+        .limit(4 << 30)
         .read_to_string()
         .map_err(|e| CliError::Failed(format!("{url}: cannot read the response: {e}")))?;
     if status.is_success() {

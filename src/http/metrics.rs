@@ -6,16 +6,37 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
+// Labels are static strings: recording a request allocates nothing.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct RequestLabels {
-    pub(crate) method: String,
-    pub(crate) route: String,
+    pub(crate) method: &'static str,
+    pub(crate) route: &'static str,
     pub(crate) status: u16,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct RouteLabels {
-    pub(crate) route: String,
+    pub(crate) route: &'static str,
+}
+
+/// The route pattern as a static string (bounded label values).
+pub(crate) fn route_label(matched: Option<&str>) -> &'static str {
+    match matched {
+        Some(path) => super::ROUTES.iter().copied().find(|r| *r == path).unwrap_or("other"),
+        None => "unmatched",
+    }
+}
+
+/// The method as a static string.
+pub(crate) fn method_label(method: &axum::http::Method) -> &'static str {
+    match *method {
+        axum::http::Method::GET => "GET",
+        axum::http::Method::POST => "POST",
+        axum::http::Method::HEAD => "HEAD",
+        axum::http::Method::PUT => "PUT",
+        axum::http::Method::DELETE => "DELETE",
+        _ => "OTHER",
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -26,7 +47,7 @@ pub(crate) struct IssuanceLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct ErrorLabels {
-    pub(crate) kind: String,
+    pub(crate) status: u16,
 }
 
 /// Every metric the server exports.
@@ -69,7 +90,7 @@ impl Default for Metrics {
             "Certificates issued by role and path",
             issued.clone(),
         );
-        registry.register("errors", "Error responses by problem kind", errors.clone());
+        registry.register("errors", "Error responses (4xx and 5xx) by HTTP status", errors.clone());
         Metrics {
             registry,
             requests,

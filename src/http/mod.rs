@@ -110,6 +110,33 @@ impl AppState {
     }
 }
 
+/// Every route pattern (also the metrics' route label values).
+pub(crate) const ROUTES: &[&str] = &[
+    "/v1/enroll",
+    "/v1/renew",
+    "/v1/certificates/{serial}",
+    "/v1/verify",
+    "/v1/verify/batch",
+    "/v1/validate",
+    "/ca/root.crt",
+    "/ca/issuing.crt",
+    "/ca/chain.pem",
+    "/ocsp",
+    "/ocsp/{*request}",
+    "/crl/issuing.crl",
+    "/crl/root.crl",
+    "/v1/admin/tokens",
+    "/v1/admin/tokens/batch",
+    "/v1/admin/revocations",
+    "/v1/admin/revocations/{serial}/unhold",
+    "/v1/admin/certificates",
+    "/v1/admin/certificates/{serial}",
+    "/v1/admin/audit/verify",
+    "/healthz",
+    "/metrics",
+    "/openapi.json",
+];
+
 /// Every route, in one place.
 pub fn router(state: Arc<AppState>, settings: &HttpSettings) -> Router {
     Router::new()
@@ -166,22 +193,14 @@ pub fn router(state: Arc<AppState>, settings: &HttpSettings) -> Router {
 /// Counts and times every request, by matched route (not raw path: bounded label sets).
 async fn observe(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = request.method().to_string();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".into());
+    let method = metrics::method_label(request.method());
+    let route = metrics::route_label(request.extensions().get::<MatchedPath>().map(MatchedPath::as_str));
     let response = next.run(request).await;
     let status = response.status().as_u16();
     state
         .metrics
         .requests
-        .get_or_create(&metrics::RequestLabels {
-            method,
-            route: route.clone(),
-            status,
-        })
+        .get_or_create(&metrics::RequestLabels { method, route, status })
         .inc();
     state
         .metrics
@@ -192,9 +211,7 @@ async fn observe(State(state): State<Arc<AppState>>, request: Request, next: Nex
         state
             .metrics
             .errors
-            .get_or_create(&metrics::ErrorLabels {
-                kind: status.to_string(),
-            })
+            .get_or_create(&metrics::ErrorLabels { status })
             .inc();
     }
     response

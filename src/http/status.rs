@@ -58,7 +58,7 @@ fn ocsp_response(answer: OcspAnswer, cache_headers: bool) -> Response {
     (
         StatusCode::OK,
         headers,
-        Body::from(answer.der.as_ref().clone()),
+        Body::from(answer.der),
     )
         .into_response()
 }
@@ -72,6 +72,9 @@ pub(crate) async fn ocsp_post(State(state): State<Arc<AppState>>, request: Reque
     let Ok(body) = axum::body::to_bytes(request.into_body(), MAX_REQUEST_BYTES).await else {
         return ocsp_response(malformed_request(), false);
     };
+    if let Some(answer) = state.ocsp.respond_cached(&body) {
+        return ocsp_response(answer, false);
+    }
     let responder = state.ocsp.clone();
     let answer = tokio::task::spawn_blocking(move || responder.respond(&body))
         .await
@@ -97,6 +100,9 @@ pub(crate) async fn ocsp_get(
     let Some(der) = engines.iter().find_map(|e| e.decode(text).ok()) else {
         return ocsp_response(malformed_request(), false);
     };
+    if let Some(answer) = state.ocsp.respond_cached(&der) {
+        return ocsp_response(answer, true);
+    }
     let responder = state.ocsp.clone();
     let answer = tokio::task::spawn_blocking(move || responder.respond(&der))
         .await

@@ -44,8 +44,8 @@ const ID_CE_INVALIDITY_DATE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.
 /// A response ready to send, with what HTTP caching needs.
 #[derive(Debug, Clone)]
 pub struct OcspAnswer {
-    /// The DER `OCSPResponse`.
-    pub der: Arc<Vec<u8>>,
+    /// The DER `OCSPResponse` (reference-counted: serving it copies nothing).
+    pub der: bytes::Bytes,
     /// Present for successful single-certificate responses: thisUpdate, nextUpdate, ETag.
     pub freshness: Option<Freshness>,
 }
@@ -65,12 +65,33 @@ pub struct Freshness {
 struct Cached {
     answer: OcspAnswer,
     refresh_after: OffsetDateTime,
+    serial: Vec<u8>,
 }
 
+/// Pre-signed responses. `by_request` is keyed by the exact bytes of a nonce-less
+/// single-certificate request, so a repeated request is answered without even parsing
+/// it; `by_cert_id` by the CertID's bytes, for requests encoded differently.
 #[derive(Debug, Default)]
 struct Cache {
+    by_request: HashMap<Vec<u8>, Arc<Cached>>,
     by_cert_id: HashMap<Vec<u8>, Arc<Cached>>,
     by_serial: HashMap<Vec<u8>, Vec<Vec<u8>>>,
+}
+
+impl Cache {
+    fn len(&self) -> usize {
+        self.by_request.len() + self.by_cert_id.len()
+    }
+
+    /// Drops everything cached for a serial; returns its CertID keys.
+    fn forget(&mut self, serial: &[u8]) -> Vec<Vec<u8>> {
+        let keys = self.by_serial.remove(serial).unwrap_or_default();
+        for key in &keys {
+            self.by_cert_id.remove(key);
+        }
+        self.by_request.retain(|_, cached| cached.serial != serial);
+        keys
+    }
 }
 
 /// One supported CertID hash algorithm and our issuer's hashes under it.
@@ -139,7 +160,7 @@ fn error_response(status: ::ocsp::response::OcspRespStatus) -> OcspAnswer {
         // The fallback is the same 5 bytes for internalError, from x509-ocsp.
         .unwrap_or_else(|_| OcspResponse::internal_error().to_der().unwrap_or_default());
     OcspAnswer {
-        der: Arc::new(der),
+        der: bytes::Bytes::from(der),
         freshness: None,
     }
 }
@@ -222,6 +243,13 @@ impl OcspResponder {
         })
     }
 
+    /// The pre-signed answer to exactly these request bytes, if one is cached and fresh:
+    /// the hot path, cheap enough to run on the async workers.
+    pub fn respond_cached(&self, request: &[u8]) -> Option<OcspAnswer> {
+        let hit = self.cache.read().ok()?.by_request.get(request).cloned()?;
+        (OffsetDateTime::now_utc() < hit.refresh_after).then(|| hit.answer.clone())
+    }
+
     /// Answers a DER request. Never fails: problems become OCSP error responses.
     pub fn respond(&self, request: &[u8]) -> OcspAnswer {
         if request.is_empty() || request.len() > MAX_REQUEST_BYTES {
@@ -240,7 +268,7 @@ impl OcspResponder {
         };
         if nonce.is_none() && list.len() == 1 {
             if let Some(single) = list.first() {
-                return self.cached_single(&single.req_cert);
+                return self.cached_single(&single.req_cert, Some(request));
             }
         }
         let cert_ids: Vec<&CertId> = list.iter().map(|r| &r.req_cert).collect();
@@ -259,36 +287,43 @@ impl OcspResponder {
         let keys = self
             .cache
             .write()
-            .map(|mut cache| {
-                let keys = cache
-                    .by_serial
-                    .remove(serial.as_bytes())
-                    .unwrap_or_default();
-                for key in &keys {
-                    cache.by_cert_id.remove(key);
-                }
-                keys
-            })
+            .map(|mut cache| cache.forget(serial.as_bytes()))
             .unwrap_or_default();
-        for key in keys.iter().chain(self.default_cert_ids(serial).iter()) {
-            if let Ok(cert_id) = CertId::from_der(key) {
-                let _ = self.sign_and_cache(&cert_id, key.clone());
+        for key in keys {
+            if let Ok(cert_id) = CertId::from_der(&key) {
+                let _ = self.sign_and_cache(&cert_id, key, None);
             }
         }
+        self.presign(serial);
     }
 
     /// Pre-signs the responses OpenSSL-style clients will ask for (SHA-1 and SHA-256 CertIDs).
     pub fn presign(&self, serial: &Serial) {
         for key in self.default_cert_ids(serial) {
             if let Ok(cert_id) = CertId::from_der(&key) {
-                let _ = self.sign_and_cache(&cert_id, key);
+                // The request OpenSSL sends with -no_nonce, byte for byte.
+                let request = OcspRequest {
+                    tbs_request: x509_ocsp::TbsRequest {
+                        version: Version::V1,
+                        requestor_name: None,
+                        request_list: vec![x509_ocsp::Request {
+                            req_cert: cert_id.clone(),
+                            single_request_extensions: None,
+                        }],
+                        request_extensions: None,
+                    },
+                    optional_signature: None,
+                }
+                .to_der()
+                .ok();
+                let _ = self.sign_and_cache(&cert_id, key, request.as_deref());
             }
         }
     }
 
     /// How many responses are cached.
     pub fn cached(&self) -> usize {
-        self.cache.read().map(|c| c.by_cert_id.len()).unwrap_or(0)
+        self.cache.read().map(|c| c.len()).unwrap_or(0)
     }
 
     /// CertIDs as OpenSSL builds them (hash AlgorithmIdentifier with NULL parameters).
@@ -316,22 +351,22 @@ impl OcspResponder {
             .collect()
     }
 
-    fn cached_single(&self, cert_id: &CertId) -> OcspAnswer {
+    fn cached_single(&self, cert_id: &CertId, request: Option<&[u8]>) -> OcspAnswer {
         let Ok(key) = cert_id.to_der() else {
             return malformed_request();
         };
         let now = OffsetDateTime::now_utc();
-        if let Some(hit) = self
-            .cache
-            .read()
-            .ok()
-            .and_then(|c| c.by_cert_id.get(&key).cloned())
-        {
-            if now < hit.refresh_after {
-                return hit.answer.clone();
+        let hit = self.cache.read().ok().and_then(|c| c.by_cert_id.get(&key).cloned());
+        if let Some(hit) = hit.filter(|hit| now < hit.refresh_after) {
+            // Remember these exact request bytes too, so the next one skips parsing.
+            if let (Some(request), Ok(mut cache)) = (request, self.cache.write()) {
+                if cache.len() < self.capacity {
+                    cache.by_request.insert(request.to_vec(), hit.clone());
+                }
             }
+            return hit.answer.clone();
         }
-        match self.sign_and_cache(cert_id, key) {
+        match self.sign_and_cache(cert_id, key, request) {
             Ok(answer) => answer,
             Err(e) => {
                 tracing::error!(error = %e, "OCSP signing failed");
@@ -340,19 +375,21 @@ impl OcspResponder {
         }
     }
 
-    fn sign_and_cache(&self, cert_id: &CertId, key: Vec<u8>) -> Result<OcspAnswer, String> {
+    fn sign_and_cache(&self, cert_id: &CertId, key: Vec<u8>, request: Option<&[u8]>) -> Result<OcspAnswer, String> {
         let (answer, cacheable_serial) = self.sign(&[cert_id], None)?;
         if let (Some(serial), Some(fresh)) = (cacheable_serial, answer.freshness) {
             let entry = Arc::new(Cached {
                 answer: answer.clone(),
                 refresh_after: fresh.this_update + self.validity / 2,
+                serial: serial.clone(),
             });
             if let Ok(mut cache) = self.cache.write() {
-                if cache.by_cert_id.len() >= self.capacity && !cache.by_cert_id.contains_key(&key) {
-                    // Full: drop an arbitrary entry; it is re-signed on its next use.
-                    if let Some(victim) = cache.by_cert_id.keys().next().cloned() {
-                        cache.by_cert_id.remove(&victim);
-                    }
+                if cache.len() >= self.capacity {
+                    // Full: start over; entries are re-signed on their next use.
+                    *cache = Cache::default();
+                }
+                if let Some(request) = request {
+                    cache.by_request.insert(request.to_vec(), entry.clone());
                 }
                 if cache.by_cert_id.insert(key.clone(), entry).is_none() {
                     cache.by_serial.entry(serial).or_default().push(key);
@@ -485,7 +522,7 @@ impl OcspResponder {
         });
         Ok((
             OcspAnswer {
-                der: Arc::new(der),
+                der: bytes::Bytes::from(der),
                 freshness,
             },
             if single { cacheable_serial } else { None },
@@ -613,7 +650,7 @@ mod tests {
     #[test]
     fn ocsp_crate_error_responses_match_the_rfc() {
         // OCSPResponse ::= SEQUENCE { responseStatus ENUMERATED } — 30 03 0a 01 <status>
-        assert_eq!(*malformed_request().der, vec![0x30, 0x03, 0x0a, 0x01, 0x01]);
+        assert_eq!(malformed_request().der.as_ref(), [0x30, 0x03, 0x0a, 0x01, 0x01]);
         assert_eq!(
             *internal_error().der,
             OcspResponse::internal_error().to_der().unwrap()

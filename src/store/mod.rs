@@ -205,9 +205,31 @@ pub trait CertificateStore: Send + Sync {
     fn list(&self, filter: &ListFilter) -> Result<Vec<CertificateRecord>, StoreError>;
 }
 
+/// sled page-cache size.
+const CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Group commit: callers that need their writes durable share fsyncs. The first caller
+/// to find no flush running becomes the leader and flushes; callers arriving meanwhile
+/// wait for the next flush, which covers all of them. Under load one fsync acknowledges
+/// many issuances instead of one each.
+#[derive(Debug, Default)]
+struct GroupCommit {
+    state: std::sync::Mutex<CommitState>,
+    flushed: std::sync::Condvar,
+}
+
+#[derive(Debug, Default)]
+struct CommitState {
+    requested: u64,
+    flushed: u64,
+    flushing: bool,
+    failed: Option<String>,
+}
+
 /// The sled-backed store.
 #[derive(Debug, Clone)]
 pub struct SledStore {
+    commit: std::sync::Arc<GroupCommit>,
     db: sled::Db,
     serials: sled::Tree,
     certificates: sled::Tree,
@@ -251,7 +273,9 @@ fn time_key(at: OffsetDateTime) -> [u8; 8] {
 impl SledStore {
     /// Opens (or creates) the database at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let db = sled::Config::new().path(path).open()?;
+        // sled's default page cache is 1 GiB; the hot paths keep their own small caches, so
+        // a modest one bounds the server's memory even with millions of records.
+        let db = sled::Config::new().path(path).cache_capacity(CACHE_BYTES).open()?;
         Self::from_db(db)
     }
 
@@ -263,6 +287,7 @@ impl SledStore {
 
     fn from_db(db: sled::Db) -> Result<Self, StoreError> {
         Ok(SledStore {
+            commit: std::sync::Arc::default(),
             serials: db.open_tree("serials")?,
             certificates: db.open_tree("certificates")?,
             by_role: db.open_tree("by_role")?,
@@ -276,10 +301,36 @@ impl SledStore {
         })
     }
 
-    /// Makes everything written so far durable (fsync).
+    /// Makes everything this thread has written so far durable, sharing the fsync with
+    /// concurrent callers (group commit). Returns once a flush that started after the
+    /// call has completed.
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush()?;
-        Ok(())
+        let poisoned = |_| StoreError::Database("the commit lock was poisoned".into());
+        let mut state = self.commit.state.lock().map_err(poisoned)?;
+        state.requested += 1;
+        let ticket = state.requested;
+        loop {
+            if state.flushed >= ticket {
+                return match &state.failed {
+                    Some(e) => Err(StoreError::Database(e.clone())),
+                    None => Ok(()),
+                };
+            }
+            if !state.flushing {
+                // Lead: flush for everyone who asked so far.
+                state.flushing = true;
+                let target = state.requested;
+                drop(state);
+                let result = self.db.flush();
+                state = self.commit.state.lock().map_err(poisoned)?;
+                state.flushing = false;
+                state.flushed = target;
+                state.failed = result.err().map(|e| e.to_string());
+                self.commit.flushed.notify_all();
+                continue;
+            }
+            state = self.commit.flushed.wait(state).map_err(poisoned)?;
+        }
     }
 
     /// Appends an audit entry on its own (for events that change nothing else).

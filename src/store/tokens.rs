@@ -84,12 +84,14 @@ impl SledStore {
             }
             let new =
                 serde_json::to_vec(&record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            // No flush here: a claim needs no durability of its own. The issuance that
+            // follows is flushed (covering the claim); after a crash before that flush the
+            // token is simply unused again, and no certificate exists.
             if self
                 .tokens
                 .compare_and_swap(id.as_bytes(), Some(old), Some(new))?
                 .is_ok()
             {
-                self.flush()?;
                 return Ok(true);
             }
         }

@@ -1,0 +1,520 @@
+#!/usr/bin/env python3
+"""paypki side-by-side benchmark: OCSP, issuance, verification, CRLs, memory.
+
+Runs paypki and its peers (the `openssl` CLI and CFSSL) on loopback on this machine,
+drives the same load at each with wrk, and prints one table with every figure and the
+paypki/peer ratio. Writes docs/bench/results.json and docs/bench/throughput.svg.
+Called by scripts/bench, which installs the tools and builds paypki first.
+"""
+
+import argparse
+import base64
+import datetime
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PAYPKI = os.path.join(ROOT, "target", "release", "paypki")
+EXAMPLES = os.path.join(ROOT, "target", "release", "examples")
+POLICIES = os.path.join(ROOT, "policies")
+
+# wrk: one Lua file for every POST load; it also skips wrk's connect probe, which makes
+# `openssl ocsp` hang for good (a connection that closes without a request).
+LUA = r"""
+local bodies = {}
+local index = 0
+local threads = 1
+local counter = 0
+thread_id = 0 -- a global: setup() sets it per thread
+
+function setup(thread)
+   thread:set("thread_id", counter)
+   counter = counter + 1
+end
+
+function init(args)
+   threads = tonumber(args[3] or "1")
+   local file = io.open(args[1], "rb")
+   local content_type = args[2]
+   if args[4] == "lines" then
+      local i = 0
+      for line in file:lines() do
+         if i % threads == thread_id then table.insert(bodies, line) end
+         i = i + 1
+      end
+   else
+      table.insert(bodies, file:read("*a"))
+   end
+   file:close()
+   wrk.method = "POST"
+   wrk.headers["Content-Type"] = content_type
+end
+
+function request()
+   index = index + 1
+   if index > #bodies then index = 1 end
+   return wrk.format(nil, nil, nil, bodies[index])
+end
+"""
+
+NO_PROBE = r"""
+function wrk.resolve(host, service)
+   wrk.addrs = wrk.lookup(host, service)
+end
+"""
+
+
+def run(cmd, **kw):
+    kw.setdefault("check", True)
+    kw.setdefault("capture_output", True)
+    return subprocess.run(cmd, **kw)
+
+
+def log(*args):
+    print(*args, file=sys.stderr, flush=True)
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.seconds = args.seconds
+        self.work = tempfile.mkdtemp(prefix="paypki-bench-")
+        self.results = {}
+        self.processes = []
+        with open(os.path.join(self.work, "post.lua"), "w") as f:
+            f.write(LUA + NO_PROBE)
+        with open(os.path.join(self.work, "get.lua"), "w") as f:
+            f.write(NO_PROBE)
+
+    def path(self, *parts):
+        return os.path.join(self.work, *parts)
+
+    # ---------------------------------------------------------------- processes
+    def start(self, cmd, name, wait_url=None, env=None):
+        logf = open(self.path(name + ".log"), "wb")
+        proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        self.processes.append(proc)
+        if wait_url:
+            deadline = time.time() + 30
+            while time.time() < deadline:
+                try:
+                    urllib.request.urlopen(wait_url, timeout=1)
+                    break
+                except Exception:
+                    if proc.poll() is not None:
+                        raise SystemExit(f"{name} exited; see {self.path(name + '.log')}")
+                    time.sleep(0.2)
+            else:
+                raise SystemExit(f"{name} did not come up; see {self.path(name + '.log')}")
+        return proc
+
+    def stop(self, proc):
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+    def cleanup(self):
+        for proc in self.processes:
+            try:
+                self.stop(proc)
+            except ProcessLookupError:
+                pass
+        if not self.args.keep:
+            shutil.rmtree(self.work, ignore_errors=True)
+
+    # ---------------------------------------------------------------- wrk
+    def wrk(self, url, body=None, content_type=None, lines=False, connections=32, netns_prefix=None):
+        cmd = ["wrk", "-t2", f"-c{connections}", f"-d{self.seconds}s", "--latency", "--timeout", "5s"]
+        if body:
+            cmd += ["-s", self.path("post.lua"), url, "--", body, content_type, "2", "lines" if lines else "static"]
+        else:
+            cmd += ["-s", self.path("get.lua"), url]
+        if netns_prefix:
+            cmd = netns_prefix + cmd
+        out = run(cmd, check=False).stdout.decode()
+        return parse_wrk(out)
+
+    # ---------------------------------------------------------------- paypki
+    def paypki(self, *args, check=True):
+        return run([PAYPKI, "--data-dir", self.path("pp"), "--policies", POLICIES, *args], check=check)
+
+    def setup_paypki(self):
+        port = 18080
+        self.pp_url = f"http://127.0.0.1:{port}"
+        self.paypki("init", "--base-url", self.pp_url)
+        self.pp = self.start(
+            [PAYPKI, "--data-dir", self.path("pp"), "--policies", POLICIES, "serve", "--listen", f"127.0.0.1:{port}",
+             "--enroll-rate", "100000000"],
+            "paypki", wait_url=self.pp_url + "/healthz", env=dict(os.environ, PAYPKI_LOG="warn"))
+        self.admin = open(self.path("pp", "admin.token")).read().strip()
+        time.sleep(1)
+        self.record("rss_idle_kib", self.rss_kib(self.pp))
+        run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", self.path("leaf.key")])
+        run(["openssl", "req", "-new", "-key", self.path("leaf.key"), "-subj", "/", "-out", self.path("leaf.csr")])
+        token = self.tokens(1)[0]
+        issued = self.post_json("/v1/enroll", {"token": token, "csr": open(self.path("leaf.csr")).read()})
+        with open(self.path("leaf.pem"), "w") as f:
+            f.write(issued["certificate"])
+        shutil.copy(self.path("pp", "certs", "issuing.crt.pem"), self.path("issuing.pem"))
+        shutil.copy(self.path("pp", "certs", "ocsp.crt.pem"), self.path("ocsp.pem"))
+        shutil.copy(self.path("pp", "keys", "ocsp.key.pem"), self.path("ocsp.key"))
+        shutil.copy(self.path("pp", "keys", "issuing.key.pem"), self.path("issuing.key"))
+        run(["openssl", "ec", "-in", self.path("ocsp.key"), "-out", self.path("ocsp.sec1.key")])
+        run(["openssl", "ec", "-in", self.path("issuing.key"), "-out", self.path("issuing.sec1.key")])
+        self.serial = issued["serial"]
+
+    def post_json(self, path, body, admin=False):
+        request = urllib.request.Request(self.pp_url + path, data=json.dumps(body).encode(),
+                                         headers={"content-type": "application/json"})
+        if admin:
+            request.add_header("authorization", "Bearer " + self.admin)
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return json.load(response)
+
+    def tokens(self, count):
+        out = []
+        while len(out) < count:
+            n = min(10_000, count - len(out))
+            items = [{"role": "merchant", "subject": "CN=Bench Shop,O=Bench Ltd,serialNumber=M1234567"}] * n
+            out += [t["token"] for t in self.post_json("/v1/admin/tokens/batch", {"items": items}, admin=True)["tokens"]]
+        return out
+
+    def rss_kib(self, proc):
+        with open(f"/proc/{proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        return 0
+
+    # ---------------------------------------------------------------- figures
+    def record(self, key, value):
+        self.results[key] = value
+        log(f"  {key}: {value}")
+
+    def bench_floor(self):
+        log("HTTP floor (empty axum handler)")
+        proc = self.start([os.path.join(EXAMPLES, "empty_axum"), "127.0.0.1:18090"], "empty_axum",
+                          wait_url="http://127.0.0.1:18090/")
+        self.record("floor", self.wrk("http://127.0.0.1:18090/"))
+        self.stop(proc)
+
+    def bench_ring(self):
+        log("ring ECDSA P-256, one core")
+        out = run([os.path.join(EXAMPLES, "ring_rate"), "3"]).stdout.decode()
+        self.record("ring", json.loads(out))
+
+    def bench_ocsp(self):
+        log("OCSP")
+        run(["openssl", "ocsp", "-issuer", self.path("issuing.pem"), "-cert", self.path("leaf.pem"), "-no_nonce",
+             "-reqout", self.path("req.der")])
+        run(["openssl", "ocsp", "-issuer", self.path("issuing.pem"), "-cert", self.path("leaf.pem"), "-nonce",
+             "-reqout", self.path("req-nonce.der")])
+        encoded = urllib.parse.quote(base64.b64encode(open(self.path("req.der"), "rb").read()).decode(), safe="")
+        # Warm the pre-signed cache once, as any first request does.
+        urllib.request.urlopen(urllib.request.Request(self.pp_url + "/ocsp", data=open(self.path("req.der"), "rb").read(),
+                                                      headers={"content-type": "application/ocsp-request"}))
+        ctype = "application/ocsp-request"
+        self.record("ocsp_paypki_post", self.wrk(self.pp_url + "/ocsp", self.path("req.der"), ctype))
+        self.record("ocsp_paypki_get", self.wrk(f"{self.pp_url}/ocsp/{encoded}"))
+        self.record("ocsp_paypki_nonce", self.wrk(self.pp_url + "/ocsp", self.path("req-nonce.der"), ctype))
+
+        # openssl ocsp: an index in `openssl ca` format; it listens on every interface, so
+        # it runs with wrk inside a private network namespace (loopback only).
+        not_after = run(["openssl", "x509", "-in", self.path("leaf.pem"), "-noout", "-enddate"]).stdout.decode()
+        expiry = datetime.datetime.strptime(not_after.strip().split("=", 1)[1], "%b %d %H:%M:%S %Y %Z")
+        with open(self.path("index.txt"), "w") as f:
+            f.write(f"V\t{expiry:%y%m%d%H%M%S}Z\t\t{self.serial.upper()}\tunknown\t/CN=bench\n")
+        script = (
+            "ip link set lo up; "
+            f"openssl ocsp -index {self.path('index.txt')} -port 18888 -rsigner {self.path('ocsp.pem')} "
+            f"-rkey {self.path('ocsp.key')} -CA {self.path('issuing.pem')} -nmin 60 -multi 2 "
+            f"> {self.path('openssl-ocsp.log')} 2>&1 & "
+            "sleep 1; "
+            f"wrk -t2 -c32 -d{self.seconds}s --latency --timeout 5s -s {self.path('post.lua')} http://127.0.0.1:18888/ "
+            f"-- {self.path('req.der')} {ctype} 2 static; "
+            "kill %1 2>/dev/null; pkill -f 'openssl ocsp -index' 2>/dev/null; true"
+        )
+        out = run(["unshare", "-n", "sh", "-c", script], check=False).stdout.decode()
+        self.record("ocsp_openssl_post", parse_wrk(out))
+
+        # cfssl ocspserve from responses signed by cfssl ocspsign (Debian's 2016 build:
+        # POST without nonce only).
+        signed = run(["cfssl", "ocspsign", "-ca", self.path("issuing.pem"), "-responder", self.path("ocsp.pem"),
+                      "-responder-key", self.path("ocsp.sec1.key"), "-cert", self.path("leaf.pem"),
+                      "-status", "good"]).stdout.decode()
+        with open(self.path("responses.txt"), "w") as f:
+            f.write(json.loads(signed)["ocspResponse"] + "\n")
+        proc = self.start(["cfssl", "ocspserve", "-address", "127.0.0.1", "-port", "18889",
+                           "-responses", self.path("responses.txt")], "cfssl-ocsp")
+        time.sleep(1)
+        self.record("ocsp_cfssl_post", self.wrk("http://127.0.0.1:18889/", self.path("req.der"), ctype))
+        self.stop(proc)
+
+    def bench_issuance(self):
+        log("Issuance")
+        expected = int(self.args.issue_rate_guess * self.seconds * 1.5)
+        tokens = self.tokens(expected)
+        csr = open(self.path("leaf.csr")).read()
+        with open(self.path("enroll.jsonl"), "w") as f:
+            for token in tokens:
+                f.write(json.dumps({"token": token, "csr": csr}) + "\n")
+        result = self.wrk(self.pp_url + "/v1/enroll", self.path("enroll.jsonl"), "application/json", lines=True)
+        result["issued"] = result["requests"] - result["non2xx"]
+        result["rps"] = round(result["issued"] / self.seconds, 1)
+        result["tokens_prepared"] = len(tokens)
+        self.record("issue_paypki", result)
+
+        # cfssl serve: signs with the same issuing key, stores nothing.
+        with open(self.path("cfssl.json"), "w") as f:
+            json.dump({"signing": {"default": {"expiry": "8760h", "usages": ["digital signature", "client auth"]}}}, f)
+        run(["openssl", "req", "-new", "-key", self.path("leaf.key"), "-subj", "/CN=bench", "-out", self.path("cn.csr")])
+        with open(self.path("cfssl-sign.json"), "w") as f:
+            json.dump({"certificate_request": open(self.path("cn.csr")).read()}, f)
+        proc = self.start(["cfssl", "serve", "-address", "127.0.0.1", "-port", "18890", "-ca", self.path("issuing.pem"),
+                           "-ca-key", self.path("issuing.sec1.key"), "-config", self.path("cfssl.json")], "cfssl-serve")
+        time.sleep(1.5)
+        self.record("issue_cfssl", self.wrk("http://127.0.0.1:18890/api/v1/cfssl/sign", self.path("cfssl-sign.json"),
+                                            "application/json"))
+        self.stop(proc)
+
+    def bench_verify(self):
+        log("Verification")
+        message = b'{"amount":"10.00","currency":"EUR","merchant":"M1234567"}'
+        with open(self.path("msg"), "wb") as f:
+            f.write(message)
+        run(["openssl", "dgst", "-sha256", "-sign", self.path("leaf.key"), "-out", self.path("msg.sig"), self.path("msg")])
+        item = {"certificate": open(self.path("leaf.pem")).read(), "message": base64.b64encode(message).decode(),
+                "signature": base64.b64encode(open(self.path("msg.sig"), "rb").read()).decode()}
+        check = self.post_json("/v1/verify", item)
+        assert check["valid"], check
+        with open(self.path("verify.json"), "w") as f:
+            json.dump(item, f)
+        with open(self.path("batch.json"), "w") as f:
+            json.dump({"items": [item] * 1000}, f)
+        self.record("verify_single", self.wrk(self.pp_url + "/v1/verify", self.path("verify.json"), "application/json"))
+        batch = self.wrk(self.pp_url + "/v1/verify/batch", self.path("batch.json"), "application/json", connections=4)
+        batch["verifications_per_s"] = round(batch["rps"] * 1000)
+        self.record("verify_batch", batch)
+
+    def bench_crl(self, count):
+        log(f"CRL with {count} entries")
+        data = self.path(f"crl{count}")
+        serial_file = self.path(f"serials{count}.hex")
+        out = run([os.path.join(EXAMPLES, "load_store"), data, str(count), "1.0", serial_file]).stdout.decode()
+        self.record(f"load_{count}", json.loads(out))
+        paypki = timed([PAYPKI, "--data-dir", data, "--policies", POLICIES, "crl", "--out", self.path(f"paypki{count}.crl")])
+        paypki["bytes"] = os.path.getsize(self.path(f"paypki{count}.crl"))
+        self.record(f"crl_paypki_{count}", paypki)
+        # What `serve` pays after each revocation: the database is already open.
+        inproc = json.loads(run([os.path.join(EXAMPLES, "crl_build"), data]).stdout.decode())
+        inproc["added_mib"] = round((inproc["hwm_after_kib"] - inproc["rss_before_kib"]) / 1024, 1)
+        self.record(f"crl_paypki_inprocess_{count}", inproc)
+        # The same serials for the peers.
+        serials = [line.strip().upper().encode() for line in open(serial_file) if line.strip()]
+        assert len(serials) == count, (len(serials), count)
+        cadir = self.path(f"opensslca{count}")
+        os.makedirs(cadir, exist_ok=True)
+        now = datetime.datetime.now(datetime.timezone.utc)
+        with open(os.path.join(cadir, "index.txt"), "w") as f:
+            revoked_at = f"{now:%y%m%d%H%M%S}Z,keyCompromise"
+            expiry = f"{now.replace(year=now.year + 1):%y%m%d%H%M%S}Z"
+            for serial in serials:
+                f.write(f"R\t{expiry}\t{revoked_at}\t{serial.decode()}\tunknown\t/CN=x\n")
+        with open(os.path.join(cadir, "crlnumber"), "w") as f:
+            f.write("01\n")
+        with open(os.path.join(cadir, "openssl.cnf"), "w") as f:
+            f.write(f"""[ca]
+default_ca = bench
+[bench]
+database = {cadir}/index.txt
+crlnumber = {cadir}/crlnumber
+certificate = {self.path('issuing.pem')}
+private_key = {self.path('issuing.key')}
+default_md = sha256
+default_crl_days = 1
+crl_extensions = crl_ext
+[crl_ext]
+authorityKeyIdentifier = keyid:always
+""")
+        self.record(f"crl_openssl_{count}", timed(["openssl", "ca", "-config", os.path.join(cadir, "openssl.cnf"),
+                                                   "-gencrl", "-out", self.path(f"openssl{count}.crl")]))
+        with open(self.path(f"serials{count}.txt"), "w") as f:
+            for serial in serials:
+                f.write(f"{int(serial, 16)}\n")
+        self.record(f"crl_cfssl_{count}", timed(["cfssl", "gencrl", self.path(f"serials{count}.txt"), self.path("issuing.pem"),
+                                                 self.path("issuing.sec1.key"), ],
+                                                stdout_file=self.path(f"cfssl{count}.crl.b64")))
+        return data
+
+    def bench_memory(self, data_1m):
+        log("Memory")
+        self.record("rss_after_load_kib", self.rss_kib(self.pp))
+        proc = self.start([PAYPKI, "--data-dir", data_1m, "--policies", POLICIES, "serve", "--listen", "127.0.0.1:18099"],
+                          "paypki-1m", wait_url="http://127.0.0.1:18099/healthz", env=dict(os.environ, PAYPKI_LOG="warn"))
+        urllib.request.urlopen("http://127.0.0.1:18099/crl/issuing.crl").read()
+        self.record("rss_1m_kib", self.rss_kib(proc))
+        self.stop(proc)
+
+
+def timed(cmd, stdout_file=None):
+    started = time.time()
+    with open(stdout_file or os.devnull, "wb") as out:
+        proc = subprocess.run(["/usr/bin/time", "-f", "%e %M", *cmd], stdout=out, stderr=subprocess.PIPE, check=False)
+    last = proc.stderr.decode().strip().splitlines()[-1]
+    elapsed, peak = last.split()
+    if proc.returncode != 0:
+        log(proc.stderr.decode()[-2000:])
+    return {"seconds": float(elapsed), "peak_mib": round(int(peak) / 1024, 1), "ok": proc.returncode == 0,
+            "wall": round(time.time() - started, 2)}
+
+
+def parse_wrk(out):
+    def latency(pct):
+        m = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        if not m:
+            return None
+        value, unit = float(m.group(1)), m.group(2)
+        return round(value / 1000 if unit == "us" else value * 1000 if unit == "s" else value, 3)
+
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    errors = re.search(r"Socket errors:(.*)", out)
+    requests = re.search(r"(\d+) requests in", out)
+    return {"rps": float(rps.group(1)) if rps else 0.0, "requests": int(requests.group(1)) if requests else 0, "p50_ms": latency(50), "p99_ms": latency(99),
+            "non2xx": int(non2xx.group(1)) if non2xx else 0, "socket_errors": errors.group(1).strip() if errors else ""}
+
+
+def ratio(a, b):
+    return f"{a / b:.2f}x" if a and b else "n/a"
+
+
+def table(r, seconds):
+    rows = []
+
+    def add(name, paypki, peer, unit, peer_name):
+        rows.append((name, paypki, peer, unit, peer_name))
+
+    cores = os.cpu_count() or 2
+    ring_limit = r["ring"]["verify_per_core"] * cores
+    lines = ["| figure | paypki | peer | paypki/peer |", "| --- | ---: | ---: | ---: |"]
+
+    def fmt_rps(x):
+        return f"{x['rps']:,.0f} req/s (p50 {x['p50_ms']} ms, p99 {x['p99_ms']} ms)"
+
+    best_peer = max(r["ocsp_openssl_post"]["rps"], r["ocsp_cfssl_post"]["rps"])
+    lines.append(f"| OCSP POST, no nonce vs `openssl ocsp` | {fmt_rps(r['ocsp_paypki_post'])} | {fmt_rps(r['ocsp_openssl_post'])} | {ratio(r['ocsp_paypki_post']['rps'], r['ocsp_openssl_post']['rps'])} |")
+    lines.append(f"| OCSP POST, no nonce vs `cfssl ocspserve` | {fmt_rps(r['ocsp_paypki_post'])} | {fmt_rps(r['ocsp_cfssl_post'])} | {ratio(r['ocsp_paypki_post']['rps'], r['ocsp_cfssl_post']['rps'])} |")
+    lines.append(f"| OCSP POST, no nonce vs faster peer | {r['ocsp_paypki_post']['rps']:,.0f} | {best_peer:,.0f} | {ratio(r['ocsp_paypki_post']['rps'], best_peer)} |")
+    lines.append(f"| OCSP GET (RFC 5019) vs faster peer's POST | {fmt_rps(r['ocsp_paypki_get'])} | {best_peer:,.0f} | {ratio(r['ocsp_paypki_get']['rps'], best_peer)} |")
+    lines.append(f"| OCSP POST, no nonce vs empty axum handler | {r['ocsp_paypki_post']['rps']:,.0f} | {fmt_rps(r['floor'])} | {ratio(r['ocsp_paypki_post']['rps'], r['floor']['rps'])} |")
+    lines.append(f"| OCSP POST with nonce (signed live) vs `openssl ocsp` | {fmt_rps(r['ocsp_paypki_nonce'])} | {r['ocsp_openssl_post']['rps']:,.0f} | {ratio(r['ocsp_paypki_nonce']['rps'], r['ocsp_openssl_post']['rps'])} |")
+    lines.append(f"| Durable issuance vs `cfssl serve` (stores nothing) | {r['issue_paypki']['rps']:,.0f} certs/s (p50 {r['issue_paypki']['p50_ms']} ms, p99 {r['issue_paypki']['p99_ms']} ms) | {fmt_rps(r['issue_cfssl'])} | {ratio(r['issue_paypki']['rps'], r['issue_cfssl']['rps'])} |")
+    lines.append(f"| Verification, batch of 1000 vs ring × {cores} cores | {r['verify_batch']['verifications_per_s']:,} verifications/s | {ring_limit:,.0f} | {ratio(r['verify_batch']['verifications_per_s'], ring_limit)} |")
+    lines.append(f"| Verification, single calls vs ring × {cores} cores | {fmt_rps(r['verify_single'])} | {ring_limit:,.0f} | {ratio(r['verify_single']['rps'], ring_limit)} |")
+    for n in (100_000, 1_000_000):
+        if f"crl_paypki_{n}" not in r:
+            continue
+        p, o, c = r[f"crl_paypki_{n}"], r[f"crl_openssl_{n}"], r[f"crl_cfssl_{n}"]
+        i = r[f"crl_paypki_inprocess_{n}"]
+        lines.append(f"| CRL, {n:,} entries, in the server (database open): time, added memory | {i['seconds']} s, +{i['added_mib']} MiB | | |")
+        lines.append(f"| CRL, {n:,} entries, `paypki crl` process: time vs `openssl ca -gencrl` | {p['seconds']} s | {o['seconds']} s | {ratio(o['seconds'], p['seconds'])} faster |")
+        lines.append(f"| CRL, {n:,} entries, `paypki crl` process: time vs `cfssl gencrl` | {p['seconds']} s | {c['seconds']} s | {ratio(c['seconds'], p['seconds'])} faster |")
+        lines.append(f"| CRL, {n:,} entries, `paypki crl` process: peak memory vs openssl / cfssl | {p['peak_mib']} MiB | {o['peak_mib']} / {c['peak_mib']} MiB | {ratio(p['peak_mib'], o['peak_mib'])} / {ratio(p['peak_mib'], c['peak_mib'])} |")
+    lines.append(f"| paypki resident memory, idle after start | {r['rss_idle_kib'] / 1024:.1f} MiB | | |")
+    lines.append(f"| paypki resident memory after the load figures above | {r['rss_after_load_kib'] / 1024:.1f} MiB | | |")
+    if "rss_1m_kib" in r:
+        lines.append(f"| paypki resident memory, 1,000,000 certificates stored | {r['rss_1m_kib'] / 1024:.1f} MiB | | |")
+    lines.append(f"| ring ECDSA P-256, one core | {r['ring']['verify_per_core']:,} verify/s, {r['ring']['sign_per_core']:,} sign/s | | |")
+    lines.append(f"| empty axum handler (HTTP floor) | {fmt_rps(r['floor'])} | | |")
+    return "\n".join(lines)
+
+
+def svg_chart(r, path):
+    bars = [
+        ("OCSP POST paypki", r["ocsp_paypki_post"]["rps"], "#1f6feb"),
+        ("OCSP GET paypki", r["ocsp_paypki_get"]["rps"], "#1f6feb"),
+        ("OCSP nonce paypki", r["ocsp_paypki_nonce"]["rps"], "#1f6feb"),
+        ("OCSP openssl", r["ocsp_openssl_post"]["rps"], "#8b949e"),
+        ("OCSP cfssl", r["ocsp_cfssl_post"]["rps"], "#8b949e"),
+        ("empty axum", r["floor"]["rps"], "#d29922"),
+        ("verify batch paypki", r["verify_batch"]["verifications_per_s"], "#1f6feb"),
+        ("verify single paypki", r["verify_single"]["rps"], "#1f6feb"),
+        (f"ring x {os.cpu_count()} cores", r["ring"]["verify_per_core"] * (os.cpu_count() or 2), "#d29922"),
+    ]
+    top = max(v for _, v, _ in bars) or 1
+    width, bar_h, gap, left = 760, 22, 8, 170
+    height = 40 + len(bars) * (bar_h + gap)
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="12">',
+           f'<text x="10" y="20" font-size="14">Requests or verifications per second (2 cores, loopback, wrk -t2)</text>']
+    for i, (label, value, color) in enumerate(bars):
+        y = 35 + i * (bar_h + gap)
+        w = (width - left - 120) * value / top
+        out.append(f'<text x="{left - 8}" y="{y + 15}" text-anchor="end">{label}</text>')
+        out.append(f'<rect x="{left}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{color}"/>')
+        out.append(f'<text x="{left + w + 6:.1f}" y="{y + 15}">{value:,.0f}</text>')
+    out.append("</svg>")
+    with open(path, "w") as f:
+        f.write("\n".join(out) + "\n")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=int, default=10, help="seconds per load figure")
+    parser.add_argument("--skip-1m", action="store_true", help="skip the 1,000,000-entry CRL and memory figures")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument("--issue-rate-guess", type=float, default=4000, help="tokens to prepare per second of load")
+    parser.add_argument("--out", default=os.path.join(ROOT, "docs", "bench"))
+    args = parser.parse_args()
+    bench = Bench(args)
+    started = time.time()
+    try:
+        bench.setup_paypki()
+        bench.bench_floor()
+        bench.bench_ring()
+        bench.bench_ocsp()
+        bench.bench_verify()
+        bench.bench_issuance()
+        bench.bench_crl(100_000)
+        if not args.skip_1m:
+            data = bench.bench_crl(1_000_000)
+            bench.bench_memory(data)
+        else:
+            bench.record("rss_after_load_kib", bench.rss_kib(bench.pp))
+    finally:
+        bench.cleanup()
+    r = bench.results
+    r["meta"] = {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "cpus": os.cpu_count(),
+        "cpu": next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?"),
+        "openssl": run(["openssl", "version"]).stdout.decode().strip(),
+        "cfssl": run(["cfssl", "version"]).stdout.decode().split("\n")[0].strip(),
+        "wrk": run(["wrk", "--version"], check=False).stdout.decode().split("\n")[0].strip(),
+        "paypki": run([PAYPKI, "--version"]).stdout.decode().strip(),
+        "seconds_per_figure": args.seconds,
+        "total_seconds": round(time.time() - started),
+    }
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "results.json"), "w") as f:
+        json.dump(r, f, indent=2)
+    svg_chart(r, os.path.join(args.out, "throughput.svg"))
+    print(table(r, args.seconds))
+    print(f"\n{r['meta']['date']}, {r['meta']['cpus']} × {r['meta']['cpu']}; {r['meta']['openssl']}; cfssl {r['meta']['cfssl']}; "
+          f"{r['meta']['wrk']}; {r['meta']['paypki']}; {args.seconds} s per figure; whole run {r['meta']['total_seconds']} s")
+
+
+if __name__ == "__main__":
+    main()
