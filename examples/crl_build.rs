@@ -31,7 +31,8 @@ fn resident_kib() -> u64 {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let dir = paypki::config::DataDir::new(PathBuf::from(std::env::args().nth(1).ok_or("DATA_DIR")?));
+    let dir =
+        paypki::config::DataDir::new(PathBuf::from(std::env::args().nth(1).ok_or("DATA_DIR")?));
     let ca = paypki::ca::CertificateAuthority::load(&dir, None)?;
     let store = paypki::store::SledStore::open(&dir.database())?;
     if std::env::var_os("SCAN_ONLY").is_some() {
@@ -39,7 +40,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let started = std::time::Instant::now();
         let mut n = 0usize;
         store.for_each_revoked(&mut |_, _| n += 1)?;
-        eprintln!("scan of {n} entries: {:.3} s", started.elapsed().as_secs_f64());
+        eprintln!(
+            "scan of {n} entries: {:.3} s",
+            started.elapsed().as_secs_f64()
+        );
     }
     let before_hwm = high_water_kib();
     let before_rss = resident_kib();

@@ -271,7 +271,11 @@ pub(crate) fn build(
 
     // Close the gap before the entries: their header (if any) ends where they begin, and
     // the prefix moves up to meet it.
-    let entries_header = if count > 0 { header(Tag::Sequence, entries_len)? } else { Vec::new() };
+    let entries_header = if count > 0 {
+        header(Tag::Sequence, entries_len)?
+    } else {
+        Vec::new()
+    };
     let header_at = entries_start - entries_header.len();
     put(&mut out, header_at, &entries_header)?;
     let prefix_at = header_at - prefix.len();

@@ -22,7 +22,11 @@ pub(crate) struct RouteLabels {
 /// The route pattern as a static string (bounded label values).
 pub(crate) fn route_label(matched: Option<&str>) -> &'static str {
     match matched {
-        Some(path) => super::ROUTES.iter().copied().find(|r| *r == path).unwrap_or("other"),
+        Some(path) => super::ROUTES
+            .iter()
+            .copied()
+            .find(|r| *r == path)
+            .unwrap_or("other"),
         None => "unmatched",
     }
 }
@@ -90,7 +94,11 @@ impl Default for Metrics {
             "Certificates issued by role and path",
             issued.clone(),
         );
-        registry.register("errors", "Error responses (4xx and 5xx) by HTTP status", errors.clone());
+        registry.register(
+            "errors",
+            "Error responses (4xx and 5xx) by HTTP status",
+            errors.clone(),
+        );
         Metrics {
             registry,
             requests,

@@ -194,13 +194,22 @@ pub fn router(state: Arc<AppState>, settings: &HttpSettings) -> Router {
 async fn observe(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = metrics::method_label(request.method());
-    let route = metrics::route_label(request.extensions().get::<MatchedPath>().map(MatchedPath::as_str));
+    let route = metrics::route_label(
+        request
+            .extensions()
+            .get::<MatchedPath>()
+            .map(MatchedPath::as_str),
+    );
     let response = next.run(request).await;
     let status = response.status().as_u16();
     state
         .metrics
         .requests
-        .get_or_create(&metrics::RequestLabels { method, route, status })
+        .get_or_create(&metrics::RequestLabels {
+            method,
+            route,
+            status,
+        })
         .inc();
     state
         .metrics

@@ -55,12 +55,7 @@ fn ocsp_response(answer: OcspAnswer, cache_headers: bool) -> Response {
             HeaderValue::from_static("no-cache, no-store"),
         );
     }
-    (
-        StatusCode::OK,
-        headers,
-        Body::from(answer.der),
-    )
-        .into_response()
+    (StatusCode::OK, headers, Body::from(answer.der)).into_response()
 }
 
 /// OCSP over POST (RFC 6960 Appendix A.1). Every outcome is an OCSP response, HTTP 200.

@@ -356,7 +356,11 @@ impl OcspResponder {
             return malformed_request();
         };
         let now = OffsetDateTime::now_utc();
-        let hit = self.cache.read().ok().and_then(|c| c.by_cert_id.get(&key).cloned());
+        let hit = self
+            .cache
+            .read()
+            .ok()
+            .and_then(|c| c.by_cert_id.get(&key).cloned());
         if let Some(hit) = hit.filter(|hit| now < hit.refresh_after) {
             // Remember these exact request bytes too, so the next one skips parsing.
             if let (Some(request), Ok(mut cache)) = (request, self.cache.write()) {
@@ -375,7 +379,12 @@ impl OcspResponder {
         }
     }
 
-    fn sign_and_cache(&self, cert_id: &CertId, key: Vec<u8>, request: Option<&[u8]>) -> Result<OcspAnswer, String> {
+    fn sign_and_cache(
+        &self,
+        cert_id: &CertId,
+        key: Vec<u8>,
+        request: Option<&[u8]>,
+    ) -> Result<OcspAnswer, String> {
         let (answer, cacheable_serial) = self.sign(&[cert_id], None)?;
         if let (Some(serial), Some(fresh)) = (cacheable_serial, answer.freshness) {
             let entry = Arc::new(Cached {
@@ -650,7 +659,10 @@ mod tests {
     #[test]
     fn ocsp_crate_error_responses_match_the_rfc() {
         // OCSPResponse ::= SEQUENCE { responseStatus ENUMERATED } — 30 03 0a 01 <status>
-        assert_eq!(malformed_request().der.as_ref(), [0x30, 0x03, 0x0a, 0x01, 0x01]);
+        assert_eq!(
+            malformed_request().der.as_ref(),
+            [0x30, 0x03, 0x0a, 0x01, 0x01]
+        );
         assert_eq!(
             *internal_error().der,
             OcspResponse::internal_error().to_der().unwrap()

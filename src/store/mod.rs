@@ -275,7 +275,10 @@ impl SledStore {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         // sled's default page cache is 1 GiB; the hot paths keep their own small caches, so
         // a modest one bounds the server's memory even with millions of records.
-        let db = sled::Config::new().path(path).cache_capacity(CACHE_BYTES).open()?;
+        let db = sled::Config::new()
+            .path(path)
+            .cache_capacity(CACHE_BYTES)
+            .open()?;
         Self::from_db(db)
     }
 
