@@ -275,7 +275,7 @@ pub enum ExtendedKeyUsage {
     ClientAuth,
     /// id-kp-emailProtection
     EmailProtection,
-    /// id-kp-timeStamping is refused (a CA-run service); any other OID is allowed.
+    /// Any other OID, except id-kp-OCSPSigning, which only the CA's responder may hold.
     Other(Vec<u64>),
 }
 
@@ -295,16 +295,16 @@ impl ExtendedKeyUsage {
     }
 }
 
-/// Parses a dotted OID; at least two arcs, first 0..=2.
+/// Parses a dotted OID that can be DER-encoded.
 pub fn parse_oid(text: &str) -> Option<Vec<u64>> {
     let arcs: Vec<u64> = text
         .split('.')
         .map(|a| a.parse::<u64>().ok())
         .collect::<Option<_>>()?;
-    let first = *arcs.first()?;
-    // const-oid (used for DER encoding) limits arcs to u32.
-    (arcs.len() >= 2 && first <= 2 && arcs.iter().all(|a| *a <= u64::from(u32::MAX)))
-        .then_some(arcs)
+    // Accept only what the DER encoder (const-oid) accepts, so an OID that loads also
+    // encodes: arcs within u32 and the X.660 bounds on the first two arcs.
+    der::asn1::ObjectIdentifier::new(text).ok()?;
+    Some(arcs)
 }
 
 /// A subject public key taken from a CSR: its algorithm family, its size, and its DER.

@@ -297,9 +297,12 @@ impl OcspResponder {
         self.presign(serial);
     }
 
-    /// Pre-signs the responses OpenSSL-style clients will ask for (SHA-1 and SHA-256 CertIDs).
+    /// Pre-signs the response OpenSSL-style clients ask for by default (a SHA-1 CertID,
+    /// as RFC 5019 §2.1.1 requires clients to support). Other CertID forms are signed on
+    /// first use and cached: one signature per issuance instead of two (see
+    /// docs/PERFORMANCE.md).
     pub fn presign(&self, serial: &Serial) {
-        for key in self.default_cert_ids(serial) {
+        for key in self.default_cert_ids(serial).into_iter().take(1) {
             if let Ok(cert_id) = CertId::from_der(&key) {
                 // The request OpenSSL sends with -no_nonce, byte for byte.
                 let request = OcspRequest {
@@ -519,7 +522,8 @@ impl OcspResponder {
             .and_then(|r| r.to_der())
             .map_err(|e| e.to_string())?;
         let single = cert_ids.len() == 1 && nonce.is_none() && !extended_revoke;
-        let freshness = (cert_ids.len() == 1).then(|| {
+        // Caching headers only for what a shared cache may keep: one CertID, no nonce.
+        let freshness = (cert_ids.len() == 1 && nonce.is_none()).then(|| {
             let digest = ring::digest::digest(&ring::digest::SHA256, &der);
             let mut etag = [0u8; 16];
             etag.copy_from_slice(digest.as_ref().get(..16).unwrap_or(&[0u8; 16]));

@@ -168,6 +168,8 @@ pub struct Verifier {
     issuing_subject: Vec<u8>,
     leaves: RwLock<HashMap<[u8; 32], Arc<Leaf>>>,
     by_serial: RwLock<HashMap<Vec<u8>, [u8; 32]>>,
+    /// SHA-256 of PEM text → fingerprint: a repeated PEM skips base64 decoding.
+    by_pem: RwLock<HashMap<[u8; 32], [u8; 32]>>,
     capacity: usize,
 }
 
@@ -215,6 +217,7 @@ impl Verifier {
             issuing_subject,
             leaves: RwLock::new(HashMap::new()),
             by_serial: RwLock::new(HashMap::new()),
+            by_pem: RwLock::new(HashMap::new()),
             capacity: capacity.max(1),
         }
     }
@@ -254,7 +257,10 @@ impl Verifier {
             Leaf {
                 fingerprint: fp,
                 public_key,
-                subject: cert.subject().to_string(),
+                // The same `CN=…,O=…` form as everywhere else in paypki.
+                subject: crate::names::SubjectName::from_x509(cert.subject())
+                    .map(|n| n.to_string())
+                    .unwrap_or_else(|_| cert.subject().to_string()),
                 role,
                 can_sign,
                 ours: cert.issuer().as_raw() == self.issuing_subject.as_slice(),
@@ -271,6 +277,27 @@ impl Verifier {
                 serials.clear();
             }
             leaves.insert(fp, leaf.clone());
+        }
+        Ok(leaf)
+    }
+
+    fn leaf_by_pem(&self, text: &str) -> Result<Arc<Leaf>, String> {
+        let text_hash = fingerprint(text.as_bytes());
+        let known = self
+            .by_pem
+            .read()
+            .ok()
+            .and_then(|p| p.get(&text_hash).copied())
+            .and_then(|fp| self.leaves.read().ok().and_then(|l| l.get(&fp).cloned()));
+        if let Some(leaf) = known {
+            return Ok(leaf);
+        }
+        let leaf = self.parse_leaf(certificate_from_pem(text)?)?;
+        if let Ok(mut by_pem) = self.by_pem.write() {
+            if by_pem.len() >= self.capacity {
+                by_pem.clear();
+            }
+            by_pem.insert(text_hash, leaf.fingerprint);
         }
         Ok(leaf)
     }
@@ -316,18 +343,16 @@ impl Verifier {
             SignatureFormat::Raw(_) => None,
         };
         let leaf = match &request.certificate {
-            SignerCertificate::Pem(text) => {
-                match certificate_from_pem(text).and_then(|der| self.parse_leaf(der)) {
-                    Ok(leaf) => leaf,
-                    Err(e) => {
-                        return VerifyOutcome::invalid(
-                            Reason::Malformed,
-                            format!("the certificate is unusable: {e}"),
-                            None,
-                        )
-                    }
+            SignerCertificate::Pem(text) => match self.leaf_by_pem(text) {
+                Ok(leaf) => leaf,
+                Err(e) => {
+                    return VerifyOutcome::invalid(
+                        Reason::Malformed,
+                        format!("the certificate is unusable: {e}"),
+                        None,
+                    )
                 }
-            }
+            },
             SignerCertificate::Serial(text) => match self.leaf_by_serial(text) {
                 Ok(Some(leaf)) => leaf,
                 Ok(None) => {
