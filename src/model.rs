@@ -532,6 +532,22 @@ impl RevocationReason {
     pub fn from_code(code: u8) -> Option<Self> {
         REASONS.iter().find(|e| e.2 == code).map(|e| e.0)
     }
+    /// The x509-cert form, for CRL entries and OCSP responses.
+    pub fn to_x509(self) -> x509_cert::ext::pkix::CrlReason {
+        use x509_cert::ext::pkix::CrlReason as R;
+        match self {
+            RevocationReason::Unspecified => R::Unspecified,
+            RevocationReason::KeyCompromise => R::KeyCompromise,
+            RevocationReason::CaCompromise => R::CaCompromise,
+            RevocationReason::AffiliationChanged => R::AffiliationChanged,
+            RevocationReason::Superseded => R::Superseded,
+            RevocationReason::CessationOfOperation => R::CessationOfOperation,
+            RevocationReason::CertificateHold => R::CertificateHold,
+            RevocationReason::PrivilegeWithdrawn => R::PrivilegeWithdrawn,
+            RevocationReason::AaCompromise => R::AaCompromise,
+        }
+    }
+
     /// Every accepted name, for messages.
     pub fn all_names() -> String {
         REASONS.iter().map(|e| e.1).collect::<Vec<_>>().join(", ")

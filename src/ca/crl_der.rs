@@ -5,7 +5,6 @@
 
 use der::asn1::{AnyRef, GeneralizedTime, ObjectIdentifier, OctetString, UintRef, UtcTime};
 use der::{Encode, Header, Length, Sequence, Tag, TagNumber};
-use x509_cert::ext::pkix::CrlReason;
 use x509_cert::ext::Extension;
 use x509_cert::time::Time;
 
@@ -44,20 +43,6 @@ struct EntryRef<'a> {
     extensions: Option<AnyRef<'a>>,
 }
 
-fn crl_reason(reason: RevocationReason) -> CrlReason {
-    match reason {
-        RevocationReason::Unspecified => CrlReason::Unspecified,
-        RevocationReason::KeyCompromise => CrlReason::KeyCompromise,
-        RevocationReason::CaCompromise => CrlReason::CaCompromise,
-        RevocationReason::AffiliationChanged => CrlReason::AffiliationChanged,
-        RevocationReason::Superseded => CrlReason::Superseded,
-        RevocationReason::CessationOfOperation => CrlReason::CessationOfOperation,
-        RevocationReason::CertificateHold => CrlReason::CertificateHold,
-        RevocationReason::PrivilegeWithdrawn => CrlReason::PrivilegeWithdrawn,
-        RevocationReason::AaCompromise => CrlReason::AaCompromise,
-    }
-}
-
 fn entry_extensions(
     reason: Option<RevocationReason>,
     invalidity: Option<i64>,
@@ -68,7 +53,7 @@ fn entry_extensions(
         extensions.push(Extension {
             extn_id: ID_CE_CRL_REASONS,
             critical: false,
-            extn_value: OctetString::new(crl_reason(reason).to_der().map_err(der_error)?)
+            extn_value: OctetString::new(reason.to_x509().to_der().map_err(der_error)?)
                 .map_err(der_error)?,
         });
     }

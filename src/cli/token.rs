@@ -45,15 +45,7 @@ pub(super) fn run(context: &Context, command: TokenCommand) -> Result<(), CliErr
         Backend::Local(store) => {
             let grant = token_grant(&request).map_err(CliError::Usage)?;
             let ra = local_ra(context, store)?;
-            let created = ra.create_token(grant, "cli")?;
-            TokenCreated {
-                token: created.token,
-                id: created.record.id,
-                role: created.record.role.to_string(),
-                subject: created.record.subject,
-                subject_alt_names: created.record.subject_alt_names,
-                expires_at: crate::inspect::format_time(created.record.expires_at),
-            }
+            TokenCreated::from(ra.create_token(grant, "cli")?)
         }
         Backend::Remote(client) => client.post("/v1/admin/tokens", &request)?,
     };

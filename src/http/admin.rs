@@ -48,6 +48,29 @@ pub struct TokenCreated {
     pub expires_at: String,
 }
 
+impl From<crate::ra::enrollment::CreatedToken> for TokenCreated {
+    fn from(created: crate::ra::enrollment::CreatedToken) -> Self {
+        TokenCreated {
+            token: created.token,
+            id: created.record.id,
+            role: created.record.role.to_string(),
+            subject: created.record.subject,
+            subject_alt_names: created.record.subject_alt_names,
+            expires_at: crate::inspect::format_time(created.record.expires_at),
+        }
+    }
+}
+
+/// The problem for a token request that cannot become a grant.
+fn refused(detail: String) -> Problem {
+    Problem::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "policy-violation",
+        "Refused by policy",
+        detail,
+    )
+}
+
 /// Turns a token request into a checked grant (shared by the CLI and the API).
 pub fn token_grant(request: &TokenCreateRequest) -> Result<TokenGrant, String> {
     let role: Role = request
@@ -90,14 +113,7 @@ pub(crate) async fn create_token(
     State(state): State<Arc<AppState>>,
     ApiJson(request): ApiJson<TokenCreateRequest>,
 ) -> Result<impl IntoResponse, Problem> {
-    let grant = token_grant(&request).map_err(|detail| {
-        Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "policy-violation",
-            "Refused",
-            detail,
-        )
-    })?;
+    let grant = token_grant(&request).map_err(refused)?;
     let worker = state.clone();
     let created = blocking(move || {
         worker
@@ -106,17 +122,7 @@ pub(crate) async fn create_token(
             .map_err(Problem::from)
     })
     .await?;
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(TokenCreated {
-            token: created.token,
-            id: created.record.id,
-            role: created.record.role.to_string(),
-            subject: created.record.subject,
-            subject_alt_names: created.record.subject_alt_names,
-            expires_at: crate::inspect::format_time(created.record.expires_at),
-        }),
-    ))
+    Ok((StatusCode::CREATED, axum::Json(TokenCreated::from(created))))
 }
 
 /// `POST /v1/admin/revocations` body.
@@ -287,14 +293,7 @@ pub(crate) async fn create_tokens(
         .enumerate()
         .map(|(i, item)| token_grant(item).map_err(|detail| format!("items[{i}]: {detail}")))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|detail| {
-            Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "policy-violation",
-                "Refused",
-                detail,
-            )
-        })?;
+        .map_err(refused)?;
     let worker = state.clone();
     let created = blocking(move || {
         worker
@@ -303,17 +302,7 @@ pub(crate) async fn create_tokens(
             .map_err(Problem::from)
     })
     .await?;
-    let tokens: Vec<TokenCreated> = created
-        .into_iter()
-        .map(|c| TokenCreated {
-            token: c.token,
-            id: c.record.id,
-            role: c.record.role.to_string(),
-            subject: c.record.subject,
-            subject_alt_names: c.record.subject_alt_names,
-            expires_at: crate::inspect::format_time(c.record.expires_at),
-        })
-        .collect();
+    let tokens: Vec<TokenCreated> = created.into_iter().map(TokenCreated::from).collect();
     Ok((
         StatusCode::CREATED,
         axum::Json(serde_json::json!({ "tokens": tokens })),

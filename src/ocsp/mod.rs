@@ -26,7 +26,7 @@ use x509_ocsp::{
 };
 
 use crate::ca::CertificateAuthority;
-use crate::model::{RevocationReason, Serial};
+use crate::model::Serial;
 use crate::store::{KnownStatus, RevocationStore, RevokedEntry, SledStore};
 
 /// Largest request accepted; Boulder's responder capped at 10,000 bytes too.
@@ -137,20 +137,6 @@ fn generalized(at: OffsetDateTime) -> Result<OcspGeneralizedTime, der::Error> {
     Ok(OcspGeneralizedTime(GeneralizedTime::from_unix_duration(
         std::time::Duration::from_secs(seconds),
     )?))
-}
-
-fn crl_reason(reason: RevocationReason) -> CrlReason {
-    match reason {
-        RevocationReason::Unspecified => CrlReason::Unspecified,
-        RevocationReason::KeyCompromise => CrlReason::KeyCompromise,
-        RevocationReason::CaCompromise => CrlReason::CaCompromise,
-        RevocationReason::AffiliationChanged => CrlReason::AffiliationChanged,
-        RevocationReason::Superseded => CrlReason::Superseded,
-        RevocationReason::CessationOfOperation => CrlReason::CessationOfOperation,
-        RevocationReason::CertificateHold => CrlReason::CertificateHold,
-        RevocationReason::PrivilegeWithdrawn => CrlReason::PrivilegeWithdrawn,
-        RevocationReason::AaCompromise => CrlReason::AaCompromise,
-    }
 }
 
 /// The unsigned error responses, encoded by the `ocsp` crate (which gets these right).
@@ -462,7 +448,7 @@ impl OcspResponder {
                             OffsetDateTime::from_unix_timestamp(entry.revoked_at).unwrap_or(now),
                         )
                         .map_err(|e| e.to_string())?,
-                        revocation_reason: Some(crl_reason(entry.reason)),
+                        revocation_reason: Some(entry.reason.to_x509()),
                     })
                 }
                 Resolution::Ours(_, KnownStatus::NeverIssued) => {
