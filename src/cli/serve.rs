@@ -63,6 +63,9 @@ impl crate::ra::StatusListener for StatusFanout {
 pub(super) fn run(context: &Context, args: ServeArgs) -> Result<(), CliError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // Enough for group commit to batch a wave of enrollments; far below tokio's
+        // default 512, whose idle threads and allocator arenas only cost memory.
+        .max_blocking_threads(64)
         .build()
         .map_err(|e| CliError::Failed(format!("cannot start the async runtime: {e}")))?;
     runtime.block_on(serve(context, args))

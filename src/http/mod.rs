@@ -175,6 +175,7 @@ pub fn router(state: Arc<AppState>, settings: &HttpSettings) -> Router {
         .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(openapi::openapi_json))
         .fallback(ops::not_found)
+        .method_not_allowed_fallback(ops::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         // A bug must never take a worker down or leak details: answer 500, log it.
@@ -183,11 +184,22 @@ pub fn router(state: Arc<AppState>, settings: &HttpSettings) -> Router {
                 Problem::internal(&"a request handler panicked").into_response()
             },
         ))
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            settings.request_timeout,
-        ))
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(axum::error_handling::HandleErrorLayer::new(timed_out))
+                .layer(tower::timeout::TimeoutLayer::new(settings.request_timeout)),
+        )
         .with_state(state)
+}
+
+/// The answer when a request outlives the request timeout.
+async fn timed_out(_: tower::BoxError) -> Problem {
+    Problem::new(
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        "timeout",
+        "Request timed out",
+        "the request took longer than the server's time limit; its effect may still happen (an enrollment may still issue), so check before retrying",
+    )
 }
 
 /// Counts and times every request, by matched route (not raw path: bounded label sets).
