@@ -112,15 +112,22 @@ impl TokenStore for SledStore {
     }
 
     fn put_tokens(&self, tokens: &[TokenRecord], event: AuditEvent) -> Result<(), StoreError> {
-        let mut batch = sled::Batch::default();
-        for token in tokens {
-            let value =
-                serde_json::to_vec(token).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            batch.insert(token.id.as_bytes(), value);
-        }
-        self.tokens.apply_batch(batch)?;
-        self.append_audit(event)?;
-        Ok(())
+        let values = tokens
+            .iter()
+            .map(|t| serde_json::to_vec(t).map(|v| (t.id.as_bytes(), v)))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        // All tokens and their audit entry, or nothing.
+        (&self.tokens, &self.audit, &self.meta)
+            .transaction(|(tree, audit, meta)| {
+                for (id, value) in &values {
+                    tree.insert(*id, value.as_slice())?;
+                }
+                audit::append(audit, meta, &event)?;
+                Ok(())
+            })
+            .map_err(StoreError::from)?;
+        self.flush()
     }
 
     fn token(&self, id: &str) -> Result<Option<TokenRecord>, StoreError> {
