@@ -234,6 +234,14 @@ fn ocsp_responder_answers_every_mutated_request() {
         answer.response_status,
         x509_ocsp::OcspResponseStatus::Successful
     );
+    // The BasicOCSPResponse, assembled from encoded parts, decodes and re-encodes to the
+    // same bytes, and carries exactly the responder certificate.
+    let bytes = answer.response_bytes.unwrap().response;
+    let basic = x509_ocsp::BasicOcspResponse::from_der(bytes.as_bytes()).unwrap();
+    assert_eq!(basic.to_der().unwrap(), bytes.as_bytes());
+    let certs = basic.certs.unwrap();
+    assert_eq!(certs.len(), 1);
+    assert_eq!(certs[0].to_der().unwrap(), ca.ocsp_responder().der);
 
     let mut statuses = std::collections::BTreeMap::new();
     for _ in 0..iterations(1500) {

@@ -21,8 +21,8 @@ use time::{Duration, OffsetDateTime};
 use x509_cert::ext::pkix::CrlReason;
 use x509_cert::ext::Extension;
 use x509_ocsp::{
-    BasicOcspResponse, CertId, CertStatus, OcspGeneralizedTime, OcspRequest, OcspResponse,
-    ResponderId, ResponseData, RevokedInfo, SingleResponse, Version,
+    CertId, CertStatus, OcspGeneralizedTime, OcspRequest, OcspResponse, ResponderId, ResponseData,
+    RevokedInfo, SingleResponse, Version,
 };
 
 use crate::ca::CertificateAuthority;
@@ -39,6 +39,7 @@ pub const MAX_NONCE_BYTES: usize = 32;
 const ID_PKIX_OCSP_NONCE: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.1.2");
 const ID_PKIX_OCSP_EXTENDED_REVOKE: ObjectIdentifier =
     ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.1.9");
+const ID_PKIX_OCSP_BASIC: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.1.1");
 const ID_CE_INVALIDITY_DATE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.24");
 
 /// A response ready to send, with what HTTP caching needs.
@@ -109,7 +110,10 @@ pub struct OcspResponder {
     store: SledStore,
     issuer: Vec<IssuerHashes>,
     responder_id: Vec<u8>,
-    responder_cert: x509_cert::Certificate,
+    /// `certs [0] EXPLICIT SEQUENCE OF Certificate` holding the responder certificate,
+    /// encoded once: every response carries it, and re-encoding it per response would
+    /// cost more than the rest of the response.
+    certs_field: Vec<u8>,
     validity: Duration,
     cache: RwLock<Cache>,
     capacity: usize,
@@ -206,6 +210,15 @@ impl OcspResponder {
             })
         })
         .collect();
+        let responder_der = ca.ocsp_responder().der.clone();
+        let certs_field = tlv(
+            der::Tag::ContextSpecific {
+                constructed: true,
+                number: der::TagNumber::N0,
+            },
+            &tlv(der::Tag::Sequence, &responder_der).map_err(|e| setup(&e))?,
+        )
+        .map_err(|e| setup(&e))?;
         let responder_cert =
             x509_cert::Certificate::from_der(&ca.ocsp_responder().der).map_err(|e| setup(&e))?;
         let responder_key = responder_cert
@@ -222,7 +235,7 @@ impl OcspResponder {
             store,
             issuer,
             responder_id,
-            responder_cert,
+            certs_field,
             validity,
             cache: RwLock::new(Cache::default()),
             capacity: capacity.max(1),
@@ -495,18 +508,30 @@ impl OcspResponder {
         let tbs_der = tbs.to_der().map_err(|e| e.to_string())?;
         let (oid, null_params, signature) =
             self.ca.sign_ocsp(&tbs_der).map_err(|e| e.to_string())?;
-        let basic = BasicOcspResponse {
-            tbs_response_data: tbs,
-            signature_algorithm: AlgorithmIdentifierOwned {
-                oid: ObjectIdentifier::new(oid).map_err(|e| e.to_string())?,
-                parameters: null_params.then(|| der::Any::from(Null)),
-            },
-            signature: BitString::from_bytes(&signature).map_err(|e| e.to_string())?,
-            certs: Some(vec![self.responder_cert.clone()]),
-        };
-        let der = OcspResponse::successful(basic)
-            .and_then(|r| r.to_der())
+        // BasicOCSPResponse (RFC 6960 §4.2.1) from its encoded parts.
+        let algorithm = AlgorithmIdentifierOwned {
+            oid: ObjectIdentifier::new(oid).map_err(|e| e.to_string())?,
+            parameters: null_params.then(|| der::Any::from(Null)),
+        }
+        .to_der()
+        .map_err(|e| e.to_string())?;
+        let bits = BitString::from_bytes(&signature)
+            .and_then(|b| b.to_der())
             .map_err(|e| e.to_string())?;
+        let basic = tlv(
+            der::Tag::Sequence,
+            &[tbs_der.as_slice(), &algorithm, &bits, &self.certs_field].concat(),
+        )
+        .map_err(|e| e.to_string())?;
+        let der = OcspResponse {
+            response_status: x509_ocsp::OcspResponseStatus::Successful,
+            response_bytes: Some(x509_ocsp::ResponseBytes {
+                response_type: ID_PKIX_OCSP_BASIC,
+                response: OctetString::new(basic).map_err(|e| e.to_string())?,
+            }),
+        }
+        .to_der()
+        .map_err(|e| e.to_string())?;
         let single = cert_ids.len() == 1 && nonce.is_none() && !extended_revoke;
         // Caching headers only for what a shared cache may keep: one CertID, no nonce.
         let freshness = (cert_ids.len() == 1 && nonce.is_none()).then(|| {
@@ -527,6 +552,13 @@ impl OcspResponder {
             if single { cacheable_serial } else { None },
         ))
     }
+}
+
+/// A DER TLV: header for `tag` and `content.len()`, then `content`.
+fn tlv(tag: der::Tag, content: &[u8]) -> Result<Vec<u8>, der::Error> {
+    let mut out = der::Header::new(tag, der::Length::try_from(content.len())?)?.to_der()?;
+    out.extend_from_slice(content);
+    Ok(out)
 }
 
 /// RFC 5280 §5.3.2 invalidityDate, carried as a single extension (RFC 6960 §4.4).
