@@ -223,7 +223,9 @@ struct CommitState {
     requested: u64,
     flushed: u64,
     flushing: bool,
-    failed: Option<String>,
+    /// The tickets a failed flush was to cover, and why it failed: only their callers
+    /// get the error.
+    failed: Option<(std::ops::RangeInclusive<u64>, String)>,
 }
 
 /// The sled-backed store.
@@ -315,20 +317,24 @@ impl SledStore {
         loop {
             if state.flushed >= ticket {
                 return match &state.failed {
-                    Some(e) => Err(StoreError::Database(e.clone())),
-                    None => Ok(()),
+                    Some((tickets, e)) if tickets.contains(&ticket) => {
+                        Err(StoreError::Database(e.clone()))
+                    }
+                    _ => Ok(()),
                 };
             }
             if !state.flushing {
                 // Lead: flush for everyone who asked so far.
                 state.flushing = true;
-                let target = state.requested;
+                let (from, target) = (state.flushed + 1, state.requested);
                 drop(state);
                 let result = self.db.flush();
                 state = self.commit.state.lock().map_err(poisoned)?;
                 state.flushing = false;
                 state.flushed = target;
-                state.failed = result.err().map(|e| e.to_string());
+                if let Err(e) = result {
+                    state.failed = Some((from..=target, e.to_string()));
+                }
                 self.commit.flushed.notify_all();
                 continue;
             }
@@ -552,6 +558,23 @@ pub(crate) mod tests {
 
     fn event(serial: &str) -> AuditEvent {
         AuditEvent::new("issue", "test").serial(&serial.parse().unwrap())
+    }
+
+    #[test]
+    fn concurrent_flushes_all_return() {
+        let store = SledStore::temporary().unwrap();
+        std::thread::scope(|scope| {
+            for i in 0..16u8 {
+                let store = &store;
+                scope.spawn(move || {
+                    store.serials.insert([i], vec![i]).unwrap();
+                    store.flush().unwrap();
+                });
+            }
+        });
+        let state = store.commit.state.lock().unwrap();
+        assert_eq!(state.flushed, state.requested);
+        assert!(state.requested == 16 && state.failed.is_none());
     }
 
     #[test]
