@@ -259,13 +259,14 @@ impl RegistrationAuthority {
                 validity.whole_days()
             )));
         }
+        let key_usage = usable_key_usage(profile, request.csr.public_key.algorithm())?;
         Ok(Decision {
             role: request.role,
             subject,
             sans,
             public_key: request.csr.public_key,
             validity,
-            key_usage: profile.key_usage.clone(),
+            key_usage,
             extended_key_usage: profile.extended_key_usage.clone(),
             policy_oid: profile.policy_oid.clone(),
             via: request.via,
@@ -381,6 +382,33 @@ pub fn check_key(profile: &Profile, csr: &VerifiedCsr) -> Result<(), RaError> {
     Ok(())
 }
 
+/// The policy's keyUsage bits that the key can have: keyEncipherment only for RSA, and
+/// keyAgreement only for ECDSA keys (Ed25519 keys only sign, RFC 8410 §5). A policy may
+/// list both for roles that allow both key types; each certificate gets what fits.
+pub fn usable_key_usage(
+    profile: &Profile,
+    key: KeyAlgorithm,
+) -> Result<Vec<crate::model::KeyUsage>, RaError> {
+    use crate::model::KeyUsage as U;
+    let usable: Vec<U> = profile
+        .key_usage
+        .iter()
+        .copied()
+        .filter(|usage| match usage {
+            U::DigitalSignature | U::NonRepudiation => true,
+            U::KeyEncipherment => key == KeyAlgorithm::Rsa,
+            U::KeyAgreement => matches!(key, KeyAlgorithm::EcdsaP256 | KeyAlgorithm::EcdsaP384),
+        })
+        .collect();
+    if usable.is_empty() {
+        return Err(RaError::KeyPolicy(format!(
+            "the {} policy grants no key usage a {key} key can have",
+            profile.role
+        )));
+    }
+    Ok(usable)
+}
+
 /// Subject attributes against the policy.
 pub fn check_subject(profile: &Profile, subject: &SubjectName) -> Result<(), RaError> {
     let rules = &profile.subject;
@@ -451,4 +479,42 @@ pub fn check_sans(profile: &Profile, sans: &[SubjectAltName]) -> Result<(), RaEr
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::KeyUsage as U;
+
+    fn profile_with(usages: &str) -> Profile {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/bank.toml");
+        let text = std::fs::read_to_string(&path).unwrap().replace(
+            r#"key_usage = ["digital_signature", "non_repudiation"]"#,
+            &format!("key_usage = {usages}"),
+        );
+        Profile::parse(&path, &text, Role::Bank).unwrap()
+    }
+
+    #[test]
+    fn key_usage_follows_the_key_type() {
+        let both = profile_with(r#"["digital_signature", "key_encipherment", "key_agreement"]"#);
+        assert_eq!(
+            usable_key_usage(&both, KeyAlgorithm::Rsa).unwrap(),
+            vec![U::DigitalSignature, U::KeyEncipherment]
+        );
+        assert_eq!(
+            usable_key_usage(&both, KeyAlgorithm::EcdsaP256).unwrap(),
+            vec![U::DigitalSignature, U::KeyAgreement]
+        );
+        assert_eq!(
+            usable_key_usage(&both, KeyAlgorithm::Ed25519).unwrap(),
+            vec![U::DigitalSignature]
+        );
+        let transport_only = profile_with(r#"["key_encipherment"]"#);
+        assert!(usable_key_usage(&transport_only, KeyAlgorithm::Rsa).is_ok());
+        assert!(matches!(
+            usable_key_usage(&transport_only, KeyAlgorithm::EcdsaP384),
+            Err(RaError::KeyPolicy(_))
+        ));
+    }
 }
