@@ -65,6 +65,16 @@ impl Problem {
         p
     }
 
+    /// 503: the server cannot answer right now; the client should retry.
+    pub fn unavailable(detail: &str) -> Self {
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "Service unavailable",
+            detail,
+        )
+    }
+
     /// 500 with a generic message; the cause goes to the log only.
     pub fn internal(cause: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");

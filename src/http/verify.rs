@@ -130,6 +130,7 @@ fn verify_one(state: &AppState, body: &VerifyBody) -> VerifyOutcome {
     responses(
         (status = 200, description = "The verdict; `valid: false` carries a reason", body = VerifyOutcome),
         (status = 400, description = "Not JSON of this shape", body = Problem),
+        (status = 503, description = "The CA could not read its records; retry", body = Problem),
     ))]
 pub(crate) async fn verify(
     axum::extract::State(state): axum::extract::State<Arc<AppState>>,
@@ -137,7 +138,11 @@ pub(crate) async fn verify(
 ) -> Result<axum::Json<VerifyOutcome>, Problem> {
     // Inline: one verification is tens of microseconds, less than a hop to the
     // blocking pool would cost. Batches go to the blocking pool and rayon.
-    Ok(axum::Json(verify_one(&state, &body)))
+    let outcome = verify_one(&state, &body);
+    if outcome.reason == Some(Reason::Unavailable) {
+        return Err(Problem::unavailable(&outcome.message));
+    }
+    Ok(axum::Json(outcome))
 }
 
 /// Verifies up to 1000 signatures in one request, across all cores; results in order.
@@ -174,6 +179,7 @@ pub(crate) async fn verify_batch(
     responses(
         (status = 200, description = "The verdict", body = ValidateOutcome),
         (status = 400, description = "Not JSON of this shape", body = Problem),
+        (status = 503, description = "The CA could not read its records; retry", body = Problem),
     ))]
 pub(crate) async fn validate(
     axum::extract::State(state): axum::extract::State<Arc<AppState>>,
@@ -216,5 +222,8 @@ pub(crate) async fn validate(
     };
     let worker = state.clone();
     let outcome = blocking(move || Ok(worker.verifier.validate(&chain, time, usage))).await?;
+    if outcome.reason == Some(Reason::Unavailable) {
+        return Err(Problem::unavailable(&outcome.message));
+    }
     Ok(axum::Json(outcome))
 }

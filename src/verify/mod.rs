@@ -47,6 +47,8 @@ pub enum Reason {
     UnsupportedAlgorithm,
     /// The certificate, message or signature could not be decoded.
     Malformed,
+    /// The CA could not read its own records (a server fault, not a verdict): retry.
+    Unavailable,
 }
 
 /// Where the signer's certificate comes from.
@@ -477,7 +479,7 @@ impl Verifier {
             Err(e) => {
                 tracing::error!(error = %e, "revocation lookup failed");
                 return invalid(
-                    Reason::Malformed,
+                    Reason::Unavailable,
                     "the revocation status could not be read; try again".into(),
                 );
             }
@@ -640,7 +642,7 @@ impl Verifier {
             Err(e) => {
                 tracing::error!(error = %e, "revocation lookup failed");
                 unknown(
-                    Reason::Malformed,
+                    Reason::Unavailable,
                     "the revocation status could not be read; try again".into(),
                 )
             }
