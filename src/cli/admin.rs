@@ -116,6 +116,22 @@ pub(super) fn backend(context: &Context) -> Result<Backend, CliError> {
     }
 }
 
+/// An RA for revocation: it applies no policy, so the policy files are not read.
+pub(super) fn revocation_ra(
+    context: &Context,
+    store: SledStore,
+) -> Result<RegistrationAuthority, CliError> {
+    let ca = Arc::new(CertificateAuthority::load(
+        &context.data_dir,
+        passphrase_from_env().as_ref(),
+    )?);
+    Ok(RegistrationAuthority::new(
+        Arc::new(Policies::none()),
+        ca,
+        store,
+    ))
+}
+
 /// Loads policies, CA and store into an RA (for commands that issue or create tokens).
 pub(super) fn local_ra(
     context: &Context,

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 use time::OffsetDateTime;
 
-use super::admin::{backend, local_ra, Backend};
+use super::admin::{backend, revocation_ra, Backend};
 use super::{passphrase_from_env, CliError, Context};
 use crate::http::admin::{revocation_fields, RevocationResult, RevokeRequest};
 use crate::store::RevocationStore;
@@ -69,7 +69,8 @@ pub(super) fn revoke(context: &Context, args: RevokeArgs) -> Result<(), CliError
     let (serial, reason, invalidity) = revocation_fields(&request).map_err(CliError::Usage)?;
     let result = match backend(context)? {
         Backend::Local(store) => {
-            let record = local_ra(context, store)?.revoke(&serial, reason, invalidity, "cli")?;
+            let record =
+                revocation_ra(context, store)?.revoke(&serial, reason, invalidity, "cli")?;
             RevocationResult::from_record(&record)
         }
         Backend::Remote(client) => client.post("/v1/admin/revocations", &request)?,
@@ -85,7 +86,7 @@ pub(super) fn unhold(context: &Context, args: UnholdArgs) -> Result<(), CliError
         .map_err(|e: crate::model::SerialError| CliError::Usage(e.to_string()))?;
     let result = match backend(context)? {
         Backend::Local(store) => {
-            RevocationResult::from_record(&local_ra(context, store)?.unhold(&serial, "cli")?)
+            RevocationResult::from_record(&revocation_ra(context, store)?.unhold(&serial, "cli")?)
         }
         Backend::Remote(client) => client.post(
             &format!("/v1/admin/revocations/{serial}/unhold"),

@@ -132,10 +132,15 @@ pub(crate) async fn renew(
     ApiJson(request): ApiJson<RenewRequest>,
 ) -> Result<impl IntoResponse, Problem> {
     state.limit_client(peer_ip(connect))?;
-    let serial = request
+    let serial: crate::model::Serial = request
         .serial
         .parse()
         .map_err(|e: crate::model::SerialError| Problem::bad_request(e.to_string()))?;
+    // Per-certificate limit, like the per-token one for enrollment.
+    state
+        .token_limiter
+        .check_key(&format!("renew:{serial}"))
+        .map_err(|_| Problem::rate_limited(2))?;
     let proof = base64::engine::general_purpose::STANDARD
         .decode(request.proof.trim())
         .map_err(|_| Problem::bad_request("proof is not valid base64"))?;
