@@ -1440,3 +1440,34 @@ fn p384_and_ed25519_cas_issue_verifiable_leaves() {
         assert_eq!(ocsp.signature_algorithm, sig_oid);
     }
 }
+
+/// Revocation applies no policy, so a broken policy directory must never stop an
+/// administrator from revoking (or lifting a hold).
+#[test]
+fn revocation_works_with_broken_policy_files() {
+    let ca = TestCa::new();
+    let case = role_case("buyer");
+    let key = generate_key(KeyType::EcP256, &ca.path("k.pem"));
+    let csr = make_csr(&key, case.subject, case.addext, &ca.path("buyer.csr"));
+    let issued = ca.issue(&csr, "buyer", "buyer.pem");
+    let broken = ca.path("no-policies-here");
+    std::fs::create_dir_all(&broken).unwrap();
+    ca.paypki_with_policies(
+        &broken,
+        &["revoke", &issued.serial, "--reason", "certificateHold"],
+    )
+    .assert_success("revoke with no policy files");
+    ca.paypki_with_policies(&broken, &["unhold", &issued.serial])
+        .assert_success("unhold with no policy files");
+    ca.paypki_with_policies(
+        &broken,
+        &["revoke", &issued.serial, "--reason", "keyCompromise"],
+    )
+    .assert_success("revoke again");
+    let shown = ca.paypki(&["show", &issued.serial]);
+    assert!(
+        shown.stdout_text().contains("revoked"),
+        "{}",
+        shown.stdout_text()
+    );
+}
