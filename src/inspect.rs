@@ -59,11 +59,23 @@ pub fn describe_record(r: &CertificateRecord) -> String {
         r.requested_via
     ));
     lines.push(format!("SHA-256:       {}", r.fingerprint_sha256));
+    lines.push(format!("SHA-1:         {}", sha1_fingerprint(&r.der)));
     lines.push("Extensions:".into());
     for e in describe_extensions(&r.der) {
         lines.push(format!("  {e}"));
     }
     lines.join("\n")
+}
+
+/// The SHA-1 fingerprint, as `openssl x509 -fingerprint` prints it (still how many tools
+/// name certificates; never used for any security decision here).
+pub fn sha1_fingerprint(der: &[u8]) -> String {
+    ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, der)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 /// One line per extension, e.g. `keyUsage (critical): digitalSignature, nonRepudiation`.

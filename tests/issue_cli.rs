@@ -1471,3 +1471,32 @@ fn revocation_works_with_broken_policy_files() {
         shown.stdout_text()
     );
 }
+
+/// `paypki show` prints both fingerprints exactly as `openssl x509 -fingerprint` does.
+#[test]
+fn show_prints_fingerprints_as_openssl_does() {
+    let ca = TestCa::new();
+    let case = role_case("buyer");
+    let key = generate_key(KeyType::EcP256, &ca.path("k.pem"));
+    let csr = make_csr(&key, case.subject, case.addext, &ca.path("buyer.csr"));
+    let issued = ca.issue(&csr, "buyer", "buyer.pem");
+    let shown = ca.paypki(&["show", &issued.serial]);
+    shown.assert_success("show");
+    for digest in ["-sha256", "-sha1"] {
+        let out = openssl(&[
+            "x509",
+            "-in",
+            issued.leaf.to_str().unwrap(),
+            "-noout",
+            "-fingerprint",
+            digest,
+        ]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        let fingerprint = text.trim().rsplit('=').next().unwrap();
+        assert!(
+            shown.stdout_text().contains(fingerprint),
+            "{digest} {fingerprint} not in\n{}",
+            shown.stdout_text()
+        );
+    }
+}
