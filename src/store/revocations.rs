@@ -111,6 +111,49 @@ pub trait RevocationStore: Send + Sync {
 
 type Tx<T> = Result<T, ConflictableTransactionError<StoreError>>;
 
+impl SledStore {
+    /// The one way a certificate's status changes: in one transaction, `change` checks
+    /// and edits the record; the status index, the compact `revoked` tree and the audit
+    /// trail follow it; then the change is made durable.
+    fn change_status(
+        &self,
+        serial: &Serial,
+        event: AuditEvent,
+        change: impl Fn(&mut CertificateRecord) -> Result<(), StoreError>,
+    ) -> Result<CertificateRecord, StoreError> {
+        let record = (
+            &self.certificates,
+            &self.by_status,
+            &self.revoked,
+            &self.audit,
+            &self.meta,
+        )
+            .transaction(|(certificates, by_status, revoked, audit, meta)| {
+                let bytes = certificates.get(serial.as_bytes())?.ok_or_else(|| {
+                    ConflictableTransactionError::Abort(StoreError::NotFound(serial.clone()))
+                })?;
+                let mut record = decode_record(&bytes)?;
+                let before = record.status;
+                change(&mut record).map_err(ConflictableTransactionError::Abort)?;
+                by_status.remove(prefixed(&[status_byte(before)], serial))?;
+                by_status.insert(prefixed(&[status_byte(record.status)], serial), &[])?;
+                certificates.insert(serial.as_bytes(), encode_record(&record)?)?;
+                match record
+                    .revocation
+                    .as_ref()
+                    .and_then(|r| RevokedEntry::from_record(&record, r))
+                {
+                    Some(entry) => revoked.insert(serial.as_bytes(), entry.encode())?,
+                    None => revoked.remove(serial.as_bytes())?,
+                };
+                audit::append(audit, meta, &event)?;
+                Ok(record)
+            })?;
+        self.flush()?;
+        Ok(record)
+    }
+}
+
 fn decode_record(bytes: &[u8]) -> Tx<CertificateRecord> {
     serde_json::from_slice(bytes)
         .map_err(|e| ConflictableTransactionError::Abort(StoreError::Corrupt(e.to_string())))
@@ -132,82 +175,37 @@ impl RevocationStore for SledStore {
             .reason
             .parse()
             .map_err(|e: crate::model::UnknownReason| StoreError::Corrupt(e.to_string()))?;
-        let record = (
-            &self.certificates,
-            &self.by_status,
-            &self.revoked,
-            &self.audit,
-            &self.meta,
-        )
-            .transaction(|(certificates, by_status, revoked, audit, meta)| {
-                let bytes = certificates.get(serial.as_bytes())?.ok_or_else(|| {
-                    ConflictableTransactionError::Abort(StoreError::NotFound(serial.clone()))
-                })?;
-                let mut record = decode_record(&bytes)?;
-                if let Some(existing) = &record.revocation {
-                    // RFC 5280 §5.3.1: a hold may become a permanent revocation.
-                    if existing.reason != RevocationReason::CertificateHold.name()
-                        || reason == RevocationReason::CertificateHold
-                    {
-                        return Err(ConflictableTransactionError::Abort(
-                            StoreError::AlreadyRevoked(serial.clone(), existing.reason.clone()),
-                        ));
-                    }
+        self.change_status(serial, event, |record| {
+            if let Some(existing) = &record.revocation {
+                // RFC 5280 §5.3.1: a hold may become a permanent revocation.
+                if existing.reason != RevocationReason::CertificateHold.name()
+                    || reason == RevocationReason::CertificateHold
+                {
+                    return Err(StoreError::AlreadyRevoked(
+                        serial.clone(),
+                        existing.reason.clone(),
+                    ));
                 }
-                by_status.remove(prefixed(&[status_byte(record.status)], serial))?;
-                record.status = CertificateStatus::Revoked;
-                record.revocation = Some(revocation.clone());
-                by_status.insert(prefixed(&[status_byte(record.status)], serial), &[])?;
-                certificates.insert(serial.as_bytes(), encode_record(&record)?)?;
-                let entry = RevokedEntry {
-                    reason,
-                    revoked_at: revocation.revoked_at.unix_timestamp(),
-                    invalidity_date: revocation
-                        .invalidity_date
-                        .map(OffsetDateTime::unix_timestamp),
-                    not_after: record.not_after.unix_timestamp(),
-                };
-                revoked.insert(serial.as_bytes(), entry.encode())?;
-                audit::append(audit, meta, &event)?;
-                Ok(record)
-            })?;
-        self.flush()?;
-        Ok(record)
+            }
+            record.status = CertificateStatus::Revoked;
+            record.revocation = Some(revocation.clone());
+            Ok(())
+        })
     }
 
     fn unhold(&self, serial: &Serial, event: AuditEvent) -> Result<CertificateRecord, StoreError> {
-        let record = (
-            &self.certificates,
-            &self.by_status,
-            &self.revoked,
-            &self.audit,
-            &self.meta,
-        )
-            .transaction(|(certificates, by_status, revoked, audit, meta)| {
-                let bytes = certificates.get(serial.as_bytes())?.ok_or_else(|| {
-                    ConflictableTransactionError::Abort(StoreError::NotFound(serial.clone()))
-                })?;
-                let mut record = decode_record(&bytes)?;
-                let on_hold = record
-                    .revocation
-                    .as_ref()
-                    .is_some_and(|r| r.reason == RevocationReason::CertificateHold.name());
-                if !on_hold {
-                    return Err(ConflictableTransactionError::Abort(StoreError::NotOnHold(
-                        serial.clone(),
-                    )));
-                }
-                by_status.remove(prefixed(&[status_byte(record.status)], serial))?;
-                record.status = CertificateStatus::Good;
-                record.revocation = None;
-                by_status.insert(prefixed(&[status_byte(record.status)], serial), &[])?;
-                certificates.insert(serial.as_bytes(), encode_record(&record)?)?;
-                revoked.remove(serial.as_bytes())?;
-                audit::append(audit, meta, &event)?;
-                Ok(record)
-            })?;
-        self.flush()?;
-        Ok(record)
+        self.change_status(serial, event, |record| {
+            let on_hold = record
+                .revocation
+                .as_ref()
+                .is_some_and(|r| r.reason == RevocationReason::CertificateHold.name());
+            if !on_hold {
+                return Err(StoreError::NotOnHold(serial.clone()));
+            }
+            record.status = CertificateStatus::Good;
+            record.revocation = None;
+            Ok(())
+        })
     }
 
     fn for_each_revoked(
