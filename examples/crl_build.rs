@@ -35,16 +35,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         paypki::config::DataDir::new(PathBuf::from(std::env::args().nth(1).ok_or("DATA_DIR")?));
     let ca = paypki::ca::CertificateAuthority::load(&dir, None)?;
     let store = paypki::store::SledStore::open(&dir.database())?;
-    if std::env::var_os("SCAN_ONLY").is_some() {
-        use paypki::store::RevocationStore;
-        let started = std::time::Instant::now();
-        let mut n = 0usize;
-        store.for_each_revoked(&mut |_, _| n += 1)?;
-        eprintln!(
-            "scan of {n} entries: {:.3} s",
-            started.elapsed().as_secs_f64()
-        );
-    }
     let before_hwm = high_water_kib();
     let before_rss = resident_kib();
     let started = std::time::Instant::now();
