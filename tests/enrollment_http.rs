@@ -866,7 +866,7 @@ fn bad_enrollment_requests_get_problem_documents_and_leave_the_token_usable() {
     oversized.extend_from_slice(b"\"}");
     assert_refused(
         &ca,
-        &server.post_bytes("/v1/enroll", Some("application/json"), &oversized),
+        &server.post_oversized("/v1/enroll", "application/json", &oversized),
         413,
         "too large",
         before,

@@ -1314,6 +1314,82 @@ impl<'a> TestServer<'a> {
         read_http_response(request.send(body), &format!("POST {path}"))
     }
 
+    /// `POST path` with a body the server may refuse before reading it all (a 413): like
+    /// curl, it writes from one thread while reading the answer on another, so the
+    /// answer is read even when the server closes before the body is sent.
+    pub fn post_oversized(&self, path: &str, content_type: &str, body: &[u8]) -> HttpResponse {
+        use std::io::{Read, Write};
+        let address = self.url.trim_start_matches("http://").to_string();
+        let mut stream =
+            std::net::TcpStream::connect(&address).expect("connect to the test server");
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+            .unwrap();
+        let mut request = format!(
+            "POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        request.extend_from_slice(body);
+        let mut writer = stream.try_clone().unwrap();
+        let sender = std::thread::spawn(move || {
+            // The server may close early: a failed write is expected here.
+            let _ = writer.write_all(&request);
+        });
+        let mut raw = Vec::new();
+        let mut chunk = [0u8; 8192];
+        loop {
+            match stream.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => raw.extend_from_slice(&chunk[..n]),
+                // A reset after the answer has arrived ends the exchange.
+                Err(_) if !raw.is_empty() => break,
+                Err(e) => panic!("POST {path}: no answer: {e}"),
+            }
+            if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&raw[..end]).to_string();
+                let length = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().to_string())
+                    })
+                    .and_then(|v| v.parse::<usize>().ok())
+                    .unwrap_or(0);
+                if raw.len() >= end + 4 + length {
+                    break;
+                }
+            }
+        }
+        let _ = sender.join();
+        let end = raw
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .unwrap_or_else(|| {
+                panic!(
+                    "POST {path}: incomplete answer: {:?}",
+                    String::from_utf8_lossy(&raw)
+                )
+            });
+        let head = String::from_utf8_lossy(&raw[..end]).to_string();
+        let mut lines = head.lines();
+        let status = lines
+            .next()
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|c| c.parse().ok())
+            .expect("a status line");
+        let headers = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect();
+        HttpResponse {
+            status,
+            headers,
+            body: raw[end + 4..].to_vec(),
+        }
+    }
+
     /// `POST path` with a raw body and an optional `Content-Type`.
     pub fn post_bytes(&self, path: &str, content_type: Option<&str>, body: &[u8]) -> HttpResponse {
         self.post_bytes_with(path, content_type, body, &[])
