@@ -38,7 +38,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let before_hwm = high_water_kib();
     let before_rss = resident_kib();
     let started = std::time::Instant::now();
-    let crl = paypki::crl::build(&ca, &store, time::Duration::hours(24))?;
+    let crl = paypki::crl::build(&ca, &store, 1, time::Duration::hours(24))?;
     let seconds = started.elapsed().as_secs_f64();
     println!(
         "{{\"seconds\": {seconds:.3}, \"entries\": {}, \"bytes\": {}, \"rss_before_kib\": {before_rss}, \"hwm_before_kib\": {before_hwm}, \"hwm_after_kib\": {}}}",

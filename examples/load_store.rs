@@ -70,6 +70,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 invalidity_date: None,
             }),
             fingerprint_sha256: String::new(),
+            issuer: 1,
             der: der.clone(),
         }
     });

@@ -8,8 +8,13 @@
 //!   db/                  the sled database (certificates, tokens, audit trail)
 //!   admin.token          0600; the admin credential, for the CLI while `serve` runs
 //!   server.json          written by `serve`: where the running server listens
-//!   crl/root.crl         the root's CRL, produced offline by `paypki crl --root`
+//!   cas.toml             the issuing CAs: which one issues, which are retired or revoked
+//!                        (absent in data directories made before rollover existed: one CA, id 1)
+//!   crl/root.crl         the root's CRL: signed at init, re-signed by `paypki crl --root`
 //! ```
+//!
+//! Issuing CA 1 keeps the file and URL names of the first version (`issuing`, `ocsp`,
+//! `/crl/issuing.crl`); CA n > 1 uses `issuing-n`, `ocsp-n`, `/crl/issuing-n.crl`.
 
 use std::path::{Path, PathBuf};
 
@@ -57,9 +62,29 @@ impl DataDir {
     pub fn server_file(&self) -> PathBuf {
         self.root.join("server.json")
     }
-    /// Where `paypki crl --root` puts the root's CRL, which `serve` publishes.
+    /// The root's current CRL, which `serve` publishes (and picks up when it changes).
     pub fn root_crl_file(&self) -> PathBuf {
         self.root.join("crl").join("root.crl")
+    }
+    /// The registry of issuing CAs (`cas.toml`).
+    pub fn ca_registry(&self) -> PathBuf {
+        self.root.join("cas.toml")
+    }
+    /// The issuing CA `id`'s certificate file.
+    pub fn issuing_cert_file(&self, id: u32) -> PathBuf {
+        self.cert_file(&issuing_name(id))
+    }
+    /// The issuing CA `id`'s key file.
+    pub fn issuing_key_file(&self, id: u32) -> PathBuf {
+        self.key_file(&issuing_name(id))
+    }
+    /// The certificate file of issuing CA `id`'s OCSP responder.
+    pub fn responder_cert_file(&self, id: u32) -> PathBuf {
+        self.cert_file(&responder_name(id))
+    }
+    /// The key file of issuing CA `id`'s OCSP responder.
+    pub fn responder_key_file(&self, id: u32) -> PathBuf {
+        self.key_file(&responder_name(id))
     }
     /// A CA key file (`root`, `issuing`, `ocsp`).
     pub fn key_file(&self, name: &str) -> PathBuf {
@@ -72,6 +97,24 @@ impl DataDir {
     /// Whether `init` has completed here.
     pub fn is_initialized(&self) -> bool {
         self.settings_file().exists()
+    }
+}
+
+/// File stem of issuing CA `id`: `issuing` for the first (as before rollover existed).
+pub fn issuing_name(id: u32) -> String {
+    if id <= 1 {
+        "issuing".into()
+    } else {
+        format!("issuing-{id}")
+    }
+}
+
+/// File stem of issuing CA `id`'s OCSP responder.
+pub fn responder_name(id: u32) -> String {
+    if id <= 1 {
+        "ocsp".into()
+    } else {
+        format!("ocsp-{id}")
     }
 }
 
@@ -90,6 +133,14 @@ pub struct CaSettings {
     /// When `init` ran (RFC 3339).
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: time::OffsetDateTime,
+    /// Validity of the root CRLs this CA signs, in days (absent before root CRLs were
+    /// signed at init: 180).
+    #[serde(default = "default_root_crl_days")]
+    pub root_crl_validity_days: u32,
+}
+
+fn default_root_crl_days() -> u32 {
+    180
 }
 
 impl CaSettings {
@@ -97,17 +148,17 @@ impl CaSettings {
     pub fn ocsp_url(&self) -> String {
         format!("{}/ocsp", self.base_url)
     }
-    /// The issuing CA certificate URL (AIA id-ad-caIssuers of leaves).
-    pub fn issuing_cert_url(&self) -> String {
-        format!("{}/ca/issuing.crt", self.base_url)
+    /// Issuing CA `id`'s certificate URL (AIA id-ad-caIssuers of its leaves).
+    pub fn issuing_cert_url(&self, id: u32) -> String {
+        format!("{}/ca/{}.crt", self.base_url, issuing_name(id))
     }
     /// The root certificate URL (AIA id-ad-caIssuers of the issuing CA).
     pub fn root_cert_url(&self) -> String {
         format!("{}/ca/root.crt", self.base_url)
     }
-    /// The issuing CA's CRL (CRL distribution point of leaves).
-    pub fn issuing_crl_url(&self) -> String {
-        format!("{}/crl/issuing.crl", self.base_url)
+    /// Issuing CA `id`'s CRL (CRL distribution point of its leaves).
+    pub fn issuing_crl_url(&self, id: u32) -> String {
+        format!("{}/crl/{}.crl", self.base_url, issuing_name(id))
     }
     /// The root's CRL (CRL distribution point of the issuing CA).
     pub fn root_crl_url(&self) -> String {

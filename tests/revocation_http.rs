@@ -990,26 +990,25 @@ fn the_crl_lists_revocations_and_verifies() {
 }
 
 #[test]
-fn the_root_crl_is_made_offline_and_then_served() {
+fn the_root_crl_exists_from_init_and_is_re_signed_while_serving() {
     let ca = TestCa::new();
     let server = TestServer::start(&ca);
-    let out = ca.path("root.crl");
-    let refused = ca.paypki(&["crl", "--root", "--out", out.to_str().unwrap()]);
-    refused.assert_failure("paypki crl --root while the server runs");
-    assert_contains_all(
-        &refused.stderr_text(),
-        &["stop"],
-        "paypki crl --root while serving",
+    // init signed the first root CRL: it is served at once.
+    let first = server.get("/crl/root.crl");
+    first.assert_status(200, "GET /crl/root.crl after init");
+    assert_eq!(first.content_type(), "application/pkix-crl");
+    assert!(first.header("etag").is_some(), "{}", first.describe());
+    let first_crl = ca.path("root-1.crl");
+    std::fs::write(&first_crl, &first.body).unwrap();
+    assert_eq!(
+        check_crl(&first_crl, &ca.root_cert())["issuer_matches"],
+        true
     );
-    assert!(!out.exists());
-    server
-        .get("/crl/root.crl")
-        .assert_problem(404, "the root CRL before it was made");
-    server.stop();
 
-    // Offline: made with the root key, and verifiable with the root certificate.
+    // Re-signed with the root key while the server runs; the server picks it up.
+    let out = ca.path("root.crl");
     ca.paypki(&["crl", "--root", "--out", out.to_str().unwrap()])
-        .assert_success("paypki crl --root with the server stopped");
+        .assert_success("paypki crl --root while the server runs");
     let verify = run(std::process::Command::new("openssl")
         .args(["crl", "-inform", "DER", "-noout", "-in"])
         .arg(&out)
@@ -1024,13 +1023,19 @@ fn the_root_crl_is_made_offline_and_then_served() {
     let root_crl = check_crl(&out, &ca.root_cert());
     assert_eq!(root_crl["issuer_matches"], true);
     assert!(root_crl["entries"].as_array().unwrap().is_empty());
-
-    // The next server publishes it.
-    let server = TestServer::start(&ca);
-    let served = server.get("/crl/root.crl");
-    served.assert_status(200, "GET /crl/root.crl");
-    assert_eq!(served.content_type(), "application/pkix-crl");
-    assert_eq!(served.body, read_bytes(&out));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let served = server.get("/crl/root.crl");
+        served.assert_status(200, "GET /crl/root.crl");
+        if served.body == read_bytes(&out) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server did not pick up the new root CRL within 10 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
     server.stop();
 }
 

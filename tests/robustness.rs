@@ -183,7 +183,8 @@ fn ocsp_responder_answers_every_mutated_request() {
             .unwrap();
 
     // A valid SHA-1 request for a serial of our issuer, with a nonce.
-    let issuing = x509_cert::Certificate::from_der(&ca.issuing().der).unwrap();
+    let issuing =
+        x509_cert::Certificate::from_der(&ca.issuer(1).unwrap().certificate().der).unwrap();
     let name_hash = ring::digest::digest(
         &ring::digest::SHA1_FOR_LEGACY_USE_ONLY,
         &issuing.tbs_certificate.subject.to_der().unwrap(),
@@ -241,7 +242,10 @@ fn ocsp_responder_answers_every_mutated_request() {
     assert_eq!(basic.to_der().unwrap(), bytes.as_bytes());
     let certs = basic.certs.unwrap();
     assert_eq!(certs.len(), 1);
-    assert_eq!(certs[0].to_der().unwrap(), ca.ocsp_responder().der);
+    assert_eq!(
+        certs[0].to_der().unwrap(),
+        ca.issuer(1).unwrap().responder().der
+    );
 
     let mut statuses = std::collections::BTreeMap::new();
     for _ in 0..iterations(1500) {

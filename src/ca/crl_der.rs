@@ -271,7 +271,10 @@ pub(crate) fn build(
     let tbs_header = header(Tag::Sequence, out.len() - prefix_at)?;
     let tbs_at = prefix_at - tbs_header.len();
     put(&mut out, tbs_at, &tbs_header)?;
-    let signature = sign(out.get(tbs_at..).unwrap_or_default())?;
+    let tbs = out
+        .get(tbs_at..)
+        .ok_or_else(|| CaError::Build("CRL layout error".into()))?;
+    let signature = sign(tbs)?;
     let bit_string = der::asn1::BitString::from_bytes(&signature)
         .map_err(der_error)?
         .to_der()

@@ -33,6 +33,13 @@ pub struct InitArgs {
     /// Use this PKCS#8 PEM key for the issuing CA instead of generating one.
     #[arg(long)]
     pub import_issuing_key: Option<PathBuf>,
+    /// Write the root key into this directory (created 0700) instead of the data
+    /// directory: the offline root. Later root operations take `--root-key DIR/root.key.pem`.
+    #[arg(long, value_name = "DIR")]
+    pub root_key_out: Option<PathBuf>,
+    /// Validity of the root CRLs (nextUpdate − thisUpdate): re-sign before it runs out.
+    #[arg(long, default_value = "180d")]
+    pub root_crl_validity: String,
 }
 
 pub(super) fn run(context: &Context, args: InitArgs) -> Result<(), CliError> {
@@ -43,7 +50,11 @@ pub(super) fn run(context: &Context, args: InitArgs) -> Result<(), CliError> {
     options.key_algorithm = args.key_alg;
     options.import_root_key = args.import_root_key;
     options.import_issuing_key = args.import_issuing_key;
+    options.root_key_out = args.root_key_out;
+    options.root_crl_validity = super::parse_duration(&args.root_crl_validity)
+        .map_err(|e| CliError::Usage(format!("--root-crl-validity: {e}")))?;
     options.passphrase = passphrase_from_env();
+    let options_root_offline = options.root_key_out.is_some();
     let report = ca::init(&context.data_dir, &options)?;
     let store = crate::store::SledStore::open(&context.data_dir.database())?;
     store.append_audit(crate::store::AuditEvent::new("init", "cli").detail(format!(
@@ -63,6 +74,19 @@ pub(super) fn run(context: &Context, args: InitArgs) -> Result<(), CliError> {
     eprintln!(
         "Root certificate: {}",
         context.data_dir.cert_file("root").display()
+    );
+    eprintln!(
+        "Root key: {}{}",
+        report.root_key.display(),
+        if options_root_offline {
+            " (keep it offline; root operations take --root-key)"
+        } else {
+            ""
+        }
+    );
+    eprintln!(
+        "First root CRL: {}",
+        context.data_dir.root_crl_file().display()
     );
     let credential = create_admin_credential(&context.data_dir, &store)?;
     eprintln!(

@@ -2,6 +2,7 @@
 //! Commands are thin: they parse flags, call the RA/CA/store, and print.
 
 mod admin;
+mod ca;
 mod init;
 mod participant;
 pub mod remote;
@@ -84,6 +85,9 @@ pub enum Command {
     /// Audit-trail commands.
     #[command(subcommand)]
     Audit(admin::AuditCommand),
+    /// The issuing CAs: list, rollover, revoke (root ceremonies).
+    #[command(subcommand)]
+    Ca(ca::CaCommand),
 }
 
 /// A failed command: the message is for the person at the terminal.
@@ -132,6 +136,7 @@ impl Cli {
             Command::List(args) => admin::list(&context, args),
             Command::Show(args) => admin::show(&context, args),
             Command::Audit(command) => admin::audit(&context, command),
+            Command::Ca(command) => ca::run(&context, command),
         }
     }
 }

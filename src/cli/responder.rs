@@ -21,6 +21,9 @@ pub struct RenewResponderArgs {
     /// Validity of the new responder certificate.
     #[arg(long, default_value = "90d")]
     pub validity: String,
+    /// The issuing CA whose responder is renewed (default: the active one).
+    #[arg(long)]
+    pub ca: Option<u32>,
 }
 
 pub(super) fn run(context: &Context, command: ResponderCommand) -> Result<(), CliError> {
@@ -37,11 +40,15 @@ pub(super) fn run(context: &Context, command: ResponderCommand) -> Result<(), Cl
     };
     let passphrase = passphrase_from_env();
     let ca = CertificateAuthority::load(&context.data_dir, passphrase.as_ref())?;
-    let not_after = renew_responder(context, &ca, &store, validity, "cli")?;
+    let id = match args.ca {
+        Some(id) => id,
+        None => ca.active()?.id(),
+    };
+    let not_after = renew_responder(context, &ca, &store, id, validity, "cli")?;
     println!("{}", crate::inspect::format_time(not_after));
     eprintln!(
         "new OCSP responder certificate: {}",
-        context.data_dir.cert_file("ocsp").display()
+        context.data_dir.responder_cert_file(id).display()
     );
     Ok(())
 }
@@ -51,13 +58,18 @@ pub(super) fn renew_responder(
     context: &Context,
     ca: &CertificateAuthority,
     store: &crate::store::SledStore,
+    issuer: u32,
     validity: time::Duration,
     actor: &str,
 ) -> Result<time::OffsetDateTime, CliError> {
-    let not_after =
-        ca.renew_ocsp_responder(&context.data_dir, passphrase_from_env().as_ref(), validity)?;
+    let (_, not_after) = ca.renew_ocsp_responder(
+        &context.data_dir,
+        passphrase_from_env().as_ref(),
+        issuer,
+        validity,
+    )?;
     store.append_audit(AuditEvent::new("responder-renew", actor).detail(format!(
-        "new OCSP responder certificate valid until {not_after}"
+        "new OCSP responder certificate of issuing CA {issuer} valid until {not_after}"
     )))?;
     Ok(not_after)
 }

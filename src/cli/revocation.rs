@@ -3,12 +3,10 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use time::OffsetDateTime;
 
 use super::admin::{backend, revocation_ra, Backend};
 use super::{passphrase_from_env, CliError, Context};
 use crate::http::admin::{revocation_fields, RevocationResult, RevokeRequest};
-use crate::store::RevocationStore;
 
 /// Options of `paypki revoke`.
 #[derive(Debug, Args)]
@@ -37,12 +35,20 @@ pub struct CrlArgs {
     /// Write the CRL (DER) here; default: stdout.
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Produce the root's CRL (covering the issuing CA) with the root key, for offline
-    /// publication; it is also saved as crl/root.crl in the data directory, which
-    /// `paypki serve` publishes at /crl/root.crl.
+    /// Sign a new root CRL (covering the issuing CAs) with the root key. It is saved as
+    /// crl/root.crl in the data directory, which a running `paypki serve` picks up within
+    /// seconds and publishes at /crl/root.crl (or post it with POST /v1/admin/crls/root).
     #[arg(long)]
     pub root: bool,
-    /// Validity of the CRL (nextUpdate − thisUpdate).
+    /// The root key file, for --root (default: keys/root.key.pem in the data directory,
+    /// where it is only when the root is not kept offline).
+    #[arg(long, value_name = "FILE")]
+    pub root_key: Option<PathBuf>,
+    /// The issuing CA whose CRL is written (default: 1, whose CRL is /crl/issuing.crl).
+    #[arg(long, conflicts_with = "root")]
+    pub ca: Option<u32>,
+    /// Validity of the CRL (nextUpdate − thisUpdate); default 24h, and for --root the
+    /// setting chosen at init (180 days unless changed).
     #[arg(long)]
     pub validity: Option<String>,
     /// PEM instead of DER.
@@ -98,29 +104,56 @@ pub(super) fn unhold(context: &Context, args: UnholdArgs) -> Result<(), CliError
 }
 
 pub(super) fn crl(context: &Context, args: CrlArgs) -> Result<(), CliError> {
-    let default_validity = if args.root { "180d" } else { "24h" };
-    let validity = super::parse_duration(args.validity.as_deref().unwrap_or(default_validity))
+    let validity = args
+        .validity
+        .as_deref()
+        .map(super::parse_duration)
+        .transpose()
         .map_err(CliError::Usage)?;
-    let der = match backend(context)? {
-        Backend::Local(store) if args.root => {
-            let number = store.next_counter(crate::crl::ROOT_CRL_COUNTER)?;
-            let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap_or_else(|_| OffsetDateTime::now_utc());
-            let der = crate::ca::sign_root_crl(&context.data_dir, passphrase_from_env().as_ref(), number, now, now + validity)?;
-            save_root_crl(context, &der)?;
-            der
+    let der = if args.root {
+        // The root CRL needs the root key, not the database: this works while the server
+        // runs (it picks the new file up) and on the offline root machine.
+        let root_key = crate::ca::load_root_key(
+            &context.data_dir,
+            args.root_key.as_deref(),
+            passphrase_from_env().as_ref(),
+        )?;
+        let crl = crate::ca::publish_root_crl(&context.data_dir, &root_key, validity)?;
+        if let Ok(store) = super::admin::open_store(context) {
+            store.append_audit(crate::store::AuditEvent::new("root-crl", "cli").detail(
+                format!(
+                    "root CRL {} signed ({} revoked issuing CAs)",
+                    crl.number,
+                    crl.revoked.len()
+                ),
+            ))?;
         }
-        Backend::Local(store) => {
-            let ca = crate::ca::CertificateAuthority::load(&context.data_dir, passphrase_from_env().as_ref())?;
-            crate::crl::build(&ca, &store, validity)
-                .map_err(|e| CliError::Failed(e.to_string()))?
-                .der
-                .as_ref()
-                .clone()
+        eprintln!(
+            "root CRL {} signed, valid until {}; saved as {}",
+            crl.number,
+            crate::inspect::format_time(crl.next_update),
+            context.data_dir.root_crl_file().display()
+        );
+        crl.der
+    } else {
+        let validity = validity.unwrap_or(time::Duration::hours(24));
+        let id = args.ca.unwrap_or(1);
+        match backend(context)? {
+            Backend::Local(store) => {
+                let ca = crate::ca::CertificateAuthority::load(
+                    &context.data_dir,
+                    passphrase_from_env().as_ref(),
+                )?;
+                crate::crl::build(&ca, &store, id, validity)
+                    .map_err(|e| CliError::Failed(e.to_string()))?
+                    .der
+                    .as_ref()
+                    .clone()
+            }
+            Backend::Remote(client) => {
+                client.get_bytes(&format!("/crl/{}.crl", crate::config::issuing_name(id)))?
+            }
         }
-        Backend::Remote(_) if args.root => {
-            return Err(CliError::Usage("`paypki crl --root` uses the root key and the database: stop `paypki serve` first (in production, run it on the offline root machine)".into()))
-        }
-        Backend::Remote(client) => client.get_bytes("/crl/issuing.crl")?,
     };
     let output = if args.pem {
         crate::ca::to_pem("X509 CRL", &der).into_bytes()
@@ -137,15 +170,4 @@ pub(super) fn crl(context: &Context, args: CrlArgs) -> Result<(), CliError> {
                 .map_err(|e| CliError::Failed(format!("cannot write the CRL: {e}")))
         }
     }
-}
-
-fn save_root_crl(context: &Context, der: &[u8]) -> Result<(), CliError> {
-    let path = context.data_dir.root_crl_file();
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| CliError::Failed(format!("{}: {e}", parent.display())))?;
-    }
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, der).map_err(|e| CliError::Failed(format!("{}: {e}", tmp.display())))?;
-    std::fs::rename(&tmp, &path).map_err(|e| CliError::Failed(format!("{}: {e}", path.display())))
 }

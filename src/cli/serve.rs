@@ -52,10 +52,10 @@ struct StatusFanout {
 
 impl crate::ra::StatusListener for StatusFanout {
     fn issued(&self, record: &crate::store::CertificateRecord) {
-        self.ocsp.presign(&record.serial);
+        self.ocsp.presign(&record.serial, record.issuer);
     }
     fn status_changed(&self, record: &crate::store::CertificateRecord) {
-        self.ocsp.status_changed(&record.serial);
+        self.ocsp.status_changed(&record.serial, record.issuer);
         self.crl_wakeup.notify_one();
     }
 }
@@ -117,19 +117,54 @@ async fn serve(context: &Context, args: ServeArgs) -> Result<(), CliError> {
         );
     }
     // A responder certificate close to expiry is replaced before serving with it.
-    let remaining = ca.ocsp_responder().not_after - time::OffsetDateTime::now_utc();
-    if remaining < time::Duration::days(30) {
+    let now = time::OffsetDateTime::now_utc();
+    let expiring: Vec<u32> = ca
+        .issuers()
+        .iter()
+        .filter(|issuer| issuer.responder().not_after - now < time::Duration::days(30))
+        .filter(|issuer| issuer.certificate().not_after > now)
+        .map(|issuer| issuer.id())
+        .collect();
+    for id in &expiring {
         let not_after = super::responder::renew_responder(
             context,
             &ca,
             &store,
+            *id,
             time::Duration::days(90),
             "serve",
         )?;
-        tracing::warn!(%not_after, "the OCSP responder certificate had under 30 days left: renewed it");
+        tracing::warn!(issuer = id, %not_after, "the OCSP responder certificate had under 30 days left: renewed it");
+    }
+    if !expiring.is_empty() {
         ca = CertificateAuthority::load(&context.data_dir, passphrase_from_env().as_ref())?;
     }
+    // Data directories made before root CRLs were signed at init have none: sign it now
+    // if the root key is here (never needed otherwise; /healthz says what is missing).
+    if !context.data_dir.root_crl_file().exists() {
+        match crate::ca::load_root_key(&context.data_dir, None, passphrase_from_env().as_ref()) {
+            Ok(root_key) => {
+                let crl = crate::ca::publish_root_crl(&context.data_dir, &root_key, None)?;
+                store.append_audit(
+                    crate::store::AuditEvent::new("root-crl", "serve")
+                        .detail(format!("first root CRL signed (cRLNumber {})", crl.number)),
+                )?;
+                tracing::warn!(crl_number = crl.number, "this data directory had no root CRL: signed one with the root key in it");
+            }
+            Err(crate::ca::CaError::RootKeyNeeded(_)) => tracing::error!(
+                "no root CRL to publish at /crl/root.crl: run `paypki crl --root --root-key FILE` where the root key is"
+            ),
+            Err(e) => return Err(e.into()),
+        }
+    }
     let ca = Arc::new(ca);
+    let root_crl = Arc::new(crate::crl::RootCrlPublisher::new(
+        ca.clone(),
+        context.data_dir.clone(),
+    ));
+    if let Err(e) = root_crl.poll() {
+        tracing::error!(error = %e, "the root CRL in the data directory is not usable; it is not published");
+    }
     let duration = |flag: &str, value: &str| {
         super::parse_duration(value).map_err(|e| CliError::Usage(format!("--{flag}: {e}")))
     };
@@ -140,7 +175,7 @@ async fn serve(context: &Context, args: ServeArgs) -> Result<(), CliError> {
         return Err(CliError::Usage("--crl-refresh must be shorter than --crl-validity, so a fresh CRL is always published before the last expires".into()));
     }
     let verifier = Arc::new(crate::verify::Verifier::new(
-        &ca,
+        ca.clone(),
         store.clone(),
         policies.clone(),
         1_000_000,
@@ -153,32 +188,29 @@ async fn serve(context: &Context, args: ServeArgs) -> Result<(), CliError> {
     let crl = Arc::new(crate::crl::CrlPublisher::new(ca, store, crl_validity));
     let first = crl
         .regenerate()
-        .map_err(|e| CliError::Failed(format!("cannot build the first CRL: {e}")))?;
-    tracing::info!(
-        crl_number = first.number,
-        entries = first.entries,
-        "CRL published"
-    );
+        .map_err(|e| CliError::Failed(format!("cannot build the first CRLs: {e}")))?;
+    for (issuer, published) in &first {
+        tracing::info!(
+            issuer,
+            crl_number = published.number,
+            entries = published.entries,
+            "CRL published"
+        );
+    }
     let crl_wakeup = Arc::new(tokio::sync::Notify::new());
     ra.add_listener(Arc::new(StatusFanout {
         ocsp: ocsp.clone(),
         crl_wakeup: crl_wakeup.clone(),
     }));
     tokio::spawn(publish_crls(crl.clone(), crl_wakeup, crl_refresh));
+    tokio::spawn(watch_root_crl(root_crl.clone(), ocsp.clone()));
     let settings = HttpSettings {
         request_timeout: std::time::Duration::from_secs(args.request_timeout.max(1)),
         enroll_per_client_per_minute: std::num::NonZeroU32::new(args.enroll_rate.max(1))
             .unwrap_or(std::num::NonZeroU32::MIN),
         ..HttpSettings::default()
     };
-    let state = Arc::new(AppState::new(
-        ra,
-        ocsp,
-        crl,
-        verifier,
-        context.data_dir.clone(),
-        &settings,
-    )?);
+    let state = Arc::new(AppState::new(ra, ocsp, crl, root_crl, verifier, &settings)?);
     if state.admin_credential_hash.is_none() {
         tracing::warn!(
             "no admin credential in this database: the admin API answers 401 to everyone"
@@ -221,15 +253,44 @@ async fn publish_crls(
         }
         let worker = publisher.clone();
         match tokio::task::spawn_blocking(move || worker.regenerate()).await {
-            Ok(Ok(crl)) => tracing::info!(
-                crl_number = crl.number,
-                entries = crl.entries,
-                "CRL published"
-            ),
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, "CRL generation failed; the previous CRL stays published")
+            Ok(Ok(published)) => {
+                for (issuer, crl) in published {
+                    tracing::info!(
+                        issuer,
+                        crl_number = crl.number,
+                        entries = crl.entries,
+                        "CRL published"
+                    );
+                }
             }
+            // Each failure was logged where it happened; the previous CRLs stay published.
+            Ok(Err(_)) => {}
             Err(e) => tracing::error!(error = %e, "CRL task failed"),
+        }
+    }
+}
+
+/// How often the data directory's root CRL is checked for a newer one.
+const ROOT_CRL_POLL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Picks up a newer root CRL dropped into the data directory (by `paypki crl --root` or
+/// an operator copying one from the offline root machine).
+async fn watch_root_crl(
+    publisher: Arc<crate::crl::RootCrlPublisher>,
+    ocsp: Arc<crate::ocsp::OcspResponder>,
+) {
+    loop {
+        tokio::time::sleep(ROOT_CRL_POLL).await;
+        let worker = publisher.clone();
+        match tokio::task::spawn_blocking(move || worker.poll()).await {
+            // The root revoked an issuing CA: cached OCSP answers for its certificates
+            // are stale.
+            Ok(Ok(true)) => ocsp.clear_cache(),
+            Ok(Ok(false)) => {}
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "the new root CRL is not usable; the previous one stays published")
+            }
+            Err(e) => tracing::error!(error = %e, "root CRL task failed"),
         }
     }
 }

@@ -1,11 +1,17 @@
-//! The issuing CA's CRL: built from the compact revocation tree, numbered from a durable
-//! monotonic counter, signed by the CA, and kept in memory for `GET /crl/issuing.crl`.
+//! CRLs. Each issuing CA's CRL is built from the compact revocation tree, numbered from a
+//! durable monotonic counter, signed by that CA, and kept in memory for
+//! `GET /crl/issuing.crl` (CA 1) and `GET /crl/issuing-N.crl`. The root's CRL is signed
+//! offline (the server never holds the root key): the server publishes the one in the
+//! data directory, picks up a newer one dropped there or posted to the admin API after
+//! checking it, and takes the issuing CAs it lists as revoked.
 
-use std::sync::{Arc, RwLock};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
 
 use time::{Duration, OffsetDateTime};
 
-use crate::ca::{CaError, CertificateAuthority};
+use crate::ca::{CaError, CertificateAuthority, RootCrlInfo};
+use crate::config::DataDir;
 use crate::store::{RevocationStore, SledStore, StoreError};
 
 /// Why a CRL could not be produced.
@@ -17,6 +23,20 @@ pub enum CrlError {
     /// Reading revocations or the counter failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A root CRL offered for publication is not signed by this CA's root, or unusable.
+    #[error("{0}")]
+    Invalid(String),
+    /// A root CRL offered for publication is not newer than the published one.
+    #[error("the root CRL has cRLNumber {offered}, but number {current} is already published: a new CRL must have a higher number")]
+    NotNewer {
+        /// The offered CRL's number.
+        offered: u64,
+        /// The published CRL's number.
+        current: u64,
+    },
+    /// Writing the published root CRL failed.
+    #[error("cannot save the root CRL: {0}")]
+    Io(String),
 }
 
 /// A signed CRL and what HTTP caching needs to know about it.
@@ -34,19 +54,23 @@ pub struct PublishedCrl {
     pub entries: usize,
 }
 
-/// Builds and holds the current CRL.
+/// Builds and holds the current CRL of every issuing CA.
 #[derive(Debug)]
 pub struct CrlPublisher {
     ca: Arc<CertificateAuthority>,
     store: SledStore,
     validity: Duration,
-    current: RwLock<Option<Arc<PublishedCrl>>>,
+    current: RwLock<HashMap<u32, Arc<PublishedCrl>>>,
 }
 
-/// The counter that numbers the issuing CA's CRLs.
-pub const ISSUING_CRL_COUNTER: &str = "crl:issuing";
-/// The counter that numbers the root's CRLs.
-pub const ROOT_CRL_COUNTER: &str = "crl:root";
+/// The counter that numbers issuing CA `id`'s CRLs (CA 1 keeps the first version's name).
+pub fn issuing_crl_counter(id: u32) -> String {
+    if id <= 1 {
+        "crl:issuing".into()
+    } else {
+        format!("crl:issuing-{id}")
+    }
+}
 
 impl CrlPublisher {
     /// A publisher whose CRLs are valid for `validity` (nextUpdate − thisUpdate).
@@ -55,30 +79,49 @@ impl CrlPublisher {
             ca,
             store,
             validity,
-            current: RwLock::new(None),
+            current: RwLock::new(HashMap::new()),
         }
     }
 
-    /// Builds, signs and publishes a new CRL with the next cRLNumber.
-    pub fn regenerate(&self) -> Result<Arc<PublishedCrl>, CrlError> {
-        let crl = Arc::new(build(&self.ca, &self.store, self.validity)?);
-        if let Ok(mut current) = self.current.write() {
-            *current = Some(crl.clone());
+    /// Builds, signs and publishes a new CRL (next cRLNumber) for every issuing CA. A CA
+    /// whose CRL fails keeps its previous one; the first error is returned after all
+    /// were tried.
+    pub fn regenerate(&self) -> Result<Vec<(u32, Arc<PublishedCrl>)>, CrlError> {
+        let mut published = Vec::new();
+        let mut first_error = None;
+        for issuer in self.ca.issuers() {
+            match build(&self.ca, &self.store, issuer.id(), self.validity) {
+                Ok(crl) => {
+                    let crl = Arc::new(crl);
+                    if let Ok(mut current) = self.current.write() {
+                        current.insert(issuer.id(), crl.clone());
+                    }
+                    published.push((issuer.id(), crl));
+                }
+                Err(e) => {
+                    tracing::error!(issuer = issuer.id(), error = %e, "CRL generation failed; the previous CRL stays published");
+                    first_error.get_or_insert(e);
+                }
+            }
         }
-        Ok(crl)
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(published),
+        }
     }
 
-    /// The CRL being served, if one was built.
-    pub fn current(&self) -> Option<Arc<PublishedCrl>> {
-        self.current.read().ok().and_then(|c| c.clone())
+    /// The CRL being served for issuing CA `id`, if one was built.
+    pub fn current(&self, id: u32) -> Option<Arc<PublishedCrl>> {
+        self.current.read().ok().and_then(|c| c.get(&id).cloned())
     }
 }
 
-/// Builds and signs a CRL of every revoked, unexpired certificate, streaming entries from
-/// the store's compact revocation tree into the encoder.
+/// Builds and signs issuing CA `id`'s CRL: every revoked, unexpired certificate it
+/// issued, streamed from the store's compact revocation tree into the encoder.
 pub fn build(
     ca: &CertificateAuthority,
     store: &SledStore,
+    id: u32,
     validity: Duration,
 ) -> Result<PublishedCrl, CrlError> {
     let this_update = OffsetDateTime::now_utc()
@@ -86,13 +129,13 @@ pub fn build(
         .unwrap_or_else(|_| OffsetDateTime::now_utc());
     let now = this_update.unix_timestamp();
     // The number is taken (durably) before signing, so it never repeats even if we crash.
-    let number = store.next_counter(ISSUING_CRL_COUNTER)?;
+    let number = store.next_counter(&issuing_crl_counter(id))?;
     let next_update = this_update + validity;
     let mut scan_error = None;
-    let (der, entries) = ca.sign_crl(number, this_update, next_update, &mut |writer| {
+    let (der, entries) = ca.sign_crl(id, number, this_update, next_update, &mut |writer| {
         let result = store.for_each_revoked(&mut |serial, entry| {
             // RFC 5280 §3.3: an entry may be removed once the certificate has expired.
-            if entry.not_after >= now {
+            if entry.issuer == id && entry.not_after >= now {
                 writer.push(
                     serial,
                     entry.revoked_at,
@@ -115,4 +158,115 @@ pub fn build(
         next_update,
         entries,
     })
+}
+
+/// Publishes the root's CRL, which is signed offline: the one in the data directory at
+/// start, a newer one dropped there later (`poll`), or one posted by an administrator
+/// (`publish`). Each is checked (signed by our root, a higher cRLNumber) before it is
+/// served, and the issuing CAs it lists are taken as revoked.
+#[derive(Debug)]
+pub struct RootCrlPublisher {
+    ca: Arc<CertificateAuthority>,
+    dir: DataDir,
+    current: RwLock<Option<Arc<PublishedCrl>>>,
+    /// The file's (modification time, length) when last read: a poll skips an unchanged file.
+    seen: Mutex<Option<(std::time::SystemTime, u64)>>,
+}
+
+impl RootCrlPublisher {
+    /// A publisher for the data directory's root CRL; nothing is read yet (see `poll`).
+    pub fn new(ca: Arc<CertificateAuthority>, dir: DataDir) -> Self {
+        RootCrlPublisher {
+            ca,
+            dir,
+            current: RwLock::new(None),
+            seen: Mutex::new(None),
+        }
+    }
+
+    /// The root CRL being served, if there is one.
+    pub fn current(&self) -> Option<Arc<PublishedCrl>> {
+        self.current.read().ok().and_then(|c| c.clone())
+    }
+
+    /// Reads the data directory's root CRL if the file changed since the last look and
+    /// serves it if it checks out and is newer. Returns whether the set of revoked
+    /// issuing CAs changed (caches of status answers must then be dropped).
+    pub fn poll(&self) -> Result<bool, CrlError> {
+        let path = self.dir.root_crl_file();
+        let stamp = match std::fs::metadata(&path) {
+            Ok(meta) => (meta.modified().unwrap_or(std::time::UNIX_EPOCH), meta.len()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(CrlError::Io(format!("{}: {e}", path.display()))),
+        };
+        if let Ok(mut seen) = self.seen.lock() {
+            if *seen == Some(stamp) {
+                return Ok(false);
+            }
+            *seen = Some(stamp);
+        }
+        let der =
+            std::fs::read(&path).map_err(|e| CrlError::Io(format!("{}: {e}", path.display())))?;
+        let info = RootCrlInfo::parse(der, self.ca.root())
+            .map_err(|e| CrlError::Invalid(format!("{}: {e}", path.display())))?;
+        if let Some(current) = self.current() {
+            if info.number <= current.number {
+                return Ok(false);
+            }
+        }
+        Ok(self.serve(info))
+    }
+
+    /// Publishes a root CRL made elsewhere (the offline root machine): it must be signed
+    /// by our root and have a higher cRLNumber than the published one. It is saved in the
+    /// data directory (durably) before it is served.
+    pub fn publish(&self, der: Vec<u8>) -> Result<Arc<PublishedCrl>, CrlError> {
+        let info = RootCrlInfo::parse(der, self.ca.root())
+            .map_err(|e| CrlError::Invalid(e.to_string()))?;
+        if let Some(current) = self.current() {
+            if info.number <= current.number {
+                return Err(CrlError::NotNewer {
+                    offered: info.number,
+                    current: current.number,
+                });
+            }
+        }
+        save_durably(&self.dir.root_crl_file(), &info.der)
+            .map_err(|e| CrlError::Io(e.to_string()))?;
+        self.serve(info);
+        self.current()
+            .ok_or_else(|| CrlError::Io("the root CRL could not be kept in memory".into()))
+    }
+
+    fn serve(&self, info: RootCrlInfo) -> bool {
+        let changed = self.ca.apply_root_crl(&info.revoked);
+        let published = Arc::new(PublishedCrl {
+            entries: info.revoked.len(),
+            der: Arc::new(info.der),
+            number: info.number,
+            this_update: info.this_update,
+            next_update: info.next_update,
+        });
+        tracing::info!(
+            crl_number = published.number,
+            entries = published.entries,
+            "root CRL published"
+        );
+        if let Ok(mut current) = self.current.write() {
+            *current = Some(published);
+        }
+        changed
+    }
+}
+
+fn save_durably(path: &std::path::Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let tmp = path.with_extension("tmp");
+    let mut file = std::fs::File::create(&tmp)?;
+    file.write_all(contents)?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)
 }

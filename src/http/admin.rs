@@ -409,3 +409,65 @@ pub(crate) async fn verify_audit(
     let report = blocking(move || worker.ra.store().verify_audit().map_err(Problem::from)).await?;
     Ok(axum::Json(report))
 }
+
+/// What `POST /v1/admin/crls/root` published.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct PublishedRootCrl {
+    /// cRLNumber.
+    number: u64,
+    /// thisUpdate, RFC 3339.
+    this_update: String,
+    /// nextUpdate, RFC 3339.
+    next_update: String,
+    /// How many issuing CAs it lists as revoked.
+    entries: usize,
+}
+
+/// Publishes a root CRL signed elsewhere (on the offline root machine). It must be signed
+/// by this CA's root and carry a higher cRLNumber than the published one; it is saved in
+/// the data directory before it is served, and the issuing CAs it lists count as revoked
+/// from then on.
+#[utoipa::path(post, path = "/v1/admin/crls/root", tag = "admin",
+    request_body(content = Vec<u8>, content_type = "application/pkix-crl", description = "The CRL, DER (PEM also accepted)"),
+    security(("admin" = [])),
+    responses(
+        (status = 200, description = "Published", body = PublishedRootCrl),
+        (status = 401, description = "No or wrong admin credential", body = Problem),
+        (status = 409, description = "Not newer than the published root CRL", body = Problem),
+        (status = 422, description = "Not a CRL signed by this CA's root", body = Problem),
+    ))]
+pub(crate) async fn publish_root_crl(
+    _admin: Admin,
+    State(state): State<Arc<AppState>>,
+    body: axum::body::Bytes,
+) -> Result<impl IntoResponse, Problem> {
+    let der = match pem::parse(&body) {
+        Ok(block) if block.tag() == "X509 CRL" => block.into_contents(),
+        _ => body.to_vec(),
+    };
+    let worker = state.clone();
+    let published = blocking(move || {
+        let crl = worker.root_crl.publish(der).map_err(Problem::from)?;
+        worker
+            .ra
+            .store()
+            .append_audit(
+                crate::store::AuditEvent::new("root-crl", "admin-api").detail(format!(
+                    "root CRL {} published ({} revoked issuing CAs)",
+                    crl.number, crl.entries
+                )),
+            )
+            .map_err(Problem::from)?;
+        Ok(crl)
+    })
+    .await?;
+    // The root may have revoked an issuing CA: cached status answers are stale.
+    state.ocsp.clear_cache();
+    let format = crate::inspect::format_time;
+    Ok(axum::Json(PublishedRootCrl {
+        number: published.number,
+        this_update: format(published.this_update),
+        next_update: format(published.next_update),
+        entries: published.entries,
+    }))
+}

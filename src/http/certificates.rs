@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use serde::Serialize;
 
@@ -33,6 +33,10 @@ pub(crate) struct CertificateView {
     revocation: Option<RevocationView>,
     /// The certificate, PEM.
     certificate: String,
+    /// Its chain: the issuing CA that signed it, then the root, PEM.
+    chain: String,
+    /// The id of the issuing CA that signed it (`paypki ca list`).
+    issuer: u32,
 }
 
 /// Revocation details.
@@ -90,6 +94,8 @@ pub(crate) async fn certificate(
             invalidity_date: r.invalidity_date.map(format),
         }),
         certificate: crate::ca::to_pem("CERTIFICATE", &record.der),
+        chain: state.ra.ca().chain_pem(record.issuer)?,
+        issuer: record.issuer,
     }))
 }
 
@@ -99,17 +105,92 @@ pub(crate) async fn root_der(State(state): State<Arc<AppState>>) -> Response {
     typed_body("application/pkix-cert", state.ra.ca().root().der.clone())
 }
 
-/// The issuing CA certificate, DER (the AIA caIssuers target of every leaf).
+/// Issuing CA 1's certificate, DER: the AIA caIssuers target of its certificates (a URL
+/// written into certificates never changes meaning; later CAs have `/ca/issuing-N.crt`).
 #[utoipa::path(get, path = "/ca/issuing.crt", tag = "ca", responses((status = 200, description = "DER certificate", content_type = "application/pkix-cert")))]
-pub(crate) async fn issuing_der(State(state): State<Arc<AppState>>) -> Response {
-    typed_body("application/pkix-cert", state.ra.ca().issuing().der.clone())
+pub(crate) async fn issuing_der(State(state): State<Arc<AppState>>) -> Result<Response, Problem> {
+    let issuer = state.ra.ca().issuer(1)?;
+    Ok(typed_body(
+        "application/pkix-cert",
+        issuer.certificate().der.clone(),
+    ))
 }
 
-/// Issuing CA then root, PEM.
-#[utoipa::path(get, path = "/ca/chain.pem", tag = "ca", responses((status = 200, description = "PEM chain", content_type = "application/pem-certificate-chain")))]
-pub(crate) async fn chain_pem(State(state): State<Arc<AppState>>) -> Response {
-    typed_body(
+/// Which chain `GET /ca/chain.pem` returns.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+pub(crate) struct ChainQuery {
+    /// A certificate's serial (hex): its own chain instead of the active CA's.
+    serial: Option<String>,
+}
+
+/// The chain new certificates get (the active issuing CA, then the root), or with
+/// `?serial=` the chain of that certificate, PEM.
+#[utoipa::path(get, path = "/ca/chain.pem", tag = "ca", params(ChainQuery),
+    responses(
+        (status = 200, description = "PEM chain", content_type = "application/pem-certificate-chain"),
+        (status = 404, description = "No such certificate", body = Problem),
+    ))]
+pub(crate) async fn chain_pem(
+    State(state): State<Arc<AppState>>,
+    Query(query): Query<ChainQuery>,
+) -> Result<Response, Problem> {
+    let ca = state.ra.ca();
+    let issuer = match query.serial {
+        Some(serial) => {
+            let serial: Serial = serial
+                .parse()
+                .map_err(|e: crate::model::SerialError| Problem::bad_request(e.to_string()))?;
+            state
+                .ra
+                .store()
+                .certificate(&serial)?
+                .ok_or_else(|| {
+                    Problem::not_found(format!(
+                        "no certificate with serial {serial} was issued by this CA"
+                    ))
+                })?
+                .issuer
+        }
+        // The newest CA when none may issue (revoked): still the chain of what it issued.
+        None => match ca.active() {
+            Ok(active) => active.id(),
+            Err(_) => ca.issuers().last().map(|i| i.id()).unwrap_or(1),
+        },
+    };
+    Ok(typed_body(
         "application/pem-certificate-chain",
-        state.ra.ca().chain_pem(),
-    )
+        ca.chain_pem(issuer)?,
+    ))
+}
+
+/// Issuing CA N's certificate (`issuing-N.crt`, DER) or chain (`chain-N.pem`).
+#[utoipa::path(get, path = "/ca/{file}", tag = "ca",
+    params(("file" = String, Path, description = "`issuing-N.crt` or `chain-N.pem`")),
+    responses(
+        (status = 200, description = "DER certificate or PEM chain"),
+        (status = 404, description = "No such file", body = Problem),
+    ))]
+pub(crate) async fn ca_file(
+    State(state): State<Arc<AppState>>,
+    Path(file): Path<String>,
+) -> Result<Response, Problem> {
+    let numbered = |prefix: &str, suffix: &str| {
+        file.strip_prefix(prefix)
+            .and_then(|rest| rest.strip_suffix(suffix))
+            .and_then(|id| id.parse::<u32>().ok())
+    };
+    let ca = state.ra.ca();
+    let missing = || Problem::not_found(format!("no such CA file: /ca/{file}; see /openapi.json"));
+    if let Some(id) = numbered("issuing-", ".crt") {
+        let issuer = ca.issuer(id).map_err(|_| missing())?;
+        return Ok(typed_body(
+            "application/pkix-cert",
+            issuer.certificate().der.clone(),
+        ));
+    }
+    if let Some(id) = numbered("chain-", ".pem") {
+        let chain = ca.chain_pem(id).map_err(|_| missing())?;
+        return Ok(typed_body("application/pem-certificate-chain", chain));
+    }
+    Err(missing())
 }

@@ -3,6 +3,7 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
@@ -54,6 +55,12 @@ pub(crate) struct ErrorLabels {
     pub(crate) status: u16,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct CrlLabels {
+    /// `root`, `issuing-1`, `issuing-2`, …
+    pub(crate) crl: String,
+}
+
 /// Every metric the server exports.
 pub struct Metrics {
     registry: Registry,
@@ -61,6 +68,7 @@ pub struct Metrics {
     pub(crate) latency: Family<RouteLabels, Histogram>,
     pub(crate) issued: Family<IssuanceLabels, Counter>,
     pub(crate) errors: Family<ErrorLabels, Counter>,
+    pub(crate) crl_next_update: Family<CrlLabels, Gauge>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -79,6 +87,7 @@ impl Default for Metrics {
         });
         let issued = Family::<IssuanceLabels, Counter>::default();
         let errors = Family::<ErrorLabels, Counter>::default();
+        let crl_next_update = Family::<CrlLabels, Gauge>::default();
         registry.register(
             "http_requests",
             "HTTP requests by route and status",
@@ -99,12 +108,18 @@ impl Default for Metrics {
             "Error responses (4xx and 5xx) by HTTP status",
             errors.clone(),
         );
+        registry.register(
+            "crl_next_update_seconds",
+            "Seconds until the nextUpdate of each published CRL (negative: expired)",
+            crl_next_update.clone(),
+        );
         Metrics {
             registry,
             requests,
             latency,
             issued,
             errors,
+            crl_next_update,
         }
     }
 }

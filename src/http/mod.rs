@@ -60,8 +60,8 @@ pub struct AppState {
     pub(crate) ra: RegistrationAuthority,
     pub(crate) ocsp: Arc<crate::ocsp::OcspResponder>,
     pub(crate) crl: Arc<crate::crl::CrlPublisher>,
+    pub(crate) root_crl: Arc<crate::crl::RootCrlPublisher>,
     pub(crate) verifier: Arc<crate::verify::Verifier>,
-    pub(crate) data_dir: crate::config::DataDir,
     pub(crate) metrics: metrics::Metrics,
     pub(crate) admin_credential_hash: Option<String>,
     pub(crate) client_limiter: DefaultKeyedRateLimiter<IpAddr>,
@@ -80,8 +80,8 @@ impl AppState {
         ra: RegistrationAuthority,
         ocsp: Arc<crate::ocsp::OcspResponder>,
         crl: Arc<crate::crl::CrlPublisher>,
+        root_crl: Arc<crate::crl::RootCrlPublisher>,
         verifier: Arc<crate::verify::Verifier>,
-        data_dir: crate::config::DataDir,
         settings: &HttpSettings,
     ) -> Result<Self, crate::store::StoreError> {
         let admin_credential_hash = ra.store().admin_credential_hash()?;
@@ -89,8 +89,8 @@ impl AppState {
             ra,
             ocsp,
             crl,
+            root_crl,
             verifier,
-            data_dir,
             metrics: metrics::Metrics::default(),
             admin_credential_hash,
             client_limiter: DefaultKeyedRateLimiter::keyed(Quota::per_minute(
@@ -121,10 +121,13 @@ pub(crate) const ROUTES: &[&str] = &[
     "/ca/root.crt",
     "/ca/issuing.crt",
     "/ca/chain.pem",
+    "/ca/{file}",
     "/ocsp",
     "/ocsp/{*request}",
     "/crl/issuing.crl",
     "/crl/root.crl",
+    "/crl/{file}",
+    "/v1/admin/crls/root",
     "/v1/admin/tokens",
     "/v1/admin/tokens/batch",
     "/v1/admin/revocations",
@@ -153,10 +156,13 @@ pub fn router(state: Arc<AppState>, settings: &HttpSettings) -> Router {
         .route("/ca/root.crt", get(certificates::root_der))
         .route("/ca/issuing.crt", get(certificates::issuing_der))
         .route("/ca/chain.pem", get(certificates::chain_pem))
+        .route("/ca/{file}", get(certificates::ca_file))
         .route("/ocsp", post(status::ocsp_post))
         .route("/ocsp/{*request}", get(status::ocsp_get))
         .route("/crl/issuing.crl", get(status::issuing_crl))
         .route("/crl/root.crl", get(status::root_crl))
+        .route("/crl/{file}", get(status::crl_file))
+        .route("/v1/admin/crls/root", post(admin::publish_root_crl))
         .route("/v1/admin/tokens", post(admin::create_token))
         .route(
             "/v1/admin/tokens/batch",

@@ -12,13 +12,37 @@ use crate::store::{CertificateStore, ListFilter};
 /// `GET /healthz` answer.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct Health {
-    /// `ok`.
+    /// `ok`, or `degraded` when the CA serves but something needs an operator soon.
     status: &'static str,
+    /// What is degraded, for people (present only when degraded).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    reasons: Vec<String>,
 }
 
-/// Liveness and readiness: the database answers a read.
+/// A root CRL this close to its nextUpdate makes the CA degraded: weeks ahead, the
+/// operator has time to bring the root key out for `paypki crl --root`.
+const ROOT_CRL_WARNING: time::Duration = time::Duration::days(7);
+
+/// Every published CRL (label, nextUpdate), the root's first.
+fn published_crls(state: &AppState) -> Vec<(String, Option<time::OffsetDateTime>)> {
+    let mut crls = vec![(
+        "root".to_string(),
+        state.root_crl.current().map(|c| c.next_update),
+    )];
+    for issuer in state.ra.ca().issuers() {
+        crls.push((
+            format!("issuing-{}", issuer.id()),
+            state.crl.current(issuer.id()).map(|c| c.next_update),
+        ));
+    }
+    crls
+}
+
+/// Liveness and readiness: the database answers a read (else 500). `degraded` (still
+/// 200: status keeps being served) names what needs an operator: a missing or expiring
+/// CRL, or no issuing CA that may issue.
 #[utoipa::path(get, path = "/healthz", tag = "operations",
-    responses((status = 200, description = "Healthy", body = Health), (status = 500, description = "Database unavailable", body = Problem)))]
+    responses((status = 200, description = "Serving (ok or degraded)", body = Health), (status = 500, description = "Database unavailable", body = Problem)))]
 pub(crate) async fn healthz(
     State(state): State<Arc<AppState>>,
 ) -> Result<axum::Json<Health>, Problem> {
@@ -26,13 +50,50 @@ pub(crate) async fn healthz(
         limit: Some(1),
         ..Default::default()
     })?;
-    Ok(axum::Json(Health { status: "ok" }))
+    let now = time::OffsetDateTime::now_utc();
+    let mut reasons = Vec::new();
+    for (name, next_update) in published_crls(&state) {
+        match next_update {
+            None if name == "root" => reasons.push(
+                "no root CRL is published: run `paypki crl --root --root-key FILE`".to_string(),
+            ),
+            None => reasons.push(format!("the {name} CRL has not been generated")),
+            Some(next) if next <= now => reasons.push(format!(
+                "the {name} CRL expired at {}",
+                crate::inspect::format_time(next)
+            )),
+            Some(next) if name == "root" && next - now < ROOT_CRL_WARNING => reasons.push(format!(
+                "the root CRL expires at {}: sign a new one with `paypki crl --root --root-key FILE`",
+                crate::inspect::format_time(next)
+            )),
+            Some(_) => {}
+        }
+    }
+    if state.ra.ca().active().is_err() {
+        reasons.push(
+            "no issuing CA may issue (the last one was revoked): run `paypki ca rollover`".into(),
+        );
+    }
+    Ok(axum::Json(Health {
+        status: if reasons.is_empty() { "ok" } else { "degraded" },
+        reasons,
+    }))
 }
 
 /// Prometheus / OpenMetrics text.
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "OpenMetrics text", content_type = "application/openmetrics-text")))]
 pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    let now = time::OffsetDateTime::now_utc();
+    for (name, next_update) in published_crls(&state) {
+        if let Some(next) = next_update {
+            state
+                .metrics
+                .crl_next_update
+                .get_or_create(&super::metrics::CrlLabels { crl: name })
+                .set((next - now).whole_seconds());
+        }
+    }
     typed_body(
         "application/openmetrics-text; version=1.0.0; charset=utf-8",
         state.metrics.encode(),

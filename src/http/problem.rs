@@ -6,6 +6,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use crate::ca::CaError;
 use crate::ra::enrollment::TokenError;
 use crate::ra::{CsrError, RaError};
 use crate::store::StoreError;
@@ -83,6 +84,18 @@ impl Problem {
             "internal",
             "Internal error",
             "the CA could not complete the request; nothing was issued. Try again, and tell the operator if it persists",
+        )
+    }
+
+    /// 500 for an issuance an internal pre-issuance check refused: nothing was signed.
+    /// What failed is in the audit trail and the log, never in the answer.
+    pub fn pre_issuance_check(cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "pre-issuance check refused");
+        Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "pre-issuance-check",
+            "Internal check failed",
+            "an internal pre-issuance check of the certificate failed, so nothing was signed; the operator has the details in the audit trail",
         )
     }
 
@@ -248,7 +261,45 @@ impl From<RaError> for Problem {
                 Problem::new(StatusCode::CONFLICT, "not-on-hold", "Not on hold", detail)
             }
             RaError::Store(StoreError::NotFound(_)) => Problem::not_found(detail),
+            RaError::NoIssuingCa => Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "no-issuing-ca",
+                "No issuing CA",
+                detail,
+            ),
+            RaError::Ca(CaError::PreIssuanceCheck(_)) => Problem::pre_issuance_check(&e),
             RaError::Ca(_) | RaError::Store(_) => Problem::internal(&e),
+        }
+    }
+}
+
+impl From<CaError> for Problem {
+    fn from(e: CaError) -> Self {
+        match e {
+            CaError::UnknownIssuer(_) => Problem::not_found(e.to_string()),
+            CaError::PreIssuanceCheck(_) => Problem::pre_issuance_check(&e),
+            other => Problem::internal(&other),
+        }
+    }
+}
+
+impl From<crate::crl::CrlError> for Problem {
+    fn from(e: crate::crl::CrlError) -> Self {
+        use crate::crl::CrlError;
+        match e {
+            CrlError::Invalid(_) => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "bad-crl",
+                "Not a root CRL of this CA",
+                e.to_string(),
+            ),
+            CrlError::NotNewer { .. } => Problem::new(
+                StatusCode::CONFLICT,
+                "crl-not-newer",
+                "CRL not newer",
+                e.to_string(),
+            ),
+            other => Problem::internal(&other),
         }
     }
 }

@@ -11,6 +11,7 @@ use base64::Engine;
 use time::OffsetDateTime;
 
 use super::{AppState, Problem};
+use crate::crl::PublishedCrl;
 use crate::ocsp::{malformed_request, OcspAnswer, MAX_REQUEST_BYTES};
 
 const OCSP_RESPONSE: &str = "application/ocsp-response";
@@ -103,7 +104,8 @@ pub(crate) async fn ocsp_get(
     ocsp_response(answer, true)
 }
 
-/// The issuing CA's current CRL.
+/// Issuing CA 1's current CRL (the CRL distribution point of its certificates; later
+/// CAs publish at `/crl/issuing-N.crl`).
 #[utoipa::path(get, path = "/crl/issuing.crl", tag = "status",
     responses(
         (status = 200, description = "DER CRL", content_type = "application/pkix-crl"),
@@ -115,9 +117,67 @@ pub(crate) async fn issuing_crl(
 ) -> Result<Response, Problem> {
     let crl = state
         .crl
-        .current()
+        .current(1)
         .ok_or_else(|| Problem::internal(&"no CRL has been generated yet"))?;
-    let etag = format!("\"crl-{}\"", crl.number);
+    Ok(crl_response("crl", &crl, &request_headers))
+}
+
+/// Issuing CA N's current CRL (`issuing-N.crl`).
+#[utoipa::path(get, path = "/crl/{file}", tag = "status",
+    params(("file" = String, Path, description = "`issuing-N.crl`")),
+    responses(
+        (status = 200, description = "DER CRL", content_type = "application/pkix-crl"),
+        (status = 304, description = "Not modified (If-None-Match)"),
+        (status = 404, description = "No such CRL", body = Problem),
+    ))]
+pub(crate) async fn crl_file(
+    State(state): State<Arc<AppState>>,
+    Path(file): Path<String>,
+    request_headers: HeaderMap,
+) -> Result<Response, Problem> {
+    let crl = file
+        .strip_prefix("issuing-")
+        .and_then(|rest| rest.strip_suffix(".crl"))
+        .and_then(|id| id.parse::<u32>().ok())
+        .and_then(|id| state.crl.current(id).map(|crl| (id, crl)));
+    match crl {
+        // CA 1 keeps the ETag form of the first version ("crl-<number>").
+        Some((id, crl)) => {
+            let tag = if id == 1 {
+                "crl".into()
+            } else {
+                format!("crl{id}")
+            };
+            Ok(crl_response(&tag, &crl, &request_headers))
+        }
+        None => Err(Problem::not_found(format!(
+            "no such CRL: /crl/{file}; see /openapi.json"
+        ))),
+    }
+}
+
+/// The root's CRL: signed offline with the root key, published by the server after it
+/// checked the signature.
+#[utoipa::path(get, path = "/crl/root.crl", tag = "status",
+    responses(
+        (status = 200, description = "DER CRL", content_type = "application/pkix-crl"),
+        (status = 304, description = "Not modified (If-None-Match)"),
+        (status = 404, description = "No root CRL yet (`paypki crl --root`)", body = Problem),
+    ))]
+pub(crate) async fn root_crl(
+    State(state): State<Arc<AppState>>,
+    request_headers: HeaderMap,
+) -> Result<Response, Problem> {
+    let crl = state.root_crl.current().ok_or_else(|| {
+        Problem::not_found("this CA publishes no root CRL yet: the administrator runs `paypki crl --root --root-key FILE`")
+    })?;
+    Ok(crl_response("root", &crl, &request_headers))
+}
+
+/// A CRL with the caching headers relying parties and caches use (RFC 5019-style: ETag
+/// by cRLNumber, Last-Modified = thisUpdate, Expires = nextUpdate).
+fn crl_response(tag: &str, crl: &PublishedCrl, request_headers: &HeaderMap) -> Response {
+    let etag = format!("\"{tag}-{}\"", crl.number);
     let not_modified = request_headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
@@ -141,26 +201,12 @@ pub(crate) async fn issuing_crl(
         }
     }
     if not_modified {
-        return Ok((StatusCode::NOT_MODIFIED, headers).into_response());
+        return (StatusCode::NOT_MODIFIED, headers).into_response();
     }
-    Ok((
+    (
         StatusCode::OK,
         headers,
         Body::from(crl.der.as_ref().clone()),
     )
-        .into_response())
-}
-
-/// The root's CRL, as last produced offline by `paypki crl --root`.
-#[utoipa::path(get, path = "/crl/root.crl", tag = "status",
-    responses(
-        (status = 200, description = "DER CRL", content_type = "application/pkix-crl"),
-        (status = 404, description = "Not yet produced with `paypki crl --root`", body = Problem),
-    ))]
-pub(crate) async fn root_crl(State(state): State<Arc<AppState>>) -> Result<Response, Problem> {
-    let path = state.data_dir.root_crl_file();
-    let der = tokio::fs::read(&path).await.map_err(|_| {
-        Problem::not_found("the root CRL has not been produced yet: run `paypki crl --root`")
-    })?;
-    Ok(([(header::CONTENT_TYPE, "application/pkix-crl")], der).into_response())
+        .into_response()
 }

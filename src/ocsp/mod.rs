@@ -95,12 +95,24 @@ impl Cache {
     }
 }
 
-/// One supported CertID hash algorithm and our issuer's hashes under it.
+/// One supported CertID hash algorithm and one issuing CA's hashes under it.
 #[derive(Debug, Clone)]
 struct IssuerHashes {
+    ca: u32,
     algorithm: ObjectIdentifier,
     name_hash: Vec<u8>,
     key_hash: Vec<u8>,
+}
+
+/// What every response of one issuing CA's delegated responder carries.
+#[derive(Debug, Clone)]
+struct ResponderParts {
+    /// SHA-1 of the responder's public key (ResponderID byKey).
+    responder_id: Vec<u8>,
+    /// `certs [0] EXPLICIT SEQUENCE OF Certificate` holding the responder certificate,
+    /// encoded once: every response carries it, and re-encoding it per response would
+    /// cost more than the rest of the response.
+    certs_field: Vec<u8>,
 }
 
 /// The responder.
@@ -109,11 +121,7 @@ pub struct OcspResponder {
     ca: Arc<CertificateAuthority>,
     store: SledStore,
     issuer: Vec<IssuerHashes>,
-    responder_id: Vec<u8>,
-    /// `certs [0] EXPLICIT SEQUENCE OF Certificate` holding the responder certificate,
-    /// encoded once: every response carries it, and re-encoding it per response would
-    /// cost more than the rest of the response.
-    certs_field: Vec<u8>,
+    responders: HashMap<u32, ResponderParts>,
     validity: Duration,
     cache: RwLock<Cache>,
     capacity: usize,
@@ -166,12 +174,75 @@ fn internal_error() -> OcspAnswer {
 
 /// What a single CertID resolves to.
 enum Resolution {
-    Ours(Vec<u8>, KnownStatus),
+    /// One of our issuing CAs (id), the serial's octets and its status under that CA.
+    Ours(u32, Vec<u8>, KnownStatus),
     NotOurIssuer,
 }
 
+/// The CertID hashes of one issuing CA under every supported hash algorithm.
+fn issuer_hashes(ca: u32, issuing_der: &[u8]) -> Result<Vec<IssuerHashes>, OcspSetupError> {
+    let setup = |e: &dyn std::fmt::Display| OcspSetupError(e.to_string());
+    let issuing = x509_cert::Certificate::from_der(issuing_der).map_err(|e| setup(&e))?;
+    let name_der = issuing
+        .tbs_certificate
+        .subject
+        .to_der()
+        .map_err(|e| setup(&e))?;
+    // RFC 6960 §4.1.1: the key hash covers the BIT STRING value, without tag, length and
+    // unused-bits octet.
+    let key_bits = issuing
+        .tbs_certificate
+        .subject_public_key_info
+        .subject_public_key
+        .raw_bytes()
+        .to_vec();
+    Ok([
+        "1.3.14.3.2.26",
+        "2.16.840.1.101.3.4.2.1",
+        "2.16.840.1.101.3.4.2.2",
+        "2.16.840.1.101.3.4.2.3",
+    ]
+    .iter()
+    .filter_map(|oid| {
+        let algorithm = ObjectIdentifier::new(oid).ok()?;
+        Some(IssuerHashes {
+            ca,
+            name_hash: digest(&algorithm, &name_der)?,
+            key_hash: digest(&algorithm, &key_bits)?,
+            algorithm,
+        })
+    })
+    .collect())
+}
+
+fn responder_parts(responder_der: &[u8]) -> Result<ResponderParts, OcspSetupError> {
+    let setup = |e: &dyn std::fmt::Display| OcspSetupError(e.to_string());
+    let certs_field = tlv(
+        der::Tag::ContextSpecific {
+            constructed: true,
+            number: der::TagNumber::N0,
+        },
+        &tlv(der::Tag::Sequence, responder_der).map_err(|e| setup(&e))?,
+    )
+    .map_err(|e| setup(&e))?;
+    let responder_cert = x509_cert::Certificate::from_der(responder_der).map_err(|e| setup(&e))?;
+    let responder_key = responder_cert
+        .tbs_certificate
+        .subject_public_key_info
+        .subject_public_key
+        .raw_bytes();
+    let responder_id = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, responder_key)
+        .as_ref()
+        .to_vec();
+    Ok(ResponderParts {
+        responder_id,
+        certs_field,
+    })
+}
+
 impl OcspResponder {
-    /// Sets up the responder for the CA's issuing certificate. `validity` is
+    /// Sets up the responder for every issuing CA of the CA (each answers for the
+    /// certificates it issued, signed by its own delegated responder). `validity` is
     /// nextUpdate − thisUpdate; `capacity` bounds the cache.
     pub fn new(
         ca: Arc<CertificateAuthority>,
@@ -179,67 +250,28 @@ impl OcspResponder {
         validity: Duration,
         capacity: usize,
     ) -> Result<Self, OcspSetupError> {
-        let setup = |e: &dyn std::fmt::Display| OcspSetupError(e.to_string());
-        let issuing = x509_cert::Certificate::from_der(&ca.issuing().der).map_err(|e| setup(&e))?;
-        let name_der = issuing
-            .tbs_certificate
-            .subject
-            .to_der()
-            .map_err(|e| setup(&e))?;
-        // RFC 6960 §4.1.1: the key hash covers the BIT STRING value, without tag, length
-        // and unused-bits octet.
-        let key_bits = issuing
-            .tbs_certificate
-            .subject_public_key_info
-            .subject_public_key
-            .raw_bytes()
-            .to_vec();
-        let issuer = [
-            "1.3.14.3.2.26",
-            "2.16.840.1.101.3.4.2.1",
-            "2.16.840.1.101.3.4.2.2",
-            "2.16.840.1.101.3.4.2.3",
-        ]
-        .iter()
-        .filter_map(|oid| {
-            let algorithm = ObjectIdentifier::new(oid).ok()?;
-            Some(IssuerHashes {
-                name_hash: digest(&algorithm, &name_der)?,
-                key_hash: digest(&algorithm, &key_bits)?,
-                algorithm,
-            })
-        })
-        .collect();
-        let responder_der = ca.ocsp_responder().der.clone();
-        let certs_field = tlv(
-            der::Tag::ContextSpecific {
-                constructed: true,
-                number: der::TagNumber::N0,
-            },
-            &tlv(der::Tag::Sequence, &responder_der).map_err(|e| setup(&e))?,
-        )
-        .map_err(|e| setup(&e))?;
-        let responder_cert =
-            x509_cert::Certificate::from_der(&ca.ocsp_responder().der).map_err(|e| setup(&e))?;
-        let responder_key = responder_cert
-            .tbs_certificate
-            .subject_public_key_info
-            .subject_public_key
-            .raw_bytes();
-        let responder_id =
-            ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, responder_key)
-                .as_ref()
-                .to_vec();
+        let mut issuer = Vec::new();
+        let mut responders = HashMap::new();
+        for issuing in ca.issuers() {
+            issuer.extend(issuer_hashes(issuing.id(), &issuing.certificate().der)?);
+            responders.insert(issuing.id(), responder_parts(&issuing.responder().der)?);
+        }
         Ok(OcspResponder {
             ca,
             store,
             issuer,
-            responder_id,
-            certs_field,
+            responders,
             validity,
             cache: RwLock::new(Cache::default()),
             capacity: capacity.max(1),
         })
+    }
+
+    /// Drops every cached response (after the root revoked an issuing CA).
+    pub fn clear_cache(&self) {
+        if let Ok(mut cache) = self.cache.write() {
+            *cache = Cache::default();
+        }
     }
 
     /// The pre-signed answer to exactly these request bytes, if one is cached and fresh:
@@ -282,7 +314,7 @@ impl OcspResponder {
 
     /// Re-signs every cached response for a serial (after a revocation or unhold), so the
     /// next request is served the new status without signing on the hot path.
-    pub fn status_changed(&self, serial: &Serial) {
+    pub fn status_changed(&self, serial: &Serial, issuer: u32) {
         let keys = self
             .cache
             .write()
@@ -290,18 +322,21 @@ impl OcspResponder {
             .unwrap_or_default();
         for key in keys {
             if let Ok(cert_id) = CertId::from_der(&key) {
-                let _ = self.sign_and_cache(&cert_id, key, None);
+                if let Err(e) = self.sign_and_cache(&cert_id, key, None) {
+                    // The next request for it is signed afresh; nothing stale is served.
+                    tracing::warn!(error = %e, serial = %serial, "re-signing an OCSP response failed");
+                }
             }
         }
-        self.presign(serial);
+        self.presign(serial, issuer);
     }
 
     /// Pre-signs the response OpenSSL-style clients ask for by default (a SHA-1 CertID,
     /// as RFC 5019 §2.1.1 requires clients to support). Other CertID forms are signed on
     /// first use and cached: one signature per issuance instead of two (see
     /// docs/PERFORMANCE.md).
-    pub fn presign(&self, serial: &Serial) {
-        for key in self.default_cert_ids(serial).into_iter().take(1) {
+    pub fn presign(&self, serial: &Serial, issuer: u32) {
+        for key in self.default_cert_ids(serial, issuer).into_iter().take(1) {
             if let Ok(cert_id) = CertId::from_der(&key) {
                 // The request OpenSSL sends with -no_nonce, byte for byte.
                 let request = OcspRequest {
@@ -318,7 +353,9 @@ impl OcspResponder {
                 }
                 .to_der()
                 .ok();
-                let _ = self.sign_and_cache(&cert_id, key, request.as_deref());
+                if let Err(e) = self.sign_and_cache(&cert_id, key, request.as_deref()) {
+                    tracing::warn!(error = %e, serial = %serial, "pre-signing an OCSP response failed");
+                }
             }
         }
     }
@@ -329,13 +366,14 @@ impl OcspResponder {
     }
 
     /// CertIDs as OpenSSL builds them (hash AlgorithmIdentifier with NULL parameters).
-    fn default_cert_ids(&self, serial: &Serial) -> Vec<Vec<u8>> {
+    fn default_cert_ids(&self, serial: &Serial, ca: u32) -> Vec<Vec<u8>> {
         let Ok(serial_number) = x509_cert::serial_number::SerialNumber::new(serial.as_bytes())
         else {
             return Vec::new();
         };
         self.issuer
             .iter()
+            .filter(|issuer| issuer.ca == ca)
             .take(2)
             .filter_map(|issuer| {
                 CertId {
@@ -411,24 +449,35 @@ impl OcspResponder {
     }
 
     fn resolve(&self, cert_id: &CertId) -> Result<Resolution, String> {
-        let ours = self.issuer.iter().any(|issuer| {
+        let ours = self.issuer.iter().find(|issuer| {
             issuer.algorithm == cert_id.hash_algorithm.oid
                 && issuer.name_hash == cert_id.issuer_name_hash.as_bytes()
                 && issuer.key_hash == cert_id.issuer_key_hash.as_bytes()
         });
-        if !ours {
+        let Some(ca) = ours.map(|issuer| issuer.ca) else {
             return Ok(Resolution::NotOurIssuer);
-        }
+        };
         let serial = match Serial::from_der_integer(cert_id.serial_number.as_bytes()) {
             Ok(serial) => serial,
             // Zero, negative or oversized: we never issue such serials.
-            Err(_) => return Ok(Resolution::Ours(Vec::new(), KnownStatus::NeverIssued)),
+            Err(_) => return Ok(Resolution::Ours(ca, Vec::new(), KnownStatus::NeverIssued)),
         };
-        let status = self
+        let status = match self
             .store
             .known_status(serial.as_bytes())
-            .map_err(|e| e.to_string())?;
-        Ok(Resolution::Ours(serial.as_bytes().to_vec(), status))
+            .map_err(|e| e.to_string())?
+        {
+            // A serial another of our CAs issued was never issued by this one.
+            KnownStatus::Good { issuer } if issuer != ca => KnownStatus::NeverIssued,
+            KnownStatus::Revoked(entry) if entry.issuer != ca => KnownStatus::NeverIssued,
+            KnownStatus::Good { issuer } => match self.ca.issuer_revocation(issuer) {
+                // The root revoked the issuing CA: its certificates are revoked with it.
+                Some(revocation) => KnownStatus::Revoked(issuer_revoked_entry(revocation, issuer)),
+                None => KnownStatus::Good { issuer },
+            },
+            other => other,
+        };
+        Ok(Resolution::Ours(ca, serial.as_bytes().to_vec(), status))
     }
 
     /// Builds and signs a response. Returns the serial when the response may be cached.
@@ -445,15 +494,25 @@ impl OcspResponder {
         let mut responses = Vec::with_capacity(cert_ids.len());
         let mut extended_revoke = false;
         let mut cacheable_serial = None;
+        // One response has one signer: the responder of the first of our issuing CAs the
+        // request names. CertIDs of another issuing CA get "unknown" (RFC 6960 §4.2.2.2:
+        // a delegated responder answers only for its own CA); clients ask per issuer.
+        let mut signer: Option<u32> = None;
         for cert_id in cert_ids {
             let mut single_extensions = None;
-            let status = match self.resolve(cert_id)? {
+            let resolution = match self.resolve(cert_id)? {
+                Resolution::Ours(ca, serial, status) if *signer.get_or_insert(ca) == ca => {
+                    Resolution::Ours(ca, serial, status)
+                }
+                _ => Resolution::NotOurIssuer,
+            };
+            let status = match resolution {
                 Resolution::NotOurIssuer => CertStatus::Unknown(Null),
-                Resolution::Ours(serial, KnownStatus::Good) => {
+                Resolution::Ours(_, serial, KnownStatus::Good { .. }) => {
                     cacheable_serial = Some(serial);
                     CertStatus::Good(Null)
                 }
-                Resolution::Ours(serial, KnownStatus::Revoked(entry)) => {
+                Resolution::Ours(_, serial, KnownStatus::Revoked(entry)) => {
                     cacheable_serial = Some(serial);
                     single_extensions = invalidity_extension(&entry)?;
                     CertStatus::Revoked(RevokedInfo {
@@ -464,7 +523,7 @@ impl OcspResponder {
                         revocation_reason: Some(entry.reason.to_x509()),
                     })
                 }
-                Resolution::Ours(_, KnownStatus::NeverIssued) => {
+                Resolution::Ours(_, _, KnownStatus::NeverIssued) => {
                     // RFC 6960 §2.2: for a serial this CA never issued, answer "revoked"
                     // with reason certificateHold and revocationTime 1970-01-01, and
                     // include the extended revoke extension (§4.4.8).
@@ -496,18 +555,41 @@ impl OcspResponder {
                     .map_err(|e| e.to_string())?,
             });
         }
+        // A request naming none of our CAs is still answered ("unknown" for each), signed
+        // by the active CA's responder (or the newest CA's).
+        let signer = match signer {
+            Some(ca) => ca,
+            None => self
+                .ca
+                .active()
+                .map(|ca| ca.id())
+                .or_else(|_| {
+                    self.ca
+                        .issuers()
+                        .last()
+                        .map(|ca| ca.id())
+                        .ok_or("no issuing CA")
+                })
+                .map_err(|e| e.to_string())?,
+        };
+        let parts = self
+            .responders
+            .get(&signer)
+            .ok_or_else(|| format!("no OCSP responder for issuing CA {signer}"))?;
         let tbs = ResponseData {
             version: Version::V1,
             responder_id: ResponderId::ByKey(
-                OctetString::new(self.responder_id.clone()).map_err(|e| e.to_string())?,
+                OctetString::new(parts.responder_id.clone()).map_err(|e| e.to_string())?,
             ),
             produced_at: this_update,
             responses,
             response_extensions: (!response_extensions.is_empty()).then_some(response_extensions),
         };
         let tbs_der = tbs.to_der().map_err(|e| e.to_string())?;
-        let (oid, null_params, signature) =
-            self.ca.sign_ocsp(&tbs_der).map_err(|e| e.to_string())?;
+        let (oid, null_params, signature) = self
+            .ca
+            .sign_ocsp(signer, &tbs_der)
+            .map_err(|e| e.to_string())?;
         // BasicOCSPResponse (RFC 6960 §4.2.1) from its encoded parts.
         let algorithm = AlgorithmIdentifierOwned {
             oid: ObjectIdentifier::new(oid).map_err(|e| e.to_string())?,
@@ -520,7 +602,7 @@ impl OcspResponder {
             .map_err(|e| e.to_string())?;
         let basic = tlv(
             der::Tag::Sequence,
-            &[tbs_der.as_slice(), &algorithm, &bits, &self.certs_field].concat(),
+            &[tbs_der.as_slice(), &algorithm, &bits, &parts.certs_field].concat(),
         )
         .map_err(|e| e.to_string())?;
         let der = OcspResponse {
@@ -551,6 +633,23 @@ impl OcspResponder {
             },
             if single { cacheable_serial } else { None },
         ))
+    }
+}
+
+/// The status of a certificate whose issuing CA the root revoked: revoked at the CA's
+/// revocation time, for cACompromise when the CA's key was compromised (RFC 5280 §5.3.1),
+/// otherwise for the CA's own reason. See docs/operations.md ("Revoking a CA").
+fn issuer_revoked_entry(revocation: crate::ca::IssuerRevocation, issuer: u32) -> RevokedEntry {
+    use crate::model::RevocationReason as R;
+    RevokedEntry {
+        reason: match revocation.reason {
+            R::KeyCompromise | R::CaCompromise | R::Unspecified => R::CaCompromise,
+            other => other,
+        },
+        revoked_at: revocation.revoked_at,
+        invalidity_date: None,
+        not_after: i64::MAX,
+        issuer,
     }
 }
 

@@ -284,6 +284,12 @@ impl RegistrationAuthority {
                 old.serial
             )));
         }
+        if let Some(revocation) = self.ca.issuer_revocation(old.issuer) {
+            return Err(RaError::Renewal(format!(
+                "certificate {}'s issuing CA was revoked ({}); enroll again with a new token",
+                old.serial, revocation.reason
+            )));
+        }
         if now >= old.not_after {
             return Err(RaError::Renewal(format!(
                 "certificate {} expired at {}; enroll again with a new token",

@@ -62,6 +62,9 @@ pub enum RaError {
     /// A revocation request that cannot be carried out as asked.
     #[error("{0}")]
     RevocationRefused(String),
+    /// No issuing CA may sign: the active one was revoked and none replaced it yet.
+    #[error("this CA cannot issue certificates now: its issuing CA was revoked and no new one has been created yet (the administrator runs `paypki ca rollover`)")]
+    NoIssuingCa,
 }
 
 /// What the RA is asked to issue.
@@ -94,6 +97,7 @@ pub(crate) struct Decision {
     key_usage: Vec<crate::model::KeyUsage>,
     extended_key_usage: Vec<crate::model::ExtendedKeyUsage>,
     policy_oid: Vec<u64>,
+    san_required: bool,
     via: IssuancePath,
     actor: String,
 }
@@ -269,6 +273,7 @@ impl RegistrationAuthority {
             key_usage,
             extended_key_usage: profile.extended_key_usage.clone(),
             policy_oid: profile.policy_oid.clone(),
+            san_required: !profile.san.required.is_empty(),
             via: request.via,
             actor: request.actor,
         })
@@ -277,6 +282,12 @@ impl RegistrationAuthority {
     /// Reserves a serial, has the CA sign, and records the certificate durably.
     pub(crate) fn execute(&self, decision: Decision) -> Result<Issued, RaError> {
         let now = OffsetDateTime::now_utc();
+        // New certificates come from the active issuing CA; none while it is revoked.
+        let issuer = match self.ca.active() {
+            Ok(active) => active.id(),
+            Err(CaError::NoActiveIssuer) => return Err(RaError::NoIssuingCa),
+            Err(e) => return Err(e.into()),
+        };
         let plan = PlannedIssuance {
             role: decision.role,
             subject: decision.subject.to_string(),
@@ -285,6 +296,7 @@ impl RegistrationAuthority {
         };
         let serial = self.reserve_serial(&plan)?;
         let leaf = LeafRequest {
+            issuer,
             serial: serial.clone(),
             subject: decision.subject.clone(),
             subject_alt_names: decision.sans.clone(),
@@ -294,8 +306,25 @@ impl RegistrationAuthority {
             key_usage: decision.key_usage,
             extended_key_usage: decision.extended_key_usage,
             policy_oid: decision.policy_oid,
+            san_required: decision.san_required,
         };
-        let der = self.ca.sign_leaf(&leaf)?;
+        let der = match self.ca.sign_leaf(&leaf) {
+            Ok(der) => der,
+            Err(CaError::PreIssuanceCheck(failure)) => {
+                // Nothing was signed. The audit trail keeps what failed for the operator;
+                // the requester only learns that an internal check refused it.
+                let event = AuditEvent::new("issue-refused", &decision.actor)
+                    .serial(&serial)
+                    .role(decision.role)
+                    .detail(format!("pre-issuance check failed: {failure}"));
+                if let Err(e) = self.store.append_audit(event) {
+                    tracing::error!(error = %e, "could not audit a refused issuance");
+                }
+                tracing::error!(serial = %serial, check = %failure, "pre-issuance check refused a certificate");
+                return Err(CaError::PreIssuanceCheck(failure).into());
+            }
+            Err(e) => return Err(e.into()),
+        };
         let record = CertificateRecord {
             serial: serial.clone(),
             role: decision.role,
@@ -310,6 +339,7 @@ impl RegistrationAuthority {
             status: CertificateStatus::Good,
             revocation: None,
             fingerprint_sha256: sha256_fingerprint(&der),
+            issuer,
             der,
         };
         let event = AuditEvent::new("issue", &decision.actor)
@@ -323,7 +353,7 @@ impl RegistrationAuthority {
         self.notify(|l| l.issued(&record));
         Ok(Issued {
             certificate_pem: crate::ca::to_pem("CERTIFICATE", &record.der),
-            chain_pem: self.ca.chain_pem(),
+            chain_pem: self.ca.chain_pem(issuer)?,
             record,
         })
     }

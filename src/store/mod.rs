@@ -8,6 +8,8 @@
 //! - `by_role`, `by_status`, `by_expiry`: index keys `prefix ‖ serial` → empty.
 //! - `tokens`: token id → [`TokenRecord`] (the secret only as a SHA-256).
 //! - `revoked`: serial → compact revocation entry, for CRLs and OCSP.
+//! - `issuer_of`: serial → issuing CA id (u32 BE). Certificates issued before rollover
+//!   existed have no entry: they are CA 1's.
 //! - `audit`: sequence (u64 BE) → [`AuditEntry`], hash-chained; `meta` holds the chain head.
 
 mod audit;
@@ -138,9 +140,16 @@ pub struct CertificateRecord {
     pub revocation: Option<RevocationRecord>,
     /// SHA-256 fingerprint of the DER.
     pub fingerprint_sha256: String,
+    /// The issuing CA that signed it (records made before rollover existed: 1).
+    #[serde(default = "first_issuer")]
+    pub issuer: u32,
     /// The certificate, DER, base64 in JSON.
     #[serde(with = "base64_bytes")]
     pub der: Vec<u8>,
+}
+
+fn first_issuer() -> u32 {
+    1
 }
 
 mod base64_bytes {
@@ -242,6 +251,7 @@ pub struct SledStore {
     meta: sled::Tree,
     tokens: sled::Tree,
     revoked: sled::Tree,
+    issuer_of: sled::Tree,
 }
 
 fn role_byte(role: Role) -> u8 {
@@ -302,6 +312,7 @@ impl SledStore {
             meta: db.open_tree("meta")?,
             tokens: db.open_tree("tokens")?,
             revoked: db.open_tree("revoked")?,
+            issuer_of: db.open_tree("issuer_of")?,
             db,
         })
     }
@@ -362,6 +373,7 @@ impl SledStore {
         let mut count = 0usize;
         let mut chunk = Vec::with_capacity(10_000);
         let flush_chunk = |chunk: &mut Vec<CertificateRecord>| -> Result<(), StoreError> {
+            let mut issuers = sled::Batch::default();
             let (mut certs, mut serials, mut roles, mut statuses, mut expiries, mut revoked) = (
                 sled::Batch::default(),
                 sled::Batch::default(),
@@ -382,6 +394,7 @@ impl SledStore {
                 roles.insert(prefixed(&[role_byte(record.role)], serial), &[]);
                 statuses.insert(prefixed(&[status_byte(record.status)], serial), &[]);
                 expiries.insert(prefixed(&time_key(record.not_after), serial), &[]);
+                issuers.insert(serial.as_bytes(), &record.issuer.to_be_bytes());
                 if let Some(revocation) = &record.revocation {
                     if let Some(entry) = RevokedEntry::from_record(&record, revocation) {
                         revoked.insert(serial.as_bytes(), entry.encode());
@@ -394,6 +407,7 @@ impl SledStore {
             self.by_status.apply_batch(statuses)?;
             self.by_expiry.apply_batch(expiries)?;
             self.revoked.apply_batch(revoked)?;
+            self.issuer_of.apply_batch(issuers)?;
             Ok(())
         };
         for record in records {
@@ -457,13 +471,15 @@ impl CertificateStore for SledStore {
             &self.by_expiry,
             &self.audit,
             &self.meta,
+            &self.issuer_of,
         )
             .transaction(
-                |(certificates, by_role, by_status, by_expiry, audit, meta)| {
+                |(certificates, by_role, by_status, by_expiry, audit, meta, issuer_of)| {
                     if certificates.get(serial.as_bytes())?.is_some() {
                         return Err(abort(StoreError::SerialTaken(serial.clone())));
                     }
                     certificates.insert(serial.as_bytes(), value.as_slice())?;
+                    issuer_of.insert(serial.as_bytes(), &record.issuer.to_be_bytes())?;
                     by_role.insert(prefixed(&[role_byte(record.role)], serial), &[])?;
                     by_status.insert(prefixed(&[status_byte(record.status)], serial), &[])?;
                     by_expiry.insert(prefixed(&time_key(record.not_after), serial), &[])?;
@@ -552,6 +568,7 @@ pub(crate) mod tests {
             status: CertificateStatus::Good,
             revocation: None,
             fingerprint_sha256: "00".into(),
+            issuer: 1,
             der: vec![1, 2, 3],
         }
     }

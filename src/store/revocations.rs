@@ -22,10 +22,14 @@ pub struct RevokedEntry {
     pub invalidity_date: Option<i64>,
     /// The certificate's notAfter (Unix seconds): expired entries may leave the CRL.
     pub not_after: i64,
+    /// The issuing CA that signed the certificate (whose CRL lists it).
+    pub issuer: u32,
 }
 
 impl RevokedEntry {
-    const LEN: usize = 25;
+    /// Entries written before rollover existed: no issuer (CA 1).
+    const LEGACY_LEN: usize = 25;
+    const LEN: usize = 29;
 
     /// The compact entry for a revoked record.
     pub(super) fn from_record(
@@ -39,6 +43,7 @@ impl RevokedEntry {
                 .invalidity_date
                 .map(OffsetDateTime::unix_timestamp),
             not_after: record.not_after.unix_timestamp(),
+            issuer: record.issuer,
         })
     }
 
@@ -49,6 +54,7 @@ impl RevokedEntry {
         for part in [self.revoked_at, invalidity, self.not_after] {
             out.extend_from_slice(&part.to_be_bytes());
         }
+        out.extend_from_slice(&self.issuer.to_be_bytes());
         out
     }
 
@@ -58,9 +64,15 @@ impl RevokedEntry {
             let slice = bytes.get(1 + 8 * i..9 + 8 * i).ok_or_else(corrupt)?;
             Ok(i64::from_be_bytes(slice.try_into().map_err(|_| corrupt())?))
         };
-        if bytes.len() != Self::LEN {
-            return Err(corrupt());
-        }
+        let issuer = match bytes.len() {
+            Self::LEGACY_LEN => 1,
+            Self::LEN => bytes
+                .get(Self::LEGACY_LEN..)
+                .and_then(|b| <[u8; 4]>::try_from(b).ok())
+                .map(u32::from_be_bytes)
+                .ok_or_else(corrupt)?,
+            _ => return Err(corrupt()),
+        };
         let reason = bytes
             .first()
             .and_then(|c| RevocationReason::from_code(*c))
@@ -71,6 +83,7 @@ impl RevokedEntry {
             revoked_at: field(0)?,
             invalidity_date: (invalidity != i64::MIN).then_some(invalidity),
             not_after: field(2)?,
+            issuer,
         })
     }
 }
@@ -80,8 +93,11 @@ impl RevokedEntry {
 pub enum KnownStatus {
     /// This CA never issued a certificate with this serial.
     NeverIssued,
-    /// Issued and not revoked.
-    Good,
+    /// Issued by issuing CA `issuer` and not revoked.
+    Good {
+        /// The issuing CA.
+        issuer: u32,
+    },
     /// Revoked.
     Revoked(RevokedEntry),
 }
@@ -223,8 +239,15 @@ impl RevocationStore for SledStore {
         if let Some(value) = self.revoked.get(serial)? {
             return Ok(KnownStatus::Revoked(RevokedEntry::decode(&value)?));
         }
+        if let Some(issuer) = self.issuer_of.get(serial)? {
+            let issuer = <[u8; 4]>::try_from(issuer.as_ref())
+                .map(u32::from_be_bytes)
+                .map_err(|_| StoreError::Corrupt("issuer entry".into()))?;
+            return Ok(KnownStatus::Good { issuer });
+        }
+        // Records made before rollover existed have no issuer entry: CA 1's.
         Ok(if self.certificates.contains_key(serial)? {
-            KnownStatus::Good
+            KnownStatus::Good { issuer: 1 }
         } else {
             KnownStatus::NeverIssued
         })
@@ -328,8 +351,14 @@ mod tests {
             revoked_at: 1_700_000_000,
             invalidity_date: Some(-5),
             not_after: 1_800_000_000,
+            issuer: 7,
         };
         assert_eq!(RevokedEntry::decode(&entry.encode()).unwrap(), entry);
+        // An entry written before rollover existed (25 bytes) is CA 1's.
+        let legacy = entry.encode();
+        let legacy = RevokedEntry::decode(legacy.get(..25).unwrap()).unwrap();
+        assert_eq!(legacy.issuer, 1);
+        assert_eq!(legacy.revoked_at, entry.revoked_at);
         assert!(RevokedEntry::decode(&[1, 2]).is_err());
     }
 }

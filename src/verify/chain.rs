@@ -59,11 +59,18 @@ pub struct Window {
     pub not_after: i64,
 }
 
-/// Validates chains to one root.
+/// One of our issuing CAs, as path validation needs it.
+struct IssuingCa {
+    subject: Vec<u8>,
+    der: CertificateDer<'static>,
+    /// Where the root's and this CA's validity overlap.
+    window: Window,
+}
+
+/// Validates chains to one root, through any of our issuing CAs.
 pub struct ChainValidator {
     root: CertificateDer<'static>,
-    issuing: CertificateDer<'static>,
-    ca_window: Window,
+    issuing: Vec<IssuingCa>,
     cache: RwLock<HashMap<[u8; 32], Window>>,
     capacity: usize,
 }
@@ -97,24 +104,35 @@ const ALGORITHMS: &[&dyn rustls_pki_types::SignatureVerificationAlgorithm] = &[
 ];
 
 impl ChainValidator {
-    /// A validator for chains ending at `root`, with our `issuing` CA as an intermediate.
-    pub fn new(root: Vec<u8>, issuing: Vec<u8>, capacity: usize) -> Self {
+    /// A validator for chains ending at `root`, with our `issuing` CAs as intermediates.
+    pub fn new(root: Vec<u8>, issuing: Vec<Vec<u8>>, capacity: usize) -> Self {
         let root_window = validity(&root);
-        let issuing_window = validity(&issuing);
-        let ca_window = match (root_window, issuing_window) {
-            (Some(r), Some(i)) => Window {
-                not_before: r.not_before.max(i.not_before),
-                not_after: r.not_after.min(i.not_after),
-            },
-            _ => Window {
-                not_before: 0,
-                not_after: 0,
-            },
-        };
+        let issuing = issuing
+            .into_iter()
+            .filter_map(|der| {
+                let (_, cert) = x509_parser::parse_x509_certificate(&der).ok()?;
+                let subject = cert.subject().as_raw().to_vec();
+                let own = validity(&der)?;
+                let window = match root_window {
+                    Some(r) => Window {
+                        not_before: r.not_before.max(own.not_before),
+                        not_after: r.not_after.min(own.not_after),
+                    },
+                    None => Window {
+                        not_before: 0,
+                        not_after: 0,
+                    },
+                };
+                Some(IssuingCa {
+                    subject,
+                    der: CertificateDer::from(der),
+                    window,
+                })
+            })
+            .collect();
         ChainValidator {
             root: CertificateDer::from(root),
-            issuing: CertificateDer::from(issuing),
-            ca_window,
+            issuing,
             cache: RwLock::new(HashMap::new()),
             capacity,
         }
@@ -138,9 +156,12 @@ impl ChainValidator {
             None => {
                 let leaf_window = validity(leaf)
                     .ok_or_else(|| ChainError::Malformed("not an X.509 certificate".into()))?;
+                let ca_window = self.issuer_window(leaf).ok_or_else(|| {
+                    ChainError::UnknownIssuer("not issued by one of this CA's issuing CAs".into())
+                })?;
                 let window = Window {
-                    not_before: leaf_window.not_before.max(self.ca_window.not_before),
-                    not_after: leaf_window.not_after.min(self.ca_window.not_after),
+                    not_before: leaf_window.not_before.max(ca_window.not_before),
+                    not_after: leaf_window.not_after.min(ca_window.not_after),
                 };
                 if window.not_before >= window.not_after {
                     return Err(ChainError::Expired);
@@ -166,8 +187,17 @@ impl ChainValidator {
         }
     }
 
+    /// The validity window of the issuing CA named as the leaf's issuer.
+    fn issuer_window(&self, leaf: &[u8]) -> Option<Window> {
+        let (_, cert) = x509_parser::parse_x509_certificate(leaf).ok()?;
+        self.issuing
+            .iter()
+            .find(|ca| ca.subject.as_slice() == cert.issuer().as_raw())
+            .map(|ca| ca.window)
+    }
+
     /// Full path validation with webpki at `time`: leaf, the caller's intermediates plus
-    /// our issuing CA, to our root.
+    /// our issuing CAs, to our root.
     pub fn validate(
         &self,
         leaf: &[u8],
@@ -184,7 +214,7 @@ impl ChainValidator {
             .iter()
             .map(|c| CertificateDer::from(c.as_slice()))
             .collect();
-        chain.push(self.issuing.clone());
+        chain.extend(self.issuing.iter().map(|ca| ca.der.clone()));
         let seconds = u64::try_from(time).unwrap_or(0);
         let at = UnixTime::since_unix_epoch(std::time::Duration::from_secs(seconds));
         let anchors = [anchor];

@@ -157,7 +157,8 @@ struct Leaf {
     subject: String,
     role: Option<Role>,
     can_sign: bool,
-    ours: bool,
+    /// The issuing CA (id) named as its issuer, when it is one of ours.
+    issuer: Option<u32>,
     not_before: i64,
     not_after: i64,
 }
@@ -166,8 +167,10 @@ struct Leaf {
 pub struct Verifier {
     store: SledStore,
     policies: Arc<Policies>,
+    ca: Arc<CertificateAuthority>,
     chains: ChainValidator,
-    issuing_subject: Vec<u8>,
+    /// Subject DER of each of our issuing CAs → its id.
+    issuing_subjects: HashMap<Vec<u8>, u32>,
     leaves: RwLock<HashMap<[u8; 32], Arc<Leaf>>>,
     by_serial: RwLock<HashMap<Vec<u8>, [u8; 32]>>,
     /// SHA-256 of PEM text → fingerprint: a repeated PEM skips base64 decoding.
@@ -204,19 +207,30 @@ pub fn certificate_from_pem(text: &str) -> Result<Vec<u8>, String> {
 impl Verifier {
     /// A verifier for the CA's certificates; `capacity` bounds the parsed-certificate cache.
     pub fn new(
-        ca: &CertificateAuthority,
+        ca: Arc<CertificateAuthority>,
         store: SledStore,
         policies: Arc<Policies>,
         capacity: usize,
     ) -> Self {
-        let issuing_subject = x509_parser::parse_x509_certificate(&ca.issuing().der)
-            .map(|(_, c)| c.subject().as_raw().to_vec())
-            .unwrap_or_default();
+        let issuing_subjects = ca
+            .issuers()
+            .iter()
+            .map(|issuer| (issuer.certificate().subject_der.clone(), issuer.id()))
+            .collect();
+        let chains = ChainValidator::new(
+            ca.root().der.clone(),
+            ca.issuers()
+                .iter()
+                .map(|issuer| issuer.certificate().der.clone())
+                .collect(),
+            capacity,
+        );
         Verifier {
+            ca,
             store,
             policies,
-            chains: ChainValidator::new(ca.root().der.clone(), ca.issuing().der.clone(), capacity),
-            issuing_subject,
+            chains,
+            issuing_subjects,
             leaves: RwLock::new(HashMap::new()),
             by_serial: RwLock::new(HashMap::new()),
             by_pem: RwLock::new(HashMap::new()),
@@ -265,7 +279,7 @@ impl Verifier {
                     .unwrap_or_else(|_| cert.subject().to_string()),
                 role,
                 can_sign,
-                ours: cert.issuer().as_raw() == self.issuing_subject.as_slice(),
+                issuer: self.issuing_subjects.get(cert.issuer().as_raw()).copied(),
                 not_before: cert.validity().not_before.timestamp(),
                 not_after: cert.validity().not_after.timestamp(),
                 serial,
@@ -388,12 +402,12 @@ impl Verifier {
         let invalid =
             |reason, message: String| VerifyOutcome::invalid(reason, message, signer.clone());
 
-        if !leaf.ours {
+        let Some(issuer) = leaf.issuer else {
             return invalid(
                 Reason::UnknownIssuer,
                 "the certificate was not issued by this CA".into(),
             );
-        }
+        };
         match self.chains.check_leaf(&leaf.der, &leaf.fingerprint, time) {
             Ok(()) => {}
             Err(ChainError::Expired) => {
@@ -465,6 +479,9 @@ impl Verifier {
             Err(outcome) => return outcome,
         };
 
+        if let Some(revocation) = self.issuer_revoked(issuer, time) {
+            return invalid(Reason::Revoked, revocation);
+        }
         match self.store.known_status(leaf.serial.as_bytes()) {
             Ok(KnownStatus::Revoked(entry)) if revoked_at(&entry, time) => {
                 return invalid(Reason::Revoked, revoked_message(&entry));
@@ -613,8 +630,20 @@ impl Verifier {
                 ),
             };
             return ValidateOutcome {
-                subject: leaf.ours.then_some(info),
+                subject: leaf.issuer.is_some().then_some(info),
                 ..unknown(reason, message)
+            };
+        }
+        if let Some(message) = leaf
+            .issuer
+            .and_then(|issuer| self.issuer_revoked(issuer, time))
+        {
+            return ValidateOutcome {
+                valid: false,
+                status: "revoked",
+                reason: Some(Reason::Revoked),
+                message,
+                subject: Some(info),
             };
         }
         match self.store.known_status(leaf.serial.as_bytes()) {
@@ -647,6 +676,26 @@ impl Verifier {
                 )
             }
         }
+    }
+
+    /// Why a certificate of issuing CA `issuer` counts as revoked at `time` because the
+    /// root revoked that CA, if it does.
+    fn issuer_revoked(&self, issuer: u32, time: i64) -> Option<String> {
+        let revocation = self.ca.issuer_revocation(issuer)?;
+        let entry = RevokedEntry {
+            reason: revocation.reason,
+            revoked_at: revocation.revoked_at,
+            invalidity_date: None,
+            not_after: i64::MAX,
+            issuer,
+        };
+        revoked_at(&entry, time).then(|| {
+            format!(
+                "the certificate's issuer was revoked: the root revoked issuing CA {issuer} ({}) at {}",
+                revocation.reason,
+                unix(revocation.revoked_at)
+            )
+        })
     }
 
     /// Verifies many requests across all cores, results in order.

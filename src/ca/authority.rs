@@ -1,0 +1,646 @@
+//! The loaded CA: the root certificate, every issuing CA of the registry with its keys and
+//! OCSP responder, and the signing operations of a running CA. Every to-be-signed
+//! certificate and CRL passes the pre-issuance checks (`lint`) before a key signs it.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::RwLock;
+
+use rcgen::{
+    CertificateParams, CrlDistributionPoint, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod,
+    KeyPair, KeyUsagePurpose, SerialNumber,
+};
+use time::{Duration, OffsetDateTime};
+
+use super::registry::{CaRevocation, CaState, Registry};
+use super::{ceremony, crl_der, extensions, keys, lint, CaError, CrlEntryWriter, Passphrase};
+use crate::config::{CaSettings, DataDir};
+use crate::model::{ExtendedKeyUsage, KeyAlgorithm, KeyUsage, PublicKey, RevocationReason, Serial};
+use crate::names::{SubjectAltName, SubjectName};
+
+/// What the registration authority asks the CA to sign. The CA adds what only it knows:
+/// issuer, AKI, AIA and CRL distribution point.
+#[derive(Debug, Clone)]
+pub struct LeafRequest {
+    /// The issuing CA that signs (the RA picks the active one).
+    pub issuer: u32,
+    /// A fresh, reserved serial.
+    pub serial: Serial,
+    /// The checked subject.
+    pub subject: SubjectName,
+    /// The checked SANs.
+    pub subject_alt_names: Vec<SubjectAltName>,
+    /// The subject's public key (proof of possession already checked).
+    pub public_key: PublicKey,
+    /// Start of validity.
+    pub not_before: OffsetDateTime,
+    /// End of validity.
+    pub not_after: OffsetDateTime,
+    /// keyUsage bits (never CA bits: the type cannot express them).
+    pub key_usage: Vec<KeyUsage>,
+    /// Extended key usages.
+    pub extended_key_usage: Vec<ExtendedKeyUsage>,
+    /// The role's certificate-policy OID.
+    pub policy_oid: Vec<u64>,
+    /// Whether the role's policy requires a subject alternative name.
+    pub san_required: bool,
+}
+
+/// A CA certificate with what the CA needs of it, parsed once.
+#[derive(Debug, Clone)]
+pub struct CaCertificate {
+    /// DER bytes.
+    pub der: Vec<u8>,
+    /// DER of its subject Name.
+    pub subject_der: Vec<u8>,
+    /// Its subject, `CN=…,O=…` form.
+    pub subject: String,
+    /// Its serial.
+    pub serial: Serial,
+    /// Start of validity.
+    pub not_before: OffsetDateTime,
+    /// End of validity.
+    pub not_after: OffsetDateTime,
+    /// Its subject key identifier (the AKI of what it signs).
+    pub key_id: Vec<u8>,
+}
+
+impl CaCertificate {
+    /// Parses a CA certificate from DER.
+    pub fn from_der(der: Vec<u8>, what: &str) -> Result<Self, CaError> {
+        use x509_parser::extensions::ParsedExtension;
+        let (_, cert) = x509_parser::parse_x509_certificate(&der)
+            .map_err(|e| CaError::Key(format!("{what}: cannot parse the certificate: {e}")))?;
+        let key_id = cert
+            .extensions()
+            .iter()
+            .find_map(|e| match e.parsed_extension() {
+                ParsedExtension::SubjectKeyIdentifier(ski) => Some(ski.0.to_vec()),
+                _ => None,
+            })
+            .ok_or_else(|| CaError::Key(format!("{what}: no subject key identifier")))?;
+        let serial = Serial::from_der_integer(cert.raw_serial())
+            .map_err(|e| CaError::Key(format!("{what}: {e}")))?;
+        let subject = SubjectName::from_x509(cert.subject())
+            .map(|n| n.to_string())
+            .unwrap_or_else(|_| cert.subject().to_string());
+        Ok(CaCertificate {
+            subject_der: cert.subject().as_raw().to_vec(),
+            subject,
+            serial,
+            not_before: cert.validity().not_before.to_datetime(),
+            not_after: cert.validity().not_after.to_datetime(),
+            key_id,
+            der,
+        })
+    }
+
+    /// Reads a PEM certificate file.
+    pub fn read(path: &Path) -> Result<Self, CaError> {
+        let text = std::fs::read_to_string(path).map_err(|e| CaError::io(path, e))?;
+        let parsed = pem::parse(&text)
+            .map_err(|_| CaError::Key(format!("{}: not a PEM certificate", path.display())))?;
+        Self::from_der(parsed.into_contents(), &path.display().to_string())
+    }
+
+    /// The pre-issuance expectations of what this certificate's key signs.
+    fn expectations<'a>(
+        &'a self,
+        profile: lint::CertificateProfile<'a>,
+        signature_algorithm: &'a [u8],
+    ) -> lint::CertificateExpectations<'a> {
+        lint::CertificateExpectations {
+            profile,
+            issuer_name: &self.subject_der,
+            issuer_key_id: &self.key_id,
+            issuer_not_before: self.not_before.unix_timestamp(),
+            issuer_not_after: self.not_after.unix_timestamp(),
+            signature_algorithm,
+        }
+    }
+}
+
+/// Signs `params` for `subject_key` with `issuer_cert`/`issuer_key`, after the
+/// pre-issuance checks pass on the exact to-be-signed bytes.
+pub(super) fn sign_checked(
+    params: &CertificateParams,
+    subject_key: &impl rcgen::PublicKeyData,
+    issuer_cert: &CaCertificate,
+    issuer_key: &KeyPair,
+    expectations: &lint::CertificateExpectations<'_>,
+) -> Result<rcgen::Certificate, CaError> {
+    let check = |tbs: &[u8]| lint::check_certificate(tbs, expectations);
+    let signer = Issuer::from_ca_cert_der(
+        &issuer_cert.der.as_slice().into(),
+        lint::CheckedKey::new(issuer_key, &check),
+    )?;
+    params
+        .signed_by(subject_key, &signer)
+        .map_err(|e| match signer.key().take_failure() {
+            Some(failure) => CaError::PreIssuanceCheck(failure),
+            None => e.into(),
+        })
+}
+
+/// How an issuing CA stands after the root's revocation of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IssuerRevocation {
+    /// The reason on the root CRL.
+    pub reason: RevocationReason,
+    /// When the root revoked it (Unix seconds).
+    pub revoked_at: i64,
+}
+
+/// One issuing CA: its certificate and key, and its delegated OCSP responder.
+pub struct IssuingCa {
+    id: u32,
+    state: CaState,
+    certificate: CaCertificate,
+    key: KeyPair,
+    signature_algorithm: Vec<u8>,
+    responder: CaCertificate,
+    responder_key: KeyPair,
+    revoked_responders: Vec<CaRevocation>,
+}
+
+impl std::fmt::Debug for IssuingCa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuingCa")
+            .field("id", &self.id)
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
+}
+
+impl IssuingCa {
+    /// Its id (1, 2, …).
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+    /// Its lifecycle state as the registry records it.
+    pub fn state(&self) -> CaState {
+        self.state
+    }
+    /// Its certificate.
+    pub fn certificate(&self) -> &CaCertificate {
+        &self.certificate
+    }
+    /// Its delegated OCSP responder's certificate.
+    pub fn responder(&self) -> &CaCertificate {
+        &self.responder
+    }
+    /// Responder certificates it revoked (listed on its CRL).
+    pub fn revoked_responders(&self) -> &[CaRevocation] {
+        &self.revoked_responders
+    }
+}
+
+/// The loaded CA: certificates, keys and settings.
+pub struct CertificateAuthority {
+    settings: CaSettings,
+    root: CaCertificate,
+    issuers: Vec<IssuingCa>,
+    /// Issuing CAs the published root CRL lists (and those the registry marks revoked).
+    revoked_issuers: RwLock<HashMap<u32, IssuerRevocation>>,
+}
+
+impl std::fmt::Debug for CertificateAuthority {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CertificateAuthority")
+            .field("settings", &self.settings)
+            .field("issuers", &self.issuers)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One CRL entry to sign.
+#[derive(Debug, Clone)]
+pub struct CrlEntry {
+    /// Serial magnitude octets.
+    pub serial: Vec<u8>,
+    /// When it was revoked.
+    pub revoked_at: OffsetDateTime,
+    /// Why (None for unspecified: RFC 5280 §5.3.1 says omit it).
+    pub reason: Option<RevocationReason>,
+    /// Since when the key is suspect.
+    pub invalidity_date: Option<OffsetDateTime>,
+}
+
+impl CertificateAuthority {
+    /// Loads the CA from a data directory: the root certificate and every issuing CA of
+    /// the registry, checking that every key matches its certificate. The root key is
+    /// never loaded: a running CA does not need it.
+    pub fn load(dir: &DataDir, passphrase: Option<&Passphrase>) -> Result<Self, CaError> {
+        if !dir.is_initialized() {
+            return Err(CaError::NotInitialized(dir.root().to_path_buf()));
+        }
+        let settings = ceremony::read_settings(dir)?;
+        let root = CaCertificate::read(&dir.cert_file("root"))?;
+        let registry = Registry::load(dir)?;
+        let mut issuers = Vec::with_capacity(registry.issuers.len());
+        let mut revoked_issuers = HashMap::new();
+        for entry in &registry.issuers {
+            let certificate = CaCertificate::read(&dir.issuing_cert_file(entry.id))?;
+            let key = keys::read_key_file(&dir.issuing_key_file(entry.id), passphrase)?;
+            super::check_key_matches(&certificate, &key, &crate::config::issuing_name(entry.id))?;
+            let responder = CaCertificate::read(&dir.responder_cert_file(entry.id))?;
+            let responder_key = keys::read_key_file(&dir.responder_key_file(entry.id), passphrase)?;
+            super::check_key_matches(
+                &responder,
+                &responder_key,
+                &crate::config::responder_name(entry.id),
+            )?;
+            if let Some(revocation) = &entry.revocation {
+                revoked_issuers.insert(
+                    entry.id,
+                    IssuerRevocation {
+                        reason: revocation.reason,
+                        revoked_at: revocation.revoked_at.unix_timestamp(),
+                    },
+                );
+            }
+            issuers.push(IssuingCa {
+                id: entry.id,
+                state: entry.state,
+                signature_algorithm: super::signature_algorithm_der(keys::algorithm_of(&key))?,
+                certificate,
+                key,
+                responder,
+                responder_key,
+                revoked_responders: entry.revoked_responders.clone(),
+            });
+        }
+        Ok(CertificateAuthority {
+            settings,
+            root,
+            issuers,
+            revoked_issuers: RwLock::new(revoked_issuers),
+        })
+    }
+
+    /// The settings chosen at `init`.
+    pub fn settings(&self) -> &CaSettings {
+        &self.settings
+    }
+    /// The root certificate.
+    pub fn root(&self) -> &CaCertificate {
+        &self.root
+    }
+    /// Every issuing CA, oldest first.
+    pub fn issuers(&self) -> &[IssuingCa] {
+        &self.issuers
+    }
+    /// One issuing CA.
+    pub fn issuer(&self, id: u32) -> Result<&IssuingCa, CaError> {
+        self.issuers
+            .iter()
+            .find(|ca| ca.id == id)
+            .ok_or(CaError::UnknownIssuer(id))
+    }
+    /// The issuing CA that signs new certificates, unless the root revoked it.
+    pub fn active(&self) -> Result<&IssuingCa, CaError> {
+        self.issuers
+            .iter()
+            .rev()
+            .find(|ca| ca.state == CaState::Active && self.issuer_revocation(ca.id).is_none())
+            .ok_or(CaError::NoActiveIssuer)
+    }
+
+    /// The root's revocation of issuing CA `id`, if the published root CRL (or the
+    /// registry) lists it.
+    pub fn issuer_revocation(&self, id: u32) -> Option<IssuerRevocation> {
+        self.revoked_issuers
+            .read()
+            .ok()
+            .and_then(|revoked| revoked.get(&id).copied())
+    }
+
+    /// Takes the issuing CAs a newly published root CRL lists (serial → revocation) as
+    /// revoked, in addition to those the registry marks. Returns whether anything changed.
+    pub fn apply_root_crl(&self, listed: &HashMap<Vec<u8>, IssuerRevocation>) -> bool {
+        let Ok(mut revoked) = self.revoked_issuers.write() else {
+            return false;
+        };
+        let mut changed = false;
+        for ca in &self.issuers {
+            if let Some(revocation) = listed.get(ca.certificate.serial.as_bytes()) {
+                if revoked.insert(ca.id, *revocation) != Some(*revocation) {
+                    changed = true;
+                }
+            }
+        }
+        changed
+    }
+
+    /// The chain a participant installs for a certificate of issuing CA `id`: the issuing
+    /// CA, then the root, in PEM.
+    pub fn chain_pem(&self, id: u32) -> Result<String, CaError> {
+        let issuer = self.issuer(id)?;
+        let mut out = super::to_pem("CERTIFICATE", &issuer.certificate.der);
+        out.push_str(&super::to_pem("CERTIFICATE", &self.root.der));
+        Ok(out)
+    }
+
+    /// Replaces issuing CA `id`'s delegated OCSP responder key and certificate (same
+    /// profile, new key, `validity` from now). The old files are kept beside the new ones
+    /// with a `.old-<unix time>` suffix. Takes effect in servers started afterwards.
+    /// Returns the old responder's serial and the new notAfter.
+    pub fn renew_ocsp_responder(
+        &self,
+        dir: &DataDir,
+        passphrase: Option<&Passphrase>,
+        id: u32,
+        validity: Duration,
+    ) -> Result<(Serial, OffsetDateTime), CaError> {
+        let issuer = self.issuer(id)?;
+        let key = keys::generate(match keys::algorithm_of(&issuer.key) {
+            KeyAlgorithm::Rsa => KeyAlgorithm::EcdsaP256,
+            other => other,
+        })?;
+        let now = OffsetDateTime::now_utc();
+        let (cert, not_after) = ceremony::sign_responder(
+            &self.settings,
+            &issuer.certificate,
+            &issuer.key,
+            &key,
+            now,
+            validity,
+        )?;
+        let suffix = format!("old-{}", now.unix_timestamp());
+        let (key_path, cert_path) = (dir.responder_key_file(id), dir.responder_cert_file(id));
+        let (new_key, new_cert) = (
+            key_path.with_extension("pem.new"),
+            cert_path.with_extension("pem.new"),
+        );
+        keys::write_key_file(&new_key, &key, passphrase)?;
+        super::write_file(&new_cert, cert.pem().as_bytes())?;
+        for (current, fresh) in [(&key_path, &new_key), (&cert_path, &new_cert)] {
+            std::fs::rename(current, current.with_extension(format!("pem.{suffix}")))
+                .map_err(|e| CaError::io(current, e))?;
+            std::fs::rename(fresh, current).map_err(|e| CaError::io(current, e))?;
+        }
+        Ok((issuer.responder.serial.clone(), not_after))
+    }
+
+    /// Signs issuing CA `id`'s CRL. `fill` receives a writer and pushes every revoked
+    /// certificate into it; entries are encoded as they come (see `crl_der`); the
+    /// responder certificates the CA revoked are added. The to-be-signed bytes pass the
+    /// pre-issuance checks first. Returns the DER and the number of entries.
+    pub fn sign_crl(
+        &self,
+        id: u32,
+        number: u64,
+        this_update: OffsetDateTime,
+        next_update: OffsetDateTime,
+        fill: &mut dyn FnMut(&mut CrlEntryWriter),
+    ) -> Result<(Vec<u8>, usize), CaError> {
+        if next_update <= this_update {
+            return Err(CaError::Refused(
+                "nextUpdate must be after thisUpdate".into(),
+            ));
+        }
+        let issuer = self.issuer(id)?;
+        let frame = crl_der::CrlFrame {
+            signature_algorithm: &issuer.signature_algorithm,
+            issuer: &issuer.certificate.subject_der,
+            this_update: this_update.unix_timestamp(),
+            next_update: next_update.unix_timestamp(),
+            number,
+            authority_key_id: &issuer.certificate.key_id,
+        };
+        let expectations = lint::CrlExpectations {
+            issuer_name: &issuer.certificate.subject_der,
+            issuer_key_id: &issuer.certificate.key_id,
+            signature_algorithm: &issuer.signature_algorithm,
+        };
+        let mut fill_all = |writer: &mut CrlEntryWriter| {
+            for responder in &issuer.revoked_responders {
+                if let Ok(serial) = responder.serial.parse::<Serial>() {
+                    writer.push(
+                        serial.as_bytes(),
+                        responder.revoked_at.unix_timestamp(),
+                        Some(responder.reason),
+                        None,
+                    );
+                }
+            }
+            fill(writer);
+        };
+        crl_der::build(&frame, &mut fill_all, &|tbs| {
+            use rcgen::SigningKey;
+            lint::check_crl(tbs, &expectations)?;
+            issuer
+                .key
+                .sign(tbs)
+                .map_err(|e| CaError::Build(format!("CRL signing failed: {e}")))
+        })
+    }
+
+    /// Signs OCSP `ResponseData` (DER) with issuing CA `id`'s delegated responder key.
+    /// Returns the signature algorithm's OID (dotted), whether it takes NULL parameters,
+    /// and the signature.
+    pub fn sign_ocsp(
+        &self,
+        id: u32,
+        tbs_response_data: &[u8],
+    ) -> Result<(&'static str, bool, Vec<u8>), CaError> {
+        use rcgen::SigningKey;
+        let issuer = self.issuer(id)?;
+        let signature = issuer
+            .responder_key
+            .sign(tbs_response_data)
+            .map_err(|e| CaError::Build(format!("OCSP signing failed: {e}")))?;
+        let (oid, null_params) =
+            super::signature_algorithm(keys::algorithm_of(&issuer.responder_key));
+        Ok((oid, null_params, signature))
+    }
+
+    /// Signs a participant certificate with the issuing CA the request names, after
+    /// re-checking the request (the CA trusts the RA's policy decision but not its
+    /// arithmetic) and the pre-issuance checks of the exact to-be-signed bytes.
+    pub fn sign_leaf(&self, request: &LeafRequest) -> Result<Vec<u8>, CaError> {
+        let issuer = self.issuer(request.issuer)?;
+        if let Some(revocation) = self.issuer_revocation(issuer.id) {
+            return Err(CaError::Refused(format!(
+                "issuing CA {} was revoked ({})",
+                issuer.id, revocation.reason
+            )));
+        }
+        if request.not_after <= request.not_before {
+            return Err(CaError::Refused("the validity period is empty".into()));
+        }
+        if request.not_after > issuer.certificate.not_after {
+            return Err(CaError::Refused(format!(
+                "the certificate would outlive the issuing CA (which expires {})",
+                issuer.certificate.not_after.date()
+            )));
+        }
+        if request.key_usage.is_empty() {
+            return Err(CaError::Refused("no key usage".into()));
+        }
+        let mut params = CertificateParams::default();
+        params.distinguished_name = request.subject.to_rcgen()?;
+        params.subject_alt_names = request
+            .subject_alt_names
+            .iter()
+            .map(SubjectAltName::to_rcgen)
+            .collect::<Result<_, _>>()?;
+        params.serial_number = Some(SerialNumber::from_slice(request.serial.as_bytes()));
+        params.not_before = request.not_before;
+        params.not_after = request.not_after;
+        params.is_ca = IsCa::ExplicitNoCa;
+        params.key_usages = request
+            .key_usage
+            .iter()
+            .map(|u| match u {
+                KeyUsage::DigitalSignature => KeyUsagePurpose::DigitalSignature,
+                KeyUsage::NonRepudiation => KeyUsagePurpose::ContentCommitment,
+                KeyUsage::KeyEncipherment => KeyUsagePurpose::KeyEncipherment,
+                KeyUsage::KeyAgreement => KeyUsagePurpose::KeyAgreement,
+            })
+            .collect();
+        params.extended_key_usages = request
+            .extended_key_usage
+            .iter()
+            .map(|e| match e {
+                ExtendedKeyUsage::ServerAuth => ExtendedKeyUsagePurpose::ServerAuth,
+                ExtendedKeyUsage::ClientAuth => ExtendedKeyUsagePurpose::ClientAuth,
+                ExtendedKeyUsage::EmailProtection => ExtendedKeyUsagePurpose::EmailProtection,
+                ExtendedKeyUsage::Other(arcs) => ExtendedKeyUsagePurpose::Other(arcs.clone()),
+            })
+            .collect();
+        params.key_identifier_method =
+            KeyIdMethod::PreSpecified(lint::key_identifier(request.public_key.spki_der())?);
+        params.use_authority_key_identifier_extension = true;
+        params.crl_distribution_points = vec![CrlDistributionPoint {
+            uris: vec![self.settings.issuing_crl_url(issuer.id)],
+        }];
+        params.custom_extensions = vec![
+            extensions::certificate_policies(&request.policy_oid)?,
+            extensions::authority_info_access(
+                Some(&self.settings.ocsp_url()),
+                &self.settings.issuing_cert_url(issuer.id),
+            )?,
+        ];
+        let expectations = issuer.certificate.expectations(
+            lint::CertificateProfile::Leaf {
+                key_usage: &request.key_usage,
+                extended_key_usage: &request.extended_key_usage,
+                policy_oid: &request.policy_oid,
+                san_required: request.san_required,
+            },
+            &issuer.signature_algorithm,
+        );
+        let cert = sign_checked(
+            &params,
+            &request.public_key,
+            &issuer.certificate,
+            &issuer.key,
+            &expectations,
+        )?;
+        Ok(cert.der().to_vec())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{init, InitOptions};
+    use super::*;
+
+    fn rcgen_reason(reason: RevocationReason) -> rcgen::RevocationReason {
+        use rcgen::RevocationReason as R;
+        match reason {
+            RevocationReason::Unspecified => R::Unspecified,
+            RevocationReason::KeyCompromise => R::KeyCompromise,
+            RevocationReason::CaCompromise => R::CaCompromise,
+            RevocationReason::AffiliationChanged => R::AffiliationChanged,
+            RevocationReason::Superseded => R::Superseded,
+            RevocationReason::CessationOfOperation => R::CessationOfOperation,
+            RevocationReason::CertificateHold => R::CertificateHold,
+            RevocationReason::PrivilegeWithdrawn => R::PrivilegeWithdrawn,
+            RevocationReason::AaCompromise => R::AaCompromise,
+        }
+    }
+
+    #[test]
+    fn streamed_crl_equals_rcgens_crl() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::new(dir.path().join("ca"));
+        init(&data, &InitOptions::new("http://127.0.0.1:1".into())).unwrap();
+        let ca = CertificateAuthority::load(&data, None).unwrap();
+        let now = OffsetDateTime::from_unix_timestamp(1_790_000_000).unwrap();
+        let entries = vec![
+            CrlEntry {
+                serial: vec![0x01, 0x02],
+                revoked_at: now,
+                reason: Some(RevocationReason::KeyCompromise),
+                invalidity_date: None,
+            },
+            CrlEntry {
+                serial: vec![0x7f, 0x00],
+                revoked_at: now,
+                reason: None,
+                invalidity_date: None,
+            },
+            CrlEntry {
+                serial: vec![0x7f; 16],
+                revoked_at: now,
+                reason: Some(RevocationReason::CertificateHold),
+                invalidity_date: Some(now - Duration::days(2)),
+            },
+        ];
+        let next = now + Duration::days(1);
+        let (streamed, count) = ca
+            .sign_crl(1, 7, now, next, &mut |w| {
+                for e in &entries {
+                    w.push(
+                        &e.serial,
+                        e.revoked_at.unix_timestamp(),
+                        e.reason,
+                        e.invalidity_date.map(|d| d.unix_timestamp()),
+                    );
+                }
+            })
+            .unwrap();
+        assert_eq!(count, 3);
+        let issuing = ca.issuer(1).unwrap();
+        let reference = |number: u64, entries: Vec<CrlEntry>| {
+            let signer =
+                Issuer::from_ca_cert_der(&issuing.certificate.der.as_slice().into(), &issuing.key)
+                    .unwrap();
+            rcgen::CertificateRevocationListParams {
+                this_update: now,
+                next_update: next,
+                crl_number: SerialNumber::from_slice(&[number as u8]),
+                issuing_distribution_point: None,
+                revoked_certs: entries
+                    .into_iter()
+                    .map(|e| rcgen::RevokedCertParams {
+                        serial_number: SerialNumber::from_slice(&e.serial),
+                        revocation_time: e.revoked_at,
+                        reason_code: e.reason.map(rcgen_reason),
+                        invalidity_date: e.invalidity_date,
+                    })
+                    .collect(),
+                key_identifier_method: KeyIdMethod::PreSpecified(
+                    issuing.certificate.key_id.clone(),
+                ),
+            }
+            .signed_by(&signer)
+            .unwrap()
+        };
+        let tbs = |der: &[u8]| {
+            let (_, crl) = x509_parser::parse_x509_crl(der).unwrap();
+            crl.tbs_cert_list.as_ref().to_vec()
+        };
+        assert_eq!(tbs(&streamed), tbs(reference(7, entries).der()));
+        // And the signature verifies with the issuing CA's key.
+        let (_, crl) = x509_parser::parse_x509_crl(&streamed).unwrap();
+        let (_, issuing_cert) =
+            x509_parser::parse_x509_certificate(&issuing.certificate.der).unwrap();
+        crl.verify_signature(issuing_cert.public_key()).unwrap();
+        // An empty CRL omits revokedCertificates, as RFC 5280 §5.1.2.6 requires.
+        let (empty, _) = ca.sign_crl(1, 8, now, next, &mut |_| {}).unwrap();
+        assert_eq!(tbs(&empty), tbs(reference(8, Vec::new()).der()));
+    }
+}

@@ -1,0 +1,745 @@
+//! Root key operations and the CA's lifecycle: `init` (root, issuing CA 1, its responder,
+//! the first root CRL), `rollover` (a new issuing CA), revoking an issuing CA or a
+//! responder, and re-signing the root CRL. In production the root key is kept offline
+//! (`init --root-key-out`) and these run on the offline machine or with the key brought
+//! in for the ceremony (`--root-key FILE`); a running CA never needs it.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use rcgen::{
+    BasicConstraints, CertificateParams, CrlDistributionPoint, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose, SerialNumber,
+};
+use time::{Duration, OffsetDateTime};
+
+use super::authority::{sign_checked, CaCertificate, IssuerRevocation};
+use super::registry::{CaRevocation, CaState, IssuerEntry, Registry};
+use super::{
+    ca_name, extensions, issuing_common_name, keys, lint, random_serial, CaError, Passphrase,
+    BACKDATE,
+};
+use crate::config::{CaSettings, DataDir};
+use crate::model::{sha256_fingerprint, KeyAlgorithm, RevocationReason, Serial};
+
+/// Options of `paypki init`.
+#[derive(Debug, Clone)]
+pub struct InitOptions {
+    /// Base URL written into AIA and CRL distribution points.
+    pub base_url: String,
+    /// Organization (O) of the CA certificates.
+    pub organization: String,
+    /// Country (C) of the CA certificates.
+    pub country: String,
+    /// Common name of the root.
+    pub root_common_name: String,
+    /// Algorithm for generated keys.
+    pub key_algorithm: KeyAlgorithm,
+    /// An existing PKCS#8 root key.
+    pub import_root_key: Option<PathBuf>,
+    /// An existing PKCS#8 issuing CA key.
+    pub import_issuing_key: Option<PathBuf>,
+    /// Where the root key goes instead of the data directory (the offline root).
+    pub root_key_out: Option<PathBuf>,
+    /// Encrypts the key files when set.
+    pub passphrase: Option<Passphrase>,
+    /// Root validity.
+    pub root_validity: Duration,
+    /// Issuing CA validity.
+    pub issuing_validity: Duration,
+    /// OCSP responder certificate validity.
+    pub ocsp_validity: Duration,
+    /// Validity of root CRLs (nextUpdate − thisUpdate).
+    pub root_crl_validity: Duration,
+}
+
+impl InitOptions {
+    /// Defaults: 20-year root, 10-year issuing CA, 90-day OCSP responder, 180-day root
+    /// CRLs, ECDSA P-256.
+    pub fn new(base_url: String) -> Self {
+        InitOptions {
+            base_url,
+            organization: "paypki Development".into(),
+            country: "US".into(),
+            root_common_name: "paypki Root CA".into(),
+            key_algorithm: KeyAlgorithm::EcdsaP256,
+            import_root_key: None,
+            import_issuing_key: None,
+            root_key_out: None,
+            passphrase: None,
+            root_validity: Duration::days(20 * 365 + 5),
+            issuing_validity: Duration::days(10 * 365 + 2),
+            ocsp_validity: Duration::days(90),
+            root_crl_validity: Duration::days(180),
+        }
+    }
+}
+
+/// What `init` created.
+#[derive(Debug, Clone)]
+pub struct InitReport {
+    /// SHA-256 fingerprint of the root certificate.
+    pub root_fingerprint: String,
+    /// The issuing CA key algorithm.
+    pub key_algorithm: KeyAlgorithm,
+    /// Whether key files are encrypted.
+    pub encrypted: bool,
+    /// Where the root key was written.
+    pub root_key: PathBuf,
+}
+
+/// Reads `ca.toml`.
+pub(super) fn read_settings(dir: &DataDir) -> Result<CaSettings, CaError> {
+    let path = dir.settings_file();
+    let text = std::fs::read_to_string(&path).map_err(|e| CaError::io(&path, e))?;
+    toml::from_str(&text).map_err(|e| CaError::Setting(format!("{}: {e}", path.display())))
+}
+
+fn existing_ca_files(dir: &DataDir) -> Option<String> {
+    [
+        dir.settings_file(),
+        dir.keys_dir(),
+        dir.certs_dir(),
+        dir.database(),
+    ]
+    .into_iter()
+    .find(|p| p.exists())
+    .map(|p| p.display().to_string())
+}
+
+/// Creates a new CA hierarchy in `dir`: root, issuing CA 1 and its delegated OCSP
+/// responder, the registry, and the first root CRL (empty, cRLNumber 1).
+pub fn init(dir: &DataDir, options: &InitOptions) -> Result<InitReport, CaError> {
+    if let Some(found) = existing_ca_files(dir) {
+        return Err(CaError::AlreadyInitialized(dir.root().to_path_buf(), found));
+    }
+    let base_url =
+        crate::config::normalize_base_url(&options.base_url).map_err(CaError::Setting)?;
+    let country = options.country.trim().to_string();
+    if !(country.len() == 2 && country.chars().all(|c| c.is_ascii_uppercase())) {
+        return Err(CaError::Setting(format!(
+            "--country {country:?} must be a two-letter ISO 3166 code"
+        )));
+    }
+    for (flag, value) in [
+        ("--org", &options.organization),
+        ("--root-cn", &options.root_common_name),
+    ] {
+        if value.trim().is_empty() || value.chars().count() > 64 {
+            return Err(CaError::Setting(format!(
+                "{flag} must be 1 to 64 characters"
+            )));
+        }
+    }
+    let root_crl_days = u32::try_from(options.root_crl_validity.whole_days())
+        .ok()
+        .filter(|days| (1..=3660).contains(days))
+        .ok_or_else(|| CaError::Setting("--root-crl-validity must be 1 to 3660 days".into()))?;
+    let root_key_path = match &options.root_key_out {
+        Some(out) => out.join("root.key.pem"),
+        None => dir.key_file("root"),
+    };
+    if root_key_path.exists() {
+        return Err(CaError::Setting(format!(
+            "{} exists: nothing was changed; choose an empty --root-key-out directory",
+            root_key_path.display()
+        )));
+    }
+
+    // Everything that can fail on input (imports) happens before anything is written.
+    let passphrase = options.passphrase.as_ref();
+    let root_key = match &options.import_root_key {
+        Some(path) => keys::read_key_file(path, passphrase)?,
+        None => keys::generate(options.key_algorithm)?,
+    };
+    let issuing_key = match &options.import_issuing_key {
+        Some(path) => keys::read_key_file(path, passphrase)?,
+        None => keys::generate(options.key_algorithm)?,
+    };
+    let issuing_algorithm = keys::algorithm_of(&issuing_key);
+    let ocsp_key = keys::generate(responder_algorithm(issuing_algorithm))?;
+    let settings = CaSettings {
+        base_url,
+        organization: options.organization.trim().to_string(),
+        country,
+        key_algorithm: issuing_algorithm,
+        created_at: OffsetDateTime::now_utc(),
+        root_crl_validity_days: root_crl_days,
+    };
+    let now = settings.created_at;
+
+    let mut root_params = CertificateParams::default();
+    root_params.distinguished_name = ca_name(&settings, options.root_common_name.trim())?;
+    root_params.serial_number = Some(SerialNumber::from_slice(random_serial()?.as_bytes()));
+    root_params.not_before = now - BACKDATE;
+    root_params.not_after = now + options.root_validity;
+    root_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    root_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    // Strict relying parties (OpenSSL's -crl_check_all) want a CRL for every certificate
+    // of the chain, the trust anchor included: the root points at its own CRL.
+    root_params.crl_distribution_points = vec![CrlDistributionPoint {
+        uris: vec![settings.root_crl_url()],
+    }];
+    let root_key_id = lint::key_identifier(&keys::spki_der(&root_key))?;
+    root_params.key_identifier_method = KeyIdMethod::PreSpecified(root_key_id.clone());
+    let root_algorithm = super::signature_algorithm_der(keys::algorithm_of(&root_key))?;
+    // A self-signed certificate is its own issuer: the checks compare the issuer field
+    // with the subject the TBS carries.
+    let check_root = |tbs: &[u8]| {
+        let subject = tbs_subject(tbs)?;
+        lint::check_certificate(
+            tbs,
+            &lint::CertificateExpectations {
+                profile: lint::CertificateProfile::Root,
+                issuer_name: &subject,
+                issuer_key_id: &root_key_id,
+                issuer_not_before: i64::MIN,
+                issuer_not_after: i64::MAX,
+                signature_algorithm: &root_algorithm,
+            },
+        )
+    };
+    let checked_root_key = lint::CheckedKey::new(&root_key, &check_root);
+    let root_cert =
+        root_params.self_signed(&checked_root_key).map_err(|e| {
+            match checked_root_key.take_failure() {
+                Some(failure) => CaError::PreIssuanceCheck(failure),
+                None => e.into(),
+            }
+        })?;
+    let root = CaCertificate::from_der(root_cert.der().to_vec(), "root")?;
+
+    let issuing = sign_issuing_ca(
+        &settings,
+        1,
+        &root,
+        &root_key,
+        &issuing_key,
+        now,
+        options.issuing_validity,
+    )?;
+    let issuing_ca = CaCertificate::from_der(issuing.der().to_vec(), "issuing")?;
+    let (ocsp_cert, _) = sign_responder(
+        &settings,
+        &issuing_ca,
+        &issuing_key,
+        &ocsp_key,
+        now,
+        options.ocsp_validity,
+    )?;
+
+    // Write: directories, keys (0600), certificates, the registry, the first root CRL,
+    // and ca.toml last (it marks completion).
+    super::create_private_dir(dir.root())?;
+    super::create_private_dir(&dir.keys_dir())?;
+    if let Some(out) = &options.root_key_out {
+        super::create_private_dir(out)?;
+    }
+    std::fs::create_dir_all(dir.certs_dir()).map_err(|e| CaError::io(&dir.certs_dir(), e))?;
+    keys::write_key_file(&root_key_path, &root_key, passphrase)?;
+    keys::write_key_file(&dir.issuing_key_file(1), &issuing_key, passphrase)?;
+    keys::write_key_file(&dir.responder_key_file(1), &ocsp_key, passphrase)?;
+    super::write_file(&dir.cert_file("root"), root_cert.pem().as_bytes())?;
+    super::write_file(&dir.issuing_cert_file(1), issuing.pem().as_bytes())?;
+    super::write_file(&dir.responder_cert_file(1), ocsp_cert.pem().as_bytes())?;
+    let registry = Registry::default();
+    registry.save(dir)?;
+    let crl = sign_root_crl(&settings, &root, &root_key, &registry, 1, now)?;
+    super::replace_file(&dir.root_crl_file(), &crl)?;
+    let settings_text = toml::to_string(&settings).map_err(|e| CaError::Setting(e.to_string()))?;
+    super::write_file(&dir.settings_file(), settings_text.as_bytes())?;
+
+    Ok(InitReport {
+        root_fingerprint: sha256_fingerprint(root_cert.der()),
+        key_algorithm: issuing_algorithm,
+        encrypted: passphrase.is_some(),
+        root_key: root_key_path,
+    })
+}
+
+fn responder_algorithm(issuing: KeyAlgorithm) -> KeyAlgorithm {
+    match issuing {
+        KeyAlgorithm::Rsa => KeyAlgorithm::EcdsaP256,
+        other => other,
+    }
+}
+
+fn tbs_subject(tbs: &[u8]) -> Result<Vec<u8>, lint::LintError> {
+    use x509_parser::prelude::FromDer;
+    let (_, parsed) = x509_parser::certificate::TbsCertificate::from_der(tbs)
+        .map_err(|e| lint::LintError::Unparsable(e.to_string()))?;
+    Ok(parsed.subject().as_raw().to_vec())
+}
+
+/// Issuing CA `id`'s certificate, signed by the root.
+fn sign_issuing_ca(
+    settings: &CaSettings,
+    id: u32,
+    root: &CaCertificate,
+    root_key: &KeyPair,
+    issuing_key: &KeyPair,
+    now: OffsetDateTime,
+    validity: Duration,
+) -> Result<rcgen::Certificate, CaError> {
+    let mut params = CertificateParams::default();
+    params.distinguished_name = ca_name(settings, &issuing_common_name(settings, id))?;
+    params.serial_number = Some(SerialNumber::from_slice(random_serial()?.as_bytes()));
+    params.not_before = now - BACKDATE;
+    params.not_after = (now + validity).min(root.not_after);
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    params.key_identifier_method =
+        KeyIdMethod::PreSpecified(lint::key_identifier(&keys::spki_der(issuing_key))?);
+    params.use_authority_key_identifier_extension = true;
+    params.crl_distribution_points = vec![CrlDistributionPoint {
+        uris: vec![settings.root_crl_url()],
+    }];
+    params.custom_extensions = vec![extensions::authority_info_access(
+        None,
+        &settings.root_cert_url(),
+    )?];
+    let algorithm = super::signature_algorithm_der(keys::algorithm_of(root_key))?;
+    let expectations = root_expectations(root, &algorithm);
+    sign_checked(&params, issuing_key, root, root_key, &expectations)
+}
+
+fn root_expectations<'a>(
+    root: &'a CaCertificate,
+    algorithm: &'a [u8],
+) -> lint::CertificateExpectations<'a> {
+    lint::CertificateExpectations {
+        profile: lint::CertificateProfile::IssuingCa,
+        issuer_name: &root.subject_der,
+        issuer_key_id: &root.key_id,
+        issuer_not_before: root.not_before.unix_timestamp(),
+        issuer_not_after: root.not_after.unix_timestamp(),
+        signature_algorithm: algorithm,
+    }
+}
+
+/// A delegated OCSP responder certificate (RFC 6960 §4.2.2.2) signed by an issuing CA.
+/// Returns it and its notAfter.
+pub(super) fn sign_responder(
+    settings: &CaSettings,
+    issuer: &CaCertificate,
+    issuer_key: &KeyPair,
+    responder_key: &KeyPair,
+    now: OffsetDateTime,
+    validity: Duration,
+) -> Result<(rcgen::Certificate, OffsetDateTime), CaError> {
+    let mut params = CertificateParams::default();
+    params.distinguished_name = ca_name(
+        settings,
+        &format!("{} OCSP Responder", settings.organization),
+    )?;
+    params.serial_number = Some(SerialNumber::from_slice(random_serial()?.as_bytes()));
+    params.not_before = now - BACKDATE;
+    params.not_after = super::whole_seconds((now + validity).min(issuer.not_after));
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::OcspSigning];
+    params.key_identifier_method =
+        KeyIdMethod::PreSpecified(lint::key_identifier(&keys::spki_der(responder_key))?);
+    params.use_authority_key_identifier_extension = true;
+    params.custom_extensions = vec![extensions::ocsp_nocheck()?];
+    let algorithm = super::signature_algorithm_der(keys::algorithm_of(issuer_key))?;
+    let expectations = lint::CertificateExpectations {
+        profile: lint::CertificateProfile::OcspResponder,
+        issuer_name: &issuer.subject_der,
+        issuer_key_id: &issuer.key_id,
+        issuer_not_before: issuer.not_before.unix_timestamp(),
+        issuer_not_after: issuer.not_after.unix_timestamp(),
+        signature_algorithm: &algorithm,
+    };
+    let not_after = params.not_after;
+    let cert = sign_checked(&params, responder_key, issuer, issuer_key, &expectations)?;
+    Ok((cert, not_after))
+}
+
+/// Reads the root key for a root operation: `explicit` (`--root-key FILE`) or, when not
+/// given, `keys/root.key.pem` in the data directory; checks it matches the root.
+pub fn load_root_key(
+    dir: &DataDir,
+    explicit: Option<&Path>,
+    passphrase: Option<&Passphrase>,
+) -> Result<KeyPair, CaError> {
+    let path = explicit
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| dir.key_file("root"));
+    if !path.exists() {
+        return Err(CaError::RootKeyNeeded(path));
+    }
+    let key = keys::read_key_file(&path, passphrase)?;
+    let root = CaCertificate::read(&dir.cert_file("root"))?;
+    super::check_key_matches(&root, &key, "root")?;
+    Ok(key)
+}
+
+/// The root CRL currently published in a data directory, parsed and checked.
+#[derive(Debug, Clone)]
+pub struct RootCrlInfo {
+    /// DER.
+    pub der: Vec<u8>,
+    /// cRLNumber.
+    pub number: u64,
+    /// thisUpdate.
+    pub this_update: OffsetDateTime,
+    /// nextUpdate.
+    pub next_update: OffsetDateTime,
+    /// Revoked certificates (issuing CAs): serial octets → revocation.
+    pub revoked: HashMap<Vec<u8>, IssuerRevocation>,
+}
+
+impl RootCrlInfo {
+    /// Parses a root CRL and checks it: signed by `root`, issued by its name, with a
+    /// cRLNumber and a nextUpdate.
+    pub fn parse(der: Vec<u8>, root: &CaCertificate) -> Result<Self, CaError> {
+        use x509_parser::extensions::ParsedExtension;
+        let invalid = |why: String| CaError::Refused(format!("not a usable root CRL: {why}"));
+        let (rest, crl) = x509_parser::parse_x509_crl(&der).map_err(|e| invalid(e.to_string()))?;
+        if !rest.is_empty() {
+            return Err(invalid("trailing bytes after the CRL".into()));
+        }
+        let (_, root_cert) = x509_parser::parse_x509_certificate(&root.der)
+            .map_err(|e| CaError::Key(format!("root certificate: {e}")))?;
+        if crl.issuer().as_raw() != root.subject_der.as_slice() {
+            return Err(invalid("its issuer is not this CA's root".into()));
+        }
+        crl.verify_signature(root_cert.public_key())
+            .map_err(|_| invalid("its signature does not verify with this CA's root key".into()))?;
+        let number = crl
+            .extensions()
+            .iter()
+            .find_map(|e| match e.parsed_extension() {
+                ParsedExtension::CRLNumber(n) => u64::try_from(n).ok(),
+                _ => None,
+            })
+            .ok_or_else(|| invalid("no usable cRLNumber".into()))?;
+        let next_update = crl
+            .next_update()
+            .map(|t| t.to_datetime())
+            .ok_or_else(|| invalid("no nextUpdate".into()))?;
+        let mut revoked = HashMap::new();
+        for entry in crl.iter_revoked_certificates() {
+            let serial = Serial::from_der_integer(entry.raw_serial())
+                .map(|s| s.as_bytes().to_vec())
+                .unwrap_or_else(|_| entry.raw_serial().to_vec());
+            let reason = entry
+                .reason_code()
+                .and_then(|(_, code)| RevocationReason::from_code(code.0))
+                .unwrap_or(RevocationReason::Unspecified);
+            revoked.insert(
+                serial,
+                IssuerRevocation {
+                    reason,
+                    revoked_at: entry.revocation_date.timestamp(),
+                },
+            );
+        }
+        let this_update = crl.last_update().to_datetime();
+        Ok(RootCrlInfo {
+            number,
+            this_update,
+            next_update,
+            revoked,
+            der,
+        })
+    }
+}
+
+/// The root CRL published in the data directory, if there is one.
+pub fn current_root_crl(dir: &DataDir) -> Result<Option<RootCrlInfo>, CaError> {
+    let path = dir.root_crl_file();
+    let der = match std::fs::read(&path) {
+        Ok(der) => der,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(CaError::io(&path, e)),
+    };
+    let root = CaCertificate::read(&dir.cert_file("root"))?;
+    RootCrlInfo::parse(der, &root).map(Some)
+}
+
+/// Signs a root CRL listing every issuing CA the registry marks revoked.
+fn sign_root_crl(
+    settings: &CaSettings,
+    root: &CaCertificate,
+    root_key: &KeyPair,
+    registry: &Registry,
+    number: u64,
+    now: OffsetDateTime,
+) -> Result<Vec<u8>, CaError> {
+    let this_update = super::whole_seconds(now);
+    let next_update = this_update + Duration::days(i64::from(settings.root_crl_validity_days));
+    let number_bytes = number.to_be_bytes();
+    let first = number_bytes.iter().position(|b| *b != 0).unwrap_or(7);
+    let mut revoked_certs = Vec::new();
+    for revocation in registry
+        .issuers
+        .iter()
+        .filter_map(|e| e.revocation.as_ref())
+    {
+        let serial: Serial = revocation
+            .serial
+            .parse()
+            .map_err(|e: crate::model::SerialError| CaError::Setting(e.to_string()))?;
+        revoked_certs.push(rcgen::RevokedCertParams {
+            serial_number: SerialNumber::from_slice(serial.as_bytes()),
+            revocation_time: super::whole_seconds(revocation.revoked_at),
+            reason_code: Some(rcgen_reason(revocation.reason)),
+            invalidity_date: None,
+        });
+    }
+    let params = rcgen::CertificateRevocationListParams {
+        this_update,
+        next_update,
+        crl_number: SerialNumber::from_slice(number_bytes.get(first..).unwrap_or(&[0])),
+        issuing_distribution_point: None,
+        revoked_certs,
+        key_identifier_method: KeyIdMethod::PreSpecified(root.key_id.clone()),
+    };
+    let algorithm = super::signature_algorithm_der(keys::algorithm_of(root_key))?;
+    let expectations = lint::CrlExpectations {
+        issuer_name: &root.subject_der,
+        issuer_key_id: &root.key_id,
+        signature_algorithm: &algorithm,
+    };
+    let check = |tbs: &[u8]| lint::check_crl(tbs, &expectations);
+    let signer = Issuer::from_ca_cert_der(
+        &root.der.as_slice().into(),
+        lint::CheckedKey::new(root_key, &check),
+    )?;
+    let crl = params
+        .signed_by(&signer)
+        .map_err(|e| match signer.key().take_failure() {
+            Some(failure) => CaError::PreIssuanceCheck(failure),
+            None => e.into(),
+        })?;
+    Ok(crl.der().to_vec())
+}
+
+fn rcgen_reason(reason: RevocationReason) -> rcgen::RevocationReason {
+    use rcgen::RevocationReason as R;
+    match reason {
+        RevocationReason::Unspecified => R::Unspecified,
+        RevocationReason::KeyCompromise => R::KeyCompromise,
+        RevocationReason::CaCompromise => R::CaCompromise,
+        RevocationReason::AffiliationChanged => R::AffiliationChanged,
+        RevocationReason::Superseded => R::Superseded,
+        RevocationReason::CessationOfOperation => R::CessationOfOperation,
+        RevocationReason::CertificateHold => R::CertificateHold,
+        RevocationReason::PrivilegeWithdrawn => R::PrivilegeWithdrawn,
+        RevocationReason::AaCompromise => R::AaCompromise,
+    }
+}
+
+/// Signs the next root CRL (cRLNumber one above the published one) with `validity`
+/// (default: the setting chosen at init), listing the revoked issuing CAs, and saves it
+/// as the published root CRL (a running server picks it up). Returns it.
+pub fn publish_root_crl(
+    dir: &DataDir,
+    root_key: &KeyPair,
+    validity: Option<Duration>,
+) -> Result<RootCrlInfo, CaError> {
+    let mut settings = read_settings(dir)?;
+    if let Some(validity) = validity {
+        settings.root_crl_validity_days = u32::try_from(validity.whole_days().max(1))
+            .map_err(|_| CaError::Setting("the root CRL validity is out of range".into()))?;
+    }
+    let root = CaCertificate::read(&dir.cert_file("root"))?;
+    let registry = Registry::load(dir)?;
+    // A published CRL that no longer parses (or was never made) restarts the numbering
+    // above anything the old store counter may have handed out.
+    let number = match current_root_crl(dir) {
+        Ok(Some(current)) => current.number.saturating_add(1),
+        _ => 1,
+    };
+    let der = sign_root_crl(
+        &settings,
+        &root,
+        root_key,
+        &registry,
+        number,
+        OffsetDateTime::now_utc(),
+    )?;
+    super::replace_file(&dir.root_crl_file(), &der)?;
+    RootCrlInfo::parse(der, &root)
+}
+
+/// Creates a new issuing CA (and its OCSP responder) signed by the root; the previously
+/// active CA is retired (it keeps serving status for what it issued). Returns the new id.
+pub fn rollover(
+    dir: &DataDir,
+    root_key: &KeyPair,
+    passphrase: Option<&Passphrase>,
+    key_algorithm: Option<KeyAlgorithm>,
+    issuing_validity: Duration,
+    ocsp_validity: Duration,
+) -> Result<u32, CaError> {
+    let settings = read_settings(dir)?;
+    let root = CaCertificate::read(&dir.cert_file("root"))?;
+    let mut registry = Registry::load(dir)?;
+    let id = registry.next_id();
+    let algorithm = key_algorithm.unwrap_or(match settings.key_algorithm {
+        KeyAlgorithm::Rsa => KeyAlgorithm::EcdsaP256,
+        other => other,
+    });
+    let issuing_key = keys::generate(algorithm)?;
+    let responder_key = keys::generate(responder_algorithm(algorithm))?;
+    let now = OffsetDateTime::now_utc();
+    if root.not_after - now < Duration::days(30) {
+        return Err(CaError::Refused(
+            "the root expires within 30 days: a new issuing CA under it would be useless".into(),
+        ));
+    }
+    let issuing = sign_issuing_ca(
+        &settings,
+        id,
+        &root,
+        root_key,
+        &issuing_key,
+        now,
+        issuing_validity,
+    )?;
+    let issuing_ca = CaCertificate::from_der(issuing.der().to_vec(), "new issuing CA")?;
+    let (responder, _) = sign_responder(
+        &settings,
+        &issuing_ca,
+        &issuing_key,
+        &responder_key,
+        now,
+        ocsp_validity,
+    )?;
+    keys::write_key_file(&dir.issuing_key_file(id), &issuing_key, passphrase)?;
+    keys::write_key_file(&dir.responder_key_file(id), &responder_key, passphrase)?;
+    super::write_file(&dir.issuing_cert_file(id), issuing.pem().as_bytes())?;
+    super::write_file(&dir.responder_cert_file(id), responder.pem().as_bytes())?;
+    // The registry is written last: until then the new files are unused.
+    for entry in &mut registry.issuers {
+        if entry.state == CaState::Active {
+            entry.state = CaState::Retired;
+        }
+    }
+    registry.issuers.push(IssuerEntry {
+        id,
+        state: CaState::Active,
+        revocation: None,
+        revoked_responders: Vec::new(),
+    });
+    registry.save(dir)?;
+    Ok(id)
+}
+
+/// Revokes issuing CA `id` with the root: records it in the registry and publishes a new
+/// root CRL that lists it. Returns the new root CRL.
+pub fn revoke_issuing(
+    dir: &DataDir,
+    root_key: &KeyPair,
+    id: u32,
+    reason: RevocationReason,
+) -> Result<RootCrlInfo, CaError> {
+    if reason == RevocationReason::CertificateHold {
+        return Err(CaError::Refused(
+            "a CA is not put on hold: revoke it for good, or not at all".into(),
+        ));
+    }
+    let mut registry = Registry::load(dir)?;
+    let serial = CaCertificate::read(&dir.issuing_cert_file(id))?.serial;
+    let entry = registry.get_mut(id).ok_or(CaError::UnknownIssuer(id))?;
+    if let Some(existing) = &entry.revocation {
+        return Err(CaError::Refused(format!(
+            "issuing CA {id} is already revoked ({}); nothing was changed",
+            existing.reason
+        )));
+    }
+    entry.state = CaState::Revoked;
+    entry.revocation = Some(CaRevocation {
+        serial: serial.to_string(),
+        reason,
+        revoked_at: super::whole_seconds(OffsetDateTime::now_utc()),
+    });
+    registry.save(dir)?;
+    publish_root_crl(dir, root_key, None)
+}
+
+/// Revokes issuing CA `id`'s OCSP responder certificate (listed on that CA's CRL from the
+/// next one on) and replaces it with a new key and certificate. Returns the revoked
+/// serial.
+pub fn revoke_responder(
+    dir: &DataDir,
+    passphrase: Option<&Passphrase>,
+    id: u32,
+    reason: RevocationReason,
+    validity: Duration,
+) -> Result<Serial, CaError> {
+    let ca = super::CertificateAuthority::load(dir, passphrase)?;
+    let (old_serial, _) = ca.renew_ocsp_responder(dir, passphrase, id, validity)?;
+    let mut registry = Registry::load(dir)?;
+    let entry = registry.get_mut(id).ok_or(CaError::UnknownIssuer(id))?;
+    entry.revoked_responders.push(CaRevocation {
+        serial: old_serial.to_string(),
+        reason,
+        revoked_at: super::whole_seconds(OffsetDateTime::now_utc()),
+    });
+    registry.save(dir)?;
+    Ok(old_serial)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn init_signs_the_first_root_crl_and_rollover_adds_a_ca() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::new(dir.path().join("ca"));
+        let mut options = InitOptions::new("http://127.0.0.1:1".into());
+        options.root_key_out = Some(dir.path().join("offline"));
+        let report = init(&data, &options).unwrap();
+        assert!(!data.key_file("root").exists());
+        assert_eq!(report.root_key, dir.path().join("offline/root.key.pem"));
+        let crl = current_root_crl(&data).unwrap().unwrap();
+        assert_eq!(crl.number, 1);
+        assert!(crl.revoked.is_empty());
+        assert_eq!((crl.next_update - crl.this_update).whole_days(), 180);
+
+        assert!(matches!(
+            load_root_key(&data, None, None),
+            Err(CaError::RootKeyNeeded(_))
+        ));
+        let root_key = load_root_key(&data, Some(&report.root_key), None).unwrap();
+        let id = rollover(
+            &data,
+            &root_key,
+            None,
+            None,
+            Duration::days(3650),
+            Duration::days(90),
+        )
+        .unwrap();
+        assert_eq!(id, 2);
+        let ca = super::super::CertificateAuthority::load(&data, None).unwrap();
+        assert_eq!(ca.active().unwrap().id(), 2);
+        assert_eq!(ca.issuer(1).unwrap().state(), CaState::Retired);
+        assert!(ca
+            .issuer(2)
+            .unwrap()
+            .certificate()
+            .subject
+            .contains("Issuing CA 2"));
+
+        let crl = revoke_issuing(&data, &root_key, 1, RevocationReason::CaCompromise).unwrap();
+        assert_eq!(crl.number, 2);
+        let serial = ca
+            .issuer(1)
+            .unwrap()
+            .certificate()
+            .serial
+            .as_bytes()
+            .to_vec();
+        assert_eq!(
+            crl.revoked.get(&serial).map(|r| r.reason),
+            Some(RevocationReason::CaCompromise)
+        );
+        assert!(revoke_issuing(&data, &root_key, 1, RevocationReason::CaCompromise).is_err());
+    }
+}
