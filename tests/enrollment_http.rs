@@ -19,22 +19,6 @@ use common::*;
 // Helpers
 // ---------------------------------------------------------------------------------------
 
-/// `openssl verify -CAfile CHAIN CERT` (the chain as `/ca/chain.pem` serves it); asserts
-/// that it prints `OK`.
-fn assert_verifies_with_chain(chain: &Path, cert: &Path) {
-    let output = run(std::process::Command::new("openssl")
-        .arg("verify")
-        .arg("-CAfile")
-        .arg(chain)
-        .arg(cert));
-    output.assert_success(&format!("openssl verify -CAfile chain {}", cert.display()));
-    assert!(
-        output.stdout_text().trim_end().ends_with(": OK"),
-        "openssl verify did not print OK\n{}",
-        output.describe()
-    );
-}
-
 /// Mode bits of a file (without the file type).
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path)
@@ -1003,32 +987,6 @@ fn admin_endpoints_require_the_admin_credential() {
 // ---------------------------------------------------------------------------------------
 // Renewal
 // ---------------------------------------------------------------------------------------
-
-/// The shipped policies with every role's renewal window as wide as its longest validity,
-/// so that a certificate may be renewed at once (whatever `renewal_window_days` means).
-fn policies_with_open_renewal(ca: &TestCa) -> std::path::PathBuf {
-    let dir = copy_policies(&shipped_policies(), &ca.path("policies-open-renewal"));
-    for role in ROLES {
-        let path = dir.join(format!("{role}.toml"));
-        let text = read_text(&path);
-        let max_days = Policy::load(&dir, role).validity.max_days;
-        let mut replaced = false;
-        let text: String = text
-            .lines()
-            .map(|line| {
-                if line.trim_start().starts_with("renewal_window_days") {
-                    replaced = true;
-                    format!("renewal_window_days = {max_days}\n")
-                } else {
-                    format!("{line}\n")
-                }
-            })
-            .collect();
-        assert!(replaced, "{}: no renewal_window_days", path.display());
-        std::fs::write(&path, text).unwrap();
-    }
-    dir
-}
 
 #[test]
 fn renewal_keeps_names_and_role_and_refuses_revoked_certificates() {

@@ -65,24 +65,12 @@ impl<'a> Fixture<'a> {
     /// `openssl ocsp -issuer ISSUING ARGS… -url URL/ocsp -CAfile CHAIN`; asserts that the
     /// response verifies and returns stdout and stderr together.
     fn openssl_ocsp<S: AsRef<OsStr>>(&self, args: &[S]) -> String {
-        let mut command = std::process::Command::new("openssl");
-        command.arg("ocsp").arg("-issuer").arg(&self.issuing);
-        command.args(args);
-        command
-            .arg("-url")
-            .arg(self.server.url_for("/ocsp"))
-            .arg("-CAfile")
-            .arg(&self.chain)
-            .args(["-timeout", "30"]);
-        let output = run(&mut command);
-        output.assert_success("openssl ocsp");
-        let text = format!("{}{}", output.stdout_text(), output.stderr_text());
-        assert!(
-            text.contains("Response verify OK"),
-            "openssl ocsp did not verify the response\n{}",
-            output.describe()
-        );
-        text
+        common::openssl_ocsp(
+            &self.server.url_for("/ocsp"),
+            &self.issuing,
+            &self.chain,
+            args,
+        )
     }
 
     /// `paypki revoke SERIAL --reason REASON [EXTRA…]` while the server runs; asserts success.
@@ -191,43 +179,6 @@ fn assert_malformed_request(response: &HttpResponse, what: &str) {
         "{what}: expected malformedRequest (30 03 0a 01 01)\n{}",
         response.describe()
     );
-}
-
-/// `check_crl.py CRL ISSUER`, parsed (the script fails unless the signature verifies).
-fn check_crl(crl: &Path, issuer: &Path) -> serde_json::Value {
-    let output = run_python("check_crl.py", &[crl, issuer]);
-    output.assert_success(&format!("check_crl.py {}", crl.display()));
-    serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|e| panic!("check_crl.py printed no JSON: {e}\n{}", output.describe()))
-}
-
-/// The CRL entry for `serial`, if listed.
-fn crl_entry<'v>(crl: &'v serde_json::Value, serial: &str) -> Option<&'v serde_json::Value> {
-    crl["entries"]
-        .as_array()
-        .and_then(|entries| entries.iter().find(|e| e["serial"] == serial))
-}
-
-/// The status line `openssl ocsp` prints for a certificate (`<path>: good`).
-fn ocsp_status_line(output: &str, label: &str) -> String {
-    output
-        .lines()
-        .find(|l| l.starts_with(&format!("{label}: ")))
-        .unwrap_or_else(|| panic!("openssl ocsp printed no status for {label}:\n{output}"))
-        .to_string()
-}
-
-/// The lines openssl prints for one certificate: its status line and the indented lines
-/// that follow it.
-fn ocsp_block(output: &str, label: &str) -> String {
-    let mut lines = output
-        .lines()
-        .skip_while(|l| !l.starts_with(&format!("{label}: ")));
-    let mut block = vec![lines
-        .next()
-        .unwrap_or_else(|| panic!("openssl ocsp printed no status for {label}:\n{output}"))];
-    block.extend(lines.take_while(|l| l.starts_with('\t') || l.starts_with(' ')));
-    block.join("\n")
 }
 
 /// Base64 of a DER request, percent-encoded for a URL path (RFC 6960 Appendix A.1).

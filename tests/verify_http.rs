@@ -296,14 +296,7 @@ fn sign_default(p: &Participant, message: &Path, out: &Path) -> Vec<u8> {
 
 /// Asserts a 200 JSON answer (never a 500) and returns it.
 fn post_ok(server: &TestServer<'_>, path: &str, body: &Value, what: &str) -> Value {
-    let response = server.post_json(path, body);
-    response.assert_status(200, &format!("{what}: POST {path}"));
-    assert!(
-        response.content_type().starts_with("application/json"),
-        "{what}: content type\n{}",
-        response.describe()
-    );
-    response.json()
+    server.post_json_ok(path, body, what)
 }
 
 /// `POST /v1/verify`, asserting HTTP 200.

@@ -185,7 +185,11 @@ async fn serve(context: &Context, args: ServeArgs) -> Result<(), CliError> {
         crate::ocsp::OcspResponder::new(ca.clone(), store.clone(), ocsp_validity, args.ocsp_cache)
             .map_err(|e| CliError::Failed(e.to_string()))?,
     );
-    let crl = Arc::new(crate::crl::CrlPublisher::new(ca, store, crl_validity));
+    let crl = Arc::new(crate::crl::CrlPublisher::new(
+        ca,
+        store.clone(),
+        crl_validity,
+    ));
     let first = crl
         .regenerate()
         .map_err(|e| CliError::Failed(format!("cannot build the first CRLs: {e}")))?;
@@ -203,7 +207,11 @@ async fn serve(context: &Context, args: ServeArgs) -> Result<(), CliError> {
         crl_wakeup: crl_wakeup.clone(),
     }));
     tokio::spawn(publish_crls(crl.clone(), crl_wakeup, crl_refresh));
-    tokio::spawn(watch_root_crl(root_crl.clone(), ocsp.clone()));
+    tokio::spawn(watch_root_crl(
+        root_crl.clone(),
+        ocsp.clone(),
+        store.clone(),
+    ));
     let settings = HttpSettings {
         request_timeout: std::time::Duration::from_secs(args.request_timeout.max(1)),
         enroll_per_client_per_minute: std::num::NonZeroU32::new(args.enroll_rate.max(1))
@@ -278,15 +286,31 @@ const ROOT_CRL_POLL: std::time::Duration = std::time::Duration::from_secs(2);
 async fn watch_root_crl(
     publisher: Arc<crate::crl::RootCrlPublisher>,
     ocsp: Arc<crate::ocsp::OcspResponder>,
+    store: SledStore,
 ) {
     loop {
         tokio::time::sleep(ROOT_CRL_POLL).await;
         let worker = publisher.clone();
-        match tokio::task::spawn_blocking(move || worker.poll()).await {
+        let store = store.clone();
+        let polled = tokio::task::spawn_blocking(move || {
+            let change = worker.poll()?;
+            if let Some(change) = change {
+                let event = crate::store::AuditEvent::new("root-crl", "serve").detail(format!(
+                    "root CRL {} picked up from the data directory and published",
+                    change.number
+                ));
+                if let Err(e) = store.append_audit(event) {
+                    tracing::error!(error = %e, "could not audit the root CRL publication");
+                }
+            }
+            Ok::<_, crate::crl::CrlError>(change)
+        })
+        .await;
+        match polled {
             // The root revoked an issuing CA: cached OCSP answers for its certificates
             // are stale.
-            Ok(Ok(true)) => ocsp.clear_cache(),
-            Ok(Ok(false)) => {}
+            Ok(Ok(Some(change))) if change.issuers_revoked => ocsp.clear_cache(),
+            Ok(Ok(_)) => {}
             Ok(Err(e)) => {
                 tracing::error!(error = %e, "the new root CRL is not usable; the previous one stays published")
             }

@@ -160,6 +160,15 @@ pub fn build(
     })
 }
 
+/// A root CRL the server newly published.
+#[derive(Debug, Clone, Copy)]
+pub struct RootCrlChange {
+    /// Its cRLNumber.
+    pub number: u64,
+    /// Whether it revoked an issuing CA that was good until now (status caches must go).
+    pub issuers_revoked: bool,
+}
+
 /// Publishes the root's CRL, which is signed offline: the one in the data directory at
 /// start, a newer one dropped there later (`poll`), or one posted by an administrator
 /// (`publish`). Each is checked (signed by our root, a higher cRLNumber) before it is
@@ -190,18 +199,18 @@ impl RootCrlPublisher {
     }
 
     /// Reads the data directory's root CRL if the file changed since the last look and
-    /// serves it if it checks out and is newer. Returns whether the set of revoked
-    /// issuing CAs changed (caches of status answers must then be dropped).
-    pub fn poll(&self) -> Result<bool, CrlError> {
+    /// serves it if it checks out and is newer. Returns what was newly published, if
+    /// anything.
+    pub fn poll(&self) -> Result<Option<RootCrlChange>, CrlError> {
         let path = self.dir.root_crl_file();
         let stamp = match std::fs::metadata(&path) {
             Ok(meta) => (meta.modified().unwrap_or(std::time::UNIX_EPOCH), meta.len()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(CrlError::Io(format!("{}: {e}", path.display()))),
         };
         if let Ok(mut seen) = self.seen.lock() {
             if *seen == Some(stamp) {
-                return Ok(false);
+                return Ok(None);
             }
             *seen = Some(stamp);
         }
@@ -211,10 +220,15 @@ impl RootCrlPublisher {
             .map_err(|e| CrlError::Invalid(format!("{}: {e}", path.display())))?;
         if let Some(current) = self.current() {
             if info.number <= current.number {
-                return Ok(false);
+                return Ok(None);
             }
         }
-        Ok(self.serve(info))
+        let number = info.number;
+        let issuers_revoked = self.serve(info);
+        Ok(Some(RootCrlChange {
+            number,
+            issuers_revoked,
+        }))
     }
 
     /// Publishes a root CRL made elsewhere (the offline root machine): it must be signed

@@ -525,6 +525,74 @@ mod tests {
         Profile::parse(&path, &text, Role::Bank).unwrap()
     }
 
+    /// The pre-issuance checks stand behind the RA: a decision that somehow slipped past
+    /// the policy (here, keyEncipherment for an ECDSA key, which `decide` never grants)
+    /// is refused by the CA, nothing is recorded, and the audit trail says why.
+    #[test]
+    fn a_failed_pre_issuance_check_signs_nothing_and_is_audited() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = crate::config::DataDir::new(dir.path().join("ca"));
+        crate::ca::init(
+            &data,
+            &crate::ca::InitOptions::new("http://127.0.0.1:1".into()),
+        )
+        .unwrap();
+        let ca = Arc::new(CertificateAuthority::load(&data, None).unwrap());
+        let policies = Arc::new(
+            Policies::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies"))
+                .unwrap(),
+        );
+        let store = SledStore::temporary().unwrap();
+        let ra = RegistrationAuthority::new(policies.clone(), ca, store.clone());
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let profile = policies.profile(Role::Bank).unwrap();
+        let decision = Decision {
+            role: Role::Bank,
+            subject: "CN=Bank,O=Bank AG,serialNumber=B1".parse().unwrap(),
+            sans: Vec::new(),
+            public_key: crate::model::PublicKey::from_spki_der(&crate::ca::keys::spki_der(&key))
+                .unwrap(),
+            validity: Duration::days(30),
+            key_usage: vec![U::DigitalSignature, U::KeyEncipherment],
+            extended_key_usage: profile.extended_key_usage.clone(),
+            policy_oid: profile.policy_oid.clone(),
+            san_required: false,
+            via: IssuancePath::CliIssue,
+            actor: "test".into(),
+        };
+        let refused = ra.execute(decision).unwrap_err();
+        assert!(
+            matches!(
+                refused,
+                RaError::Ca(CaError::PreIssuanceCheck(
+                    crate::ca::LintError::KeyUsageNotForKeyType { .. }
+                ))
+            ),
+            "{refused:?}"
+        );
+        assert!(store
+            .list(&crate::store::ListFilter::default())
+            .unwrap()
+            .is_empty());
+        let audit = store.audit_entries(10).unwrap();
+        let last = audit.last().unwrap().body();
+        assert_eq!(last.action, "issue-refused");
+        assert!(
+            last.detail.contains("pre-issuance check failed"),
+            "{}",
+            last.detail
+        );
+        // The requester learns only that an internal check failed.
+        let problem = crate::http::Problem::from(refused);
+        assert_eq!(problem.status, 500);
+        assert_eq!(problem.kind, "urn:paypki:problem:pre-issuance-check");
+        assert!(
+            !problem.detail.contains("keyEncipherment"),
+            "{}",
+            problem.detail
+        );
+    }
+
     #[test]
     fn key_usage_follows_the_key_type() {
         let both = profile_with(r#"["digital_signature", "key_encipherment", "key_agreement"]"#);

@@ -203,8 +203,14 @@ impl RevocationStore for SledStore {
                     ));
                 }
             }
+            let mut revocation = revocation.clone();
+            if let Some(hold) = &record.revocation {
+                // RFC 5280 §5.3.1 practice: a hold made permanent keeps the hold's date, so
+                // what was signed while on hold never becomes valid again.
+                revocation.revoked_at = hold.revoked_at;
+            }
             record.status = CertificateStatus::Revoked;
-            record.revocation = Some(revocation.clone());
+            record.revocation = Some(revocation);
             Ok(())
         })
     }
@@ -342,6 +348,41 @@ mod tests {
         assert_eq!(store.next_counter("crl").unwrap(), 1);
         assert_eq!(store.next_counter("crl").unwrap(), 2);
         assert!(store.verify_audit().unwrap().problems.is_empty());
+    }
+
+    #[test]
+    fn a_hold_made_permanent_keeps_the_hold_time() {
+        // RFC 5280 §5.3.1 practice: signatures made while a certificate was on hold must
+        // not become valid again because the permanent revocation came later.
+        let store = SledStore::temporary().unwrap();
+        store
+            .record_issued(
+                &record("0c", Role::Merchant, 30),
+                AuditEvent::new("issue", "t"),
+            )
+            .unwrap();
+        let serial: Serial = "0c".parse().unwrap();
+        let held_at = OffsetDateTime::from_unix_timestamp(1_790_000_000).unwrap();
+        let mut hold = revocation(RevocationReason::CertificateHold);
+        hold.revoked_at = held_at;
+        store
+            .revoke(&serial, hold, AuditEvent::new("revoke", "t"))
+            .unwrap();
+        let mut compromise = revocation(RevocationReason::KeyCompromise);
+        compromise.revoked_at = held_at + time::Duration::days(3);
+        let record = store
+            .revoke(&serial, compromise, AuditEvent::new("revoke", "t"))
+            .unwrap();
+        let revocation = record.revocation.unwrap();
+        assert_eq!(revocation.reason, "keyCompromise");
+        assert_eq!(revocation.revoked_at, held_at);
+        match store.known_status(serial.as_bytes()).unwrap() {
+            KnownStatus::Revoked(entry) => {
+                assert_eq!(entry.revoked_at, held_at.unix_timestamp());
+                assert_eq!(entry.reason, RevocationReason::KeyCompromise);
+            }
+            other => panic!("expected revoked, got {other:?}"),
+        }
     }
 
     #[test]

@@ -1152,12 +1152,24 @@ impl<'a> TestServer<'a> {
 
     /// [`TestServer::start_with`] with another policies directory (`--policies`).
     pub fn start_with_policies(ca: &'a TestCa, policies: &Path, extra_args: &[&str]) -> Self {
+        Self::start_listening(ca, policies, "127.0.0.1:0", extra_args)
+    }
+
+    /// [`TestServer::start_with_policies`] listening on `listen` (e.g. `127.0.0.1:23456`)
+    /// instead of an ephemeral port: `serve` refuses `--listen` twice, so a fixed port
+    /// cannot be passed in `extra_args`. See [`TestServer::start_on_port`].
+    pub fn start_listening(
+        ca: &'a TestCa,
+        policies: &Path,
+        listen: &str,
+        extra_args: &[&str],
+    ) -> Self {
         static STARTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = STARTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let log_path = ca.path(&format!("server-{n}.log"));
         let log = std::fs::File::create(&log_path).expect("cannot create the server log");
         let log_err = log.try_clone().expect("cannot clone the server log handle");
-        let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
+        let mut args = vec!["serve", "--listen", listen];
         args.extend_from_slice(extra_args);
         let mut command = ca.command_with_policies(policies, &args);
         command
@@ -1673,4 +1685,302 @@ pub fn owned_attributes(attributes: &[(&str, &str)]) -> Vec<(String, String)> {
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// CAs whose base URL is the test server's own address (strict relying parties)
+// ---------------------------------------------------------------------------------------
+
+/// A free TCP port on 127.0.0.1, for a CA whose `--base-url` must be known before its
+/// server starts (`paypki init --base-url http://127.0.0.1:PORT`, then
+/// [`TestServer::start_on_port`]). Ports come from below the kernel's ephemeral range
+/// (32768–60999 on Linux), so that connections made meanwhile by anyone cannot take them,
+/// each at most once per test binary, and only if they can be bound right now.
+pub fn pick_free_port() -> u16 {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    const FIRST: u32 = 20_000;
+    const COUNT: u32 = 12_000;
+    // Different test binaries (and concurrent runs) start at different places.
+    let offset = std::process::id().wrapping_mul(7_919) % COUNT;
+    for _ in 0..COUNT {
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let port = u16::try_from(FIRST + (offset + n) % COUNT).expect("port in range");
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!(
+        "no free TCP port on 127.0.0.1 between {FIRST} and {}",
+        FIRST + COUNT
+    );
+}
+
+impl<'a> TestServer<'a> {
+    /// `paypki serve --listen 127.0.0.1:PORT EXTRA_ARGS…` for `ca` (its own policies), e.g.
+    /// on a port from [`pick_free_port`] that `init --base-url` already names.
+    pub fn start_on_port(ca: &'a TestCa, port: u16, extra_args: &[&str]) -> Self {
+        Self::start_listening(ca, ca.policies(), &format!("127.0.0.1:{port}"), extra_args)
+    }
+
+    /// `POST path` with a JSON body; asserts HTTP 200 with a JSON answer (never a 4xx or
+    /// 5xx) and returns it.
+    pub fn post_json_ok(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+        what: &str,
+    ) -> serde_json::Value {
+        let response = self.post_json(path, body);
+        response.assert_status(200, &format!("{what}: POST {path}"));
+        assert!(
+            response.content_type().starts_with("application/json"),
+            "{what}: POST {path}: content type\n{}",
+            response.describe()
+        );
+        response.json()
+    }
+
+    /// `POST path` with a raw body of `content_type` and the admin credential.
+    pub fn admin_post_bytes(&self, path: &str, content_type: &str, body: &[u8]) -> HttpResponse {
+        let authorization = self.admin_authorization();
+        self.post_bytes_with(
+            path,
+            Some(content_type),
+            body,
+            &[("Authorization", &authorization)],
+        )
+    }
+}
+
+/// Runs a command with stdin closed, killing it (and panicking, with what it printed so
+/// far) if it has not finished within `limit`. For tools that may wait on the network
+/// without a time-out of their own, such as `openssl verify -crl_download`.
+pub fn run_with_deadline(command: &mut Command, limit: std::time::Duration) -> Output {
+    use std::io::Read;
+    let mut child = command
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {:?}: {e}", command.get_program()));
+    let mut stdout = child.stdout.take().expect("piped stdout");
+    let mut stderr = child.stderr.take().expect("piped stderr");
+    let out = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = stdout.read_to_end(&mut bytes);
+        bytes
+    });
+    let err = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = stderr.read_to_end(&mut bytes);
+        bytes
+    });
+    let deadline = std::time::Instant::now() + limit;
+    let (status, timed_out) = loop {
+        if let Some(status) = child.try_wait().expect("cannot wait for a child process") {
+            break (status, false);
+        }
+        if std::time::Instant::now() >= deadline {
+            let _ = child.kill();
+            break (child.wait().expect("cannot reap a killed child"), true);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let output = Output {
+        status,
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+    };
+    let shown: Vec<String> = command
+        .get_args()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        !timed_out,
+        "{:?} {} did not finish within {limit:?} and was killed\n{}",
+        command.get_program(),
+        shown.join(" "),
+        output.describe()
+    );
+    output
+}
+
+/// Removes the proxy variables from a command's environment, so that a tool fetching
+/// URLs (`openssl … -crl_download`, `openssl ocsp -url`) talks to the test server directly.
+pub fn without_proxy(command: &mut Command) -> &mut Command {
+    for name in [
+        "http_proxy",
+        "HTTP_PROXY",
+        "https_proxy",
+        "HTTPS_PROXY",
+        "all_proxy",
+        "ALL_PROXY",
+    ] {
+        command.env_remove(name);
+    }
+    command.env("no_proxy", "127.0.0.1,localhost")
+}
+
+/// Mode bits of a file (without the file type).
+pub fn file_mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+/// A DER certificate (as `/ca/*.crt` serves it) as PEM text, converted by `openssl x509`.
+pub fn der_certificate_to_pem(der: &[u8], scratch: &Path) -> String {
+    std::fs::write(scratch, der).unwrap_or_else(|e| panic!("{}: {e}", scratch.display()));
+    openssl(&[
+        "x509".as_ref(),
+        "-inform".as_ref(),
+        "DER".as_ref(),
+        "-in".as_ref(),
+        scratch.as_os_str(),
+    ])
+    .stdout_text()
+}
+
+/// `openssl verify -CAfile CHAIN CERT` (the chain as the server hands it out); asserts
+/// that it prints `OK`.
+pub fn assert_verifies_with_chain(chain: &Path, cert: &Path) {
+    let output = run(Command::new("openssl")
+        .arg("verify")
+        .arg("-CAfile")
+        .arg(chain)
+        .arg(cert));
+    output.assert_success(&format!(
+        "openssl verify -CAfile {} {}",
+        chain.display(),
+        cert.display()
+    ));
+    assert!(
+        output.stdout_text().trim_end().ends_with(": OK"),
+        "openssl verify did not print OK\n{}",
+        output.describe()
+    );
+}
+
+/// `tests/py/check_crl.py CRL ISSUER`, parsed (the script fails unless the CRL's
+/// signature verifies with the issuer's key).
+pub fn check_crl(crl: &Path, issuer: &Path) -> serde_json::Value {
+    let output = run_python("check_crl.py", &[crl, issuer]);
+    output.assert_success(&format!(
+        "check_crl.py {} {}",
+        crl.display(),
+        issuer.display()
+    ));
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("check_crl.py printed no JSON: {e}\n{}", output.describe()))
+}
+
+/// The entry for `serial` in a CRL parsed by [`check_crl`] or `check_crl_chain.py`.
+pub fn crl_entry<'v>(crl: &'v serde_json::Value, serial: &str) -> Option<&'v serde_json::Value> {
+    crl["entries"]
+        .as_array()
+        .and_then(|entries| entries.iter().find(|e| e["serial"] == serial))
+}
+
+/// `tests/py/check_crl_chain.py ROOT ROOT_CRL [ISSUING ISSUING_CRL]…`, parsed: every CRL
+/// names and is signed by its own CA (and by no other CA of the hierarchy).
+pub fn check_crl_chain(
+    root: &Path,
+    root_crl: &Path,
+    issuing: &[(&Path, &Path)],
+) -> serde_json::Value {
+    let mut args: Vec<&OsStr> = vec![root.as_os_str(), root_crl.as_os_str()];
+    for (cert, crl) in issuing {
+        args.extend([cert.as_os_str(), crl.as_os_str()]);
+    }
+    let output = run_python("check_crl_chain.py", &args);
+    output.assert_success("check_crl_chain.py");
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "check_crl_chain.py printed no JSON: {e}\n{}",
+            output.describe()
+        )
+    })
+}
+
+/// `openssl ocsp -issuer ISSUER ARGS… -url URL -CAfile CA_FILE -timeout 30` (no proxy,
+/// bounded); asserts that it succeeds and verifies the response, and returns stdout and
+/// stderr together.
+pub fn openssl_ocsp<S: AsRef<OsStr>>(
+    url: &str,
+    issuer: &Path,
+    ca_file: &Path,
+    args: &[S],
+) -> String {
+    let mut command = Command::new("openssl");
+    command.arg("ocsp").arg("-issuer").arg(issuer);
+    command.args(args);
+    command
+        .arg("-url")
+        .arg(url)
+        .arg("-CAfile")
+        .arg(ca_file)
+        .args(["-timeout", "30"]);
+    let output = run_with_deadline(
+        without_proxy(&mut command),
+        std::time::Duration::from_secs(60),
+    );
+    output.assert_success("openssl ocsp");
+    let text = format!("{}{}", output.stdout_text(), output.stderr_text());
+    assert!(
+        text.contains("Response verify OK"),
+        "openssl ocsp did not verify the response\n{}",
+        output.describe()
+    );
+    text
+}
+
+/// The status line `openssl ocsp` prints for a certificate (`<label>: good`).
+pub fn ocsp_status_line(output: &str, label: &str) -> String {
+    output
+        .lines()
+        .find(|l| l.starts_with(&format!("{label}: ")))
+        .unwrap_or_else(|| panic!("openssl ocsp printed no status for {label}:\n{output}"))
+        .to_string()
+}
+
+/// The lines `openssl ocsp` prints for one certificate: its status line and the indented
+/// lines that follow it (`Reason:`, `Revocation Time:`, …).
+pub fn ocsp_block(output: &str, label: &str) -> String {
+    let mut lines = output
+        .lines()
+        .skip_while(|l| !l.starts_with(&format!("{label}: ")));
+    let mut block = vec![lines
+        .next()
+        .unwrap_or_else(|| panic!("openssl ocsp printed no status for {label}:\n{output}"))];
+    block.extend(lines.take_while(|l| l.starts_with('\t') || l.starts_with(' ')));
+    block.join("\n")
+}
+
+/// The shipped policies with every role's renewal window as wide as its longest validity,
+/// so that a certificate may be renewed at once; written to `<tmp>/policies-open-renewal`.
+pub fn policies_with_open_renewal(ca: &TestCa) -> PathBuf {
+    let dir = copy_policies(&shipped_policies(), &ca.path("policies-open-renewal"));
+    for role in ROLES {
+        let path = dir.join(format!("{role}.toml"));
+        let text = read_text(&path);
+        let max_days = Policy::load(&dir, role).validity.max_days;
+        let mut replaced = false;
+        let text: String = text
+            .lines()
+            .map(|line| {
+                if line.trim_start().starts_with("renewal_window_days") {
+                    replaced = true;
+                    format!("renewal_window_days = {max_days}\n")
+                } else {
+                    format!("{line}\n")
+                }
+            })
+            .collect();
+        assert!(replaced, "{}: no renewal_window_days", path.display());
+        std::fs::write(&path, text).unwrap();
+    }
+    dir
 }

@@ -1,0 +1,191 @@
+//! A data directory made by the first version of paypki (before issuing-CA rollover and
+//! root CRLs at init) keeps working with this one. The fixture in
+//! `tests/fixtures/legacy-v1` was made by that version's binary (its README says how): no
+//! `cas.toml`, no root CRL, 25-byte revocation entries, records without an issuer.
+
+// Helpers outside #[test] functions may panic too: a panic is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+
+/// Copies a directory tree (the fixture is never changed in place).
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+fn fixture(name: &str) -> PathBuf {
+    repo_dir().join("tests/fixtures/legacy-v1").join(name)
+}
+
+fn serial_of(certificate: &Path) -> String {
+    let output = openssl(&[
+        "x509",
+        "-noout",
+        "-serial",
+        "-in",
+        certificate.to_str().unwrap(),
+    ]);
+    output.assert_success("openssl x509 -serial");
+    output
+        .stdout_text()
+        .trim()
+        .trim_start_matches("serial=")
+        .to_ascii_lowercase()
+}
+
+/// A CA whose data directory is a copy of the first version's, with an admin credential.
+fn legacy_ca() -> TestCa {
+    let ca = TestCa::uninitialized();
+    copy_tree(&fixture("ca-data"), ca.data_dir());
+    assert!(!ca.data_dir().join("cas.toml").exists());
+    assert!(!ca.data_dir().join("crl/root.crl").exists());
+    ca.paypki(&["credential", "rotate"])
+        .assert_success("paypki credential rotate on the old data directory");
+    ca
+}
+
+#[test]
+fn a_data_directory_from_the_first_version_keeps_working() {
+    let ca = legacy_ca();
+    let (kept, revoked) = (fixture("kept.pem"), fixture("revoked.pem"));
+    let (kept_serial, revoked_serial) = (serial_of(&kept), serial_of(&revoked));
+
+    // One issuing CA, id 1, active, from files that predate the registry.
+    let listed = ca.paypki(&["ca", "list", "--json"]);
+    listed.assert_success("paypki ca list");
+    let cas: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(cas.as_array().unwrap().len(), 1, "{cas}");
+    assert_eq!(cas[0]["id"], 1);
+    assert_eq!(cas[0]["state"], "active");
+
+    let server = TestServer::start(&ca);
+    // The root key is still in keys/: serve signed the missing root CRL at start.
+    server.get("/healthz").assert_status(200, "GET /healthz");
+    assert_eq!(server.get("/healthz").json()["status"], "ok");
+    let root_crl = server.get("/crl/root.crl");
+    root_crl.assert_status(200, "GET /crl/root.crl of an old data directory");
+    let root_crl_path = ca.path("root.crl");
+    std::fs::write(&root_crl_path, &root_crl.body).unwrap();
+    let parsed = check_crl(&root_crl_path, &ca.root_cert());
+    assert_eq!(parsed["issuer_matches"], true, "{parsed}");
+    assert!(ca.data_dir().join("crl/root.crl").is_file());
+
+    // The old records: their issuer is CA 1, their chain is CA 1's.
+    let record = server.get(&format!("/v1/certificates/{kept_serial}"));
+    record.assert_status(200, "GET /v1/certificates of an old record");
+    assert_eq!(record.json()["issuer"], 1);
+    assert_eq!(record.json()["status"], "good");
+    assert_eq!(
+        normalize_pem(record.json()["chain"].as_str().unwrap()),
+        normalize_pem(&format!(
+            "{}{}",
+            read_text(&ca.issuing_cert()),
+            read_text(&ca.root_cert())
+        ))
+    );
+
+    // OCSP reads the old compact revocation entry (25 bytes) and the old records.
+    let chain_file = ca.path("chain.pem");
+    std::fs::write(
+        &chain_file,
+        format!(
+            "{}{}",
+            read_text(&ca.issuing_cert()),
+            read_text(&ca.root_cert())
+        ),
+    )
+    .unwrap();
+    let ocsp_url = server.url_for("/ocsp");
+    let answer = openssl_ocsp(
+        &ocsp_url,
+        &ca.issuing_cert(),
+        &chain_file,
+        &[
+            "-cert",
+            kept.to_str().unwrap(),
+            "-cert",
+            revoked.to_str().unwrap(),
+            "-no_nonce",
+        ],
+    );
+    assert!(
+        ocsp_status_line(&answer, kept.to_str().unwrap()).ends_with("good"),
+        "{answer}"
+    );
+    let block = ocsp_block(&answer, revoked.to_str().unwrap());
+    assert!(
+        block.contains("revoked") && block.contains("keyCompromise"),
+        "{answer}"
+    );
+
+    // The issuing CRL still lists the old revocation (until the certificate expires in
+    // December 2029: RFC 5280 §3.3 lets an expired certificate leave the CRL).
+    let crl = server.get("/crl/issuing.crl");
+    crl.assert_status(200, "GET /crl/issuing.crl");
+    let crl_path = ca.path("issuing.crl");
+    std::fs::write(&crl_path, &crl.body).unwrap();
+    let parsed = check_crl(&crl_path, &ca.issuing_cert());
+    let not_after = record.json()["not_after"].as_str().unwrap().to_string();
+    let expired =
+        time::OffsetDateTime::parse(&not_after, &time::format_description::well_known::Rfc3339)
+            .unwrap()
+            < time::OffsetDateTime::now_utc();
+    assert_eq!(
+        crl_entry(&parsed, &revoked_serial).is_some(),
+        !expired,
+        "{parsed}"
+    );
+
+    // New enrollments come from the old issuing CA 1 and are recorded with it.
+    let token = server.create_token(
+        "merchant",
+        "CN=New Shop,O=New Shop Ltd,serialNumber=M7654321",
+        &[],
+        &[],
+    );
+    let (new_serial, _) = server.enroll_cli(&token, "ecdsa-p256", "new");
+    let record = server.get(&format!("/v1/certificates/{new_serial}"));
+    assert_eq!(record.json()["issuer"], 1, "{}", record.describe());
+    server.stop();
+
+    // The old directory rolls over like a new one: CA 2 issues, CA 1 keeps answering.
+    let rolled = ca.paypki(&["ca", "rollover"]);
+    rolled.assert_success("paypki ca rollover on an old data directory");
+    assert_eq!(rolled.stdout_text().trim(), "2");
+    let server = TestServer::start(&ca);
+    let token = server.create_token(
+        "merchant",
+        "CN=Newer Shop,O=New Shop Ltd,serialNumber=M7654322",
+        &[],
+        &[],
+    );
+    let (newer_serial, _) = server.enroll_cli(&token, "ecdsa-p256", "newer");
+    let record = server.get(&format!("/v1/certificates/{newer_serial}"));
+    assert_eq!(record.json()["issuer"], 2, "{}", record.describe());
+    let answer = openssl_ocsp(
+        &server.url_for("/ocsp"),
+        &ca.issuing_cert(),
+        &chain_file,
+        &["-cert", kept.to_str().unwrap(), "-no_nonce"],
+    );
+    assert!(
+        ocsp_status_line(&answer, kept.to_str().unwrap()).ends_with("good"),
+        "{answer}"
+    );
+    server.stop();
+    ca.paypki(&["audit", "verify"])
+        .assert_success("the old audit chain continues unbroken");
+}
