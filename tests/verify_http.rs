@@ -1092,34 +1092,21 @@ fn each_failure_has_its_own_reason() {
         "certificate given as leaf + issuing bundle",
     );
 
-    // expired / not_yet_valid by the signature time.
-    assert_reason(
-        &verify(
-            &server,
-            &with(good.clone(), "time", "2100-01-01T00:00:00Z"),
-            "2100",
-        ),
-        "expired",
-        "time 2100",
-    );
-    assert_reason(
-        &verify(
-            &server,
-            &with(good.clone(), "time", "2000-01-01T00:00:00Z"),
-            "2000",
-        ),
-        "not_yet_valid",
-        "time 2000",
-    );
-    assert_reason(
-        &verify(
-            &server,
-            &with(by_serial(&alice, msg, &sig), "time", "2100-01-01T00:00:00Z"),
-            "2100",
-        ),
-        "expired",
-        "time 2100, by serial",
-    );
+    // A claimed time the signer's policy does not honour (in the future, or older than
+    // the grace period) is not the time the signature is judged at: the server's time
+    // is, and the answer says so (docs/verification.md).
+    for (claimed, body) in [
+        ("2100-01-01T00:00:00Z", good.clone()),
+        ("2000-01-01T00:00:00Z", good.clone()),
+        ("2100-01-01T00:00:00Z", by_serial(&alice, msg, &sig)),
+    ] {
+        let outcome = verify(&server, &with(body, "time", claimed), claimed);
+        assert_valid(&outcome, &alice, None, claimed);
+        assert_eq!(outcome["time"]["source"], "server", "{outcome}");
+        assert_eq!(outcome["time"]["claimed"], claimed, "{outcome}");
+        assert_eq!(outcome["time"]["proven"], false, "{outcome}");
+        assert!(outcome["time"]["note"].is_string(), "{outcome}");
+    }
     assert_valid(
         &verify(
             &server,
@@ -1139,12 +1126,12 @@ fn each_failure_has_its_own_reason() {
             message.as_os_str(),
             "--signature".as_ref(),
             ca.path("alice.sig").as_os_str(),
-            "--time".as_ref(),
-            "2000-01-01T00:00:00Z".as_ref(),
+            "--require-role".as_ref(),
+            "bank".as_ref(),
         ],
         false,
     );
-    assert_eq!(cli["reason"], "not_yet_valid", "{cli}");
+    assert_eq!(cli["reason"], "wrong_role", "{cli}");
 
     // unknown_issuer: a second CA with identical names, a certificate with the same
     // subject; checked by signature, not by names.
@@ -1467,13 +1454,20 @@ fn revocation_applies_by_reason_and_signature_time() {
             Some("revoked"),
         ),
         (&compromised, &signatures[2], None, Some("revoked")),
-        // keyCompromise with an invalidity date: before it valid, from it on revoked.
-        (&dated, &signatures[3], Some(early_text.clone()), None),
+        // keyCompromise with an invalidity date: whoever stole the key also picks the
+        // claimed time, so no claimed time is trusted, not even one before the
+        // invalidity date (only a timestamp could prove it).
+        (
+            &dated,
+            &signatures[3],
+            Some(early_text.clone()),
+            Some("revoked"),
+        ),
         (
             &dated,
             &signatures[3],
             Some(rfc3339(invalid_since - 1)),
-            None,
+            Some("revoked"),
         ),
         (
             &dated,
@@ -1937,14 +1931,15 @@ fn a_batch_of_1000_mixed_items_matches_single_answers_in_order() {
                 Some("unknown_issuer"),
                 None,
             ),
+            // A claimed time in the future is not honoured: judged now, valid.
             9 => (
                 with(
                     by_cert(&merchant, msg, &m_sigs[k]),
                     "time",
                     "2100-01-01T00:00:00Z",
                 ),
-                false,
-                Some("expired"),
+                true,
+                None,
                 Some(m.clone()),
             ),
             10 => (
@@ -2124,27 +2119,16 @@ fn validate_chains_with_revocation_and_usage() {
         );
     }
 
-    // Time.
-    assert_chain_bad(
-        &validate(
+    // Time: a claimed time outside the grace period is not honoured (judged now).
+    for claimed in ["2100-01-01T00:00:00Z", "2000-01-01T00:00:00Z"] {
+        let outcome = validate(
             &server,
-            &json!({ "chain": [leaf], "time": "2100-01-01T00:00:00Z" }),
-            "2100",
-        ),
-        "unknown",
-        "expired",
-        "chain in 2100",
-    );
-    assert_chain_bad(
-        &validate(
-            &server,
-            &json!({ "chain": [leaf], "time": "2000-01-01T00:00:00Z" }),
-            "2000",
-        ),
-        "unknown",
-        "not_yet_valid",
-        "chain in 2000",
-    );
+            &json!({ "chain": [leaf], "time": claimed }),
+            claimed,
+        );
+        assert_chain_good(&outcome, claimed);
+        assert_eq!(outcome["time"]["source"], "server", "{outcome}");
+    }
 
     // A foreign CA with identical names.
     let foreign_ca = TestCa::new();
@@ -2278,5 +2262,178 @@ fn validate_chains_with_revocation_and_usage() {
     let verdict = chain_cli(&foreign_chain, None, false);
     assert_eq!(verdict["reason"], "unknown_issuer", "{verdict}");
     assert_eq!(verdict["status"], "unknown", "{verdict}");
+    server.stop();
+}
+
+// ---------------------------------------------------------------------------------------
+// Hardening: the exact certificate, bounded caches, times a signer claims
+// ---------------------------------------------------------------------------------------
+
+/// A certificate signed by our own issuing key (a mis-issuance, or a key used outside
+/// paypki) that carries a recorded serial but another key is not the certificate this CA
+/// issued with that serial: the serial alone proves nothing.
+#[test]
+fn a_certificate_with_a_recorded_serial_but_another_key_is_not_ours() {
+    let ca = TestCa::new();
+    let server = TestServer::start(&ca);
+    let alice = enroll(&server, "merchant", KeyType::EcP256, "alice");
+    let twin = forge_with_serial(&ca, &ca, &alice, "twin");
+    let msg = b"{\"order\":\"O-1\"}".as_slice();
+    let message = write_file(&ca, "order.json", msg);
+    let twin_sig = sign_default(&twin, &message, &ca.path("twin.sig"));
+    let outcome = verify(&server, &by_cert(&twin, msg, &twin_sig), "twin");
+    assert_reason(&outcome, "unknown_issuer", "a twin with our serial");
+    assert!(
+        outcome["message"]
+            .as_str()
+            .unwrap()
+            .contains("not the one this CA issued"),
+        "{outcome}"
+    );
+    let chain = validate(
+        &server,
+        &json!({ "chain": [twin.cert_pem(), read_text(&ca.issuing_cert())] }),
+        "twin chain",
+    );
+    assert_chain_bad(&chain, "unknown", "unknown_issuer", "a twin's chain");
+    // The genuine certificate is unaffected.
+    let sig = sign_default(&alice, &message, &ca.path("alice.sig"));
+    assert_valid(
+        &verify(&server, &by_cert(&alice, msg, &sig), "alice"),
+        &alice,
+        None,
+        "the genuine certificate",
+    );
+    server.stop();
+}
+
+/// The server's resident memory, from /proc (Linux).
+fn resident_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no VmRSS in /proc/{pid}/status"))
+}
+
+/// Certificates that are not ours are parsed, refused and forgotten: 1,500 unique 60 KB
+/// junk certificates (90 MB) sent to /v1/verify and /v1/validate leave the server's
+/// memory where it was (before, every one was cached for good).
+#[test]
+fn junk_certificates_sent_for_verification_are_not_kept() {
+    let ca = TestCa::new();
+    let server = TestServer::start(&ca);
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let junk = |i: u32| {
+        let mut params = rcgen::CertificateParams::new(vec![format!("junk{i}.example")]).unwrap();
+        let mut padding = vec![0u8; 60_000];
+        padding[..4].copy_from_slice(&i.to_be_bytes());
+        params.custom_extensions = vec![rcgen::CustomExtension::from_oid_content(
+            &[1, 3, 6, 1, 4, 1, 59001, 99, 1],
+            yasna_octet_string(&padding),
+        )];
+        params.self_signed(&key).unwrap().pem()
+    };
+    // Warm up (the allocator's first arenas, the server's first requests).
+    for i in 0..100 {
+        verify(
+            &server,
+            &json!({ "certificate": junk(i), "message": b64(b"m"), "signature": b64(b"s") }),
+            "warm-up",
+        );
+    }
+    let before = resident_kib(server.pid());
+    for i in 100..1600 {
+        let pem = junk(i);
+        let outcome = verify(
+            &server,
+            &json!({ "certificate": pem, "message": b64(b"m"), "signature": b64(b"s") }),
+            "junk",
+        );
+        assert_eq!(outcome["valid"], false, "{outcome}");
+        if i % 10 == 0 {
+            validate(&server, &json!({ "chain": [pem] }), "junk chain");
+        }
+    }
+    let after = resident_kib(server.pid());
+    let grown = after.saturating_sub(before);
+    assert!(
+        grown < 40 * 1024,
+        "the server kept junk certificates: resident memory grew by {grown} KiB ({before} → {after} KiB) for 90 MB of junk"
+    );
+    server.stop();
+}
+
+/// An OCTET STRING of `bytes` (the extension's content), DER.
+fn yasna_octet_string(bytes: &[u8]) -> Vec<u8> {
+    let mut out = vec![0x04, 0x83];
+    out.extend_from_slice(&(bytes.len() as u32).to_be_bytes()[1..]);
+    out.extend_from_slice(bytes);
+    out
+}
+
+/// A time the signer claims is honoured only within its role policy's grace period: a
+/// participant whose privileges were withdrawn cannot sign "a minute ago" when the
+/// policy allows no grace, and can within the default five minutes.
+#[test]
+fn a_claimed_time_is_honoured_only_within_the_policys_grace() {
+    let ca = TestCa::new();
+    let policies = copy_policies(&shipped_policies(), &ca.path("policies-no-grace"));
+    let merchant_toml = policies.join("merchant.toml");
+    let text = read_text(&merchant_toml);
+    std::fs::write(
+        &merchant_toml,
+        format!("{text}\n[verification]\nclaimed_time_grace_seconds = 0\n"),
+    )
+    .unwrap();
+    let msg = b"{\"order\":\"O-2\"}".as_slice();
+    let message = write_file(&ca, "order.json", msg);
+    let minute_ago = rfc3339(now_unix() - 60);
+
+    // The shipped policy: five minutes of grace; the claimed time is used.
+    let server = TestServer::start(&ca);
+    let graced = enroll(&server, "merchant", KeyType::EcP256, "graced");
+    let strict = enroll(&server, "merchant", KeyType::EcP256, "strict");
+    let graced_sig = sign_default(&graced, &message, &ca.path("graced.sig"));
+    let strict_sig = sign_default(&strict, &message, &ca.path("strict.sig"));
+    revoke(&ca, &graced.serial, "privilegeWithdrawn", None);
+    revoke(&ca, &strict.serial, "privilegeWithdrawn", None);
+    let outcome = verify(
+        &server,
+        &with(
+            by_cert(&graced, msg, &graced_sig),
+            "time",
+            minute_ago.as_str(),
+        ),
+        "a minute ago, default grace",
+    );
+    assert_valid(
+        &outcome,
+        &graced,
+        None,
+        "signed a minute ago, within the grace",
+    );
+    assert_eq!(outcome["time"]["source"], "claimed", "{outcome}");
+    assert_eq!(outcome["time"]["proven"], false, "{outcome}");
+    server.stop();
+
+    // No grace: the same claim is judged at the server's time, after the revocation.
+    let server = TestServer::start_with_policies(&ca, &policies, &[]);
+    let outcome = verify(
+        &server,
+        &with(
+            by_cert(&strict, msg, &strict_sig),
+            "time",
+            minute_ago.as_str(),
+        ),
+        "a minute ago, no grace",
+    );
+    assert_reason(&outcome, "revoked", "signed 'a minute ago' with no grace");
+    assert_eq!(outcome["time"]["source"], "server", "{outcome}");
+    assert!(
+        outcome["time"]["note"].as_str().unwrap().contains("0 s"),
+        "{outcome}"
+    );
     server.stop();
 }

@@ -36,6 +36,10 @@ pub struct ServeArgs {
     /// Most pre-signed OCSP responses kept in memory (about 1 KiB each).
     #[arg(long, default_value_t = 200_000)]
     pub ocsp_cache: usize,
+    /// Memory for the verification service's cache of this CA's certificates, in bytes
+    /// (least recently used certificates are dropped first).
+    #[arg(long, default_value_t = crate::verify::DEFAULT_CACHE_BYTES)]
+    pub verify_cache_bytes: usize,
     /// CRL validity (nextUpdate − thisUpdate).
     #[arg(long, default_value = "24h")]
     pub crl_validity: String,
@@ -178,7 +182,7 @@ async fn serve(context: &Context, args: ServeArgs) -> Result<(), CliError> {
         ca.clone(),
         store.clone(),
         policies.clone(),
-        1_000_000,
+        args.verify_cache_bytes,
     ));
     let ra = RegistrationAuthority::new(policies, ca.clone(), store.clone());
     let ocsp = Arc::new(

@@ -191,6 +191,7 @@ pub(crate) async fn validate(
         reason: Some(Reason::Malformed),
         message,
         subject: None,
+        time: None,
     };
     let usage = match body.usage.as_deref().unwrap_or("any") {
         "any" => Ok(Usage::Any),

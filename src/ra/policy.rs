@@ -57,6 +57,31 @@ struct PolicyFile {
     san: SanSection,
     #[serde(default)]
     enrollment: EnrollmentSection,
+    #[serde(default)]
+    verification: VerificationSection,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VerificationSection {
+    #[serde(default = "default_claimed_time_grace_seconds")]
+    claimed_time_grace_seconds: u32,
+}
+
+impl Default for VerificationSection {
+    fn default() -> Self {
+        VerificationSection {
+            claimed_time_grace_seconds: default_claimed_time_grace_seconds(),
+        }
+    }
+}
+
+fn default_claimed_time_grace_seconds() -> u32 {
+    300
+}
+
+fn default_supersede_after_hours() -> u32 {
+    24
 }
 
 #[derive(Debug, Deserialize)]
@@ -121,6 +146,8 @@ struct EnrollmentSection {
     renewal: bool,
     #[serde(default = "default_renewal_window_days")]
     renewal_window_days: u32,
+    #[serde(default = "default_supersede_after_hours")]
+    supersede_after_hours: u32,
 }
 
 impl Default for EnrollmentSection {
@@ -130,6 +157,7 @@ impl Default for EnrollmentSection {
             token_max_ttl_hours: default_token_max_ttl_hours(),
             renewal: true,
             renewal_window_days: default_renewal_window_days(),
+            supersede_after_hours: default_supersede_after_hours(),
         }
     }
 }
@@ -180,6 +208,17 @@ pub struct EnrollmentRules {
     pub renewal: bool,
     /// How long before expiry renewal opens.
     pub renewal_window: time::Duration,
+    /// How long a renewed certificate stays good beside its successor before it is
+    /// revoked as superseded (the holder's time to deploy the new one).
+    pub supersede_after: time::Duration,
+}
+
+/// How the verification service treats times callers claim.
+#[derive(Debug, Clone)]
+pub struct VerificationRules {
+    /// How far in the past a time the caller claims (and no timestamp proves) may lie and
+    /// still be the time a signature is judged at.
+    pub claimed_time_grace: time::Duration,
 }
 
 /// A role's checked certificate profile.
@@ -209,6 +248,8 @@ pub struct Profile {
     pub san: SanRules,
     /// Enrollment rules.
     pub enrollment: EnrollmentRules,
+    /// Verification rules for this role's signatures.
+    pub verification: VerificationRules,
 }
 
 /// The four profiles, one per role.
@@ -477,6 +518,20 @@ impl Profile {
             ));
         }
 
+        if e.supersede_after_hours > 24 * 90 {
+            return Err(invalid(
+                "enrollment.supersede_after_hours",
+                "must be at most 2160 (90 days)".into(),
+            ));
+        }
+        let grace = raw.verification.claimed_time_grace_seconds;
+        if grace > 86_400 {
+            return Err(invalid(
+                "verification.claimed_time_grace_seconds",
+                "must be at most 86400 (one day): an older claimed time needs a timestamp".into(),
+            ));
+        }
+
         Ok(Profile {
             role,
             description: raw.description,
@@ -502,6 +557,10 @@ impl Profile {
                 token_max_ttl: time::Duration::hours(i64::from(e.token_max_ttl_hours)),
                 renewal: e.renewal,
                 renewal_window: time::Duration::days(i64::from(e.renewal_window_days)),
+                supersede_after: time::Duration::hours(i64::from(e.supersede_after_hours)),
+            },
+            verification: VerificationRules {
+                claimed_time_grace: time::Duration::seconds(i64::from(grace)),
             },
         })
     }

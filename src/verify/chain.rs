@@ -1,11 +1,8 @@
 //! Path validation to our root with rustls-webpki, cached per certificate.
 //!
 //! A leaf's chain (signatures, constraints) is validated once with webpki at a moment
-//! inside the chain's validity window; the window is cached by the leaf's SHA-256, so
-//! later requests only compare their time against it.
-
-use std::collections::HashMap;
-use std::sync::RwLock;
+//! inside the chain's validity window; the verifier keeps the window with the admitted
+//! certificate, so later requests only compare their time against it.
 
 use rustls_pki_types::{CertificateDer, UnixTime};
 use webpki::{EndEntityCert, ExtendedKeyUsageValidator, KeyPurposeIdIter, KeyUsage};
@@ -71,8 +68,6 @@ struct IssuingCa {
 pub struct ChainValidator {
     root: CertificateDer<'static>,
     issuing: Vec<IssuingCa>,
-    cache: RwLock<HashMap<[u8; 32], Window>>,
-    capacity: usize,
 }
 
 impl std::fmt::Debug for ChainValidator {
@@ -105,7 +100,7 @@ const ALGORITHMS: &[&dyn rustls_pki_types::SignatureVerificationAlgorithm] = &[
 
 impl ChainValidator {
     /// A validator for chains ending at `root`, with our `issuing` CAs as intermediates.
-    pub fn new(root: Vec<u8>, issuing: Vec<Vec<u8>>, capacity: usize) -> Self {
+    pub fn new(root: Vec<u8>, issuing: Vec<Vec<u8>>) -> Self {
         let root_window = validity(&root);
         let issuing = issuing
             .into_iter()
@@ -133,58 +128,27 @@ impl ChainValidator {
         ChainValidator {
             root: CertificateDer::from(root),
             issuing,
-            cache: RwLock::new(HashMap::new()),
-            capacity,
         }
     }
 
-    /// Checks a leaf issued under our issuing CA (the verification hot path): the chain
-    /// once, then only the time against the cached window.
-    pub fn check_leaf(
-        &self,
-        leaf: &[u8],
-        fingerprint: &[u8; 32],
-        time: i64,
-    ) -> Result<(), ChainError> {
-        let cached = self
-            .cache
-            .read()
-            .ok()
-            .and_then(|c| c.get(fingerprint).copied());
-        let window = match cached {
-            Some(window) => window,
-            None => {
-                let leaf_window = validity(leaf)
-                    .ok_or_else(|| ChainError::Malformed("not an X.509 certificate".into()))?;
-                let ca_window = self.issuer_window(leaf).ok_or_else(|| {
-                    ChainError::UnknownIssuer("not issued by one of this CA's issuing CAs".into())
-                })?;
-                let window = Window {
-                    not_before: leaf_window.not_before.max(ca_window.not_before),
-                    not_after: leaf_window.not_after.min(ca_window.not_after),
-                };
-                if window.not_before >= window.not_after {
-                    return Err(ChainError::Expired);
-                }
-                // Validate at a moment when every certificate of the chain is valid, so the
-                // result says only whether the chain is ours; time is judged below.
-                self.validate(leaf, &[], window.not_before, Usage::Any)?;
-                if let Ok(mut cache) = self.cache.write() {
-                    if cache.len() >= self.capacity {
-                        cache.clear();
-                    }
-                    cache.insert(*fingerprint, window);
-                }
-                window
-            }
+    /// Validates a leaf's chain through one of our issuing CAs to our root, at a moment
+    /// when every certificate of the chain is valid, and returns that window: whether the
+    /// chain is ours is then settled, and a request's time is judged against the window.
+    pub fn window(&self, leaf: &[u8]) -> Result<Window, ChainError> {
+        let leaf_window = validity(leaf)
+            .ok_or_else(|| ChainError::Malformed("not an X.509 certificate".into()))?;
+        let ca_window = self.issuer_window(leaf).ok_or_else(|| {
+            ChainError::UnknownIssuer("not issued by one of this CA's issuing CAs".into())
+        })?;
+        let window = Window {
+            not_before: leaf_window.not_before.max(ca_window.not_before),
+            not_after: leaf_window.not_after.min(ca_window.not_after),
         };
-        if time < window.not_before {
-            Err(ChainError::NotYetValid)
-        } else if time >= window.not_after {
-            Err(ChainError::Expired)
-        } else {
-            Ok(())
+        if window.not_before >= window.not_after {
+            return Err(ChainError::Expired);
         }
+        self.validate(leaf, &[], window.not_before, Usage::Any)?;
+        Ok(window)
     }
 
     /// The validity window of the issuing CA named as the leaf's issuer.

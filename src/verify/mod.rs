@@ -8,12 +8,13 @@
 //! (`key_usage`); the role read from the certificate-policy OID (`wrong_role`).
 //! docs/verification.md explains how a revocation's time and invalidity date apply.
 
+mod cache;
 pub mod chain;
 pub mod cms;
 mod signature;
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -22,6 +23,7 @@ use crate::ca::CertificateAuthority;
 use crate::model::{PublicKey, RevocationReason, Role, Serial};
 use crate::ra::Policies;
 use crate::store::{CertificateStore, KnownStatus, RevocationStore, RevokedEntry, SledStore};
+pub use cache::ByteLru;
 pub use chain::{ChainError, ChainValidator, Usage};
 pub use signature::{verify_signature, SignatureError, SignatureScheme};
 
@@ -115,6 +117,55 @@ pub struct VerifyOutcome {
     /// The signature scheme that verified.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub algorithm: Option<String>,
+    /// Which time the signature was judged at, and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time: Option<JudgedTime>,
+}
+
+/// Where the time a signature was judged at comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TimeSource {
+    /// The server's clock when it answered.
+    Server,
+    /// The time the caller claimed (within the signer's policy's grace period).
+    Claimed,
+}
+
+/// The time a signature (or chain) was judged at.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct JudgedTime {
+    /// The time used, RFC 3339.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String)]
+    pub at: OffsetDateTime,
+    /// `server` or `claimed`.
+    pub source: TimeSource,
+    /// Whether the time is proven (by a trusted timestamp); a claimed time is not.
+    pub proven: bool,
+    /// The time the caller claimed, if any.
+    #[serde(
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<String>)]
+    pub claimed: Option<OffsetDateTime>,
+    /// Why a claimed time was not used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// How far ahead of the server's clock a claimed time may be (clock skew).
+const CLOCK_SKEW: time::Duration = time::Duration::minutes(5);
+/// The grace for claimed times of a signer of no known role.
+const DEFAULT_CLAIMED_TIME_GRACE: time::Duration = time::Duration::minutes(5);
+
+fn signer_info(leaf: &Leaf) -> SignerInfo {
+    SignerInfo {
+        subject: leaf.subject.clone(),
+        role: leaf.role,
+        serial: leaf.serial.to_string(),
+    }
 }
 
 impl VerifyOutcome {
@@ -126,6 +177,7 @@ impl VerifyOutcome {
             message: message.into(),
             signer,
             algorithm: None,
+            time: None,
         }
     }
 }
@@ -145,9 +197,14 @@ pub struct ValidateOutcome {
     /// The leaf, when it is ours.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub subject: Option<SignerInfo>,
+    /// Which time the chain was judged at, and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time: Option<JudgedTime>,
 }
 
-/// What the hot path needs of a certificate, parsed once and cached by fingerprint.
+/// What the hot path needs of a certificate, parsed once. Only certificates admitted as
+/// ours (chained to our root by signature, and byte for byte the certificate our records
+/// hold for the serial) are cached, by fingerprint.
 #[derive(Debug, Clone)]
 struct Leaf {
     der: Arc<Vec<u8>>,
@@ -161,6 +218,15 @@ struct Leaf {
     issuer: Option<u32>,
     not_before: i64,
     not_after: i64,
+    /// Where the whole chain is valid; known once the leaf is admitted.
+    window: Option<chain::Window>,
+}
+
+impl Leaf {
+    /// What caching it costs, in bytes.
+    fn weight(&self) -> usize {
+        self.der.len() + self.subject.len() + self.public_key.spki_der().len() + 256
+    }
 }
 
 /// The verification service.
@@ -171,11 +237,13 @@ pub struct Verifier {
     chains: ChainValidator,
     /// Subject DER of each of our issuing CAs → its id.
     issuing_subjects: HashMap<Vec<u8>, u32>,
-    leaves: RwLock<HashMap<[u8; 32], Arc<Leaf>>>,
-    by_serial: RwLock<HashMap<Vec<u8>, [u8; 32]>>,
-    /// SHA-256 of PEM text → fingerprint: a repeated PEM skips base64 decoding.
-    by_pem: RwLock<HashMap<[u8; 32], [u8; 32]>>,
-    capacity: usize,
+    /// Admitted leaves by fingerprint.
+    known: ByteLru<[u8; 32], Arc<Leaf>>,
+    /// Serial → fingerprint of the certificate our records hold for it.
+    by_serial: ByteLru<Vec<u8>, [u8; 32]>,
+    /// SHA-256 of PEM text → fingerprint of an admitted leaf: a repeated PEM skips
+    /// base64 decoding.
+    by_pem: ByteLru<[u8; 32], [u8; 32]>,
 }
 
 impl std::fmt::Debug for Verifier {
@@ -186,6 +254,9 @@ impl std::fmt::Debug for Verifier {
 
 /// Most items in one batch request.
 pub const MAX_BATCH: usize = 1000;
+
+/// Default memory for the verifier's caches (`serve --verify-cache-bytes`).
+pub const DEFAULT_CACHE_BYTES: usize = 64 << 20;
 
 fn fingerprint(der: &[u8]) -> [u8; 32] {
     let digest = ring::digest::digest(&ring::digest::SHA256, der);
@@ -204,13 +275,17 @@ pub fn certificate_from_pem(text: &str) -> Result<Vec<u8>, String> {
         .ok_or_else(|| "no \"CERTIFICATE\" PEM block".to_string())
 }
 
+/// Why a certificate was not admitted: the verdict's reason, a sentence, and the
+/// certificate's subject when it could be read.
+type Rejection = (Reason, String, Option<SignerInfo>);
+
 impl Verifier {
-    /// A verifier for the CA's certificates; `capacity` bounds the parsed-certificate cache.
+    /// A verifier for the CA's certificates; `cache_bytes` bounds its caches' memory.
     pub fn new(
         ca: Arc<CertificateAuthority>,
         store: SledStore,
         policies: Arc<Policies>,
-        capacity: usize,
+        cache_bytes: usize,
     ) -> Self {
         let issuing_subjects = ca
             .issuers()
@@ -223,134 +298,265 @@ impl Verifier {
                 .iter()
                 .map(|issuer| issuer.certificate().der.clone())
                 .collect(),
-            capacity,
         );
+        // Most of the memory goes to the certificates themselves.
+        let small = (cache_bytes / 8).max(1);
         Verifier {
             ca,
             store,
             policies,
             chains,
             issuing_subjects,
-            leaves: RwLock::new(HashMap::new()),
-            by_serial: RwLock::new(HashMap::new()),
-            by_pem: RwLock::new(HashMap::new()),
-            capacity: capacity.max(1),
+            known: ByteLru::new(cache_bytes.saturating_sub(2 * small).max(1)),
+            by_serial: ByteLru::new(small),
+            by_pem: ByteLru::new(small),
         }
     }
 
-    fn parse_leaf(&self, der: Vec<u8>) -> Result<Arc<Leaf>, String> {
+    /// Bytes held by the caches (for tests and metrics).
+    pub fn cached_bytes(&self) -> usize {
+        self.known.bytes() + self.by_serial.bytes() + self.by_pem.bytes()
+    }
+
+    /// Parses a certificate; caches nothing.
+    fn parse_leaf(&self, der: Vec<u8>) -> Result<Leaf, String> {
         let fp = fingerprint(&der);
-        if let Some(leaf) = self.leaves.read().ok().and_then(|c| c.get(&fp).cloned()) {
-            return Ok(leaf);
+        let (rest, cert) = x509_parser::parse_x509_certificate(&der)
+            .map_err(|e| format!("not an X.509 certificate: {e}"))?;
+        if !rest.is_empty() {
+            return Err("trailing bytes after the certificate".into());
         }
-        let leaf = {
-            let (rest, cert) = x509_parser::parse_x509_certificate(&der)
-                .map_err(|e| format!("not an X.509 certificate: {e}"))?;
-            if !rest.is_empty() {
-                return Err("trailing bytes after the certificate".into());
+        let public_key = PublicKey::from_x509(cert.public_key()).map_err(|e| e.to_string())?;
+        let serial = Serial::from_der_integer(cert.raw_serial()).map_err(|e| e.to_string())?;
+        let role = cert
+            .extensions()
+            .iter()
+            .find_map(|ext| match ext.parsed_extension() {
+                x509_parser::extensions::ParsedExtension::CertificatePolicies(policies) => {
+                    policies.iter().find_map(|p| {
+                        let arcs: Vec<u64> =
+                            p.policy_id.iter().map(|i| i.collect()).unwrap_or_default();
+                        self.policies.role_for_policy_oid(&arcs)
+                    })
+                }
+                _ => None,
+            });
+        // RFC 5280 §4.2.1.3: without keyUsage the key is unrestricted.
+        let can_sign = match cert.key_usage() {
+            Ok(Some(ku)) => ku.value.digital_signature() || ku.value.non_repudiation(),
+            Ok(None) => true,
+            Err(_) => false,
+        };
+        let leaf = Leaf {
+            fingerprint: fp,
+            public_key,
+            // The same `CN=…,O=…` form as everywhere else in paypki.
+            subject: crate::names::SubjectName::from_x509(cert.subject())
+                .map(|n| n.to_string())
+                .unwrap_or_else(|_| cert.subject().to_string()),
+            role,
+            can_sign,
+            issuer: self.issuing_subjects.get(cert.issuer().as_raw()).copied(),
+            not_before: cert.validity().not_before.timestamp(),
+            not_after: cert.validity().not_after.timestamp(),
+            serial,
+            window: None,
+            der: Arc::new(der),
+        };
+        Ok(leaf)
+    }
+
+    /// An admitted leaf, by fingerprint.
+    fn known(&self, fingerprint: &[u8; 32]) -> Option<Arc<Leaf>> {
+        self.known.get(fingerprint)
+    }
+
+    /// Admits a leaf as ours, or says why not: issued under one of our issuing CAs (by
+    /// signature, with rustls-webpki), and exactly the certificate our records hold for
+    /// its serial. Only then is it cached, so what callers send cannot fill the memory.
+    fn admit(
+        &self,
+        leaf: Leaf,
+        record: Option<crate::store::CertificateRecord>,
+    ) -> Result<Arc<Leaf>, Rejection> {
+        let info = signer_info(&leaf);
+        self.admit_checked(leaf, record)
+            .map_err(|(reason, message)| (reason, message, Some(info)))
+    }
+
+    fn admit_checked(
+        &self,
+        mut leaf: Leaf,
+        record: Option<crate::store::CertificateRecord>,
+    ) -> Result<Arc<Leaf>, (Reason, String)> {
+        if let Some(known) = self.known(&leaf.fingerprint) {
+            return Ok(known);
+        }
+        if leaf.issuer.is_none() {
+            return Err((
+                Reason::UnknownIssuer,
+                "the certificate was not issued by this CA".into(),
+            ));
+        }
+        let window = match self.chains.window(&leaf.der) {
+            Ok(window) => window,
+            Err(ChainError::Expired) => {
+                return Err((
+                    Reason::Expired,
+                    "the certificate's chain has no moment at which every certificate is valid"
+                        .into(),
+                ))
             }
-            let public_key = PublicKey::from_x509(cert.public_key()).map_err(|e| e.to_string())?;
-            let serial = Serial::from_der_integer(cert.raw_serial()).map_err(|e| e.to_string())?;
-            let role = cert
-                .extensions()
-                .iter()
-                .find_map(|ext| match ext.parsed_extension() {
-                    x509_parser::extensions::ParsedExtension::CertificatePolicies(policies) => {
-                        policies.iter().find_map(|p| {
-                            let arcs: Vec<u64> =
-                                p.policy_id.iter().map(|i| i.collect()).unwrap_or_default();
-                            self.policies.role_for_policy_oid(&arcs)
-                        })
-                    }
-                    _ => None,
-                });
-            // RFC 5280 §4.2.1.3: without keyUsage the key is unrestricted.
-            let can_sign = match cert.key_usage() {
-                Ok(Some(ku)) => ku.value.digital_signature() || ku.value.non_repudiation(),
-                Ok(None) => true,
-                Err(_) => false,
-            };
-            Leaf {
-                fingerprint: fp,
-                public_key,
-                // The same `CN=…,O=…` form as everywhere else in paypki.
-                subject: crate::names::SubjectName::from_x509(cert.subject())
-                    .map(|n| n.to_string())
-                    .unwrap_or_else(|_| cert.subject().to_string()),
-                role,
-                can_sign,
-                issuer: self.issuing_subjects.get(cert.issuer().as_raw()).copied(),
-                not_before: cert.validity().not_before.timestamp(),
-                not_after: cert.validity().not_after.timestamp(),
-                serial,
-                der: Arc::new(der),
+            Err(ChainError::NotYetValid) => {
+                return Err((Reason::NotYetValid, "the chain is not yet valid".into()))
+            }
+            Err(ChainError::UnsupportedAlgorithm(e)) => {
+                return Err((Reason::UnsupportedAlgorithm, e))
+            }
+            Err(ChainError::Malformed(e)) => {
+                return Err((
+                    Reason::Malformed,
+                    format!("the certificate is malformed: {e}"),
+                ))
+            }
+            Err(ChainError::UnknownIssuer(e)) | Err(ChainError::Usage(e)) => {
+                return Err((
+                    Reason::UnknownIssuer,
+                    format!("the certificate does not chain to this CA's root by signature: {e}"),
+                ))
             }
         };
-        let leaf = Arc::new(leaf);
-        if let (Ok(mut leaves), Ok(mut serials)) = (self.leaves.write(), self.by_serial.write()) {
-            if leaves.len() >= self.capacity {
-                leaves.clear();
-                serials.clear();
-            }
-            leaves.insert(fp, leaf.clone());
+        let record = match record {
+            Some(record) => record,
+            None => match self.store.certificate(&leaf.serial) {
+                Ok(Some(record)) => record,
+                Ok(None) => {
+                    return Err((
+                        Reason::UnknownIssuer,
+                        "this CA has no record of the certificate".into(),
+                    ))
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "certificate lookup failed");
+                    return Err((
+                        Reason::Unavailable,
+                        "the CA's records could not be read; try again".into(),
+                    ));
+                }
+            },
+        };
+        // The serial alone proves nothing: a certificate with a recorded serial but
+        // another key or other names is not the one this CA issued.
+        if record.fingerprint_sha256 != crate::model::sha256_fingerprint(&leaf.der) {
+            return Err((
+                Reason::UnknownIssuer,
+                format!(
+                    "the certificate is not the one this CA issued with serial {}",
+                    leaf.serial
+                ),
+            ));
         }
+        leaf.window = Some(window);
+        let weight = leaf.weight();
+        let leaf = Arc::new(leaf);
+        self.known.insert(leaf.fingerprint, leaf.clone(), weight);
+        self.by_serial.insert(
+            leaf.serial.as_bytes().to_vec(),
+            leaf.fingerprint,
+            leaf.serial.as_bytes().len() + 32,
+        );
         Ok(leaf)
     }
 
-    fn leaf_by_pem(&self, text: &str) -> Result<Arc<Leaf>, String> {
+    fn leaf_by_pem(&self, text: &str) -> Result<Arc<Leaf>, Rejection> {
         let text_hash = fingerprint(text.as_bytes());
-        let known = self
-            .by_pem
-            .read()
-            .ok()
-            .and_then(|p| p.get(&text_hash).copied())
-            .and_then(|fp| self.leaves.read().ok().and_then(|l| l.get(&fp).cloned()));
-        if let Some(leaf) = known {
+        if let Some(leaf) = self.by_pem.get(&text_hash).and_then(|fp| self.known(&fp)) {
             return Ok(leaf);
         }
-        let leaf = self.parse_leaf(certificate_from_pem(text)?)?;
-        if let Ok(mut by_pem) = self.by_pem.write() {
-            if by_pem.len() >= self.capacity {
-                by_pem.clear();
-            }
-            by_pem.insert(text_hash, leaf.fingerprint);
-        }
+        let malformed = |e: String| {
+            (
+                Reason::Malformed,
+                format!("the certificate is unusable: {e}"),
+                None,
+            )
+        };
+        let der = certificate_from_pem(text).map_err(malformed)?;
+        let leaf = match self.known(&fingerprint(&der)) {
+            Some(leaf) => leaf,
+            None => self.admit(self.parse_leaf(der).map_err(malformed)?, None)?,
+        };
+        self.by_pem.insert(text_hash, leaf.fingerprint, 64);
         Ok(leaf)
     }
 
-    fn leaf_by_serial(&self, text: &str) -> Result<Option<Arc<Leaf>>, String> {
+    fn leaf_by_serial(&self, text: &str) -> Result<Arc<Leaf>, Rejection> {
         let serial: Serial = text
             .parse()
-            .map_err(|e: crate::model::SerialError| e.to_string())?;
-        let cached = self
+            .map_err(|e: crate::model::SerialError| (Reason::Malformed, e.to_string(), None))?;
+        if let Some(leaf) = self
             .by_serial
-            .read()
-            .ok()
-            .and_then(|s| s.get(serial.as_bytes()).copied())
-            .and_then(|fp| self.leaves.read().ok().and_then(|l| l.get(&fp).cloned()));
-        if let Some(leaf) = cached {
-            return Ok(Some(leaf));
+            .get(&serial.as_bytes().to_vec())
+            .and_then(|fp| self.known(&fp))
+        {
+            return Ok(leaf);
         }
-        match self.store.certificate(&serial).map_err(|e| e.to_string())? {
-            Some(record) => {
-                let leaf = self.parse_leaf(record.der)?;
-                // Only the CA's own record may answer for a serial: a caller's certificate
-                // with the same issuer name and serial must never shadow it.
-                if let Ok(mut serials) = self.by_serial.write() {
-                    serials.insert(serial.as_bytes().to_vec(), leaf.fingerprint);
-                }
-                Ok(Some(leaf))
+        match self.store.certificate(&serial) {
+            Ok(Some(record)) => {
+                let leaf = self
+                    .parse_leaf(record.der.clone())
+                    .map_err(|e| (Reason::Malformed, e, None))?;
+                self.admit(leaf, Some(record))
             }
-            None => Ok(None),
+            Ok(None) => Err((
+                Reason::UnknownIssuer,
+                format!("this CA issued no certificate with serial {text}"),
+                None,
+            )),
+            Err(e) => {
+                tracing::error!(error = %e, "certificate lookup failed");
+                Err((
+                    Reason::Unavailable,
+                    "the CA's records could not be read; try again".into(),
+                    None,
+                ))
+            }
+        }
+    }
+
+    /// The signer's admitted certificate for a request.
+    fn signer_leaf(
+        &self,
+        certificate: &SignerCertificate,
+        detached: Option<&cms::DetachedSignature>,
+    ) -> Result<Arc<Leaf>, Rejection> {
+        match certificate {
+            SignerCertificate::Pem(text) => self.leaf_by_pem(text),
+            SignerCertificate::Serial(text) => self.leaf_by_serial(text),
+            SignerCertificate::FromSignature => {
+                let der = detached.and_then(|d| d.carried_signer().cloned()).ok_or((
+                    Reason::Malformed,
+                    "no signer certificate: send \"certificate\" or \"serial\", or include it in the CMS signature".to_string(),
+                    None,
+                ))?;
+                match self.known(&fingerprint(&der)) {
+                    Some(leaf) => Ok(leaf),
+                    None => {
+                        let leaf = self.parse_leaf(der).map_err(|e| {
+                            (
+                                Reason::Malformed,
+                                format!("the signer certificate is unusable: {e}"),
+                                None,
+                            )
+                        })?;
+                        self.admit(leaf, None)
+                    }
+                }
+            }
         }
     }
 
     /// Verifies one signature. Never fails: every problem is an outcome with a reason.
     pub fn verify(&self, request: &VerifyRequest) -> VerifyOutcome {
-        let time = request
-            .time
-            .unwrap_or_else(OffsetDateTime::now_utc)
-            .unix_timestamp();
         let detached = match request.format {
             SignatureFormat::Cms => match cms::parse(&request.signature) {
                 Ok(parsed) => Some(parsed),
@@ -358,85 +564,50 @@ impl Verifier {
             },
             SignatureFormat::Raw(_) => None,
         };
-        let leaf = match &request.certificate {
-            SignerCertificate::Pem(text) => match self.leaf_by_pem(text) {
-                Ok(leaf) => leaf,
-                Err(e) => {
-                    return VerifyOutcome::invalid(
-                        Reason::Malformed,
-                        format!("the certificate is unusable: {e}"),
-                        None,
-                    )
-                }
-            },
-            SignerCertificate::Serial(text) => match self.leaf_by_serial(text) {
-                Ok(Some(leaf)) => leaf,
-                Ok(None) => {
-                    return VerifyOutcome::invalid(
-                        Reason::UnknownIssuer,
-                        format!("this CA issued no certificate with serial {text}"),
-                        None,
-                    )
-                }
-                Err(e) => return VerifyOutcome::invalid(Reason::Malformed, e, None),
-            },
-            SignerCertificate::FromSignature => {
-                match detached.as_ref().and_then(|d| d.carried_signer().cloned()).map(|der| self.parse_leaf(der)) {
-                    Some(Ok(leaf)) => leaf,
-                    Some(Err(e)) => return VerifyOutcome::invalid(Reason::Malformed, format!("the signer certificate is unusable: {e}"), None),
-                    None => {
-                        return VerifyOutcome::invalid(
-                            Reason::Malformed,
-                            "no signer certificate: send \"certificate\" or \"serial\", or include it in the CMS signature",
-                            None,
-                        )
-                    }
-                }
+        let leaf = match self.signer_leaf(&request.certificate, detached.as_ref()) {
+            Ok(leaf) => leaf,
+            Err((reason, message, signer)) => {
+                return VerifyOutcome::invalid(reason, message, signer)
             }
         };
-        let signer = Some(SignerInfo {
-            subject: leaf.subject.clone(),
-            role: leaf.role,
-            serial: leaf.serial.to_string(),
-        });
+        let signer = Some(signer_info(&leaf));
         let invalid =
             |reason, message: String| VerifyOutcome::invalid(reason, message, signer.clone());
-
-        let Some(issuer) = leaf.issuer else {
+        let (Some(issuer), Some(window)) = (leaf.issuer, leaf.window) else {
+            // Admission sets both; an admitted leaf without them is a bug, not a verdict.
             return invalid(
-                Reason::UnknownIssuer,
-                "the certificate was not issued by this CA".into(),
+                Reason::Unavailable,
+                "internal error: the certificate was not checked; try again".into(),
             );
         };
-        match self.chains.check_leaf(&leaf.der, &leaf.fingerprint, time) {
-            Ok(()) => {}
-            Err(ChainError::Expired) => {
-                return invalid(Reason::Expired, expired_message(&leaf, time))
-            }
-            Err(ChainError::NotYetValid) => {
+        let status = match self.store.known_status(leaf.serial.as_bytes()) {
+            Ok(status) => status,
+            Err(e) => {
+                tracing::error!(error = %e, "revocation lookup failed");
                 return invalid(
-                    Reason::NotYetValid,
-                    format!(
-                        "the certificate was not yet valid at that time (valid from {})",
-                        unix(leaf.not_before)
-                    ),
-                )
+                    Reason::Unavailable,
+                    "the revocation status could not be read; try again".into(),
+                );
             }
-            Err(ChainError::UnsupportedAlgorithm(e)) => {
-                return invalid(Reason::UnsupportedAlgorithm, e)
-            }
-            Err(ChainError::Malformed(e)) => {
-                return invalid(
-                    Reason::Malformed,
-                    format!("the certificate is malformed: {e}"),
-                )
-            }
-            Err(ChainError::UnknownIssuer(e)) | Err(ChainError::Usage(e)) => {
-                return invalid(
-                    Reason::UnknownIssuer,
-                    format!("the certificate does not chain to this CA's root by signature: {e}"),
-                )
-            }
+        };
+        let judged = self.judge_time(request.time, &leaf, issuer, &status);
+        let time = judged.at.unix_timestamp();
+        let invalid = |reason, message: String| VerifyOutcome {
+            time: Some(judged.clone()),
+            ..invalid(reason, message)
+        };
+        if time < window.not_before {
+            return invalid(
+                Reason::NotYetValid,
+                format!(
+                    "the certificate was not yet valid at {} (valid from {})",
+                    crate::inspect::format_time(judged.at),
+                    unix(leaf.not_before.max(window.not_before))
+                ),
+            );
+        }
+        if time >= window.not_after {
+            return invalid(Reason::Expired, expired_message(&leaf, time));
         }
 
         let scheme = match &detached {
@@ -482,24 +653,17 @@ impl Verifier {
         if let Some(revocation) = self.issuer_revoked(issuer, time) {
             return invalid(Reason::Revoked, revocation);
         }
-        match self.store.known_status(leaf.serial.as_bytes()) {
-            Ok(KnownStatus::Revoked(entry)) if revoked_at(&entry, time) => {
+        match status {
+            KnownStatus::Revoked(entry) if revoked_at(&entry, time) => {
                 return invalid(Reason::Revoked, revoked_message(&entry));
             }
-            Ok(KnownStatus::NeverIssued) => {
+            KnownStatus::NeverIssued => {
                 return invalid(
                     Reason::UnknownIssuer,
                     "this CA has no record of the certificate".into(),
                 );
             }
-            Ok(_) => {}
-            Err(e) => {
-                tracing::error!(error = %e, "revocation lookup failed");
-                return invalid(
-                    Reason::Unavailable,
-                    "the revocation status could not be read; try again".into(),
-                );
-            }
+            _ => {}
         }
         if !leaf.can_sign {
             return invalid(
@@ -528,6 +692,77 @@ impl Verifier {
                 .into(),
             signer,
             algorithm: Some(scheme.name().to_string()),
+            time: Some(judged),
+        }
+    }
+
+    /// The time a signature is judged at (docs/verification.md, "Which time a signature is
+    /// judged at"). A time the caller claims is chosen by whoever holds the key, so it is
+    /// honoured only within the signer's role policy's grace period, never in the future,
+    /// and never for a certificate revoked for a compromise (whose thief would claim a
+    /// time before the compromise). Otherwise: the server's time. No timestamp can prove
+    /// a time yet, so `proven` is false.
+    fn judge_time(
+        &self,
+        claimed: Option<OffsetDateTime>,
+        leaf: &Leaf,
+        issuer: u32,
+        status: &KnownStatus,
+    ) -> JudgedTime {
+        let now = OffsetDateTime::now_utc();
+        let server = |note: Option<String>| JudgedTime {
+            at: now,
+            source: TimeSource::Server,
+            proven: false,
+            claimed,
+            note,
+        };
+        let Some(claimed_at) = claimed else {
+            return server(None);
+        };
+        let compromise = |reason: RevocationReason| {
+            matches!(
+                reason,
+                RevocationReason::KeyCompromise
+                    | RevocationReason::CaCompromise
+                    | RevocationReason::AaCompromise
+            )
+        };
+        let compromised = match status {
+            KnownStatus::Revoked(entry) if compromise(entry.reason) => Some(entry.reason),
+            _ => self
+                .ca
+                .issuer_revocation(issuer)
+                .map(|r| r.reason)
+                .filter(|r| compromise(*r) || *r == RevocationReason::Unspecified),
+        };
+        if let Some(reason) = compromised {
+            return server(Some(format!(
+                "the certificate was revoked for {reason}: a time the signer claims cannot be trusted, so the signature is judged at the server's time"
+            )));
+        }
+        let grace = leaf
+            .role
+            .and_then(|role| self.policies.profile(role))
+            .map(|profile| profile.verification.claimed_time_grace)
+            .unwrap_or(DEFAULT_CLAIMED_TIME_GRACE);
+        if claimed_at > now + CLOCK_SKEW {
+            return server(Some(
+                "the claimed time is in the future: judged at the server's time".into(),
+            ));
+        }
+        if now - claimed_at > grace {
+            return server(Some(format!(
+                "the claimed time is more than {} s old, which the signer's policy allows only with a timestamp: judged at the server's time",
+                grace.whole_seconds()
+            )));
+        }
+        JudgedTime {
+            at: claimed_at,
+            source: TimeSource::Claimed,
+            proven: false,
+            claimed,
+            note: None,
         }
     }
 
@@ -581,15 +816,13 @@ impl Verifier {
         time: Option<OffsetDateTime>,
         usage: Usage,
     ) -> ValidateOutcome {
-        let time = time
-            .unwrap_or_else(OffsetDateTime::now_utc)
-            .unix_timestamp();
         let unknown = |reason, message: String| ValidateOutcome {
             valid: false,
             status: "unknown",
             reason: Some(reason),
             message,
             subject: None,
+            time: None,
         };
         let Some((leaf_der, intermediates)) = chain.split_first() else {
             return unknown(Reason::Malformed, "the chain is empty".into());
@@ -603,10 +836,40 @@ impl Verifier {
                 )
             }
         };
-        let info = SignerInfo {
-            subject: leaf.subject.clone(),
-            role: leaf.role,
-            serial: leaf.serial.to_string(),
+        let info = signer_info(&leaf);
+        let status = match self.store.known_status(leaf.serial.as_bytes()) {
+            Ok(status) => status,
+            Err(e) => {
+                tracing::error!(error = %e, "revocation lookup failed");
+                return unknown(
+                    Reason::Unavailable,
+                    "the revocation status could not be read; try again".into(),
+                );
+            }
+        };
+        let judged = match leaf.issuer {
+            Some(issuer) => self.judge_time(time, &leaf, issuer, &status),
+            None => JudgedTime {
+                at: OffsetDateTime::now_utc(),
+                source: TimeSource::Server,
+                proven: false,
+                claimed: time,
+                note: time
+                    .map(|_| "not a certificate of this CA: judged at the server's time".into()),
+            },
+        };
+        let time = judged.at.unix_timestamp();
+        let unknown = |reason, message: String| ValidateOutcome {
+            time: Some(judged.clone()),
+            ..unknown(reason, message)
+        };
+        let revoked = |message: String| ValidateOutcome {
+            valid: false,
+            status: "revoked",
+            reason: Some(Reason::Revoked),
+            message,
+            subject: Some(info.clone()),
+            time: Some(judged.clone()),
         };
         if let Err(e) = self.chains.validate(leaf_der, intermediates, time, usage) {
             let (reason, message) = match e {
@@ -630,7 +893,7 @@ impl Verifier {
                 ),
             };
             return ValidateOutcome {
-                subject: leaf.issuer.is_some().then_some(info),
+                subject: leaf.issuer.is_some().then_some(info.clone()),
                 ..unknown(reason, message)
             };
         }
@@ -638,43 +901,37 @@ impl Verifier {
             .issuer
             .and_then(|issuer| self.issuer_revoked(issuer, time))
         {
-            return ValidateOutcome {
-                valid: false,
-                status: "revoked",
-                reason: Some(Reason::Revoked),
-                message,
-                subject: Some(info),
-            };
+            return revoked(message);
         }
-        match self.store.known_status(leaf.serial.as_bytes()) {
-            Ok(KnownStatus::Revoked(entry)) if revoked_at(&entry, time) => ValidateOutcome {
-                valid: false,
-                status: "revoked",
-                reason: Some(Reason::Revoked),
-                message: revoked_message(&entry),
-                subject: Some(info),
-            },
-            Ok(KnownStatus::NeverIssued) => ValidateOutcome {
-                subject: Some(info),
+        // The chain is signed by our CA; the leaf must also be exactly the certificate
+        // our records hold for its serial.
+        if self.known(&leaf.fingerprint).is_none() {
+            if let Err((reason, message, _)) = self.admit(leaf.clone(), None) {
+                return ValidateOutcome {
+                    subject: Some(info.clone()),
+                    ..unknown(reason, format!("the chain validates, but {message}"))
+                };
+            }
+        }
+        match status {
+            KnownStatus::Revoked(entry) if revoked_at(&entry, time) => {
+                revoked(revoked_message(&entry))
+            }
+            KnownStatus::NeverIssued => ValidateOutcome {
+                subject: Some(info.clone()),
                 ..unknown(
                     Reason::UnknownIssuer,
                     "the chain validates but this CA has no record of the leaf".into(),
                 )
             },
-            Ok(_) => ValidateOutcome {
+            _ => ValidateOutcome {
                 valid: true,
                 status: "good",
                 reason: None,
                 message: "the chain validates to this CA's root and the leaf is not revoked".into(),
-                subject: Some(info),
+                subject: Some(info.clone()),
+                time: Some(judged.clone()),
             },
-            Err(e) => {
-                tracing::error!(error = %e, "revocation lookup failed");
-                unknown(
-                    Reason::Unavailable,
-                    "the revocation status could not be read; try again".into(),
-                )
-            }
         }
     }
 
