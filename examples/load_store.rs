@@ -71,6 +71,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }),
             fingerprint_sha256: String::new(),
             issuer: 1,
+            parent: None,
             der: der.clone(),
         }
     });

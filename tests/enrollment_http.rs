@@ -1379,3 +1379,155 @@ fn cli_and_operations_endpoints_work_while_serving_and_sigterm_is_graceful() {
     assert!(log.contains("shutdown requested"), "{log}");
     assert_eq!(ca.listed_serials(&["--role", "buyer"]), vec![serial]);
 }
+
+// ---------------------------------------------------------------------------------------
+// Renewal lineage: single-use proofs, superseded parents, compromised ancestors
+// ---------------------------------------------------------------------------------------
+
+/// A `POST /v1/renew` body for `cert` (serial `serial`) signed with `key` now, for a new
+/// CSR made with the same key (openssl signs the renewal message).
+fn renewal_body(ca: &TestCa, serial: &str, key: &Path, stem: &str) -> serde_json::Value {
+    let csr = make_csr(key, "/", &[], &ca.path(&format!("{stem}.csr")));
+    let der = ca.path(&format!("{stem}.csr.der"));
+    openssl(&[
+        "req",
+        "-in",
+        csr.to_str().unwrap(),
+        "-outform",
+        "DER",
+        "-out",
+        der.to_str().unwrap(),
+    ])
+    .assert_success("openssl req -outform DER");
+    let digest = openssl(&["dgst", "-sha256", "-r", der.to_str().unwrap()]);
+    let digest = digest.stdout_text();
+    let csr_hash = digest.split_whitespace().next().unwrap();
+    let time = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let message = ca.path(&format!("{stem}.renewal"));
+    std::fs::write(
+        &message,
+        format!("paypki-renewal-v1\n{serial}\n{time}\n{csr_hash}"),
+    )
+    .unwrap();
+    let proof = ca.path(&format!("{stem}.proof"));
+    openssl(&[
+        "dgst",
+        "-sha256",
+        "-sign",
+        key.to_str().unwrap(),
+        "-out",
+        proof.to_str().unwrap(),
+        message.to_str().unwrap(),
+    ])
+    .assert_success("openssl dgst -sign (renewal proof)");
+    use base64::Engine;
+    serde_json::json!({
+        "serial": serial,
+        "csr": read_text(&csr),
+        "time": time,
+        "proof": base64::engine::general_purpose::STANDARD.encode(read_bytes(&proof)),
+    })
+}
+
+/// The record of `serial` as `GET /v1/certificates/{serial}` shows it.
+#[track_caller]
+fn record_of(server: &TestServer<'_>, serial: &str) -> serde_json::Value {
+    let response = server.get(&format!("/v1/certificates/{serial}"));
+    response.assert_status(200, &format!("GET /v1/certificates/{serial}"));
+    response.json()
+}
+
+#[test]
+fn a_renewal_proof_renews_once_and_the_parent_is_superseded() {
+    let ca = TestCa::new();
+    let policies = policies_with_open_renewal(&ca);
+    let server = TestServer::start_with_policies(&ca, &policies, &[]);
+    let (parent, dir) = server.enroll_case(&enroll_case("merchant"), "ecdsa-p256", "parent");
+    let body = renewal_body(&ca, &parent, &dir.join("key.pem"), "r1");
+    let first = server.post_json("/v1/renew", &body);
+    first.assert_status(201, "the first use of a renewal proof");
+    let child = first.json()["serial"].as_str().unwrap().to_string();
+    // The same proof again: refused, and nothing issued.
+    let replay = server.post_json("/v1/renew", &body);
+    let problem = replay.assert_problem(403, "a replayed renewal proof");
+    assert_eq!(problem["type"], "urn:paypki:problem:renewal-refused");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("already used"),
+        "{problem}"
+    );
+    assert_eq!(ca.list_json(&[]).len(), 2, "a replay issued nothing");
+    // The shipped policy gives the holder 24 hours to deploy the successor.
+    assert_eq!(record_of(&server, &parent)["status"], "good");
+    assert_eq!(record_of(&server, &child)["status"], "good");
+    server.stop();
+
+    // With supersede_after_hours = 0 the parent is superseded at once.
+    let merchant = policies.join("merchant.toml");
+    let text = read_text(&merchant).replace(
+        "[enrollment]\n",
+        "[enrollment]\nsupersede_after_hours = 0\n",
+    );
+    std::fs::write(&merchant, text).unwrap();
+    let server = TestServer::start_with_policies(&ca, &policies, &[]);
+    let (parent, dir) = server.enroll_case(&enroll_case("merchant"), "ecdsa-p256", "parent2");
+    let renewed = server.post_json(
+        "/v1/renew",
+        &renewal_body(&ca, &parent, &dir.join("key.pem"), "r2"),
+    );
+    renewed.assert_status(201, "renewal with no supersede grace");
+    let record = record_of(&server, &parent);
+    assert_eq!(record["status"], "revoked", "{record}");
+    assert_eq!(record["revocation"]["reason"], "superseded", "{record}");
+    server.stop();
+}
+
+#[test]
+fn a_compromised_certificates_renewals_are_revoked_and_a_held_ones_cannot_renew() {
+    let ca = TestCa::new();
+    let policies = policies_with_open_renewal(&ca);
+    let server = TestServer::start_with_policies(&ca, &policies, &[]);
+    // Grandparent → parent → child, each renewed with the same key. With the shipped
+    // supersede_after_hours (24) every one of them stays good for now.
+    let (grandparent, dir) = server.enroll_case(&enroll_case("gateway"), "ecdsa-p256", "gp");
+    let key = dir.join("key.pem");
+    let renew = |serial: &str, stem: &str| {
+        let response = server.post_json("/v1/renew", &renewal_body(&ca, serial, &key, stem));
+        response.assert_status(201, &format!("renewal of {serial}"));
+        response.json()["serial"].as_str().unwrap().to_string()
+    };
+    let parent = renew(&grandparent, "p");
+    let child = renew(&parent, "c");
+    for serial in [&grandparent, &parent, &child] {
+        assert_eq!(record_of(&server, serial)["status"], "good", "{serial}");
+    }
+
+    // A hold on an ancestor stops the descendants' renewals.
+    ca.paypki(&["revoke", &grandparent, "--reason", "certificateHold"])
+        .assert_success("hold the grandparent");
+    let refused = server.post_json("/v1/renew", &renewal_body(&ca, &child, &key, "c2"));
+    let problem = refused.assert_problem(403, "renewal below a held ancestor");
+    assert!(
+        problem["detail"].as_str().unwrap().contains(&grandparent),
+        "{problem}"
+    );
+
+    // A key compromise revokes every certificate renewed from it, down the line.
+    ca.paypki(&[
+        "revoke",
+        &grandparent,
+        "--reason",
+        "keyCompromise",
+        "--invalidity-date",
+        "2026-01-01T00:00:00Z",
+    ])
+    .assert_success("the grandparent's key was compromised");
+    for serial in [&grandparent, &parent, &child] {
+        let record = record_of(&server, serial);
+        assert_eq!(record["status"], "revoked", "{serial}: {record}");
+        assert_eq!(record["revocation"]["reason"], "keyCompromise", "{record}");
+    }
+    server.stop();
+}

@@ -179,6 +179,7 @@ pub(super) fn issue(context: &Context, args: IssueArgs) -> Result<(), CliError> 
         validity,
         via: IssuancePath::CliIssue,
         actor: "cli".into(),
+        parent: None,
     });
     let issued = match result {
         Ok(issued) => issued,

@@ -216,6 +216,7 @@ async fn serve(context: &Context, args: ServeArgs) -> Result<(), CliError> {
         ocsp.clone(),
         store.clone(),
     ));
+    tokio::spawn(supersede_renewed(ra.clone()));
     let settings = HttpSettings {
         request_timeout: std::time::Duration::from_secs(args.request_timeout.max(1)),
         enroll_per_client_per_minute: std::num::NonZeroU32::new(args.enroll_rate.max(1))
@@ -279,6 +280,23 @@ async fn publish_crls(
             Ok(Err(_)) => {}
             Err(e) => tracing::error!(error = %e, "CRL task failed"),
         }
+    }
+}
+
+/// How often renewed certificates whose grace period ended are revoked as superseded.
+const SUPERSEDE_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Revokes, as superseded, the renewed certificates whose policy grace period ended.
+async fn supersede_renewed(ra: RegistrationAuthority) {
+    loop {
+        let worker = ra.clone();
+        match tokio::task::spawn_blocking(move || worker.supersede_due()).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(count)) => tracing::info!(count, "renewed certificates revoked as superseded"),
+            Ok(Err(e)) => tracing::error!(error = %e, "superseding renewed certificates failed; retrying later"),
+            Err(e) => tracing::error!(error = %e, "supersede task failed"),
+        }
+        tokio::time::sleep(SUPERSEDE_EVERY).await;
     }
 }
 

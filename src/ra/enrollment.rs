@@ -10,7 +10,9 @@ use time::{Duration, OffsetDateTime};
 use super::{IssuanceRequest, Issued, RaError, RegistrationAuthority};
 use crate::model::{PublicKey, Role, Serial};
 use crate::names::{SubjectAltName, SubjectName};
-use crate::store::{AuditEvent, CertificateStore, IssuancePath, TokenRecord, TokenStore};
+use crate::store::{
+    AuditEvent, CertificateStore, IssuancePath, LineageStore, TokenRecord, TokenStore,
+};
 use crate::verify::{verify_signature, SignatureScheme};
 
 const TOKEN_PREFIX: &str = "ppt_";
@@ -253,6 +255,7 @@ impl RegistrationAuthority {
             validity: None,
             via: IssuancePath::Enroll,
             actor: format!("enroll:token {id}"),
+            parent: None,
         })?;
         if !self.store.claim_token(id, now)? {
             return Err(TokenError::AlreadyUsed.into());
@@ -315,9 +318,16 @@ impl RegistrationAuthority {
                 crate::inspect::format_time(opens)
             )));
         }
-        if (now.unix_timestamp() - request.time).abs() > RENEWAL_CLOCK_SKEW.whole_seconds() {
+        // Checked arithmetic: the time is the caller's, and any i64 must be refused, not
+        // overflow.
+        let skew = now
+            .unix_timestamp()
+            .checked_sub(request.time)
+            .and_then(i64::checked_abs);
+        if skew.is_none_or(|skew| skew > RENEWAL_CLOCK_SKEW.whole_seconds()) {
             return Err(RaError::Renewal("the renewal proof's time is more than 5 minutes from the CA's clock; check the clock and sign again".into()));
         }
+        self.check_lineage(&old)?;
         let csr = super::csr::parse(&request.csr)?;
         let csr_der = csr_der(&request.csr)?;
         let (_, old_cert) = x509_parser::parse_x509_certificate(&old.der)
@@ -336,13 +346,27 @@ impl RegistrationAuthority {
                 "the renewal proof does not verify with the current certificate's key".into(),
             )
         })?;
+        // A proof renews once: replaying it (or an ECDSA-malleated copy of it, which
+        // signs the same bytes) is refused. Keyed by what was signed, not the signature.
+        let digest = ring::digest::digest(&ring::digest::SHA256, &message);
+        let mut key = [0u8; 32];
+        key.copy_from_slice(digest.as_ref());
+        if !self
+            .store
+            .claim_renewal_proof(&key, now + RENEWAL_CLOCK_SKEW * 2)?
+        {
+            return Err(RaError::Renewal(
+                "this renewal proof was already used; sign a new one (with the current time) to renew again".into(),
+            ));
+        }
         let subject: SubjectName = old.subject.parse()?;
         let sans = old
             .subject_alt_names
             .iter()
             .map(|s| s.parse::<SubjectAltName>())
             .collect::<Result<Vec<_>, _>>()?;
-        self.issue(IssuanceRequest {
+        let supersede_after = profile.enrollment.supersede_after;
+        let issued = self.issue(IssuanceRequest {
             role: old.role,
             csr,
             subject: Some(subject),
@@ -350,7 +374,73 @@ impl RegistrationAuthority {
             validity: None,
             via: IssuancePath::Renew,
             actor: format!("renew:{}", old.serial),
-        })
+            parent: Some(old.serial.clone()),
+        })?;
+        // The renewed certificate is superseded once the holder had time to deploy its
+        // successor (the policy's supersede_after_hours).
+        if supersede_after.is_zero() {
+            self.supersede(&old.serial)?;
+        } else {
+            self.store
+                .schedule_supersession(&old.serial, now + supersede_after)?;
+        }
+        Ok(issued)
+    }
+
+    /// Refuses to renew a certificate one of whose ancestors (the certificates it was
+    /// renewed from) is on hold or was revoked for a key compromise: their holder's key
+    /// was suspect when it proved possession for this one.
+    fn check_lineage(&self, certificate: &crate::store::CertificateRecord) -> Result<(), RaError> {
+        use crate::model::RevocationReason as R;
+        let mut parent = certificate.parent.clone();
+        // Lineages are short; the bound only guards against a corrupt cycle.
+        for _ in 0..1000 {
+            let Some(serial) = parent else {
+                return Ok(());
+            };
+            let Some(record) = self.store.certificate(&serial)? else {
+                return Ok(());
+            };
+            let suspect = record.revocation.as_ref().and_then(|r| {
+                r.reason
+                    .parse::<R>()
+                    .ok()
+                    .filter(|reason| matches!(reason, R::CertificateHold | R::KeyCompromise))
+            });
+            if let Some(reason) = suspect {
+                return Err(RaError::Renewal(format!(
+                    "certificate {} was renewed from {serial}, which is revoked ({reason}); enroll again with a new token",
+                    certificate.serial
+                )));
+            }
+            parent = record.parent;
+        }
+        Ok(())
+    }
+
+    /// Revokes a renewed certificate as superseded, unless it is revoked already.
+    pub fn supersede(&self, serial: &Serial) -> Result<(), RaError> {
+        match self.revoke(
+            serial,
+            crate::model::RevocationReason::Superseded,
+            None,
+            "renewal",
+        ) {
+            Ok(_) | Err(RaError::Store(crate::store::StoreError::AlreadyRevoked(..))) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Revokes, as superseded, every renewed certificate whose grace period has ended.
+    /// Returns how many were revoked.
+    pub fn supersede_due(&self) -> Result<usize, RaError> {
+        let due = self
+            .store
+            .take_due_supersessions(OffsetDateTime::now_utc())?;
+        for serial in &due {
+            self.supersede(serial)?;
+        }
+        Ok(due.len())
     }
 }
 

@@ -84,6 +84,8 @@ pub struct IssuanceRequest {
     pub via: IssuancePath,
     /// Who asked, for the audit trail (never a secret).
     pub actor: String,
+    /// For a renewal: the certificate it replaces.
+    pub parent: Option<Serial>,
 }
 
 /// The outcome of the policy checks: exactly what will be signed.
@@ -100,6 +102,7 @@ pub(crate) struct Decision {
     san_required: bool,
     via: IssuancePath,
     actor: String,
+    parent: Option<Serial>,
 }
 
 /// A certificate that was issued and durably recorded.
@@ -201,7 +204,48 @@ impl RegistrationAuthority {
                 other => other.into(),
             })?;
         self.notify(|l| l.status_changed(&record));
+        if reason == crate::model::RevocationReason::KeyCompromise {
+            self.revoke_descendants(serial, invalidity_date, actor)?;
+        }
         Ok(record)
+    }
+
+    /// After a key compromise, every certificate renewed from the compromised one (and
+    /// from those, …) is revoked too: each renewal was authorized by a proof made with a
+    /// key that was, or may have been, in a thief's hands.
+    fn revoke_descendants(
+        &self,
+        serial: &Serial,
+        invalidity_date: Option<OffsetDateTime>,
+        actor: &str,
+    ) -> Result<(), RaError> {
+        use crate::store::LineageStore;
+        let mut pending = self.store.children(serial)?;
+        let mut seen = std::collections::HashSet::new();
+        while let Some(child) = pending.pop() {
+            if !seen.insert(child.clone()) {
+                continue;
+            }
+            pending.extend(self.store.children(&child)?);
+            let revocation = crate::store::RevocationRecord {
+                reason: crate::model::RevocationReason::KeyCompromise.name().into(),
+                revoked_at: truncate_to_second(OffsetDateTime::now_utc()),
+                invalidity_date: invalidity_date.map(truncate_to_second),
+            };
+            let event = AuditEvent::new("revoke", actor)
+                .serial(&child)
+                .detail(format!(
+                    "reason keyCompromise: renewed from {serial}, whose key was compromised"
+                ));
+            match crate::store::RevocationStore::revoke(&self.store, &child, revocation, event) {
+                Ok(record) => self.notify(|l| l.status_changed(&record)),
+                // Already revoked for another reason (e.g. superseded): its own children are
+                // still walked.
+                Err(StoreError::AlreadyRevoked(..)) | Err(StoreError::NotFound(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
     }
 
     /// Lifts a certificateHold (the certificate is good again).
@@ -276,6 +320,7 @@ impl RegistrationAuthority {
             san_required: !profile.san.required.is_empty(),
             via: request.via,
             actor: request.actor,
+            parent: request.parent,
         })
     }
 
@@ -340,6 +385,7 @@ impl RegistrationAuthority {
             revocation: None,
             fingerprint_sha256: sha256_fingerprint(&der),
             issuer,
+            parent: decision.parent.clone(),
             der,
         };
         let event = AuditEvent::new("issue", &decision.actor)
@@ -559,6 +605,7 @@ mod tests {
             san_required: false,
             via: IssuancePath::CliIssue,
             actor: "test".into(),
+            parent: None,
         };
         let refused = ra.execute(decision).unwrap_err();
         assert!(

@@ -10,9 +10,13 @@
 //! - `revoked`: serial → compact revocation entry, for CRLs and OCSP.
 //! - `issuer_of`: serial → issuing CA id (u32 BE). Certificates issued before rollover
 //!   existed have no entry: they are CA 1's.
+//! - `children`: `len ‖ parent serial ‖ child serial` → empty: what a renewal replaced.
+//! - `renewal_proofs`: digest of a used renewal proof's message → its expiry (single use).
+//! - `supersede`: `due time ‖ serial` → empty: renewed parents to revoke as superseded.
 //! - `audit`: sequence (u64 BE) → [`AuditEntry`], hash-chained; `meta` holds the chain head.
 
 mod audit;
+mod lineage;
 mod revocations;
 mod tokens;
 
@@ -25,6 +29,7 @@ use time::OffsetDateTime;
 
 use crate::model::{CertificateStatus, Role, Serial};
 pub use audit::{AuditEntry, AuditEvent, AuditReport};
+pub use lineage::LineageStore;
 pub use revocations::{KnownStatus, RevocationStore, RevokedEntry};
 pub use tokens::{TokenRecord, TokenStore};
 
@@ -143,6 +148,9 @@ pub struct CertificateRecord {
     /// The issuing CA that signed it (records made before rollover existed: 1).
     #[serde(default = "first_issuer")]
     pub issuer: u32,
+    /// The certificate this one renewed, if it came from a renewal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<Serial>,
     /// The certificate, DER, base64 in JSON.
     #[serde(with = "base64_bytes")]
     pub der: Vec<u8>,
@@ -252,6 +260,9 @@ pub struct SledStore {
     tokens: sled::Tree,
     revoked: sled::Tree,
     issuer_of: sled::Tree,
+    children: sled::Tree,
+    renewal_proofs: sled::Tree,
+    supersede: sled::Tree,
 }
 
 fn role_byte(role: Role) -> u8 {
@@ -313,6 +324,9 @@ impl SledStore {
             tokens: db.open_tree("tokens")?,
             revoked: db.open_tree("revoked")?,
             issuer_of: db.open_tree("issuer_of")?,
+            children: db.open_tree("children")?,
+            renewal_proofs: db.open_tree("renewal_proofs")?,
+            supersede: db.open_tree("supersede")?,
             db,
         })
     }
@@ -472,14 +486,29 @@ impl CertificateStore for SledStore {
             &self.audit,
             &self.meta,
             &self.issuer_of,
+            &self.children,
         )
             .transaction(
-                |(certificates, by_role, by_status, by_expiry, audit, meta, issuer_of)| {
+                |(
+                    certificates,
+                    by_role,
+                    by_status,
+                    by_expiry,
+                    audit,
+                    meta,
+                    issuer_of,
+                    children,
+                )| {
                     if certificates.get(serial.as_bytes())?.is_some() {
                         return Err(abort(StoreError::SerialTaken(serial.clone())));
                     }
                     certificates.insert(serial.as_bytes(), value.as_slice())?;
                     issuer_of.insert(serial.as_bytes(), &record.issuer.to_be_bytes())?;
+                    if let Some(parent) = &record.parent {
+                        let mut key = lineage::length_prefixed(parent);
+                        key.extend_from_slice(serial.as_bytes());
+                        children.insert(key, &[])?;
+                    }
                     by_role.insert(prefixed(&[role_byte(record.role)], serial), &[])?;
                     by_status.insert(prefixed(&[status_byte(record.status)], serial), &[])?;
                     by_expiry.insert(prefixed(&time_key(record.not_after), serial), &[])?;
@@ -569,6 +598,7 @@ pub(crate) mod tests {
             revocation: None,
             fingerprint_sha256: "00".into(),
             issuer: 1,
+            parent: None,
             der: vec![1, 2, 3],
         }
     }
