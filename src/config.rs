@@ -98,6 +98,36 @@ impl DataDir {
     pub fn is_initialized(&self) -> bool {
         self.settings_file().exists()
     }
+    /// The marker that allows `serve` to create a development CA here on its own (the
+    /// repository's `ca-data/` ships it, so the quick start works on a fresh clone).
+    pub fn development_marker(&self) -> PathBuf {
+        self.root.join(".paypki-dev")
+    }
+
+    /// Makes the data directory private: the directory and every directory below it 0700,
+    /// every file 0600. A directory made by an older paypki, or copied with a loose
+    /// umask, may have 0644 database files; with the directory itself 0700, files sled
+    /// creates later are out of other users' reach too.
+    pub fn restrict_permissions(&self) -> std::io::Result<()> {
+        restrict(&self.root)
+    }
+}
+
+fn restrict(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::symlink_metadata(path)?;
+    if meta.file_type().is_symlink() {
+        return Ok(());
+    }
+    if meta.is_dir() {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))?;
+        for entry in std::fs::read_dir(path)? {
+            restrict(&entry?.path())?;
+        }
+    } else if meta.permissions().mode() & 0o077 != 0 {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(())
 }
 
 /// File stem of issuing CA `id`: `issuing` for the first (as before rollover existed).
@@ -188,6 +218,23 @@ pub fn normalize_base_url(url: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn restricting_makes_everything_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::new(dir.path().join("ca-data"));
+        std::fs::create_dir_all(data.database()).unwrap();
+        let file = data.database().join("db");
+        std::fs::write(&file, b"x").unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        std::fs::set_permissions(data.root(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        data.restrict_permissions().unwrap();
+        assert_eq!(mode(data.root()), 0o700);
+        assert_eq!(mode(&data.database()), 0o700);
+        assert_eq!(mode(&file), 0o600);
+    }
 
     #[test]
     fn base_urls() {

@@ -146,6 +146,10 @@ pub enum NameError {
         "subject attribute {0} has an empty, overlong (over 64 characters) or non-printable value"
     )]
     BadValue(AttributeType),
+    /// A Unicode format character (category Cf: bidirectional overrides, zero-width
+    /// joiners…), which can make a name display as another one.
+    #[error("subject attribute {0} contains an invisible Unicode formatting character (such as a right-to-left override), which could make it display as another name")]
+    FormatCharacter(AttributeType),
     /// PrintableString attribute with characters outside that set.
     #[error("subject attribute {0} may use only letters, digits, space and '()+,-./:=?")]
     NotPrintable(AttributeType),
@@ -249,6 +253,9 @@ fn check_value(kind: AttributeType, value: &str) -> Result<(), NameError> {
     {
         return Err(NameError::BadValue(kind));
     }
+    if value.chars().any(is_format_character) {
+        return Err(NameError::FormatCharacter(kind));
+    }
     if kind.is_printable_string() && !value.chars().all(is_printable_string_char) {
         return Err(NameError::NotPrintable(kind));
     }
@@ -258,6 +265,13 @@ fn check_value(kind: AttributeType, value: &str) -> Result<(), NameError> {
         return Err(NameError::BadCountry);
     }
     Ok(())
+}
+
+/// Unicode general category Cf (format): U+202E RIGHT-TO-LEFT OVERRIDE makes
+/// "Shop<U+202E>moc.live" display as "Shopevil.com"; no participant name needs one.
+fn is_format_character(c: char) -> bool {
+    use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+    c.general_category() == GeneralCategory::Format
 }
 
 /// X.680 PrintableString alphabet.
@@ -533,6 +547,29 @@ impl<'de> Deserialize<'de> for SubjectAltName {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn invisible_formatting_characters_are_refused() {
+        for bad in [
+            "CN=Shop\u{202E}moc.live,O=Shop",
+            "CN=Sh\u{200B}op,O=Shop",
+            "CN=Shop,O=Pay\u{2066}Pal\u{2069}",
+            "CN=\u{FEFF}Shop,O=Shop",
+        ] {
+            assert!(
+                matches!(
+                    bad.parse::<SubjectName>(),
+                    Err(NameError::FormatCharacter(_))
+                ),
+                "{bad:?}"
+            );
+        }
+        // Ordinary non-ASCII names stay fine.
+        assert!("CN=Café Zürich,O=Bäckerei Müller"
+            .parse::<SubjectName>()
+            .is_ok());
+        assert!("CN=東京商店,O=株式会社".parse::<SubjectName>().is_ok());
+    }
 
     #[test]
     fn subject_round_trips_with_escapes() {

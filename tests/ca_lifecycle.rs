@@ -880,7 +880,7 @@ fn init_root_crl_validity_sets_the_first_root_crl_validity() {
 fn the_development_ca_made_by_serve_signs_and_serves_the_root_crl() {
     let ca = TestCa::uninitialized();
     let port = pick_free_port();
-    let server = TestServer::start_on_port(&ca, port, &[]);
+    let server = TestServer::start_on_port(&ca, port, &["--dev"]);
     let base = format!("http://127.0.0.1:{port}");
 
     let file = root_crl_file(&ca);

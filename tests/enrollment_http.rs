@@ -259,7 +259,7 @@ fn enroll_both_ways(role: &str, cli_key_alg: &str, csr_key: KeyType, names: CsrN
 fn serve_on_an_empty_data_dir_creates_a_development_ca() {
     let ca = TestCa::uninitialized();
     assert!(!ca.data_dir().exists());
-    let server = TestServer::start(&ca);
+    let server = TestServer::start_with(&ca, &["--dev"]);
 
     let log = server.log();
     assert_contains_all(

@@ -94,6 +94,10 @@ pub(super) fn open_store(context: &Context) -> Result<SledStore, CliError> {
             crate::ca::CaError::NotInitialized(context.data_dir.root().to_path_buf()).into(),
         );
     }
+    // Best effort: a command run by another user (read-only) must still work.
+    if let Err(e) = context.data_dir.restrict_permissions() {
+        tracing::debug!(error = %e, "could not restrict the data directory's permissions");
+    }
     Ok(SledStore::open(&context.data_dir.database())?)
 }
 

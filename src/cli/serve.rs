@@ -23,6 +23,11 @@ pub struct ServeArgs {
     /// (default: http://<listen address>).
     #[arg(long)]
     pub base_url: Option<String>,
+    /// On an empty data directory, create a development CA. Without it (or the
+    /// `.paypki-dev` marker the repository's ca-data/ ships), `serve` refuses to start on
+    /// an empty directory, which in production is more likely an unmounted volume.
+    #[arg(long, env = "PAYPKI_DEV")]
+    pub dev: bool,
     /// Request timeout in seconds.
     #[arg(long, default_value_t = 15)]
     pub request_timeout: u64,
@@ -87,6 +92,12 @@ async fn serve(context: &Context, args: ServeArgs) -> Result<(), CliError> {
     let url = format!("http://{local}");
 
     let fresh = !context.data_dir.is_initialized();
+    if fresh && !args.dev && !context.data_dir.development_marker().exists() {
+        return Err(CliError::Usage(format!(
+            "no CA in {}: run `paypki init` to create one for production, or `paypki serve --dev` for a development CA. paypki does not create a CA on its own in an empty directory, which may be a volume that is not mounted",
+            context.data_dir.root().display()
+        )));
+    }
     let mut init_options = None;
     if fresh {
         let mut options = InitOptions::new(args.base_url.clone().unwrap_or_else(|| url.clone()));
@@ -94,6 +105,12 @@ async fn serve(context: &Context, args: ServeArgs) -> Result<(), CliError> {
         let report = crate::ca::init(&context.data_dir, &options)?;
         init_options = Some((options, report));
     }
+    context.data_dir.restrict_permissions().map_err(|e| {
+        CliError::Failed(format!(
+            "cannot make {} private (0700): {e}",
+            context.data_dir.root().display()
+        ))
+    })?;
     let mut ca = CertificateAuthority::load(&context.data_dir, passphrase_from_env().as_ref())?;
     // One handle for the whole run: sled releases its file lock only when the last handle
     // is gone, possibly after a background flush, so reopening could race with ourselves.
@@ -293,7 +310,9 @@ async fn supersede_renewed(ra: RegistrationAuthority) {
         match tokio::task::spawn_blocking(move || worker.supersede_due()).await {
             Ok(Ok(0)) => {}
             Ok(Ok(count)) => tracing::info!(count, "renewed certificates revoked as superseded"),
-            Ok(Err(e)) => tracing::error!(error = %e, "superseding renewed certificates failed; retrying later"),
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "superseding renewed certificates failed; retrying later")
+            }
             Err(e) => tracing::error!(error = %e, "supersede task failed"),
         }
         tokio::time::sleep(SUPERSEDE_EVERY).await;

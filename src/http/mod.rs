@@ -218,8 +218,22 @@ async fn observe(State(state): State<Arc<AppState>>, request: Request, next: Nex
             .get::<MatchedPath>()
             .map(MatchedPath::as_str),
     );
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip());
     let response = next.run(request).await;
     let status = response.status().as_u16();
+    // Failed authentication (the admin credential, an enrollment token, a renewal proof)
+    // is what someone guessing looks like: log who, never what they sent.
+    if status == 401 || (status == 403 && matches!(route, "/v1/enroll" | "/v1/renew")) {
+        tracing::warn!(
+            peer = %peer.map(|ip| ip.to_string()).unwrap_or_else(|| "unknown".into()),
+            route,
+            status,
+            "authentication failed"
+        );
+    }
     state
         .metrics
         .requests
