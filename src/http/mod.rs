@@ -183,6 +183,7 @@ pub fn router(state: Arc<AppState>, settings: &HttpSettings) -> Router {
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
+        .layer(axum::middleware::from_fn(read_small_bodies))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         // A bug must never take a worker down or leak details: answer 500, log it.
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
@@ -256,6 +257,31 @@ async fn observe(State(state): State<Arc<AppState>>, request: Request, next: Nex
             .inc();
     }
     response
+}
+
+/// Reads a small request body (declared by Content-Length, at most [`MAX_BODY_BYTES`])
+/// in full before the handler runs. A handler that refuses a request before reading its
+/// body (401 from the admin credential check, 415 for a wrong content type) would
+/// otherwise leave unread bytes on the connection, which then cannot be reused: the
+/// client's next request on it fails with a reset instead of getting an answer.
+async fn read_small_bodies(request: Request, next: Next) -> Response {
+    let small = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .is_some_and(|len| len > 0 && len <= MAX_BODY_BYTES);
+    if !small {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(bytes) => {
+            next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+                .await
+        }
+        Err(_) => Problem::bad_request("the request body could not be read").into_response(),
+    }
 }
 
 /// Runs blocking RA work off the async workers.
