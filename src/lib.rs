@@ -7,6 +7,7 @@
 
 pub mod ca;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod crl;
 pub mod http;

@@ -56,7 +56,7 @@ impl From<crate::ra::enrollment::CreatedToken> for TokenCreated {
             role: created.record.role.to_string(),
             subject: created.record.subject,
             subject_alt_names: created.record.subject_alt_names,
-            expires_at: crate::inspect::format_time(created.record.expires_at),
+            expires_at: crate::clock::format_time(created.record.expires_at),
         }
     }
 }
@@ -89,7 +89,7 @@ pub fn token_grant(request: &TokenCreateRequest) -> Result<TokenGrant, String> {
     let ttl = request
         .ttl
         .as_deref()
-        .map(crate::cli::parse_duration)
+        .map(crate::clock::parse_duration)
         .transpose()?;
     Ok(TokenGrant {
         role,
@@ -162,7 +162,7 @@ impl RevocationResult {
             revoked_at: record
                 .revocation
                 .as_ref()
-                .map(|r| crate::inspect::format_time(r.revoked_at)),
+                .map(|r| crate::clock::format_time(r.revoked_at)),
         }
     }
 }
@@ -355,7 +355,7 @@ pub(crate) async fn list_certificates(
     let expiring_before = query
         .expiring_within
         .as_deref()
-        .map(crate::cli::parse_duration)
+        .map(crate::clock::parse_duration)
         .transpose()
         .map_err(Problem::bad_request)?
         .map(|d| time::OffsetDateTime::now_utc() + d);
@@ -463,7 +463,7 @@ pub(crate) async fn publish_root_crl(
     .await?;
     // The root may have revoked an issuing CA: cached status answers are stale.
     state.ocsp.clear_cache();
-    let format = crate::inspect::format_time;
+    let format = crate::clock::format_time;
     Ok(axum::Json(PublishedRootCrl {
         number: published.number,
         this_update: format(published.this_update),

@@ -71,7 +71,7 @@ pub(crate) async fn certificate(
         ))
     })?;
     let now = time::OffsetDateTime::now_utc();
-    let format = crate::inspect::format_time;
+    let format = crate::clock::format_time;
     Ok(axum::Json(CertificateView {
         serial: record.serial.to_string(),
         status: record.status.to_string(),

@@ -56,7 +56,7 @@ impl IssuedResponse {
             serial: record.serial.to_string(),
             certificate: issued.certificate_pem,
             chain: issued.chain_pem,
-            not_after: crate::inspect::format_time(record.not_after),
+            not_after: crate::clock::format_time(record.not_after),
             role: record.role.to_string(),
             subject: record.subject,
         }

@@ -60,11 +60,11 @@ pub(crate) async fn healthz(
             None => reasons.push(format!("the {name} CRL has not been generated")),
             Some(next) if next <= now => reasons.push(format!(
                 "the {name} CRL expired at {}",
-                crate::inspect::format_time(next)
+                crate::clock::format_time(next)
             )),
             Some(next) if name == "root" && next - now < ROOT_CRL_WARNING => reasons.push(format!(
                 "the root CRL expires at {}: sign a new one with `paypki crl --root --root-key FILE`",
-                crate::inspect::format_time(next)
+                crate::clock::format_time(next)
             )),
             Some(_) => {}
         }

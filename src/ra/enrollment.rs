@@ -5,7 +5,7 @@
 //! CSR only contributes the public key (and proof of possessing it).
 
 use subtle::ConstantTimeEq;
-use time::{Duration, OffsetDateTime};
+use time::Duration;
 
 use super::{IssuanceRequest, Issued, RaError, RegistrationAuthority};
 use crate::model::{PublicKey, Role, Serial};
@@ -201,7 +201,7 @@ impl RegistrationAuthority {
         }
         let id = random_hex(12)?;
         let secret = random_hex(32)?;
-        let now = OffsetDateTime::now_utc();
+        let now = self.clock.now();
         let record = TokenRecord {
             id: id.clone(),
             secret_sha256: sha256_hex(secret.as_bytes()),
@@ -235,7 +235,7 @@ impl RegistrationAuthority {
         if record.used_at.is_some() {
             return Err(TokenError::AlreadyUsed.into());
         }
-        let now = OffsetDateTime::now_utc();
+        let now = self.clock.now();
         if now >= record.expires_at {
             return Err(TokenError::Expired(record.expires_at.to_string()).into());
         }
@@ -280,7 +280,7 @@ impl RegistrationAuthority {
             .store
             .certificate(&request.serial)?
             .ok_or_else(|| RaError::UnknownCertificate(request.serial.clone()))?;
-        let now = OffsetDateTime::now_utc();
+        let now = self.clock.now();
         if old.status != crate::model::CertificateStatus::Good {
             return Err(RaError::Renewal(format!(
                 "certificate {} is revoked and cannot be renewed; enroll again with a new token",
@@ -315,7 +315,7 @@ impl RegistrationAuthority {
                 "renewal of certificate {} opens {} days before it expires, on {}; until then it stays in use",
                 old.serial,
                 profile.enrollment.renewal_window.whole_days(),
-                crate::inspect::format_time(opens)
+                crate::clock::format_time(opens)
             )));
         }
         // Checked arithmetic: the time is the caller's, and any i64 must be refused, not
@@ -434,9 +434,7 @@ impl RegistrationAuthority {
     /// Revokes, as superseded, every renewed certificate whose grace period has ended.
     /// Returns how many were revoked.
     pub fn supersede_due(&self) -> Result<usize, RaError> {
-        let due = self
-            .store
-            .take_due_supersessions(OffsetDateTime::now_utc())?;
+        let due = self.store.take_due_supersessions(self.clock.now())?;
         for serial in &due {
             self.supersede(serial)?;
         }
@@ -495,6 +493,85 @@ fn check_csr_names_match(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The renewal window and the proof's time, with an injected clock: a year of a
+    /// certificate's life in milliseconds, no sleeping, no rewritten policy.
+    #[test]
+    fn renewal_opens_with_the_window_and_follows_the_clock() {
+        use crate::clock::{Clock, FixedClock};
+        use std::sync::Arc;
+        let dir = tempfile::tempdir().unwrap();
+        let data = crate::config::DataDir::new(dir.path().join("ca"));
+        crate::ca::init(
+            &data,
+            &crate::ca::InitOptions::new("http://127.0.0.1:1".into()),
+        )
+        .unwrap();
+        let ca = Arc::new(crate::ca::CertificateAuthority::load(&data, None).unwrap());
+        let policies = Arc::new(
+            super::super::Policies::load(
+                &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies"),
+            )
+            .unwrap(),
+        );
+        let store = crate::store::SledStore::temporary().unwrap();
+        let clock = FixedClock::at(time::OffsetDateTime::now_utc());
+        let ra = RegistrationAuthority::new(policies, ca, store).with_clock(clock.clone());
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let csr_pem = rcgen::CertificateParams::default()
+            .serialize_request(&key)
+            .unwrap()
+            .pem()
+            .unwrap();
+        let issued = ra
+            .issue(IssuanceRequest {
+                role: Role::Merchant,
+                csr: super::super::csr::parse(csr_pem.as_bytes()).unwrap(),
+                subject: Some("CN=Shop,O=Shop Ltd,serialNumber=M1234567".parse().unwrap()),
+                subject_alt_names: Some(Vec::new()),
+                validity: None,
+                via: IssuancePath::CliIssue,
+                actor: "test".into(),
+                parent: None,
+            })
+            .unwrap();
+        let serial = issued.record.serial.clone();
+        let renew = |time: i64| {
+            let csr_der = csr_der(csr_pem.as_bytes()).unwrap();
+            let message = renewal_message(&serial, time, &csr_der);
+            use rcgen::SigningKey;
+            ra.renew(RenewalRequest {
+                serial: serial.clone(),
+                csr: csr_pem.clone().into_bytes(),
+                time,
+                proof: key.sign(&message).unwrap(),
+            })
+        };
+        // Freshly issued: the 30-day window of the shipped merchant policy is not open.
+        let refused = renew(clock.now().unix_timestamp()).unwrap_err();
+        assert!(
+            matches!(&refused, RaError::Renewal(m) if m.contains("opens")),
+            "{refused:?}"
+        );
+        // 340 days later it is; a proof made 10 minutes before "now" is stale.
+        clock.advance(Duration::days(340));
+        let stale = renew(clock.now().unix_timestamp() - 600).unwrap_err();
+        assert!(
+            matches!(&stale, RaError::Renewal(m) if m.contains("5 minutes")),
+            "{stale:?}"
+        );
+        let renewed = renew(clock.now().unix_timestamp()).unwrap();
+        assert_eq!(renewed.record.parent.as_ref(), Some(&serial));
+        // The new certificate starts at the clock's time (less the backdating).
+        assert!(renewed.record.not_before > clock.now() - Duration::minutes(10));
+        // Past notAfter: expired, refused.
+        clock.advance(Duration::days(30));
+        let expired = renew(clock.now().unix_timestamp()).unwrap_err();
+        assert!(
+            matches!(&expired, RaError::Renewal(m) if m.contains("expired")),
+            "{expired:?}"
+        );
+    }
 
     #[test]
     fn token_syntax() {

@@ -131,6 +131,7 @@ pub struct RegistrationAuthority {
     policies: Arc<Policies>,
     ca: Arc<CertificateAuthority>,
     store: SledStore,
+    clock: crate::clock::SharedClock,
     listeners: Arc<std::sync::RwLock<Vec<Arc<dyn StatusListener>>>>,
 }
 
@@ -151,8 +152,15 @@ impl RegistrationAuthority {
             policies,
             ca,
             store,
+            clock: crate::clock::system(),
             listeners: Arc::default(),
         }
+    }
+
+    /// The same RA reading `clock` for "now" (tests set the time instead of waiting).
+    pub fn with_clock(mut self, clock: crate::clock::SharedClock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Registers a listener for issuances and status changes.
@@ -179,7 +187,7 @@ impl RegistrationAuthority {
         invalidity_date: Option<OffsetDateTime>,
         actor: &str,
     ) -> Result<CertificateRecord, RaError> {
-        let now = OffsetDateTime::now_utc();
+        let now = self.clock.now();
         if invalidity_date.is_some_and(|d| d > now) {
             return Err(RaError::RevocationRefused(
                 "the invalidity date is in the future".into(),
@@ -229,7 +237,7 @@ impl RegistrationAuthority {
             pending.extend(self.store.children(&child)?);
             let revocation = crate::store::RevocationRecord {
                 reason: crate::model::RevocationReason::KeyCompromise.name().into(),
-                revoked_at: truncate_to_second(OffsetDateTime::now_utc()),
+                revoked_at: truncate_to_second(self.clock.now()),
                 invalidity_date: invalidity_date.map(truncate_to_second),
             };
             let event = AuditEvent::new("revoke", actor)
@@ -326,7 +334,7 @@ impl RegistrationAuthority {
 
     /// Reserves a serial, has the CA sign, and records the certificate durably.
     pub(crate) fn execute(&self, decision: Decision) -> Result<Issued, RaError> {
-        let now = OffsetDateTime::now_utc();
+        let now = self.clock.now();
         // New certificates come from the active issuing CA; none while it is revoked.
         let issuer = match self.ca.active() {
             Ok(active) => active.id(),

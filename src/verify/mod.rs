@@ -601,7 +601,7 @@ impl Verifier {
                 Reason::NotYetValid,
                 format!(
                     "the certificate was not yet valid at {} (valid from {})",
-                    crate::inspect::format_time(judged.at),
+                    crate::clock::format_time(judged.at),
                     unix(leaf.not_before.max(window.not_before))
                 ),
             );
@@ -978,7 +978,7 @@ pub fn revoked_at(entry: &RevokedEntry, time: i64) -> bool {
 
 fn unix(seconds: i64) -> String {
     OffsetDateTime::from_unix_timestamp(seconds)
-        .map(crate::inspect::format_time)
+        .map(crate::clock::format_time)
         .unwrap_or_else(|_| seconds.to_string())
 }
 
