@@ -118,7 +118,12 @@ pub(super) fn crl(context: &Context, args: CrlArgs) -> Result<(), CliError> {
             args.root_key.as_deref(),
             passphrase_from_env().as_ref(),
         )?;
-        let crl = crate::ca::publish_root_crl(&context.data_dir, &root_key, validity)?;
+        let crl = crate::ca::publish_root_crl(
+            &context.data_dir,
+            &root_key,
+            validity,
+            &crate::clock::SystemClock,
+        )?;
         if let Ok(store) = super::admin::open_store(context) {
             store.append_audit(crate::store::AuditEvent::new("root-crl", "cli").detail(
                 format!(

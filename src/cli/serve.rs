@@ -165,7 +165,12 @@ async fn serve(context: &Context, args: ServeArgs) -> Result<(), CliError> {
     if !context.data_dir.root_crl_file().exists() {
         match crate::ca::load_root_key(&context.data_dir, None, passphrase_from_env().as_ref()) {
             Ok(root_key) => {
-                let crl = crate::ca::publish_root_crl(&context.data_dir, &root_key, None)?;
+                let crl = crate::ca::publish_root_crl(
+                    &context.data_dir,
+                    &root_key,
+                    None,
+                    &crate::clock::SystemClock,
+                )?;
                 store.append_audit(
                     crate::store::AuditEvent::new("root-crl", "serve")
                         .detail(format!("first root CRL signed (cRLNumber {})", crl.number)),
