@@ -84,7 +84,7 @@ fn failed_authentication_is_logged_with_the_peer_and_without_the_secret() {
         "/v1/admin/certificates",
         &[("Authorization", &format!("Bearer {wrong_credential}"))],
     );
-    let problem = response.assert_problem(401, "a wrong admin credential");
+    let problem = response.assert_problem(401, "unauthorized", "a wrong admin credential");
     assert_eq!(problem["type"], "urn:paypki:problem:unauthorized");
     // A well-formed token whose secret is wrong.
     let token = server.create_case_token(&enroll_case("buyer"));
@@ -101,7 +101,7 @@ fn failed_authentication_is_logged_with_the_peer_and_without_the_secret() {
         "/v1/enroll",
         &serde_json::json!({ "token": wrong_token, "csr": read_text(&csr) }),
     );
-    let problem = response.assert_problem(403, "a token with a wrong secret");
+    let problem = response.assert_problem(403, "token-rejected", "a token with a wrong secret");
     assert_eq!(problem["type"], "urn:paypki:problem:token-rejected");
     let log = server.stop();
     let failures: Vec<&str> = log

@@ -1038,7 +1038,8 @@ impl HttpResponse {
     /// Asserts an RFC 9457 problem document with this status: the content type is
     /// `application/problem+json` and the body has `type`, `title`, a matching `status`
     /// and a non-empty `detail`. Returns the document.
-    pub fn assert_problem(&self, status: u16, what: &str) -> serde_json::Value {
+    #[track_caller]
+    pub fn assert_problem(&self, status: u16, kind: &str, what: &str) -> serde_json::Value {
         self.assert_status(status, what);
         assert!(
             self.content_type().starts_with("application/problem+json"),
@@ -1061,6 +1062,13 @@ impl HttpResponse {
                 self.describe()
             );
         }
+        // Clients branch on the type, not on the prose: it is the contract.
+        assert_eq!(
+            problem["type"].as_str(),
+            Some(format!("urn:paypki:problem:{kind}").as_str()),
+            "{what}: problem type\n{}",
+            self.describe()
+        );
         problem
     }
 }
