@@ -579,11 +579,7 @@ mod tests {
         Profile::parse(&path, &text, Role::Bank).unwrap()
     }
 
-    /// The pre-issuance checks stand behind the RA: a decision that somehow slipped past
-    /// the policy (here, keyEncipherment for an ECDSA key, which `decide` never grants)
-    /// is refused by the CA, nothing is recorded, and the audit trail says why.
-    #[test]
-    fn a_failed_pre_issuance_check_signs_nothing_and_is_audited() {
+    fn test_ra() -> (tempfile::TempDir, RegistrationAuthority) {
         let dir = tempfile::tempdir().unwrap();
         let data = crate::config::DataDir::new(dir.path().join("ca"));
         crate::ca::init(
@@ -597,7 +593,182 @@ mod tests {
                 .unwrap(),
         );
         let store = SledStore::temporary().unwrap();
-        let ra = RegistrationAuthority::new(policies.clone(), ca, store.clone());
+        (dir, RegistrationAuthority::new(policies, ca, store))
+    }
+
+    /// How a policy decision ends, for the table below.
+    #[derive(Debug, PartialEq, Eq)]
+    enum Verdict {
+        Issued,
+        Key,
+        Subject,
+        San,
+        Validity,
+    }
+
+    /// The policy engine (`decide`: key, subject, SANs, validity) over committed CSRs, one
+    /// named case per rule; the openssl/Python integration suite stays the oracle above.
+    #[test]
+    fn the_policy_engine_decides_each_rule() {
+        use Verdict::*;
+        let (_dir, ra) = test_ra();
+        let cases: &[(&str, &str, Role, Option<i64>, Verdict)] = &[
+            (
+                "a merchant with a P-256 key",
+                "merchant-p256",
+                Role::Merchant,
+                None,
+                Issued,
+            ),
+            (
+                "a merchant with DNS and e-mail SANs",
+                "merchant-p256-sans",
+                Role::Merchant,
+                None,
+                Issued,
+            ),
+            (
+                "a merchant ID that breaks the pattern",
+                "merchant-bad-serial",
+                Role::Merchant,
+                None,
+                Subject,
+            ),
+            (
+                "a merchant without O",
+                "merchant-no-org",
+                Role::Merchant,
+                None,
+                Subject,
+            ),
+            (
+                "an attribute the merchant policy does not list",
+                "merchant-extra-attr",
+                Role::Merchant,
+                None,
+                Subject,
+            ),
+            (
+                "an IP SAN for a merchant",
+                "merchant-ip-san",
+                Role::Merchant,
+                None,
+                San,
+            ),
+            (
+                "a SAN listed twice",
+                "merchant-dup-san",
+                Role::Merchant,
+                None,
+                San,
+            ),
+            (
+                "six SANs where five are allowed",
+                "merchant-six-sans",
+                Role::Merchant,
+                None,
+                San,
+            ),
+            (
+                "a validity beyond max_days",
+                "merchant-p256",
+                Role::Merchant,
+                Some(399),
+                Validity,
+            ),
+            (
+                "a validity of zero days",
+                "merchant-p256",
+                Role::Merchant,
+                Some(0),
+                Validity,
+            ),
+            (
+                "a buyer with an Ed25519 key",
+                "buyer-ed25519",
+                Role::Buyer,
+                None,
+                Issued,
+            ),
+            ("RSA-1024", "buyer-rsa1024", Role::Buyer, None, Key),
+            (
+                "RSA-2048 where the bank policy asks for 3072",
+                "bank-rsa2048",
+                Role::Bank,
+                None,
+                Key,
+            ),
+            (
+                "a bank with RSA-3072",
+                "bank-rsa3072",
+                Role::Bank,
+                None,
+                Issued,
+            ),
+            (
+                "Ed25519 where the bank policy does not allow it",
+                "bank-ed25519",
+                Role::Bank,
+                None,
+                Key,
+            ),
+            (
+                "a gateway with its DNS name",
+                "gateway-p384-dns",
+                Role::Gateway,
+                None,
+                Issued,
+            ),
+            (
+                "a gateway without the required DNS SAN",
+                "gateway-no-dns",
+                Role::Gateway,
+                None,
+                San,
+            ),
+            (
+                "a buyer's names under the merchant policy",
+                "buyer-ed25519",
+                Role::Merchant,
+                None,
+                Subject,
+            ),
+        ];
+        for (name, fixture, role, days, expected) in cases {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join(format!("tests/fixtures/csr/{fixture}.pem"));
+            let pem = std::fs::read(&path).unwrap();
+            let csr = csr::parse(&pem).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let outcome = ra.decide(IssuanceRequest {
+                role: *role,
+                csr,
+                subject: None,
+                subject_alt_names: None,
+                validity: days.map(Duration::days),
+                via: IssuancePath::CliIssue,
+                actor: "test".into(),
+                parent: None,
+            });
+            let verdict = match &outcome {
+                Ok(_) => Issued,
+                Err(RaError::KeyPolicy(_)) => Key,
+                Err(RaError::SubjectPolicy(_)) | Err(RaError::Name(_)) => Subject,
+                Err(RaError::SanPolicy(_)) => San,
+                Err(RaError::ValidityPolicy(_)) => Validity,
+                Err(other) => panic!("{name}: unexpected {other:?}"),
+            };
+            assert_eq!(&verdict, expected, "{name}: {outcome:?}");
+        }
+    }
+
+    /// The pre-issuance checks stand behind the RA: a decision that somehow slipped past
+    /// the policy (here, keyEncipherment for an ECDSA key, which `decide` never grants)
+    /// is refused by the CA, nothing is recorded, and the audit trail says why.
+    #[test]
+    fn a_failed_pre_issuance_check_signs_nothing_and_is_audited() {
+        let (_dir, ra) = test_ra();
+        let store = ra.store().clone();
+        let policies = ra.policies.clone();
         let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
         let profile = policies.profile(Role::Bank).unwrap();
         let decision = Decision {
