@@ -335,6 +335,17 @@ pub enum PublicKeyError {
     Unsupported(String),
 }
 
+impl PublicKeyError {
+    /// What kind of failure this is: a key paypki cannot certify.
+    pub fn kind(&self) -> crate::error::ErrorKind {
+        match self {
+            PublicKeyError::Malformed | PublicKeyError::Unsupported(_) => {
+                crate::error::ErrorKind::KeyRefused
+            }
+        }
+    }
+}
+
 const OID_EC_PUBLIC_KEY: &[u64] = &[1, 2, 840, 10045, 2, 1];
 const OID_P256: &[u64] = &[1, 2, 840, 10045, 3, 1, 7];
 const OID_P384: &[u64] = &[1, 3, 132, 0, 34];

@@ -188,6 +188,7 @@ pub fn router(state: Arc<AppState>, settings: &HttpSettings) -> Router {
         // A bug must never take a worker down or leak details: answer 500, log it.
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             |_: Box<dyn std::any::Any + Send>| {
+                tracing::error!("a request handler panicked");
                 Problem::internal(&"a request handler panicked").into_response()
             },
         ))
@@ -225,6 +226,9 @@ async fn observe(State(state): State<Arc<AppState>>, request: Request, next: Nex
         .map(|ConnectInfo(addr)| addr.ip());
     let response = next.run(request).await;
     let status = response.status().as_u16();
+    if let Some(problem::FaultCause(cause)) = response.extensions().get::<problem::FaultCause>() {
+        tracing::error!(route, status, error = %cause, "request failed inside the CA");
+    }
     // Failed authentication (the admin credential, an enrollment token, a renewal proof)
     // is what someone guessing looks like: log who, never what they sent.
     if status == 401 || (status == 403 && matches!(route, "/v1/enroll" | "/v1/renew")) {

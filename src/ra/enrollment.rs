@@ -7,7 +7,7 @@
 use subtle::ConstantTimeEq;
 use time::Duration;
 
-use super::{IssuanceRequest, Issued, RaError, RegistrationAuthority};
+use super::{IssuanceRequest, Issued, RaError, RegistrationAuthority, RenewalRefusal};
 use crate::model::{PublicKey, Role, Serial};
 use crate::names::{SubjectAltName, SubjectName};
 use crate::store::{
@@ -43,6 +43,20 @@ pub enum TokenError {
         "a valid admin credential is required (Authorization: Bearer <contents of admin.token>)"
     )]
     AdminUnauthorized,
+}
+
+impl TokenError {
+    /// What kind of failure this is.
+    pub fn kind(&self) -> crate::error::ErrorKind {
+        use crate::error::ErrorKind as K;
+        match self {
+            TokenError::Malformed => K::BadToken,
+            TokenError::Unknown | TokenError::Expired(_) => K::TokenRejected,
+            TokenError::AlreadyUsed => K::TokenUsed,
+            TokenError::BadLifetime(_) => K::PolicyViolation,
+            TokenError::AdminUnauthorized => K::Unauthorized,
+        }
+    }
 }
 
 /// What an administrator grants with a token.
@@ -185,9 +199,10 @@ impl RegistrationAuthority {
     }
 
     fn prepare_token(&self, grant: TokenGrant) -> Result<CreatedToken, RaError> {
-        let profile = self.policies.profile(grant.role).ok_or_else(|| {
-            RaError::KeyPolicy(format!("no policy loaded for role {}", grant.role))
-        })?;
+        let profile = self
+            .policies
+            .profile(grant.role)
+            .ok_or(RaError::NoPolicy(grant.role))?;
         super::check_subject(profile, &grant.subject)?;
         super::check_sans(profile, &grant.subject_alt_names)?;
         let ttl = grant.ttl.unwrap_or(profile.enrollment.token_ttl);
@@ -282,41 +297,37 @@ impl RegistrationAuthority {
             .ok_or_else(|| RaError::UnknownCertificate(request.serial.clone()))?;
         let now = self.clock.now();
         if old.status != crate::model::CertificateStatus::Good {
-            return Err(RaError::Renewal(format!(
-                "certificate {} is revoked and cannot be renewed; enroll again with a new token",
-                old.serial
-            )));
+            return Err(RenewalRefusal::Revoked(old.serial.clone()).into());
         }
         if let Some(revocation) = self.ca.issuer_revocation(old.issuer) {
-            return Err(RaError::Renewal(format!(
-                "certificate {}'s issuing CA was revoked ({}); enroll again with a new token",
-                old.serial, revocation.reason
-            )));
+            return Err(RenewalRefusal::IssuerRevoked {
+                serial: old.serial.clone(),
+                reason: revocation.reason,
+            }
+            .into());
         }
         if now >= old.not_after {
-            return Err(RaError::Renewal(format!(
-                "certificate {} expired at {}; enroll again with a new token",
-                old.serial, old.not_after
-            )));
+            return Err(RenewalRefusal::Expired {
+                serial: old.serial.clone(),
+                at: old.not_after,
+            }
+            .into());
         }
         let profile = self
             .policies
             .profile(old.role)
-            .ok_or_else(|| RaError::Renewal(format!("no policy loaded for role {}", old.role)))?;
+            .ok_or(RaError::NoPolicy(old.role))?;
         if !profile.enrollment.renewal {
-            return Err(RaError::Renewal(format!(
-                "the {} policy does not allow renewal; enroll with a new token",
-                old.role
-            )));
+            return Err(RenewalRefusal::NotAllowed(old.role).into());
         }
         let opens = old.not_after - profile.enrollment.renewal_window;
         if now < opens {
-            return Err(RaError::Renewal(format!(
-                "renewal of certificate {} opens {} days before it expires, on {}; until then it stays in use",
-                old.serial,
-                profile.enrollment.renewal_window.whole_days(),
-                crate::clock::format_time(opens)
-            )));
+            return Err(RenewalRefusal::WindowNotOpen {
+                serial: old.serial.clone(),
+                days: profile.enrollment.renewal_window.whole_days(),
+                opens,
+            }
+            .into());
         }
         // Checked arithmetic: the time is the caller's, and any i64 must be refused, not
         // overflow.
@@ -325,7 +336,7 @@ impl RegistrationAuthority {
             .checked_sub(request.time)
             .and_then(i64::checked_abs);
         if skew.is_none_or(|skew| skew > RENEWAL_CLOCK_SKEW.whole_seconds()) {
-            return Err(RaError::Renewal("the renewal proof's time is more than 5 minutes from the CA's clock; check the clock and sign again".into()));
+            return Err(RenewalRefusal::StaleProof.into());
         }
         self.check_lineage(&old)?;
         let csr = super::csr::parse(&request.csr)?;
@@ -341,11 +352,7 @@ impl RegistrationAuthority {
             &message,
             &request.proof,
         )
-        .map_err(|_| {
-            RaError::Renewal(
-                "the renewal proof does not verify with the current certificate's key".into(),
-            )
-        })?;
+        .map_err(|_| RenewalRefusal::BadProof)?;
         // A proof renews once: replaying it (or an ECDSA-malleated copy of it, which
         // signs the same bytes) is refused. Keyed by what was signed, not the signature.
         let digest = ring::digest::digest(&ring::digest::SHA256, &message);
@@ -355,9 +362,7 @@ impl RegistrationAuthority {
             .store
             .claim_renewal_proof(&key, now + RENEWAL_CLOCK_SKEW * 2)?
         {
-            return Err(RaError::Renewal(
-                "this renewal proof was already used; sign a new one (with the current time) to renew again".into(),
-            ));
+            return Err(RenewalRefusal::ProofUsed.into());
         }
         let subject: SubjectName = old.subject.parse()?;
         let sans = old
@@ -408,10 +413,12 @@ impl RegistrationAuthority {
                     .filter(|reason| matches!(reason, R::CertificateHold | R::KeyCompromise))
             });
             if let Some(reason) = suspect {
-                return Err(RaError::Renewal(format!(
-                    "certificate {} was renewed from {serial}, which is revoked ({reason}); enroll again with a new token",
-                    certificate.serial
-                )));
+                return Err(RenewalRefusal::SuspectAncestor {
+                    serial: certificate.serial.clone(),
+                    ancestor: serial,
+                    reason,
+                }
+                .into());
             }
             parent = record.parent;
         }
@@ -550,14 +557,17 @@ mod tests {
         // Freshly issued: the 30-day window of the shipped merchant policy is not open.
         let refused = renew(clock.now().unix_timestamp()).unwrap_err();
         assert!(
-            matches!(&refused, RaError::Renewal(m) if m.contains("opens")),
+            matches!(
+                refused,
+                RaError::Renewal(RenewalRefusal::WindowNotOpen { .. })
+            ),
             "{refused:?}"
         );
         // 340 days later it is; a proof made 10 minutes before "now" is stale.
         clock.advance(Duration::days(340));
         let stale = renew(clock.now().unix_timestamp() - 600).unwrap_err();
         assert!(
-            matches!(&stale, RaError::Renewal(m) if m.contains("5 minutes")),
+            matches!(stale, RaError::Renewal(RenewalRefusal::StaleProof)),
             "{stale:?}"
         );
         let renewed = renew(clock.now().unix_timestamp()).unwrap();
@@ -568,7 +578,7 @@ mod tests {
         clock.advance(Duration::days(30));
         let expired = renew(clock.now().unix_timestamp()).unwrap_err();
         assert!(
-            matches!(&expired, RaError::Renewal(m) if m.contains("expired")),
+            matches!(expired, RaError::Renewal(RenewalRefusal::Expired { .. })),
             "{expired:?}"
         );
     }

@@ -20,15 +20,16 @@ use crate::store::{
 pub use csr::{CsrError, VerifiedCsr};
 pub use policy::{Policies, PolicyError, Profile};
 
-/// Why the RA refused or failed a request.
+/// Why the RA refused or failed a request. Payloads are data; the messages are for
+/// people, and `kind()` is what programs (and the HTTP mapping) go by.
 #[derive(Debug, thiserror::Error)]
 pub enum RaError {
     /// The CSR itself is unusable.
     #[error(transparent)]
     Csr(#[from] CsrError),
     /// The key is not allowed by the role's policy.
-    #[error("{0}")]
-    KeyPolicy(String),
+    #[error(transparent)]
+    Key(#[from] KeyRefusal),
     /// The subject breaks the role's policy.
     #[error("{0}")]
     SubjectPolicy(String),
@@ -36,8 +37,20 @@ pub enum RaError {
     #[error("{0}")]
     SanPolicy(String),
     /// The requested validity breaks the role's policy.
-    #[error("{0}")]
-    ValidityPolicy(String),
+    #[error(
+        "a {role} certificate may be valid for 1 to {max_days} days; {asked_days} days were asked"
+    )]
+    Validity {
+        /// The role.
+        role: Role,
+        /// The policy's longest validity.
+        max_days: i64,
+        /// What was asked.
+        asked_days: i64,
+    },
+    /// No policy is loaded for the role (a server configuration fault).
+    #[error("no policy loaded for role {0}")]
+    NoPolicy(Role),
     /// A name could not be parsed.
     #[error(transparent)]
     Name(#[from] NameError),
@@ -51,20 +64,160 @@ pub enum RaError {
     #[error(transparent)]
     Token(#[from] enrollment::TokenError),
     /// A renewal that is not allowed.
-    #[error("{0}")]
-    Renewal(String),
+    #[error(transparent)]
+    Renewal(#[from] RenewalRefusal),
     /// The CSR names something other than the token grants.
     #[error("{0}")]
     CsrMismatch(String),
     /// No certificate with this serial.
     #[error("no certificate with serial {0}")]
     UnknownCertificate(Serial),
-    /// A revocation request that cannot be carried out as asked.
-    #[error("{0}")]
-    RevocationRefused(String),
+    /// A revocation whose invalidity date lies in the future.
+    #[error("the invalidity date is in the future")]
+    InvalidityDateInFuture,
     /// No issuing CA may sign: the active one was revoked and none replaced it yet.
     #[error("this CA cannot issue certificates now: its issuing CA was revoked and no new one has been created yet (the administrator runs `paypki ca rollover`)")]
     NoIssuingCa,
+    /// The system's random generator failed (no serial can be drawn).
+    #[error("the system random generator failed")]
+    RandomFailed,
+    /// Three random serials in a row were taken: the generator is broken.
+    #[error("could not find a free serial number")]
+    NoFreeSerial,
+}
+
+impl RaError {
+    /// What kind of failure this is.
+    pub fn kind(&self) -> crate::error::ErrorKind {
+        use crate::error::ErrorKind as K;
+        match self {
+            RaError::Csr(e) => e.kind(),
+            RaError::Key(_) => K::KeyRefused,
+            RaError::SubjectPolicy(_) | RaError::SanPolicy(_) | RaError::Validity { .. } => {
+                K::PolicyViolation
+            }
+            RaError::Name(e) => e.kind(),
+            RaError::Ca(e) => e.kind(),
+            RaError::Store(e) => e.kind(),
+            RaError::Token(e) => e.kind(),
+            RaError::Renewal(_) => K::RenewalRefused,
+            RaError::CsrMismatch(_) => K::CsrMismatch,
+            RaError::UnknownCertificate(_) => K::NotFound,
+            RaError::InvalidityDateInFuture => K::RevocationRefused,
+            RaError::NoIssuingCa => K::NoIssuingCa,
+            RaError::NoPolicy(_) | RaError::RandomFailed | RaError::NoFreeSerial => K::Internal,
+        }
+    }
+}
+
+/// Why a key is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyRefusal {
+    /// The role's policy does not list the key's algorithm.
+    #[error(
+        "{algorithm} keys are not allowed for the {role} role (allowed: {})",
+        join(allowed)
+    )]
+    AlgorithmNotAllowed {
+        /// The key's algorithm.
+        algorithm: KeyAlgorithm,
+        /// The role.
+        role: Role,
+        /// What the policy allows.
+        allowed: Vec<KeyAlgorithm>,
+    },
+    /// An RSA key below the policy's minimum.
+    #[error("the RSA key has {bits} bits; the {role} policy requires at least {min} bits")]
+    RsaTooSmall {
+        /// The key's size.
+        bits: u32,
+        /// The policy's minimum.
+        min: u32,
+        /// The role.
+        role: Role,
+    },
+    /// An RSA key above what paypki supports.
+    #[error("the RSA key has {bits} bits; at most {max} are supported")]
+    RsaTooLarge {
+        /// The key's size.
+        bits: u32,
+        /// The largest supported.
+        max: u32,
+    },
+    /// None of the policy's key usages fits the key type.
+    #[error("the {role} policy grants no key usage a {key} key can have")]
+    NoUsableKeyUsage {
+        /// The role.
+        role: Role,
+        /// The key's algorithm.
+        key: KeyAlgorithm,
+    },
+}
+
+fn join(algorithms: &[KeyAlgorithm]) -> String {
+    algorithms
+        .iter()
+        .map(|a| a.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Why a renewal is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RenewalRefusal {
+    /// The certificate is revoked (a hold included).
+    #[error("certificate {0} is revoked and cannot be renewed; enroll again with a new token")]
+    Revoked(Serial),
+    /// Its issuing CA was revoked.
+    #[error(
+        "certificate {serial}'s issuing CA was revoked ({reason}); enroll again with a new token"
+    )]
+    IssuerRevoked {
+        /// The certificate.
+        serial: Serial,
+        /// The CA's revocation reason.
+        reason: crate::model::RevocationReason,
+    },
+    /// It expired.
+    #[error("certificate {serial} expired at {at}; enroll again with a new token")]
+    Expired {
+        /// The certificate.
+        serial: Serial,
+        /// Its notAfter.
+        at: OffsetDateTime,
+    },
+    /// The role's policy does not allow renewal.
+    #[error("the {0} policy does not allow renewal; enroll with a new token")]
+    NotAllowed(Role),
+    /// The renewal window is not open yet.
+    #[error("renewal of certificate {serial} opens {days} days before it expires, on {}; until then it stays in use", crate::clock::format_time(*opens))]
+    WindowNotOpen {
+        /// The certificate.
+        serial: Serial,
+        /// The window, in days.
+        days: i64,
+        /// When it opens.
+        opens: OffsetDateTime,
+    },
+    /// The proof's time is too far from the CA's clock.
+    #[error("the renewal proof's time is more than 5 minutes from the CA's clock; check the clock and sign again")]
+    StaleProof,
+    /// The proof does not verify with the current key.
+    #[error("the renewal proof does not verify with the current certificate's key")]
+    BadProof,
+    /// The proof was used before.
+    #[error("this renewal proof was already used; sign a new one (with the current time) to renew again")]
+    ProofUsed,
+    /// An ancestor is on hold or was revoked for a key compromise.
+    #[error("certificate {serial} was renewed from {ancestor}, which is revoked ({reason}); enroll again with a new token")]
+    SuspectAncestor {
+        /// The certificate.
+        serial: Serial,
+        /// The suspect ancestor.
+        ancestor: Serial,
+        /// Its revocation reason.
+        reason: crate::model::RevocationReason,
+    },
 }
 
 /// What the RA is asked to issue.
@@ -189,9 +342,7 @@ impl RegistrationAuthority {
     ) -> Result<CertificateRecord, RaError> {
         let now = self.clock.now();
         if invalidity_date.is_some_and(|d| d > now) {
-            return Err(RaError::RevocationRefused(
-                "the invalidity date is in the future".into(),
-            ));
+            return Err(RaError::InvalidityDateInFuture);
         }
         let revocation = crate::store::RevocationRecord {
             reason: reason.name().into(),
@@ -292,9 +443,10 @@ impl RegistrationAuthority {
 
     /// Every policy check, with no side effect: what would be issued.
     pub(crate) fn decide(&self, request: IssuanceRequest) -> Result<Decision, RaError> {
-        let profile = self.policies.profile(request.role).ok_or_else(|| {
-            RaError::KeyPolicy(format!("no policy loaded for role {}", request.role))
-        })?;
+        let profile = self
+            .policies
+            .profile(request.role)
+            .ok_or(RaError::NoPolicy(request.role))?;
         check_key(profile, &request.csr)?;
         let subject = match request.subject {
             Some(subject) => subject,
@@ -308,12 +460,11 @@ impl RegistrationAuthority {
         check_sans(profile, &sans)?;
         let validity = request.validity.unwrap_or(profile.default_validity);
         if validity <= Duration::ZERO || validity > profile.max_validity {
-            return Err(RaError::ValidityPolicy(format!(
-                "a {} certificate may be valid for 1 to {} days; {} days were asked",
-                request.role,
-                profile.max_validity.whole_days(),
-                validity.whole_days()
-            )));
+            return Err(RaError::Validity {
+                role: request.role,
+                max_days: profile.max_validity.whole_days(),
+                asked_days: validity.whole_days(),
+            });
         }
         let key_usage = usable_key_usage(profile, request.csr.public_key.algorithm())?;
         Ok(Decision {
@@ -417,15 +568,14 @@ impl RegistrationAuthority {
         // A collision of 127 random bits is practically impossible; retrying covers a
         // broken RNG without ever reusing a serial.
         for _ in 0..3 {
-            let serial = Serial::random(&rng)
-                .map_err(|_| CaError::Key("the system random generator failed".into()))?;
+            let serial = Serial::random(&rng).map_err(|_| RaError::RandomFailed)?;
             match self.store.reserve_serial(&serial, plan) {
                 Ok(()) => return Ok(serial),
                 Err(StoreError::SerialTaken(_)) => continue,
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(StoreError::Database("could not find a free serial number".into()).into())
+        Err(RaError::NoFreeSerial)
     }
 }
 
@@ -437,34 +587,33 @@ fn truncate_to_second(at: OffsetDateTime) -> OffsetDateTime {
 pub fn check_key(profile: &Profile, csr: &VerifiedCsr) -> Result<(), RaError> {
     let key = &csr.public_key;
     if !profile.key_algorithms.contains(&key.algorithm()) {
-        return Err(RaError::KeyPolicy(format!(
-            "{} keys are not allowed for the {} role (allowed: {})",
-            key.algorithm(),
-            profile.role,
-            profile
-                .key_algorithms
-                .iter()
-                .map(|a| a.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )));
+        return Err(KeyRefusal::AlgorithmNotAllowed {
+            algorithm: key.algorithm(),
+            role: profile.role,
+            allowed: profile.key_algorithms.clone(),
+        }
+        .into());
     }
     if key.algorithm() == KeyAlgorithm::Rsa && key.bits() < profile.rsa_min_bits {
-        return Err(RaError::KeyPolicy(format!(
-            "the RSA key has {} bits; the {} policy requires at least {} bits",
-            key.bits(),
-            profile.role,
-            profile.rsa_min_bits
-        )));
+        return Err(KeyRefusal::RsaTooSmall {
+            bits: key.bits(),
+            min: profile.rsa_min_bits,
+            role: profile.role,
+        }
+        .into());
     }
-    if key.algorithm() == KeyAlgorithm::Rsa && key.bits() > 8192 {
-        return Err(RaError::KeyPolicy(format!(
-            "the RSA key has {} bits; at most 8192 are supported",
-            key.bits()
-        )));
+    if key.algorithm() == KeyAlgorithm::Rsa && key.bits() > RSA_MAX_BITS {
+        return Err(KeyRefusal::RsaTooLarge {
+            bits: key.bits(),
+            max: RSA_MAX_BITS,
+        }
+        .into());
     }
     Ok(())
 }
+
+/// RSA keys ring cannot verify above this size.
+const RSA_MAX_BITS: u32 = 8192;
 
 /// The policy's keyUsage bits that the key can have: keyEncipherment only for RSA, and
 /// keyAgreement only for ECDSA keys (Ed25519 keys only sign, RFC 8410 §5). A policy may
@@ -485,10 +634,11 @@ pub fn usable_key_usage(
         })
         .collect();
     if usable.is_empty() {
-        return Err(RaError::KeyPolicy(format!(
-            "the {} policy grants no key usage a {key} key can have",
-            profile.role
-        )));
+        return Err(KeyRefusal::NoUsableKeyUsage {
+            role: profile.role,
+            key,
+        }
+        .into());
     }
     Ok(usable)
 }
@@ -751,10 +901,10 @@ mod tests {
             });
             let verdict = match &outcome {
                 Ok(_) => Issued,
-                Err(RaError::KeyPolicy(_)) => Key,
+                Err(RaError::Key(_)) => Key,
                 Err(RaError::SubjectPolicy(_)) | Err(RaError::Name(_)) => Subject,
                 Err(RaError::SanPolicy(_)) => San,
-                Err(RaError::ValidityPolicy(_)) => Validity,
+                Err(RaError::Validity { .. }) => Validity,
                 Err(other) => panic!("{name}: unexpected {other:?}"),
             };
             assert_eq!(&verdict, expected, "{name}: {outcome:?}");
@@ -838,7 +988,7 @@ mod tests {
         assert!(usable_key_usage(&transport_only, KeyAlgorithm::Rsa).is_ok());
         assert!(matches!(
             usable_key_usage(&transport_only, KeyAlgorithm::EcdsaP384),
-            Err(RaError::KeyPolicy(_))
+            Err(RaError::Key(KeyRefusal::NoUsableKeyUsage { .. }))
         ));
     }
 }

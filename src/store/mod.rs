@@ -59,6 +59,22 @@ pub enum StoreError {
     NotOnHold(Serial),
 }
 
+impl StoreError {
+    /// What kind of failure this is.
+    pub fn kind(&self) -> crate::error::ErrorKind {
+        use crate::error::ErrorKind as K;
+        match self {
+            StoreError::NotFound(_) => K::NotFound,
+            StoreError::AlreadyRevoked(..) => K::AlreadyRevoked,
+            StoreError::NotOnHold(_) => K::NotOnHold,
+            StoreError::Locked(_)
+            | StoreError::Database(_)
+            | StoreError::Corrupt(_)
+            | StoreError::SerialTaken(_) => K::Internal,
+        }
+    }
+}
+
 impl From<sled::Error> for StoreError {
     fn from(e: sled::Error) -> Self {
         let text = e.to_string();
