@@ -74,6 +74,7 @@ impl IssuedResponse {
         (status = 415, description = "Not JSON", body = Problem),
         (status = 422, description = "Refused by the role's policy", body = Problem),
         (status = 429, description = "Rate limited", body = Problem),
+        (status = 503, description = "Overloaded (--enroll-concurrency): retry after Retry-After", body = Problem),
     ))]
 pub(crate) async fn enroll(
     State(state): State<Arc<AppState>>,
@@ -87,8 +88,11 @@ pub(crate) async fn enroll(
         .token_limiter
         .check_key(&token_id)
         .map_err(|_| Problem::rate_limited(2))?;
+    let slot = state.enroll_slot()?;
     let worker = state.clone();
     let issued = blocking(move || {
+        // Held until the work ends, even if the request times out meanwhile.
+        let _slot = slot;
         worker
             .ra
             .enroll(&request.token, request.csr.as_bytes())
@@ -125,6 +129,8 @@ pub(crate) struct RenewRequest {
         (status = 403, description = "Revoked, expired, bad proof or stale time", body = Problem),
         (status = 404, description = "Unknown serial", body = Problem),
         (status = 422, description = "Refused by the role's policy", body = Problem),
+        (status = 429, description = "Rate limited", body = Problem),
+        (status = 503, description = "Overloaded (--enroll-concurrency): retry after Retry-After", body = Problem),
     ))]
 pub(crate) async fn renew(
     State(state): State<Arc<AppState>>,
@@ -150,8 +156,13 @@ pub(crate) async fn renew(
         time: request.time,
         proof,
     };
+    let slot = state.enroll_slot()?;
     let worker = state.clone();
-    let issued = blocking(move || worker.ra.renew(renewal).map_err(Problem::from)).await?;
+    let issued = blocking(move || {
+        let _slot = slot;
+        worker.ra.renew(renewal).map_err(Problem::from)
+    })
+    .await?;
     Ok((
         StatusCode::CREATED,
         axum::Json(IssuedResponse::from_issued(&state, issued)),

@@ -69,6 +69,7 @@ pub struct Metrics {
     pub(crate) issued: Family<IssuanceLabels, Counter>,
     pub(crate) errors: Family<ErrorLabels, Counter>,
     pub(crate) crl_next_update: Family<CrlLabels, Gauge>,
+    pub(crate) connections: super::server::ConnectionMetrics,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -113,8 +114,20 @@ impl Default for Metrics {
             "Seconds until the nextUpdate of each published CRL (negative: expired)",
             crl_next_update.clone(),
         );
+        let connections = super::server::ConnectionMetrics::default();
+        registry.register(
+            "connections_open",
+            "HTTP connections open now",
+            connections.open.clone(),
+        );
+        registry.register(
+            "connections_refused",
+            "Connections answered 503 and closed because --max-connections were open",
+            connections.refused.clone(),
+        );
         Metrics {
             registry,
+            connections,
             requests,
             latency,
             issued,

@@ -10,6 +10,7 @@ pub mod metrics;
 mod openapi;
 mod ops;
 pub mod problem;
+pub mod server;
 mod status;
 pub mod verify;
 
@@ -43,6 +44,8 @@ pub struct HttpSettings {
     pub enroll_per_client_per_minute: NonZeroU32,
     /// Enrollment attempts per minute per token id.
     pub enroll_per_token_per_minute: NonZeroU32,
+    /// Most enrollments and renewals processed at once (the rest: 503 at once).
+    pub enroll_concurrency: usize,
 }
 
 impl Default for HttpSettings {
@@ -51,6 +54,7 @@ impl Default for HttpSettings {
             request_timeout: Duration::from_secs(15),
             enroll_per_client_per_minute: NonZeroU32::new(120).unwrap_or(NonZeroU32::MIN),
             enroll_per_token_per_minute: NonZeroU32::new(30).unwrap_or(NonZeroU32::MIN),
+            enroll_concurrency: 32,
         }
     }
 }
@@ -66,6 +70,8 @@ pub struct AppState {
     pub(crate) admin_credential_hash: Option<String>,
     pub(crate) client_limiter: DefaultKeyedRateLimiter<IpAddr>,
     pub(crate) token_limiter: DefaultKeyedRateLimiter<String>,
+    /// Enrollment and renewal slots: the blocking pool is never all theirs.
+    pub(crate) enroll_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -99,6 +105,23 @@ impl AppState {
             token_limiter: DefaultKeyedRateLimiter::keyed(Quota::per_minute(
                 settings.enroll_per_token_per_minute,
             )),
+            enroll_slots: Arc::new(tokio::sync::Semaphore::new(
+                settings.enroll_concurrency.max(1),
+            )),
+        })
+    }
+
+    /// The connection loop's metrics (open connections, refusals).
+    pub fn connection_metrics(&self) -> server::ConnectionMetrics {
+        self.metrics.connections.clone()
+    }
+
+    /// An enrollment or renewal slot, held until the work is done; 503 when all are taken.
+    pub(crate) fn enroll_slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit, Problem> {
+        self.enroll_slots.clone().try_acquire_owned().map_err(|_| {
+            Problem::overloaded(
+                "the CA is processing as many enrollments and renewals as it allows; retry in a second",
+            )
         })
     }
 
@@ -260,18 +283,16 @@ pub(crate) fn peer_ip(connect: Option<axum::Extension<ConnectInfo<SocketAddr>>>)
         .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST))
 }
 
-/// Serves until `shutdown` resolves, then finishes in-flight requests.
+/// Serves until `shutdown` resolves, then finishes in-flight requests; connections are
+/// bounded by `limits` (see [`server`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Router,
+    limits: server::ConnectionLimits,
+    metrics: server::ConnectionMetrics,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    server::serve(listener, app, limits, metrics, shutdown).await
 }
 
 /// A response that is `200 OK` with a body and content type.

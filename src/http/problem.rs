@@ -76,6 +76,18 @@ impl Problem {
         )
     }
 
+    /// 503 with `Retry-After: 1`: a limit on work in progress is reached; retry shortly.
+    pub fn overloaded(detail: &str) -> Self {
+        let mut p = Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            "Server overloaded",
+            detail,
+        );
+        p.retry_after = Some(1);
+        p
+    }
+
     /// 500 with a generic message; the cause goes to the log only.
     pub fn internal(cause: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");

@@ -1,0 +1,295 @@
+//! Denial-of-service hardening of the real `paypki serve`: connection limits and
+//! time-outs, the OCSP cache's memory bound, the CPU cost of verification, and rate
+//! limits that an outsider cannot turn against a participant.
+//!
+//! Every load here goes to the test's own server on loopback, is bounded in count and
+//! time, and judges memory by the server's own `/metrics` or `/proc/<pid>/status`, never
+//! by how long something took.
+
+// Test code may panic freely (helpers outside `#[test]` functions included).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use serde_json::json;
+
+use common::*;
+
+// ---------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------
+
+/// Whether the server has closed `stream` (EOF, reset, or an answer followed by EOF),
+/// waiting at most `wait` for it.
+fn closed_by_server(stream: &mut TcpStream, wait: Duration) -> bool {
+    stream.set_read_timeout(Some(wait)).unwrap();
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            // An answer (e.g. 408) may come first; what matters is the close after it.
+            Ok(_) => continue,
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut =>
+            {
+                return false
+            }
+            Err(_) => return true,
+        }
+    }
+}
+
+/// `GET /healthz` on a fresh connection from 127.0.0.1, with a bounded wait: the answer,
+/// or `None` if none came.
+fn healthz_raw(server: &TestServer<'_>) -> Option<HttpResponse> {
+    let mut stream = TcpStream::connect(server.address()).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    raw_request(&mut stream, "GET", "/healthz", None, b"")
+}
+
+/// Asks `/healthz` until it answers 200 (at most `limit`); panics with the last answer.
+fn wait_healthy(server: &TestServer<'_>, limit: Duration) {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        let answer = healthz_raw(server);
+        if answer.as_ref().is_some_and(|a| a.status == 200) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "/healthz did not answer 200 within {limit:?}; last answer: {:?}",
+            answer.map(|a| a.describe())
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Opens `count` connections that send nothing, and keeps them.
+fn idle_connections(server: &TestServer<'_>, count: usize) -> Vec<TcpStream> {
+    (0..count)
+        .map(|i| {
+            TcpStream::connect(server.address())
+                .unwrap_or_else(|e| panic!("idle connection {i}: cannot connect: {e}"))
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// 1. Connections: time-outs, a cap, the fd limit, enrollment kept apart from status
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn idle_and_trickling_connections_are_closed_by_the_header_read_timeout() {
+    let ca = TestCa::new();
+    let server = TestServer::start_with(&ca, &["--header-read-timeout", "1"]);
+
+    // A socket that sends nothing at all.
+    let mut idle = TcpStream::connect(server.address()).unwrap();
+    assert!(
+        closed_by_server(&mut idle, Duration::from_secs(15)),
+        "a connection that sent nothing was still open 15 s later (header-read timeout 1 s)"
+    );
+
+    // A socket that trickles one header line every 250 ms: each line is progress, but
+    // the head is never complete. It must be closed long before 40 lines (10 s).
+    let mut trickle = TcpStream::connect(server.address()).unwrap();
+    trickle
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: paypki.test\r\n")
+        .unwrap();
+    let mut closed = false;
+    for line in 0..40 {
+        std::thread::sleep(Duration::from_millis(250));
+        if trickle
+            .write_all(format!("X-Trickle-{line}: a\r\n").as_bytes())
+            .is_err()
+            || closed_by_server(&mut trickle, Duration::from_millis(10))
+        {
+            closed = true;
+            break;
+        }
+    }
+    assert!(
+        closed,
+        "a connection trickling a header line every 250 ms was still open after 10 s (header-read timeout 1 s)"
+    );
+
+    // A keep-alive connection left idle after a request is closed too.
+    let mut kept = TcpStream::connect(server.address()).unwrap();
+    kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: paypki.test\r\n\r\n")
+        .unwrap();
+    let answer = read_raw_response(&mut kept).expect("an answer to GET /healthz");
+    answer.assert_status(200, "GET /healthz on a keep-alive connection");
+    assert!(
+        closed_by_server(&mut kept, Duration::from_secs(15)),
+        "an idle keep-alive connection was still open 15 s after its last answer"
+    );
+    wait_healthy(&server, Duration::from_secs(5));
+}
+
+#[test]
+fn the_connection_cap_refuses_the_excess_quickly_and_frees_up() {
+    let ca = TestCa::new();
+    let server = TestServer::start_with(
+        &ca,
+        &["--max-connections", "16", "--header-read-timeout", "30"],
+    );
+    let held = idle_connections(&server, 16);
+    // The 17th connection is accepted after the 16 above (the backlog is FIFO) and must
+    // be answered at once, not left waiting for a slot.
+    let answer = healthz_raw(&server).expect("the connection over the cap got no answer");
+    let problem = answer.assert_problem(503, "a connection over --max-connections");
+    assert_eq!(
+        problem["type"], "urn:paypki:problem:overloaded",
+        "{problem}"
+    );
+    assert!(
+        answer.header("retry-after").is_some(),
+        "{}",
+        answer.describe()
+    );
+    drop(held);
+    wait_healthy(&server, Duration::from_secs(10));
+    let refused = server
+        .metric("paypki_connections_refused_total")
+        .expect("paypki_connections_refused_total in /metrics");
+    assert!(refused >= 1.0, "refused connections counted: {refused}");
+}
+
+#[test]
+fn the_open_file_limit_is_raised_and_idle_sockets_cannot_exhaust_it() {
+    let ca = TestCa::new();
+    // Soft limit 200, hard 400: the server must raise the soft limit to the hard one,
+    // and keep its connection cap below it.
+    let server = TestServer::start_under_shell(
+        &ca,
+        "ulimit -S -n 200 && ulimit -H -n 400",
+        &["--header-read-timeout", "2"],
+    );
+    let (soft, hard) = open_file_limits(server.pid());
+    assert_eq!(hard, "400", "the hard limit the test set");
+    assert_eq!(
+        soft, "400",
+        "the server did not raise its soft open-file limit"
+    );
+
+    // More idle sockets than the server has file descriptors.
+    let held = idle_connections(&server, 450);
+    // The server still answers: at once with 503 while the sockets hold every slot,
+    // then 200 once the header-read timeout has closed them (the test keeps its ends).
+    let answer = healthz_raw(&server)
+        .expect("with 450 idle sockets open, a new connection got no answer at all");
+    assert!(
+        answer.status == 503 || answer.status == 200,
+        "{}",
+        answer.describe()
+    );
+    wait_healthy(&server, Duration::from_secs(20));
+    drop(held);
+    let log = server.log();
+    assert!(
+        !log.contains("Too many open files"),
+        "the server ran out of file descriptors:\n{log}"
+    );
+}
+
+#[test]
+fn status_keeps_answering_while_enrollment_is_overloaded() {
+    let ca = TestCa::new();
+    let server = TestServer::start_with(&ca, &["--enroll-concurrency", "1"]);
+    let case = enroll_case("buyer");
+    let key = generate_key(KeyType::EcP256, &ca.path("buyer.key.pem"));
+    let csr = read_text(&make_csr(
+        &key,
+        case.openssl_subject,
+        case.openssl_addext,
+        &ca.path("buyer.csr"),
+    ));
+    // One certificate to ask OCSP about.
+    let first = server.post_json(
+        "/v1/enroll",
+        &json!({ "token": server.create_case_token(&case), "csr": csr }),
+    );
+    first.assert_status(201, "the first enrollment");
+    let cert = ca.path("buyer.cert.pem");
+    std::fs::write(&cert, first.json()["certificate"].as_str().unwrap()).unwrap();
+    let request = ca.path("buyer.ocsp.der");
+    openssl(&[
+        "ocsp",
+        "-issuer",
+        ca.issuing_cert().to_str().unwrap(),
+        "-cert",
+        cert.to_str().unwrap(),
+        "-no_nonce",
+        "-reqout",
+        request.to_str().unwrap(),
+    ]);
+    let ocsp_request = read_bytes(&request);
+
+    // 48 tokens, spent by 24 clients at once against one enrollment slot.
+    let grants: Vec<serde_json::Value> = (0..48)
+        .map(|_| {
+            json!({
+                "role": case.role,
+                "subject": case.token_subject,
+                "subject_alt_names": case.token_sans.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let created = server.admin_post_json("/v1/admin/tokens/batch", &json!({ "items": grants }));
+    created.assert_status(201, "POST /v1/admin/tokens/batch");
+    let tokens: Vec<String> = created.json()["tokens"]
+        .as_array()
+        .expect("tokens")
+        .iter()
+        .map(|t| t["token"].as_str().expect("token").to_string())
+        .collect();
+    assert_eq!(tokens.len(), 48);
+
+    let statuses = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for pair in tokens.chunks(2) {
+            let (server, csr, statuses) = (&server, &csr, &statuses);
+            scope.spawn(move || {
+                for token in pair {
+                    let answer =
+                        server.post_json("/v1/enroll", &json!({ "token": token, "csr": csr }));
+                    if answer.status == 503 {
+                        let problem = answer.assert_problem(503, "an enrollment over the limit");
+                        assert_eq!(problem["type"], "urn:paypki:problem:overloaded");
+                        assert!(answer.header("retry-after").is_some());
+                    }
+                    statuses.lock().unwrap().push(answer.status);
+                }
+            });
+        }
+        // Meanwhile status answers, every time.
+        for round in 0..20 {
+            server
+                .get("/healthz")
+                .assert_status(200, &format!("/healthz, round {round}"));
+            let answer = server.ocsp_post(&ocsp_request);
+            answer.assert_status(200, &format!("POST /ocsp, round {round}"));
+            assert_eq!(answer.content_type(), "application/ocsp-response");
+            server
+                .get("/crl/issuing.crl")
+                .assert_status(200, &format!("GET /crl/issuing.crl, round {round}"));
+        }
+    });
+    let statuses = statuses.into_inner().unwrap();
+    assert_eq!(statuses.len(), 48);
+    assert!(
+        statuses.iter().all(|s| *s == 201 || *s == 503),
+        "enrollment answers: {statuses:?}"
+    );
+    assert!(
+        statuses.contains(&503),
+        "24 clients at once against --enroll-concurrency 1: none was refused ({statuses:?})"
+    );
+}
