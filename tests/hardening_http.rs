@@ -293,3 +293,108 @@ fn status_keeps_answering_while_enrollment_is_overloaded() {
         "24 clients at once against --enroll-concurrency 1: none was refused ({statuses:?})"
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// 3. The OCSP cache is keyed by CertID and bounded in bytes
+// ---------------------------------------------------------------------------------------
+
+/// Enrolls a buyer through `POST /v1/enroll`; returns the certificate's path.
+fn enroll_buyer(server: &TestServer<'_>, stem: &str) -> std::path::PathBuf {
+    let ca = server.ca();
+    let case = enroll_case("buyer");
+    let key = generate_key(KeyType::EcP256, &ca.path(&format!("{stem}.key.pem")));
+    let csr = make_csr(
+        &key,
+        case.openssl_subject,
+        case.openssl_addext,
+        &ca.path(&format!("{stem}.csr")),
+    );
+    let answer = server.post_json(
+        "/v1/enroll",
+        &json!({ "token": server.create_case_token(&case), "csr": read_text(&csr) }),
+    );
+    answer.assert_status(201, &format!("enrollment of {stem}"));
+    let cert = ca.path(&format!("{stem}.cert.pem"));
+    std::fs::write(&cert, answer.json()["certificate"].as_str().unwrap()).unwrap();
+    cert
+}
+
+/// The nonce-less request `openssl ocsp` makes for `cert` (SHA-1 CertID).
+fn openssl_ocsp_request(ca: &TestCa, cert: &std::path::Path) -> Vec<u8> {
+    let out = ca.path("request.der");
+    openssl(&[
+        "ocsp",
+        "-issuer",
+        ca.issuing_cert().to_str().unwrap(),
+        "-cert",
+        cert.to_str().unwrap(),
+        "-no_nonce",
+        "-reqout",
+        out.to_str().unwrap(),
+    ]);
+    read_bytes(&out)
+}
+
+/// `request` with a non-critical request extension of an unknown (private) OID carrying
+/// `size` bytes that embed `n`: a responder must ignore it, and each copy differs.
+fn padded_ocsp_request(request: &[u8], n: u32, size: usize) -> Vec<u8> {
+    use der::{Decode, Encode};
+    let mut parsed = x509_ocsp::OcspRequest::from_der(request).unwrap();
+    let mut padding = vec![0x5au8; size];
+    padding[..4].copy_from_slice(&n.to_be_bytes());
+    parsed.tbs_request.request_extensions = Some(vec![x509_cert::ext::Extension {
+        extn_id: der::asn1::ObjectIdentifier::new_unwrap("1.3.6.1.4.1.55555.1"),
+        critical: false,
+        extn_value: der::asn1::OctetString::new(padding).unwrap(),
+    }]);
+    parsed.to_der().unwrap()
+}
+
+#[test]
+fn padded_ocsp_requests_cannot_grow_the_cache() {
+    let help = TestCa::uninitialized().paypki(&["serve", "--help"]);
+    help.assert_success("paypki serve --help");
+    assert_contains_all(
+        &help.stdout_text(),
+        &["--ocsp-cache-bytes", "bytes"],
+        "paypki serve --help",
+    );
+
+    let ca = TestCa::new();
+    let server = TestServer::start_with(&ca, &["--ocsp-cache-bytes", "1048576"]);
+    let cert = enroll_buyer(&server, "buyer");
+    let request = openssl_ocsp_request(&ca, &cert);
+    let reference = server.ocsp_post(&request);
+    reference.assert_status(200, "POST /ocsp");
+
+    let before = server.proc_status_kib("VmRSS");
+    // 4,000 distinct requests of about 9 KB for the same certificate: 36 MB of keys if
+    // the cache remembered request bytes.
+    for n in 0..4000 {
+        let answer = server.ocsp_post(&padded_ocsp_request(&request, n, 9000));
+        answer.assert_status(200, "POST /ocsp with an ignored extension");
+        // The same question gets the same pre-signed answer.
+        assert_eq!(answer.body, reference.body, "answer to padded request {n}");
+    }
+    let after = server.proc_status_kib("VmRSS");
+    let grown_mib = after.saturating_sub(before) as f64 / 1024.0;
+    eprintln!(
+        "VmRSS {before} KiB → {after} KiB (+{grown_mib:.1} MiB) after 4,000 padded OCSP requests"
+    );
+    assert!(
+        grown_mib < 12.0,
+        "4,000 padded OCSP requests for one certificate grew the server by {grown_mib:.1} MiB ({before} → {after} KiB)"
+    );
+    let cached = server
+        .metric("paypki_ocsp_cache_bytes")
+        .expect("paypki_ocsp_cache_bytes in /metrics");
+    eprintln!(
+        "OCSP response {} bytes; cache {cached} bytes in {:?} entries",
+        reference.body.len(),
+        server.metric("paypki_ocsp_cache_entries")
+    );
+    assert!(
+        cached <= 1_048_576.0,
+        "the OCSP cache holds {cached} bytes, over --ocsp-cache-bytes 1048576"
+    );
+}

@@ -51,9 +51,14 @@ pub struct ServeArgs {
     /// after half of it.
     #[arg(long, default_value = "4h")]
     pub ocsp_validity: String,
-    /// Most pre-signed OCSP responses kept in memory (about 1 KiB each).
-    #[arg(long, default_value_t = 200_000)]
-    pub ocsp_cache: usize,
+    /// Most bytes of memory the OCSP response cache may use (responses, keys and
+    /// bookkeeping, counted per entry); when full it starts over and re-signs on use.
+    #[arg(long, default_value_t = 64 << 20)]
+    pub ocsp_cache_bytes: usize,
+    /// Deprecated (--ocsp-cache-bytes bounds memory): also bound the OCSP cache to this
+    /// many entries.
+    #[arg(long)]
+    pub ocsp_cache: Option<usize>,
     /// CRL validity (nextUpdate − thisUpdate).
     #[arg(long, default_value = "24h")]
     pub crl_validity: String,
@@ -203,8 +208,16 @@ async fn serve(context: &Context, args: ServeArgs) -> Result<(), CliError> {
     ));
     let ra = RegistrationAuthority::new(policies, ca.clone(), store.clone());
     let ocsp = Arc::new(
-        crate::ocsp::OcspResponder::new(ca.clone(), store.clone(), ocsp_validity, args.ocsp_cache)
-            .map_err(|e| CliError::Failed(e.to_string()))?,
+        crate::ocsp::OcspResponder::with_cache_limits(
+            ca.clone(),
+            store.clone(),
+            ocsp_validity,
+            crate::ocsp::CacheLimits {
+                max_bytes: args.ocsp_cache_bytes.max(4096),
+                max_entries: args.ocsp_cache,
+            },
+        )
+        .map_err(|e| CliError::Failed(e.to_string()))?,
     );
     let crl = Arc::new(crate::crl::CrlPublisher::new(
         ca,

@@ -70,6 +70,8 @@ pub struct Metrics {
     pub(crate) errors: Family<ErrorLabels, Counter>,
     pub(crate) crl_next_update: Family<CrlLabels, Gauge>,
     pub(crate) connections: super::server::ConnectionMetrics,
+    pub(crate) ocsp_cache_bytes: Gauge,
+    pub(crate) ocsp_cache_entries: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -125,9 +127,23 @@ impl Default for Metrics {
             "Connections answered 503 and closed because --max-connections were open",
             connections.refused.clone(),
         );
+        let ocsp_cache_bytes = Gauge::default();
+        let ocsp_cache_entries = Gauge::default();
+        registry.register(
+            "ocsp_cache_bytes",
+            "Bytes the OCSP response cache counts against --ocsp-cache-bytes",
+            ocsp_cache_bytes.clone(),
+        );
+        registry.register(
+            "ocsp_cache_entries",
+            "Entries in the OCSP response cache (questions and exact small requests)",
+            ocsp_cache_entries.clone(),
+        );
         Metrics {
             registry,
             connections,
+            ocsp_cache_bytes,
+            ocsp_cache_entries,
             requests,
             latency,
             issued,
