@@ -12,7 +12,7 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::net::{IpAddr, Ipv4Addr, TcpStream};
 use std::time::Duration;
 
 use serde_json::json;
@@ -22,6 +22,26 @@ use common::*;
 // ---------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------
+
+/// A second client on this machine, with its own source address.
+const OTHER_CLIENT: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
+
+/// `POST path` with a JSON body from [`OTHER_CLIENT`]; the answer's status (0: none).
+fn post_json_from_other_client(
+    server: &TestServer<'_>,
+    path: &str,
+    body: &serde_json::Value,
+) -> u16 {
+    let mut stream = connect_from(OTHER_CLIENT, server.address());
+    raw_request(
+        &mut stream,
+        "POST",
+        path,
+        Some("application/json"),
+        &serde_json::to_vec(body).unwrap(),
+    )
+    .map_or(0, |answer| answer.status)
+}
 
 /// Whether the server has closed `stream` (EOF, reset, or an answer followed by EOF),
 /// waiting at most `wait` for it.
@@ -397,4 +417,83 @@ fn padded_ocsp_requests_cannot_grow_the_cache() {
         cached <= 1_048_576.0,
         "the OCSP cache holds {cached} bytes, over --ocsp-cache-bytes 1048576"
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// 5. Rate limits count against a token or certificate only after authentication
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn an_outsider_cannot_keep_a_participant_at_429() {
+    let ca = TestCa::new();
+    let policies = policies_with_open_renewal(&ca);
+    let server = TestServer::start_with_policies(&ca, &policies, &[]);
+    // The victim: a gateway that will renew, and a buyer token not used yet. Serials are
+    // in every certificate and token ids (the 24 hex digits after `ppt_`) in the audit
+    // trail and logs: both are public.
+    let (serial, dir) = server.enroll_case(&enroll_case("gateway"), "ecdsa-p256", "victim");
+    let buyer = enroll_case("buyer");
+    let token = server.create_case_token(&buyer);
+    let wrong_secret = format!("{}_{}", &token[..28], "0".repeat(64));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+
+    // From another address, 40 renewals of the victim's certificate with a bad proof and
+    // 40 enrollments with the victim's token id and a wrong secret.
+    let mut outsider = Vec::new();
+    for _ in 0..40 {
+        outsider.push(post_json_from_other_client(
+            &server,
+            "/v1/renew",
+            &json!({ "serial": serial, "csr": "not a CSR", "time": now, "proof": "AAAA" }),
+        ));
+        outsider.push(post_json_from_other_client(
+            &server,
+            "/v1/enroll",
+            &json!({ "token": wrong_secret, "csr": "not a CSR" }),
+        ));
+    }
+    assert!(
+        outsider.iter().all(|s| [400, 403, 404, 429].contains(s)),
+        "the outsider's answers: {outsider:?}"
+    );
+    // Its failures count against it, the client that failed.
+    assert!(
+        outsider.contains(&429),
+        "80 failed attempts from one address were never rate-limited: {outsider:?}"
+    );
+
+    // The participant, from its own address, is not affected.
+    let out_dir = ca.path("renewed");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let renewed = ca.paypki(&[
+        "renew",
+        "--url",
+        server.url(),
+        "--cert",
+        dir.join("cert.pem").to_str().unwrap(),
+        "--key",
+        dir.join("key.pem").to_str().unwrap(),
+        "--out-dir",
+        out_dir.to_str().unwrap(),
+    ]);
+    renewed.assert_success("the participant's renewal after an outsider's 40 bad proofs");
+    let key = generate_key(KeyType::EcP256, &ca.path("buyer.key.pem"));
+    let csr = make_csr(
+        &key,
+        buyer.openssl_subject,
+        buyer.openssl_addext,
+        &ca.path("buyer.csr"),
+    );
+    server
+        .post_json(
+            "/v1/enroll",
+            &json!({ "token": token, "csr": read_text(&csr) }),
+        )
+        .assert_status(
+            201,
+            "the participant's enrollment after an outsider's 40 wrong secrets",
+        );
 }

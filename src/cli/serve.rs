@@ -29,6 +29,10 @@ pub struct ServeArgs {
     /// Enrollment and renewal requests per minute per client address.
     #[arg(long, default_value_t = 120)]
     pub enroll_rate: u32,
+    /// Failed enrollment and renewal attempts (wrong or unknown token, bad proof, bad
+    /// request) allowed per minute per client address; past them the client gets 429.
+    #[arg(long, default_value_t = 20)]
+    pub auth_failures: u32,
     /// Seconds a client has to send a complete request head (request line and headers),
     /// counted from the moment the server waits for one: on a new connection, and on a
     /// keep-alive connection after each answer (so it is also the keep-alive idle time).
@@ -251,6 +255,7 @@ async fn serve(context: &Context, args: ServeArgs) -> Result<(), CliError> {
         enroll_per_client_per_minute: std::num::NonZeroU32::new(args.enroll_rate.max(1))
             .unwrap_or(std::num::NonZeroU32::MIN),
         enroll_concurrency: args.enroll_concurrency.max(1),
+        auth_failures_per_minute: args.auth_failures,
         ..HttpSettings::default()
     };
     let limits = crate::http::server::ConnectionLimits {

@@ -6,6 +6,7 @@ pub mod admin;
 mod certificates;
 mod enroll;
 mod extract;
+pub mod limits;
 pub mod metrics;
 mod openapi;
 mod ops;
@@ -46,6 +47,8 @@ pub struct HttpSettings {
     pub enroll_per_token_per_minute: NonZeroU32,
     /// Most enrollments and renewals processed at once (the rest: 503 at once).
     pub enroll_concurrency: usize,
+    /// Failed enrollment and renewal attempts allowed per minute per client address.
+    pub auth_failures_per_minute: u32,
 }
 
 impl Default for HttpSettings {
@@ -55,6 +58,7 @@ impl Default for HttpSettings {
             enroll_per_client_per_minute: NonZeroU32::new(120).unwrap_or(NonZeroU32::MIN),
             enroll_per_token_per_minute: NonZeroU32::new(30).unwrap_or(NonZeroU32::MIN),
             enroll_concurrency: 32,
+            auth_failures_per_minute: 20,
         }
     }
 }
@@ -72,6 +76,8 @@ pub struct AppState {
     pub(crate) token_limiter: DefaultKeyedRateLimiter<String>,
     /// Enrollment and renewal slots: the blocking pool is never all theirs.
     pub(crate) enroll_slots: Arc<tokio::sync::Semaphore>,
+    /// Failed enrollment and renewal attempts, per client address.
+    pub(crate) auth_failures: limits::DebtLimiter,
 }
 
 impl std::fmt::Debug for AppState {
@@ -108,6 +114,10 @@ impl AppState {
             enroll_slots: Arc::new(tokio::sync::Semaphore::new(
                 settings.enroll_concurrency.max(1),
             )),
+            auth_failures: limits::DebtLimiter::new(
+                f64::from(settings.auth_failures_per_minute) / 60.0,
+                f64::from(settings.auth_failures_per_minute),
+            ),
         })
     }
 
@@ -123,6 +133,23 @@ impl AppState {
                 "the CA is processing as many enrollments and renewals as it allows; retry in a second",
             )
         })
+    }
+
+    /// 429 for a client that has used up its failed attempts (see `count_failure`).
+    pub(crate) fn admit_after_failures(&self, client: IpAddr) -> Result<(), Problem> {
+        self.auth_failures.admit(client).map_err(|wait| {
+            let mut problem = Problem::rate_limited(wait);
+            problem.detail = format!(
+                "too many failed enrollment or renewal attempts from this address; retry in {wait} s"
+            );
+            problem
+        })
+    }
+
+    /// Counts an enrollment or renewal that failed before it authenticated (unknown or
+    /// wrong token, bad proof, unreadable request) against the client that sent it.
+    pub(crate) fn count_failure(&self, client: IpAddr) {
+        self.auth_failures.charge(client, 1.0);
     }
 
     /// Applies the per-client rate limit.

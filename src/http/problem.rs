@@ -273,6 +273,7 @@ impl From<RaError> for Problem {
                 Problem::new(StatusCode::CONFLICT, "not-on-hold", "Not on hold", detail)
             }
             RaError::Store(StoreError::NotFound(_)) => Problem::not_found(detail),
+            RaError::RateLimited(seconds) => Problem::rate_limited(*seconds),
             RaError::NoIssuingCa => Problem::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "no-issuing-ca",

@@ -62,6 +62,9 @@ pub enum RaError {
     /// A revocation request that cannot be carried out as asked.
     #[error("{0}")]
     RevocationRefused(String),
+    /// A rate limit on the authenticated token or certificate (seconds to wait).
+    #[error("too many attempts for this token or certificate; retry in {0} s")]
+    RateLimited(u64),
     /// No issuing CA may sign: the active one was revoked and none replaced it yet.
     #[error("this CA cannot issue certificates now: its issuing CA was revoked and no new one has been created yet (the administrator runs `paypki ca rollover`)")]
     NoIssuingCa,
