@@ -177,6 +177,9 @@ fn overloaded_response() -> &'static [u8] {
     })
 }
 
+/// How long a refusal waits for more of the client's request before closing.
+const REFUSAL_DRAIN_WAIT: Duration = Duration::from_millis(100);
+
 /// Answers 503 and closes, within a second.
 async fn refuse(mut stream: TcpStream, _permit: OwnedSemaphorePermit) {
     let _ = tokio::time::timeout(Duration::from_secs(1), async {
@@ -184,12 +187,13 @@ async fn refuse(mut stream: TcpStream, _permit: OwnedSemaphorePermit) {
         stream.shutdown().await?;
         // Read what the client already sent before closing: closing with unread data
         // makes the kernel reset the connection, which can destroy the answer in flight.
+        // A client that sends nothing is not waited for: refusals must stay quick.
         let mut sink = [0u8; 4096];
         let mut drained = 0usize;
         while drained < 64 * 1024 {
-            match stream.read(&mut sink).await? {
-                0 => break,
-                n => drained += n,
+            match tokio::time::timeout(REFUSAL_DRAIN_WAIT, stream.read(&mut sink)).await {
+                Ok(Ok(n)) if n > 0 => drained += n,
+                _ => break,
             }
         }
         Ok::<_, std::io::Error>(())
