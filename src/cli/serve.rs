@@ -33,6 +33,19 @@ pub struct ServeArgs {
     /// request) allowed per minute per client address; past them the client gets 429.
     #[arg(long, default_value_t = 20)]
     pub auth_failures: u32,
+    /// Estimated CPU milliseconds of signature checks one verification request may use
+    /// (a batch's items past it answer `budget_exceeded`).
+    #[arg(long, default_value_t = 1000)]
+    pub verify_budget_ms: u64,
+    /// Estimated CPU milliseconds of signature checks per second per client address on
+    /// /v1/verify, /v1/verify/batch and /v1/validate (0: no limit); past it, 429.
+    #[arg(long, default_value_t = 2000)]
+    pub verify_rate_ms: u64,
+    /// Verification requests running off the async workers at once (batches, chain
+    /// validations, costly single checks); others wait up to 5 s, then get 503
+    /// (0: the number of CPUs).
+    #[arg(long, default_value_t = 0)]
+    pub verify_concurrency: usize,
     /// Seconds a client has to send a complete request head (request line and headers),
     /// counted from the moment the server waits for one: on a new connection, and on a
     /// keep-alive connection after each answer (so it is also the keep-alive idle time).
@@ -256,6 +269,12 @@ async fn serve(context: &Context, args: ServeArgs) -> Result<(), CliError> {
             .unwrap_or(std::num::NonZeroU32::MIN),
         enroll_concurrency: args.enroll_concurrency.max(1),
         auth_failures_per_minute: args.auth_failures,
+        verify_budget_micros: args.verify_budget_ms.saturating_mul(1000).max(1),
+        verify_rate_micros: args.verify_rate_ms.saturating_mul(1000),
+        verify_concurrency: match args.verify_concurrency {
+            0 => HttpSettings::default().verify_concurrency,
+            n => n,
+        },
         ..HttpSettings::default()
     };
     let limits = crate::http::server::ConnectionLimits {

@@ -72,6 +72,7 @@ pub struct Metrics {
     pub(crate) connections: super::server::ConnectionMetrics,
     pub(crate) ocsp_cache_bytes: Gauge,
     pub(crate) ocsp_cache_entries: Gauge,
+    pub(crate) signature_checks: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -139,9 +140,16 @@ impl Default for Metrics {
             "Entries in the OCSP response cache (questions and exact small requests)",
             ocsp_cache_entries.clone(),
         );
+        let signature_checks = Counter::default();
+        registry.register(
+            "verify_signature_checks",
+            "Signature checks made by /v1/verify and /v1/verify/batch (one per scheme tried)",
+            signature_checks.clone(),
+        );
         Metrics {
             registry,
             connections,
+            signature_checks,
             ocsp_cache_bytes,
             ocsp_cache_entries,
             requests,

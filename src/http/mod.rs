@@ -49,6 +49,13 @@ pub struct HttpSettings {
     pub enroll_concurrency: usize,
     /// Failed enrollment and renewal attempts allowed per minute per client address.
     pub auth_failures_per_minute: u32,
+    /// Estimated CPU (µs) of signature checks one verification request may use.
+    pub verify_budget_micros: u64,
+    /// Estimated CPU (µs) of signature checks per second per client address (0: off).
+    pub verify_rate_micros: u64,
+    /// Verification requests that may use the blocking pool at once (batches, chain
+    /// validations, costly single checks); others wait a little, then get 503.
+    pub verify_concurrency: usize,
 }
 
 impl Default for HttpSettings {
@@ -59,6 +66,11 @@ impl Default for HttpSettings {
             enroll_per_token_per_minute: NonZeroU32::new(30).unwrap_or(NonZeroU32::MIN),
             enroll_concurrency: 32,
             auth_failures_per_minute: 20,
+            verify_budget_micros: 1_000_000,
+            verify_rate_micros: 2_000_000,
+            verify_concurrency: std::thread::available_parallelism()
+                .map(std::num::NonZeroUsize::get)
+                .unwrap_or(2),
         }
     }
 }
@@ -78,6 +90,12 @@ pub struct AppState {
     pub(crate) enroll_slots: Arc<tokio::sync::Semaphore>,
     /// Failed enrollment and renewal attempts, per client address.
     pub(crate) auth_failures: limits::DebtLimiter,
+    /// Estimated CPU of signature checks, per client address.
+    pub(crate) verify_rate: limits::DebtLimiter,
+    /// The CPU budget of one verification request.
+    pub(crate) verify_budget: u64,
+    /// Verification work on the blocking pool (and rayon).
+    pub(crate) verify_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -118,6 +136,17 @@ impl AppState {
                 f64::from(settings.auth_failures_per_minute) / 60.0,
                 f64::from(settings.auth_failures_per_minute),
             ),
+            // A client at rest may always spend one whole request's budget.
+            verify_rate: limits::DebtLimiter::new(
+                settings.verify_rate_micros as f64,
+                settings
+                    .verify_rate_micros
+                    .max(settings.verify_budget_micros) as f64,
+            ),
+            verify_budget: settings.verify_budget_micros.max(1),
+            verify_slots: Arc::new(tokio::sync::Semaphore::new(
+                settings.verify_concurrency.max(1),
+            )),
         })
     }
 
@@ -152,11 +181,73 @@ impl AppState {
         self.auth_failures.charge(client, 1.0);
     }
 
+    /// 429 for a client whose verification CPU allowance is spent.
+    pub(crate) fn admit_verification(&self, client: IpAddr) -> Result<(), Problem> {
+        self.verify_rate.admit(client).map_err(|wait| {
+            let mut problem = Problem::rate_limited(wait);
+            problem.detail = format!(
+                "this address has used its share of signature-verification CPU (--verify-rate-ms); retry in {wait} s"
+            );
+            problem
+        })
+    }
+
+    /// Charges what a verification request spent to its client, and counts its checks.
+    pub(crate) fn charge_verification(&self, client: IpAddr, spent: u64, checks: u64) {
+        self.verify_rate.charge(client, spent as f64);
+        self.metrics.signature_checks.inc_by(checks);
+    }
+
+    /// A slot for verification work off the async workers, waiting at most
+    /// [`VERIFY_QUEUE_WAIT`]; 503 `overloaded` after that.
+    pub(crate) async fn verify_slot(&self) -> Result<VerifySlot, Problem> {
+        match tokio::time::timeout(VERIFY_QUEUE_WAIT, self.verify_slots.clone().acquire_owned())
+            .await
+        {
+            Ok(Ok(permit)) => Ok(VerifySlot {
+                _permit: Arc::new(permit),
+            }),
+            _ => Err(Problem::overloaded(
+                "the CA is running as many verification batches as it allows; retry in a second",
+            )),
+        }
+    }
+
     /// Applies the per-client rate limit.
     pub(crate) fn limit_client(&self, addr: IpAddr) -> Result<(), Problem> {
         self.client_limiter
             .check_key(&addr)
             .map_err(|_| Problem::rate_limited(1))
+    }
+}
+
+/// How long a verification request waits for a slot before it is answered 503.
+pub(crate) const VERIFY_QUEUE_WAIT: Duration = Duration::from_secs(5);
+
+/// A verification slot, held until the blocking work ends (a clone goes into the work).
+#[derive(Debug, Clone)]
+pub(crate) struct VerifySlot {
+    /// Returned to the semaphore when the last clone is dropped.
+    _permit: Arc<tokio::sync::OwnedSemaphorePermit>,
+}
+
+/// Before a batch verification or chain validation reads its body (up to 8 MiB): the
+/// client's CPU allowance, then a slot, so that bodies waiting for work do not pile up.
+async fn verify_gate(
+    State(state): State<Arc<AppState>>,
+    connect: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    if let Err(problem) = state.admit_verification(peer_ip(connect)) {
+        return problem.into_response();
+    }
+    match state.verify_slot().await {
+        Ok(slot) => {
+            request.extensions_mut().insert(slot);
+            next.run(request).await
+        }
+        Err(problem) => problem.into_response(),
     }
 }
 
@@ -200,9 +291,19 @@ pub fn router(state: Arc<AppState>, settings: &HttpSettings) -> Router {
         .route(
             "/v1/verify/batch",
             post(verify::verify_batch)
-                .layer(axum::extract::DefaultBodyLimit::max(MAX_BATCH_BODY_BYTES)),
+                .layer(axum::extract::DefaultBodyLimit::max(MAX_BATCH_BODY_BYTES))
+                .layer(axum::middleware::from_fn_with_state(
+                    state.clone(),
+                    verify_gate,
+                )),
         )
-        .route("/v1/validate", post(verify::validate))
+        .route(
+            "/v1/validate",
+            post(verify::validate).layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                verify_gate,
+            )),
+        )
         .route("/ca/root.crt", get(certificates::root_der))
         .route("/ca/issuing.crt", get(certificates::issuing_der))
         .route("/ca/chain.pem", get(certificates::chain_pem))
