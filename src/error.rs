@@ -42,6 +42,8 @@ pub enum ErrorKind {
     BadCrl,
     /// No issuing CA may issue.
     NoIssuingCa,
+    /// Too many attempts; retry later.
+    RateLimited,
     /// A dependency (the store) cannot answer now; retry.
     Unavailable,
     /// An internal pre-issuance check refused to sign.

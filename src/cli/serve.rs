@@ -34,13 +34,53 @@ pub struct ServeArgs {
     /// Enrollment and renewal requests per minute per client address.
     #[arg(long, default_value_t = 120)]
     pub enroll_rate: u32,
+    /// Failed enrollment and renewal attempts (wrong or unknown token, bad proof, bad
+    /// request) allowed per minute per client address; past them the client gets 429.
+    #[arg(long, default_value_t = 20)]
+    pub auth_failures: u32,
+    /// Estimated CPU milliseconds of signature checks one verification request may use
+    /// (a batch's items past it answer `budget_exceeded`).
+    #[arg(long, default_value_t = 1000)]
+    pub verify_budget_ms: u64,
+    /// Estimated CPU milliseconds of signature checks per second per client address on
+    /// /v1/verify, /v1/verify/batch and /v1/validate (0: no limit); past it, 429.
+    #[arg(long, default_value_t = 2000)]
+    pub verify_rate_ms: u64,
+    /// Verification requests running off the async workers at once (batches, chain
+    /// validations, costly single checks); others wait up to 5 s, then get 503
+    /// (0: the number of CPUs).
+    #[arg(long, default_value_t = 0)]
+    pub verify_concurrency: usize,
+    /// Seconds a client has to send a complete request head (request line and headers),
+    /// counted from the moment the server waits for one: on a new connection, and on a
+    /// keep-alive connection after each answer (so it is also the keep-alive idle time).
+    #[arg(long, default_value_t = 10)]
+    pub header_read_timeout: u64,
+    /// Seconds a connection may go without a byte moving either way (a client that
+    /// stops reading its answer, or stops sending its body) before it is closed; must be
+    /// longer than --request-timeout.
+    #[arg(long, default_value_t = 60)]
+    pub idle_timeout: u64,
+    /// Most connections open at once; more are answered 503 at once and closed. Kept
+    /// below the open-file limit (raised to its hard limit at start-up) less a reserve.
+    #[arg(long, default_value_t = 10_000)]
+    pub max_connections: usize,
+    /// Most enrollments and renewals processed at once; more are answered 503 at once, so
+    /// that a wave of sign-ups never takes all the blocking threads status needs.
+    #[arg(long, default_value_t = 32)]
+    pub enroll_concurrency: usize,
     /// OCSP response validity (nextUpdate − thisUpdate); cached responses are re-signed
     /// after half of it.
     #[arg(long, default_value = "4h")]
     pub ocsp_validity: String,
-    /// Most pre-signed OCSP responses kept in memory (about 1 KiB each).
-    #[arg(long, default_value_t = 200_000)]
-    pub ocsp_cache: usize,
+    /// Most bytes of memory the OCSP response cache may use (responses, keys and
+    /// bookkeeping, counted per entry); when full it starts over and re-signs on use.
+    #[arg(long, default_value_t = 64 << 20)]
+    pub ocsp_cache_bytes: usize,
+    /// Deprecated (--ocsp-cache-bytes bounds memory): also bound the OCSP cache to this
+    /// many entries.
+    #[arg(long)]
+    pub ocsp_cache: Option<usize>,
     /// Memory for the verification service's cache of this CA's certificates, in bytes
     /// (least recently used certificates are dropped first).
     #[arg(long, default_value_t = crate::verify::DEFAULT_CACHE_BYTES)]
@@ -197,6 +237,9 @@ async fn serve(context: &Context, args: ServeArgs) -> Result<(), CliError> {
     let ocsp_validity = duration("ocsp-validity", &args.ocsp_validity)?;
     let crl_validity = duration("crl-validity", &args.crl_validity)?;
     let crl_refresh = duration("crl-refresh", &args.crl_refresh)?;
+    if args.idle_timeout <= args.request_timeout {
+        return Err(CliError::Usage("--idle-timeout must be longer than --request-timeout, or a slow request would be cut off as idle".into()));
+    }
     if crl_refresh >= crl_validity {
         return Err(CliError::Usage("--crl-refresh must be shorter than --crl-validity, so a fresh CRL is always published before the last expires".into()));
     }
@@ -208,8 +251,16 @@ async fn serve(context: &Context, args: ServeArgs) -> Result<(), CliError> {
     ));
     let ra = RegistrationAuthority::new(policies, ca.clone(), store.clone());
     let ocsp = Arc::new(
-        crate::ocsp::OcspResponder::new(ca.clone(), store.clone(), ocsp_validity, args.ocsp_cache)
-            .map_err(|e| CliError::Failed(e.to_string()))?,
+        crate::ocsp::OcspResponder::with_cache_limits(
+            ca.clone(),
+            store.clone(),
+            ocsp_validity,
+            crate::ocsp::CacheLimits {
+                max_bytes: args.ocsp_cache_bytes.max(4096),
+                max_entries: args.ocsp_cache,
+            },
+        )
+        .map_err(|e| CliError::Failed(e.to_string()))?,
     );
     let crl = Arc::new(crate::crl::CrlPublisher::new(
         ca,
@@ -243,7 +294,21 @@ async fn serve(context: &Context, args: ServeArgs) -> Result<(), CliError> {
         request_timeout: std::time::Duration::from_secs(args.request_timeout.max(1)),
         enroll_per_client_per_minute: std::num::NonZeroU32::new(args.enroll_rate.max(1))
             .unwrap_or(std::num::NonZeroU32::MIN),
+        enroll_concurrency: args.enroll_concurrency.max(1),
+        auth_failures_per_minute: args.auth_failures,
+        verify_budget_micros: args.verify_budget_ms.saturating_mul(1000).max(1),
+        verify_rate_micros: args.verify_rate_ms.saturating_mul(1000),
+        verify_concurrency: match args.verify_concurrency {
+            0 => HttpSettings::default().verify_concurrency,
+            n => n,
+        },
         ..HttpSettings::default()
+    };
+    let limits = crate::http::server::ConnectionLimits {
+        header_read_timeout: std::time::Duration::from_secs(args.header_read_timeout.max(1)),
+        idle_timeout: std::time::Duration::from_secs(args.idle_timeout.max(1)),
+        // Raises the open-file limit as far as allowed, and keeps the cap under it.
+        max_connections: crate::http::server::fit_connections_to_fd_limit(args.max_connections),
     };
     let state = Arc::new(AppState::new(ra, ocsp, crl, root_crl, verifier, &settings)?);
     if state.admin_credential_hash.is_none() {
@@ -251,6 +316,7 @@ async fn serve(context: &Context, args: ServeArgs) -> Result<(), CliError> {
             "no admin credential in this database: the admin API answers 401 to everyone"
         );
     }
+    let connection_metrics = state.connection_metrics();
     let app = crate::http::router(state, &settings);
 
     let info = ServerInfo {
@@ -260,10 +326,16 @@ async fn serve(context: &Context, args: ServeArgs) -> Result<(), CliError> {
     let info_path = context.data_dir.server_file();
     std::fs::write(&info_path, serde_json::to_vec(&info).unwrap_or_default())
         .map_err(|e| CliError::Failed(format!("{}: {e}", info_path.display())))?;
-    tracing::info!(%url, data_dir = %context.data_dir.root().display(), "paypki listening");
+    tracing::info!(
+        %url,
+        data_dir = %context.data_dir.root().display(),
+        max_connections = limits.max_connections,
+        "paypki listening"
+    );
     eprintln!("paypki listening on {url}");
 
-    let result = crate::http::serve(listener, app, shutdown_signal()).await;
+    let result =
+        crate::http::serve(listener, app, limits, connection_metrics, shutdown_signal()).await;
     let _ = std::fs::remove_file(&info_path);
     tracing::info!("paypki stopped");
     result.map_err(|e| CliError::Failed(format!("server error: {e}")))

@@ -94,6 +94,15 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
                 .set((next - now).whole_seconds());
         }
     }
+    let gauge = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+    state
+        .metrics
+        .ocsp_cache_bytes
+        .set(gauge(state.ocsp.cached_bytes()));
+    state
+        .metrics
+        .ocsp_cache_entries
+        .set(gauge(state.ocsp.cached()));
     typed_body(
         "application/openmetrics-text; version=1.0.0; charset=utf-8",
         state.metrics.encode(),

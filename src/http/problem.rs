@@ -84,6 +84,18 @@ impl Problem {
         )
     }
 
+    /// 503 with `Retry-After: 1`: a limit on work in progress is reached; retry shortly.
+    pub fn overloaded(detail: &str) -> Self {
+        let mut p = Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            "Server overloaded",
+            detail,
+        );
+        p.retry_after = Some(1);
+        p
+    }
+
     /// 500 with a generic message; the cause goes to the log only (written by the
     /// response middleware, which knows the route).
     pub fn internal(cause: &dyn std::fmt::Display) -> Self {
@@ -234,6 +246,11 @@ pub fn describe(kind: ErrorKind) -> (StatusCode, &'static str, &'static str) {
             "bad-crl",
             "Not a root CRL of this CA",
         ),
+        K::RateLimited => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate-limited",
+            "Too many requests",
+        ),
         K::NoIssuingCa => (
             StatusCode::SERVICE_UNAVAILABLE,
             "no-issuing-ca",
@@ -274,7 +291,11 @@ impl Problem {
 
 impl From<RaError> for Problem {
     fn from(e: RaError) -> Self {
-        Problem::of(e.kind(), &e)
+        match e {
+            // The wait goes into Retry-After.
+            RaError::RateLimited(seconds) => Problem::rate_limited(seconds),
+            other => Problem::of(other.kind(), &other),
+        }
     }
 }
 
@@ -321,6 +342,7 @@ mod tests {
             K::CsrMismatch,
             K::RevocationRefused,
             K::BadCrl,
+            K::RateLimited,
             K::NoIssuingCa,
             K::Unavailable,
             K::PreIssuanceCheck,

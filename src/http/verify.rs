@@ -8,13 +8,28 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use std::net::SocketAddr;
+
+use axum::extract::ConnectInfo;
+
 use super::extract::ApiJson;
-use super::{blocking, AppState, Problem};
+use super::{blocking, peer_ip, AppState, Problem, VerifySlot};
 use crate::model::Role;
 use crate::verify::{
     certificate_from_pem, Reason, SignatureFormat, SignerCertificate, Usage, ValidateOutcome,
-    VerifyOutcome, VerifyRequest, MAX_BATCH,
+    VerifyBudget, VerifyOutcome, VerifyRequest, MAX_BATCH,
 };
+
+/// A single verification estimated to cost at most this (µs, see
+/// `crate::verify::check_cost`) runs inline on the async worker: one ECDSA P-256,
+/// Ed25519 or RSA-2048 check, or the schemes of such a key tried in turn. Costlier ones
+/// (P-384, larger RSA keys without a named scheme) go to the blocking pool, so that the
+/// async workers, which also answer OCSP, never wait behind them.
+const INLINE_MAX_COST: u64 = 200;
+
+/// What a chain validation is charged against the client's CPU allowance (µs): a few
+/// signature checks by webpki.
+const VALIDATE_COST: u64 = 200;
 
 /// `POST /v1/verify` body.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
@@ -118,9 +133,9 @@ pub(crate) fn to_request(body: &VerifyBody) -> Result<VerifyRequest, String> {
     })
 }
 
-fn verify_one(state: &AppState, body: &VerifyBody) -> VerifyOutcome {
+fn verify_one(state: &AppState, body: &VerifyBody, budget: &VerifyBudget) -> VerifyOutcome {
     match to_request(body) {
-        Ok(request) => state.verifier.verify(&request),
+        Ok(request) => state.verifier.verify_within(&request, budget),
         Err(message) => VerifyOutcome::invalid(Reason::Malformed, message, None),
     }
 }
@@ -130,15 +145,41 @@ fn verify_one(state: &AppState, body: &VerifyBody) -> VerifyOutcome {
     responses(
         (status = 200, description = "The verdict; `valid: false` carries a reason", body = VerifyOutcome),
         (status = 400, description = "Not JSON of this shape", body = Problem),
-        (status = 503, description = "The CA could not read its records; retry", body = Problem),
+        (status = 429, description = "This address used its verification CPU allowance (--verify-rate-ms)", body = Problem),
+        (status = 503, description = "The CA could not read its records, or is overloaded; retry", body = Problem),
     ))]
 pub(crate) async fn verify(
     axum::extract::State(state): axum::extract::State<Arc<AppState>>,
+    connect: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
     ApiJson(body): ApiJson<VerifyBody>,
 ) -> Result<axum::Json<VerifyOutcome>, Problem> {
-    // Inline: one verification is tens of microseconds, less than a hop to the
-    // blocking pool would cost. Batches go to the blocking pool and rayon.
-    let outcome = verify_one(&state, &body);
+    let client = peer_ip(connect);
+    state.admit_verification(client)?;
+    let request = match to_request(&body) {
+        Ok(request) => request,
+        Err(message) => {
+            return Ok(axum::Json(VerifyOutcome::invalid(
+                Reason::Malformed,
+                message,
+                None,
+            )))
+        }
+    };
+    let budget = Arc::new(VerifyBudget::new(state.verify_budget));
+    // Inline when cheap: one verification is tens of microseconds, less than a hop to
+    // the blocking pool would cost. Costly ones leave the async workers to OCSP.
+    let outcome = if state.verifier.estimated_cost(&request) <= INLINE_MAX_COST {
+        state.verifier.verify_within(&request, &budget)
+    } else {
+        let slot = state.verify_slot().await?;
+        let (worker, spending) = (state.clone(), budget.clone());
+        blocking(move || {
+            let _slot = slot;
+            Ok(worker.verifier.verify_within(&request, &spending))
+        })
+        .await?
+    };
+    state.charge_verification(client, budget.spent(), budget.checks());
     if outcome.reason == Some(Reason::Unavailable) {
         return Err(Problem::unavailable(&outcome.message));
     }
@@ -148,11 +189,15 @@ pub(crate) async fn verify(
 /// Verifies up to 1000 signatures in one request, across all cores; results in order.
 #[utoipa::path(post, path = "/v1/verify/batch", tag = "verification", request_body = BatchBody,
     responses(
-        (status = 200, description = "One result per item, in order", body = BatchResults),
+        (status = 200, description = "One result per item, in order; items past the request's CPU budget answer `budget_exceeded`", body = BatchResults),
         (status = 400, description = "Not JSON of this shape, or more than 1000 items", body = Problem),
+        (status = 429, description = "This address used its verification CPU allowance (--verify-rate-ms)", body = Problem),
+        (status = 503, description = "Overloaded (--verify-concurrency): retry after Retry-After", body = Problem),
     ))]
 pub(crate) async fn verify_batch(
     axum::extract::State(state): axum::extract::State<Arc<AppState>>,
+    connect: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    axum::Extension(slot): axum::Extension<VerifySlot>,
     ApiJson(body): ApiJson<BatchBody>,
 ) -> Result<axum::Json<BatchResults>, Problem> {
     if body.items.len() > MAX_BATCH {
@@ -161,16 +206,20 @@ pub(crate) async fn verify_batch(
             body.items.len()
         )));
     }
-    let worker = state.clone();
+    let client = peer_ip(connect);
+    let budget = Arc::new(VerifyBudget::new(state.verify_budget));
+    let (worker, spending) = (state.clone(), budget.clone());
     let results = blocking(move || {
         use rayon::prelude::*;
+        let _slot = slot;
         Ok(body
             .items
             .par_iter()
-            .map(|item| verify_one(&worker, item))
+            .map(|item| verify_one(&worker, item, &spending))
             .collect())
     })
     .await?;
+    state.charge_verification(client, budget.spent(), budget.checks());
     Ok(axum::Json(BatchResults { results }))
 }
 
@@ -179,12 +228,16 @@ pub(crate) async fn verify_batch(
     responses(
         (status = 200, description = "The verdict", body = ValidateOutcome),
         (status = 400, description = "Not JSON of this shape", body = Problem),
-        (status = 503, description = "The CA could not read its records; retry", body = Problem),
+        (status = 429, description = "This address used its verification CPU allowance (--verify-rate-ms)", body = Problem),
+        (status = 503, description = "The CA could not read its records, or is overloaded; retry", body = Problem),
     ))]
 pub(crate) async fn validate(
     axum::extract::State(state): axum::extract::State<Arc<AppState>>,
+    connect: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    axum::Extension(slot): axum::Extension<VerifySlot>,
     ApiJson(body): ApiJson<ValidateBody>,
 ) -> Result<axum::Json<ValidateOutcome>, Problem> {
+    state.charge_verification(peer_ip(connect), VALIDATE_COST, 0);
     let malformed = |message: String| ValidateOutcome {
         valid: false,
         status: "unknown",
@@ -222,7 +275,11 @@ pub(crate) async fn validate(
         (Err(e), _) | (_, Err(e)) => return Ok(axum::Json(malformed(e))),
     };
     let worker = state.clone();
-    let outcome = blocking(move || Ok(worker.verifier.validate(&chain, time, usage))).await?;
+    let outcome = blocking(move || {
+        let _slot = slot;
+        Ok(worker.verifier.validate(&chain, time, usage))
+    })
+    .await?;
     if outcome.reason == Some(Reason::Unavailable) {
         return Err(Problem::unavailable(&outcome.message));
     }

@@ -242,11 +242,25 @@ impl RegistrationAuthority {
     /// claimed, so a request refused for bad input leaves the token usable; of racing
     /// requests with one token, exactly one gets a certificate.
     pub fn enroll(&self, token: &str, csr_bytes: &[u8]) -> Result<Issued, RaError> {
+        self.enroll_authenticated(token, csr_bytes, |_| Ok(()))
+    }
+
+    /// [`RegistrationAuthority::enroll`], calling `authenticated` with the token id once
+    /// the token's secret has been checked and before anything else: the place for limits
+    /// keyed by the token, which must never count attempts by someone who only knows its
+    /// public id. An error from it ends the enrollment.
+    pub fn enroll_authenticated(
+        &self,
+        token: &str,
+        csr_bytes: &[u8],
+        authenticated: impl FnOnce(&str) -> Result<(), RaError>,
+    ) -> Result<Issued, RaError> {
         let (id, secret) = parse_token(token)?;
         let record = self.store.token(id)?.ok_or(TokenError::Unknown)?;
         if !digests_equal(&sha256_hex(secret.as_bytes()), &record.secret_sha256) {
             return Err(TokenError::Unknown.into());
         }
+        authenticated(id)?;
         if record.used_at.is_some() {
             return Err(TokenError::AlreadyUsed.into());
         }
@@ -291,6 +305,17 @@ impl RegistrationAuthority {
     /// Renews a current, unrevoked certificate for the same role, subject and SANs, after
     /// checking the holder's proof of possession of the current key.
     pub fn renew(&self, request: RenewalRequest) -> Result<Issued, RaError> {
+        self.renew_authenticated(request, |_| Ok(()))
+    }
+
+    /// [`RegistrationAuthority::renew`], calling `authenticated` with the serial once the
+    /// proof of possession has verified and before issuing: the place for limits keyed by
+    /// the certificate, which anyone can read off it. An error from it ends the renewal.
+    pub fn renew_authenticated(
+        &self,
+        request: RenewalRequest,
+        authenticated: impl FnOnce(&Serial) -> Result<(), RaError>,
+    ) -> Result<Issued, RaError> {
         let old = self
             .store
             .certificate(&request.serial)?
@@ -353,6 +378,7 @@ impl RegistrationAuthority {
             &request.proof,
         )
         .map_err(|_| RenewalRefusal::BadProof)?;
+        authenticated(&old.serial)?;
         // A proof renews once: replaying it (or an ECDSA-malleated copy of it, which
         // signs the same bytes) is refused. Keyed by what was signed, not the signature.
         let digest = ring::digest::digest(&ring::digest::SHA256, &message);

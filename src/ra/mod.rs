@@ -75,6 +75,9 @@ pub enum RaError {
     /// A revocation whose invalidity date lies in the future.
     #[error("the invalidity date is in the future")]
     InvalidityDateInFuture,
+    /// A rate limit on the authenticated token or certificate (seconds to wait).
+    #[error("too many attempts for this token or certificate; retry in {0} s")]
+    RateLimited(u64),
     /// No issuing CA may sign: the active one was revoked and none replaced it yet.
     #[error("this CA cannot issue certificates now: its issuing CA was revoked and no new one has been created yet (the administrator runs `paypki ca rollover`)")]
     NoIssuingCa,
@@ -105,6 +108,7 @@ impl RaError {
             RaError::UnknownCertificate(_) => K::NotFound,
             RaError::InvalidityDateInFuture => K::RevocationRefused,
             RaError::NoIssuingCa => K::NoIssuingCa,
+            RaError::RateLimited(_) => K::RateLimited,
             RaError::NoPolicy(_) | RaError::RandomFailed | RaError::NoFreeSerial => K::Internal,
         }
     }

@@ -51,6 +51,84 @@ pub enum Reason {
     Malformed,
     /// The CA could not read its own records (a server fault, not a verdict): retry.
     Unavailable,
+    /// The request's CPU budget was spent before this item was checked (not a verdict):
+    /// send it again in another request, preferably naming the algorithm.
+    BudgetExceeded,
+}
+
+/// Estimated cost of one signature check with `key`, in microseconds of one core of the
+/// reference machine (docs/PERFORMANCE.md): ring verifies ECDSA P-256 in about 37 µs,
+/// Ed25519 in about 50, ECDSA P-384 in about 600, and RSA in time growing with the
+/// square of the modulus (about 490 µs at 8192 bits). Estimates, not measurements: they
+/// only have to rank requests and bound them.
+pub fn check_cost(key: &PublicKey) -> u64 {
+    match key.algorithm() {
+        crate::model::KeyAlgorithm::EcdsaP256 => 40,
+        crate::model::KeyAlgorithm::Ed25519 => 50,
+        crate::model::KeyAlgorithm::EcdsaP384 => 600,
+        crate::model::KeyAlgorithm::Rsa => {
+            let kbits = u64::from(key.bits().max(1024)).div_ceil(1024);
+            8 * kbits * kbits
+        }
+    }
+}
+
+/// The CPU one request may spend on signature checks, shared by a batch's items (which
+/// run in parallel), in the units of [`check_cost`].
+#[derive(Debug)]
+pub struct VerifyBudget {
+    remaining: std::sync::atomic::AtomicU64,
+    spent: std::sync::atomic::AtomicU64,
+    checks: std::sync::atomic::AtomicU64,
+}
+
+impl VerifyBudget {
+    /// A budget of `units` (microseconds of estimated CPU).
+    pub fn new(units: u64) -> Self {
+        VerifyBudget {
+            remaining: std::sync::atomic::AtomicU64::new(units),
+            spent: std::sync::atomic::AtomicU64::new(0),
+            checks: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// No limit (the command line, tests).
+    pub fn unlimited() -> Self {
+        Self::new(u64::MAX)
+    }
+
+    /// Takes `cost` from the budget for one signature check, or says it is spent.
+    fn try_spend(&self, cost: u64) -> bool {
+        use std::sync::atomic::Ordering;
+        let taken = self
+            .remaining
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                left.checked_sub(cost)
+            })
+            .is_ok();
+        if taken {
+            self.spent.fetch_add(cost, Ordering::Relaxed);
+            self.checks.fetch_add(1, Ordering::Relaxed);
+        }
+        taken
+    }
+
+    /// Units spent so far.
+    pub fn spent(&self) -> u64 {
+        self.spent.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Signature checks made so far.
+    pub fn checks(&self) -> u64 {
+        self.checks.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+fn over_budget() -> (Reason, String) {
+    (
+        Reason::BudgetExceeded,
+        "this request's CPU budget for signature checks was spent before this item was checked; send it again in another request, and name the algorithm so that only one scheme is tried".into(),
+    )
 }
 
 /// Where the signer's certificate comes from.
@@ -557,6 +635,40 @@ impl Verifier {
 
     /// Verifies one signature. Never fails: every problem is an outcome with a reason.
     pub fn verify(&self, request: &VerifyRequest) -> VerifyOutcome {
+        self.verify_within(request, &VerifyBudget::unlimited())
+    }
+
+    /// The most a request could cost in signature checks (units of [`check_cost`]): one
+    /// check when the scheme is named or the format is CMS, every candidate scheme of the
+    /// key otherwise. 0 when the signer's certificate is not at hand yet (not parsed
+    /// before, or unreadable): such a request fails before any check or parses first.
+    pub fn estimated_cost(&self, request: &VerifyRequest) -> u64 {
+        // Only certificates already admitted count: estimating must cost nothing.
+        let leaf = match &request.certificate {
+            SignerCertificate::Pem(text) => self
+                .by_pem
+                .get(&fingerprint(text.as_bytes()))
+                .and_then(|fp| self.known(&fp)),
+            SignerCertificate::Serial(text) => text
+                .parse::<Serial>()
+                .ok()
+                .and_then(|serial| self.by_serial.get(&serial.as_bytes().to_vec()))
+                .and_then(|fp| self.known(&fp)),
+            SignerCertificate::FromSignature => None,
+        };
+        let Some(leaf) = leaf else { return 0 };
+        let checks = match &request.format {
+            SignatureFormat::Raw(None) => {
+                SignatureScheme::candidates(leaf.public_key.algorithm()).len()
+            }
+            _ => 1,
+        };
+        check_cost(&leaf.public_key).saturating_mul(u64::try_from(checks).unwrap_or(u64::MAX))
+    }
+
+    /// [`Verifier::verify`], spending signature checks from `budget`; an item that finds
+    /// the budget spent answers `budget_exceeded`.
+    pub fn verify_within(&self, request: &VerifyRequest, budget: &VerifyBudget) -> VerifyOutcome {
         let detached = match request.format {
             SignatureFormat::Cms => match cms::parse(&request.signature) {
                 Ok(parsed) => Some(parsed),
@@ -622,6 +734,10 @@ impl Verifier {
                     );
                 }
                 match parsed.signed_bytes(&request.message, leaf.public_key.algorithm()) {
+                    Ok(_) if !budget.try_spend(check_cost(&leaf.public_key)) => {
+                        let (reason, message) = over_budget();
+                        Err(invalid(reason, message))
+                    }
                     Ok((covered, scheme)) => match verify_signature(
                         &leaf.public_key,
                         scheme,
@@ -642,7 +758,7 @@ impl Verifier {
                 }
             }
             None => self
-                .raw_signature(&leaf, request)
+                .raw_signature(&leaf, request, budget)
                 .map_err(|(reason, message)| invalid(reason, message)),
         };
         let scheme = match scheme {
@@ -770,6 +886,7 @@ impl Verifier {
         &self,
         leaf: &Leaf,
         request: &VerifyRequest,
+        budget: &VerifyBudget,
     ) -> Result<SignatureScheme, (Reason, String)> {
         let key = leaf.public_key.algorithm();
         let candidates: Vec<SignatureScheme> = match &request.format {
@@ -791,21 +908,28 @@ impl Verifier {
             },
             _ => SignatureScheme::candidates(key).to_vec(),
         };
-        candidates
-            .into_iter()
-            .find(|scheme| {
-                verify_signature(
-                    &leaf.public_key,
-                    *scheme,
-                    &request.message,
-                    &request.signature,
-                )
-                .is_ok()
-            })
-            .ok_or((
-                Reason::BadSignature,
-                "the signature does not verify with the signer's key".into(),
-            ))
+        // Only the named scheme when one is named; otherwise each candidate in turn, each
+        // paid for from the request's budget.
+        let cost = check_cost(&leaf.public_key);
+        for scheme in candidates {
+            if !budget.try_spend(cost) {
+                return Err(over_budget());
+            }
+            if verify_signature(
+                &leaf.public_key,
+                scheme,
+                &request.message,
+                &request.signature,
+            )
+            .is_ok()
+            {
+                return Ok(scheme);
+            }
+        }
+        Err((
+            Reason::BadSignature,
+            "the signature does not verify with the signer's key".into(),
+        ))
     }
 
     /// Validates a chain (leaf first) to our root with webpki, then the leaf's revocation
@@ -1002,5 +1126,50 @@ fn expired_message(leaf: &Leaf, time: i64) -> String {
         )
     } else {
         "a CA certificate of the chain had expired at that time".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rcgen::PublicKeyData;
+
+    fn key(alg: &'static rcgen::SignatureAlgorithm) -> PublicKey {
+        let pair = rcgen::KeyPair::generate_for(alg).unwrap();
+        PublicKey::from_spki_der(&pair.subject_public_key_info()).unwrap()
+    }
+
+    #[test]
+    fn costs_rank_key_types() {
+        let p256 = check_cost(&key(&rcgen::PKCS_ECDSA_P256_SHA256));
+        let p384 = check_cost(&key(&rcgen::PKCS_ECDSA_P384_SHA384));
+        let ed25519 = check_cost(&key(&rcgen::PKCS_ED25519));
+        assert!(p256 < p384 && ed25519 < p384);
+        // A full batch of single checks fits the default budget (1 s) for every EC key.
+        assert!(p384 * MAX_BATCH as u64 <= 1_000_000);
+    }
+
+    #[test]
+    fn a_budget_is_spent_check_by_check_and_never_overdrawn() {
+        let budget = VerifyBudget::new(100);
+        assert!(budget.try_spend(40));
+        assert!(budget.try_spend(40));
+        assert!(!budget.try_spend(40), "only 20 left");
+        assert!(budget.try_spend(20));
+        assert_eq!(budget.spent(), 100);
+        assert_eq!(budget.checks(), 3);
+        assert!(!budget.try_spend(1));
+    }
+
+    #[test]
+    fn a_budget_is_shared_by_parallel_items() {
+        use rayon::prelude::*;
+        let budget = VerifyBudget::new(1_000);
+        let granted = (0..1_000)
+            .into_par_iter()
+            .filter(|_| budget.try_spend(7))
+            .count();
+        assert_eq!(granted, 142);
+        assert_eq!(budget.spent(), 994);
     }
 }
