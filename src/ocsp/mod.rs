@@ -97,6 +97,11 @@ pub struct OcspResponder {
     responders: HashMap<u32, ResponderParts>,
     validity: Duration,
     cache: RwLock<Cache>,
+    /// Bumped by every status change before the cache forgets the serial. A response
+    /// signed from a status read before a change may not enter the cache after it: the
+    /// signer compares the epoch it started with (a single counter rather than one per
+    /// serial: a status change is rare, and the cost is one extra signature).
+    status_epoch: std::sync::atomic::AtomicU64,
 }
 
 /// Why the responder could not be set up.
@@ -254,11 +259,14 @@ impl OcspResponder {
             responders,
             validity,
             cache: RwLock::new(Cache::new(limits)),
+            status_epoch: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
     /// Drops every cached response (after the root revoked an issuing CA).
     pub fn clear_cache(&self) {
+        self.status_epoch
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         if let Ok(mut cache) = self.cache.write() {
             cache.clear();
         }
@@ -331,6 +339,8 @@ impl OcspResponder {
     /// Re-signs every cached response for a serial (after a revocation or unhold), so the
     /// next request is served the new status without signing on the hot path.
     pub fn status_changed(&self, serial: &Serial, issuer: u32) {
+        self.status_epoch
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let cert_ids = self
             .cache
             .write()
@@ -438,6 +448,7 @@ impl OcspResponder {
         cert_id: &CertId,
         request: Option<&[u8]>,
     ) -> Result<OcspAnswer, String> {
+        let epoch = self.epoch();
         let (answer, cacheable_serial) = self.sign(&[cert_id], None)?;
         let key = self.cache_key(cert_id);
         if let (Some(serial), Some(fresh), Some(key)) = (cacheable_serial, answer.freshness, key) {
@@ -447,14 +458,38 @@ impl OcspResponder {
                 serial,
                 cert_id: cert_id.to_der().map_err(|e| e.to_string())?,
             });
-            if let Ok(mut cache) = self.cache.write() {
-                cache.insert(key, entry.clone());
-                if let Some(request) = request {
-                    cache.remember_request(request, entry);
-                }
-            }
+            self.cache_if_current(epoch, key, entry, request);
         }
         Ok(answer)
+    }
+
+    fn epoch(&self) -> u64 {
+        self.status_epoch.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Caches a response signed from a status read at `epoch`, unless a status change
+    /// came in between (it would cache the old status after the change forgot it).
+    /// Returns whether it was cached.
+    fn cache_if_current(
+        &self,
+        epoch: u64,
+        key: cache::CertKey,
+        entry: Arc<cache::Cached>,
+        request: Option<&[u8]>,
+    ) -> bool {
+        let Ok(mut cache) = self.cache.write() else {
+            return false;
+        };
+        // Checked under the write lock: status_changed bumps the epoch before it takes
+        // the lock to forget, so either it sees this entry or this sees its bump.
+        if self.epoch() != epoch {
+            return false;
+        }
+        cache.insert(key, entry.clone());
+        if let Some(request) = request {
+            cache.remember_request(request, entry);
+        }
+        true
     }
 
     fn resolve(&self, cert_id: &CertId) -> Result<Resolution, String> {
@@ -713,6 +748,51 @@ mod tests {
     //! Why `x509-ocsp` does most of the work: the `ocsp` crate's gaps, each shown here.
 
     use super::*;
+
+    /// A response signed from a status read before a revocation must not enter the
+    /// cache after the revocation forgot the serial (it would serve "good" for hours).
+    #[test]
+    fn a_response_signed_before_a_status_change_is_not_cached_after_it() {
+        use crate::store::CertificateStore;
+        let dir = tempfile::tempdir().unwrap();
+        let data = crate::config::DataDir::new(dir.path().join("ca"));
+        crate::ca::init(
+            &data,
+            &crate::ca::InitOptions::new("http://127.0.0.1:1".into()),
+        )
+        .unwrap();
+        let ca = Arc::new(CertificateAuthority::load(&data, None).unwrap());
+        let store = SledStore::temporary().unwrap();
+        let record = crate::store::tests::record("5a", crate::model::Role::Buyer, 30);
+        store
+            .record_issued(&record, crate::store::AuditEvent::new("issue", "t"))
+            .unwrap();
+        let responder = OcspResponder::new(ca, store, Duration::hours(4), 1000).unwrap();
+        let key = responder
+            .default_cert_ids(&record.serial, 1)
+            .into_iter()
+            .next()
+            .unwrap();
+        let cert_id = CertId::from_der(&key).unwrap();
+        // The race, step by step: read the epoch and sign (status: good)…
+        let epoch = responder.epoch();
+        let (answer, serial) = responder.sign(&[&cert_id], None).unwrap();
+        let entry = Arc::new(cache::Cached {
+            answer: answer.clone(),
+            refresh_after: OffsetDateTime::now_utc() + Duration::hours(2),
+            serial: serial.unwrap(),
+            cert_id: key.clone(),
+        });
+        // …meanwhile the certificate is revoked and the cache told…
+        responder.status_changed(&record.serial, 1);
+        let before = responder.cached();
+        // …and the old answer arrives late: refused.
+        let cert_key = responder.cache_key(&cert_id).unwrap();
+        assert!(!responder.cache_if_current(epoch, cert_key.clone(), entry.clone(), None));
+        assert_eq!(responder.cached(), before);
+        // Signed after the change, it is cached.
+        assert!(responder.cache_if_current(responder.epoch(), cert_key, entry, None));
+    }
 
     fn sha256_request_der() -> Vec<u8> {
         // Built with x509-ocsp to be certain of its shape, then compared to the fixture.
