@@ -102,6 +102,7 @@ pub struct OcspResponder {
     /// signer compares the epoch it started with (a single counter rather than one per
     /// serial: a status change is rare, and the cost is one extra signature).
     status_epoch: std::sync::atomic::AtomicU64,
+    clock: crate::clock::SharedClock,
 }
 
 /// Why the responder could not be set up.
@@ -260,7 +261,14 @@ impl OcspResponder {
             validity,
             cache: RwLock::new(Cache::new(limits)),
             status_epoch: std::sync::atomic::AtomicU64::new(0),
+            clock: crate::clock::system(),
         })
+    }
+
+    /// The same responder reading `clock` for "now" (thisUpdate, cache freshness).
+    pub fn with_clock(mut self, clock: crate::clock::SharedClock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Drops every cached response (after the root revoked an issuing CA).
@@ -280,7 +288,7 @@ impl OcspResponder {
             return None;
         }
         let hit = self.cache.read().ok()?.by_request(request)?;
-        (OffsetDateTime::now_utc() < hit.refresh_after).then(|| hit.answer.clone())
+        (self.clock.now() < hit.refresh_after).then(|| hit.answer.clone())
     }
 
     /// The cache key of a CertID, if its answer may be cached: the CertID names one of
@@ -423,7 +431,7 @@ impl OcspResponder {
     }
 
     fn cached_single(&self, cert_id: &CertId, request: Option<&[u8]>) -> OcspAnswer {
-        let now = OffsetDateTime::now_utc();
+        let now = self.clock.now();
         let hit = self
             .cache_key(cert_id)
             .and_then(|key| self.cache.read().ok().and_then(|c| c.by_cert(&key)));
@@ -530,7 +538,9 @@ impl OcspResponder {
         cert_ids: &[&CertId],
         nonce: Option<Extension>,
     ) -> Result<(OcspAnswer, Option<Vec<u8>>), String> {
-        let now = OffsetDateTime::now_utc()
+        let now = self
+            .clock
+            .now()
             .replace_nanosecond(0)
             .map_err(|e| e.to_string())?;
         let this_update = generalized(now).map_err(|e| e.to_string())?;

@@ -322,6 +322,7 @@ pub struct Verifier {
     /// SHA-256 of PEM text → fingerprint of an admitted leaf: a repeated PEM skips
     /// base64 decoding.
     by_pem: ByteLru<[u8; 32], [u8; 32]>,
+    clock: crate::clock::SharedClock,
 }
 
 impl std::fmt::Debug for Verifier {
@@ -388,7 +389,15 @@ impl Verifier {
             known: ByteLru::new(cache_bytes.saturating_sub(2 * small).max(1)),
             by_serial: ByteLru::new(small),
             by_pem: ByteLru::new(small),
+            clock: crate::clock::system(),
         }
+    }
+
+    /// The same verifier reading `clock` for "now" (the time signatures are judged at
+    /// when no claimed time is honoured).
+    pub fn with_clock(mut self, clock: crate::clock::SharedClock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Bytes held by the caches (for tests and metrics).
@@ -825,7 +834,7 @@ impl Verifier {
         issuer: u32,
         status: &KnownStatus,
     ) -> JudgedTime {
-        let now = OffsetDateTime::now_utc();
+        let now = self.clock.now();
         let server = |note: Option<String>| JudgedTime {
             at: now,
             source: TimeSource::Server,
@@ -974,7 +983,7 @@ impl Verifier {
         let judged = match leaf.issuer {
             Some(issuer) => self.judge_time(time, &leaf, issuer, &status),
             None => JudgedTime {
-                at: OffsetDateTime::now_utc(),
+                at: self.clock.now(),
                 source: TimeSource::Server,
                 proven: false,
                 claimed: time,
@@ -1171,5 +1180,73 @@ mod tests {
             .count();
         assert_eq!(granted, 142);
         assert_eq!(budget.spent(), 994);
+    }
+
+    /// With an injected clock, expiry and the claimed-time grace are unit tests of
+    /// milliseconds: no sleeping until a certificate expires.
+    #[test]
+    fn the_verdict_follows_the_injected_clock() {
+        use crate::clock::{Clock, FixedClock};
+        let dir = tempfile::tempdir().unwrap();
+        let data = crate::config::DataDir::new(dir.path().join("ca"));
+        crate::ca::init(
+            &data,
+            &crate::ca::InitOptions::new("http://127.0.0.1:1".into()),
+        )
+        .unwrap();
+        let ca = Arc::new(CertificateAuthority::load(&data, None).unwrap());
+        let policies = Arc::new(
+            Policies::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies"))
+                .unwrap(),
+        );
+        let store = SledStore::temporary().unwrap();
+        let clock = FixedClock::at(OffsetDateTime::now_utc());
+        let ra = crate::ra::RegistrationAuthority::new(policies.clone(), ca.clone(), store.clone())
+            .with_clock(clock.clone());
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let csr = rcgen::CertificateParams::default()
+            .serialize_request(&key)
+            .unwrap()
+            .pem()
+            .unwrap();
+        let issued = ra
+            .issue(crate::ra::IssuanceRequest {
+                role: Role::Buyer,
+                csr: crate::ra::csr::parse(csr.as_bytes()).unwrap(),
+                subject: Some("CN=Alice".parse().unwrap()),
+                subject_alt_names: Some(Vec::new()),
+                validity: Some(time::Duration::days(30)),
+                via: crate::store::IssuancePath::CliIssue,
+                actor: "test".into(),
+                parent: None,
+            })
+            .unwrap();
+        let verifier =
+            Verifier::new(ca, store, policies, DEFAULT_CACHE_BYTES).with_clock(clock.clone());
+        let message = b"pay 10 EUR".to_vec();
+        use rcgen::SigningKey;
+        let request = |time: Option<OffsetDateTime>| VerifyRequest {
+            certificate: SignerCertificate::Serial(issued.record.serial.to_string()),
+            message: message.clone(),
+            signature: key.sign(&message).unwrap(),
+            format: SignatureFormat::Raw(Some("ecdsa-sha256".into())),
+            time,
+            require_role: None,
+        };
+        assert!(verifier.verify(&request(None)).valid);
+        // 31 days on, at the server's time: expired.
+        clock.advance(time::Duration::days(31));
+        let outcome = verifier.verify(&request(None));
+        assert_eq!(outcome.reason, Some(Reason::Expired), "{outcome:?}");
+        // A claimed time 2 minutes before expiry is within no grace of "now": not used.
+        let before_expiry = issued.record.not_after - time::Duration::minutes(2);
+        let outcome = verifier.verify(&request(Some(before_expiry)));
+        assert_eq!(outcome.reason, Some(Reason::Expired), "{outcome:?}");
+        // With the clock just past expiry, the same claim is within the 5 minutes of grace.
+        clock.set(issued.record.not_after + time::Duration::minutes(1));
+        let outcome = verifier.verify(&request(Some(before_expiry)));
+        assert!(outcome.valid, "{outcome:?}");
+        assert_eq!(outcome.time.map(|t| t.source), Some(TimeSource::Claimed));
+        assert!(clock.now() > issued.record.not_after);
     }
 }
