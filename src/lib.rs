@@ -17,5 +17,6 @@ pub mod model;
 pub mod names;
 pub mod ocsp;
 pub mod ra;
+pub mod signature;
 pub mod store;
 pub mod verify;

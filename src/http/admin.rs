@@ -13,7 +13,7 @@ use super::{blocking, AppState, Problem};
 use crate::model::{CertificateStatus, Role, Serial};
 use crate::names::{SubjectAltName, SubjectName};
 use crate::ra::enrollment::TokenGrant;
-use crate::store::{CertificateStore, ListFilter};
+use crate::store::ListFilter;
 
 /// `POST /v1/admin/tokens` body.
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
@@ -450,8 +450,7 @@ pub(crate) async fn publish_root_crl(
         let crl = worker.root_crl.publish(der).map_err(Problem::from)?;
         worker
             .ra
-            .store()
-            .append_audit(
+            .audit(
                 crate::store::AuditEvent::new("root-crl", "admin-api").detail(format!(
                     "root CRL {} published ({} revoked issuing CAs)",
                     crl.number, crl.entries

@@ -8,7 +8,6 @@ use serde::Serialize;
 
 use super::{typed_body, AppState, Problem};
 use crate::model::Serial;
-use crate::store::CertificateStore;
 
 /// A certificate and its status.
 #[derive(Debug, Serialize, utoipa::ToSchema)]

@@ -7,7 +7,7 @@ use axum::response::Response;
 use serde::Serialize;
 
 use super::{typed_body, AppState, Problem};
-use crate::store::{CertificateStore, ListFilter};
+use crate::store::ListFilter;
 
 /// `GET /healthz` answer.
 #[derive(Debug, Serialize, utoipa::ToSchema)]

@@ -359,6 +359,12 @@ mod tests {
             );
             assert_eq!(status.is_server_error(), server_side, "{kind:?}");
         }
+        // A failed pre-issuance check is a 500 that names no detail of the check.
+        let refused = RaError::Ca(CaError::PreIssuanceCheck(crate::ca::LintError::SanRequired));
+        let problem = Problem::from(refused);
+        assert_eq!(problem.status, 500);
+        assert_eq!(problem.kind, "urn:paypki:problem:pre-issuance-check");
+        assert!(!problem.detail.contains("SAN"), "{}", problem.detail);
         // A server fault never carries its cause to the client.
         let problem = Problem::of(K::Internal, &"disk on fire at /var/lib/x");
         assert!(!problem.detail.contains("disk"), "{}", problem.detail);

@@ -33,7 +33,9 @@ use x509_ocsp::{
 
 use crate::ca::CertificateAuthority;
 use crate::model::Serial;
-use crate::store::{KnownStatus, RevocationStore, RevokedEntry, SledStore};
+#[cfg(test)]
+use crate::store::SledStore;
+use crate::store::{KnownStatus, RevokedEntry, StoreReader};
 
 /// Largest request accepted; Boulder's responder capped at 10,000 bytes too.
 pub const MAX_REQUEST_BYTES: usize = 10_000;
@@ -92,7 +94,8 @@ struct ResponderParts {
 #[derive(Debug)]
 pub struct OcspResponder {
     ca: Arc<CertificateAuthority>,
-    store: SledStore,
+    /// Read-only: the responder reads statuses and can write nothing.
+    store: Arc<dyn StoreReader>,
     issuer: Vec<IssuerHashes>,
     responders: HashMap<u32, ResponderParts>,
     validity: Duration,
@@ -225,7 +228,7 @@ impl OcspResponder {
     /// byte bound applies too; see [`OcspResponder::with_cache_limits`]).
     pub fn new(
         ca: Arc<CertificateAuthority>,
-        store: SledStore,
+        store: impl StoreReader + 'static,
         validity: Duration,
         capacity: usize,
     ) -> Result<Self, OcspSetupError> {
@@ -243,7 +246,7 @@ impl OcspResponder {
     /// [`OcspResponder::new`] with the cache bounded by `limits` (bytes, and entries).
     pub fn with_cache_limits(
         ca: Arc<CertificateAuthority>,
-        store: SledStore,
+        store: impl StoreReader + 'static,
         validity: Duration,
         limits: CacheLimits,
     ) -> Result<Self, OcspSetupError> {
@@ -255,7 +258,7 @@ impl OcspResponder {
         }
         Ok(OcspResponder {
             ca,
-            store,
+            store: Arc::new(store),
             issuer,
             responders,
             validity,

@@ -10,10 +10,8 @@ use time::Duration;
 use super::{IssuanceRequest, Issued, RaError, RegistrationAuthority, RenewalRefusal};
 use crate::model::{PublicKey, Role, Serial};
 use crate::names::{SubjectAltName, SubjectName};
-use crate::store::{
-    AuditEvent, CertificateStore, IssuancePath, LineageStore, TokenRecord, TokenStore,
-};
-use crate::verify::{verify_signature, SignatureScheme};
+use crate::signature::{verify_signature, SignatureScheme};
+use crate::store::{AuditEvent, IssuancePath, LineageStore, StoreReader, TokenRecord, TokenStore};
 
 const TOKEN_PREFIX: &str = "ppt_";
 const ADMIN_PREFIX: &str = "ppa_";

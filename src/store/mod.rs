@@ -231,11 +231,90 @@ pub trait CertificateStore: Send + Sync {
         record: &CertificateRecord,
         event: AuditEvent,
     ) -> Result<(), StoreError>;
+}
+
+/// Everything a reader may do: what the HTTP front end, the OCSP responder and the
+/// verifier get, so that none of them can reach a write. Writes go through the RA (and
+/// the CLI, which plays the RA's part offline).
+pub trait StoreReader: Send + Sync + std::fmt::Debug {
     /// One certificate.
     fn certificate(&self, serial: &Serial) -> Result<Option<CertificateRecord>, StoreError>;
     /// Certificates matching a filter, soonest expiry first when filtering on expiry,
     /// otherwise in serial order.
     fn list(&self, filter: &ListFilter) -> Result<Vec<CertificateRecord>, StoreError>;
+    /// A serial's status from the compact trees (the OCSP miss path).
+    fn known_status(&self, serial: &[u8]) -> Result<KnownStatus, StoreError>;
+    /// Walks the audit chain and checks every link.
+    fn verify_audit(&self) -> Result<AuditReport, StoreError>;
+    /// The stored hash of the admin credential, if one was made.
+    fn admin_credential_hash(&self) -> Result<Option<String>, StoreError>;
+}
+
+impl StoreReader for SledStore {
+    fn certificate(&self, serial: &Serial) -> Result<Option<CertificateRecord>, StoreError> {
+        self.certificates
+            .get(serial.as_bytes())?
+            .map(|bytes| Self::decode(&bytes))
+            .transpose()
+    }
+
+    fn list(&self, filter: &ListFilter) -> Result<Vec<CertificateRecord>, StoreError> {
+        let limit = filter.limit.unwrap_or(usize::MAX);
+        let now = OffsetDateTime::now_utc();
+        // Walk the most selective index available, then filter the rest on the record.
+        let serials: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> =
+            if let Some(before) = filter.expiring_before {
+                Box::new(
+                    self.by_expiry
+                        .range(time_key(now).to_vec()..time_key(before).to_vec()),
+                )
+            } else if let Some(role) = filter.role {
+                Box::new(self.by_role.scan_prefix([role_byte(role)]))
+            } else if let Some(status) = filter.status {
+                Box::new(self.by_status.scan_prefix([status_byte(status)]))
+            } else {
+                Box::new(self.certificates.iter())
+            };
+        let index_prefix_len = if filter.expiring_before.is_some() {
+            8
+        } else if filter.role.is_some() || filter.status.is_some() {
+            1
+        } else {
+            0
+        };
+        let mut out = Vec::new();
+        for item in serials {
+            let (key, value) = item?;
+            let record = if index_prefix_len == 0 {
+                Self::decode(&value)?
+            } else {
+                let serial_bytes = key.get(index_prefix_len..).unwrap_or_default();
+                match self.certificates.get(serial_bytes)? {
+                    Some(bytes) => Self::decode(&bytes)?,
+                    None => continue,
+                }
+            };
+            if filter.role.is_some_and(|r| r != record.role)
+                || filter.status.is_some_and(|s| s != record.status)
+            {
+                continue;
+            }
+            out.push(record);
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+    fn known_status(&self, serial: &[u8]) -> Result<KnownStatus, StoreError> {
+        self.known_status_of(serial)
+    }
+    fn verify_audit(&self) -> Result<AuditReport, StoreError> {
+        SledStore::verify_audit(self)
+    }
+    fn admin_credential_hash(&self) -> Result<Option<String>, StoreError> {
+        SledStore::admin_credential_hash(self)
+    }
 }
 
 /// sled page-cache size.
@@ -534,62 +613,6 @@ impl CertificateStore for SledStore {
             )?;
         // Durable before acknowledged.
         self.flush()
-    }
-
-    fn certificate(&self, serial: &Serial) -> Result<Option<CertificateRecord>, StoreError> {
-        self.certificates
-            .get(serial.as_bytes())?
-            .map(|bytes| Self::decode(&bytes))
-            .transpose()
-    }
-
-    fn list(&self, filter: &ListFilter) -> Result<Vec<CertificateRecord>, StoreError> {
-        let limit = filter.limit.unwrap_or(usize::MAX);
-        let now = OffsetDateTime::now_utc();
-        // Walk the most selective index available, then filter the rest on the record.
-        let serials: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> =
-            if let Some(before) = filter.expiring_before {
-                Box::new(
-                    self.by_expiry
-                        .range(time_key(now).to_vec()..time_key(before).to_vec()),
-                )
-            } else if let Some(role) = filter.role {
-                Box::new(self.by_role.scan_prefix([role_byte(role)]))
-            } else if let Some(status) = filter.status {
-                Box::new(self.by_status.scan_prefix([status_byte(status)]))
-            } else {
-                Box::new(self.certificates.iter())
-            };
-        let index_prefix_len = if filter.expiring_before.is_some() {
-            8
-        } else if filter.role.is_some() || filter.status.is_some() {
-            1
-        } else {
-            0
-        };
-        let mut out = Vec::new();
-        for item in serials {
-            let (key, value) = item?;
-            let record = if index_prefix_len == 0 {
-                Self::decode(&value)?
-            } else {
-                let serial_bytes = key.get(index_prefix_len..).unwrap_or_default();
-                match self.certificates.get(serial_bytes)? {
-                    Some(bytes) => Self::decode(&bytes)?,
-                    None => continue,
-                }
-            };
-            if filter.role.is_some_and(|r| r != record.role)
-                || filter.status.is_some_and(|s| s != record.status)
-            {
-                continue;
-            }
-            out.push(record);
-            if out.len() >= limit {
-                break;
-            }
-        }
-        Ok(out)
     }
 }
 

@@ -11,7 +11,6 @@
 mod cache;
 pub mod chain;
 pub mod cms;
-mod signature;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,10 +21,12 @@ use time::OffsetDateTime;
 use crate::ca::CertificateAuthority;
 use crate::model::{PublicKey, RevocationReason, Role, Serial};
 use crate::ra::Policies;
-use crate::store::{CertificateStore, KnownStatus, RevocationStore, RevokedEntry, SledStore};
+pub use crate::signature::{verify_signature, SignatureError, SignatureScheme};
+#[cfg(test)]
+use crate::store::SledStore;
+use crate::store::{KnownStatus, RevokedEntry, StoreReader};
 pub use cache::ByteLru;
 pub use chain::{ChainError, ChainValidator, Usage};
-pub use signature::{verify_signature, SignatureError, SignatureScheme};
 
 /// Machine-readable reason a verification failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -309,7 +310,8 @@ impl Leaf {
 
 /// The verification service.
 pub struct Verifier {
-    store: SledStore,
+    /// Read-only: verification reads records and statuses and can write nothing.
+    store: Arc<dyn StoreReader>,
     policies: Arc<Policies>,
     ca: Arc<CertificateAuthority>,
     chains: ChainValidator,
@@ -362,7 +364,7 @@ impl Verifier {
     /// A verifier for the CA's certificates; `cache_bytes` bounds its caches' memory.
     pub fn new(
         ca: Arc<CertificateAuthority>,
-        store: SledStore,
+        store: impl StoreReader + 'static,
         policies: Arc<Policies>,
         cache_bytes: usize,
     ) -> Self {
@@ -382,7 +384,7 @@ impl Verifier {
         let small = (cache_bytes / 8).max(1);
         Verifier {
             ca,
-            store,
+            store: Arc::new(store),
             policies,
             chains,
             issuing_subjects,
