@@ -20,3 +20,4 @@ pub mod ra;
 pub mod signature;
 pub mod store;
 pub mod verify;
+pub mod wire;

@@ -6,7 +6,7 @@ use clap::Args;
 
 use super::admin::{backend, revocation_ra, Backend};
 use super::{passphrase_from_env, CliError, Context};
-use crate::http::admin::{revocation_fields, RevocationResult, RevokeRequest};
+use crate::wire::{revocation_fields, RevocationResult, RevokeRequest};
 
 /// Options of `paypki revoke`.
 #[derive(Debug, Args)]

@@ -8,7 +8,7 @@ use clap::Args;
 
 use super::remote::{agent, read_response};
 use super::CliError;
-use crate::http::verify::{ValidateBody, VerifyBody};
+use crate::wire::{ValidateBody, VerifyBody};
 
 /// Options of `paypki verify`.
 #[derive(Debug, Args)]

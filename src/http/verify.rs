@@ -19,6 +19,7 @@ use crate::verify::{
     certificate_from_pem, Reason, SignatureFormat, SignerCertificate, Usage, ValidateOutcome,
     VerifyBudget, VerifyOutcome, VerifyRequest, MAX_BATCH,
 };
+pub use crate::wire::{ValidateBody, VerifyBody};
 
 /// A single verification estimated to cost at most this (µs, see
 /// `crate::verify::check_cost`) runs inline on the async worker: one ECDSA P-256,
@@ -30,35 +31,6 @@ const INLINE_MAX_COST: u64 = 200;
 /// What a chain validation is charged against the client's CPU allowance (µs): a few
 /// signature checks by webpki.
 const VALIDATE_COST: u64 = 200;
-
-/// `POST /v1/verify` body.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct VerifyBody {
-    /// The signer's certificate, PEM (or give `serial`; for CMS it may be omitted).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub certificate: Option<String>,
-    /// Serial (hex) of a certificate this CA issued.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub serial: Option<String>,
-    /// The message, base64.
-    pub message: String,
-    /// The signature, base64 (for `cms`: the DER SignedData, base64).
-    pub signature: String,
-    /// `raw` (default) or `cms` (detached PKCS#7 / CMS SignedData).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub format: Option<String>,
-    /// For `raw`: ecdsa-sha256, ecdsa-sha384, ed25519, rsa-pkcs1-sha256/384/512,
-    /// rsa-pss-sha256/384/512; inferred from the key when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub algorithm: Option<String>,
-    /// When the signature was made, RFC 3339 (default: now).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub time: Option<String>,
-    /// buyer, merchant, bank or gateway.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub require_role: Option<String>,
-}
 
 /// `POST /v1/verify/batch` body.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -73,20 +45,6 @@ pub(crate) struct BatchBody {
 pub(crate) struct BatchResults {
     /// One result per item, in order.
     results: Vec<VerifyOutcome>,
-}
-
-/// `POST /v1/validate` body.
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ValidateBody {
-    /// Leaf first, then intermediates; PEM.
-    pub chain: Vec<String>,
-    /// RFC 3339 (default: now).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub time: Option<String>,
-    /// `serverAuth`, `clientAuth` or `any` (default).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub usage: Option<String>,
 }
 
 fn parse_time(text: Option<&str>) -> Result<Option<OffsetDateTime>, String> {
