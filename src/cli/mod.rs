@@ -165,22 +165,24 @@ pub fn parse_duration(text: &str) -> Result<time::Duration, String> {
     let n: i64 = number
         .parse()
         .map_err(|_| format!("{text:?} is not a duration such as 24h or 30d"))?;
-    let duration = match unit {
-        "s" => time::Duration::seconds(n),
-        "m" => time::Duration::minutes(n),
-        "h" => time::Duration::hours(n),
-        "d" => time::Duration::days(n),
-        "w" => time::Duration::weeks(n),
+    let build: fn(i64) -> time::Duration = match unit {
+        "s" => time::Duration::seconds,
+        "m" => time::Duration::minutes,
+        "h" => time::Duration::hours,
+        "d" => time::Duration::days,
+        "w" => time::Duration::weeks,
         _ => {
             return Err(format!(
                 "{text:?}: unknown unit {unit:?} (use s, m, h, d or w)"
             ))
         }
     };
+    // Checked before building: `Duration::weeks` and friends panic when the count
+    // overflows, and this text comes from the admin API (`ttl`, `expiring_within`).
     if n <= 0 || n > 100_000 {
         return Err(format!("{text:?} must be positive and reasonable"));
     }
-    Ok(duration)
+    Ok(build(n))
 }
 
 #[cfg(test)]
@@ -195,6 +197,20 @@ mod tests {
         assert!(parse_duration("x").is_err());
         assert!(parse_duration("0d").is_err());
         assert!(parse_duration("3y").is_err());
+    }
+
+    /// Regression (fuzz/regressions/durations_and_oids): `time::Duration::weeks` and its
+    /// siblings panic on overflow, so a huge count must be refused before one is built.
+    /// The admin API's `ttl` and `expiring_within` reach this with untrusted text.
+    #[test]
+    fn huge_durations_are_refused_not_a_panic() {
+        for unit in ["s", "m", "h", "d", "w"] {
+            for number in ["100001", "9999999999999999", "9223372036854775807"] {
+                let text = format!("{number}{unit}");
+                assert!(parse_duration(&text).is_err(), "{text}");
+            }
+            assert!(parse_duration(&format!("100000{unit}")).is_ok(), "{unit}");
+        }
     }
 
     #[test]
