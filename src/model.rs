@@ -295,22 +295,50 @@ impl ExtendedKeyUsage {
     }
 }
 
-/// Parses a dotted OID that can be DER-encoded.
+/// Parses a dotted OID that can be DER-encoded (see [`oid_from_arcs`]).
 pub fn parse_oid(text: &str) -> Option<Vec<u64>> {
     let arcs: Vec<u64> = text
         .split('.')
         .map(|a| a.parse::<u64>().ok())
         .collect::<Option<_>>()?;
-    // const-oid 0.9.6 accumulates each arc in a u32 without checking: `1.2.4294967296`
-    // overflows inside it (a panic with overflow checks, a silently different OID
-    // without). So every arc's range is checked here, before const-oid sees the text.
-    if arcs.iter().any(|arc| u32::try_from(*arc).is_err()) {
+    oid_from_arcs(&arcs)?;
+    Some(arcs)
+}
+
+/// The DER object identifier with exactly these arcs, or `None` when paypki cannot
+/// encode them: the first arc 0-2, the second at most 39 (const-oid's bound for every
+/// first arc), each arc within u32, at most 39 octets, and nothing const-oid cannot read.
+///
+/// The octets are encoded here, not by const-oid: 0.9.6 does not check that an arc fits
+/// its u32 (`1.2.4294967296` overflowed inside it), and it encodes some arcs wrongly (128
+/// as `80 00`, which reads back as 0; also 16384..=16511 and others), so a policy could
+/// have named one OID and put another in certificates. const-oid only reads them back,
+/// and must read back the same arcs.
+pub fn oid_from_arcs(arcs: &[u64]) -> Option<der::asn1::ObjectIdentifier> {
+    let [first, second, rest @ ..] = arcs else {
+        return None;
+    };
+    if *first > 2 || *second > 39 {
         return None;
     }
-    // Accept only what the DER encoder (const-oid) accepts, so an OID that loads also
-    // encodes: the X.660 bounds on the first two arcs and its length limit.
-    der::asn1::ObjectIdentifier::new(text).ok()?;
-    Some(arcs)
+    let mut octets = vec![u8::try_from(first * 40 + second).ok()?];
+    for &arc in rest {
+        u32::try_from(arc).ok()?;
+        // Base 128, most significant group first; every group but the last has the top bit.
+        let mut groups = vec![u8::try_from(arc & 0x7f).ok()?];
+        let mut high = arc >> 7;
+        while high > 0 {
+            groups.push(0x80 | u8::try_from(high & 0x7f).ok()?);
+            high >>= 7;
+        }
+        octets.extend(groups.iter().rev());
+    }
+    let oid = der::asn1::ObjectIdentifier::from_bytes(&octets).ok()?;
+    // from_bytes checked that every arc reads back, so arcs() cannot panic here.
+    oid.arcs()
+        .map(u64::from)
+        .eq(arcs.iter().copied())
+        .then_some(oid)
 }
 
 /// A subject public key taken from a CSR: its algorithm family, its size, and its DER.
@@ -677,7 +705,9 @@ mod tests {
             parse_oid("1.3.6.1.4.1.99999.1"),
             Some(vec![1, 3, 6, 1, 4, 1, 99999, 1])
         );
-        assert_eq!(parse_oid("1.2.4294967295"), Some(vec![1, 2, 4294967295]));
+        // Within u32, but more than const-oid can hold (it refuses 5-octet arcs it did
+        // not encode itself): refused, never mis-encoded.
+        assert_eq!(parse_oid("1.2.4294967295"), None);
     }
 
     #[test]
