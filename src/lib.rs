@@ -9,6 +9,8 @@ pub mod ca;
 pub mod cli;
 pub mod config;
 pub mod crl;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod inspect;
 pub mod model;

@@ -117,6 +117,23 @@ pub(crate) struct RenewRequest {
     proof: String,
 }
 
+/// Decodes a `/v1/renew` body: the serial and the base64 proof.
+pub(crate) fn renewal_request(request: RenewRequest) -> Result<RenewalRequest, Problem> {
+    let serial: crate::model::Serial = request
+        .serial
+        .parse()
+        .map_err(|e: crate::model::SerialError| Problem::bad_request(e.to_string()))?;
+    let proof = base64::engine::general_purpose::STANDARD
+        .decode(request.proof.trim())
+        .map_err(|_| Problem::bad_request("proof is not valid base64"))?;
+    Ok(RenewalRequest {
+        serial,
+        csr: request.csr.into_bytes(),
+        time: request.time,
+        proof,
+    })
+}
+
 /// Renews a current certificate: same role, subject and SANs; new validity.
 #[utoipa::path(post, path = "/v1/renew", tag = "enrollment", request_body = RenewRequest,
     responses(
@@ -132,24 +149,12 @@ pub(crate) async fn renew(
     ApiJson(request): ApiJson<RenewRequest>,
 ) -> Result<impl IntoResponse, Problem> {
     state.limit_client(peer_ip(connect))?;
-    let serial: crate::model::Serial = request
-        .serial
-        .parse()
-        .map_err(|e: crate::model::SerialError| Problem::bad_request(e.to_string()))?;
+    let renewal = renewal_request(request)?;
     // Per-certificate limit, like the per-token one for enrollment.
     state
         .token_limiter
-        .check_key(&format!("renew:{serial}"))
+        .check_key(&format!("renew:{}", renewal.serial))
         .map_err(|_| Problem::rate_limited(2))?;
-    let proof = base64::engine::general_purpose::STANDARD
-        .decode(request.proof.trim())
-        .map_err(|_| Problem::bad_request("proof is not valid base64"))?;
-    let renewal = RenewalRequest {
-        serial,
-        csr: request.csr.into_bytes(),
-        time: request.time,
-        proof,
-    };
     let worker = state.clone();
     let issued = blocking(move || worker.ra.renew(renewal).map_err(Problem::from)).await?;
     Ok((

@@ -13,7 +13,7 @@ use super::{blocking, AppState, Problem};
 use crate::model::Role;
 use crate::verify::{
     certificate_from_pem, Reason, SignatureFormat, SignerCertificate, Usage, ValidateOutcome,
-    VerifyOutcome, VerifyRequest, MAX_BATCH,
+    Verifier, VerifyOutcome, VerifyRequest, MAX_BATCH,
 };
 
 /// `POST /v1/verify` body.
@@ -118,73 +118,35 @@ pub(crate) fn to_request(body: &VerifyBody) -> Result<VerifyRequest, String> {
     })
 }
 
-fn verify_one(state: &AppState, body: &VerifyBody) -> VerifyOutcome {
+/// The verdict on one `/v1/verify` body (also one batch item).
+pub(crate) fn verify_one(verifier: &Verifier, body: &VerifyBody) -> VerifyOutcome {
     match to_request(body) {
-        Ok(request) => state.verifier.verify(&request),
+        Ok(request) => verifier.verify(&request),
         Err(message) => VerifyOutcome::invalid(Reason::Malformed, message, None),
     }
 }
 
-/// Verifies a signature over a payment message.
-#[utoipa::path(post, path = "/v1/verify", tag = "verification", request_body = VerifyBody,
-    responses(
-        (status = 200, description = "The verdict; `valid: false` carries a reason", body = VerifyOutcome),
-        (status = 400, description = "Not JSON of this shape", body = Problem),
-        (status = 503, description = "The CA could not read its records; retry", body = Problem),
-    ))]
-pub(crate) async fn verify(
-    axum::extract::State(state): axum::extract::State<Arc<AppState>>,
-    ApiJson(body): ApiJson<VerifyBody>,
-) -> Result<axum::Json<VerifyOutcome>, Problem> {
-    // Inline: one verification is tens of microseconds, less than a hop to the
-    // blocking pool would cost. Batches go to the blocking pool and rayon.
-    let outcome = verify_one(&state, &body);
-    if outcome.reason == Some(Reason::Unavailable) {
-        return Err(Problem::unavailable(&outcome.message));
-    }
-    Ok(axum::Json(outcome))
-}
-
-/// Verifies up to 1000 signatures in one request, across all cores; results in order.
-#[utoipa::path(post, path = "/v1/verify/batch", tag = "verification", request_body = BatchBody,
-    responses(
-        (status = 200, description = "One result per item, in order", body = BatchResults),
-        (status = 400, description = "Not JSON of this shape, or more than 1000 items", body = Problem),
-    ))]
-pub(crate) async fn verify_batch(
-    axum::extract::State(state): axum::extract::State<Arc<AppState>>,
-    ApiJson(body): ApiJson<BatchBody>,
-) -> Result<axum::Json<BatchResults>, Problem> {
+/// The verdicts on a `/v1/verify/batch` body, in order, verified across all cores.
+pub(crate) fn verify_batch_items(
+    verifier: &Verifier,
+    body: &BatchBody,
+) -> Result<Vec<VerifyOutcome>, Problem> {
+    use rayon::prelude::*;
     if body.items.len() > MAX_BATCH {
         return Err(Problem::bad_request(format!(
             "{} items; a batch holds at most {MAX_BATCH}: split it",
             body.items.len()
         )));
     }
-    let worker = state.clone();
-    let results = blocking(move || {
-        use rayon::prelude::*;
-        Ok(body
-            .items
-            .par_iter()
-            .map(|item| verify_one(&worker, item))
-            .collect())
-    })
-    .await?;
-    Ok(axum::Json(BatchResults { results }))
+    Ok(body
+        .items
+        .par_iter()
+        .map(|item| verify_one(verifier, item))
+        .collect())
 }
 
-/// Validates a certificate chain to this CA's root, with revocation from the CA's records.
-#[utoipa::path(post, path = "/v1/validate", tag = "verification", request_body = ValidateBody,
-    responses(
-        (status = 200, description = "The verdict", body = ValidateOutcome),
-        (status = 400, description = "Not JSON of this shape", body = Problem),
-        (status = 503, description = "The CA could not read its records; retry", body = Problem),
-    ))]
-pub(crate) async fn validate(
-    axum::extract::State(state): axum::extract::State<Arc<AppState>>,
-    ApiJson(body): ApiJson<ValidateBody>,
-) -> Result<axum::Json<ValidateOutcome>, Problem> {
+/// The verdict on a `/v1/validate` body: its fields decoded, then the chain validated.
+pub(crate) fn validate_body(verifier: &Verifier, body: &ValidateBody) -> ValidateOutcome {
     let malformed = |message: String| ValidateOutcome {
         valid: false,
         status: "unknown",
@@ -212,16 +174,64 @@ pub(crate) async fn validate(
             ),
             _ => match certificate_from_pem(text) {
                 Ok(der) => chain.push(der),
-                Err(e) => return Ok(axum::Json(malformed(format!("chain[{index}]: {e}")))),
+                Err(e) => return malformed(format!("chain[{index}]: {e}")),
             },
         }
     }
-    let (usage, time) = match (usage, time) {
-        (Ok(usage), Ok(time)) => (usage, time),
-        (Err(e), _) | (_, Err(e)) => return Ok(axum::Json(malformed(e))),
-    };
+    match (usage, time) {
+        (Ok(usage), Ok(time)) => verifier.validate(&chain, time, usage),
+        (Err(e), _) | (_, Err(e)) => malformed(e),
+    }
+}
+
+/// Verifies a signature over a payment message.
+#[utoipa::path(post, path = "/v1/verify", tag = "verification", request_body = VerifyBody,
+    responses(
+        (status = 200, description = "The verdict; `valid: false` carries a reason", body = VerifyOutcome),
+        (status = 400, description = "Not JSON of this shape", body = Problem),
+        (status = 503, description = "The CA could not read its records; retry", body = Problem),
+    ))]
+pub(crate) async fn verify(
+    axum::extract::State(state): axum::extract::State<Arc<AppState>>,
+    ApiJson(body): ApiJson<VerifyBody>,
+) -> Result<axum::Json<VerifyOutcome>, Problem> {
+    // Inline: one verification is tens of microseconds, less than a hop to the
+    // blocking pool would cost. Batches go to the blocking pool and rayon.
+    let outcome = verify_one(&state.verifier, &body);
+    if outcome.reason == Some(Reason::Unavailable) {
+        return Err(Problem::unavailable(&outcome.message));
+    }
+    Ok(axum::Json(outcome))
+}
+
+/// Verifies up to 1000 signatures in one request, across all cores; results in order.
+#[utoipa::path(post, path = "/v1/verify/batch", tag = "verification", request_body = BatchBody,
+    responses(
+        (status = 200, description = "One result per item, in order", body = BatchResults),
+        (status = 400, description = "Not JSON of this shape, or more than 1000 items", body = Problem),
+    ))]
+pub(crate) async fn verify_batch(
+    axum::extract::State(state): axum::extract::State<Arc<AppState>>,
+    ApiJson(body): ApiJson<BatchBody>,
+) -> Result<axum::Json<BatchResults>, Problem> {
     let worker = state.clone();
-    let outcome = blocking(move || Ok(worker.verifier.validate(&chain, time, usage))).await?;
+    let results = blocking(move || verify_batch_items(&worker.verifier, &body)).await?;
+    Ok(axum::Json(BatchResults { results }))
+}
+
+/// Validates a certificate chain to this CA's root, with revocation from the CA's records.
+#[utoipa::path(post, path = "/v1/validate", tag = "verification", request_body = ValidateBody,
+    responses(
+        (status = 200, description = "The verdict", body = ValidateOutcome),
+        (status = 400, description = "Not JSON of this shape", body = Problem),
+        (status = 503, description = "The CA could not read its records; retry", body = Problem),
+    ))]
+pub(crate) async fn validate(
+    axum::extract::State(state): axum::extract::State<Arc<AppState>>,
+    ApiJson(body): ApiJson<ValidateBody>,
+) -> Result<axum::Json<ValidateOutcome>, Problem> {
+    let worker = state.clone();
+    let outcome = blocking(move || Ok(validate_body(&worker.verifier, &body))).await?;
     if outcome.reason == Some(Reason::Unavailable) {
         return Err(Problem::unavailable(&outcome.message));
     }

@@ -315,27 +315,7 @@ impl RegistrationAuthority {
                 crate::inspect::format_time(opens)
             )));
         }
-        if (now.unix_timestamp() - request.time).abs() > RENEWAL_CLOCK_SKEW.whole_seconds() {
-            return Err(RaError::Renewal("the renewal proof's time is more than 5 minutes from the CA's clock; check the clock and sign again".into()));
-        }
-        let csr = super::csr::parse(&request.csr)?;
-        let csr_der = csr_der(&request.csr)?;
-        let (_, old_cert) = x509_parser::parse_x509_certificate(&old.der)
-            .map_err(|e| crate::store::StoreError::Corrupt(e.to_string()))?;
-        let old_key = PublicKey::from_x509(old_cert.public_key())
-            .map_err(|e| crate::store::StoreError::Corrupt(e.to_string()))?;
-        let message = renewal_message(&old.serial, request.time, &csr_der);
-        verify_signature(
-            &old_key,
-            SignatureScheme::default_for(&old_key),
-            &message,
-            &request.proof,
-        )
-        .map_err(|_| {
-            RaError::Renewal(
-                "the renewal proof does not verify with the current certificate's key".into(),
-            )
-        })?;
+        let csr = check_renewal_proof(&old.der, &old.serial, &request, now)?;
         let subject: SubjectName = old.subject.parse()?;
         let sans = old
             .subject_alt_names
@@ -354,6 +334,40 @@ impl RegistrationAuthority {
     }
 }
 
+/// The checks of a renewal request that need only the current certificate (`old_der`,
+/// `old_serial`, as stored), not the store: the proof's time against `now`, the CSR
+/// (syntax and proof of possession of the new key), and the proof, a signature by the
+/// current certificate's key over [`renewal_message`]. Returns the verified CSR.
+pub fn check_renewal_proof(
+    old_der: &[u8],
+    old_serial: &Serial,
+    request: &RenewalRequest,
+    now: OffsetDateTime,
+) -> Result<super::VerifiedCsr, RaError> {
+    if (now.unix_timestamp() - request.time).abs() > RENEWAL_CLOCK_SKEW.whole_seconds() {
+        return Err(RaError::Renewal("the renewal proof's time is more than 5 minutes from the CA's clock; check the clock and sign again".into()));
+    }
+    let csr = super::csr::parse(&request.csr)?;
+    let csr_der = csr_der(&request.csr)?;
+    let (_, old_cert) = x509_parser::parse_x509_certificate(old_der)
+        .map_err(|e| crate::store::StoreError::Corrupt(e.to_string()))?;
+    let old_key = PublicKey::from_x509(old_cert.public_key())
+        .map_err(|e| crate::store::StoreError::Corrupt(e.to_string()))?;
+    let message = renewal_message(old_serial, request.time, &csr_der);
+    verify_signature(
+        &old_key,
+        SignatureScheme::default_for(&old_key),
+        &message,
+        &request.proof,
+    )
+    .map_err(|_| {
+        RaError::Renewal(
+            "the renewal proof does not verify with the current certificate's key".into(),
+        )
+    })?;
+    Ok(csr)
+}
+
 /// The DER of a PEM or DER CSR (already validated by `csr::parse`).
 fn csr_der(input: &[u8]) -> Result<Vec<u8>, RaError> {
     let trimmed = input.trim_ascii_start();
@@ -368,7 +382,7 @@ fn csr_der(input: &[u8]) -> Result<Vec<u8>, RaError> {
 
 /// A CSR may leave its subject and SANs empty (the token decides them); if it names any,
 /// they must be the token's: a participant is never silently given other names.
-fn check_csr_names_match(
+pub(crate) fn check_csr_names_match(
     csr: &super::VerifiedCsr,
     subject: &SubjectName,
     sans: &[SubjectAltName],
