@@ -385,6 +385,14 @@ impl PublicKey {
     pub fn from_x509(
         spki: &x509_parser::x509::SubjectPublicKeyInfo<'_>,
     ) -> Result<Self, PublicKeyError> {
+        // x509-parser is lenient: it reads an AlgorithmIdentifier whose OID carries another
+        // tag as that OID. The CA's pre-issuance checks (and relying parties) read keys as
+        // strict DER, so a key is only accepted if a strict parser reads the same one.
+        let strict = <spki::SubjectPublicKeyInfoRef<'_> as der::Decode>::from_der(spki.raw)
+            .map_err(|_| PublicKeyError::Malformed)?;
+        if strict.algorithm.oid.as_bytes() != spki.algorithm.algorithm.as_bytes() {
+            return Err(PublicKeyError::Malformed);
+        }
         let arcs = |oid: &x509_parser::der_parser::oid::Oid<'_>| -> Vec<u64> {
             oid.iter().map(|i| i.collect()).unwrap_or_default()
         };
@@ -708,6 +716,28 @@ mod tests {
         // Within u32, but more than const-oid can hold (it refuses 5-octet arcs it did
         // not encode itself): refused, never mis-encoded.
         assert_eq!(parse_oid("1.2.4294967295"), None);
+    }
+
+    /// Regression (fuzz/regressions/csr_policy/spki-oid-wrong-tag): x509-parser reads an
+    /// AlgorithmIdentifier whose OID has another tag (here APPLICATION 1) as that OID, so
+    /// a CSR with such a key passed every check and the RA approved it; only the CA's
+    /// pre-issuance check (strict DER) refused it, as a 500. Such a key is malformed.
+    #[test]
+    fn a_key_whose_algorithm_is_not_an_oid_is_malformed() {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
+        let spki = rcgen::PublicKeyData::subject_public_key_info(&key);
+        assert!(PublicKey::from_spki_der(&spki).is_ok());
+        // 30 2a 30 05 06 03 2b 65 70 03 21 00 …: the OID's tag is at offset 4.
+        assert_eq!(&spki[4..9], &[0x06, 0x03, 0x2b, 0x65, 0x70]);
+        for tag in [0x41, 0x86, 0x04] {
+            let mut bad = spki.clone();
+            bad[4] = tag;
+            assert_eq!(
+                PublicKey::from_spki_der(&bad),
+                Err(PublicKeyError::Malformed),
+                "tag {tag:#x}"
+            );
+        }
     }
 
     #[test]
