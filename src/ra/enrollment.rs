@@ -344,7 +344,10 @@ pub fn check_renewal_proof(
     request: &RenewalRequest,
     now: OffsetDateTime,
 ) -> Result<super::VerifiedCsr, RaError> {
-    if (now.unix_timestamp() - request.time).abs() > RENEWAL_CLOCK_SKEW.whole_seconds() {
+    // abs_diff: `time` is the requester's i64, and `now - time` can overflow.
+    if now.unix_timestamp().abs_diff(request.time)
+        > RENEWAL_CLOCK_SKEW.whole_seconds().unsigned_abs()
+    {
         return Err(RaError::Renewal("the renewal proof's time is more than 5 minutes from the CA's clock; check the clock and sign again".into()));
     }
     let csr = super::csr::parse(&request.csr)?;
@@ -430,6 +433,49 @@ mod tests {
             Err(TokenError::Malformed)
         );
         assert_eq!(parse_token(""), Err(TokenError::Malformed));
+    }
+
+    /// Regression (fuzz/regressions/renewal/time-i64-min): `now - time` overflowed for a
+    /// `time` near i64::MIN (a panic with overflow checks; without them the difference
+    /// wrapped, and `abs` of i64::MIN stays negative, so the clock check passed).
+    #[test]
+    fn renewal_times_far_from_now_are_refused_without_overflow() {
+        let now = OffsetDateTime::now_utc();
+        let serial: Serial = "01".parse().unwrap();
+        let at = now.unix_timestamp();
+        for time in [
+            i64::MIN,
+            i64::MIN + 1,
+            -i64::MAX,
+            i64::MAX,
+            at - 301,
+            at + 301,
+        ] {
+            let request = RenewalRequest {
+                serial: serial.clone(),
+                csr: Vec::new(),
+                time,
+                proof: Vec::new(),
+            };
+            assert!(
+                matches!(
+                    check_renewal_proof(b"", &serial, &request, now),
+                    Err(RaError::Renewal(ref m)) if m.contains("5 minutes")
+                ),
+                "{time}"
+            );
+        }
+        // Within the skew the clock check passes (and the empty CSR is what fails).
+        let request = RenewalRequest {
+            serial: serial.clone(),
+            csr: Vec::new(),
+            time: at - 299,
+            proof: Vec::new(),
+        };
+        assert!(matches!(
+            check_renewal_proof(b"", &serial, &request, now),
+            Err(RaError::Csr(_))
+        ));
     }
 
     #[test]
