@@ -393,6 +393,11 @@ impl PublicKey {
         if strict.algorithm.oid.as_bytes() != spki.algorithm.algorithm.as_bytes() {
             return Err(PublicKeyError::Malformed);
         }
+        // A key is whole octets: a BIT STRING with unused bits is not one (as_bytes is
+        // None then), though x509-parser and ring would take its octets.
+        if strict.subject_public_key.as_bytes() != Some(spki.subject_public_key.data.as_ref()) {
+            return Err(PublicKeyError::Malformed);
+        }
         let arcs = |oid: &x509_parser::der_parser::oid::Oid<'_>| -> Vec<u64> {
             oid.iter().map(|i| i.collect()).unwrap_or_default()
         };
@@ -738,6 +743,24 @@ mod tests {
                 "tag {tag:#x}"
             );
         }
+    }
+
+    /// Regression (fuzz/regressions/csr_policy/spki-unused-bits): a subjectPublicKey BIT
+    /// STRING with unused bits is not a key, but x509-parser and ring took its octets, so
+    /// the RA approved such a CSR and the CA's pre-issuance check refused it (a 500).
+    #[test]
+    fn a_key_bit_string_with_unused_bits_is_malformed() {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
+        let mut spki = rcgen::PublicKeyData::subject_public_key_info(&key);
+        // 30 2a 30 05 06 03 2b 65 70 03 21 00 …: the unused-bits octet is at offset 11.
+        assert_eq!(&spki[9..12], &[0x03, 0x21, 0x00]);
+        spki[11] = 0x01;
+        // DER wants the unused bit itself zero; with it zero the encoding is valid DER.
+        *spki.last_mut().unwrap() &= 0xfe;
+        assert_eq!(
+            PublicKey::from_spki_der(&spki),
+            Err(PublicKeyError::Malformed)
+        );
     }
 
     #[test]
