@@ -18,9 +18,23 @@ fn json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Option<T> {
         .map(|axum::Json(t)| t)
 }
 
-/// Every policy check of an issuance (`RegistrationAuthority::decide`), without issuing.
-pub fn decide(ra: &RegistrationAuthority, request: IssuanceRequest) -> Result<(), RaError> {
-    ra.decide(request).map(drop)
+/// Every policy check of an issuance (`RegistrationAuthority::decide`), then, if they
+/// pass, the CA's signing of what was decided (with its pre-issuance checks) by the
+/// active issuing CA, as `execute` does it but with an unreserved serial and nothing
+/// recorded. `Ok(None)`: refused by the policy; `Ok(Some(der))`: the certificate.
+pub fn decide_and_sign(
+    ra: &RegistrationAuthority,
+    request: IssuanceRequest,
+) -> Result<Option<Vec<u8>>, RaError> {
+    let Ok(decision) = ra.decide(request) else {
+        return Ok(None);
+    };
+    let issuer = ra.ca().active()?.id();
+    let serial = crate::model::Serial::random(&ring::rand::SystemRandom::new())
+        .map_err(|_| crate::ca::CaError::Key("the system random generator failed".into()))?;
+    let now = time::OffsetDateTime::now_utc();
+    let leaf = decision.leaf_request(issuer, serial, now);
+    Ok(Some(ra.ca().sign_leaf(&leaf)?))
 }
 
 /// Enrollment's check that the names a CSR asks for are the token's.
