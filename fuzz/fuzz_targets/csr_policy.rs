@@ -23,7 +23,11 @@ fuzz_target!(|data: &[u8]| {
     let Some((mode, rest)) = mode(data) else {
         return;
     };
-    let bytes = if mode % 2 == 0 { rest.to_vec() } else { ed25519_signed_csr(rest) };
+    let bytes = if mode % 2 == 0 {
+        rest.to_vec()
+    } else {
+        ed25519_signed_csr(rest)
+    };
     let Ok(csr) = paypki::ra::csr::parse(&bytes) else {
         return;
     };

@@ -13,7 +13,10 @@ fuzz_target!(|data: &[u8]| {
     };
     if let Ok(duration) = paypki::cli::parse_duration(text) {
         assert!(duration.is_positive(), "{text:?} gave {duration}");
-        assert!(duration <= time::Duration::weeks(100_000), "{text:?} gave {duration}");
+        assert!(
+            duration <= time::Duration::weeks(100_000),
+            "{text:?} gave {duration}"
+        );
     }
     if let Some(arcs) = paypki::model::parse_oid(text) {
         let der = paypki::fuzzing::certificate_policies_der(&arcs)
@@ -26,12 +29,20 @@ fuzz_target!(|data: &[u8]| {
             .expect("a SEQUENCE")
             .iter()
             .map(|info| {
-                let id = info.as_sequence().expect("PolicyInformation").first().expect("an OID");
+                let id = info
+                    .as_sequence()
+                    .expect("PolicyInformation")
+                    .first()
+                    .expect("an OID");
                 let oid = id.as_oid().expect("policyIdentifier is an OID");
                 oid.iter().map(|arcs| arcs.collect()).expect("arcs fit u64")
             })
             .collect();
-        assert_eq!(written, vec![arcs.clone()], "{text:?}: certificates would carry another OID");
+        assert_eq!(
+            written,
+            vec![arcs.clone()],
+            "{text:?}: certificates would carry another OID"
+        );
     }
     let _ = paypki::model::ExtendedKeyUsage::parse(text);
 });

@@ -27,7 +27,9 @@ fn check_subject(subject: &SubjectName) {
         Ok(subject),
         "the subject {subject:?} does not round-trip through {text:?}"
     );
-    subject.to_rcgen().expect("an accepted subject converts for rcgen");
+    subject
+        .to_rcgen()
+        .expect("an accepted subject converts for rcgen");
 }
 
 fn check_san(san: &SubjectAltName) {
@@ -57,7 +59,10 @@ fuzz_target!(|data: &[u8]| {
             }
             let _ = AttributeType::from_str(text);
             if let Ok(serial) = paypki::model::Serial::from_str(text) {
-                assert_eq!(serial.to_string().parse::<paypki::model::Serial>().ok(), Some(serial));
+                assert_eq!(
+                    serial.to_string().parse::<paypki::model::Serial>().ok(),
+                    Some(serial)
+                );
             }
             let _ = paypki::model::RevocationReason::from_str(text);
             let _ = paypki::model::Role::from_str(text);

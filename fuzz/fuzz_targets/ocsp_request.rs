@@ -26,11 +26,27 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     let request = OcspRequest::from_der(data).expect("a successful answer was to a request");
-    let bytes = response.response_bytes.expect("a successful answer has a body");
-    let basic = BasicOcspResponse::from_der(bytes.response.as_bytes()).expect("a BasicOCSPResponse");
-    let asked: Vec<_> = request.tbs_request.request_list.iter().map(|r| &r.req_cert).collect();
-    let answered: Vec<_> = basic.tbs_response_data.responses.iter().map(|r| &r.cert_id).collect();
-    assert_eq!(asked, answered, "the response must answer each CertID, in order");
+    let bytes = response
+        .response_bytes
+        .expect("a successful answer has a body");
+    let basic =
+        BasicOcspResponse::from_der(bytes.response.as_bytes()).expect("a BasicOCSPResponse");
+    let asked: Vec<_> = request
+        .tbs_request
+        .request_list
+        .iter()
+        .map(|r| &r.req_cert)
+        .collect();
+    let answered: Vec<_> = basic
+        .tbs_response_data
+        .responses
+        .iter()
+        .map(|r| &r.cert_id)
+        .collect();
+    assert_eq!(
+        asked, answered,
+        "the response must answer each CertID, in order"
+    );
     let certs = basic.certs.as_ref().expect("the responder certificate");
     let [responder] = certs.as_slice() else {
         panic!("exactly one certificate, the responder's");

@@ -16,7 +16,10 @@ fn check_verify(outcome: &VerifyOutcome) {
     assert_eq!(outcome.valid, outcome.reason.is_none(), "{outcome:?}");
     assert_ne!(outcome.reason, Some(Reason::Unavailable), "{outcome:?}");
     if outcome.valid {
-        assert!(outcome.signer.is_some() && outcome.algorithm.is_some(), "{outcome:?}");
+        assert!(
+            outcome.signer.is_some() && outcome.algorithm.is_some(),
+            "{outcome:?}"
+        );
     }
     serde_json::to_string(outcome).expect("a verdict serializes");
 }

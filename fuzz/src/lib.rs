@@ -61,7 +61,9 @@ pub fn world() -> &'static World {
     static WORLD: OnceLock<World> = OnceLock::new();
     WORLD.get_or_init(|| {
         // Batches use rayon: keep the fuzzer on one core.
-        let _ = rayon::ThreadPoolBuilder::new().num_threads(1).build_global();
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build_global();
         let fixtures = fuzz_dir().join("fixtures");
         let dir = private_copy(&fixtures.join("ca-data"));
         let data = DataDir::new(&dir);
