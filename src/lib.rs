@@ -11,6 +11,8 @@ pub mod clock;
 pub mod config;
 pub mod crl;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod inspect;
 pub mod model;

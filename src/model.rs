@@ -295,22 +295,50 @@ impl ExtendedKeyUsage {
     }
 }
 
-/// Parses a dotted OID that can be DER-encoded.
+/// Parses a dotted OID that can be DER-encoded (see [`oid_from_arcs`]).
 pub fn parse_oid(text: &str) -> Option<Vec<u64>> {
     let arcs: Vec<u64> = text
         .split('.')
         .map(|a| a.parse::<u64>().ok())
         .collect::<Option<_>>()?;
-    // const-oid 0.9.6 accumulates each arc in a u32 without checking: `1.2.4294967296`
-    // overflows inside it (a panic with overflow checks, a silently different OID
-    // without). So every arc's range is checked here, before const-oid sees the text.
-    if arcs.iter().any(|arc| u32::try_from(*arc).is_err()) {
+    oid_from_arcs(&arcs)?;
+    Some(arcs)
+}
+
+/// The DER object identifier with exactly these arcs, or `None` when paypki cannot
+/// encode them: the first arc 0-2, the second at most 39 (const-oid's bound for every
+/// first arc), each arc within u32, at most 39 octets, and nothing const-oid cannot read.
+///
+/// The octets are encoded here, not by const-oid: 0.9.6 does not check that an arc fits
+/// its u32 (`1.2.4294967296` overflowed inside it), and it encodes some arcs wrongly (128
+/// as `80 00`, which reads back as 0; also 16384..=16511 and others), so a policy could
+/// have named one OID and put another in certificates. const-oid only reads them back,
+/// and must read back the same arcs.
+pub fn oid_from_arcs(arcs: &[u64]) -> Option<der::asn1::ObjectIdentifier> {
+    let [first, second, rest @ ..] = arcs else {
+        return None;
+    };
+    if *first > 2 || *second > 39 {
         return None;
     }
-    // Accept only what the DER encoder (const-oid) accepts, so an OID that loads also
-    // encodes: the X.660 bounds on the first two arcs and its length limit.
-    der::asn1::ObjectIdentifier::new(text).ok()?;
-    Some(arcs)
+    let mut octets = vec![u8::try_from(first * 40 + second).ok()?];
+    for &arc in rest {
+        u32::try_from(arc).ok()?;
+        // Base 128, most significant group first; every group but the last has the top bit.
+        let mut groups = vec![u8::try_from(arc & 0x7f).ok()?];
+        let mut high = arc >> 7;
+        while high > 0 {
+            groups.push(0x80 | u8::try_from(high & 0x7f).ok()?);
+            high >>= 7;
+        }
+        octets.extend(groups.iter().rev());
+    }
+    let oid = der::asn1::ObjectIdentifier::from_bytes(&octets).ok()?;
+    // from_bytes checked that every arc reads back, so arcs() cannot panic here.
+    oid.arcs()
+        .map(u64::from)
+        .eq(arcs.iter().copied())
+        .then_some(oid)
 }
 
 /// A subject public key taken from a CSR: its algorithm family, its size, and its DER.
@@ -368,6 +396,19 @@ impl PublicKey {
     pub fn from_x509(
         spki: &x509_parser::x509::SubjectPublicKeyInfo<'_>,
     ) -> Result<Self, PublicKeyError> {
+        // x509-parser is lenient: it reads an AlgorithmIdentifier whose OID carries another
+        // tag as that OID. The CA's pre-issuance checks (and relying parties) read keys as
+        // strict DER, so a key is only accepted if a strict parser reads the same one.
+        let strict = <spki::SubjectPublicKeyInfoRef<'_> as der::Decode>::from_der(spki.raw)
+            .map_err(|_| PublicKeyError::Malformed)?;
+        if strict.algorithm.oid.as_bytes() != spki.algorithm.algorithm.as_bytes() {
+            return Err(PublicKeyError::Malformed);
+        }
+        // A key is whole octets: a BIT STRING with unused bits is not one (as_bytes is
+        // None then), though x509-parser and ring would take its octets.
+        if strict.subject_public_key.as_bytes() != Some(spki.subject_public_key.data.as_ref()) {
+            return Err(PublicKeyError::Malformed);
+        }
         let arcs = |oid: &x509_parser::der_parser::oid::Oid<'_>| -> Vec<u64> {
             oid.iter().map(|i| i.collect()).unwrap_or_default()
         };
@@ -688,7 +729,49 @@ mod tests {
             parse_oid("1.3.6.1.4.1.99999.1"),
             Some(vec![1, 3, 6, 1, 4, 1, 99999, 1])
         );
-        assert_eq!(parse_oid("1.2.4294967295"), Some(vec![1, 2, 4294967295]));
+        // Within u32, but more than const-oid can hold (it refuses 5-octet arcs it did
+        // not encode itself): refused, never mis-encoded.
+        assert_eq!(parse_oid("1.2.4294967295"), None);
+    }
+
+    /// Regression (fuzz/regressions/csr_policy/spki-oid-wrong-tag): x509-parser reads an
+    /// AlgorithmIdentifier whose OID has another tag (here APPLICATION 1) as that OID, so
+    /// a CSR with such a key passed every check and the RA approved it; only the CA's
+    /// pre-issuance check (strict DER) refused it, as a 500. Such a key is malformed.
+    #[test]
+    fn a_key_whose_algorithm_is_not_an_oid_is_malformed() {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
+        let spki = rcgen::PublicKeyData::subject_public_key_info(&key);
+        assert!(PublicKey::from_spki_der(&spki).is_ok());
+        // 30 2a 30 05 06 03 2b 65 70 03 21 00 …: the OID's tag is at offset 4.
+        assert_eq!(&spki[4..9], &[0x06, 0x03, 0x2b, 0x65, 0x70]);
+        for tag in [0x41, 0x86, 0x04] {
+            let mut bad = spki.clone();
+            bad[4] = tag;
+            assert_eq!(
+                PublicKey::from_spki_der(&bad),
+                Err(PublicKeyError::Malformed),
+                "tag {tag:#x}"
+            );
+        }
+    }
+
+    /// Regression (fuzz/regressions/csr_policy/spki-unused-bits): a subjectPublicKey BIT
+    /// STRING with unused bits is not a key, but x509-parser and ring took its octets, so
+    /// the RA approved such a CSR and the CA's pre-issuance check refused it (a 500).
+    #[test]
+    fn a_key_bit_string_with_unused_bits_is_malformed() {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
+        let mut spki = rcgen::PublicKeyData::subject_public_key_info(&key);
+        // 30 2a 30 05 06 03 2b 65 70 03 21 00 …: the unused-bits octet is at offset 11.
+        assert_eq!(&spki[9..12], &[0x03, 0x21, 0x00]);
+        spki[11] = 0x01;
+        // DER wants the unused bit itself zero; with it zero the encoding is valid DER.
+        *spki.last_mut().unwrap() &= 0xfe;
+        assert_eq!(
+            PublicKey::from_spki_der(&spki),
+            Err(PublicKeyError::Malformed)
+        );
     }
 
     #[test]

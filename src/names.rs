@@ -143,7 +143,7 @@ pub enum NameError {
     Repeated(AttributeType),
     /// Empty, too long or has control characters.
     #[error(
-        "subject attribute {0} has an empty, overlong (over 64 characters) or non-printable value"
+        "subject attribute {0} has an empty, overlong (over 64 characters) or non-printable value, or one that starts or ends with white space"
     )]
     BadValue(AttributeType),
     /// A Unicode format character (category Cf: bidirectional overrides, zero-width
@@ -266,7 +266,12 @@ impl SubjectName {
 
 fn check_value(kind: AttributeType, value: &str) -> Result<(), NameError> {
     // RFC 5280 Appendix A upper bounds are 64 for most attributes; we apply 64 to all.
-    if value.trim().is_empty() || value.chars().count() > 64 || value.chars().any(char::is_control)
+    // Outer white space is refused, not trimmed: the text form (stored in records, parsed
+    // again at enrollment and renewal) trims it, so such a value would not survive it.
+    if value.trim().is_empty()
+        || value.trim() != value
+        || value.chars().count() > 64
+        || value.chars().any(char::is_control)
     {
         return Err(NameError::BadValue(kind));
     }
@@ -629,6 +634,24 @@ mod tests {
             format!("CN={}", "a".repeat(65)).parse::<SubjectName>(),
             Err(NameError::BadValue(_))
         ));
+    }
+
+    /// Regression (fuzz/regressions/names/subject-trailing-space): a value read from a
+    /// CSR or certificate with leading or trailing white space did not survive its text
+    /// form (the parser trims), so a renewal, which parses the stored subject, would
+    /// have certified another name. Such values are refused wherever they come from.
+    #[test]
+    fn values_with_outer_white_space_are_refused() {
+        for value in ["Shop ", " Shop", "Shop\u{a0}", "\u{3000}Shop", "Shop\n"] {
+            assert_eq!(
+                SubjectName::new(vec![(AttributeType::Organization, value.to_string())]),
+                Err(NameError::BadValue(AttributeType::Organization)),
+                "{value:?}"
+            );
+        }
+        let name =
+            SubjectName::new(vec![(AttributeType::Organization, "Shop Ltd".into())]).unwrap();
+        assert_eq!(name.to_string().parse::<SubjectName>().unwrap(), name);
     }
 
     #[test]

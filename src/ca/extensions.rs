@@ -25,13 +25,15 @@ fn encoding_error(what: &str, e: der::Error) -> CaError {
 /// certificatePolicies (RFC 5280 §4.2.1.4) with one policy and no qualifiers; non-critical
 /// so that relying parties that do not know the OID still accept the certificate.
 pub(crate) fn certificate_policies(policy_arcs: &[u64]) -> Result<CustomExtension, CaError> {
-    let dotted = policy_arcs
-        .iter()
-        .map(u64::to_string)
-        .collect::<Vec<_>>()
-        .join(".");
-    let policy_identifier = ObjectIdentifier::new(&dotted)
-        .map_err(|e| CaError::Build(format!("policy OID {dotted}: {e}")))?;
+    // Not ObjectIdentifier::new(dotted): const-oid 0.9.6 encodes some arcs wrongly.
+    let policy_identifier = crate::model::oid_from_arcs(policy_arcs).ok_or_else(|| {
+        let dotted = policy_arcs
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(".");
+        CaError::Build(format!("policy OID {dotted} cannot be encoded"))
+    })?;
     let policies = CertificatePolicies(vec![PolicyInformation {
         policy_identifier,
         policy_qualifiers: None,
@@ -85,4 +87,36 @@ pub(crate) fn ocsp_nocheck() -> Result<CustomExtension, CaError> {
         &arcs(&ID_PKIX_OCSP_NOCHECK),
         der,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression (fuzz/regressions/durations_and_oids/oid-arc-2113000): const-oid 0.9.6
+    /// encodes some arcs wrongly (128 as `80 00`, which reads back as 0; likewise
+    /// 16384..=16511, 2097152..=2113535, 268435456..=270532607), so a policy naming
+    /// 1.2.2113000 had certificates carry another OID. What the extension carries is
+    /// read back here by x509-parser, independently of const-oid.
+    #[test]
+    fn certificate_policies_carry_the_oid_the_policy_names() {
+        use x509_parser::der_parser::der::parse_der;
+        for text in [
+            "1.2.128",
+            "1.3.6.1.4.1.128.1",
+            "1.2.16384",
+            "1.2.16511",
+            "1.2.2113000",
+            "1.2.268435456",
+            "1.3.6.1.4.1.59001.1.2",
+            "2.39.127.129.16383",
+        ] {
+            let arcs = crate::model::parse_oid(text).expect(text);
+            let extension = certificate_policies(&arcs).unwrap();
+            let (_, policies) = parse_der(extension.content()).unwrap();
+            let policy = &policies.as_sequence().unwrap()[0].as_sequence().unwrap()[0];
+            let written: Vec<u64> = policy.as_oid().unwrap().iter().unwrap().collect();
+            assert_eq!(written, arcs, "{text}");
+        }
+    }
 }

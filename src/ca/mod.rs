@@ -16,7 +16,7 @@
 mod authority;
 mod ceremony;
 mod crl_der;
-mod extensions;
+pub(crate) mod extensions;
 pub mod keys;
 pub mod lint;
 pub mod registry;

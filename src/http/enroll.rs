@@ -130,6 +130,23 @@ pub(crate) struct RenewRequest {
     proof: String,
 }
 
+/// Decodes a `/v1/renew` body: the serial and the base64 proof.
+pub(crate) fn renewal_request(request: RenewRequest) -> Result<RenewalRequest, Problem> {
+    let serial: crate::model::Serial = request
+        .serial
+        .parse()
+        .map_err(|e: crate::model::SerialError| Problem::bad_request(e.to_string()))?;
+    let proof = base64::engine::general_purpose::STANDARD
+        .decode(request.proof.trim())
+        .map_err(|_| Problem::bad_request("proof is not valid base64"))?;
+    Ok(RenewalRequest {
+        serial,
+        csr: request.csr.into_bytes(),
+        time: request.time,
+        proof,
+    })
+}
+
 /// Renews a current certificate: same role, subject and SANs; new validity.
 #[utoipa::path(post, path = "/v1/renew", tag = "enrollment", request_body = RenewRequest,
     responses(
@@ -149,28 +166,12 @@ pub(crate) async fn renew(
     let client = peer_ip(connect);
     state.limit_client(client)?;
     state.admit_after_failures(client)?;
-    let parsed = request
-        .serial
-        .parse::<crate::model::Serial>()
-        .map_err(|e| Problem::bad_request(e.to_string()))
-        .and_then(|serial| {
-            base64::engine::general_purpose::STANDARD
-                .decode(request.proof.trim())
-                .map_err(|_| Problem::bad_request("proof is not valid base64"))
-                .map(|proof| (serial, proof))
-        });
-    let (serial, proof) = match parsed {
-        Ok(parsed) => parsed,
+    let renewal = match renewal_request(request) {
+        Ok(renewal) => renewal,
         Err(problem) => {
             state.count_failure(client);
             return Err(problem);
         }
-    };
-    let renewal = RenewalRequest {
-        serial,
-        csr: request.csr.into_bytes(),
-        time: request.time,
-        proof,
     };
     let slot = state.enroll_slot()?;
     let worker = state.clone();

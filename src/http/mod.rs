@@ -4,7 +4,7 @@
 
 pub mod admin;
 mod certificates;
-mod enroll;
+pub(crate) mod enroll;
 mod extract;
 pub mod limits;
 pub mod metrics;

@@ -17,7 +17,7 @@ use super::{blocking, peer_ip, AppState, Problem, VerifySlot};
 use crate::model::Role;
 use crate::verify::{
     certificate_from_pem, Reason, SignatureFormat, SignerCertificate, Usage, ValidateOutcome,
-    VerifyBudget, VerifyOutcome, VerifyRequest, MAX_BATCH,
+    Verifier, VerifyBudget, VerifyOutcome, VerifyRequest, MAX_BATCH,
 };
 pub use crate::wire::{ValidateBody, VerifyBody};
 
@@ -91,9 +91,14 @@ pub(crate) fn to_request(body: &VerifyBody) -> Result<VerifyRequest, String> {
     })
 }
 
-fn verify_one(state: &AppState, body: &VerifyBody, budget: &VerifyBudget) -> VerifyOutcome {
+/// The verdict on one `/v1/verify` body (also one batch item), spending from `budget`.
+pub(crate) fn verify_one(
+    verifier: &Verifier,
+    body: &VerifyBody,
+    budget: &VerifyBudget,
+) -> VerifyOutcome {
     match to_request(body) {
-        Ok(request) => state.verifier.verify_within(&request, budget),
+        Ok(request) => verifier.verify_within(&request, budget),
         Err(message) => VerifyOutcome::invalid(Reason::Malformed, message, None),
     }
 }
@@ -173,7 +178,7 @@ pub(crate) async fn verify_batch(
         Ok(body
             .items
             .par_iter()
-            .map(|item| verify_one(&worker, item, &spending))
+            .map(|item| verify_one(&worker.verifier, item, &spending))
             .collect())
     })
     .await?;
@@ -196,6 +201,20 @@ pub(crate) async fn validate(
     ApiJson(body): ApiJson<ValidateBody>,
 ) -> Result<axum::Json<ValidateOutcome>, Problem> {
     state.charge_verification(peer_ip(connect), VALIDATE_COST, 0);
+    let worker = state.clone();
+    let outcome = blocking(move || {
+        let _slot = slot;
+        Ok(validate_body(&worker.verifier, &body))
+    })
+    .await?;
+    if outcome.reason == Some(Reason::Unavailable) {
+        return Err(Problem::unavailable(&outcome.message));
+    }
+    Ok(axum::Json(outcome))
+}
+
+/// The verdict on a `/v1/validate` body: its fields decoded, then the chain validated.
+pub(crate) fn validate_body(verifier: &Verifier, body: &ValidateBody) -> ValidateOutcome {
     let malformed = |message: String| ValidateOutcome {
         valid: false,
         status: "unknown",
@@ -224,22 +243,33 @@ pub(crate) async fn validate(
             ),
             _ => match certificate_from_pem(text) {
                 Ok(der) => chain.push(der),
-                Err(e) => return Ok(axum::Json(malformed(format!("chain[{index}]: {e}")))),
+                Err(e) => return malformed(format!("chain[{index}]: {e}")),
             },
         }
     }
-    let (usage, time) = match (usage, time) {
-        (Ok(usage), Ok(time)) => (usage, time),
-        (Err(e), _) | (_, Err(e)) => return Ok(axum::Json(malformed(e))),
-    };
-    let worker = state.clone();
-    let outcome = blocking(move || {
-        let _slot = slot;
-        Ok(worker.verifier.validate(&chain, time, usage))
-    })
-    .await?;
-    if outcome.reason == Some(Reason::Unavailable) {
-        return Err(Problem::unavailable(&outcome.message));
+    match (usage, time) {
+        (Ok(usage), Ok(time)) => verifier.validate(&chain, time, usage),
+        (Err(e), _) | (_, Err(e)) => malformed(e),
     }
-    Ok(axum::Json(outcome))
+}
+
+/// The verdicts on a `/v1/verify/batch` body with no CPU limit (the fuzzing entry point;
+/// the handler spends from the request's budget), in order.
+pub(crate) fn verify_batch_items(
+    verifier: &Verifier,
+    body: &BatchBody,
+) -> Result<Vec<VerifyOutcome>, Problem> {
+    use rayon::prelude::*;
+    if body.items.len() > MAX_BATCH {
+        return Err(Problem::bad_request(format!(
+            "{} items; a batch holds at most {MAX_BATCH}: split it",
+            body.items.len()
+        )));
+    }
+    let budget = VerifyBudget::unlimited();
+    Ok(body
+        .items
+        .par_iter()
+        .map(|item| verify_one(verifier, item, &budget))
+        .collect())
 }

@@ -5,7 +5,7 @@
 //! CSR only contributes the public key (and proof of possessing it).
 
 use subtle::ConstantTimeEq;
-use time::Duration;
+use time::{Duration, OffsetDateTime};
 
 use super::{IssuanceRequest, Issued, RaError, RegistrationAuthority, RenewalRefusal};
 use crate::model::{PublicKey, Role, Serial};
@@ -352,30 +352,8 @@ impl RegistrationAuthority {
             }
             .into());
         }
-        // Checked arithmetic: the time is the caller's, and any i64 must be refused, not
-        // overflow.
-        let skew = now
-            .unix_timestamp()
-            .checked_sub(request.time)
-            .and_then(i64::checked_abs);
-        if skew.is_none_or(|skew| skew > RENEWAL_CLOCK_SKEW.whole_seconds()) {
-            return Err(RenewalRefusal::StaleProof.into());
-        }
         self.check_lineage(&old)?;
-        let csr = super::csr::parse(&request.csr)?;
-        let csr_der = csr_der(&request.csr)?;
-        let (_, old_cert) = x509_parser::parse_x509_certificate(&old.der)
-            .map_err(|e| crate::store::StoreError::Corrupt(e.to_string()))?;
-        let old_key = PublicKey::from_x509(old_cert.public_key())
-            .map_err(|e| crate::store::StoreError::Corrupt(e.to_string()))?;
-        let message = renewal_message(&old.serial, request.time, &csr_der);
-        verify_signature(
-            &old_key,
-            SignatureScheme::default_for(&old_key),
-            &message,
-            &request.proof,
-        )
-        .map_err(|_| RenewalRefusal::BadProof)?;
+        let (csr, message) = check_renewal_proof(&old.der, &old.serial, &request, now)?;
         authenticated(&old.serial)?;
         // A proof renews once: replaying it (or an ECDSA-malleated copy of it, which
         // signs the same bytes) is refused. Keyed by what was signed, not the signature.
@@ -473,6 +451,39 @@ impl RegistrationAuthority {
     }
 }
 
+/// The checks of a renewal request that need only the current certificate (`old_der`,
+/// `old_serial`, as stored), not the store: the proof's time against `now`, the CSR
+/// (syntax and proof of possession of the new key), and the proof, a signature by the
+/// current certificate's key over [`renewal_message`]. Returns the verified CSR.
+pub fn check_renewal_proof(
+    old_der: &[u8],
+    old_serial: &Serial,
+    request: &RenewalRequest,
+    now: OffsetDateTime,
+) -> Result<(super::VerifiedCsr, Vec<u8>), RaError> {
+    // abs_diff: `time` is the requester's i64, and `now - time` can overflow.
+    if now.unix_timestamp().abs_diff(request.time)
+        > RENEWAL_CLOCK_SKEW.whole_seconds().unsigned_abs()
+    {
+        return Err(RenewalRefusal::StaleProof.into());
+    }
+    let csr = super::csr::parse(&request.csr)?;
+    let csr_der = csr_der(&request.csr)?;
+    let (_, old_cert) = x509_parser::parse_x509_certificate(old_der)
+        .map_err(|e| crate::store::StoreError::Corrupt(e.to_string()))?;
+    let old_key = PublicKey::from_x509(old_cert.public_key())
+        .map_err(|e| crate::store::StoreError::Corrupt(e.to_string()))?;
+    let message = renewal_message(old_serial, request.time, &csr_der);
+    verify_signature(
+        &old_key,
+        SignatureScheme::default_for(&old_key),
+        &message,
+        &request.proof,
+    )
+    .map_err(|_| RenewalRefusal::BadProof)?;
+    Ok((csr, message))
+}
+
 /// The DER of a PEM or DER CSR (already validated by `csr::parse`).
 fn csr_der(input: &[u8]) -> Result<Vec<u8>, RaError> {
     let trimmed = input.trim_ascii_start();
@@ -487,7 +498,7 @@ fn csr_der(input: &[u8]) -> Result<Vec<u8>, RaError> {
 
 /// A CSR may leave its subject and SANs empty (the token decides them); if it names any,
 /// they must be the token's: a participant is never silently given other names.
-fn check_csr_names_match(
+pub(crate) fn check_csr_names_match(
     csr: &super::VerifiedCsr,
     subject: &SubjectName,
     sans: &[SubjectAltName],
@@ -617,6 +628,49 @@ mod tests {
             Err(TokenError::Malformed)
         );
         assert_eq!(parse_token(""), Err(TokenError::Malformed));
+    }
+
+    /// Regression (fuzz/regressions/renewal/time-i64-min): `now - time` overflowed for a
+    /// `time` near i64::MIN (a panic with overflow checks; without them the difference
+    /// wrapped, and `abs` of i64::MIN stays negative, so the clock check passed).
+    #[test]
+    fn renewal_times_far_from_now_are_refused_without_overflow() {
+        let now = OffsetDateTime::now_utc();
+        let serial: Serial = "01".parse().unwrap();
+        let at = now.unix_timestamp();
+        for time in [
+            i64::MIN,
+            i64::MIN + 1,
+            -i64::MAX,
+            i64::MAX,
+            at - 301,
+            at + 301,
+        ] {
+            let request = RenewalRequest {
+                serial: serial.clone(),
+                csr: Vec::new(),
+                time,
+                proof: Vec::new(),
+            };
+            assert!(
+                matches!(
+                    check_renewal_proof(b"", &serial, &request, now),
+                    Err(RaError::Renewal(RenewalRefusal::StaleProof))
+                ),
+                "{time}"
+            );
+        }
+        // Within the skew the clock check passes (and the empty CSR is what fails).
+        let request = RenewalRequest {
+            serial: serial.clone(),
+            csr: Vec::new(),
+            time: at - 299,
+            proof: Vec::new(),
+        };
+        assert!(matches!(
+            check_renewal_proof(b"", &serial, &request, now),
+            Err(RaError::Csr(_))
+        ));
     }
 
     #[test]

@@ -262,6 +262,30 @@ pub(crate) struct Decision {
     parent: Option<Serial>,
 }
 
+impl Decision {
+    /// What the CA is asked to sign for this decision, by issuing CA `issuer`, at `now`.
+    pub(crate) fn leaf_request(
+        &self,
+        issuer: u32,
+        serial: Serial,
+        now: OffsetDateTime,
+    ) -> LeafRequest {
+        LeafRequest {
+            issuer,
+            serial,
+            subject: self.subject.clone(),
+            subject_alt_names: self.sans.clone(),
+            public_key: self.public_key.clone(),
+            not_before: now - BACKDATE,
+            not_after: now + self.validity,
+            key_usage: self.key_usage.clone(),
+            extended_key_usage: self.extended_key_usage.clone(),
+            policy_oid: self.policy_oid.clone(),
+            san_required: self.san_required,
+        }
+    }
+}
+
 /// A certificate that was issued and durably recorded.
 #[derive(Debug, Clone)]
 pub struct Issued {
@@ -511,19 +535,7 @@ impl RegistrationAuthority {
             requested_via: decision.via,
         };
         let serial = self.reserve_serial(&plan)?;
-        let leaf = LeafRequest {
-            issuer,
-            serial: serial.clone(),
-            subject: decision.subject.clone(),
-            subject_alt_names: decision.sans.clone(),
-            public_key: decision.public_key.clone(),
-            not_before: now - BACKDATE,
-            not_after: now + decision.validity,
-            key_usage: decision.key_usage,
-            extended_key_usage: decision.extended_key_usage,
-            policy_oid: decision.policy_oid,
-            san_required: decision.san_required,
-        };
+        let leaf = decision.leaf_request(issuer, serial.clone(), now);
         let der = match self.ca.sign_leaf(&leaf) {
             Ok(der) => der,
             Err(CaError::PreIssuanceCheck(failure)) => {

@@ -344,7 +344,7 @@ impl Profile {
         let policy_oid = parse_oid(&raw.certificate_policy_oid).ok_or_else(|| {
             invalid(
                 "certificate_policy_oid",
-                format!("{:?} is not an OID paypki can encode (dotted decimal, first arc 0-2, second arc at most 39)", raw.certificate_policy_oid),
+                format!("{:?} is not an OID paypki can encode (dotted decimal, first arc 0-2, second arc at most 39, later arcs below 268435456)", raw.certificate_policy_oid),
             )
         })?;
 
