@@ -28,9 +28,10 @@ pub struct ServeArgs {
     /// an empty directory, which in production is more likely an unmounted volume.
     #[arg(long, env = "PAYPKI_DEV")]
     pub dev: bool,
-    /// Request timeout in seconds.
-    #[arg(long, default_value_t = 15)]
-    pub request_timeout: u64,
+    /// Request timeout: a duration such as 15s or 2m, like the other time flags (a bare
+    /// number is taken as seconds, as older versions read it); at least 1s.
+    #[arg(long, default_value = "15s")]
+    pub request_timeout: String,
     /// Enrollment and renewal requests per minute per client address.
     #[arg(long, default_value_t = 120)]
     pub enroll_rate: u32,
@@ -53,6 +54,21 @@ pub struct ServeArgs {
     pub crl_refresh: String,
 }
 
+/// `--request-timeout`: a duration (`15s`, `2m`), or a bare number of seconds.
+fn request_timeout(value: &str) -> Result<std::time::Duration, CliError> {
+    let value = value.trim();
+    let seconds = if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        value
+            .parse::<u64>()
+            .map_err(|_| CliError::Usage(format!("--request-timeout {value:?} is too large")))?
+    } else {
+        let duration = super::parse_duration(value)
+            .map_err(|e| CliError::Usage(format!("--request-timeout: {e}")))?;
+        u64::try_from(duration.whole_seconds()).unwrap_or(0)
+    };
+    Ok(std::time::Duration::from_secs(seconds.max(1)))
+}
+
 /// Hands issuances and status changes to OCSP (pre-sign) and the CRL publisher.
 struct StatusFanout {
     ocsp: Arc<crate::ocsp::OcspResponder>,
@@ -65,6 +81,10 @@ impl crate::ra::StatusListener for StatusFanout {
     }
     fn status_changed(&self, record: &crate::store::CertificateRecord) {
         self.ocsp.status_changed(&record.serial, record.issuer);
+        self.crl_wakeup.notify_one();
+    }
+    fn unrecorded_revoked(&self, serial: &crate::model::Serial, issuer: u32) {
+        self.ocsp.status_changed(serial, issuer);
         self.crl_wakeup.notify_one();
     }
 }
@@ -192,6 +212,7 @@ async fn serve(context: &Context, args: ServeArgs) -> Result<(), CliError> {
     let ocsp_validity = duration("ocsp-validity", &args.ocsp_validity)?;
     let crl_validity = duration("crl-validity", &args.crl_validity)?;
     let crl_refresh = duration("crl-refresh", &args.crl_refresh)?;
+    let request_timeout = request_timeout(&args.request_timeout)?;
     if crl_refresh >= crl_validity {
         return Err(CliError::Usage("--crl-refresh must be shorter than --crl-validity, so a fresh CRL is always published before the last expires".into()));
     }
@@ -235,7 +256,7 @@ async fn serve(context: &Context, args: ServeArgs) -> Result<(), CliError> {
     ));
     tokio::spawn(supersede_renewed(ra.clone()));
     let settings = HttpSettings {
-        request_timeout: std::time::Duration::from_secs(args.request_timeout.max(1)),
+        request_timeout,
         enroll_per_client_per_minute: std::num::NonZeroU32::new(args.enroll_rate.max(1))
             .unwrap_or(std::num::NonZeroU32::MIN),
         ..HttpSettings::default()
@@ -377,4 +398,20 @@ async fn shutdown_signal() {
         _ = terminate => {},
     }
     tracing::info!("shutdown requested: finishing in-flight requests");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::request_timeout;
+    use std::time::Duration;
+
+    #[test]
+    fn request_timeout_takes_durations_and_bare_seconds() {
+        assert_eq!(request_timeout("15s").unwrap(), Duration::from_secs(15));
+        assert_eq!(request_timeout("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(request_timeout("30").unwrap(), Duration::from_secs(30));
+        assert_eq!(request_timeout("0").unwrap(), Duration::from_secs(1));
+        assert!(request_timeout("15x").is_err());
+        assert!(request_timeout("").is_err());
+    }
 }

@@ -137,6 +137,14 @@ pub struct RevokeRequest {
     /// RFC 3339: when the key is known or suspected to have been compromised.
     #[serde(default)]
     pub invalidity_date: Option<String>,
+    /// Also revoke a serial this CA has no record of (a certificate issued after the
+    /// backup the data directory was restored from): it goes on the CRL of issuing CA
+    /// `ca` and OCSP answers revoked for it. Without it, an unknown serial is 404.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unrecorded: bool,
+    /// With `unrecorded`: the issuing CA that issued the serial (default: the active one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca: Option<u32>,
 }
 
 /// The certificate's status after a revocation or unhold.
@@ -150,6 +158,9 @@ pub struct RevocationResult {
     pub reason: Option<String>,
     /// RFC 3339, when revoked.
     pub revoked_at: Option<String>,
+    /// True when the serial had no certificate record (revoked with `unrecorded`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unrecorded: bool,
 }
 
 impl RevocationResult {
@@ -163,6 +174,31 @@ impl RevocationResult {
                 .revocation
                 .as_ref()
                 .map(|r| crate::inspect::format_time(r.revoked_at)),
+            unrecorded: false,
+        }
+    }
+
+    /// From a revocation of a serial without a certificate record.
+    pub fn from_unrecorded(revocation: &crate::ra::UnrecordedRevocation) -> Self {
+        let revoked_at = time::OffsetDateTime::from_unix_timestamp(revocation.entry.revoked_at)
+            .map(crate::inspect::format_time)
+            .ok();
+        RevocationResult {
+            serial: revocation.serial.to_string(),
+            status: "revoked".into(),
+            reason: Some(revocation.entry.reason.name().into()),
+            revoked_at,
+            unrecorded: true,
+        }
+    }
+
+    /// From whichever way [`crate::ra::RegistrationAuthority::revoke_maybe_unrecorded`] went.
+    pub fn from_outcome(
+        outcome: &Result<crate::ra::UnrecordedRevocation, crate::store::CertificateRecord>,
+    ) -> Self {
+        match outcome {
+            Ok(unrecorded) => Self::from_unrecorded(unrecorded),
+            Err(record) => Self::from_record(record),
         }
     }
 }
@@ -205,8 +241,9 @@ pub fn revocation_fields(
         (status = 201, description = "Revoked", body = RevocationResult),
         (status = 400, description = "Malformed", body = Problem),
         (status = 401, description = "No or wrong admin credential", body = Problem),
-        (status = 404, description = "Unknown serial", body = Problem),
+        (status = 404, description = "Unknown serial (without `unrecorded`), or unknown issuing CA", body = Problem),
         (status = 409, description = "Already revoked", body = Problem),
+        (status = 422, description = "Invalidity date in the future, or a hold of an unrecorded serial", body = Problem),
     ))]
 pub(crate) async fn revoke(
     _admin: Admin,
@@ -214,18 +251,29 @@ pub(crate) async fn revoke(
     ApiJson(request): ApiJson<RevokeRequest>,
 ) -> Result<impl IntoResponse, Problem> {
     let (serial, reason, invalidity) = revocation_fields(&request).map_err(Problem::bad_request)?;
+    if request.ca.is_some() && !request.unrecorded {
+        return Err(Problem::bad_request(
+            "ca is only for a serial without a record (unrecorded: true); a recorded certificate names its own issuing CA",
+        ));
+    }
     let worker = state.clone();
-    let record = blocking(move || {
-        worker
-            .ra
-            .revoke(&serial, reason, invalidity, "admin-api")
-            .map_err(Problem::from)
+    let result = blocking(move || {
+        if request.unrecorded {
+            worker
+                .ra
+                .revoke_maybe_unrecorded(&serial, reason, invalidity, request.ca, "admin-api")
+                .map(|outcome| RevocationResult::from_outcome(&outcome))
+                .map_err(Problem::from)
+        } else {
+            worker
+                .ra
+                .revoke(&serial, reason, invalidity, "admin-api")
+                .map(|record| RevocationResult::from_record(&record))
+                .map_err(Problem::from)
+        }
     })
     .await?;
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(RevocationResult::from_record(&record)),
-    ))
+    Ok((StatusCode::CREATED, axum::Json(result)))
 }
 
 /// Lifts a certificateHold.
@@ -319,11 +367,14 @@ pub(crate) struct ListQuery {
     status: Option<String>,
     /// e.g. `30d`.
     expiring_within: Option<String>,
-    /// At most this many (default 1000).
+    /// At most this many (default 1000, at most 100,000).
     limit: Option<usize>,
+    /// The `next` of the previous page, to continue the same listing.
+    after: Option<String>,
 }
 
-/// Lists certificates: stored records (DER in base64) for the CLI and for scripts.
+/// Lists certificates: stored records (DER in base64) for the CLI and for scripts, a page
+/// at a time: `next` (null on the last page) is given back as `after` for the next page.
 #[utoipa::path(get, path = "/v1/admin/certificates", tag = "admin", params(ListQuery),
     security(("admin" = [])),
     responses(
@@ -359,15 +410,28 @@ pub(crate) async fn list_certificates(
         .transpose()
         .map_err(Problem::bad_request)?
         .map(|d| time::OffsetDateTime::now_utc() + d);
+    let after = query
+        .after
+        .as_deref()
+        .map(hex::decode)
+        .transpose()
+        .map_err(|_| {
+            Problem::bad_request("after must be the `next` value of a previous page (hex)")
+        })?;
     let filter = ListFilter {
         role,
         status,
         expiring_before,
-        limit: Some(query.limit.unwrap_or(1000).min(100_000)),
+        limit: Some(query.limit.unwrap_or(1000).clamp(1, 100_000)),
+        after,
     };
     let worker = state.clone();
-    let records = blocking(move || worker.ra.store().list(&filter).map_err(Problem::from)).await?;
-    Ok(axum::Json(serde_json::json!({ "certificates": records })))
+    let page =
+        blocking(move || worker.ra.store().list_page(&filter).map_err(Problem::from)).await?;
+    Ok(axum::Json(serde_json::json!({
+        "certificates": page.records,
+        "next": page.next.map(hex::encode),
+    })))
 }
 
 /// One stored record (DER in base64).

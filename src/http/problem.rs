@@ -172,6 +172,15 @@ impl From<JsonRejection> for Problem {
 
 impl From<RaError> for Problem {
     fn from(e: RaError) -> Self {
+        // A batch item's failure is that failure's problem, with the item named.
+        let e = match e {
+            RaError::BatchItem { index, error } => {
+                let mut problem = Problem::from(*error);
+                problem.detail = format!("items[{index}]: {}", problem.detail);
+                return problem;
+            }
+            other => other,
+        };
         let detail = e.to_string();
         match &e {
             RaError::Csr(CsrError::Malformed(_)) => {
@@ -268,7 +277,9 @@ impl From<RaError> for Problem {
                 detail,
             ),
             RaError::Ca(CaError::PreIssuanceCheck(_)) => Problem::pre_issuance_check(&e),
-            RaError::Ca(_) | RaError::Store(_) => Problem::internal(&e),
+            RaError::Ca(CaError::UnknownIssuer(_)) => Problem::not_found(detail),
+            // Taken apart above; here only to keep the match exhaustive.
+            RaError::Ca(_) | RaError::Store(_) | RaError::BatchItem { .. } => Problem::internal(&e),
         }
     }
 }

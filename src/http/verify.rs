@@ -49,8 +49,10 @@ pub struct VerifyBody {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct BatchBody {
-    /// At most 1000 verify requests.
-    items: Vec<VerifyBody>,
+    /// At most 1000 verify requests. Each is decoded on its own, so an item with unknown
+    /// fields or fields of the wrong type is `malformed` without spoiling the others.
+    #[schema(value_type = Vec<VerifyBody>)]
+    items: Vec<serde_json::Value>,
 }
 
 /// `POST /v1/verify/batch` answer.
@@ -125,6 +127,19 @@ fn verify_one(state: &AppState, body: &VerifyBody) -> VerifyOutcome {
     }
 }
 
+/// One batch item: decoded here rather than with the whole body, so that an item of the
+/// wrong shape is a `malformed` verdict for that item only.
+fn verify_item(state: &AppState, index: usize, item: &serde_json::Value) -> VerifyOutcome {
+    match VerifyBody::deserialize(item) {
+        Ok(body) => verify_one(state, &body),
+        Err(e) => VerifyOutcome::invalid(
+            Reason::Malformed,
+            format!("items[{index}] is not a verify request: {e}"),
+            None,
+        ),
+    }
+}
+
 /// Verifies a signature over a payment message.
 #[utoipa::path(post, path = "/v1/verify", tag = "verification", request_body = VerifyBody,
     responses(
@@ -167,7 +182,8 @@ pub(crate) async fn verify_batch(
         Ok(body
             .items
             .par_iter()
-            .map(|item| verify_one(&worker, item))
+            .enumerate()
+            .map(|(index, item)| verify_item(&worker, index, item))
             .collect())
     })
     .await?;
