@@ -190,7 +190,10 @@ fn check_runnable(page: &str, block: &Block) {
         block.line,
         block.text
     );
-    let uses_jq = block.text.split(|c: char| !c.is_ascii_alphanumeric() && c != '_').any(|w| w == "jq");
+    let uses_jq = block
+        .text
+        .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+        .any(|w| w == "jq");
     assert!(
         !uses_jq,
         "{page}:{}: jq is not on a fresh machine; use python3\n{}",
@@ -203,6 +206,13 @@ fn check_runnable(page: &str, block: &Block) {
 fn run_page(page: &str) {
     require_tools();
     require_tool("curl");
+    require_tool("javac");
+    let python = run(Command::new("python3").args(["-c", "import requests, cryptography"]));
+    assert!(
+        python.status.success(),
+        "the examples need Python's requests and cryptography (scripts/test installs them)\n{}",
+        python.describe()
+    );
     let markdown = read_text(&repo_dir().join(page));
     let blocks = blocks(page, &markdown);
     let mut script = String::from(
@@ -350,11 +360,18 @@ fn tail(text: &str, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
-/// The page's directory, as a reader's checkout: the shipped policies, the repository's
-/// `ca-data/` marker, the binary under test as `target/release/paypki` (the README's
-/// alias) and on `PATH` as `bin/paypki`.
+/// The page's directory, as a reader's checkout: the shipped policies, the Java and
+/// Python examples, the repository's `ca-data/` marker, the binary under test as
+/// `target/release/paypki` (the README's alias) and on `PATH` as `bin/paypki`.
 fn lay_out_like_the_repository(dir: &Path) {
     copy_policies(&shipped_policies(), &dir.join("policies"));
+    std::fs::create_dir_all(dir.join("examples")).unwrap();
+    run(Command::new("cp")
+        .arg("-r")
+        .arg(repo_dir().join("examples/java"))
+        .arg(repo_dir().join("examples/python"))
+        .arg(dir.join("examples")))
+    .assert_success("cp -r examples/java examples/python");
     let data = dir.join("ca-data");
     std::fs::create_dir_all(&data).unwrap();
     std::fs::copy(
