@@ -78,6 +78,10 @@ pub enum Command {
     #[command(subcommand)]
     Responder(responder::ResponderCommand),
     /// Verify a signature over a message, or validate a chain, with a paypki server.
+    ///
+    /// Exit status: 0 valid; 1 not valid (the verdict is printed); 2 bad arguments or
+    /// input, or a request the server refused; 3 no answer (unreachable, time-out, 429,
+    /// 5xx): try again later, and never read 3 as "not valid".
     Verify(verify::VerifyArgs),
     /// List issued certificates.
     List(admin::ListArgs),
