@@ -20,8 +20,7 @@ pub fn record_json(record: &CertificateRecord) -> serde_json::Value {
 
 /// RFC 3339, or the debug form if formatting fails.
 pub fn format_time(at: OffsetDateTime) -> String {
-    at.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|_| at.to_string())
+    crate::clock::format_time(at)
 }
 
 /// The human-readable form of `paypki show`.

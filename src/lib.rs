@@ -7,13 +7,17 @@
 
 pub mod ca;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod crl;
+pub mod error;
 pub mod http;
 pub mod inspect;
 pub mod model;
 pub mod names;
 pub mod ocsp;
 pub mod ra;
+pub mod signature;
 pub mod store;
 pub mod verify;
+pub mod wire;

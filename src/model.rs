@@ -301,8 +301,14 @@ pub fn parse_oid(text: &str) -> Option<Vec<u64>> {
         .split('.')
         .map(|a| a.parse::<u64>().ok())
         .collect::<Option<_>>()?;
+    // const-oid 0.9.6 accumulates each arc in a u32 without checking: `1.2.4294967296`
+    // overflows inside it (a panic with overflow checks, a silently different OID
+    // without). So every arc's range is checked here, before const-oid sees the text.
+    if arcs.iter().any(|arc| u32::try_from(*arc).is_err()) {
+        return None;
+    }
     // Accept only what the DER encoder (const-oid) accepts, so an OID that loads also
-    // encodes: arcs within u32 and the X.660 bounds on the first two arcs.
+    // encodes: the X.660 bounds on the first two arcs and its length limit.
     der::asn1::ObjectIdentifier::new(text).ok()?;
     Some(arcs)
 }
@@ -327,6 +333,17 @@ pub enum PublicKeyError {
         "unsupported public key algorithm {0} (supported: ECDSA P-256, ECDSA P-384, Ed25519, RSA)"
     )]
     Unsupported(String),
+}
+
+impl PublicKeyError {
+    /// What kind of failure this is: a key paypki cannot certify.
+    pub fn kind(&self) -> crate::error::ErrorKind {
+        match self {
+            PublicKeyError::Malformed | PublicKeyError::Unsupported(_) => {
+                crate::error::ErrorKind::KeyRefused
+            }
+        }
+    }
 }
 
 const OID_EC_PUBLIC_KEY: &[u64] = &[1, 2, 840, 10045, 2, 1];
@@ -652,6 +669,26 @@ mod tests {
             Some(RevocationReason::PrivilegeWithdrawn)
         );
         assert_eq!(RevocationReason::from_code(7), None);
+    }
+
+    /// Regression (fuzz/regressions/durations_and_oids): const-oid 0.9.6 does not check
+    /// that an arc fits in u32 (`1.2.4294967296` overflows inside it: a panic with
+    /// overflow checks, a silently different OID without), so parse_oid checks the range.
+    #[test]
+    fn oid_arcs_above_u32_are_refused() {
+        for text in [
+            "1.2.4294967296",
+            "1.2.840.4294967296",
+            "1.2.99999999999999999999",
+            "1.2.18446744073709551615",
+        ] {
+            assert_eq!(parse_oid(text), None, "{text}");
+        }
+        assert_eq!(
+            parse_oid("1.3.6.1.4.1.99999.1"),
+            Some(vec![1, 3, 6, 1, 4, 1, 99999, 1])
+        );
+        assert_eq!(parse_oid("1.2.4294967295"), Some(vec![1, 2, 4294967295]));
     }
 
     #[test]

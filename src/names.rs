@@ -164,6 +164,23 @@ pub enum NameError {
     BadSan(String, &'static str),
 }
 
+impl NameError {
+    /// What kind of failure this is.
+    pub fn kind(&self) -> crate::error::ErrorKind {
+        match self {
+            NameError::UnknownAttribute(_)
+            | NameError::Syntax(_)
+            | NameError::Repeated(_)
+            | NameError::BadValue(_)
+            | NameError::FormatCharacter(_)
+            | NameError::NotPrintable(_)
+            | NameError::BadCountry
+            | NameError::Empty
+            | NameError::BadSan(..) => crate::error::ErrorKind::PolicyViolation,
+        }
+    }
+}
+
 /// An ordered subject distinguished name, one value per attribute type.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SubjectName {

@@ -487,7 +487,7 @@ fn a_buyer_token_never_yields_a_bank_certificate() {
         "bank-like",
     );
     let response = post_enroll(&server, &token, &csr);
-    let problem = response.assert_problem(422, "bank subject with a buyer token");
+    let problem = response.assert_problem(422, "csr-mismatch", "bank subject with a buyer token");
     assert!(
         problem["detail"].as_str().unwrap().contains("subject"),
         "{problem}"
@@ -500,7 +500,11 @@ fn a_buyer_token_never_yields_a_bank_certificate() {
         &["subjectAltName=DNS:bank.example"],
         "extra-san",
     );
-    post_enroll(&server, &token, &csr).assert_problem(422, "a SAN the token does not grant");
+    post_enroll(&server, &token, &csr).assert_problem(
+        422,
+        "csr-mismatch",
+        "a SAN the token does not grant",
+    );
     assert_eq!(ca.certificate_count(), 0, "a refused CSR was recorded");
 
     // A CSR that asks for the bank's policy OID, server EKU and CA powers gets a buyer
@@ -601,7 +605,7 @@ fn racing_enrollments_with_one_token_issue_exactly_one_certificate() {
             "a losing racer must get 409 (or 429):\n{}",
             response.describe()
         );
-        response.assert_problem(response.status, "losing racer");
+        response.assert_problem(response.status, "token-used", "losing racer");
     }
     let serial = winners[0].json()["serial"].as_str().unwrap().to_string();
     let after = ca.listed_serials(&[]);
@@ -610,7 +614,11 @@ fn racing_enrollments_with_one_token_issue_exactly_one_certificate() {
 
     // The token stays used.
     let (_, csr) = key_and_csr(&ca, KeyType::EcP256, "/", &[], "late");
-    post_enroll(&server, &token, &csr).assert_problem(409, "the token after the race");
+    post_enroll(&server, &token, &csr).assert_problem(
+        409,
+        "token-used",
+        "the token after the race",
+    );
     assert_eq!(ca.certificate_count(), before + 1);
     server.stop();
 }
@@ -619,17 +627,19 @@ fn racing_enrollments_with_one_token_issue_exactly_one_certificate() {
 // Refusals
 // ---------------------------------------------------------------------------------------
 
-/// Asserts a refusal: problem document with `status`, `needle` in its detail, and no new
-/// certificate.
+/// Asserts a refusal: problem document with `status` and type `kind`, `needle` in its
+/// detail, and no new certificate.
+#[track_caller]
 fn assert_refused(
     ca: &TestCa,
     response: &HttpResponse,
     status: u16,
+    kind: &str,
     needle: &str,
     before: usize,
     what: &str,
 ) {
-    let problem = response.assert_problem(status, what);
+    let problem = response.assert_problem(status, kind, what);
     let detail = problem["detail"].as_str().unwrap().to_lowercase();
     assert!(
         detail.contains(&needle.to_lowercase()),
@@ -659,6 +669,7 @@ fn bad_enrollment_requests_get_problem_documents_and_leave_the_token_usable() {
         &ca,
         &post_enroll(&server, &used, &other_csr),
         409,
+        "token-used",
         "already been used",
         before,
         "reused token",
@@ -676,6 +687,7 @@ fn bad_enrollment_requests_get_problem_documents_and_leave_the_token_usable() {
         &ca,
         &post_enroll(&server, &short, &good_csr),
         403,
+        "token-rejected",
         "expired",
         before,
         "expired token",
@@ -691,6 +703,7 @@ fn bad_enrollment_requests_get_problem_documents_and_leave_the_token_usable() {
         &ca,
         &post_enroll(&server, &unknown, &good_csr),
         403,
+        "token-rejected",
         "not recognized",
         before,
         "unknown token",
@@ -709,6 +722,7 @@ fn bad_enrollment_requests_get_problem_documents_and_leave_the_token_usable() {
         &ca,
         &post_enroll(&server, &wrong_secret, &good_csr),
         403,
+        "token-rejected",
         "not recognized",
         before,
         "wrong secret",
@@ -720,6 +734,7 @@ fn bad_enrollment_requests_get_problem_documents_and_leave_the_token_usable() {
             &ca,
             &post_enroll(&server, malformed, &good_csr),
             400,
+            "bad-token",
             "malformed",
             before,
             &format!("malformed token {malformed:?}"),
@@ -763,6 +778,7 @@ fn bad_enrollment_requests_get_problem_documents_and_leave_the_token_usable() {
         &ca,
         &post_enroll(&server, &token, &tampered),
         400,
+        "bad-csr-signature",
         "signature",
         before,
         "CSR with a bad signature",
@@ -773,7 +789,7 @@ fn bad_enrollment_requests_get_problem_documents_and_leave_the_token_usable() {
         "/v1/enroll",
         &serde_json::json!({ "token": token, "csr": "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n" }),
     );
-    assert_refused(&ca, &garbage, 400, "csr", before, "garbage CSR");
+    assert_refused(&ca, &garbage, 400, "bad-csr", "csr", before, "garbage CSR");
 
     // Weak key: RSA 1024.
     let (_, weak) = key_and_csr(&ca, KeyType::Rsa(1024), "/", &[], "rsa1024");
@@ -781,6 +797,7 @@ fn bad_enrollment_requests_get_problem_documents_and_leave_the_token_usable() {
         &ca,
         &post_enroll(&server, &token, &weak),
         422,
+        "bad-key",
         "2048",
         before,
         "RSA 1024 CSR",
@@ -798,6 +815,7 @@ fn bad_enrollment_requests_get_problem_documents_and_leave_the_token_usable() {
         &ca,
         &post_enroll(&server, &token, &mallory),
         422,
+        "csr-mismatch",
         "subject",
         before,
         "CSR subject differs from the token's",
@@ -810,7 +828,11 @@ fn bad_enrollment_requests_get_problem_documents_and_leave_the_token_usable() {
         &[],
         "reordered",
     );
-    post_enroll(&server, &token, &reordered).assert_problem(422, "reordered subject");
+    post_enroll(&server, &token, &reordered).assert_problem(
+        422,
+        "csr-mismatch",
+        "reordered subject",
+    );
 
     // Bodies the server cannot read.
     let invalid_json = server.post_bytes(
@@ -818,14 +840,30 @@ fn bad_enrollment_requests_get_problem_documents_and_leave_the_token_usable() {
         Some("application/json"),
         format!("{{\"token\": \"{token}\", \"csr\": ").as_bytes(),
     );
-    assert_refused(&ca, &invalid_json, 400, "json", before, "invalid JSON");
+    assert_refused(
+        &ca,
+        &invalid_json,
+        400,
+        "malformed-request",
+        "json",
+        before,
+        "invalid JSON",
+    );
     let missing_field = server.post_json("/v1/enroll", &serde_json::json!({ "token": token }));
-    assert_refused(&ca, &missing_field, 400, "csr", before, "missing csr field");
+    assert_refused(
+        &ca,
+        &missing_field,
+        400,
+        "malformed-request",
+        "csr",
+        before,
+        "missing csr field",
+    );
     let unknown_field = server.post_json(
         "/v1/enroll",
         &serde_json::json!({ "token": token, "csr": read_text(&good_csr), "role": "bank" }),
     );
-    unknown_field.assert_problem(400, "unknown field");
+    unknown_field.assert_problem(400, "malformed-request", "unknown field");
     let body =
         serde_json::to_vec(&serde_json::json!({ "token": token, "csr": read_text(&good_csr) }))
             .unwrap();
@@ -833,6 +871,7 @@ fn bad_enrollment_requests_get_problem_documents_and_leave_the_token_usable() {
         &ca,
         &server.post_bytes("/v1/enroll", Some("text/plain"), &body),
         415,
+        "unsupported-media-type",
         "json",
         before,
         "wrong content type",
@@ -841,6 +880,7 @@ fn bad_enrollment_requests_get_problem_documents_and_leave_the_token_usable() {
         &ca,
         &server.post_bytes("/v1/enroll", None, &body),
         415,
+        "unsupported-media-type",
         "json",
         before,
         "no content type",
@@ -852,6 +892,7 @@ fn bad_enrollment_requests_get_problem_documents_and_leave_the_token_usable() {
         &ca,
         &server.post_oversized("/v1/enroll", "application/json", &oversized),
         413,
+        "payload-too-large",
         "too large",
         before,
         "200 KiB body",
@@ -879,6 +920,7 @@ fn bad_enrollment_requests_get_problem_documents_and_leave_the_token_usable() {
         &ca,
         &post_enroll(&server, &token, &csr),
         409,
+        "token-used",
         "already",
         before + 1,
         "the token a second time",
@@ -925,7 +967,7 @@ fn admin_endpoints_require_the_admin_credential() {
                 &headers,
             ),
         ] {
-            response.assert_problem(401, what);
+            response.assert_problem(401, "unauthorized", what);
             assert!(
                 response
                     .header("www-authenticate")
@@ -964,7 +1006,11 @@ fn admin_endpoints_require_the_admin_credential() {
     let bad_grant = serde_json::json!({ "role": "merchant", "subject": "CN=No Merchant ID" });
     server
         .admin_post_json("/v1/admin/tokens", &bad_grant)
-        .assert_problem(422, "a merchant token without serialNumber");
+        .assert_problem(
+            422,
+            "policy-violation",
+            "a merchant token without serialNumber",
+        );
     let long_lived = serde_json::json!({
         "role": "buyer",
         "subject": enroll_case("buyer").token_subject,
@@ -972,7 +1018,11 @@ fn admin_endpoints_require_the_admin_credential() {
     });
     server
         .admin_post_json("/v1/admin/tokens", &long_lived)
-        .assert_problem(422, "a buyer token living longer than token_max_ttl_hours");
+        .assert_problem(
+            422,
+            "policy-violation",
+            "a buyer token living longer than token_max_ttl_hours",
+        );
     let bad_san = serde_json::json!({
         "role": "gateway",
         "subject": enroll_case("gateway").token_subject,
@@ -980,7 +1030,11 @@ fn admin_endpoints_require_the_admin_credential() {
     });
     server
         .admin_post_json("/v1/admin/tokens", &bad_san)
-        .assert_problem(422, "a gateway token with an e-mail SAN (and no DNS SAN)");
+        .assert_problem(
+            422,
+            "policy-violation",
+            "a gateway token with an e-mail SAN (and no DNS SAN)",
+        );
     server.stop();
 }
 
@@ -1356,13 +1410,15 @@ fn cli_and_operations_endpoints_work_while_serving_and_sigterm_is_graceful() {
     );
     server
         .get("/v1/certificates/0123456789abcdef")
-        .assert_problem(404, "an unknown serial");
-    server
-        .get("/v1/certificates/not-hex")
-        .assert_problem(400, "a malformed serial");
+        .assert_problem(404, "not-found", "an unknown serial");
+    server.get("/v1/certificates/not-hex").assert_problem(
+        400,
+        "malformed-request",
+        "a malformed serial",
+    );
     server
         .get("/no/such/endpoint")
-        .assert_problem(404, "an unknown path");
+        .assert_problem(404, "not-found", "an unknown path");
 
     // A second server on the same data directory refuses to start, and leaves the first
     // one's server.json alone.
@@ -1452,7 +1508,7 @@ fn a_renewal_proof_renews_once_and_the_parent_is_superseded() {
     let child = first.json()["serial"].as_str().unwrap().to_string();
     // The same proof again: refused, and nothing issued.
     let replay = server.post_json("/v1/renew", &body);
-    let problem = replay.assert_problem(403, "a replayed renewal proof");
+    let problem = replay.assert_problem(403, "renewal-refused", "a replayed renewal proof");
     assert_eq!(problem["type"], "urn:paypki:problem:renewal-refused");
     assert!(
         problem["detail"].as_str().unwrap().contains("already used"),
@@ -1508,7 +1564,7 @@ fn a_compromised_certificates_renewals_are_revoked_and_a_held_ones_cannot_renew(
     ca.paypki(&["revoke", &grandparent, "--reason", "certificateHold"])
         .assert_success("hold the grandparent");
     let refused = server.post_json("/v1/renew", &renewal_body(&ca, &child, &key, "c2"));
-    let problem = refused.assert_problem(403, "renewal below a held ancestor");
+    let problem = refused.assert_problem(403, "renewal-refused", "renewal below a held ancestor");
     assert!(
         problem["detail"].as_str().unwrap().contains(&grandparent),
         "{problem}"

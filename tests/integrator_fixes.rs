@@ -116,7 +116,11 @@ fn a_restored_ca_revokes_serials_it_has_no_record_of_and_its_crl_numbers_go_on()
         "/v1/admin/revocations",
         &json!({"serial": lost, "reason": "keyCompromise", "unrecorded": true}),
     );
-    again.assert_problem(409, "a second revocation of the unrecorded serial");
+    again.assert_problem(
+        409,
+        "already-revoked",
+        "a second revocation of the unrecorded serial",
+    );
 
     // OCSP says revoked (keyCompromise), verified by openssl with the served chain.
     let chain = server.save_chain("chain.pem");
@@ -336,9 +340,11 @@ fn batch_items_of_the_wrong_shape_are_malformed_alone_and_single_calls_say_400()
     // A single call with an unknown field is a 400 problem, as docs/verification.md says.
     let mut single = good_request(&cert, &message, &signature);
     single["colour"] = json!("blue");
-    server
-        .post_json("/v1/verify", &single)
-        .assert_problem(400, "an unknown field in /v1/verify");
+    server.post_json("/v1/verify", &single).assert_problem(
+        400,
+        "malformed-request",
+        "an unknown field in /v1/verify",
+    );
 }
 
 fn good_request(cert: &Path, message: &Path, signature: &Path) -> Value {
@@ -414,7 +420,7 @@ fn token_batches_name_the_refused_item_and_lists_page_on() {
             {"role": "buyer", "subject": "CN=Bob,O=Not Allowed For Buyers"},
         ]}),
     );
-    let problem = refused.assert_problem(422, "a batch with a policy refusal");
+    let problem = refused.assert_problem(422, "policy-violation", "a batch with a policy refusal");
     assert_eq!(problem["title"], "Refused by policy", "{problem}");
     assert!(
         problem["detail"]
@@ -429,7 +435,7 @@ fn token_batches_name_the_refused_item_and_lists_page_on() {
         &json!({"role": "baker", "subject": "CN=Alice"}),
     );
     assert_eq!(
-        bad_role.assert_problem(422, "a bad role")["title"],
+        bad_role.assert_problem(422, "policy-violation", "a bad role")["title"],
         "Refused by policy"
     );
 
@@ -459,7 +465,7 @@ fn token_batches_name_the_refused_item_and_lists_page_on() {
     assert_eq!(paged, serials);
     server
         .admin_get("/v1/admin/certificates?after=zz")
-        .assert_problem(400, "a cursor that is not hex");
+        .assert_problem(400, "malformed-request", "a cursor that is not hex");
     assert_eq!(ca.listed_serials(&[]), serials, "paypki list pages too");
 }
 
@@ -493,7 +499,7 @@ fn an_enrollment_whose_answer_was_lost_gets_its_certificate_again() {
             "/v1/enroll",
             &json!({"token": token, "csr": read_text(&csr3)}),
         )
-        .assert_problem(409, "the same token with another key");
+        .assert_problem(409, "token-used", "the same token with another key");
 
     // The CLI: an answer that never came (no server at that address) keeps key.pem;
     // the same command against the CA then enrolls with that key.
@@ -560,10 +566,10 @@ fn an_enrollment_whose_answer_was_lost_gets_its_certificate_again() {
 #[test]
 fn serve_takes_request_timeout_as_a_duration_and_crl_will_not_write_der_to_a_terminal() {
     let ca = TestCa::new();
-    let server = TestServer::start_with(&ca, &["--request-timeout", "2m"]);
+    let server = TestServer::start_with(&ca, &["--request-timeout", "30s", "--idle-timeout", "2m"]);
     server
         .get("/healthz")
-        .assert_status(200, "a server with --request-timeout 2m");
+        .assert_status(200, "a server with --request-timeout 30s --idle-timeout 2m");
     // `paypki crl` with a terminal for stdout (a pseudo-terminal from Python's pty).
     let mut command = Command::new("python3");
     command

@@ -84,7 +84,7 @@ fn failed_authentication_is_logged_with_the_peer_and_without_the_secret() {
         "/v1/admin/certificates",
         &[("Authorization", &format!("Bearer {wrong_credential}"))],
     );
-    let problem = response.assert_problem(401, "a wrong admin credential");
+    let problem = response.assert_problem(401, "unauthorized", "a wrong admin credential");
     assert_eq!(problem["type"], "urn:paypki:problem:unauthorized");
     // A well-formed token whose secret is wrong.
     let token = server.create_case_token(&enroll_case("buyer"));
@@ -101,7 +101,7 @@ fn failed_authentication_is_logged_with_the_peer_and_without_the_secret() {
         "/v1/enroll",
         &serde_json::json!({ "token": wrong_token, "csr": read_text(&csr) }),
     );
-    let problem = response.assert_problem(403, "a token with a wrong secret");
+    let problem = response.assert_problem(403, "token-rejected", "a token with a wrong secret");
     assert_eq!(problem["type"], "urn:paypki:problem:token-rejected");
     let log = server.stop();
     let failures: Vec<&str> = log
@@ -120,4 +120,59 @@ fn failed_authentication_is_logged_with_the_peer_and_without_the_secret() {
         !log.contains(&wrong_credential) && !log.contains(&"0".repeat(64)),
         "a secret reached the log:\n{log}"
     );
+}
+
+/// Reads one HTTP/1.1 response (headers and a Content-Length body) from `stream`.
+fn read_response(stream: &mut std::net::TcpStream) -> Option<(u16, String)> {
+    use std::io::Read;
+    let mut buffer = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buffer.ends_with(b"\r\n\r\n") {
+        match stream.read(&mut byte) {
+            Ok(1) => buffer.push(byte[0]),
+            _ => return None,
+        }
+    }
+    let head = String::from_utf8_lossy(&buffer).to_string();
+    let status = head.split_whitespace().nth(1)?.parse().ok()?;
+    let length: usize = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(|v| v.trim().to_string())
+        })?
+        .parse()
+        .ok()?;
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body).ok()?;
+    Some((status, head))
+}
+
+/// A request refused before its handler read the body (no admin credential) leaves the
+/// connection usable: the client's next request on it gets an answer, not a reset.
+#[test]
+fn a_request_refused_before_its_body_is_read_keeps_the_connection_usable() {
+    use std::io::Write;
+    let ca = TestCa::new();
+    let server = TestServer::start(&ca);
+    let address = server.url().trim_start_matches("http://").to_string();
+    let mut stream = std::net::TcpStream::connect(&address).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let body = br#"{"serial": "01", "reason": "keyCompromise"}"#;
+    for round in 0..3 {
+        let request = format!(
+            "POST /v1/admin/revocations HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).unwrap();
+        stream.write_all(body).unwrap();
+        let (status, head) = read_response(&mut stream).unwrap_or_else(|| {
+            panic!("round {round}: the connection was closed instead of answered")
+        });
+        assert_eq!(status, 401, "round {round}: {head}");
+    }
+    server.stop();
 }

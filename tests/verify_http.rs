@@ -1342,7 +1342,11 @@ fn each_failure_has_its_own_reason() {
     for path in ["/v1/verify", "/v1/verify/batch", "/v1/validate"] {
         for (what, body) in &bad_bodies {
             let response = server.post_bytes(path, Some("application/json"), body);
-            response.assert_problem(400, &format!("POST {path} with {what}"));
+            response.assert_problem(
+                400,
+                "malformed-request",
+                &format!("POST {path} with {what}"),
+            );
         }
     }
     server.stop();
@@ -2011,7 +2015,7 @@ fn a_batch_of_1000_mixed_items_matches_single_answers_in_order() {
     let too_many: Vec<Value> = (0..1001).map(|i| items[i % 1000].0.clone()).collect();
     server
         .post_json("/v1/verify/batch", &json!({ "items": too_many }))
-        .assert_problem(400, "a batch of 1001 items");
+        .assert_problem(400, "malformed-request", "a batch of 1001 items");
     server.stop();
 }
 

@@ -202,6 +202,7 @@ pub struct CertificateAuthority {
     issuers: Vec<IssuingCa>,
     /// Issuing CAs the published root CRL lists (and those the registry marks revoked).
     revoked_issuers: RwLock<HashMap<u32, IssuerRevocation>>,
+    clock: crate::clock::SharedClock,
 }
 
 impl std::fmt::Debug for CertificateAuthority {
@@ -275,7 +276,14 @@ impl CertificateAuthority {
             root,
             issuers,
             revoked_issuers: RwLock::new(revoked_issuers),
+            clock: crate::clock::system(),
         })
+    }
+
+    /// The same CA reading `clock` for "now".
+    pub fn with_clock(mut self, clock: crate::clock::SharedClock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// The settings chosen at `init`.
@@ -357,7 +365,7 @@ impl CertificateAuthority {
             KeyAlgorithm::Rsa => KeyAlgorithm::EcdsaP256,
             other => other,
         })?;
-        let now = OffsetDateTime::now_utc();
+        let now = self.clock.now();
         let (cert, not_after) = ceremony::sign_responder(
             &self.settings,
             &issuer.certificate,

@@ -19,6 +19,7 @@ use super::{
     ca_name, extensions, issuing_common_name, keys, lint, random_serial, CaError, Passphrase,
     BACKDATE,
 };
+use crate::clock::Clock;
 use crate::config::{CaSettings, DataDir};
 use crate::model::{sha256_fingerprint, KeyAlgorithm, RevocationReason, Serial};
 
@@ -51,6 +52,8 @@ pub struct InitOptions {
     pub ocsp_validity: Duration,
     /// Validity of root CRLs (nextUpdate − thisUpdate).
     pub root_crl_validity: Duration,
+    /// Where "now" comes from.
+    pub clock: crate::clock::SharedClock,
 }
 
 impl InitOptions {
@@ -71,6 +74,7 @@ impl InitOptions {
             issuing_validity: Duration::days(10 * 365 + 2),
             ocsp_validity: Duration::days(90),
             root_crl_validity: Duration::days(180),
+            clock: crate::clock::system(),
         }
     }
 }
@@ -174,7 +178,7 @@ pub fn init(dir: &DataDir, options: &InitOptions) -> Result<InitReport, CaError>
         organization: options.organization.trim().to_string(),
         country,
         key_algorithm: issuing_algorithm,
-        created_at: OffsetDateTime::now_utc(),
+        created_at: options.clock.now(),
         root_crl_validity_days: root_crl_days,
     };
     let now = settings.created_at;
@@ -550,6 +554,7 @@ pub fn publish_root_crl(
     dir: &DataDir,
     root_key: &KeyPair,
     validity: Option<Duration>,
+    clock: &dyn Clock,
 ) -> Result<RootCrlInfo, CaError> {
     let mut settings = read_settings(dir)?;
     if let Some(validity) = validity {
@@ -564,14 +569,7 @@ pub fn publish_root_crl(
         Ok(Some(current)) => current.number.saturating_add(1),
         _ => 1,
     };
-    let der = sign_root_crl(
-        &settings,
-        &root,
-        root_key,
-        &registry,
-        number,
-        OffsetDateTime::now_utc(),
-    )?;
+    let der = sign_root_crl(&settings, &root, root_key, &registry, number, clock.now())?;
     super::replace_file(&dir.root_crl_file(), &der)?;
     RootCrlInfo::parse(der, &root)
 }
@@ -585,6 +583,7 @@ pub fn rollover(
     key_algorithm: Option<KeyAlgorithm>,
     issuing_validity: Duration,
     ocsp_validity: Duration,
+    clock: &dyn Clock,
 ) -> Result<u32, CaError> {
     let settings = read_settings(dir)?;
     let root = CaCertificate::read(&dir.cert_file("root"))?;
@@ -596,7 +595,7 @@ pub fn rollover(
     });
     let issuing_key = keys::generate(algorithm)?;
     let responder_key = keys::generate(responder_algorithm(algorithm))?;
-    let now = OffsetDateTime::now_utc();
+    let now = clock.now();
     if root.not_after - now < Duration::days(30) {
         return Err(CaError::Refused(
             "the root expires within 30 days: a new issuing CA under it would be useless".into(),
@@ -647,6 +646,7 @@ pub fn revoke_issuing(
     root_key: &KeyPair,
     id: u32,
     reason: RevocationReason,
+    clock: &dyn Clock,
 ) -> Result<RootCrlInfo, CaError> {
     if reason == RevocationReason::CertificateHold {
         return Err(CaError::Refused(
@@ -666,10 +666,10 @@ pub fn revoke_issuing(
     entry.revocation = Some(CaRevocation {
         serial: serial.to_string(),
         reason,
-        revoked_at: super::whole_seconds(OffsetDateTime::now_utc()),
+        revoked_at: super::whole_seconds(clock.now()),
     });
     registry.save(dir)?;
-    publish_root_crl(dir, root_key, None)
+    publish_root_crl(dir, root_key, None, clock)
 }
 
 /// Revokes issuing CA `id`'s OCSP responder certificate (listed on that CA's CRL from the
@@ -681,6 +681,7 @@ pub fn revoke_responder(
     id: u32,
     reason: RevocationReason,
     validity: Duration,
+    clock: &dyn Clock,
 ) -> Result<Serial, CaError> {
     let ca = super::CertificateAuthority::load(dir, passphrase)?;
     let (old_serial, _) = ca.renew_ocsp_responder(dir, passphrase, id, validity)?;
@@ -689,7 +690,7 @@ pub fn revoke_responder(
     entry.revoked_responders.push(CaRevocation {
         serial: old_serial.to_string(),
         reason,
-        revoked_at: super::whole_seconds(OffsetDateTime::now_utc()),
+        revoked_at: super::whole_seconds(clock.now()),
     });
     registry.save(dir)?;
     Ok(old_serial)
@@ -725,6 +726,7 @@ mod tests {
             None,
             Duration::days(3650),
             Duration::days(90),
+            &crate::clock::SystemClock,
         )
         .unwrap();
         assert_eq!(id, 2);
@@ -738,7 +740,9 @@ mod tests {
             .subject
             .contains("Issuing CA 2"));
 
-        let crl = revoke_issuing(&data, &root_key, 1, RevocationReason::CaCompromise).unwrap();
+        let clock = crate::clock::SystemClock;
+        let crl =
+            revoke_issuing(&data, &root_key, 1, RevocationReason::CaCompromise, &clock).unwrap();
         assert_eq!(crl.number, 2);
         let serial = ca
             .issuer(1)
@@ -751,6 +755,8 @@ mod tests {
             crl.revoked.get(&serial).map(|r| r.reason),
             Some(RevocationReason::CaCompromise)
         );
-        assert!(revoke_issuing(&data, &root_key, 1, RevocationReason::CaCompromise).is_err());
+        assert!(
+            revoke_issuing(&data, &root_key, 1, RevocationReason::CaCompromise, &clock).is_err()
+        );
     }
 }

@@ -86,6 +86,26 @@ pub enum CaError {
 }
 
 impl CaError {
+    /// What kind of failure this is.
+    pub fn kind(&self) -> crate::error::ErrorKind {
+        use crate::error::ErrorKind as K;
+        match self {
+            CaError::UnknownIssuer(_) => K::NotFound,
+            CaError::NoActiveIssuer => K::NoIssuingCa,
+            CaError::PreIssuanceCheck(_) => K::PreIssuanceCheck,
+            CaError::AlreadyInitialized(..)
+            | CaError::NotInitialized(_)
+            | CaError::RootKeyNeeded(_)
+            | CaError::Io { .. }
+            | CaError::Key(_)
+            | CaError::Setting(_)
+            | CaError::Refused(_)
+            | CaError::Build(_) => K::Internal,
+        }
+    }
+}
+
+impl CaError {
     pub(crate) fn io(path: &Path, e: std::io::Error) -> Self {
         CaError::Io {
             path: path.to_path_buf(),

@@ -14,8 +14,7 @@ use crate::inspect::{describe_extensions, describe_record, format_time, record_j
 use crate::model::{CertificateStatus, Role, Serial};
 use crate::ra::{IssuanceRequest, Policies, RegistrationAuthority};
 use crate::store::{
-    AuditReport, CertificateRecord, CertificateStore, IssuancePath, ListFilter, SledStore,
-    StoreError,
+    AuditReport, CertificateRecord, IssuancePath, ListFilter, SledStore, StoreError, StoreReader,
 };
 
 /// Options of `paypki issue`.

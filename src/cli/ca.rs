@@ -188,6 +188,7 @@ fn rollover(context: &Context, args: RolloverArgs) -> Result<(), CliError> {
         args.key_alg,
         validity,
         time::Duration::days(90),
+        &crate::clock::SystemClock,
     )?;
     let ca = CertificateAuthority::load(&context.data_dir, passphrase.as_ref())?;
     let issuer = ca.issuer(id)?;
@@ -225,7 +226,13 @@ fn revoke(context: &Context, args: RevokeArgs) -> Result<(), CliError> {
                 passphrase.as_ref(),
             )?;
             let serial = ca.issuer(id)?.certificate().serial.clone();
-            let crl = crate::ca::revoke_issuing(&context.data_dir, &root_key, id, reason)?;
+            let crl = crate::ca::revoke_issuing(
+                &context.data_dir,
+                &root_key,
+                id,
+                reason,
+                &crate::clock::SystemClock,
+            )?;
             store.append_audit(AuditEvent::new("ca-revoke", "cli").serial(&serial).detail(
                 format!(
                     "issuing CA {id} revoked ({reason}); root CRL {} lists it",
@@ -245,6 +252,7 @@ fn revoke(context: &Context, args: RevokeArgs) -> Result<(), CliError> {
                 id,
                 reason,
                 time::Duration::days(90),
+                &crate::clock::SystemClock,
             )?;
             store.append_audit(
                 AuditEvent::new("responder-revoke", "cli")

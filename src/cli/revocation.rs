@@ -6,7 +6,7 @@ use clap::Args;
 
 use super::admin::{backend, revocation_ra, Backend};
 use super::{passphrase_from_env, CliError, Context};
-use crate::http::admin::{revocation_fields, RevocationResult, RevokeRequest};
+use crate::wire::{revocation_fields, RevocationResult, RevokeRequest};
 
 /// Options of `paypki revoke`.
 #[derive(Debug, Args)]
@@ -147,7 +147,12 @@ pub(super) fn crl(context: &Context, args: CrlArgs) -> Result<(), CliError> {
             args.root_key.as_deref(),
             passphrase_from_env().as_ref(),
         )?;
-        let crl = crate::ca::publish_root_crl(&context.data_dir, &root_key, validity)?;
+        let crl = crate::ca::publish_root_crl(
+            &context.data_dir,
+            &root_key,
+            validity,
+            &crate::clock::SystemClock,
+        )?;
         if let Ok(store) = super::admin::open_store(context) {
             store.append_audit(crate::store::AuditEvent::new("root-crl", "cli").detail(
                 format!(

@@ -35,13 +35,54 @@ pub struct ServeArgs {
     /// Enrollment and renewal requests per minute per client address.
     #[arg(long, default_value_t = 120)]
     pub enroll_rate: u32,
+    /// Failed enrollment and renewal attempts (wrong or unknown token, bad proof, bad
+    /// request) allowed per minute per client address; past them the client gets 429.
+    #[arg(long, default_value_t = 20)]
+    pub auth_failures: u32,
+    /// Estimated CPU milliseconds of signature checks one verification request may use
+    /// (a batch's items past it answer `budget_exceeded`).
+    #[arg(long, default_value_t = 1000)]
+    pub verify_budget_ms: u64,
+    /// Estimated CPU milliseconds of signature checks per second per client address on
+    /// /v1/verify, /v1/verify/batch and /v1/validate (0: no limit); past it, 429.
+    #[arg(long, default_value_t = 2000)]
+    pub verify_rate_ms: u64,
+    /// Verification requests running off the async workers at once (batches, chain
+    /// validations, costly single checks); others wait up to 5 s, then get 503
+    /// (0: the number of CPUs).
+    #[arg(long, default_value_t = 0)]
+    pub verify_concurrency: usize,
+    /// How long a client has to send a complete request head (request line and headers),
+    /// counted from the moment the server waits for one: on a new connection, and on a
+    /// keep-alive connection after each answer (so it is also the keep-alive idle time).
+    /// A duration such as 10s (a bare number is seconds).
+    #[arg(long, default_value = "10s")]
+    pub header_read_timeout: String,
+    /// How long a connection may go without a byte moving either way (a client that
+    /// stops reading its answer, or stops sending its body) before it is closed; must be
+    /// longer than --request-timeout. A duration such as 60s (a bare number is seconds).
+    #[arg(long, default_value = "60s")]
+    pub idle_timeout: String,
+    /// Most connections open at once; more are answered 503 at once and closed. Kept
+    /// below the open-file limit (raised to its hard limit at start-up) less a reserve.
+    #[arg(long, default_value_t = 10_000)]
+    pub max_connections: usize,
+    /// Most enrollments and renewals processed at once; more are answered 503 at once, so
+    /// that a wave of sign-ups never takes all the blocking threads status needs.
+    #[arg(long, default_value_t = 32)]
+    pub enroll_concurrency: usize,
     /// OCSP response validity (nextUpdate − thisUpdate); cached responses are re-signed
     /// after half of it.
     #[arg(long, default_value = "4h")]
     pub ocsp_validity: String,
-    /// Most pre-signed OCSP responses kept in memory (about 1 KiB each).
-    #[arg(long, default_value_t = 200_000)]
-    pub ocsp_cache: usize,
+    /// Most bytes of memory the OCSP response cache may use (responses, keys and
+    /// bookkeeping, counted per entry); when full it starts over and re-signs on use.
+    #[arg(long, default_value_t = 64 << 20)]
+    pub ocsp_cache_bytes: usize,
+    /// Deprecated (--ocsp-cache-bytes bounds memory): also bound the OCSP cache to this
+    /// many entries.
+    #[arg(long)]
+    pub ocsp_cache: Option<usize>,
     /// Memory for the verification service's cache of this CA's certificates, in bytes
     /// (least recently used certificates are dropped first).
     #[arg(long, default_value_t = crate::verify::DEFAULT_CACHE_BYTES)]
@@ -54,16 +95,18 @@ pub struct ServeArgs {
     pub crl_refresh: String,
 }
 
-/// `--request-timeout`: a duration (`15s`, `2m`), or a bare number of seconds.
-fn request_timeout(value: &str) -> Result<std::time::Duration, CliError> {
+/// A time-out flag (`--request-timeout`, `--header-read-timeout`, `--idle-timeout`): a
+/// duration like every other time flag (`15s`, `2m`), or a bare number of seconds as
+/// these flags first took; at least one second.
+fn timeout_flag(flag: &str, value: &str) -> Result<std::time::Duration, CliError> {
     let value = value.trim();
     let seconds = if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
         value
             .parse::<u64>()
-            .map_err(|_| CliError::Usage(format!("--request-timeout {value:?} is too large")))?
+            .map_err(|_| CliError::Usage(format!("--{flag} {value:?} is too large")))?
     } else {
-        let duration = super::parse_duration(value)
-            .map_err(|e| CliError::Usage(format!("--request-timeout: {e}")))?;
+        let duration =
+            super::parse_duration(value).map_err(|e| CliError::Usage(format!("--{flag}: {e}")))?;
         u64::try_from(duration.whole_seconds()).unwrap_or(0)
     };
     Ok(std::time::Duration::from_secs(seconds.max(1)))
@@ -185,7 +228,12 @@ async fn serve(context: &Context, args: ServeArgs) -> Result<(), CliError> {
     if !context.data_dir.root_crl_file().exists() {
         match crate::ca::load_root_key(&context.data_dir, None, passphrase_from_env().as_ref()) {
             Ok(root_key) => {
-                let crl = crate::ca::publish_root_crl(&context.data_dir, &root_key, None)?;
+                let crl = crate::ca::publish_root_crl(
+                    &context.data_dir,
+                    &root_key,
+                    None,
+                    &crate::clock::SystemClock,
+                )?;
                 store.append_audit(
                     crate::store::AuditEvent::new("root-crl", "serve")
                         .detail(format!("first root CRL signed (cRLNumber {})", crl.number)),
@@ -212,7 +260,12 @@ async fn serve(context: &Context, args: ServeArgs) -> Result<(), CliError> {
     let ocsp_validity = duration("ocsp-validity", &args.ocsp_validity)?;
     let crl_validity = duration("crl-validity", &args.crl_validity)?;
     let crl_refresh = duration("crl-refresh", &args.crl_refresh)?;
-    let request_timeout = request_timeout(&args.request_timeout)?;
+    let request_timeout = timeout_flag("request-timeout", &args.request_timeout)?;
+    let header_read_timeout = timeout_flag("header-read-timeout", &args.header_read_timeout)?;
+    let idle_timeout = timeout_flag("idle-timeout", &args.idle_timeout)?;
+    if idle_timeout <= request_timeout {
+        return Err(CliError::Usage("--idle-timeout must be longer than --request-timeout, or a slow request would be cut off as idle".into()));
+    }
     if crl_refresh >= crl_validity {
         return Err(CliError::Usage("--crl-refresh must be shorter than --crl-validity, so a fresh CRL is always published before the last expires".into()));
     }
@@ -224,8 +277,16 @@ async fn serve(context: &Context, args: ServeArgs) -> Result<(), CliError> {
     ));
     let ra = RegistrationAuthority::new(policies, ca.clone(), store.clone());
     let ocsp = Arc::new(
-        crate::ocsp::OcspResponder::new(ca.clone(), store.clone(), ocsp_validity, args.ocsp_cache)
-            .map_err(|e| CliError::Failed(e.to_string()))?,
+        crate::ocsp::OcspResponder::with_cache_limits(
+            ca.clone(),
+            store.clone(),
+            ocsp_validity,
+            crate::ocsp::CacheLimits {
+                max_bytes: args.ocsp_cache_bytes.max(4096),
+                max_entries: args.ocsp_cache,
+            },
+        )
+        .map_err(|e| CliError::Failed(e.to_string()))?,
     );
     let crl = Arc::new(crate::crl::CrlPublisher::new(
         ca,
@@ -259,7 +320,21 @@ async fn serve(context: &Context, args: ServeArgs) -> Result<(), CliError> {
         request_timeout,
         enroll_per_client_per_minute: std::num::NonZeroU32::new(args.enroll_rate.max(1))
             .unwrap_or(std::num::NonZeroU32::MIN),
+        enroll_concurrency: args.enroll_concurrency.max(1),
+        auth_failures_per_minute: args.auth_failures,
+        verify_budget_micros: args.verify_budget_ms.saturating_mul(1000).max(1),
+        verify_rate_micros: args.verify_rate_ms.saturating_mul(1000),
+        verify_concurrency: match args.verify_concurrency {
+            0 => HttpSettings::default().verify_concurrency,
+            n => n,
+        },
         ..HttpSettings::default()
+    };
+    let limits = crate::http::server::ConnectionLimits {
+        header_read_timeout,
+        idle_timeout,
+        // Raises the open-file limit as far as allowed, and keeps the cap under it.
+        max_connections: crate::http::server::fit_connections_to_fd_limit(args.max_connections),
     };
     let state = Arc::new(AppState::new(ra, ocsp, crl, root_crl, verifier, &settings)?);
     if state.admin_credential_hash.is_none() {
@@ -267,6 +342,7 @@ async fn serve(context: &Context, args: ServeArgs) -> Result<(), CliError> {
             "no admin credential in this database: the admin API answers 401 to everyone"
         );
     }
+    let connection_metrics = state.connection_metrics();
     let app = crate::http::router(state, &settings);
 
     let info = ServerInfo {
@@ -276,10 +352,16 @@ async fn serve(context: &Context, args: ServeArgs) -> Result<(), CliError> {
     let info_path = context.data_dir.server_file();
     std::fs::write(&info_path, serde_json::to_vec(&info).unwrap_or_default())
         .map_err(|e| CliError::Failed(format!("{}: {e}", info_path.display())))?;
-    tracing::info!(%url, data_dir = %context.data_dir.root().display(), "paypki listening");
+    tracing::info!(
+        %url,
+        data_dir = %context.data_dir.root().display(),
+        max_connections = limits.max_connections,
+        "paypki listening"
+    );
     eprintln!("paypki listening on {url}");
 
-    let result = crate::http::serve(listener, app, shutdown_signal()).await;
+    let result =
+        crate::http::serve(listener, app, limits, connection_metrics, shutdown_signal()).await;
     let _ = std::fs::remove_file(&info_path);
     tracing::info!("paypki stopped");
     result.map_err(|e| CliError::Failed(format!("server error: {e}")))
@@ -402,16 +484,17 @@ async fn shutdown_signal() {
 
 #[cfg(test)]
 mod tests {
-    use super::request_timeout;
+    use super::timeout_flag;
     use std::time::Duration;
 
     #[test]
-    fn request_timeout_takes_durations_and_bare_seconds() {
-        assert_eq!(request_timeout("15s").unwrap(), Duration::from_secs(15));
-        assert_eq!(request_timeout("2m").unwrap(), Duration::from_secs(120));
-        assert_eq!(request_timeout("30").unwrap(), Duration::from_secs(30));
-        assert_eq!(request_timeout("0").unwrap(), Duration::from_secs(1));
-        assert!(request_timeout("15x").is_err());
-        assert!(request_timeout("").is_err());
+    fn timeouts_take_durations_and_bare_seconds() {
+        let t = |v: &str| timeout_flag("request-timeout", v);
+        assert_eq!(t("15s").unwrap(), Duration::from_secs(15));
+        assert_eq!(t("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(t("30").unwrap(), Duration::from_secs(30));
+        assert_eq!(t("0").unwrap(), Duration::from_secs(1));
+        assert!(t("15x").is_err());
+        assert!(t("").is_err());
     }
 }

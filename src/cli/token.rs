@@ -4,7 +4,7 @@ use clap::{Args, Subcommand};
 
 use super::admin::{backend, local_ra, Backend};
 use super::{CliError, Context};
-use crate::http::admin::{token_grant, TokenCreateRequest, TokenCreated};
+use crate::wire::{token_grant, TokenCreateRequest, TokenCreated};
 
 /// `paypki token …`
 #[derive(Debug, Subcommand)]

@@ -10,7 +10,7 @@ use clap::Args;
 
 use super::remote::{agent, read_response, ClientUrl};
 use super::{CliError, Context};
-use crate::http::verify::{ValidateBody, VerifyBody};
+use crate::wire::{ValidateBody, VerifyBody};
 
 /// Options of `paypki verify`.
 #[derive(Debug, Args)]

@@ -39,6 +39,20 @@ pub enum CrlError {
     Io(String),
 }
 
+impl CrlError {
+    /// What kind of failure this is.
+    pub fn kind(&self) -> crate::error::ErrorKind {
+        use crate::error::ErrorKind as K;
+        match self {
+            CrlError::Invalid(_) => K::BadCrl,
+            CrlError::NotNewer { .. } => K::CrlNotNewer,
+            CrlError::Ca(e) => e.kind(),
+            CrlError::Store(e) => e.kind(),
+            CrlError::Io(_) => K::Internal,
+        }
+    }
+}
+
 /// A signed CRL and what HTTP caching needs to know about it.
 #[derive(Debug, Clone)]
 pub struct PublishedCrl {

@@ -8,7 +8,6 @@ use serde::Serialize;
 
 use super::{typed_body, AppState, Problem};
 use crate::model::Serial;
-use crate::store::CertificateStore;
 
 /// A certificate and its status.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -71,7 +70,7 @@ pub(crate) async fn certificate(
         ))
     })?;
     let now = time::OffsetDateTime::now_utc();
-    let format = crate::inspect::format_time;
+    let format = crate::clock::format_time;
     Ok(axum::Json(CertificateView {
         serial: record.serial.to_string(),
         status: record.status.to_string(),

@@ -58,7 +58,7 @@ impl IssuedResponse {
             serial: record.serial.to_string(),
             certificate: issued.certificate_pem,
             chain: issued.chain_pem,
-            not_after: crate::inspect::format_time(record.not_after),
+            not_after: crate::clock::format_time(record.not_after),
             role: record.role.to_string(),
             subject: record.subject,
         }
@@ -77,25 +77,38 @@ impl IssuedResponse {
         (status = 415, description = "Not JSON", body = Problem),
         (status = 422, description = "Refused by the role's policy", body = Problem),
         (status = 429, description = "Rate limited", body = Problem),
+        (status = 503, description = "Overloaded (--enroll-concurrency): retry after Retry-After", body = Problem),
     ))]
 pub(crate) async fn enroll(
     State(state): State<Arc<AppState>>,
     connect: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
     ApiJson(request): ApiJson<EnrollRequest>,
 ) -> Result<impl IntoResponse, Problem> {
-    state.limit_client(peer_ip(connect))?;
-    // Per-token limit: keyed by the public id part only, never the secret.
-    let token_id: String = request.token.chars().skip(4).take(24).collect();
-    state
-        .token_limiter
-        .check_key(&token_id)
-        .map_err(|_| Problem::rate_limited(2))?;
+    let client = peer_ip(connect);
+    state.limit_client(client)?;
+    state.admit_after_failures(client)?;
+    let slot = state.enroll_slot()?;
     let worker = state.clone();
     let issued = blocking(move || {
-        worker
-            .ra
-            .enroll(&request.token, request.csr.as_bytes())
-            .map_err(Problem::from)
+        // Held until the work ends, even if the request times out meanwhile.
+        let _slot = slot;
+        let mut authenticated = false;
+        let outcome =
+            worker
+                .ra
+                .enroll_authenticated(&request.token, request.csr.as_bytes(), |token_id| {
+                    authenticated = true;
+                    // Only now, with the secret checked, may the attempt count against the
+                    // token: an outsider who knows the id cannot spend its allowance.
+                    worker
+                        .token_limiter
+                        .check_key(&token_id.to_string())
+                        .map_err(|_| crate::ra::RaError::RateLimited(2))
+                });
+        if outcome.is_err() && !authenticated {
+            worker.count_failure(client);
+        }
+        outcome.map_err(Problem::from)
     })
     .await?;
     // 200, not 201: nothing was created by this request.
@@ -134,33 +147,60 @@ pub(crate) struct RenewRequest {
         (status = 403, description = "Revoked, expired, bad proof or stale time", body = Problem),
         (status = 404, description = "Unknown serial", body = Problem),
         (status = 422, description = "Refused by the role's policy", body = Problem),
+        (status = 429, description = "Rate limited", body = Problem),
+        (status = 503, description = "Overloaded (--enroll-concurrency): retry after Retry-After", body = Problem),
     ))]
 pub(crate) async fn renew(
     State(state): State<Arc<AppState>>,
     connect: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
     ApiJson(request): ApiJson<RenewRequest>,
 ) -> Result<impl IntoResponse, Problem> {
-    state.limit_client(peer_ip(connect))?;
-    let serial: crate::model::Serial = request
+    let client = peer_ip(connect);
+    state.limit_client(client)?;
+    state.admit_after_failures(client)?;
+    let parsed = request
         .serial
-        .parse()
-        .map_err(|e: crate::model::SerialError| Problem::bad_request(e.to_string()))?;
-    // Per-certificate limit, like the per-token one for enrollment.
-    state
-        .token_limiter
-        .check_key(&format!("renew:{serial}"))
-        .map_err(|_| Problem::rate_limited(2))?;
-    let proof = base64::engine::general_purpose::STANDARD
-        .decode(request.proof.trim())
-        .map_err(|_| Problem::bad_request("proof is not valid base64"))?;
+        .parse::<crate::model::Serial>()
+        .map_err(|e| Problem::bad_request(e.to_string()))
+        .and_then(|serial| {
+            base64::engine::general_purpose::STANDARD
+                .decode(request.proof.trim())
+                .map_err(|_| Problem::bad_request("proof is not valid base64"))
+                .map(|proof| (serial, proof))
+        });
+    let (serial, proof) = match parsed {
+        Ok(parsed) => parsed,
+        Err(problem) => {
+            state.count_failure(client);
+            return Err(problem);
+        }
+    };
     let renewal = RenewalRequest {
         serial,
         csr: request.csr.into_bytes(),
         time: request.time,
         proof,
     };
+    let slot = state.enroll_slot()?;
     let worker = state.clone();
-    let issued = blocking(move || worker.ra.renew(renewal).map_err(Problem::from)).await?;
+    let issued = blocking(move || {
+        let _slot = slot;
+        let mut authenticated = false;
+        let outcome = worker.ra.renew_authenticated(renewal, |serial| {
+            authenticated = true;
+            // Per-certificate limit, counted only once the proof verified: the serial is
+            // in the certificate, so anyone could otherwise keep it at 429.
+            worker
+                .token_limiter
+                .check_key(&format!("renew:{serial}"))
+                .map_err(|_| crate::ra::RaError::RateLimited(2))
+        });
+        if outcome.is_err() && !authenticated {
+            worker.count_failure(client);
+        }
+        outcome.map_err(Problem::from)
+    })
+    .await?;
     Ok((
         StatusCode::CREATED,
         axum::Json(IssuedResponse::from_issued(&state, issued)),

@@ -69,6 +69,10 @@ pub struct Metrics {
     pub(crate) issued: Family<IssuanceLabels, Counter>,
     pub(crate) errors: Family<ErrorLabels, Counter>,
     pub(crate) crl_next_update: Family<CrlLabels, Gauge>,
+    pub(crate) connections: super::server::ConnectionMetrics,
+    pub(crate) ocsp_cache_bytes: Gauge,
+    pub(crate) ocsp_cache_entries: Gauge,
+    pub(crate) signature_checks: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -113,8 +117,41 @@ impl Default for Metrics {
             "Seconds until the nextUpdate of each published CRL (negative: expired)",
             crl_next_update.clone(),
         );
+        let connections = super::server::ConnectionMetrics::default();
+        registry.register(
+            "connections_open",
+            "HTTP connections open now",
+            connections.open.clone(),
+        );
+        registry.register(
+            "connections_refused",
+            "Connections answered 503 and closed because --max-connections were open",
+            connections.refused.clone(),
+        );
+        let ocsp_cache_bytes = Gauge::default();
+        let ocsp_cache_entries = Gauge::default();
+        registry.register(
+            "ocsp_cache_bytes",
+            "Bytes the OCSP response cache counts against --ocsp-cache-bytes",
+            ocsp_cache_bytes.clone(),
+        );
+        registry.register(
+            "ocsp_cache_entries",
+            "Entries in the OCSP response cache (questions and exact small requests)",
+            ocsp_cache_entries.clone(),
+        );
+        let signature_checks = Counter::default();
+        registry.register(
+            "verify_signature_checks",
+            "Signature checks made by /v1/verify and /v1/verify/batch (one per scheme tried)",
+            signature_checks.clone(),
+        );
         Metrics {
             registry,
+            connections,
+            signature_checks,
+            ocsp_cache_bytes,
+            ocsp_cache_entries,
             requests,
             latency,
             issued,

@@ -6,10 +6,12 @@ pub mod admin;
 mod certificates;
 mod enroll;
 mod extract;
+pub mod limits;
 pub mod metrics;
 mod openapi;
 mod ops;
 pub mod problem;
+pub mod server;
 mod status;
 pub mod verify;
 
@@ -43,6 +45,17 @@ pub struct HttpSettings {
     pub enroll_per_client_per_minute: NonZeroU32,
     /// Enrollment attempts per minute per token id.
     pub enroll_per_token_per_minute: NonZeroU32,
+    /// Most enrollments and renewals processed at once (the rest: 503 at once).
+    pub enroll_concurrency: usize,
+    /// Failed enrollment and renewal attempts allowed per minute per client address.
+    pub auth_failures_per_minute: u32,
+    /// Estimated CPU (µs) of signature checks one verification request may use.
+    pub verify_budget_micros: u64,
+    /// Estimated CPU (µs) of signature checks per second per client address (0: off).
+    pub verify_rate_micros: u64,
+    /// Verification requests that may use the blocking pool at once (batches, chain
+    /// validations, costly single checks); others wait a little, then get 503.
+    pub verify_concurrency: usize,
 }
 
 impl Default for HttpSettings {
@@ -51,6 +64,13 @@ impl Default for HttpSettings {
             request_timeout: Duration::from_secs(15),
             enroll_per_client_per_minute: NonZeroU32::new(120).unwrap_or(NonZeroU32::MIN),
             enroll_per_token_per_minute: NonZeroU32::new(30).unwrap_or(NonZeroU32::MIN),
+            enroll_concurrency: 32,
+            auth_failures_per_minute: 20,
+            verify_budget_micros: 1_000_000,
+            verify_rate_micros: 2_000_000,
+            verify_concurrency: std::thread::available_parallelism()
+                .map(std::num::NonZeroUsize::get)
+                .unwrap_or(2),
         }
     }
 }
@@ -66,6 +86,16 @@ pub struct AppState {
     pub(crate) admin_credential_hash: Option<String>,
     pub(crate) client_limiter: DefaultKeyedRateLimiter<IpAddr>,
     pub(crate) token_limiter: DefaultKeyedRateLimiter<String>,
+    /// Enrollment and renewal slots: the blocking pool is never all theirs.
+    pub(crate) enroll_slots: Arc<tokio::sync::Semaphore>,
+    /// Failed enrollment and renewal attempts, per client address.
+    pub(crate) auth_failures: limits::DebtLimiter,
+    /// Estimated CPU of signature checks, per client address.
+    pub(crate) verify_rate: limits::DebtLimiter,
+    /// The CPU budget of one verification request.
+    pub(crate) verify_budget: u64,
+    /// Verification work on the blocking pool (and rayon).
+    pub(crate) verify_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -99,7 +129,88 @@ impl AppState {
             token_limiter: DefaultKeyedRateLimiter::keyed(Quota::per_minute(
                 settings.enroll_per_token_per_minute,
             )),
+            enroll_slots: Arc::new(tokio::sync::Semaphore::new(
+                settings.enroll_concurrency.max(1),
+            )),
+            auth_failures: limits::DebtLimiter::new(
+                f64::from(settings.auth_failures_per_minute) / 60.0,
+                f64::from(settings.auth_failures_per_minute),
+            ),
+            // A client at rest may always spend one whole request's budget.
+            verify_rate: limits::DebtLimiter::new(
+                settings.verify_rate_micros as f64,
+                settings
+                    .verify_rate_micros
+                    .max(settings.verify_budget_micros) as f64,
+            ),
+            verify_budget: settings.verify_budget_micros.max(1),
+            verify_slots: Arc::new(tokio::sync::Semaphore::new(
+                settings.verify_concurrency.max(1),
+            )),
         })
+    }
+
+    /// The connection loop's metrics (open connections, refusals).
+    pub fn connection_metrics(&self) -> server::ConnectionMetrics {
+        self.metrics.connections.clone()
+    }
+
+    /// An enrollment or renewal slot, held until the work is done; 503 when all are taken.
+    pub(crate) fn enroll_slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit, Problem> {
+        self.enroll_slots.clone().try_acquire_owned().map_err(|_| {
+            Problem::overloaded(
+                "the CA is processing as many enrollments and renewals as it allows; retry in a second",
+            )
+        })
+    }
+
+    /// 429 for a client that has used up its failed attempts (see `count_failure`).
+    pub(crate) fn admit_after_failures(&self, client: IpAddr) -> Result<(), Problem> {
+        self.auth_failures.admit(client).map_err(|wait| {
+            let mut problem = Problem::rate_limited(wait);
+            problem.detail = format!(
+                "too many failed enrollment or renewal attempts from this address; retry in {wait} s"
+            );
+            problem
+        })
+    }
+
+    /// Counts an enrollment or renewal that failed before it authenticated (unknown or
+    /// wrong token, bad proof, unreadable request) against the client that sent it.
+    pub(crate) fn count_failure(&self, client: IpAddr) {
+        self.auth_failures.charge(client, 1.0);
+    }
+
+    /// 429 for a client whose verification CPU allowance is spent.
+    pub(crate) fn admit_verification(&self, client: IpAddr) -> Result<(), Problem> {
+        self.verify_rate.admit(client).map_err(|wait| {
+            let mut problem = Problem::rate_limited(wait);
+            problem.detail = format!(
+                "this address has used its share of signature-verification CPU (--verify-rate-ms); retry in {wait} s"
+            );
+            problem
+        })
+    }
+
+    /// Charges what a verification request spent to its client, and counts its checks.
+    pub(crate) fn charge_verification(&self, client: IpAddr, spent: u64, checks: u64) {
+        self.verify_rate.charge(client, spent as f64);
+        self.metrics.signature_checks.inc_by(checks);
+    }
+
+    /// A slot for verification work off the async workers, waiting at most
+    /// [`VERIFY_QUEUE_WAIT`]; 503 `overloaded` after that.
+    pub(crate) async fn verify_slot(&self) -> Result<VerifySlot, Problem> {
+        match tokio::time::timeout(VERIFY_QUEUE_WAIT, self.verify_slots.clone().acquire_owned())
+            .await
+        {
+            Ok(Ok(permit)) => Ok(VerifySlot {
+                _permit: Arc::new(permit),
+            }),
+            _ => Err(Problem::overloaded(
+                "the CA is running as many verification batches as it allows; retry in a second",
+            )),
+        }
     }
 
     /// Applies the per-client rate limit.
@@ -108,6 +219,62 @@ impl AppState {
             .check_key(&addr)
             .map_err(|_| Problem::rate_limited(1))
     }
+}
+
+/// How long a verification request waits for a slot before it is answered 503.
+pub(crate) const VERIFY_QUEUE_WAIT: Duration = Duration::from_secs(5);
+
+/// A verification slot, held until the blocking work ends (a clone goes into the work).
+#[derive(Debug, Clone)]
+pub(crate) struct VerifySlot {
+    /// Returned to the semaphore when the last clone is dropped.
+    _permit: Arc<tokio::sync::OwnedSemaphorePermit>,
+}
+
+/// Before a batch verification or chain validation reads its body (up to 8 MiB): the
+/// client's CPU allowance, then a slot, so that bodies waiting for work do not pile up.
+async fn verify_gate(
+    State(state): State<Arc<AppState>>,
+    connect: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    if let Err(problem) = state.admit_verification(peer_ip(connect)) {
+        drain(request.into_body()).await;
+        return problem.into_response();
+    }
+    match state.verify_slot().await {
+        Ok(slot) => {
+            request.extensions_mut().insert(slot);
+            next.run(request).await
+        }
+        Err(problem) => {
+            drain(request.into_body()).await;
+            problem.into_response()
+        }
+    }
+}
+
+/// How much of a refused request's body is read and thrown away, and for how long.
+const DRAIN_BYTES: usize = MAX_BATCH_BODY_BYTES;
+const DRAIN_TIME: Duration = Duration::from_secs(2);
+
+/// Reads and discards what is left of a refused request's body (bounded in bytes and
+/// time, nothing kept), so that a client that writes its whole body before reading the
+/// answer (most HTTP clients) gets the 429 or 503 instead of a reset connection.
+async fn drain(mut body: axum::body::Body) {
+    use http_body_util::BodyExt;
+    let mut left = DRAIN_BYTES;
+    let _ = tokio::time::timeout(DRAIN_TIME, async {
+        while let Some(Ok(frame)) = body.frame().await {
+            let read = frame.data_ref().map_or(0, |data| data.len());
+            left = left.saturating_sub(read);
+            if left == 0 {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 /// Every route pattern (also the metrics' route label values).
@@ -150,9 +317,19 @@ pub fn router(state: Arc<AppState>, settings: &HttpSettings) -> Router {
         .route(
             "/v1/verify/batch",
             post(verify::verify_batch)
-                .layer(axum::extract::DefaultBodyLimit::max(MAX_BATCH_BODY_BYTES)),
+                .layer(axum::extract::DefaultBodyLimit::max(MAX_BATCH_BODY_BYTES))
+                .layer(axum::middleware::from_fn_with_state(
+                    state.clone(),
+                    verify_gate,
+                )),
         )
-        .route("/v1/validate", post(verify::validate))
+        .route(
+            "/v1/validate",
+            post(verify::validate).layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                verify_gate,
+            )),
+        )
         .route("/ca/root.crt", get(certificates::root_der))
         .route("/ca/issuing.crt", get(certificates::issuing_der))
         .route("/ca/chain.pem", get(certificates::chain_pem))
@@ -183,10 +360,12 @@ pub fn router(state: Arc<AppState>, settings: &HttpSettings) -> Router {
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
+        .layer(axum::middleware::from_fn(read_small_bodies))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         // A bug must never take a worker down or leak details: answer 500, log it.
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             |_: Box<dyn std::any::Any + Send>| {
+                tracing::error!("a request handler panicked");
                 Problem::internal(&"a request handler panicked").into_response()
             },
         ))
@@ -224,6 +403,9 @@ async fn observe(State(state): State<Arc<AppState>>, request: Request, next: Nex
         .map(|ConnectInfo(addr)| addr.ip());
     let response = next.run(request).await;
     let status = response.status().as_u16();
+    if let Some(problem::FaultCause(cause)) = response.extensions().get::<problem::FaultCause>() {
+        tracing::error!(route, status, error = %cause, "request failed inside the CA");
+    }
     // Failed authentication (the admin credential, an enrollment token, a renewal proof)
     // is what someone guessing looks like: log who, never what they sent.
     if status == 401 || (status == 403 && matches!(route, "/v1/enroll" | "/v1/renew")) {
@@ -258,6 +440,31 @@ async fn observe(State(state): State<Arc<AppState>>, request: Request, next: Nex
     response
 }
 
+/// Reads a small request body (declared by Content-Length, at most [`MAX_BODY_BYTES`])
+/// in full before the handler runs. A handler that refuses a request before reading its
+/// body (401 from the admin credential check, 415 for a wrong content type) would
+/// otherwise leave unread bytes on the connection, which then cannot be reused: the
+/// client's next request on it fails with a reset instead of getting an answer.
+async fn read_small_bodies(request: Request, next: Next) -> Response {
+    let small = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .is_some_and(|len| len > 0 && len <= MAX_BODY_BYTES);
+    if !small {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(bytes) => {
+            next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+                .await
+        }
+        Err(_) => Problem::bad_request("the request body could not be read").into_response(),
+    }
+}
+
 /// Runs blocking RA work off the async workers.
 pub(crate) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, Problem> + Send + 'static,
@@ -274,18 +481,16 @@ pub(crate) fn peer_ip(connect: Option<axum::Extension<ConnectInfo<SocketAddr>>>)
         .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST))
 }
 
-/// Serves until `shutdown` resolves, then finishes in-flight requests.
+/// Serves until `shutdown` resolves, then finishes in-flight requests; connections are
+/// bounded by `limits` (see [`server`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Router,
+    limits: server::ConnectionLimits,
+    metrics: server::ConnectionMetrics,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    server::serve(listener, app, limits, metrics, shutdown).await
 }
 
 /// A response that is `200 OK` with a body and content type.

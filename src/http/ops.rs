@@ -7,7 +7,7 @@ use axum::response::Response;
 use serde::Serialize;
 
 use super::{typed_body, AppState, Problem};
-use crate::store::{CertificateStore, ListFilter};
+use crate::store::ListFilter;
 
 /// `GET /healthz` answer.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -60,11 +60,11 @@ pub(crate) async fn healthz(
             None => reasons.push(format!("the {name} CRL has not been generated")),
             Some(next) if next <= now => reasons.push(format!(
                 "the {name} CRL expired at {}",
-                crate::inspect::format_time(next)
+                crate::clock::format_time(next)
             )),
             Some(next) if name == "root" && next - now < ROOT_CRL_WARNING => reasons.push(format!(
                 "the root CRL expires at {}: sign a new one with `paypki crl --root --root-key FILE`",
-                crate::inspect::format_time(next)
+                crate::clock::format_time(next)
             )),
             Some(_) => {}
         }
@@ -94,6 +94,15 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
                 .set((next - now).whole_seconds());
         }
     }
+    let gauge = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+    state
+        .metrics
+        .ocsp_cache_bytes
+        .set(gauge(state.ocsp.cached_bytes()));
+    state
+        .metrics
+        .ocsp_cache_entries
+        .set(gauge(state.ocsp.cached()));
     typed_body(
         "application/openmetrics-text; version=1.0.0; charset=utf-8",
         state.metrics.encode(),

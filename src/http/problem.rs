@@ -7,8 +7,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::ca::CaError;
-use crate::ra::enrollment::TokenError;
-use crate::ra::{CsrError, RaError};
+use crate::error::ErrorKind;
+use crate::ra::RaError;
 use crate::store::StoreError;
 
 /// An error response.
@@ -25,7 +25,14 @@ pub struct Problem {
     pub detail: String,
     #[serde(skip)]
     retry_after: Option<u64>,
+    /// For server faults: what went wrong, for the log only (never sent).
+    #[serde(skip)]
+    cause: Option<String>,
 }
+
+/// The cause of a server fault, attached to the response for the logging middleware.
+#[derive(Debug, Clone)]
+pub(crate) struct FaultCause(pub(crate) String);
 
 impl Problem {
     /// A problem with a status, a kind slug and a detail for people.
@@ -36,6 +43,7 @@ impl Problem {
             status: status.as_u16(),
             detail: detail.into(),
             retry_after: None,
+            cause: None,
         }
     }
 
@@ -76,27 +84,42 @@ impl Problem {
         )
     }
 
-    /// 500 with a generic message; the cause goes to the log only.
+    /// 503 with `Retry-After: 1`: a limit on work in progress is reached; retry shortly.
+    pub fn overloaded(detail: &str) -> Self {
+        let mut p = Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            "Server overloaded",
+            detail,
+        );
+        p.retry_after = Some(1);
+        p
+    }
+
+    /// 500 with a generic message; the cause goes to the log only (written by the
+    /// response middleware, which knows the route).
     pub fn internal(cause: &dyn std::fmt::Display) -> Self {
-        tracing::error!(error = %cause, "internal error");
-        Problem::new(
+        let mut problem = Problem::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
             "Internal error",
             "the CA could not complete the request; nothing was issued. Try again, and tell the operator if it persists",
-        )
+        );
+        problem.cause = Some(cause.to_string());
+        problem
     }
 
     /// 500 for an issuance an internal pre-issuance check refused: nothing was signed.
     /// What failed is in the audit trail and the log, never in the answer.
     pub fn pre_issuance_check(cause: &dyn std::fmt::Display) -> Self {
-        tracing::error!(error = %cause, "pre-issuance check refused");
-        Problem::new(
+        let mut problem = Problem::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "pre-issuance-check",
             "Internal check failed",
             "an internal pre-issuance check of the certificate failed, so nothing was signed; the operator has the details in the audit trail",
-        )
+        );
+        problem.cause = Some(cause.to_string());
+        problem
     }
 
     /// The status code.
@@ -125,6 +148,9 @@ impl IntoResponse for Problem {
             if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
                 headers.insert(header::RETRY_AFTER, value);
             }
+        }
+        if let Some(cause) = self.cause {
+            response.extensions_mut().insert(FaultCause(cause));
         }
         response
     }
@@ -170,156 +196,183 @@ impl From<JsonRejection> for Problem {
     }
 }
 
+/// The one table from a failure's kind to what HTTP clients see: status, problem type
+/// (`urn:paypki:problem:<slug>`) and title. Clients branch on the type.
+pub fn describe(kind: ErrorKind) -> (StatusCode, &'static str, &'static str) {
+    use ErrorKind as K;
+    match kind {
+        K::Malformed => (
+            StatusCode::BAD_REQUEST,
+            "malformed-request",
+            "Malformed request",
+        ),
+        K::BadCsr => (StatusCode::BAD_REQUEST, "bad-csr", "Malformed CSR"),
+        K::BadCsrSignature => (
+            StatusCode::BAD_REQUEST,
+            "bad-csr-signature",
+            "CSR signature invalid",
+        ),
+        K::BadToken => (StatusCode::BAD_REQUEST, "bad-token", "Malformed token"),
+        K::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized"),
+        K::TokenRejected => (StatusCode::FORBIDDEN, "token-rejected", "Token rejected"),
+        K::RenewalRefused => (StatusCode::FORBIDDEN, "renewal-refused", "Renewal refused"),
+        K::NotFound => (StatusCode::NOT_FOUND, "not-found", "Not found"),
+        K::TokenUsed => (StatusCode::CONFLICT, "token-used", "Token already used"),
+        K::AlreadyRevoked => (StatusCode::CONFLICT, "already-revoked", "Already revoked"),
+        K::NotOnHold => (StatusCode::CONFLICT, "not-on-hold", "Not on hold"),
+        K::CrlNotNewer => (StatusCode::CONFLICT, "crl-not-newer", "CRL not newer"),
+        K::KeyRefused => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "bad-key",
+            "Key refused by policy",
+        ),
+        K::PolicyViolation => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "policy-violation",
+            "Refused by policy",
+        ),
+        K::CsrMismatch => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "csr-mismatch",
+            "CSR does not match the token",
+        ),
+        K::RevocationRefused => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "revocation-refused",
+            "Revocation refused",
+        ),
+        K::BadCrl => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "bad-crl",
+            "Not a root CRL of this CA",
+        ),
+        K::RateLimited => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate-limited",
+            "Too many requests",
+        ),
+        K::NoIssuingCa => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no-issuing-ca",
+            "No issuing CA",
+        ),
+        K::Unavailable => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "Service unavailable",
+        ),
+        K::PreIssuanceCheck => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "pre-issuance-check",
+            "Internal check failed",
+        ),
+        K::Internal => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Internal error",
+        ),
+    }
+}
+
+impl Problem {
+    /// The problem document for an error of `kind`. Server faults never carry their
+    /// cause to the client: it goes to the log (by the response middleware) instead.
+    pub fn of(kind: ErrorKind, error: &dyn std::fmt::Display) -> Self {
+        match kind {
+            ErrorKind::Internal => Problem::internal(error),
+            ErrorKind::PreIssuanceCheck => Problem::pre_issuance_check(error),
+            _ => {
+                let (status, slug, title) = describe(kind);
+                Problem::new(status, slug, title, error.to_string())
+            }
+        }
+    }
+}
+
 impl From<RaError> for Problem {
     fn from(e: RaError) -> Self {
-        // A batch item's failure is that failure's problem, with the item named.
-        let e = match e {
+        match e {
+            // A batch item's failure is that failure's problem, with the item named.
             RaError::BatchItem { index, error } => {
                 let mut problem = Problem::from(*error);
                 problem.detail = format!("items[{index}]: {}", problem.detail);
-                return problem;
+                problem
             }
-            other => other,
-        };
-        let detail = e.to_string();
-        match &e {
-            RaError::Csr(CsrError::Malformed(_)) => {
-                Problem::new(StatusCode::BAD_REQUEST, "bad-csr", "Malformed CSR", detail)
-            }
-            RaError::Csr(CsrError::BadSignature) => Problem::new(
-                StatusCode::BAD_REQUEST,
-                "bad-csr-signature",
-                "CSR signature invalid",
-                detail,
-            ),
-            RaError::Csr(CsrError::WeakSignature(_))
-            | RaError::Csr(CsrError::Key(_))
-            | RaError::KeyPolicy(_) => Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "bad-key",
-                "Key refused by policy",
-                detail,
-            ),
-            RaError::SubjectPolicy(_)
-            | RaError::SanPolicy(_)
-            | RaError::Name(_)
-            | RaError::ValidityPolicy(_) => Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "policy-violation",
-                "Refused by policy",
-                detail,
-            ),
-            RaError::CsrMismatch(_) => Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "csr-mismatch",
-                "CSR does not match the token",
-                detail,
-            ),
-            RaError::Token(TokenError::Malformed) => Problem::new(
-                StatusCode::BAD_REQUEST,
-                "bad-token",
-                "Malformed token",
-                detail,
-            ),
-            RaError::Token(TokenError::Unknown) | RaError::Token(TokenError::Expired(_)) => {
-                Problem::new(
-                    StatusCode::FORBIDDEN,
-                    "token-rejected",
-                    "Token rejected",
-                    detail,
-                )
-            }
-            RaError::Token(TokenError::AlreadyUsed) => Problem::new(
-                StatusCode::CONFLICT,
-                "token-used",
-                "Token already used",
-                detail,
-            ),
-            RaError::Token(TokenError::BadLifetime(_)) => Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "policy-violation",
-                "Refused by policy",
-                detail,
-            ),
-            RaError::Token(TokenError::AdminUnauthorized) => Problem::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "Unauthorized",
-                detail,
-            ),
-            RaError::Renewal(_) => Problem::new(
-                StatusCode::FORBIDDEN,
-                "renewal-refused",
-                "Renewal refused",
-                detail,
-            ),
-            RaError::UnknownCertificate(_) => Problem::not_found(detail),
-            RaError::RevocationRefused(_) => Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "revocation-refused",
-                "Revocation refused",
-                detail,
-            ),
-            RaError::Store(StoreError::AlreadyRevoked(..)) => Problem::new(
-                StatusCode::CONFLICT,
-                "already-revoked",
-                "Already revoked",
-                detail,
-            ),
-            RaError::Store(StoreError::NotOnHold(_)) => {
-                Problem::new(StatusCode::CONFLICT, "not-on-hold", "Not on hold", detail)
-            }
-            RaError::Store(StoreError::NotFound(_)) => Problem::not_found(detail),
-            RaError::NoIssuingCa => Problem::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "no-issuing-ca",
-                "No issuing CA",
-                detail,
-            ),
-            RaError::Ca(CaError::PreIssuanceCheck(_)) => Problem::pre_issuance_check(&e),
-            RaError::Ca(CaError::UnknownIssuer(_)) => Problem::not_found(detail),
-            // Taken apart above; here only to keep the match exhaustive.
-            RaError::Ca(_) | RaError::Store(_) | RaError::BatchItem { .. } => Problem::internal(&e),
+            // The wait goes into Retry-After.
+            RaError::RateLimited(seconds) => Problem::rate_limited(seconds),
+            other => Problem::of(other.kind(), &other),
         }
     }
 }
 
 impl From<CaError> for Problem {
     fn from(e: CaError) -> Self {
-        match e {
-            CaError::UnknownIssuer(_) => Problem::not_found(e.to_string()),
-            CaError::PreIssuanceCheck(_) => Problem::pre_issuance_check(&e),
-            other => Problem::internal(&other),
-        }
+        Problem::of(e.kind(), &e)
     }
 }
 
 impl From<crate::crl::CrlError> for Problem {
     fn from(e: crate::crl::CrlError) -> Self {
-        use crate::crl::CrlError;
-        match e {
-            CrlError::Invalid(_) => Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "bad-crl",
-                "Not a root CRL of this CA",
-                e.to_string(),
-            ),
-            CrlError::NotNewer { .. } => Problem::new(
-                StatusCode::CONFLICT,
-                "crl-not-newer",
-                "CRL not newer",
-                e.to_string(),
-            ),
-            other => Problem::internal(&other),
-        }
+        Problem::of(e.kind(), &e)
     }
 }
 
 impl From<StoreError> for Problem {
     fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::NotFound(_) => Problem::not_found(e.to_string()),
-            other => Problem::internal(&other),
+        Problem::of(e.kind(), &e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_kind_has_its_own_problem_type() {
+        use ErrorKind as K;
+        let kinds = [
+            K::Malformed,
+            K::BadCsr,
+            K::BadCsrSignature,
+            K::BadToken,
+            K::Unauthorized,
+            K::TokenRejected,
+            K::RenewalRefused,
+            K::NotFound,
+            K::TokenUsed,
+            K::AlreadyRevoked,
+            K::NotOnHold,
+            K::CrlNotNewer,
+            K::KeyRefused,
+            K::PolicyViolation,
+            K::CsrMismatch,
+            K::RevocationRefused,
+            K::BadCrl,
+            K::RateLimited,
+            K::NoIssuingCa,
+            K::Unavailable,
+            K::PreIssuanceCheck,
+            K::Internal,
+        ];
+        let mut slugs = std::collections::HashSet::new();
+        for kind in kinds {
+            let (status, slug, _) = describe(kind);
+            assert!(slugs.insert(slug), "{slug} used twice");
+            // Only the CA's own faults and temporary unavailability are 5xx.
+            let server_side = matches!(
+                kind,
+                K::Internal | K::PreIssuanceCheck | K::Unavailable | K::NoIssuingCa
+            );
+            assert_eq!(status.is_server_error(), server_side, "{kind:?}");
         }
+        // A failed pre-issuance check is a 500 that names no detail of the check.
+        let refused = RaError::Ca(CaError::PreIssuanceCheck(crate::ca::LintError::SanRequired));
+        let problem = Problem::from(refused);
+        assert_eq!(problem.status, 500);
+        assert_eq!(problem.kind, "urn:paypki:problem:pre-issuance-check");
+        assert!(!problem.detail.contains("SAN"), "{}", problem.detail);
+        // A server fault never carries its cause to the client.
+        let problem = Problem::of(K::Internal, &"disk on fire at /var/lib/x");
+        assert!(!problem.detail.contains("disk"), "{}", problem.detail);
     }
 }

@@ -8,42 +8,29 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use std::net::SocketAddr;
+
+use axum::extract::ConnectInfo;
+
 use super::extract::ApiJson;
-use super::{blocking, AppState, Problem};
+use super::{blocking, peer_ip, AppState, Problem, VerifySlot};
 use crate::model::Role;
 use crate::verify::{
     certificate_from_pem, Reason, SignatureFormat, SignerCertificate, Usage, ValidateOutcome,
-    VerifyOutcome, VerifyRequest, MAX_BATCH,
+    VerifyBudget, VerifyOutcome, VerifyRequest, MAX_BATCH,
 };
+pub use crate::wire::{ValidateBody, VerifyBody};
 
-/// `POST /v1/verify` body.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct VerifyBody {
-    /// The signer's certificate, PEM (or give `serial`; for CMS it may be omitted).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub certificate: Option<String>,
-    /// Serial (hex) of a certificate this CA issued.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub serial: Option<String>,
-    /// The message, base64.
-    pub message: String,
-    /// The signature, base64 (for `cms`: the DER SignedData, base64).
-    pub signature: String,
-    /// `raw` (default) or `cms` (detached PKCS#7 / CMS SignedData).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub format: Option<String>,
-    /// For `raw`: ecdsa-sha256, ecdsa-sha384, ed25519, rsa-pkcs1-sha256/384/512,
-    /// rsa-pss-sha256/384/512; inferred from the key when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub algorithm: Option<String>,
-    /// When the signature was made, RFC 3339 (default: now).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub time: Option<String>,
-    /// buyer, merchant, bank or gateway.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub require_role: Option<String>,
-}
+/// A single verification estimated to cost at most this (µs, see
+/// `crate::verify::check_cost`) runs inline on the async worker: one ECDSA P-256,
+/// Ed25519 or RSA-2048 check, or the schemes of such a key tried in turn. Costlier ones
+/// (P-384, larger RSA keys without a named scheme) go to the blocking pool, so that the
+/// async workers, which also answer OCSP, never wait behind them.
+const INLINE_MAX_COST: u64 = 200;
+
+/// What a chain validation is charged against the client's CPU allowance (µs): a few
+/// signature checks by webpki.
+const VALIDATE_COST: u64 = 200;
 
 /// `POST /v1/verify/batch` body.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -60,20 +47,6 @@ pub(crate) struct BatchBody {
 pub(crate) struct BatchResults {
     /// One result per item, in order.
     results: Vec<VerifyOutcome>,
-}
-
-/// `POST /v1/validate` body.
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ValidateBody {
-    /// Leaf first, then intermediates; PEM.
-    pub chain: Vec<String>,
-    /// RFC 3339 (default: now).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub time: Option<String>,
-    /// `serverAuth`, `clientAuth` or `any` (default).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub usage: Option<String>,
 }
 
 fn parse_time(text: Option<&str>) -> Result<Option<OffsetDateTime>, String> {
@@ -120,18 +93,23 @@ pub(crate) fn to_request(body: &VerifyBody) -> Result<VerifyRequest, String> {
     })
 }
 
-fn verify_one(state: &AppState, body: &VerifyBody) -> VerifyOutcome {
+fn verify_one(state: &AppState, body: &VerifyBody, budget: &VerifyBudget) -> VerifyOutcome {
     match to_request(body) {
-        Ok(request) => state.verifier.verify(&request),
+        Ok(request) => state.verifier.verify_within(&request, budget),
         Err(message) => VerifyOutcome::invalid(Reason::Malformed, message, None),
     }
 }
 
 /// One batch item: decoded here rather than with the whole body, so that an item of the
 /// wrong shape is a `malformed` verdict for that item only.
-fn verify_item(state: &AppState, index: usize, item: &serde_json::Value) -> VerifyOutcome {
+fn verify_item(
+    state: &AppState,
+    index: usize,
+    item: &serde_json::Value,
+    budget: &VerifyBudget,
+) -> VerifyOutcome {
     match VerifyBody::deserialize(item) {
-        Ok(body) => verify_one(state, &body),
+        Ok(body) => verify_one(state, &body, budget),
         Err(e) => VerifyOutcome::invalid(
             Reason::Malformed,
             format!("items[{index}] is not a verify request: {e}"),
@@ -145,15 +123,41 @@ fn verify_item(state: &AppState, index: usize, item: &serde_json::Value) -> Veri
     responses(
         (status = 200, description = "The verdict; `valid: false` carries a reason", body = VerifyOutcome),
         (status = 400, description = "Not JSON of this shape", body = Problem),
-        (status = 503, description = "The CA could not read its records; retry", body = Problem),
+        (status = 429, description = "This address used its verification CPU allowance (--verify-rate-ms)", body = Problem),
+        (status = 503, description = "The CA could not read its records, or is overloaded; retry", body = Problem),
     ))]
 pub(crate) async fn verify(
     axum::extract::State(state): axum::extract::State<Arc<AppState>>,
+    connect: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
     ApiJson(body): ApiJson<VerifyBody>,
 ) -> Result<axum::Json<VerifyOutcome>, Problem> {
-    // Inline: one verification is tens of microseconds, less than a hop to the
-    // blocking pool would cost. Batches go to the blocking pool and rayon.
-    let outcome = verify_one(&state, &body);
+    let client = peer_ip(connect);
+    state.admit_verification(client)?;
+    let request = match to_request(&body) {
+        Ok(request) => request,
+        Err(message) => {
+            return Ok(axum::Json(VerifyOutcome::invalid(
+                Reason::Malformed,
+                message,
+                None,
+            )))
+        }
+    };
+    let budget = Arc::new(VerifyBudget::new(state.verify_budget));
+    // Inline when cheap: one verification is tens of microseconds, less than a hop to
+    // the blocking pool would cost. Costly ones leave the async workers to OCSP.
+    let outcome = if state.verifier.estimated_cost(&request) <= INLINE_MAX_COST {
+        state.verifier.verify_within(&request, &budget)
+    } else {
+        let slot = state.verify_slot().await?;
+        let (worker, spending) = (state.clone(), budget.clone());
+        blocking(move || {
+            let _slot = slot;
+            Ok(worker.verifier.verify_within(&request, &spending))
+        })
+        .await?
+    };
+    state.charge_verification(client, budget.spent(), budget.checks());
     if outcome.reason == Some(Reason::Unavailable) {
         return Err(Problem::unavailable(&outcome.message));
     }
@@ -163,11 +167,15 @@ pub(crate) async fn verify(
 /// Verifies up to 1000 signatures in one request, across all cores; results in order.
 #[utoipa::path(post, path = "/v1/verify/batch", tag = "verification", request_body = BatchBody,
     responses(
-        (status = 200, description = "One result per item, in order", body = BatchResults),
+        (status = 200, description = "One result per item, in order; items past the request's CPU budget answer `budget_exceeded`", body = BatchResults),
         (status = 400, description = "Not JSON of this shape, or more than 1000 items", body = Problem),
+        (status = 429, description = "This address used its verification CPU allowance (--verify-rate-ms)", body = Problem),
+        (status = 503, description = "Overloaded (--verify-concurrency): retry after Retry-After", body = Problem),
     ))]
 pub(crate) async fn verify_batch(
     axum::extract::State(state): axum::extract::State<Arc<AppState>>,
+    connect: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    axum::Extension(slot): axum::Extension<VerifySlot>,
     ApiJson(body): ApiJson<BatchBody>,
 ) -> Result<axum::Json<BatchResults>, Problem> {
     if body.items.len() > MAX_BATCH {
@@ -176,17 +184,21 @@ pub(crate) async fn verify_batch(
             body.items.len()
         )));
     }
-    let worker = state.clone();
+    let client = peer_ip(connect);
+    let budget = Arc::new(VerifyBudget::new(state.verify_budget));
+    let (worker, spending) = (state.clone(), budget.clone());
     let results = blocking(move || {
         use rayon::prelude::*;
+        let _slot = slot;
         Ok(body
             .items
             .par_iter()
             .enumerate()
-            .map(|(index, item)| verify_item(&worker, index, item))
+            .map(|(index, item)| verify_item(&worker, index, item, &spending))
             .collect())
     })
     .await?;
+    state.charge_verification(client, budget.spent(), budget.checks());
     Ok(axum::Json(BatchResults { results }))
 }
 
@@ -195,12 +207,16 @@ pub(crate) async fn verify_batch(
     responses(
         (status = 200, description = "The verdict", body = ValidateOutcome),
         (status = 400, description = "Not JSON of this shape", body = Problem),
-        (status = 503, description = "The CA could not read its records; retry", body = Problem),
+        (status = 429, description = "This address used its verification CPU allowance (--verify-rate-ms)", body = Problem),
+        (status = 503, description = "The CA could not read its records, or is overloaded; retry", body = Problem),
     ))]
 pub(crate) async fn validate(
     axum::extract::State(state): axum::extract::State<Arc<AppState>>,
+    connect: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    axum::Extension(slot): axum::Extension<VerifySlot>,
     ApiJson(body): ApiJson<ValidateBody>,
 ) -> Result<axum::Json<ValidateOutcome>, Problem> {
+    state.charge_verification(peer_ip(connect), VALIDATE_COST, 0);
     let malformed = |message: String| ValidateOutcome {
         valid: false,
         status: "unknown",
@@ -238,7 +254,11 @@ pub(crate) async fn validate(
         (Err(e), _) | (_, Err(e)) => return Ok(axum::Json(malformed(e))),
     };
     let worker = state.clone();
-    let outcome = blocking(move || Ok(worker.verifier.validate(&chain, time, usage))).await?;
+    let outcome = blocking(move || {
+        let _slot = slot;
+        Ok(worker.verifier.validate(&chain, time, usage))
+    })
+    .await?;
     if outcome.reason == Some(Reason::Unavailable) {
         return Err(Problem::unavailable(&outcome.message));
     }

@@ -7,12 +7,18 @@
 //! below and explained in docs/architecture.md.
 //!
 //! The hot path does not sign: a nonce-less single request is answered from a cache of
-//! pre-signed responses keyed by the request's exact CertID bytes. Entries are signed on
-//! issuance, on first use, re-signed after half their validity, and re-signed at once when
-//! the certificate's status changes.
+//! pre-signed responses keyed by the canonical CertID (issuing CA, hash algorithm, serial),
+//! and bounded in bytes (`cache.rs`). Entries are signed on issuance, on first use,
+//! re-signed after half their validity, and re-signed at once when the certificate's
+//! status changes.
+
+mod cache;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
+
+use cache::{Cache, CertKey, Params};
+pub use cache::{CacheLimits, EXACT_REQUEST_MAX};
 
 use der::asn1::{BitString, GeneralizedTime, Null, ObjectIdentifier, OctetString};
 use der::{Decode, Encode};
@@ -27,7 +33,9 @@ use x509_ocsp::{
 
 use crate::ca::CertificateAuthority;
 use crate::model::Serial;
-use crate::store::{KnownStatus, RevocationStore, RevokedEntry, SledStore};
+#[cfg(test)]
+use crate::store::SledStore;
+use crate::store::{KnownStatus, RevokedEntry, StoreReader};
 
 /// Largest request accepted; Boulder's responder capped at 10,000 bytes too.
 pub const MAX_REQUEST_BYTES: usize = 10_000;
@@ -62,39 +70,6 @@ pub struct Freshness {
     pub etag: [u8; 16],
 }
 
-#[derive(Debug)]
-struct Cached {
-    answer: OcspAnswer,
-    refresh_after: OffsetDateTime,
-    serial: Vec<u8>,
-}
-
-/// Pre-signed responses. `by_request` is keyed by the exact bytes of a nonce-less
-/// single-certificate request, so a repeated request is answered without even parsing
-/// it; `by_cert_id` by the CertID's bytes, for requests encoded differently.
-#[derive(Debug, Default)]
-struct Cache {
-    by_request: HashMap<Vec<u8>, Arc<Cached>>,
-    by_cert_id: HashMap<Vec<u8>, Arc<Cached>>,
-    by_serial: HashMap<Vec<u8>, Vec<Vec<u8>>>,
-}
-
-impl Cache {
-    fn len(&self) -> usize {
-        self.by_request.len() + self.by_cert_id.len()
-    }
-
-    /// Drops everything cached for a serial; returns its CertID keys.
-    fn forget(&mut self, serial: &[u8]) -> Vec<Vec<u8>> {
-        let keys = self.by_serial.remove(serial).unwrap_or_default();
-        for key in &keys {
-            self.by_cert_id.remove(key);
-        }
-        self.by_request.retain(|_, cached| cached.serial != serial);
-        keys
-    }
-}
-
 /// One supported CertID hash algorithm and one issuing CA's hashes under it.
 #[derive(Debug, Clone)]
 struct IssuerHashes {
@@ -119,12 +94,18 @@ struct ResponderParts {
 #[derive(Debug)]
 pub struct OcspResponder {
     ca: Arc<CertificateAuthority>,
-    store: SledStore,
+    /// Read-only: the responder reads statuses and can write nothing.
+    store: Arc<dyn StoreReader>,
     issuer: Vec<IssuerHashes>,
     responders: HashMap<u32, ResponderParts>,
     validity: Duration,
     cache: RwLock<Cache>,
-    capacity: usize,
+    /// Bumped by every status change before the cache forgets the serial. A response
+    /// signed from a status read before a change may not enter the cache after it: the
+    /// signer compares the epoch it started with (a single counter rather than one per
+    /// serial: a status change is rare, and the cost is one extra signature).
+    status_epoch: std::sync::atomic::AtomicU64,
+    clock: crate::clock::SharedClock,
 }
 
 /// Why the responder could not be set up.
@@ -243,12 +224,31 @@ fn responder_parts(responder_der: &[u8]) -> Result<ResponderParts, OcspSetupErro
 impl OcspResponder {
     /// Sets up the responder for every issuing CA of the CA (each answers for the
     /// certificates it issued, signed by its own delegated responder). `validity` is
-    /// nextUpdate − thisUpdate; `capacity` bounds the cache.
+    /// nextUpdate − thisUpdate; `capacity` bounds the cache's entries (and the default
+    /// byte bound applies too; see [`OcspResponder::with_cache_limits`]).
     pub fn new(
         ca: Arc<CertificateAuthority>,
-        store: SledStore,
+        store: impl StoreReader + 'static,
         validity: Duration,
         capacity: usize,
+    ) -> Result<Self, OcspSetupError> {
+        Self::with_cache_limits(
+            ca,
+            store,
+            validity,
+            CacheLimits {
+                max_entries: Some(capacity.max(1)),
+                ..CacheLimits::default()
+            },
+        )
+    }
+
+    /// [`OcspResponder::new`] with the cache bounded by `limits` (bytes, and entries).
+    pub fn with_cache_limits(
+        ca: Arc<CertificateAuthority>,
+        store: impl StoreReader + 'static,
+        validity: Duration,
+        limits: CacheLimits,
     ) -> Result<Self, OcspSetupError> {
         let mut issuer = Vec::new();
         let mut responders = HashMap::new();
@@ -258,27 +258,62 @@ impl OcspResponder {
         }
         Ok(OcspResponder {
             ca,
-            store,
+            store: Arc::new(store),
             issuer,
             responders,
             validity,
-            cache: RwLock::new(Cache::default()),
-            capacity: capacity.max(1),
+            cache: RwLock::new(Cache::new(limits)),
+            status_epoch: std::sync::atomic::AtomicU64::new(0),
+            clock: crate::clock::system(),
         })
+    }
+
+    /// The same responder reading `clock` for "now" (thisUpdate, cache freshness).
+    pub fn with_clock(mut self, clock: crate::clock::SharedClock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Drops every cached response (after the root revoked an issuing CA).
     pub fn clear_cache(&self) {
+        self.status_epoch
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         if let Ok(mut cache) = self.cache.write() {
-            *cache = Cache::default();
+            cache.clear();
         }
     }
 
     /// The pre-signed answer to exactly these request bytes, if one is cached and fresh:
-    /// the hot path, cheap enough to run on the async workers.
+    /// the hot path, cheap enough to run on the async workers. Only requests up to
+    /// [`EXACT_REQUEST_MAX`] bytes are indexed this way.
     pub fn respond_cached(&self, request: &[u8]) -> Option<OcspAnswer> {
-        let hit = self.cache.read().ok()?.by_request.get(request).cloned()?;
-        (OffsetDateTime::now_utc() < hit.refresh_after).then(|| hit.answer.clone())
+        if request.len() > EXACT_REQUEST_MAX {
+            return None;
+        }
+        let hit = self.cache.read().ok()?.by_request(request)?;
+        (self.clock.now() < hit.refresh_after).then(|| hit.answer.clone())
+    }
+
+    /// The cache key of a CertID, if its answer may be cached: the CertID names one of
+    /// our issuing CAs under a supported hash, with absent or NULL hash parameters.
+    fn cache_key(&self, cert_id: &CertId) -> Option<CertKey> {
+        let index = self.issuer.iter().position(|issuer| {
+            issuer.algorithm == cert_id.hash_algorithm.oid
+                && issuer.name_hash == cert_id.issuer_name_hash.as_bytes()
+                && issuer.key_hash == cert_id.issuer_key_hash.as_bytes()
+        })?;
+        let params = match &cert_id.hash_algorithm.parameters {
+            None => Params::Absent,
+            Some(any) if der::Tagged::tag(any) == der::Tag::Null && any.value().is_empty() => {
+                Params::Null
+            }
+            Some(_) => return None,
+        };
+        Some(CertKey {
+            issuer: u16::try_from(index).ok()?,
+            params,
+            serial: cert_id.serial_number.as_bytes().into(),
+        })
     }
 
     /// Answers a DER request. Never fails: problems become OCSP error responses.
@@ -315,14 +350,16 @@ impl OcspResponder {
     /// Re-signs every cached response for a serial (after a revocation or unhold), so the
     /// next request is served the new status without signing on the hot path.
     pub fn status_changed(&self, serial: &Serial, issuer: u32) {
-        let keys = self
+        self.status_epoch
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let cert_ids = self
             .cache
             .write()
             .map(|mut cache| cache.forget(serial.as_bytes()))
             .unwrap_or_default();
-        for key in keys {
-            if let Ok(cert_id) = CertId::from_der(&key) {
-                if let Err(e) = self.sign_and_cache(&cert_id, key, None) {
+        for der in cert_ids {
+            if let Ok(cert_id) = CertId::from_der(&der) {
+                if let Err(e) = self.sign_and_cache(&cert_id, None) {
                     // The next request for it is signed afresh; nothing stale is served.
                     tracing::warn!(error = %e, serial = %serial, "re-signing an OCSP response failed");
                 }
@@ -353,16 +390,21 @@ impl OcspResponder {
                 }
                 .to_der()
                 .ok();
-                if let Err(e) = self.sign_and_cache(&cert_id, key, request.as_deref()) {
+                if let Err(e) = self.sign_and_cache(&cert_id, request.as_deref()) {
                     tracing::warn!(error = %e, serial = %serial, "pre-signing an OCSP response failed");
                 }
             }
         }
     }
 
-    /// How many responses are cached.
+    /// How many responses are cached (questions and exact requests).
     pub fn cached(&self) -> usize {
         self.cache.read().map(|c| c.len()).unwrap_or(0)
+    }
+
+    /// Bytes the cache counts against its bound.
+    pub fn cached_bytes(&self) -> usize {
+        self.cache.read().map(|c| c.bytes()).unwrap_or(0)
     }
 
     /// CertIDs as OpenSSL builds them (hash AlgorithmIdentifier with NULL parameters).
@@ -392,25 +434,18 @@ impl OcspResponder {
     }
 
     fn cached_single(&self, cert_id: &CertId, request: Option<&[u8]>) -> OcspAnswer {
-        let Ok(key) = cert_id.to_der() else {
-            return malformed_request();
-        };
-        let now = OffsetDateTime::now_utc();
+        let now = self.clock.now();
         let hit = self
-            .cache
-            .read()
-            .ok()
-            .and_then(|c| c.by_cert_id.get(&key).cloned());
+            .cache_key(cert_id)
+            .and_then(|key| self.cache.read().ok().and_then(|c| c.by_cert(&key)));
         if let Some(hit) = hit.filter(|hit| now < hit.refresh_after) {
-            // Remember these exact request bytes too, so the next one skips parsing.
+            // Remember small requests' exact bytes too, so the next one skips parsing.
             if let (Some(request), Ok(mut cache)) = (request, self.cache.write()) {
-                if cache.len() < self.capacity {
-                    cache.by_request.insert(request.to_vec(), hit.clone());
-                }
+                cache.remember_request(request, hit.clone());
             }
             return hit.answer.clone();
         }
-        match self.sign_and_cache(cert_id, key, request) {
+        match self.sign_and_cache(cert_id, request) {
             Ok(answer) => answer,
             Err(e) => {
                 tracing::error!(error = %e, "OCSP signing failed");
@@ -422,30 +457,50 @@ impl OcspResponder {
     fn sign_and_cache(
         &self,
         cert_id: &CertId,
-        key: Vec<u8>,
         request: Option<&[u8]>,
     ) -> Result<OcspAnswer, String> {
+        let epoch = self.epoch();
         let (answer, cacheable_serial) = self.sign(&[cert_id], None)?;
-        if let (Some(serial), Some(fresh)) = (cacheable_serial, answer.freshness) {
-            let entry = Arc::new(Cached {
+        let key = self.cache_key(cert_id);
+        if let (Some(serial), Some(fresh), Some(key)) = (cacheable_serial, answer.freshness, key) {
+            let entry = Arc::new(cache::Cached {
                 answer: answer.clone(),
                 refresh_after: fresh.this_update + self.validity / 2,
-                serial: serial.clone(),
+                serial,
+                cert_id: cert_id.to_der().map_err(|e| e.to_string())?,
             });
-            if let Ok(mut cache) = self.cache.write() {
-                if cache.len() >= self.capacity {
-                    // Full: start over; entries are re-signed on their next use.
-                    *cache = Cache::default();
-                }
-                if let Some(request) = request {
-                    cache.by_request.insert(request.to_vec(), entry.clone());
-                }
-                if cache.by_cert_id.insert(key.clone(), entry).is_none() {
-                    cache.by_serial.entry(serial).or_default().push(key);
-                }
-            }
+            self.cache_if_current(epoch, key, entry, request);
         }
         Ok(answer)
+    }
+
+    fn epoch(&self) -> u64 {
+        self.status_epoch.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Caches a response signed from a status read at `epoch`, unless a status change
+    /// came in between (it would cache the old status after the change forgot it).
+    /// Returns whether it was cached.
+    fn cache_if_current(
+        &self,
+        epoch: u64,
+        key: cache::CertKey,
+        entry: Arc<cache::Cached>,
+        request: Option<&[u8]>,
+    ) -> bool {
+        let Ok(mut cache) = self.cache.write() else {
+            return false;
+        };
+        // Checked under the write lock: status_changed bumps the epoch before it takes
+        // the lock to forget, so either it sees this entry or this sees its bump.
+        if self.epoch() != epoch {
+            return false;
+        }
+        cache.insert(key, entry.clone());
+        if let Some(request) = request {
+            cache.remember_request(request, entry);
+        }
+        true
     }
 
     fn resolve(&self, cert_id: &CertId) -> Result<Resolution, String> {
@@ -486,7 +541,9 @@ impl OcspResponder {
         cert_ids: &[&CertId],
         nonce: Option<Extension>,
     ) -> Result<(OcspAnswer, Option<Vec<u8>>), String> {
-        let now = OffsetDateTime::now_utc()
+        let now = self
+            .clock
+            .now()
             .replace_nanosecond(0)
             .map_err(|e| e.to_string())?;
         let this_update = generalized(now).map_err(|e| e.to_string())?;
@@ -704,6 +761,51 @@ mod tests {
     //! Why `x509-ocsp` does most of the work: the `ocsp` crate's gaps, each shown here.
 
     use super::*;
+
+    /// A response signed from a status read before a revocation must not enter the
+    /// cache after the revocation forgot the serial (it would serve "good" for hours).
+    #[test]
+    fn a_response_signed_before_a_status_change_is_not_cached_after_it() {
+        use crate::store::CertificateStore;
+        let dir = tempfile::tempdir().unwrap();
+        let data = crate::config::DataDir::new(dir.path().join("ca"));
+        crate::ca::init(
+            &data,
+            &crate::ca::InitOptions::new("http://127.0.0.1:1".into()),
+        )
+        .unwrap();
+        let ca = Arc::new(CertificateAuthority::load(&data, None).unwrap());
+        let store = SledStore::temporary().unwrap();
+        let record = crate::store::tests::record("5a", crate::model::Role::Buyer, 30);
+        store
+            .record_issued(&record, crate::store::AuditEvent::new("issue", "t"))
+            .unwrap();
+        let responder = OcspResponder::new(ca, store, Duration::hours(4), 1000).unwrap();
+        let key = responder
+            .default_cert_ids(&record.serial, 1)
+            .into_iter()
+            .next()
+            .unwrap();
+        let cert_id = CertId::from_der(&key).unwrap();
+        // The race, step by step: read the epoch and sign (status: good)…
+        let epoch = responder.epoch();
+        let (answer, serial) = responder.sign(&[&cert_id], None).unwrap();
+        let entry = Arc::new(cache::Cached {
+            answer: answer.clone(),
+            refresh_after: OffsetDateTime::now_utc() + Duration::hours(2),
+            serial: serial.unwrap(),
+            cert_id: key.clone(),
+        });
+        // …meanwhile the certificate is revoked and the cache told…
+        responder.status_changed(&record.serial, 1);
+        let before = responder.cached();
+        // …and the old answer arrives late: refused.
+        let cert_key = responder.cache_key(&cert_id).unwrap();
+        assert!(!responder.cache_if_current(epoch, cert_key.clone(), entry.clone(), None));
+        assert_eq!(responder.cached(), before);
+        // Signed after the change, it is cached.
+        assert!(responder.cache_if_current(responder.epoch(), cert_key, entry, None));
+    }
 
     fn sha256_request_der() -> Vec<u8> {
         // Built with x509-ocsp to be certain of its shape, then compared to the fixture.

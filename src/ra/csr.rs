@@ -29,6 +29,19 @@ pub enum CsrError {
     Key(#[from] PublicKeyError),
 }
 
+impl CsrError {
+    /// What kind of failure this is.
+    pub fn kind(&self) -> crate::error::ErrorKind {
+        use crate::error::ErrorKind as K;
+        match self {
+            CsrError::Malformed(_) => K::BadCsr,
+            CsrError::BadSignature => K::BadCsrSignature,
+            CsrError::WeakSignature(_) => K::KeyRefused,
+            CsrError::Key(e) => e.kind(),
+        }
+    }
+}
+
 /// A CSR whose signature verified.
 #[derive(Debug, Clone)]
 pub struct VerifiedCsr {

@@ -5,15 +5,13 @@
 //! CSR only contributes the public key (and proof of possessing it).
 
 use subtle::ConstantTimeEq;
-use time::{Duration, OffsetDateTime};
+use time::Duration;
 
-use super::{IssuanceRequest, Issued, RaError, RegistrationAuthority};
+use super::{IssuanceRequest, Issued, RaError, RegistrationAuthority, RenewalRefusal};
 use crate::model::{PublicKey, Role, Serial};
 use crate::names::{SubjectAltName, SubjectName};
-use crate::store::{
-    AuditEvent, CertificateStore, IssuancePath, LineageStore, TokenRecord, TokenStore,
-};
-use crate::verify::{verify_signature, SignatureScheme};
+use crate::signature::{verify_signature, SignatureScheme};
+use crate::store::{AuditEvent, IssuancePath, LineageStore, StoreReader, TokenRecord, TokenStore};
 
 const TOKEN_PREFIX: &str = "ppt_";
 const ADMIN_PREFIX: &str = "ppa_";
@@ -43,6 +41,20 @@ pub enum TokenError {
         "a valid admin credential is required (Authorization: Bearer <contents of admin.token>)"
     )]
     AdminUnauthorized,
+}
+
+impl TokenError {
+    /// What kind of failure this is.
+    pub fn kind(&self) -> crate::error::ErrorKind {
+        use crate::error::ErrorKind as K;
+        match self {
+            TokenError::Malformed => K::BadToken,
+            TokenError::Unknown | TokenError::Expired(_) => K::TokenRejected,
+            TokenError::AlreadyUsed => K::TokenUsed,
+            TokenError::BadLifetime(_) => K::PolicyViolation,
+            TokenError::AdminUnauthorized => K::Unauthorized,
+        }
+    }
 }
 
 /// What an administrator grants with a token.
@@ -192,9 +204,10 @@ impl RegistrationAuthority {
     }
 
     fn prepare_token(&self, grant: TokenGrant) -> Result<CreatedToken, RaError> {
-        let profile = self.policies.profile(grant.role).ok_or_else(|| {
-            RaError::KeyPolicy(format!("no policy loaded for role {}", grant.role))
-        })?;
+        let profile = self
+            .policies
+            .profile(grant.role)
+            .ok_or(RaError::NoPolicy(grant.role))?;
         super::check_subject(profile, &grant.subject)?;
         super::check_sans(profile, &grant.subject_alt_names)?;
         let ttl = grant.ttl.unwrap_or(profile.enrollment.token_ttl);
@@ -208,7 +221,7 @@ impl RegistrationAuthority {
         }
         let id = random_hex(12)?;
         let secret = random_hex(32)?;
-        let now = OffsetDateTime::now_utc();
+        let now = self.clock.now();
         let record = TokenRecord {
             id: id.clone(),
             secret_sha256: sha256_hex(secret.as_bytes()),
@@ -234,15 +247,29 @@ impl RegistrationAuthority {
     /// claimed, so a request refused for bad input leaves the token usable; of racing
     /// requests with one token, exactly one gets a certificate.
     pub fn enroll(&self, token: &str, csr_bytes: &[u8]) -> Result<Issued, RaError> {
+        self.enroll_authenticated(token, csr_bytes, |_| Ok(()))
+    }
+
+    /// [`RegistrationAuthority::enroll`], calling `authenticated` with the token id once
+    /// the token's secret has been checked and before anything else: the place for limits
+    /// keyed by the token, which must never count attempts by someone who only knows its
+    /// public id. An error from it ends the enrollment.
+    pub fn enroll_authenticated(
+        &self,
+        token: &str,
+        csr_bytes: &[u8],
+        authenticated: impl FnOnce(&str) -> Result<(), RaError>,
+    ) -> Result<Issued, RaError> {
         let (id, secret) = parse_token(token)?;
         let record = self.store.token(id)?.ok_or(TokenError::Unknown)?;
         if !digests_equal(&sha256_hex(secret.as_bytes()), &record.secret_sha256) {
             return Err(TokenError::Unknown.into());
         }
+        authenticated(id)?;
         if record.used_at.is_some() {
             return self.redeliver(&record, csr_bytes);
         }
-        let now = OffsetDateTime::now_utc();
+        let now = self.clock.now();
         if now >= record.expires_at {
             return Err(TokenError::Expired(record.expires_at.to_string()).into());
         }
@@ -316,47 +343,54 @@ impl RegistrationAuthority {
     /// Renews a current, unrevoked certificate for the same role, subject and SANs, after
     /// checking the holder's proof of possession of the current key.
     pub fn renew(&self, request: RenewalRequest) -> Result<Issued, RaError> {
+        self.renew_authenticated(request, |_| Ok(()))
+    }
+
+    /// [`RegistrationAuthority::renew`], calling `authenticated` with the serial once the
+    /// proof of possession has verified and before issuing: the place for limits keyed by
+    /// the certificate, which anyone can read off it. An error from it ends the renewal.
+    pub fn renew_authenticated(
+        &self,
+        request: RenewalRequest,
+        authenticated: impl FnOnce(&Serial) -> Result<(), RaError>,
+    ) -> Result<Issued, RaError> {
         let old = self
             .store
             .certificate(&request.serial)?
             .ok_or_else(|| RaError::UnknownCertificate(request.serial.clone()))?;
-        let now = OffsetDateTime::now_utc();
+        let now = self.clock.now();
         if old.status != crate::model::CertificateStatus::Good {
-            return Err(RaError::Renewal(format!(
-                "certificate {} is revoked and cannot be renewed; enroll again with a new token",
-                old.serial
-            )));
+            return Err(RenewalRefusal::Revoked(old.serial.clone()).into());
         }
         if let Some(revocation) = self.ca.issuer_revocation(old.issuer) {
-            return Err(RaError::Renewal(format!(
-                "certificate {}'s issuing CA was revoked ({}); enroll again with a new token",
-                old.serial, revocation.reason
-            )));
+            return Err(RenewalRefusal::IssuerRevoked {
+                serial: old.serial.clone(),
+                reason: revocation.reason,
+            }
+            .into());
         }
         if now >= old.not_after {
-            return Err(RaError::Renewal(format!(
-                "certificate {} expired at {}; enroll again with a new token",
-                old.serial, old.not_after
-            )));
+            return Err(RenewalRefusal::Expired {
+                serial: old.serial.clone(),
+                at: old.not_after,
+            }
+            .into());
         }
         let profile = self
             .policies
             .profile(old.role)
-            .ok_or_else(|| RaError::Renewal(format!("no policy loaded for role {}", old.role)))?;
+            .ok_or(RaError::NoPolicy(old.role))?;
         if !profile.enrollment.renewal {
-            return Err(RaError::Renewal(format!(
-                "the {} policy does not allow renewal; enroll with a new token",
-                old.role
-            )));
+            return Err(RenewalRefusal::NotAllowed(old.role).into());
         }
         let opens = old.not_after - profile.enrollment.renewal_window;
         if now < opens {
-            return Err(RaError::Renewal(format!(
-                "renewal of certificate {} opens {} days before it expires, on {}; until then it stays in use",
-                old.serial,
-                profile.enrollment.renewal_window.whole_days(),
-                crate::inspect::format_time(opens)
-            )));
+            return Err(RenewalRefusal::WindowNotOpen {
+                serial: old.serial.clone(),
+                days: profile.enrollment.renewal_window.whole_days(),
+                opens,
+            }
+            .into());
         }
         // Checked arithmetic: the time is the caller's, and any i64 must be refused, not
         // overflow.
@@ -365,7 +399,7 @@ impl RegistrationAuthority {
             .checked_sub(request.time)
             .and_then(i64::checked_abs);
         if skew.is_none_or(|skew| skew > RENEWAL_CLOCK_SKEW.whole_seconds()) {
-            return Err(RaError::Renewal("the renewal proof's time is more than 5 minutes from the CA's clock; check the clock and sign again".into()));
+            return Err(RenewalRefusal::StaleProof.into());
         }
         self.check_lineage(&old)?;
         let csr = super::csr::parse(&request.csr)?;
@@ -381,11 +415,8 @@ impl RegistrationAuthority {
             &message,
             &request.proof,
         )
-        .map_err(|_| {
-            RaError::Renewal(
-                "the renewal proof does not verify with the current certificate's key".into(),
-            )
-        })?;
+        .map_err(|_| RenewalRefusal::BadProof)?;
+        authenticated(&old.serial)?;
         // A proof renews once: replaying it (or an ECDSA-malleated copy of it, which
         // signs the same bytes) is refused. Keyed by what was signed, not the signature.
         let digest = ring::digest::digest(&ring::digest::SHA256, &message);
@@ -395,9 +426,7 @@ impl RegistrationAuthority {
             .store
             .claim_renewal_proof(&key, now + RENEWAL_CLOCK_SKEW * 2)?
         {
-            return Err(RaError::Renewal(
-                "this renewal proof was already used; sign a new one (with the current time) to renew again".into(),
-            ));
+            return Err(RenewalRefusal::ProofUsed.into());
         }
         let subject: SubjectName = old.subject.parse()?;
         let sans = old
@@ -448,10 +477,12 @@ impl RegistrationAuthority {
                     .filter(|reason| matches!(reason, R::CertificateHold | R::KeyCompromise))
             });
             if let Some(reason) = suspect {
-                return Err(RaError::Renewal(format!(
-                    "certificate {} was renewed from {serial}, which is revoked ({reason}); enroll again with a new token",
-                    certificate.serial
-                )));
+                return Err(RenewalRefusal::SuspectAncestor {
+                    serial: certificate.serial.clone(),
+                    ancestor: serial,
+                    reason,
+                }
+                .into());
             }
             parent = record.parent;
         }
@@ -474,9 +505,7 @@ impl RegistrationAuthority {
     /// Revokes, as superseded, every renewed certificate whose grace period has ended.
     /// Returns how many were revoked.
     pub fn supersede_due(&self) -> Result<usize, RaError> {
-        let due = self
-            .store
-            .take_due_supersessions(OffsetDateTime::now_utc())?;
+        let due = self.store.take_due_supersessions(self.clock.now())?;
         for serial in &due {
             self.supersede(serial)?;
         }
@@ -535,6 +564,88 @@ fn check_csr_names_match(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The renewal window and the proof's time, with an injected clock: a year of a
+    /// certificate's life in milliseconds, no sleeping, no rewritten policy.
+    #[test]
+    fn renewal_opens_with_the_window_and_follows_the_clock() {
+        use crate::clock::{Clock, FixedClock};
+        use std::sync::Arc;
+        let dir = tempfile::tempdir().unwrap();
+        let data = crate::config::DataDir::new(dir.path().join("ca"));
+        crate::ca::init(
+            &data,
+            &crate::ca::InitOptions::new("http://127.0.0.1:1".into()),
+        )
+        .unwrap();
+        let ca = Arc::new(crate::ca::CertificateAuthority::load(&data, None).unwrap());
+        let policies = Arc::new(
+            super::super::Policies::load(
+                &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies"),
+            )
+            .unwrap(),
+        );
+        let store = crate::store::SledStore::temporary().unwrap();
+        let clock = FixedClock::at(time::OffsetDateTime::now_utc());
+        let ra = RegistrationAuthority::new(policies, ca, store).with_clock(clock.clone());
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let csr_pem = rcgen::CertificateParams::default()
+            .serialize_request(&key)
+            .unwrap()
+            .pem()
+            .unwrap();
+        let issued = ra
+            .issue(IssuanceRequest {
+                role: Role::Merchant,
+                csr: super::super::csr::parse(csr_pem.as_bytes()).unwrap(),
+                subject: Some("CN=Shop,O=Shop Ltd,serialNumber=M1234567".parse().unwrap()),
+                subject_alt_names: Some(Vec::new()),
+                validity: None,
+                via: IssuancePath::CliIssue,
+                actor: "test".into(),
+                parent: None,
+            })
+            .unwrap();
+        let serial = issued.record.serial.clone();
+        let renew = |time: i64| {
+            let csr_der = csr_der(csr_pem.as_bytes()).unwrap();
+            let message = renewal_message(&serial, time, &csr_der);
+            use rcgen::SigningKey;
+            ra.renew(RenewalRequest {
+                serial: serial.clone(),
+                csr: csr_pem.clone().into_bytes(),
+                time,
+                proof: key.sign(&message).unwrap(),
+            })
+        };
+        // Freshly issued: the 30-day window of the shipped merchant policy is not open.
+        let refused = renew(clock.now().unix_timestamp()).unwrap_err();
+        assert!(
+            matches!(
+                refused,
+                RaError::Renewal(RenewalRefusal::WindowNotOpen { .. })
+            ),
+            "{refused:?}"
+        );
+        // 340 days later it is; a proof made 10 minutes before "now" is stale.
+        clock.advance(Duration::days(340));
+        let stale = renew(clock.now().unix_timestamp() - 600).unwrap_err();
+        assert!(
+            matches!(stale, RaError::Renewal(RenewalRefusal::StaleProof)),
+            "{stale:?}"
+        );
+        let renewed = renew(clock.now().unix_timestamp()).unwrap();
+        assert_eq!(renewed.record.parent.as_ref(), Some(&serial));
+        // The new certificate starts at the clock's time (less the backdating).
+        assert!(renewed.record.not_before > clock.now() - Duration::minutes(10));
+        // Past notAfter: expired, refused.
+        clock.advance(Duration::days(30));
+        let expired = renew(clock.now().unix_timestamp()).unwrap_err();
+        assert!(
+            matches!(expired, RaError::Renewal(RenewalRefusal::Expired { .. })),
+            "{expired:?}"
+        );
+    }
 
     #[test]
     fn token_syntax() {

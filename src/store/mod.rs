@@ -59,6 +59,22 @@ pub enum StoreError {
     NotOnHold(Serial),
 }
 
+impl StoreError {
+    /// What kind of failure this is.
+    pub fn kind(&self) -> crate::error::ErrorKind {
+        use crate::error::ErrorKind as K;
+        match self {
+            StoreError::NotFound(_) => K::NotFound,
+            StoreError::AlreadyRevoked(..) => K::AlreadyRevoked,
+            StoreError::NotOnHold(_) => K::NotOnHold,
+            StoreError::Locked(_)
+            | StoreError::Database(_)
+            | StoreError::Corrupt(_)
+            | StoreError::SerialTaken(_) => K::Internal,
+        }
+    }
+}
+
 impl From<sled::Error> for StoreError {
     fn from(e: sled::Error) -> Self {
         let text = e.to_string();
@@ -228,11 +244,121 @@ pub trait CertificateStore: Send + Sync {
         record: &CertificateRecord,
         event: AuditEvent,
     ) -> Result<(), StoreError>;
+}
+
+/// Everything a reader may do: what the HTTP front end, the OCSP responder and the
+/// verifier get, so that none of them can reach a write. Writes go through the RA (and
+/// the CLI, which plays the RA's part offline).
+pub trait StoreReader: Send + Sync + std::fmt::Debug {
     /// One certificate.
     fn certificate(&self, serial: &Serial) -> Result<Option<CertificateRecord>, StoreError>;
     /// Certificates matching a filter, soonest expiry first when filtering on expiry,
     /// otherwise in serial order.
-    fn list(&self, filter: &ListFilter) -> Result<Vec<CertificateRecord>, StoreError>;
+    fn list(&self, filter: &ListFilter) -> Result<Vec<CertificateRecord>, StoreError> {
+        Ok(self.list_page(filter)?.records)
+    }
+    /// [`StoreReader::list`] one page at a time: at most `filter.limit` records after
+    /// `filter.after`, and where the next page starts.
+    fn list_page(&self, filter: &ListFilter) -> Result<ListPage, StoreError>;
+    /// A serial's status from the compact trees (the OCSP miss path).
+    fn known_status(&self, serial: &[u8]) -> Result<KnownStatus, StoreError>;
+    /// Walks the audit chain and checks every link.
+    fn verify_audit(&self) -> Result<AuditReport, StoreError>;
+    /// The stored hash of the admin credential, if one was made.
+    fn admin_credential_hash(&self) -> Result<Option<String>, StoreError>;
+}
+
+impl StoreReader for SledStore {
+    fn certificate(&self, serial: &Serial) -> Result<Option<CertificateRecord>, StoreError> {
+        self.certificates
+            .get(serial.as_bytes())?
+            .map(|bytes| Self::decode(&bytes))
+            .transpose()
+    }
+
+    fn list_page(&self, filter: &ListFilter) -> Result<ListPage, StoreError> {
+        use std::ops::Bound;
+        let limit = filter.limit.unwrap_or(usize::MAX);
+        let now = OffsetDateTime::now_utc();
+        // Walk the most selective index available, then filter the rest on the record.
+        // Each index is ordered by its key, so a page continues after the last key seen.
+        let (tree, start, end): (&sled::Tree, Vec<u8>, Option<Vec<u8>>) =
+            if let Some(before) = filter.expiring_before {
+                (
+                    &self.by_expiry,
+                    time_key(now).to_vec(),
+                    Some(time_key(before).to_vec()),
+                )
+            } else if let Some(role) = filter.role {
+                (
+                    &self.by_role,
+                    vec![role_byte(role)],
+                    Some(vec![role_byte(role) + 1]),
+                )
+            } else if let Some(status) = filter.status {
+                (
+                    &self.by_status,
+                    vec![status_byte(status)],
+                    Some(vec![status_byte(status) + 1]),
+                )
+            } else {
+                (&self.certificates, Vec::new(), None)
+            };
+        let lower = match &filter.after {
+            Some(after) if *after >= start => Bound::Excluded(after.clone()),
+            _ => Bound::Included(start),
+        };
+        let upper = match end {
+            Some(end) => Bound::Excluded(end),
+            None => Bound::Unbounded,
+        };
+        let serials = tree.range::<Vec<u8>, _>((lower, upper));
+        let index_prefix_len = if filter.expiring_before.is_some() {
+            8
+        } else if filter.role.is_some() || filter.status.is_some() {
+            1
+        } else {
+            0
+        };
+        let mut out: Vec<CertificateRecord> = Vec::new();
+        let mut last: Option<sled::IVec> = None;
+        let mut next = None;
+        for item in serials {
+            let (key, value) = item?;
+            let record = if index_prefix_len == 0 {
+                Self::decode(&value)?
+            } else {
+                let serial_bytes = key.get(index_prefix_len..).unwrap_or_default();
+                match self.certificates.get(serial_bytes)? {
+                    Some(bytes) => Self::decode(&bytes)?,
+                    None => continue,
+                }
+            };
+            if filter.role.is_some_and(|r| r != record.role)
+                || filter.status.is_some_and(|s| s != record.status)
+            {
+                continue;
+            }
+            if out.len() >= limit {
+                // Another match beyond the limit: the next page starts after the last
+                // record of this one.
+                next = last.map(|k| k.to_vec());
+                break;
+            }
+            out.push(record);
+            last = Some(key);
+        }
+        Ok(ListPage { records: out, next })
+    }
+    fn known_status(&self, serial: &[u8]) -> Result<KnownStatus, StoreError> {
+        self.known_status_of(serial)
+    }
+    fn verify_audit(&self) -> Result<AuditReport, StoreError> {
+        SledStore::verify_audit(self)
+    }
+    fn admin_credential_hash(&self) -> Result<Option<String>, StoreError> {
+        SledStore::admin_credential_hash(self)
+    }
 }
 
 /// sled page-cache size.
@@ -531,96 +657,6 @@ impl CertificateStore for SledStore {
             )?;
         // Durable before acknowledged.
         self.flush()
-    }
-
-    fn certificate(&self, serial: &Serial) -> Result<Option<CertificateRecord>, StoreError> {
-        self.certificates
-            .get(serial.as_bytes())?
-            .map(|bytes| Self::decode(&bytes))
-            .transpose()
-    }
-
-    fn list(&self, filter: &ListFilter) -> Result<Vec<CertificateRecord>, StoreError> {
-        Ok(self.list_page(filter)?.records)
-    }
-}
-
-impl SledStore {
-    /// [`CertificateStore::list`] one page at a time: at most `filter.limit` records
-    /// after `filter.after`, and where the next page starts.
-    pub fn list_page(&self, filter: &ListFilter) -> Result<ListPage, StoreError> {
-        use std::ops::Bound;
-        let limit = filter.limit.unwrap_or(usize::MAX);
-        let now = OffsetDateTime::now_utc();
-        // Walk the most selective index available, then filter the rest on the record.
-        // Each index is ordered by its key, so a page continues after the last key seen.
-        let (tree, start, end): (&sled::Tree, Vec<u8>, Option<Vec<u8>>) =
-            if let Some(before) = filter.expiring_before {
-                (
-                    &self.by_expiry,
-                    time_key(now).to_vec(),
-                    Some(time_key(before).to_vec()),
-                )
-            } else if let Some(role) = filter.role {
-                (
-                    &self.by_role,
-                    vec![role_byte(role)],
-                    Some(vec![role_byte(role) + 1]),
-                )
-            } else if let Some(status) = filter.status {
-                (
-                    &self.by_status,
-                    vec![status_byte(status)],
-                    Some(vec![status_byte(status) + 1]),
-                )
-            } else {
-                (&self.certificates, Vec::new(), None)
-            };
-        let lower = match &filter.after {
-            Some(after) if *after >= start => Bound::Excluded(after.clone()),
-            _ => Bound::Included(start),
-        };
-        let upper = match end {
-            Some(end) => Bound::Excluded(end),
-            None => Bound::Unbounded,
-        };
-        let serials = tree.range::<Vec<u8>, _>((lower, upper));
-        let index_prefix_len = if filter.expiring_before.is_some() {
-            8
-        } else if filter.role.is_some() || filter.status.is_some() {
-            1
-        } else {
-            0
-        };
-        let mut out: Vec<CertificateRecord> = Vec::new();
-        let mut last: Option<sled::IVec> = None;
-        let mut next = None;
-        for item in serials {
-            let (key, value) = item?;
-            let record = if index_prefix_len == 0 {
-                Self::decode(&value)?
-            } else {
-                let serial_bytes = key.get(index_prefix_len..).unwrap_or_default();
-                match self.certificates.get(serial_bytes)? {
-                    Some(bytes) => Self::decode(&bytes)?,
-                    None => continue,
-                }
-            };
-            if filter.role.is_some_and(|r| r != record.role)
-                || filter.status.is_some_and(|s| s != record.status)
-            {
-                continue;
-            }
-            if out.len() >= limit {
-                // Another match beyond the limit: the next page starts after the last
-                // record of this one.
-                next = last.map(|k| k.to_vec());
-                break;
-            }
-            out.push(record);
-            last = Some(key);
-        }
-        Ok(ListPage { records: out, next })
     }
 }
 

@@ -130,8 +130,6 @@ pub trait RevocationStore: Send + Sync {
         &self,
         visit: &mut dyn FnMut(&[u8], RevokedEntry),
     ) -> Result<(), StoreError>;
-    /// A serial's status, reading only the compact trees (the OCSP miss path).
-    fn known_status(&self, serial: &[u8]) -> Result<KnownStatus, StoreError>;
     /// The next number of a monotonic counter (e.g. a CRL number), durably.
     fn next_counter(&self, name: &str) -> Result<u64, StoreError> {
         self.next_counter_at_least(name, 0)
@@ -145,6 +143,25 @@ pub trait RevocationStore: Send + Sync {
 type Tx<T> = Result<T, ConflictableTransactionError<StoreError>>;
 
 impl SledStore {
+    /// A serial's status, reading only the compact trees (the OCSP miss path).
+    pub(super) fn known_status_of(&self, serial: &[u8]) -> Result<KnownStatus, StoreError> {
+        if let Some(value) = self.revoked.get(serial)? {
+            return Ok(KnownStatus::Revoked(RevokedEntry::decode(&value)?));
+        }
+        if let Some(issuer) = self.issuer_of.get(serial)? {
+            let issuer = <[u8; 4]>::try_from(issuer.as_ref())
+                .map(u32::from_be_bytes)
+                .map_err(|_| StoreError::Corrupt("issuer entry".into()))?;
+            return Ok(KnownStatus::Good { issuer });
+        }
+        // Records made before rollover existed have no issuer entry: CA 1's.
+        Ok(if self.certificates.contains_key(serial)? {
+            KnownStatus::Good { issuer: 1 }
+        } else {
+            KnownStatus::NeverIssued
+        })
+    }
+
     /// The one way a certificate's status changes: in one transaction, `change` checks
     /// and edits the record; the status index, the compact `revoked` tree and the audit
     /// trail follow it; then the change is made durable.
@@ -287,24 +304,6 @@ impl RevocationStore for SledStore {
         Ok(())
     }
 
-    fn known_status(&self, serial: &[u8]) -> Result<KnownStatus, StoreError> {
-        if let Some(value) = self.revoked.get(serial)? {
-            return Ok(KnownStatus::Revoked(RevokedEntry::decode(&value)?));
-        }
-        if let Some(issuer) = self.issuer_of.get(serial)? {
-            let issuer = <[u8; 4]>::try_from(issuer.as_ref())
-                .map(u32::from_be_bytes)
-                .map_err(|_| StoreError::Corrupt("issuer entry".into()))?;
-            return Ok(KnownStatus::Good { issuer });
-        }
-        // Records made before rollover existed have no issuer entry: CA 1's.
-        Ok(if self.certificates.contains_key(serial)? {
-            KnownStatus::Good { issuer: 1 }
-        } else {
-            KnownStatus::NeverIssued
-        })
-    }
-
     fn next_counter_at_least(&self, name: &str, floor: u64) -> Result<u64, StoreError> {
         let key = format!("counter:{name}");
         let value = self.meta.update_and_fetch(key.as_bytes(), |old| {
@@ -327,7 +326,7 @@ mod tests {
     use super::super::tests::record;
     use super::*;
     use crate::model::Role;
-    use crate::store::CertificateStore;
+    use crate::store::{CertificateStore, StoreReader};
 
     fn revocation(reason: RevocationReason) -> RevocationRecord {
         RevocationRecord {

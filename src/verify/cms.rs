@@ -11,8 +11,8 @@ use cms::signed_data::{SignedData, SignerIdentifier};
 use der::asn1::{ObjectIdentifier, OctetString};
 use der::{Decode, Encode};
 
-use super::signature::SignatureScheme;
 use crate::model::KeyAlgorithm;
+use crate::signature::SignatureScheme;
 
 const ID_SIGNED_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.2");
 const ID_CONTENT_TYPE: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.3");

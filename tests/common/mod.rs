@@ -1038,7 +1038,8 @@ impl HttpResponse {
     /// Asserts an RFC 9457 problem document with this status: the content type is
     /// `application/problem+json` and the body has `type`, `title`, a matching `status`
     /// and a non-empty `detail`. Returns the document.
-    pub fn assert_problem(&self, status: u16, what: &str) -> serde_json::Value {
+    #[track_caller]
+    pub fn assert_problem(&self, status: u16, kind: &str, what: &str) -> serde_json::Value {
         self.assert_status(status, what);
         assert!(
             self.content_type().starts_with("application/problem+json"),
@@ -1061,6 +1062,13 @@ impl HttpResponse {
                 self.describe()
             );
         }
+        // Clients branch on the type, not on the prose: it is the contract.
+        assert_eq!(
+            problem["type"].as_str(),
+            Some(format!("urn:paypki:problem:{kind}").as_str()),
+            "{what}: problem type\n{}",
+            self.describe()
+        );
         problem
     }
 }
@@ -1983,4 +1991,195 @@ pub fn policies_with_open_renewal(ca: &TestCa) -> PathBuf {
         std::fs::write(&path, text).unwrap();
     }
     dir
+}
+
+// ---------------------------------------------------------------------------------------
+// Resources and raw connections (tests/hardening_http.rs)
+// ---------------------------------------------------------------------------------------
+
+impl<'a> TestServer<'a> {
+    /// [`TestServer::start_with`] through `sh -c '<shell_prefix>; exec paypki serve …'`,
+    /// e.g. with `ulimit -Hn 400; ulimit -Sn 200` to start the server with other resource
+    /// limits (the shell execs, so [`TestServer::pid`] is the server's).
+    pub fn start_under_shell(ca: &'a TestCa, shell_prefix: &str, extra_args: &[&str]) -> Self {
+        static STARTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = STARTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let log_path = ca.path(&format!("server-shell-{n}.log"));
+        let log = std::fs::File::create(&log_path).expect("cannot create the server log");
+        let log_err = log.try_clone().expect("cannot clone the server log handle");
+        let mut command = Command::new("sh");
+        command
+            .arg("-c")
+            .arg(format!("{shell_prefix}; exec \"$0\" \"$@\""))
+            .arg(PAYPKI)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(extra_args)
+            .arg("--data-dir")
+            .arg(ca.data_dir())
+            .arg("--policies")
+            .arg(ca.policies())
+            .current_dir(ca.temp_dir())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::from(log))
+            .stderr(std::process::Stdio::from(log_err));
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("PAYPKI_") {
+                command.env_remove(name);
+            }
+        }
+        let child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start sh -c … {PAYPKI} serve: {e}"));
+        let mut server = TestServer {
+            ca,
+            child: Some(child),
+            url: String::new(),
+            admin_token: String::new(),
+            log_path,
+            agent: test_agent(),
+        };
+        server.wait_ready();
+        server
+    }
+
+    /// The server's socket address (`127.0.0.1:PORT`).
+    pub fn address(&self) -> std::net::SocketAddr {
+        self.url
+            .trim_start_matches("http://")
+            .parse()
+            .unwrap_or_else(|e| panic!("{}: not an address: {e}", self.url))
+    }
+
+    /// The value of one series of `GET /metrics`, e.g. `paypki_connections_open` or
+    /// `paypki_errors_total{status="429"}`; `None` when the server does not export it.
+    pub fn metric(&self, series: &str) -> Option<f64> {
+        let text = self.get("/metrics").text();
+        text.lines()
+            .filter(|line| !line.starts_with('#'))
+            .find_map(|line| {
+                let (name, value) = line.rsplit_once(' ')?;
+                (name == series).then(|| value.parse().ok()).flatten()
+            })
+    }
+
+    /// A field of `/proc/<server pid>/status` in KiB, e.g. `VmRSS`.
+    pub fn proc_status_kib(&self, field: &str) -> u64 {
+        proc_status_kib(self.pid(), field)
+    }
+}
+
+/// A field of `/proc/<pid>/status` in KiB (`VmRSS`, `VmHWM`…); panics if absent.
+pub fn proc_status_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_else(|e| panic!("cannot read /proc/{pid}/status: {e}"));
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(&format!("{field}:")))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|kib| kib.parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status:\n{status}"))
+}
+
+/// The soft and hard "Max open files" of a process (`/proc/<pid>/limits`), as written
+/// there (a number or `unlimited`).
+pub fn open_file_limits(pid: u32) -> (String, String) {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits"))
+        .unwrap_or_else(|e| panic!("cannot read /proc/{pid}/limits: {e}"));
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap_or_else(|| panic!("no Max open files in /proc/{pid}/limits:\n{limits}"));
+    let mut fields = line["Max open files".len()..].split_whitespace();
+    (
+        fields.next().unwrap_or_default().to_string(),
+        fields.next().unwrap_or_default().to_string(),
+    )
+}
+
+/// A TCP connection to `server` whose source address is `local` (any address of
+/// 127.0.0.0/8 is this machine's), so that a test can play a second client with its own
+/// address. Blocking, with a 30 s read timeout.
+pub fn connect_from(local: std::net::IpAddr, server: std::net::SocketAddr) -> std::net::TcpStream {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .expect("a tokio runtime");
+    let stream = runtime.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+        socket
+            .bind(std::net::SocketAddr::new(local, 0))
+            .unwrap_or_else(|e| panic!("cannot bind {local}: {e}"));
+        socket
+            .connect(server)
+            .await
+            .unwrap_or_else(|e| panic!("cannot connect from {local} to {server}: {e}"))
+    });
+    let stream = stream.into_std().expect("a std stream");
+    stream.set_nonblocking(false).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    stream
+}
+
+/// Reads one HTTP/1.1 response (with a `Content-Length`) from a raw connection; `None`
+/// when the server closed the connection (or reset it, or timed out) before a whole
+/// response arrived.
+pub fn read_raw_response(stream: &mut std::net::TcpStream) -> Option<HttpResponse> {
+    use std::io::Read;
+    let mut raw = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&raw[..end]).to_string();
+            let mut lines = head.lines();
+            let status = lines
+                .next()
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|c| c.parse().ok())?;
+            let headers: Vec<(String, String)> = lines
+                .filter_map(|l| l.split_once(':'))
+                .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+                .collect();
+            let length = headers
+                .iter()
+                .find(|(n, _)| n == "content-length")
+                .and_then(|(_, v)| v.parse::<usize>().ok())
+                .unwrap_or(0);
+            if raw.len() >= end + 4 + length {
+                return Some(HttpResponse {
+                    status,
+                    headers,
+                    body: raw[end + 4..end + 4 + length].to_vec(),
+                });
+            }
+        }
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => raw.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+/// Sends a raw HTTP/1.1 request (`Connection: close`) on `stream` and reads the answer.
+pub fn raw_request(
+    stream: &mut std::net::TcpStream,
+    method: &str,
+    path: &str,
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Option<HttpResponse> {
+    use std::io::Write;
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: paypki.test\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    if let Some(content_type) = content_type {
+        request.push_str(&format!("Content-Type: {content_type}\r\n"));
+    }
+    request.push_str("\r\n");
+    let mut bytes = request.into_bytes();
+    bytes.extend_from_slice(body);
+    stream.write_all(&bytes).ok()?;
+    read_raw_response(stream)
 }

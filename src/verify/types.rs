@@ -1,0 +1,152 @@
+//! What the verification service is asked, and what it answers.
+
+use super::*;
+
+/// Where the signer's certificate comes from.
+#[derive(Debug, Clone)]
+pub enum SignerCertificate {
+    /// PEM text.
+    Pem(String),
+    /// A serial of a certificate this CA issued.
+    Serial(String),
+    /// Not given: taken from a CMS signature's certificates.
+    FromSignature,
+}
+
+/// How the signature is encoded.
+#[derive(Debug, Clone)]
+pub enum SignatureFormat {
+    /// A bare signature over the message; the scheme is named or inferred from the key.
+    Raw(Option<String>),
+    /// Detached CMS / PKCS#7 SignedData.
+    Cms,
+}
+
+/// One verification.
+#[derive(Debug, Clone)]
+pub struct VerifyRequest {
+    /// The signer's certificate.
+    pub certificate: SignerCertificate,
+    /// The signed message.
+    pub message: Vec<u8>,
+    /// The signature.
+    pub signature: Vec<u8>,
+    /// Its encoding.
+    pub format: SignatureFormat,
+    /// When the signature was made (default: now).
+    pub time: Option<OffsetDateTime>,
+    /// The role the signer must have.
+    pub require_role: Option<Role>,
+}
+
+/// The signer, when known.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct SignerInfo {
+    /// Subject DN.
+    pub subject: String,
+    /// Role from the certificate-policy OID, if it is one of ours.
+    pub role: Option<Role>,
+    /// Serial, lowercase hex.
+    pub serial: String,
+}
+
+/// The answer.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct VerifyOutcome {
+    /// Whether every check passed.
+    pub valid: bool,
+    /// Why not, for programs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Reason>,
+    /// A sentence for people.
+    pub message: String,
+    /// The signer, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signer: Option<SignerInfo>,
+    /// The signature scheme that verified.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub algorithm: Option<String>,
+    /// Which time the signature was judged at, and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time: Option<JudgedTime>,
+}
+
+/// Where the time a signature was judged at comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TimeSource {
+    /// The server's clock when it answered.
+    Server,
+    /// The time the caller claimed (within the signer's policy's grace period).
+    Claimed,
+}
+
+/// The time a signature (or chain) was judged at.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct JudgedTime {
+    /// The time used, RFC 3339.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String)]
+    pub at: OffsetDateTime,
+    /// `server` or `claimed`.
+    pub source: TimeSource,
+    /// Whether the time is proven (by a trusted timestamp); a claimed time is not.
+    pub proven: bool,
+    /// The time the caller claimed, if any.
+    #[serde(
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<String>)]
+    pub claimed: Option<OffsetDateTime>,
+    /// Why a claimed time was not used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// How far ahead of the server's clock a claimed time may be (clock skew).
+pub(super) const CLOCK_SKEW: time::Duration = time::Duration::minutes(5);
+/// The grace for claimed times of a signer of no known role.
+pub(super) const DEFAULT_CLAIMED_TIME_GRACE: time::Duration = time::Duration::minutes(5);
+
+pub(super) fn signer_info(leaf: &Leaf) -> SignerInfo {
+    SignerInfo {
+        subject: leaf.subject.clone(),
+        role: leaf.role,
+        serial: leaf.serial.to_string(),
+    }
+}
+
+impl VerifyOutcome {
+    /// A failed verification.
+    pub fn invalid(reason: Reason, message: impl Into<String>, signer: Option<SignerInfo>) -> Self {
+        VerifyOutcome {
+            valid: false,
+            reason: Some(reason),
+            message: message.into(),
+            signer,
+            algorithm: None,
+            time: None,
+        }
+    }
+}
+
+/// The answer of chain validation.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ValidateOutcome {
+    /// Whether the chain validates to our root and the leaf is not revoked.
+    pub valid: bool,
+    /// `good`, `revoked` or `unknown` (not ours, or not validated).
+    pub status: &'static str,
+    /// Why not, for programs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Reason>,
+    /// A sentence for people.
+    pub message: String,
+    /// The leaf, when it is ours.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<SignerInfo>,
+    /// Which time the chain was judged at, and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time: Option<JudgedTime>,
+}
