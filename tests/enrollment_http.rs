@@ -655,6 +655,7 @@ fn assert_refused(
 
 #[test]
 fn bad_enrollment_requests_get_problem_documents_and_leave_the_token_usable() {
+    let mut cases = Cases::new();
     let ca = TestCa::new();
     let server = TestServer::start(&ca);
     let case = enroll_case("buyer");
@@ -665,15 +666,17 @@ fn bad_enrollment_requests_get_problem_documents_and_leave_the_token_usable() {
     post_enroll(&server, &used, &good_csr).assert_status(201, "first use of a token");
     let before = ca.certificate_count();
     let (_, other_csr) = key_and_csr(&ca, KeyType::EcP256, "/", &[], "other");
-    assert_refused(
-        &ca,
-        &post_enroll(&server, &used, &other_csr),
-        409,
-        "token-used",
-        "already been used",
-        before,
-        "reused token",
-    );
+    cases.case("reused token", || {
+        assert_refused(
+            &ca,
+            &post_enroll(&server, &used, &other_csr),
+            409,
+            "token-used",
+            "already been used",
+            before,
+            "reused token",
+        );
+    });
 
     // Expired.
     let short = server.create_token(
@@ -683,15 +686,17 @@ fn bad_enrollment_requests_get_problem_documents_and_leave_the_token_usable() {
         &["--ttl", "1s"],
     );
     std::thread::sleep(std::time::Duration::from_secs(2));
-    assert_refused(
-        &ca,
-        &post_enroll(&server, &short, &good_csr),
-        403,
-        "token-rejected",
-        "expired",
-        before,
-        "expired token",
-    );
+    cases.case("expired token", || {
+        assert_refused(
+            &ca,
+            &post_enroll(&server, &short, &good_csr),
+            403,
+            "token-rejected",
+            "expired",
+            before,
+            "expired token",
+        );
+    });
 
     // Unknown, but well formed.
     let unknown = format!(
@@ -699,15 +704,17 @@ fn bad_enrollment_requests_get_problem_documents_and_leave_the_token_usable() {
         "0123456789ab".repeat(2),
         "fedcba9876543210".repeat(4)
     );
-    assert_refused(
-        &ca,
-        &post_enroll(&server, &unknown, &good_csr),
-        403,
-        "token-rejected",
-        "not recognized",
-        before,
-        "unknown token",
-    );
+    cases.case("unknown token", || {
+        assert_refused(
+            &ca,
+            &post_enroll(&server, &unknown, &good_csr),
+            403,
+            "token-rejected",
+            "not recognized",
+            before,
+            "unknown token",
+        );
+    });
     // A real token's id with a wrong secret is just as unknown.
     let token = server.create_case_token(&case);
     let (id_part, secret) = token.rsplit_once('_').unwrap();
@@ -718,15 +725,17 @@ fn bad_enrollment_requests_get_problem_documents_and_leave_the_token_usable() {
             .map(|c| if c == '0' { '1' } else { '0' })
             .collect::<String>()
     );
-    assert_refused(
-        &ca,
-        &post_enroll(&server, &wrong_secret, &good_csr),
-        403,
-        "token-rejected",
-        "not recognized",
-        before,
-        "wrong secret",
-    );
+    cases.case("wrong secret", || {
+        assert_refused(
+            &ca,
+            &post_enroll(&server, &wrong_secret, &good_csr),
+            403,
+            "token-rejected",
+            "not recognized",
+            before,
+            "wrong secret",
+        );
+    });
 
     // Malformed token.
     for malformed in ["not-a-token", "ppt_x_y", ""] {
@@ -769,39 +778,47 @@ fn bad_enrollment_requests_get_problem_documents_and_leave_the_token_usable() {
     let check = run(std::process::Command::new("openssl")
         .args(["req", "-verify", "-noout", "-in"])
         .arg(&tampered));
-    assert!(
-        !check.status.success() || !check.describe().contains("verify OK"),
-        "openssl accepts the tampered CSR\n{}",
-        check.describe()
-    );
-    assert_refused(
-        &ca,
-        &post_enroll(&server, &token, &tampered),
-        400,
-        "bad-csr-signature",
-        "signature",
-        before,
-        "CSR with a bad signature",
-    );
+    cases.case("case 5", || {
+        assert!(
+            !check.status.success() || !check.describe().contains("verify OK"),
+            "openssl accepts the tampered CSR\n{}",
+            check.describe()
+        );
+    });
+    cases.case("CSR with a bad signature", || {
+        assert_refused(
+            &ca,
+            &post_enroll(&server, &token, &tampered),
+            400,
+            "bad-csr-signature",
+            "signature",
+            before,
+            "CSR with a bad signature",
+        );
+    });
 
     // Not a CSR at all.
     let garbage = server.post_json(
         "/v1/enroll",
         &serde_json::json!({ "token": token, "csr": "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n" }),
     );
-    assert_refused(&ca, &garbage, 400, "bad-csr", "csr", before, "garbage CSR");
+    cases.case("garbage CSR", || {
+        assert_refused(&ca, &garbage, 400, "bad-csr", "csr", before, "garbage CSR");
+    });
 
     // Weak key: RSA 1024.
     let (_, weak) = key_and_csr(&ca, KeyType::Rsa(1024), "/", &[], "rsa1024");
-    assert_refused(
-        &ca,
-        &post_enroll(&server, &token, &weak),
-        422,
-        "bad-key",
-        "2048",
-        before,
-        "RSA 1024 CSR",
-    );
+    cases.case("RSA 1024 CSR", || {
+        assert_refused(
+            &ca,
+            &post_enroll(&server, &token, &weak),
+            422,
+            "bad-key",
+            "2048",
+            before,
+            "RSA 1024 CSR",
+        );
+    });
 
     // A subject other than the token's.
     let (_, mallory) = key_and_csr(
@@ -811,15 +828,17 @@ fn bad_enrollment_requests_get_problem_documents_and_leave_the_token_usable() {
         &[],
         "mallory",
     );
-    assert_refused(
-        &ca,
-        &post_enroll(&server, &token, &mallory),
-        422,
-        "csr-mismatch",
-        "subject",
-        before,
-        "CSR subject differs from the token's",
-    );
+    cases.case("CSR subject differs from the token's", || {
+        assert_refused(
+            &ca,
+            &post_enroll(&server, &token, &mallory),
+            422,
+            "csr-mismatch",
+            "subject",
+            before,
+            "CSR subject differs from the token's",
+        );
+    });
     // The token's attributes in another order are another subject too.
     let (_, reordered) = key_and_csr(
         &ca,
@@ -840,25 +859,29 @@ fn bad_enrollment_requests_get_problem_documents_and_leave_the_token_usable() {
         Some("application/json"),
         format!("{{\"token\": \"{token}\", \"csr\": ").as_bytes(),
     );
-    assert_refused(
-        &ca,
-        &invalid_json,
-        400,
-        "malformed-request",
-        "json",
-        before,
-        "invalid JSON",
-    );
+    cases.case("invalid JSON", || {
+        assert_refused(
+            &ca,
+            &invalid_json,
+            400,
+            "malformed-request",
+            "json",
+            before,
+            "invalid JSON",
+        );
+    });
     let missing_field = server.post_json("/v1/enroll", &serde_json::json!({ "token": token }));
-    assert_refused(
-        &ca,
-        &missing_field,
-        400,
-        "malformed-request",
-        "csr",
-        before,
-        "missing csr field",
-    );
+    cases.case("missing csr field", || {
+        assert_refused(
+            &ca,
+            &missing_field,
+            400,
+            "malformed-request",
+            "csr",
+            before,
+            "missing csr field",
+        );
+    });
     let unknown_field = server.post_json(
         "/v1/enroll",
         &serde_json::json!({ "token": token, "csr": read_text(&good_csr), "role": "bank" }),
@@ -867,36 +890,42 @@ fn bad_enrollment_requests_get_problem_documents_and_leave_the_token_usable() {
     let body =
         serde_json::to_vec(&serde_json::json!({ "token": token, "csr": read_text(&good_csr) }))
             .unwrap();
-    assert_refused(
-        &ca,
-        &server.post_bytes("/v1/enroll", Some("text/plain"), &body),
-        415,
-        "unsupported-media-type",
-        "json",
-        before,
-        "wrong content type",
-    );
-    assert_refused(
-        &ca,
-        &server.post_bytes("/v1/enroll", None, &body),
-        415,
-        "unsupported-media-type",
-        "json",
-        before,
-        "no content type",
-    );
+    cases.case("wrong content type", || {
+        assert_refused(
+            &ca,
+            &server.post_bytes("/v1/enroll", Some("text/plain"), &body),
+            415,
+            "unsupported-media-type",
+            "json",
+            before,
+            "wrong content type",
+        );
+    });
+    cases.case("no content type", || {
+        assert_refused(
+            &ca,
+            &server.post_bytes("/v1/enroll", None, &body),
+            415,
+            "unsupported-media-type",
+            "json",
+            before,
+            "no content type",
+        );
+    });
     let mut oversized = format!("{{\"token\": \"{token}\", \"csr\": \"").into_bytes();
     oversized.resize(200 * 1024, b'A');
     oversized.extend_from_slice(b"\"}");
-    assert_refused(
-        &ca,
-        &server.post_oversized("/v1/enroll", "application/json", &oversized),
-        413,
-        "payload-too-large",
-        "too large",
-        before,
-        "200 KiB body",
-    );
+    cases.case("200 KiB body", || {
+        assert_refused(
+            &ca,
+            &server.post_oversized("/v1/enroll", "application/json", &oversized),
+            413,
+            "payload-too-large",
+            "too large",
+            before,
+            "200 KiB body",
+        );
+    });
 
     // After all of that, the token still works, exactly once.
     let (key, csr) = key_and_csr(&ca, KeyType::EcP384, "/", &[], "finally");
@@ -915,17 +944,22 @@ fn bad_enrollment_requests_get_problem_documents_and_leave_the_token_usable() {
         body["serial"].as_str().unwrap(),
         "the token after refusals",
     );
-    assert_eq!(ca.certificate_count(), before + 1);
-    assert_refused(
-        &ca,
-        &post_enroll(&server, &token, &csr),
-        409,
-        "token-used",
-        "already",
-        before + 1,
-        "the token a second time",
-    );
+    cases.case("line 260", || {
+        assert_eq!(ca.certificate_count(), before + 1);
+    });
+    cases.case("the token a second time", || {
+        assert_refused(
+            &ca,
+            &post_enroll(&server, &token, &csr),
+            409,
+            "token-used",
+            "already",
+            before + 1,
+            "the token a second time",
+        );
+    });
     server.stop();
+    cases.finish();
 }
 
 #[test]

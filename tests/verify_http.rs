@@ -845,6 +845,7 @@ fn gateway_signatures_by_openssl_and_python_verify() {
 
 #[test]
 fn each_failure_has_its_own_reason() {
+    let mut cases = Cases::new();
     let ca = TestCa::new();
     let server = TestServer::start(&ca);
     let alice = enroll(&server, "merchant", KeyType::EcP256, "alice");
@@ -859,12 +860,14 @@ fn each_failure_has_its_own_reason() {
         &ca.path("alice.sig"),
     );
     let good = by_cert(&alice, msg, &sig);
-    assert_valid(
-        &verify(&server, &good, "baseline"),
-        &alice,
-        Some("ecdsa-sha256"),
-        "baseline",
-    );
+    cases.case("baseline", || {
+        assert_valid(
+            &verify(&server, &good, "baseline"),
+            &alice,
+            Some("ecdsa-sha256"),
+            "baseline",
+        );
+    });
 
     // bad_signature: altered message, altered signature, another participant's key.
     let mut altered = msg.to_vec();
@@ -874,17 +877,23 @@ fn each_failure_has_its_own_reason() {
         &by_cert(&alice, &altered, &sig),
         "tampered message",
     );
-    assert_reason(&outcome, "bad_signature", "tampered message");
-    assert_eq!(
-        outcome["signer"]["serial"],
-        alice.serial.as_str(),
-        "{outcome}"
-    );
-    assert_reason(
-        &verify(&server, &by_serial(&alice, b"", &sig), "empty message"),
-        "bad_signature",
-        "empty message",
-    );
+    cases.case("tampered message", || {
+        assert_reason(&outcome, "bad_signature", "tampered message");
+    });
+    cases.case("case 3", || {
+        assert_eq!(
+            outcome["signer"]["serial"],
+            alice.serial.as_str(),
+            "{outcome}"
+        );
+    });
+    cases.case("empty message", || {
+        assert_reason(
+            &verify(&server, &by_serial(&alice, b"", &sig), "empty message"),
+            "bad_signature",
+            "empty message",
+        );
+    });
     for (i, bad) in tampered(&sig).into_iter().enumerate() {
         let what = format!("tampered signature #{i}");
         assert_reason(
@@ -900,66 +909,80 @@ fn each_failure_has_its_own_reason() {
         &message,
         &ca.path("mallory.sig"),
     );
-    assert_valid(
-        &verify(
-            &server,
-            &by_cert(&mallory, msg, &by_mallory),
-            "mallory's own",
-        ),
-        &mallory,
-        Some("ecdsa-sha256"),
-        "mallory with mallory's certificate",
-    );
-    assert_reason(
-        &verify(&server, &by_cert(&alice, msg, &by_mallory), "another key"),
-        "bad_signature",
-        "mallory's signature with alice's certificate",
-    );
-    assert_reason(
-        &verify(&server, &by_serial(&alice, msg, &by_mallory), "another key"),
-        "bad_signature",
-        "mallory's signature with alice's serial",
-    );
+    cases.case("mallory with mallory's certificate", || {
+        assert_valid(
+            &verify(
+                &server,
+                &by_cert(&mallory, msg, &by_mallory),
+                "mallory's own",
+            ),
+            &mallory,
+            Some("ecdsa-sha256"),
+            "mallory with mallory's certificate",
+        );
+    });
+    cases.case("mallory's signature with alice's certificate", || {
+        assert_reason(
+            &verify(&server, &by_cert(&alice, msg, &by_mallory), "another key"),
+            "bad_signature",
+            "mallory's signature with alice's certificate",
+        );
+    });
+    cases.case("mallory's signature with alice's serial", || {
+        assert_reason(
+            &verify(&server, &by_serial(&alice, msg, &by_mallory), "another key"),
+            "bad_signature",
+            "mallory's signature with alice's serial",
+        );
+    });
     // CMS: altered message, altered signature value, another signer than the one named.
     let cms = sign_cms(&alice.cert, &alice.key, &message, &ca.path("alice.p7s"));
     let cms_body = json!({ "format": "cms", "message": b64(msg), "signature": b64(&cms) });
-    assert_valid(
-        &verify(&server, &cms_body, "CMS"),
-        &alice,
-        None,
-        "CMS baseline",
-    );
-    assert_reason(
-        &verify(
-            &server,
-            &with(cms_body.clone(), "message", b64(&altered)),
-            "CMS",
-        ),
-        "bad_signature",
-        "CMS over an altered message",
-    );
+    cases.case("CMS baseline", || {
+        assert_valid(
+            &verify(&server, &cms_body, "CMS"),
+            &alice,
+            None,
+            "CMS baseline",
+        );
+    });
+    cases.case("CMS over an altered message", || {
+        assert_reason(
+            &verify(
+                &server,
+                &with(cms_body.clone(), "message", b64(&altered)),
+                "CMS",
+            ),
+            "bad_signature",
+            "CMS over an altered message",
+        );
+    });
     let mut cms_bad = cms.clone();
     *cms_bad.last_mut().unwrap() ^= 0x01;
-    assert_reason(
-        &verify(
-            &server,
-            &with(cms_body.clone(), "signature", b64(&cms_bad)),
-            "CMS",
-        ),
-        "bad_signature",
-        "CMS with an altered signature value",
-    );
+    cases.case("CMS with an altered signature value", || {
+        assert_reason(
+            &verify(
+                &server,
+                &with(cms_body.clone(), "signature", b64(&cms_bad)),
+                "CMS",
+            ),
+            "bad_signature",
+            "CMS with an altered signature value",
+        );
+    });
     let mallory_cms = sign_cms(&mallory.cert, &mallory.key, &message, &ca.path("m.p7s"));
-    assert_reason(
-        &verify(
-            &server,
-            &json!({ "format": "cms", "certificate": alice.cert_pem(), "message": b64(msg),
-                     "signature": b64(&mallory_cms) }),
-            "CMS by another signer",
-        ),
-        "bad_signature",
-        "mallory's CMS signature with alice's certificate",
-    );
+    cases.case("mallory's CMS signature with alice's certificate", || {
+        assert_reason(
+            &verify(
+                &server,
+                &json!({ "format": "cms", "certificate": alice.cert_pem(), "message": b64(msg),
+                         "signature": b64(&mallory_cms) }),
+                "CMS by another signer",
+            ),
+            "bad_signature",
+            "mallory's CMS signature with alice's certificate",
+        );
+    });
     let cli = cli_verify(
         &server,
         &[
@@ -972,7 +995,9 @@ fn each_failure_has_its_own_reason() {
         ],
         false,
     );
-    assert_eq!(cli["reason"], "bad_signature", "{cli}");
+    cases.case("case 12", || {
+        assert_eq!(cli["reason"], "bad_signature", "{cli}");
+    });
 
     // CMS variants: the signer named by subjectKeyIdentifier (-keyid) verifies; without
     // carried certificates (-nocerts) the signer must be named in the request; attached
@@ -985,22 +1010,26 @@ fn each_failure_has_its_own_reason() {
         &["-keyid"],
     );
     let keyid_body = json!({ "format": "cms", "message": b64(msg), "signature": b64(&keyid) });
-    assert_valid(
-        &verify(&server, &keyid_body, "-keyid"),
-        &alice,
-        None,
-        "CMS -keyid",
-    );
-    assert_valid(
-        &verify(
-            &server,
-            &with(keyid_body, "certificate", alice.cert_pem()),
-            "-keyid",
-        ),
-        &alice,
-        None,
-        "CMS -keyid, certificate given",
-    );
+    cases.case("CMS -keyid", || {
+        assert_valid(
+            &verify(&server, &keyid_body, "-keyid"),
+            &alice,
+            None,
+            "CMS -keyid",
+        );
+    });
+    cases.case("CMS -keyid, certificate given", || {
+        assert_valid(
+            &verify(
+                &server,
+                &with(keyid_body, "certificate", alice.cert_pem()),
+                "-keyid",
+            ),
+            &alice,
+            None,
+            "CMS -keyid, certificate given",
+        );
+    });
     let nocerts = sign_cms_with(
         &alice.cert,
         &alice.key,
@@ -1009,40 +1038,48 @@ fn each_failure_has_its_own_reason() {
         &["-nocerts"],
     );
     let nocerts_body = json!({ "format": "cms", "message": b64(msg), "signature": b64(&nocerts) });
-    assert_reason(
-        &verify(&server, &nocerts_body, "-nocerts"),
-        "malformed",
-        "CMS -nocerts without a certificate in the request",
-    );
-    assert_valid(
-        &verify(
-            &server,
-            &with(nocerts_body.clone(), "certificate", alice.cert_pem()),
-            "-nocerts",
-        ),
-        &alice,
-        None,
-        "CMS -nocerts, certificate given",
-    );
-    assert_valid(
-        &verify(
-            &server,
-            &with(nocerts_body.clone(), "serial", alice.serial.as_str()),
-            "-nocerts",
-        ),
-        &alice,
-        None,
-        "CMS -nocerts, serial given",
-    );
-    assert_reason(
-        &verify(
-            &server,
-            &with(nocerts_body, "certificate", mallory.cert_pem()),
-            "-nocerts",
-        ),
-        "bad_signature",
-        "CMS -nocerts by alice, mallory's certificate given",
-    );
+    cases.case("CMS -nocerts without a certificate in the request", || {
+        assert_reason(
+            &verify(&server, &nocerts_body, "-nocerts"),
+            "malformed",
+            "CMS -nocerts without a certificate in the request",
+        );
+    });
+    cases.case("CMS -nocerts, certificate given", || {
+        assert_valid(
+            &verify(
+                &server,
+                &with(nocerts_body.clone(), "certificate", alice.cert_pem()),
+                "-nocerts",
+            ),
+            &alice,
+            None,
+            "CMS -nocerts, certificate given",
+        );
+    });
+    cases.case("CMS -nocerts, serial given", || {
+        assert_valid(
+            &verify(
+                &server,
+                &with(nocerts_body.clone(), "serial", alice.serial.as_str()),
+                "-nocerts",
+            ),
+            &alice,
+            None,
+            "CMS -nocerts, serial given",
+        );
+    });
+    cases.case("CMS -nocerts by alice, mallory's certificate given", || {
+        assert_reason(
+            &verify(
+                &server,
+                &with(nocerts_body, "certificate", mallory.cert_pem()),
+                "-nocerts",
+            ),
+            "bad_signature",
+            "CMS -nocerts by alice, mallory's certificate given",
+        );
+    });
     let attached = sign_cms_with(
         &alice.cert,
         &alice.key,
@@ -1050,15 +1087,17 @@ fn each_failure_has_its_own_reason() {
         &ca.path("attached.p7s"),
         &["-nodetach"],
     );
-    assert_reason(
-        &verify(
-            &server,
-            &json!({ "format": "cms", "message": b64(msg), "signature": b64(&attached) }),
-            "-nodetach",
-        ),
-        "malformed",
-        "CMS with attached content",
-    );
+    cases.case("CMS with attached content", || {
+        assert_reason(
+            &verify(
+                &server,
+                &json!({ "format": "cms", "message": b64(msg), "signature": b64(&attached) }),
+                "-nodetach",
+            ),
+            "malformed",
+            "CMS with attached content",
+        );
+    });
     // A digest paypki does not accept in CMS.
     let sha1 = sign_cms_with(
         &alice.cert,
@@ -1067,30 +1106,34 @@ fn each_failure_has_its_own_reason() {
         &ca.path("sha1.p7s"),
         &["-md", "sha1"],
     );
-    assert_reason(
-        &verify(
-            &server,
-            &json!({ "format": "cms", "message": b64(msg), "signature": b64(&sha1) }),
-            "-md sha1",
-        ),
-        "unsupported_algorithm",
-        "CMS with SHA-1",
-    );
-    // The certificate may come with its chain (leaf first).
-    assert_valid(
-        &verify(
-            &server,
-            &with(
-                good.clone(),
-                "certificate",
-                format!("{}{}", alice.cert_pem(), read_text(&ca.issuing_cert())),
+    cases.case("CMS with SHA-1", || {
+        assert_reason(
+            &verify(
+                &server,
+                &json!({ "format": "cms", "message": b64(msg), "signature": b64(&sha1) }),
+                "-md sha1",
             ),
-            "bundle",
-        ),
-        &alice,
-        None,
-        "certificate given as leaf + issuing bundle",
-    );
+            "unsupported_algorithm",
+            "CMS with SHA-1",
+        );
+    });
+    // The certificate may come with its chain (leaf first).
+    cases.case("certificate given as leaf + issuing bundle", || {
+        assert_valid(
+            &verify(
+                &server,
+                &with(
+                    good.clone(),
+                    "certificate",
+                    format!("{}{}", alice.cert_pem(), read_text(&ca.issuing_cert())),
+                ),
+                "bundle",
+            ),
+            &alice,
+            None,
+            "certificate given as leaf + issuing bundle",
+        );
+    });
 
     // A claimed time the signer's policy does not honour (in the future, or older than
     // the grace period) is not the time the signature is judged at: the server's time
@@ -1107,16 +1150,18 @@ fn each_failure_has_its_own_reason() {
         assert_eq!(outcome["time"]["proven"], false, "{outcome}");
         assert!(outcome["time"]["note"].is_string(), "{outcome}");
     }
-    assert_valid(
-        &verify(
-            &server,
-            &with(good.clone(), "time", rfc3339(now_unix() - 60)),
-            "a minute ago",
-        ),
-        &alice,
-        None,
-        "time a minute ago",
-    );
+    cases.case("time a minute ago", || {
+        assert_valid(
+            &verify(
+                &server,
+                &with(good.clone(), "time", rfc3339(now_unix() - 60)),
+                "a minute ago",
+            ),
+            &alice,
+            None,
+            "time a minute ago",
+        );
+    });
     let cli = cli_verify(
         &server,
         &[
@@ -1131,16 +1176,23 @@ fn each_failure_has_its_own_reason() {
         ],
         false,
     );
-    assert_eq!(cli["reason"], "wrong_role", "{cli}");
+    cases.case("case 23", || {
+        assert_eq!(cli["reason"], "wrong_role", "{cli}");
+    });
 
     // unknown_issuer: a second CA with identical names, a certificate with the same
     // subject; checked by signature, not by names.
     let foreign_ca = TestCa::new();
     let foreign = foreign_merchant(&foreign_ca, "foreign");
-    assert_eq!(
-        openssl_names(&foreign.cert),
-        openssl_names(&alice.cert),
-        "the foreign certificate must have the same subject and issuer names"
+    cases.case(
+        "the foreign certificate must have the same subject and issuer names",
+        || {
+            assert_eq!(
+                openssl_names(&foreign.cert),
+                openssl_names(&alice.cert),
+                "the foreign certificate must have the same subject and issuer names"
+            );
+        },
     );
     let foreign_message = write_file(&ca, "foreign.msg", msg);
     let foreign_sig = sign_dgst(
@@ -1150,39 +1202,45 @@ fn each_failure_has_its_own_reason() {
         &foreign_message,
         &ca.path("f.sig"),
     );
-    assert_reason(
-        &verify(&server, &by_cert(&foreign, msg, &foreign_sig), "foreign"),
-        "unknown_issuer",
-        "a certificate of a foreign CA with identical names",
-    );
-    assert_reason(
-        &verify(
-            &server,
-            &with(
-                by_cert(&foreign, msg, &foreign_sig),
-                "require_role",
-                "merchant",
+    cases.case("a certificate of a foreign CA with identical names", || {
+        assert_reason(
+            &verify(&server, &by_cert(&foreign, msg, &foreign_sig), "foreign"),
+            "unknown_issuer",
+            "a certificate of a foreign CA with identical names",
+        );
+    });
+    cases.case("foreign certificate, require_role merchant", || {
+        assert_reason(
+            &verify(
+                &server,
+                &with(
+                    by_cert(&foreign, msg, &foreign_sig),
+                    "require_role",
+                    "merchant",
+                ),
+                "foreign",
             ),
-            "foreign",
-        ),
-        "unknown_issuer",
-        "foreign certificate, require_role merchant",
-    );
+            "unknown_issuer",
+            "foreign certificate, require_role merchant",
+        );
+    });
     let foreign_cms = sign_cms(
         &foreign.cert,
         &foreign.key,
         &foreign_message,
         &ca.path("f.p7s"),
     );
-    assert_reason(
-        &verify(
-            &server,
-            &json!({ "format": "cms", "message": b64(msg), "signature": b64(&foreign_cms) }),
-            "foreign CMS",
-        ),
-        "unknown_issuer",
-        "a CMS signature carrying a foreign certificate with identical names",
-    );
+    cases.case("a CMS signature carrying a foreign certificate with identical names", || {
+        assert_reason(
+            &verify(
+                &server,
+                &json!({ "format": "cms", "message": b64(msg), "signature": b64(&foreign_cms) }),
+                "foreign CMS",
+            ),
+            "unknown_issuer",
+            "a CMS signature carrying a foreign certificate with identical names",
+        );
+    });
     let cli = cli_verify(
         &server,
         &[
@@ -1195,41 +1253,49 @@ fn each_failure_has_its_own_reason() {
         ],
         false,
     );
-    assert_eq!(cli["reason"], "unknown_issuer", "{cli}");
+    cases.case("case 28", || {
+        assert_eq!(cli["reason"], "unknown_issuer", "{cli}");
+    });
     // ... and an unknown serial.
-    assert_reason(
-        &verify(
-            &server,
-            &with(
-                by_serial(&alice, msg, &sig),
-                "serial",
-                "7e570000000000000001",
+    cases.case("an unknown serial", || {
+        assert_reason(
+            &verify(
+                &server,
+                &with(
+                    by_serial(&alice, msg, &sig),
+                    "serial",
+                    "7e570000000000000001",
+                ),
+                "unknown serial",
             ),
-            "unknown serial",
-        ),
-        "unknown_issuer",
-        "an unknown serial",
-    );
+            "unknown_issuer",
+            "an unknown serial",
+        );
+    });
 
     // wrong_role.
-    assert_reason(
-        &verify(
-            &server,
-            &with(good.clone(), "require_role", "bank"),
-            "wrong role",
-        ),
-        "wrong_role",
-        "merchant certificate with require_role bank",
-    );
-    assert_reason(
-        &verify(
-            &server,
-            &with(by_serial(&alice, msg, &sig), "require_role", "buyer"),
-            "wrong role",
-        ),
-        "wrong_role",
-        "merchant serial with require_role buyer",
-    );
+    cases.case("merchant certificate with require_role bank", || {
+        assert_reason(
+            &verify(
+                &server,
+                &with(good.clone(), "require_role", "bank"),
+                "wrong role",
+            ),
+            "wrong_role",
+            "merchant certificate with require_role bank",
+        );
+    });
+    cases.case("merchant serial with require_role buyer", || {
+        assert_reason(
+            &verify(
+                &server,
+                &with(by_serial(&alice, msg, &sig), "require_role", "buyer"),
+                "wrong role",
+            ),
+            "wrong_role",
+            "merchant serial with require_role buyer",
+        );
+    });
     let cli = cli_verify(
         &server,
         &[
@@ -1244,27 +1310,33 @@ fn each_failure_has_its_own_reason() {
         ],
         false,
     );
-    assert_eq!(cli["reason"], "wrong_role", "{cli}");
+    cases.case("case 32", || {
+        assert_eq!(cli["reason"], "wrong_role", "{cli}");
+    });
 
     // unsupported_algorithm.
-    assert_reason(
-        &verify(
-            &server,
-            &with(good.clone(), "algorithm", "rsa-md5"),
-            "unknown algorithm",
-        ),
-        "unsupported_algorithm",
-        "algorithm rsa-md5",
-    );
-    assert_reason(
-        &verify(
-            &server,
-            &with(good.clone(), "algorithm", "ed25519"),
-            "misfit algorithm",
-        ),
-        "unsupported_algorithm",
-        "algorithm ed25519 for a P-256 key",
-    );
+    cases.case("algorithm rsa-md5", || {
+        assert_reason(
+            &verify(
+                &server,
+                &with(good.clone(), "algorithm", "rsa-md5"),
+                "unknown algorithm",
+            ),
+            "unsupported_algorithm",
+            "algorithm rsa-md5",
+        );
+    });
+    cases.case("algorithm ed25519 for a P-256 key", || {
+        assert_reason(
+            &verify(
+                &server,
+                &with(good.clone(), "algorithm", "ed25519"),
+                "misfit algorithm",
+            ),
+            "unsupported_algorithm",
+            "algorithm ed25519 for a P-256 key",
+        );
+    });
 
     // malformed, as HTTP 200.
     let garbage_pem =
@@ -1350,6 +1422,7 @@ fn each_failure_has_its_own_reason() {
         }
     }
     server.stop();
+    cases.finish();
 }
 
 /// A signer, its signature, the claimed signature time (None: now) and the expected

@@ -350,6 +350,8 @@ async fn serve(context: &Context, args: ServeArgs) -> Result<(), CliError> {
         pid: std::process::id(),
     };
     let info_path = context.data_dir.server_file();
+    // A struct of a string and a number always serializes; a failure would show as an
+    // empty file, which the CLI reports as "no server running".
     std::fs::write(&info_path, serde_json::to_vec(&info).unwrap_or_default())
         .map_err(|e| CliError::Failed(format!("{}: {e}", info_path.display())))?;
     tracing::info!(

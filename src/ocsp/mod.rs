@@ -108,6 +108,44 @@ pub struct OcspResponder {
     clock: crate::clock::SharedClock,
 }
 
+/// Why a response could not be built or signed (a server fault: the client gets
+/// `internalError` or, for a missing responder, `tryLater`).
+#[derive(Debug, thiserror::Error)]
+pub enum OcspError {
+    /// DER encoding failed.
+    #[error("encoding the response failed: {0}")]
+    Encoding(#[from] der::Error),
+    /// The CA's records could not be read.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// Signing failed.
+    #[error(transparent)]
+    Ca(#[from] crate::ca::CaError),
+    /// No responder is set up for the issuing CA.
+    #[error("no OCSP responder for issuing CA {0}")]
+    NoResponder(u32),
+    /// The CA has no issuing CA at all.
+    #[error("no issuing CA to sign with")]
+    NoIssuingCa,
+    /// The clock gave an instant the encoder cannot carry.
+    #[error("the clock is out of range: {0}")]
+    Time(String),
+}
+
+impl OcspError {
+    /// What kind of failure this is: always the CA's own fault.
+    pub fn kind(&self) -> crate::error::ErrorKind {
+        match self {
+            OcspError::Encoding(_)
+            | OcspError::Store(_)
+            | OcspError::Ca(_)
+            | OcspError::NoResponder(_)
+            | OcspError::NoIssuingCa
+            | OcspError::Time(_) => crate::error::ErrorKind::Internal,
+        }
+    }
+}
+
 /// Why the responder could not be set up.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot set up the OCSP responder: {0}")]
@@ -458,7 +496,7 @@ impl OcspResponder {
         &self,
         cert_id: &CertId,
         request: Option<&[u8]>,
-    ) -> Result<OcspAnswer, String> {
+    ) -> Result<OcspAnswer, OcspError> {
         let epoch = self.epoch();
         let (answer, cacheable_serial) = self.sign(&[cert_id], None)?;
         let key = self.cache_key(cert_id);
@@ -467,7 +505,7 @@ impl OcspResponder {
                 answer: answer.clone(),
                 refresh_after: fresh.this_update + self.validity / 2,
                 serial,
-                cert_id: cert_id.to_der().map_err(|e| e.to_string())?,
+                cert_id: cert_id.to_der()?,
             });
             self.cache_if_current(epoch, key, entry, request);
         }
@@ -503,7 +541,7 @@ impl OcspResponder {
         true
     }
 
-    fn resolve(&self, cert_id: &CertId) -> Result<Resolution, String> {
+    fn resolve(&self, cert_id: &CertId) -> Result<Resolution, OcspError> {
         let ours = self.issuer.iter().find(|issuer| {
             issuer.algorithm == cert_id.hash_algorithm.oid
                 && issuer.name_hash == cert_id.issuer_name_hash.as_bytes()
@@ -517,11 +555,7 @@ impl OcspResponder {
             // Zero, negative or oversized: we never issue such serials.
             Err(_) => return Ok(Resolution::Ours(ca, Vec::new(), KnownStatus::NeverIssued)),
         };
-        let status = match self
-            .store
-            .known_status(serial.as_bytes())
-            .map_err(|e| e.to_string())?
-        {
+        let status = match self.store.known_status(serial.as_bytes())? {
             // A serial another of our CAs issued was never issued by this one.
             KnownStatus::Good { issuer } if issuer != ca => KnownStatus::NeverIssued,
             KnownStatus::Revoked(entry) if entry.issuer != ca => KnownStatus::NeverIssued,
@@ -540,14 +574,14 @@ impl OcspResponder {
         &self,
         cert_ids: &[&CertId],
         nonce: Option<Extension>,
-    ) -> Result<(OcspAnswer, Option<Vec<u8>>), String> {
+    ) -> Result<(OcspAnswer, Option<Vec<u8>>), OcspError> {
         let now = self
             .clock
             .now()
             .replace_nanosecond(0)
-            .map_err(|e| e.to_string())?;
-        let this_update = generalized(now).map_err(|e| e.to_string())?;
-        let next_update = generalized(now + self.validity).map_err(|e| e.to_string())?;
+            .map_err(|e| OcspError::Time(e.to_string()))?;
+        let this_update = generalized(now)?;
+        let next_update = generalized(now + self.validity)?;
         let mut responses = Vec::with_capacity(cert_ids.len());
         let mut extended_revoke = false;
         let mut cacheable_serial = None;
@@ -556,48 +590,17 @@ impl OcspResponder {
         // a delegated responder answers only for its own CA); clients ask per issuer.
         let mut signer: Option<u32> = None;
         for cert_id in cert_ids {
-            let mut single_extensions = None;
-            let resolution = match self.resolve(cert_id)? {
-                Resolution::Ours(ca, serial, status) if *signer.get_or_insert(ca) == ca => {
-                    Resolution::Ours(ca, serial, status)
-                }
-                _ => Resolution::NotOurIssuer,
-            };
-            let status = match resolution {
-                Resolution::NotOurIssuer => CertStatus::Unknown(Null),
-                Resolution::Ours(_, serial, KnownStatus::Good { .. }) => {
-                    cacheable_serial = Some(serial);
-                    CertStatus::Good(Null)
-                }
-                Resolution::Ours(_, serial, KnownStatus::Revoked(entry)) => {
-                    cacheable_serial = Some(serial);
-                    single_extensions = invalidity_extension(&entry)?;
-                    CertStatus::Revoked(RevokedInfo {
-                        revocation_time: generalized(
-                            OffsetDateTime::from_unix_timestamp(entry.revoked_at).unwrap_or(now),
-                        )
-                        .map_err(|e| e.to_string())?,
-                        revocation_reason: Some(entry.reason.to_x509()),
-                    })
-                }
-                Resolution::Ours(_, _, KnownStatus::NeverIssued) => {
-                    // RFC 6960 §2.2: for a serial this CA never issued, answer "revoked"
-                    // with reason certificateHold and revocationTime 1970-01-01, and
-                    // include the extended revoke extension (§4.4.8).
-                    extended_revoke = true;
-                    CertStatus::Revoked(RevokedInfo {
-                        revocation_time: generalized(OffsetDateTime::UNIX_EPOCH)
-                            .map_err(|e| e.to_string())?,
-                        revocation_reason: Some(CrlReason::CertificateHold),
-                    })
-                }
-            };
+            let answer = self.single_status(cert_id, &mut signer, now)?;
+            extended_revoke |= answer.never_issued;
+            if answer.serial.is_some() {
+                cacheable_serial = answer.serial;
+            }
             responses.push(SingleResponse {
                 cert_id: (*cert_id).clone(),
-                cert_status: status,
+                cert_status: answer.status,
                 this_update,
                 next_update: Some(next_update),
-                single_extensions,
+                single_extensions: answer.extensions,
             });
         }
         let mut response_extensions = Vec::new();
@@ -608,69 +611,22 @@ impl OcspResponder {
             response_extensions.push(Extension {
                 extn_id: ID_PKIX_OCSP_EXTENDED_REVOKE,
                 critical: false,
-                extn_value: OctetString::new(Null.to_der().map_err(|e| e.to_string())?)
-                    .map_err(|e| e.to_string())?,
+                extn_value: OctetString::new(Null.to_der()?)?,
             });
         }
-        // A request naming none of our CAs is still answered ("unknown" for each), signed
-        // by the active CA's responder (or the newest CA's).
-        let signer = match signer {
-            Some(ca) => ca,
-            None => self
-                .ca
-                .active()
-                .map(|ca| ca.id())
-                .or_else(|_| {
-                    self.ca
-                        .issuers()
-                        .last()
-                        .map(|ca| ca.id())
-                        .ok_or("no issuing CA")
-                })
-                .map_err(|e| e.to_string())?,
-        };
+        let signer = self.signing_ca(signer)?;
         let parts = self
             .responders
             .get(&signer)
-            .ok_or_else(|| format!("no OCSP responder for issuing CA {signer}"))?;
+            .ok_or(OcspError::NoResponder(signer))?;
         let tbs = ResponseData {
             version: Version::V1,
-            responder_id: ResponderId::ByKey(
-                OctetString::new(parts.responder_id.clone()).map_err(|e| e.to_string())?,
-            ),
+            responder_id: ResponderId::ByKey(OctetString::new(parts.responder_id.clone())?),
             produced_at: this_update,
             responses,
             response_extensions: (!response_extensions.is_empty()).then_some(response_extensions),
         };
-        let tbs_der = tbs.to_der().map_err(|e| e.to_string())?;
-        let (oid, null_params, signature) = self
-            .ca
-            .sign_ocsp(signer, &tbs_der)
-            .map_err(|e| e.to_string())?;
-        // BasicOCSPResponse (RFC 6960 §4.2.1) from its encoded parts.
-        let algorithm = AlgorithmIdentifierOwned {
-            oid: ObjectIdentifier::new(oid).map_err(|e| e.to_string())?,
-            parameters: null_params.then(|| der::Any::from(Null)),
-        }
-        .to_der()
-        .map_err(|e| e.to_string())?;
-        let bits = BitString::from_bytes(&signature)
-            .and_then(|b| b.to_der())
-            .map_err(|e| e.to_string())?;
-        let basic = tlv(
-            der::Tag::Sequence,
-            &[tbs_der.as_slice(), &algorithm, &bits, &parts.certs_field].concat(),
-        )
-        .map_err(|e| e.to_string())?;
-        let der = OcspResponse {
-            response_status: x509_ocsp::OcspResponseStatus::Successful,
-            response_bytes: Some(x509_ocsp::ResponseBytes {
-                response_type: ID_PKIX_OCSP_BASIC,
-                response: OctetString::new(basic).map_err(|e| e.to_string())?,
-            }),
-        }
-        .to_der()
-        .map_err(|e| e.to_string())?;
+        let der = self.assemble(signer, parts, &tbs)?;
         let single = cert_ids.len() == 1 && nonce.is_none() && !extended_revoke;
         // Caching headers only for what a shared cache may keep: one CertID, no nonce.
         let freshness = (cert_ids.len() == 1 && nonce.is_none()).then(|| {
@@ -691,6 +647,112 @@ impl OcspResponder {
             if single { cacheable_serial } else { None },
         ))
     }
+
+    /// One CertID's status, under the response's signer (the first of our CAs seen).
+    fn single_status(
+        &self,
+        cert_id: &CertId,
+        signer: &mut Option<u32>,
+        now: OffsetDateTime,
+    ) -> Result<SingleStatus, OcspError> {
+        let resolution = match self.resolve(cert_id)? {
+            Resolution::Ours(ca, serial, status) if *signer.get_or_insert(ca) == ca => {
+                Resolution::Ours(ca, serial, status)
+            }
+            _ => Resolution::NotOurIssuer,
+        };
+        let mut answer = SingleStatus {
+            status: CertStatus::Unknown(Null),
+            extensions: None,
+            serial: None,
+            never_issued: false,
+        };
+        match resolution {
+            Resolution::NotOurIssuer => {}
+            Resolution::Ours(_, serial, KnownStatus::Good { .. }) => {
+                answer.serial = Some(serial);
+                answer.status = CertStatus::Good(Null);
+            }
+            Resolution::Ours(_, serial, KnownStatus::Revoked(entry)) => {
+                answer.serial = Some(serial);
+                answer.extensions = invalidity_extension(&entry)?;
+                answer.status = CertStatus::Revoked(RevokedInfo {
+                    revocation_time: generalized(
+                        OffsetDateTime::from_unix_timestamp(entry.revoked_at).unwrap_or(now),
+                    )?,
+                    revocation_reason: Some(entry.reason.to_x509()),
+                });
+            }
+            Resolution::Ours(_, _, KnownStatus::NeverIssued) => {
+                // RFC 6960 §2.2: for a serial this CA never issued, answer "revoked" with
+                // reason certificateHold and revocationTime 1970-01-01, and include the
+                // extended revoke extension (§4.4.8).
+                answer.never_issued = true;
+                answer.status = CertStatus::Revoked(RevokedInfo {
+                    revocation_time: generalized(OffsetDateTime::UNIX_EPOCH)?,
+                    revocation_reason: Some(CrlReason::CertificateHold),
+                });
+            }
+        }
+        Ok(answer)
+    }
+
+    /// The issuing CA whose responder signs: the one the request names, else (a request
+    /// naming none of ours, answered "unknown") the active CA's, or the newest one's.
+    fn signing_ca(&self, named: Option<u32>) -> Result<u32, OcspError> {
+        if let Some(ca) = named {
+            return Ok(ca);
+        }
+        match self.ca.active() {
+            Ok(active) => Ok(active.id()),
+            Err(_) => self
+                .ca
+                .issuers()
+                .last()
+                .map(|ca| ca.id())
+                .ok_or(OcspError::NoIssuingCa),
+        }
+    }
+
+    /// Signs `ResponseData` with the CA's responder and wraps it: BasicOCSPResponse
+    /// (RFC 6960 §4.2.1) from its encoded parts, then OCSPResponse.
+    fn assemble(
+        &self,
+        signer: u32,
+        parts: &ResponderParts,
+        tbs: &ResponseData,
+    ) -> Result<Vec<u8>, OcspError> {
+        let tbs_der = tbs.to_der()?;
+        let (oid, null_params, signature) = self.ca.sign_ocsp(signer, &tbs_der)?;
+        let algorithm = AlgorithmIdentifierOwned {
+            oid: ObjectIdentifier::new(oid).map_err(der::Error::from)?,
+            parameters: null_params.then(|| der::Any::from(Null)),
+        }
+        .to_der()?;
+        let bits = BitString::from_bytes(&signature).and_then(|b| b.to_der())?;
+        let basic = tlv(
+            der::Tag::Sequence,
+            &[tbs_der.as_slice(), &algorithm, &bits, &parts.certs_field].concat(),
+        )?;
+        Ok(OcspResponse {
+            response_status: x509_ocsp::OcspResponseStatus::Successful,
+            response_bytes: Some(x509_ocsp::ResponseBytes {
+                response_type: ID_PKIX_OCSP_BASIC,
+                response: OctetString::new(basic)?,
+            }),
+        }
+        .to_der()?)
+    }
+}
+
+/// One CertID's part of a response.
+struct SingleStatus {
+    status: CertStatus,
+    extensions: Option<Vec<Extension>>,
+    /// The serial, when the answer may be cached for it.
+    serial: Option<Vec<u8>>,
+    /// A serial this CA never issued (RFC 6960 §2.2 answer, not cached).
+    never_issued: bool,
 }
 
 /// The status of a certificate whose issuing CA the root revoked: revoked at the CA's
@@ -718,19 +780,17 @@ fn tlv(tag: der::Tag, content: &[u8]) -> Result<Vec<u8>, der::Error> {
 }
 
 /// RFC 5280 §5.3.2 invalidityDate, carried as a single extension (RFC 6960 §4.4).
-fn invalidity_extension(entry: &RevokedEntry) -> Result<Option<Vec<Extension>>, String> {
+fn invalidity_extension(entry: &RevokedEntry) -> Result<Option<Vec<Extension>>, OcspError> {
     let Some(seconds) = entry.invalidity_date else {
         return Ok(None);
     };
     let when = GeneralizedTime::from_unix_duration(std::time::Duration::from_secs(
         u64::try_from(seconds).unwrap_or(0),
-    ))
-    .map_err(|e| e.to_string())?;
+    ))?;
     Ok(Some(vec![Extension {
         extn_id: ID_CE_INVALIDITY_DATE,
         critical: false,
-        extn_value: OctetString::new(when.to_der().map_err(|e| e.to_string())?)
-            .map_err(|e| e.to_string())?,
+        extn_value: OctetString::new(when.to_der()?)?,
     }]))
 }
 

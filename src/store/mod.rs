@@ -328,7 +328,10 @@ impl StoreReader for SledStore {
             let record = if index_prefix_len == 0 {
                 Self::decode(&value)?
             } else {
-                let serial_bytes = key.get(index_prefix_len..).unwrap_or_default();
+                // An index key shorter than its prefix was not written by this code.
+                let serial_bytes = key.get(index_prefix_len..).ok_or_else(|| {
+                    StoreError::Corrupt("index entry shorter than its prefix".into())
+                })?;
                 match self.certificates.get(serial_bytes)? {
                     Some(bytes) => Self::decode(&bytes)?,
                     None => continue,

@@ -2183,3 +2183,44 @@ pub fn raw_request(
     stream.write_all(&bytes).ok()?;
     read_raw_response(stream)
 }
+
+/// The named cases of one scenario. Each runs even when an earlier one failed, and
+/// [`Cases::finish`] fails the test listing every failed case, so that the first failure
+/// of a long scenario does not hide the rest.
+#[derive(Debug, Default)]
+pub struct Cases {
+    ran: usize,
+    failures: Vec<String>,
+}
+
+impl Cases {
+    /// No cases yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Runs one named case; a panic inside it is recorded, not propagated.
+    pub fn case(&mut self, name: &str, check: impl FnOnce()) {
+        self.ran += 1;
+        if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(check)) {
+            let message = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "panicked".into());
+            self.failures.push(format!("{name}: {message}"));
+        }
+    }
+
+    /// Fails the test if any case failed, naming each.
+    #[track_caller]
+    pub fn finish(self) {
+        assert!(
+            self.failures.is_empty(),
+            "{} of {} cases failed:\n\n{}",
+            self.failures.len(),
+            self.ran,
+            self.failures.join("\n\n")
+        );
+    }
+}
