@@ -94,6 +94,14 @@ pub struct RevokeRequest {
     /// RFC 3339: when the key is known or suspected to have been compromised.
     #[serde(default)]
     pub invalidity_date: Option<String>,
+    /// Also revoke a serial this CA has no record of (a certificate issued after the
+    /// backup the data directory was restored from): it goes on the CRL of issuing CA
+    /// `ca` and OCSP answers revoked for it. Without it, an unknown serial is 404.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unrecorded: bool,
+    /// With `unrecorded`: the issuing CA that issued the serial (default: the active one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca: Option<u32>,
 }
 
 /// The certificate's status after a revocation or unhold.
@@ -107,6 +115,9 @@ pub struct RevocationResult {
     pub reason: Option<String>,
     /// RFC 3339, when revoked.
     pub revoked_at: Option<String>,
+    /// True when the serial had no certificate record (revoked with `unrecorded`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unrecorded: bool,
 }
 
 impl RevocationResult {
@@ -120,6 +131,31 @@ impl RevocationResult {
                 .revocation
                 .as_ref()
                 .map(|r| crate::clock::format_time(r.revoked_at)),
+            unrecorded: false,
+        }
+    }
+
+    /// From a revocation of a serial without a certificate record.
+    pub fn from_unrecorded(revocation: &crate::ra::UnrecordedRevocation) -> Self {
+        let revoked_at = time::OffsetDateTime::from_unix_timestamp(revocation.entry.revoked_at)
+            .map(crate::clock::format_time)
+            .ok();
+        RevocationResult {
+            serial: revocation.serial.to_string(),
+            status: "revoked".into(),
+            reason: Some(revocation.entry.reason.name().into()),
+            revoked_at,
+            unrecorded: true,
+        }
+    }
+
+    /// From whichever way [`crate::ra::RegistrationAuthority::revoke_maybe_unrecorded`] went.
+    pub fn from_outcome(
+        outcome: &Result<crate::ra::UnrecordedRevocation, crate::store::CertificateRecord>,
+    ) -> Self {
+        match outcome {
+            Ok(unrecorded) => Self::from_unrecorded(unrecorded),
+            Err(record) => Self::from_record(record),
         }
     }
 }

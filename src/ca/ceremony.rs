@@ -119,6 +119,17 @@ pub fn init(dir: &DataDir, options: &InitOptions) -> Result<InitReport, CaError>
     }
     let base_url =
         crate::config::normalize_base_url(&options.base_url).map_err(CaError::Setting)?;
+    // Every URL written into the certificates is fetched by relying parties' revocation
+    // checkers, which commonly do not speak (or do not follow) HTTPS, and would have to
+    // check a TLS certificate before they can check any certificate: RFC 5019 §5 and
+    // RFC 5280 §4.2.1.13 / §4.2.2.1 expect http, and the CA/Browser Forum's Baseline
+    // Requirements (§7.1.2) require it. OCSP responses and CRLs are signed, so plain
+    // HTTP loses nothing.
+    if base_url.starts_with("https://") {
+        return Err(CaError::Setting(format!(
+            "--base-url {base_url:?}: the base URL is written into every certificate as its OCSP, CRL and CA-certificate address, which relying parties fetch over plain HTTP (RFC 5019, RFC 5280); give the http:// address of the same host (the proxy serves /ocsp, /crl/ and /ca/ over HTTP, and enrollment and the admin API over HTTPS: docs/operations.md)"
+        )));
+    }
     let country = options.country.trim().to_string();
     if !(country.len() == 2 && country.chars().all(|c| c.is_ascii_uppercase())) {
         return Err(CaError::Setting(format!(

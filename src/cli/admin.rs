@@ -231,11 +231,12 @@ pub(super) fn list(context: &Context, args: ListArgs) -> Result<(), CliError> {
         }),
         expiring_before,
         limit: None,
+        after: None,
     };
     let records = match backend(context)? {
         Backend::Local(store) => store.list(&filter)?,
         Backend::Remote(client) => {
-            let mut query = vec![format!("limit={}", usize::MAX >> 1)];
+            let mut query = vec!["limit=10000".to_string()];
             if let Some(role) = args.role {
                 query.push(format!("role={role}"));
             }
@@ -245,9 +246,23 @@ pub(super) fn list(context: &Context, args: ListArgs) -> Result<(), CliError> {
             if let Some(within) = &args.expiring_within {
                 query.push(format!("expiring_within={within}"));
             }
-            let page: RemoteList =
-                client.get(&format!("/v1/admin/certificates?{}", query.join("&")))?;
-            page.certificates
+            // Page through: the server hands out at most 100,000 records at a time.
+            let mut records = Vec::new();
+            let mut after: Option<String> = None;
+            loop {
+                let mut page_query = query.clone();
+                if let Some(after) = &after {
+                    page_query.push(format!("after={after}"));
+                }
+                let page: RemoteList =
+                    client.get(&format!("/v1/admin/certificates?{}", page_query.join("&")))?;
+                records.extend(page.certificates);
+                match page.next {
+                    Some(next) => after = Some(next),
+                    None => break,
+                }
+            }
+            records
         }
     };
     print_list(&records, args.json)
@@ -256,6 +271,8 @@ pub(super) fn list(context: &Context, args: ListArgs) -> Result<(), CliError> {
 #[derive(serde::Deserialize)]
 struct RemoteList {
     certificates: Vec<CertificateRecord>,
+    #[serde(default)]
+    next: Option<String>,
 }
 
 fn print_list(records: &[CertificateRecord], json: bool) -> Result<(), CliError> {

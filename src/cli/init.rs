@@ -11,8 +11,11 @@ use crate::model::KeyAlgorithm;
 /// Options of `paypki init`.
 #[derive(Debug, Args)]
 pub struct InitArgs {
-    /// Base URL of this CA as relying parties reach it; written into every certificate's
-    /// AIA (OCSP, caIssuers) and CRL distribution point.
+    /// Base URL of this CA as relying parties reach it, http:// (not https://): written
+    /// into every certificate's AIA (OCSP, caIssuers) and CRL distribution point, which
+    /// revocation checkers fetch over plain HTTP. Enrollment and the admin API are
+    /// reached at whatever address the proxy gives them (HTTPS); that is not written
+    /// into certificates.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     pub base_url: String,
     /// Organization (O) of the CA certificates.

@@ -5,6 +5,7 @@ mod admin;
 mod ca;
 mod init;
 mod participant;
+mod policy;
 pub mod remote;
 mod responder;
 mod revocation;
@@ -77,6 +78,10 @@ pub enum Command {
     #[command(subcommand)]
     Responder(responder::ResponderCommand),
     /// Verify a signature over a message, or validate a chain, with a paypki server.
+    ///
+    /// Exit status: 0 valid; 1 not valid (the verdict is printed); 2 bad arguments or
+    /// input, or a request the server refused; 3 no answer (unreachable, time-out, 429,
+    /// 5xx): try again later, and never read 3 as "not valid".
     Verify(verify::VerifyArgs),
     /// List issued certificates.
     List(admin::ListArgs),
@@ -88,6 +93,9 @@ pub enum Command {
     /// The issuing CAs: list, rollover, revoke (root ceremonies).
     #[command(subcommand)]
     Ca(ca::CaCommand),
+    /// The role policy files: check them.
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
 }
 
 /// A failed command: the message is for the person at the terminal.
@@ -108,9 +116,30 @@ pub enum CliError {
     /// A bad argument or input file.
     #[error("{0}")]
     Usage(String),
-    /// A check found problems (e.g. the audit chain is broken).
+    /// A check found problems (e.g. the audit chain is broken), or a server refused.
     #[error("{0}")]
     Failed(String),
+    /// `paypki verify`: the server answered, and the signature or chain is not valid.
+    #[error("{0}")]
+    Invalid(String),
+    /// No answer to act on: the server cannot be reached, timed out, or answered 429 or
+    /// a 5xx. Trying again later may work.
+    #[error("{0}")]
+    Unreachable(String),
+}
+
+impl CliError {
+    /// The process exit status for this error (docs/api.md, "Exit status"): 1 for a
+    /// failure or a verdict of "not valid", 2 for bad arguments or input files (as clap
+    /// uses for its own usage errors), 3 when no server answered. Scripts can then tell
+    /// "the signature is bad" from "ask again later".
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Usage(_) => 2,
+            CliError::Unreachable(_) => 3,
+            _ => 1,
+        }
+    }
 }
 
 impl Cli {
@@ -124,19 +153,20 @@ impl Cli {
             Command::Init(args) => init::run(&context, args),
             Command::Serve(args) => serve::run(&context, args),
             Command::Token(command) => token::run(&context, command),
-            Command::Enroll(args) => participant::enroll(args),
-            Command::Renew(args) => participant::renew(args),
+            Command::Enroll(args) => participant::enroll(&context, args),
+            Command::Renew(args) => participant::renew(&context, args),
             Command::Issue(args) => admin::issue(&context, args),
             Command::Revoke(args) => revocation::revoke(&context, args),
             Command::Unhold(args) => revocation::unhold(&context, args),
             Command::Crl(args) => revocation::crl(&context, args),
-            Command::Verify(args) => verify::run(args),
+            Command::Verify(args) => verify::run(&context, args),
             Command::Responder(command) => responder::run(&context, command),
             Command::Credential(command) => responder::credential(&context, command),
             Command::List(args) => admin::list(&context, args),
             Command::Show(args) => admin::show(&context, args),
             Command::Audit(command) => admin::audit(&context, command),
             Command::Ca(command) => ca::run(&context, command),
+            Command::Policy(command) => policy::run(&context, command),
         }
     }
 }

@@ -8,23 +8,25 @@ use clap::Args;
 use rcgen::{CertificateParams, DistinguishedName, KeyPair, SigningKey};
 use serde::Deserialize;
 
-use super::remote::{agent, read_response};
-use super::CliError;
+use super::remote::{agent, read_response, ClientUrl};
+use super::{CliError, Context};
 use crate::model::{KeyAlgorithm, Serial};
 
 /// Options of `paypki enroll`.
 #[derive(Debug, Args)]
 pub struct EnrollArgs {
-    /// The CA's base URL.
-    #[arg(long, env = "PAYPKI_URL", default_value = "http://127.0.0.1:8080")]
-    pub url: String,
+    /// The CA's base URL (default: the server running on the data directory, if any,
+    /// else http://127.0.0.1:8080).
+    #[arg(long, env = "PAYPKI_URL")]
+    pub url: Option<String>,
     /// The one-time enrollment token (or set PAYPKI_TOKEN).
     #[arg(long, env = "PAYPKI_TOKEN", hide_env_values = true)]
     pub token: String,
     /// Key algorithm: ecdsa-p256, ecdsa-p384 or ed25519.
     #[arg(long, default_value = "ecdsa-p256")]
     pub key_alg: KeyAlgorithm,
-    /// Where to write key.pem (0600), cert.pem and chain.pem.
+    /// Where to write key.pem (0600), cert.pem and chain.pem. A key.pem there without
+    /// a cert.pem (an earlier attempt whose answer was lost) is used again.
     #[arg(long, default_value = ".")]
     pub out_dir: PathBuf,
 }
@@ -32,9 +34,10 @@ pub struct EnrollArgs {
 /// Options of `paypki renew`.
 #[derive(Debug, Args)]
 pub struct RenewArgs {
-    /// The CA's base URL.
-    #[arg(long, env = "PAYPKI_URL", default_value = "http://127.0.0.1:8080")]
-    pub url: String,
+    /// The CA's base URL (default: the server running on the data directory, if any,
+    /// else http://127.0.0.1:8080).
+    #[arg(long, env = "PAYPKI_URL")]
+    pub url: Option<String>,
     /// The current certificate (PEM).
     #[arg(long, default_value = "cert.pem")]
     pub cert: PathBuf,
@@ -92,39 +95,71 @@ fn replace_file(path: &Path, contents: &[u8]) -> Result<(), CliError> {
     std::fs::rename(&tmp, path).map_err(|e| io_error(path, e))
 }
 
-pub(super) fn enroll(args: EnrollArgs) -> Result<(), CliError> {
+pub(super) fn enroll(context: &Context, args: EnrollArgs) -> Result<(), CliError> {
+    let base = ClientUrl::resolve(args.url.as_deref(), &context.data_dir);
     std::fs::create_dir_all(&args.out_dir).map_err(|e| io_error(&args.out_dir, e))?;
     let key_path = args.out_dir.join("key.pem");
-    if key_path.exists() {
-        return Err(CliError::Usage(format!(
-            "{} already exists; choose another --out-dir (paypki never overwrites a key)",
+    let cert_path = args.out_dir.join("cert.pem");
+    // The key is written before the request is sent: if the answer is lost, the next
+    // attempt proves possession of the same key and the CA sends the certificate it
+    // already issued (the token alone cannot be used twice).
+    let (key, reused) = if key_path.exists() {
+        if cert_path.exists() {
+            return Err(CliError::Usage(format!(
+                "{} and {} already exist: this directory is enrolled; choose another --out-dir (paypki never overwrites a key)",
+                key_path.display(),
+                cert_path.display()
+            )));
+        }
+        eprintln!(
+            "{} exists without a cert.pem (an earlier attempt whose answer was lost?): enrolling with that key",
             key_path.display()
-        )));
-    }
-    let key = new_key(args.key_alg)?;
+        );
+        (crate::ca::keys::read_key_file(&key_path, None)?, true)
+    } else {
+        let key = new_key(args.key_alg)?;
+        crate::ca::keys::write_key_file(&key_path, &key, None)?;
+        (key, false)
+    };
     let (csr_pem, _) = csr_for(&key)?;
-    let url = format!("{}/v1/enroll", args.url.trim_end_matches('/'));
+    let url = base.join("/v1/enroll");
     let response = agent()
         .post(&url)
         .send_json(serde_json::json!({ "token": args.token.trim(), "csr": csr_pem }));
-    let issued: IssuedBody = read_response(response, &url)?;
-    // The key is written only once the CA has answered, 0600, never overwriting.
-    crate::ca::keys::write_key_file(&key_path, &key, None)?;
-    replace_file(
-        &args.out_dir.join("cert.pem"),
-        issued.certificate.as_bytes(),
-    )?;
+    let issued: IssuedBody = match read_response(response, &url) {
+        Ok(issued) => issued,
+        Err(CliError::Unreachable(message)) => {
+            return Err(base.explain(CliError::Unreachable(format!(
+                "{message}; {} is kept: run the same command again (same token, same --out-dir) and, if the CA issued the certificate meanwhile, it sends that one",
+                key_path.display()
+            ))))
+        }
+        Err(e) => {
+            // Refused: no certificate exists for this key, so a new key made for this
+            // attempt goes (one brought from an earlier attempt stays).
+            if !reused {
+                let _ = std::fs::remove_file(&key_path);
+            }
+            return Err(e);
+        }
+    };
+    replace_file(&cert_path, issued.certificate.as_bytes())?;
     replace_file(&args.out_dir.join("chain.pem"), issued.chain.as_bytes())?;
     println!("{}", issued.serial);
     eprintln!(
-        "enrolled: {}/key.pem, cert.pem and chain.pem written; valid until {}",
+        "enrolled: {}/key.pem, cert.pem and chain.pem (the CA certificates: issuing CA, then root) written; valid until {}",
         args.out_dir.display(),
         issued.not_after
     );
     Ok(())
 }
 
-pub(super) fn renew(args: RenewArgs) -> Result<(), CliError> {
+pub(super) fn renew(context: &Context, args: RenewArgs) -> Result<(), CliError> {
+    let base = ClientUrl::resolve(args.url.as_deref(), &context.data_dir);
+    renew_with(&base, &args).map_err(|e| base.explain(e))
+}
+
+fn renew_with(base: &ClientUrl, args: &RenewArgs) -> Result<(), CliError> {
     let cert_text = std::fs::read_to_string(&args.cert).map_err(|e| io_error(&args.cert, e))?;
     let cert_der = pem::parse(&cert_text)
         .map_err(|_| CliError::Usage(format!("{} is not a PEM certificate", args.cert.display())))?
@@ -156,7 +191,7 @@ pub(super) fn renew(args: RenewArgs) -> Result<(), CliError> {
     let proof = current_key
         .sign(&message)
         .map_err(|e| CliError::Failed(format!("cannot sign the renewal proof: {e}")))?;
-    let url = format!("{}/v1/renew", args.url.trim_end_matches('/'));
+    let url = base.join("/v1/renew");
     let response = agent().post(&url).send_json(serde_json::json!({
         "serial": serial.to_string(),
         "csr": csr_pem,

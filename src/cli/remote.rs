@@ -35,13 +35,72 @@ pub(crate) fn agent() -> ureq::Agent {
         .into()
 }
 
-/// Reads a response: the JSON body on success, the problem's detail otherwise.
+/// The default address of a CA server: `paypki serve`'s default `--listen`.
+pub const DEFAULT_URL: &str = "http://127.0.0.1:8080";
+
+/// Where a participant or relying-party command (`enroll`, `renew`, `verify`,
+/// `certificate`) sends its requests, and how that address was chosen (for messages).
+#[derive(Debug, Clone)]
+pub(crate) struct ClientUrl {
+    /// The base URL, without a trailing slash.
+    pub(crate) base: String,
+    source: &'static str,
+}
+
+impl ClientUrl {
+    /// `--url` (or `PAYPKI_URL`, which clap reads into the same flag) when given; else
+    /// the server running on this data directory (its `server.json`), so commands run
+    /// next to `paypki serve` find it on any port; else [`DEFAULT_URL`].
+    pub(crate) fn resolve(flag: Option<&str>, dir: &DataDir) -> Self {
+        if let Some(url) = flag.map(str::trim).filter(|u| !u.is_empty()) {
+            return ClientUrl {
+                base: url.trim_end_matches('/').to_string(),
+                source: "from --url or PAYPKI_URL",
+            };
+        }
+        let running = std::fs::read_to_string(dir.server_file())
+            .ok()
+            .and_then(|t| serde_json::from_str::<ServerInfo>(&t).ok());
+        match running {
+            Some(info) => ClientUrl {
+                base: info.url.trim_end_matches('/').to_string(),
+                source: "the server running on this data directory, from its server.json",
+            },
+            None => ClientUrl {
+                base: DEFAULT_URL.to_string(),
+                source:
+                    "the default: no --url, no PAYPKI_URL, no server running on this data directory",
+            },
+        }
+    }
+
+    /// `base` + `path`.
+    pub(crate) fn join(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Adds to an "unreachable" error where the address came from and how to give another.
+    pub(crate) fn explain(&self, error: CliError) -> CliError {
+        match error {
+            CliError::Unreachable(message) => CliError::Unreachable(format!(
+                "{message} (the CA's address is {}; set PAYPKI_URL or --url to change it)",
+                self.source
+            )),
+            other => other,
+        }
+    }
+}
+
+/// Reads a response: the JSON body on success. Otherwise the problem's detail, as
+/// [`CliError::Unreachable`] when there is no answer to act on (no connection, a time-out,
+/// 429 or a 5xx: trying again later may work) and as [`CliError::Failed`] for a refusal
+/// (4xx).
 pub(crate) fn read_response<T: DeserializeOwned>(
     response: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
     url: &str,
 ) -> Result<T, CliError> {
     let mut response =
-        response.map_err(|e| CliError::Failed(format!("cannot reach {url}: {e}")))?;
+        response.map_err(|e| CliError::Unreachable(format!("cannot reach {url}: {e}")))?;
     let status = response.status();
     // Lists of a million records are large; the default 10 MB cap is not enough.
     let text = response
@@ -49,19 +108,21 @@ pub(crate) fn read_response<T: DeserializeOwned>(
         .with_config()
         .limit(4 << 30)
         .read_to_string()
-        .map_err(|e| CliError::Failed(format!("{url}: cannot read the response: {e}")))?;
+        .map_err(|e| CliError::Unreachable(format!("{url}: cannot read the response: {e}")))?;
     if status.is_success() {
         serde_json::from_str(&text)
-            .map_err(|e| CliError::Failed(format!("{url}: unexpected response: {e}")))
+            .map_err(|e| CliError::Unreachable(format!("{url}: unexpected response: {e}")))
     } else {
         let detail = serde_json::from_str::<serde_json::Value>(&text)
             .ok()
             .and_then(|v| v.get("detail").and_then(|d| d.as_str()).map(str::to_string))
             .unwrap_or(text);
-        Err(CliError::Failed(format!(
-            "{detail} (HTTP {})",
-            status.as_u16()
-        )))
+        let message = format!("{detail} (HTTP {})", status.as_u16());
+        if status.is_server_error() || status.as_u16() == 429 {
+            Err(CliError::Unreachable(format!("{url}: {message}")))
+        } else {
+            Err(CliError::Failed(message))
+        }
     }
 }
 
@@ -118,12 +179,14 @@ impl AdminClient {
             .agent
             .get(&url)
             .call()
-            .map_err(|e| CliError::Failed(format!("cannot reach {url}: {e}")))?;
+            .map_err(|e| CliError::Unreachable(format!("cannot reach {url}: {e}")))?;
         if !response.status().is_success() {
-            return Err(CliError::Failed(format!(
-                "{url}: HTTP {}",
-                response.status().as_u16()
-            )));
+            let message = format!("{url}: HTTP {}", response.status().as_u16());
+            return Err(if response.status().is_server_error() {
+                CliError::Unreachable(message)
+            } else {
+                CliError::Failed(message)
+            });
         }
         response
             .body_mut()

@@ -20,6 +20,14 @@ pub struct RevokeArgs {
     /// When the key is known or suspected to have been compromised (RFC 3339).
     #[arg(long)]
     pub invalidity_date: Option<String>,
+    /// The serial may be one this CA has no record of: a certificate issued after the
+    /// backup the data directory was restored from. It is listed on the CRL of the
+    /// issuing CA given by --ca (default: the active one) and OCSP answers revoked.
+    #[arg(long)]
+    pub unrecorded: bool,
+    /// With --unrecorded: the issuing CA that issued the serial (`paypki ca list`).
+    #[arg(long, requires = "unrecorded")]
+    pub ca: Option<u32>,
 }
 
 /// Options of `paypki unhold`.
@@ -32,7 +40,8 @@ pub struct UnholdArgs {
 /// Options of `paypki crl`.
 #[derive(Debug, Args)]
 pub struct CrlArgs {
-    /// Write the CRL (DER) here; default: stdout.
+    /// Write the CRL (DER) here; default: stdout, unless stdout is a terminal and the
+    /// CRL is DER (binary), which is refused: give --out, --pem, or redirect.
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Sign a new root CRL (covering the issuing CAs) with the root key. It is saved as
@@ -71,17 +80,30 @@ pub(super) fn revoke(context: &Context, args: RevokeArgs) -> Result<(), CliError
         serial: args.serial,
         reason: args.reason,
         invalidity_date: args.invalidity_date,
+        unrecorded: args.unrecorded,
+        ca: args.ca,
     };
     let (serial, reason, invalidity) = revocation_fields(&request).map_err(CliError::Usage)?;
     let result = match backend(context)? {
         Backend::Local(store) => {
-            let record =
-                revocation_ra(context, store)?.revoke(&serial, reason, invalidity, "cli")?;
-            RevocationResult::from_record(&record)
+            let ra = revocation_ra(context, store)?;
+            if request.unrecorded {
+                let outcome =
+                    ra.revoke_maybe_unrecorded(&serial, reason, invalidity, request.ca, "cli")?;
+                RevocationResult::from_outcome(&outcome)
+            } else {
+                RevocationResult::from_record(&ra.revoke(&serial, reason, invalidity, "cli")?)
+            }
         }
         Backend::Remote(client) => client.post("/v1/admin/revocations", &request)?,
     };
     print_result(&result);
+    if result.unrecorded {
+        eprintln!(
+            "serial {} had no certificate record: it is on the CRL and OCSP answers revoked",
+            result.serial
+        );
+    }
     Ok(())
 }
 
@@ -104,6 +126,13 @@ pub(super) fn unhold(context: &Context, args: UnholdArgs) -> Result<(), CliError
 }
 
 pub(super) fn crl(context: &Context, args: CrlArgs) -> Result<(), CliError> {
+    // Checked first, so that nothing is signed (the root CRL) for output that would only
+    // garble the terminal.
+    if args.out.is_none() && !args.pem && std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        return Err(CliError::Usage(
+            "the CRL is binary DER, which a terminal cannot show: give --out FILE, add --pem, or redirect stdout (paypki crl > issuing.crl)".into(),
+        ));
+    }
     let validity = args
         .validity
         .as_deref()

@@ -28,9 +28,10 @@ pub struct ServeArgs {
     /// an empty directory, which in production is more likely an unmounted volume.
     #[arg(long, env = "PAYPKI_DEV")]
     pub dev: bool,
-    /// Request timeout in seconds.
-    #[arg(long, default_value_t = 15)]
-    pub request_timeout: u64,
+    /// Request timeout: a duration such as 15s or 2m, like the other time flags (a bare
+    /// number is taken as seconds, as older versions read it); at least 1s.
+    #[arg(long, default_value = "15s")]
+    pub request_timeout: String,
     /// Enrollment and renewal requests per minute per client address.
     #[arg(long, default_value_t = 120)]
     pub enroll_rate: u32,
@@ -51,16 +52,17 @@ pub struct ServeArgs {
     /// (0: the number of CPUs).
     #[arg(long, default_value_t = 0)]
     pub verify_concurrency: usize,
-    /// Seconds a client has to send a complete request head (request line and headers),
+    /// How long a client has to send a complete request head (request line and headers),
     /// counted from the moment the server waits for one: on a new connection, and on a
     /// keep-alive connection after each answer (so it is also the keep-alive idle time).
-    #[arg(long, default_value_t = 10)]
-    pub header_read_timeout: u64,
-    /// Seconds a connection may go without a byte moving either way (a client that
+    /// A duration such as 10s (a bare number is seconds).
+    #[arg(long, default_value = "10s")]
+    pub header_read_timeout: String,
+    /// How long a connection may go without a byte moving either way (a client that
     /// stops reading its answer, or stops sending its body) before it is closed; must be
-    /// longer than --request-timeout.
-    #[arg(long, default_value_t = 60)]
-    pub idle_timeout: u64,
+    /// longer than --request-timeout. A duration such as 60s (a bare number is seconds).
+    #[arg(long, default_value = "60s")]
+    pub idle_timeout: String,
     /// Most connections open at once; more are answered 503 at once and closed. Kept
     /// below the open-file limit (raised to its hard limit at start-up) less a reserve.
     #[arg(long, default_value_t = 10_000)]
@@ -93,6 +95,23 @@ pub struct ServeArgs {
     pub crl_refresh: String,
 }
 
+/// A time-out flag (`--request-timeout`, `--header-read-timeout`, `--idle-timeout`): a
+/// duration like every other time flag (`15s`, `2m`), or a bare number of seconds as
+/// these flags first took; at least one second.
+fn timeout_flag(flag: &str, value: &str) -> Result<std::time::Duration, CliError> {
+    let value = value.trim();
+    let seconds = if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        value
+            .parse::<u64>()
+            .map_err(|_| CliError::Usage(format!("--{flag} {value:?} is too large")))?
+    } else {
+        let duration =
+            super::parse_duration(value).map_err(|e| CliError::Usage(format!("--{flag}: {e}")))?;
+        u64::try_from(duration.whole_seconds()).unwrap_or(0)
+    };
+    Ok(std::time::Duration::from_secs(seconds.max(1)))
+}
+
 /// Hands issuances and status changes to OCSP (pre-sign) and the CRL publisher.
 struct StatusFanout {
     ocsp: Arc<crate::ocsp::OcspResponder>,
@@ -105,6 +124,10 @@ impl crate::ra::StatusListener for StatusFanout {
     }
     fn status_changed(&self, record: &crate::store::CertificateRecord) {
         self.ocsp.status_changed(&record.serial, record.issuer);
+        self.crl_wakeup.notify_one();
+    }
+    fn unrecorded_revoked(&self, serial: &crate::model::Serial, issuer: u32) {
+        self.ocsp.status_changed(serial, issuer);
         self.crl_wakeup.notify_one();
     }
 }
@@ -237,7 +260,10 @@ async fn serve(context: &Context, args: ServeArgs) -> Result<(), CliError> {
     let ocsp_validity = duration("ocsp-validity", &args.ocsp_validity)?;
     let crl_validity = duration("crl-validity", &args.crl_validity)?;
     let crl_refresh = duration("crl-refresh", &args.crl_refresh)?;
-    if args.idle_timeout <= args.request_timeout {
+    let request_timeout = timeout_flag("request-timeout", &args.request_timeout)?;
+    let header_read_timeout = timeout_flag("header-read-timeout", &args.header_read_timeout)?;
+    let idle_timeout = timeout_flag("idle-timeout", &args.idle_timeout)?;
+    if idle_timeout <= request_timeout {
         return Err(CliError::Usage("--idle-timeout must be longer than --request-timeout, or a slow request would be cut off as idle".into()));
     }
     if crl_refresh >= crl_validity {
@@ -291,7 +317,7 @@ async fn serve(context: &Context, args: ServeArgs) -> Result<(), CliError> {
     ));
     tokio::spawn(supersede_renewed(ra.clone()));
     let settings = HttpSettings {
-        request_timeout: std::time::Duration::from_secs(args.request_timeout.max(1)),
+        request_timeout,
         enroll_per_client_per_minute: std::num::NonZeroU32::new(args.enroll_rate.max(1))
             .unwrap_or(std::num::NonZeroU32::MIN),
         enroll_concurrency: args.enroll_concurrency.max(1),
@@ -305,8 +331,8 @@ async fn serve(context: &Context, args: ServeArgs) -> Result<(), CliError> {
         ..HttpSettings::default()
     };
     let limits = crate::http::server::ConnectionLimits {
-        header_read_timeout: std::time::Duration::from_secs(args.header_read_timeout.max(1)),
-        idle_timeout: std::time::Duration::from_secs(args.idle_timeout.max(1)),
+        header_read_timeout,
+        idle_timeout,
         // Raises the open-file limit as far as allowed, and keeps the cap under it.
         max_connections: crate::http::server::fit_connections_to_fd_limit(args.max_connections),
     };
@@ -456,4 +482,21 @@ async fn shutdown_signal() {
         _ = terminate => {},
     }
     tracing::info!("shutdown requested: finishing in-flight requests");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::timeout_flag;
+    use std::time::Duration;
+
+    #[test]
+    fn timeouts_take_durations_and_bare_seconds() {
+        let t = |v: &str| timeout_flag("request-timeout", v);
+        assert_eq!(t("15s").unwrap(), Duration::from_secs(15));
+        assert_eq!(t("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(t("30").unwrap(), Duration::from_secs(30));
+        assert_eq!(t("0").unwrap(), Duration::from_secs(1));
+        assert!(t("15x").is_err());
+        assert!(t("").is_err());
+    }
 }

@@ -1,23 +1,26 @@
 //! `paypki verify`: the client of the verification service (`/v1/verify`, `/v1/validate`).
-//! Prints the verdict as JSON; exits 0 when valid, 1 otherwise.
+//! Prints the verdict as JSON. Exit status: 0 valid, 1 not valid, 2 bad arguments or
+//! input (also a request the server refused as malformed), 3 no answer from the server
+//! (unreachable, time-out, 429, 5xx): scripts must not take 3 for "not valid".
 
 use std::path::PathBuf;
 
 use base64::Engine;
 use clap::Args;
 
-use super::remote::{agent, read_response};
-use super::CliError;
+use super::remote::{agent, read_response, ClientUrl};
+use super::{CliError, Context};
 use crate::wire::{ValidateBody, VerifyBody};
 
 /// Options of `paypki verify`.
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("signer").args(["cert", "serial"])))]
 pub struct VerifyArgs {
-    /// The CA's base URL.
-    #[arg(long, env = "PAYPKI_URL", default_value = "http://127.0.0.1:8080")]
-    pub url: String,
-    /// The signer's certificate (PEM).
+    /// The CA's base URL (default: the server running on the data directory, if any,
+    /// else http://127.0.0.1:8080).
+    #[arg(long, env = "PAYPKI_URL")]
+    pub url: Option<String>,
+    /// The signer's certificate (PEM); with --chain, the leaf of the chain.
     #[arg(long)]
     pub cert: Option<PathBuf>,
     /// Or the serial of a certificate this CA issued.
@@ -41,8 +44,9 @@ pub struct VerifyArgs {
     /// The role the signer must have.
     #[arg(long)]
     pub require_role: Option<String>,
-    /// Validate this certificate chain (PEM file, leaf first) instead of a signature.
-    #[arg(long, conflicts_with_all = ["message", "signature", "serial", "cert"])]
+    /// Validate a certificate chain instead of a signature: a PEM file, leaf first, or
+    /// with --cert only the CA certificates (such as the chain.pem `paypki enroll` writes).
+    #[arg(long, conflicts_with_all = ["message", "signature", "serial"])]
     pub chain: Option<PathBuf>,
     /// With --chain: serverAuth, clientAuth or any.
     #[arg(long)]
@@ -53,17 +57,29 @@ fn read(path: &PathBuf) -> Result<Vec<u8>, CliError> {
     std::fs::read(path).map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))
 }
 
-pub(super) fn run(args: VerifyArgs) -> Result<(), CliError> {
-    let base = args.url.trim_end_matches('/');
+fn read_text(path: &PathBuf) -> Result<String, CliError> {
+    String::from_utf8(read(path)?)
+        .map_err(|_| CliError::Usage(format!("{} is not PEM text", path.display())))
+}
+
+pub(super) fn run(context: &Context, args: VerifyArgs) -> Result<(), CliError> {
+    let base = ClientUrl::resolve(args.url.as_deref(), &context.data_dir);
+    verify(&base, &args).map_err(|e| base.explain(e))
+}
+
+fn verify(base: &ClientUrl, args: &VerifyArgs) -> Result<(), CliError> {
     let (url, body) = if let Some(chain) = &args.chain {
-        let text = String::from_utf8(read(chain)?)
-            .map_err(|_| CliError::Usage(format!("{} is not PEM text", chain.display())))?;
+        let mut texts = Vec::new();
+        if let Some(leaf) = &args.cert {
+            texts.push(read_text(leaf)?);
+        }
+        texts.push(read_text(chain)?);
         let body = ValidateBody {
-            chain: vec![text],
+            chain: texts,
             time: args.time.clone(),
             usage: args.usage.clone(),
         };
-        (format!("{base}/v1/validate"), serde_json::to_value(body))
+        (base.join("/v1/validate"), serde_json::to_value(body))
     } else {
         let (Some(message), Some(signature)) = (&args.message, &args.signature) else {
             return Err(CliError::Usage(
@@ -93,10 +109,18 @@ pub(super) fn run(args: VerifyArgs) -> Result<(), CliError> {
             time: args.time.clone(),
             require_role: args.require_role.clone(),
         };
-        (format!("{base}/v1/verify"), serde_json::to_value(body))
+        (base.join("/v1/verify"), serde_json::to_value(body))
     };
     let body = body.map_err(|e| CliError::Failed(e.to_string()))?;
-    let verdict: serde_json::Value = read_response(agent().post(&url).send_json(&body), &url)?;
+    let verdict: serde_json::Value = read_response(agent().post(&url).send_json(&body), &url)
+        .map_err(|e| match e {
+            // The server refused the request itself (400, 413, 415): no verdict, and
+            // nothing that asking again would change.
+            CliError::Failed(message) => {
+                CliError::Usage(format!("the server refused the request: {message}"))
+            }
+            other => other,
+        })?;
     println!(
         "{}",
         serde_json::to_string_pretty(&verdict).unwrap_or_default()
@@ -104,7 +128,7 @@ pub(super) fn run(args: VerifyArgs) -> Result<(), CliError> {
     if verdict.get("valid").and_then(serde_json::Value::as_bool) == Some(true) {
         Ok(())
     } else {
-        Err(CliError::Failed(format!(
+        Err(CliError::Invalid(format!(
             "not valid: {}",
             verdict
                 .get("message")

@@ -130,6 +130,22 @@ impl CrlPublisher {
     }
 }
 
+/// The smallest cRLNumber a CRL with this thisUpdate may carry: thisUpdate in Unix
+/// seconds × 1000 (after Let's Encrypt's Boulder, which numbers CRLs by thisUpdate).
+///
+/// A stored counter alone repeats its numbers after a restore from a backup, which
+/// RFC 5280 §5.2.3 forbids ("monotonically increasing"), and relying parties that cache
+/// by number (or by the ETag made from it) would keep an old CRL. The clock does not go
+/// back with the data directory, and the counter adds one for each further CRL within
+/// the same second, so up to 1000 CRLs a second stay ordered across a restore (the
+/// publisher makes a few at most: changes within half a second share one). Today's values are about 1.8 × 10^12, 6 octets: far within
+/// the 20 octets §5.2.3 allows, and within u64 for millions of years.
+pub fn crl_number_floor(this_update: OffsetDateTime) -> u64 {
+    u64::try_from(this_update.unix_timestamp())
+        .unwrap_or(0)
+        .saturating_mul(1000)
+}
+
 /// Builds and signs issuing CA `id`'s CRL: every revoked, unexpired certificate it
 /// issued, streamed from the store's compact revocation tree into the encoder.
 pub fn build(
@@ -142,8 +158,11 @@ pub fn build(
         .replace_nanosecond(0)
         .unwrap_or_else(|_| OffsetDateTime::now_utc());
     let now = this_update.unix_timestamp();
-    // The number is taken (durably) before signing, so it never repeats even if we crash.
-    let number = store.next_counter(&issuing_crl_counter(id))?;
+    // The number is taken (durably) before signing, so it never repeats even if we crash;
+    // and it is at least thisUpdate in milliseconds, so it never goes back either, not
+    // even after the data directory (and with it the counter) was restored from a backup.
+    let number =
+        store.next_counter_at_least(&issuing_crl_counter(id), crl_number_floor(this_update))?;
     let next_update = this_update + validity;
     let mut scan_error = None;
     let (der, entries) = ca.sign_crl(id, number, this_update, next_update, &mut |writer| {

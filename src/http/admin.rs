@@ -60,8 +60,9 @@ pub(crate) async fn create_token(
         (status = 201, description = "Revoked", body = RevocationResult),
         (status = 400, description = "Malformed", body = Problem),
         (status = 401, description = "No or wrong admin credential", body = Problem),
-        (status = 404, description = "Unknown serial", body = Problem),
+        (status = 404, description = "Unknown serial (without `unrecorded`), or unknown issuing CA", body = Problem),
         (status = 409, description = "Already revoked", body = Problem),
+        (status = 422, description = "Invalidity date in the future, or a hold of an unrecorded serial", body = Problem),
     ))]
 pub(crate) async fn revoke(
     _admin: Admin,
@@ -69,18 +70,29 @@ pub(crate) async fn revoke(
     ApiJson(request): ApiJson<RevokeRequest>,
 ) -> Result<impl IntoResponse, Problem> {
     let (serial, reason, invalidity) = revocation_fields(&request).map_err(Problem::bad_request)?;
+    if request.ca.is_some() && !request.unrecorded {
+        return Err(Problem::bad_request(
+            "ca is only for a serial without a record (unrecorded: true); a recorded certificate names its own issuing CA",
+        ));
+    }
     let worker = state.clone();
-    let record = blocking(move || {
-        worker
-            .ra
-            .revoke(&serial, reason, invalidity, "admin-api")
-            .map_err(Problem::from)
+    let result = blocking(move || {
+        if request.unrecorded {
+            worker
+                .ra
+                .revoke_maybe_unrecorded(&serial, reason, invalidity, request.ca, "admin-api")
+                .map(|outcome| RevocationResult::from_outcome(&outcome))
+                .map_err(Problem::from)
+        } else {
+            worker
+                .ra
+                .revoke(&serial, reason, invalidity, "admin-api")
+                .map(|record| RevocationResult::from_record(&record))
+                .map_err(Problem::from)
+        }
     })
     .await?;
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(RevocationResult::from_record(&record)),
-    ))
+    Ok((StatusCode::CREATED, axum::Json(result)))
 }
 
 /// Lifts a certificateHold.
@@ -174,11 +186,14 @@ pub(crate) struct ListQuery {
     status: Option<String>,
     /// e.g. `30d`.
     expiring_within: Option<String>,
-    /// At most this many (default 1000).
+    /// At most this many (default 1000, at most 100,000).
     limit: Option<usize>,
+    /// The `next` of the previous page, to continue the same listing.
+    after: Option<String>,
 }
 
-/// Lists certificates: stored records (DER in base64) for the CLI and for scripts.
+/// Lists certificates: stored records (DER in base64) for the CLI and for scripts, a page
+/// at a time: `next` (null on the last page) is given back as `after` for the next page.
 #[utoipa::path(get, path = "/v1/admin/certificates", tag = "admin", params(ListQuery),
     security(("admin" = [])),
     responses(
@@ -214,15 +229,28 @@ pub(crate) async fn list_certificates(
         .transpose()
         .map_err(Problem::bad_request)?
         .map(|d| time::OffsetDateTime::now_utc() + d);
+    let after = query
+        .after
+        .as_deref()
+        .map(hex::decode)
+        .transpose()
+        .map_err(|_| {
+            Problem::bad_request("after must be the `next` value of a previous page (hex)")
+        })?;
     let filter = ListFilter {
         role,
         status,
         expiring_before,
-        limit: Some(query.limit.unwrap_or(1000).min(100_000)),
+        limit: Some(query.limit.unwrap_or(1000).clamp(1, 100_000)),
+        after,
     };
     let worker = state.clone();
-    let records = blocking(move || worker.ra.store().list(&filter).map_err(Problem::from)).await?;
-    Ok(axum::Json(serde_json::json!({ "certificates": records })))
+    let page =
+        blocking(move || worker.ra.store().list_page(&filter).map_err(Problem::from)).await?;
+    Ok(axum::Json(serde_json::json!({
+        "certificates": page.records,
+        "next": page.next.map(hex::encode),
+    })))
 }
 
 /// One stored record (DER in base64).

@@ -44,14 +44,16 @@ pub(crate) struct IssuedResponse {
 impl IssuedResponse {
     fn from_issued(state: &AppState, issued: Issued) -> Self {
         let record = issued.record;
-        state
-            .metrics
-            .issued
-            .get_or_create(&super::metrics::IssuanceLabels {
-                role: record.role.to_string(),
-                via: record.requested_via.to_string(),
-            })
-            .inc();
+        if !issued.redelivered {
+            state
+                .metrics
+                .issued
+                .get_or_create(&super::metrics::IssuanceLabels {
+                    role: record.role.to_string(),
+                    via: record.requested_via.to_string(),
+                })
+                .inc();
+        }
         IssuedResponse {
             serial: record.serial.to_string(),
             certificate: issued.certificate_pem,
@@ -67,6 +69,7 @@ impl IssuedResponse {
 #[utoipa::path(post, path = "/v1/enroll", tag = "enrollment", request_body = EnrollRequest,
     responses(
         (status = 201, description = "Issued", body = IssuedResponse),
+        (status = 200, description = "Issued before: the token was used with this CSR's key, whose answer was lost; the same certificate again", body = IssuedResponse),
         (status = 400, description = "Malformed JSON, CSR or token", body = Problem),
         (status = 403, description = "Unknown or expired token", body = Problem),
         (status = 409, description = "Token already used", body = Problem),
@@ -108,8 +111,14 @@ pub(crate) async fn enroll(
         outcome.map_err(Problem::from)
     })
     .await?;
+    // 200, not 201: nothing was created by this request.
+    let status = if issued.redelivered {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
     Ok((
-        StatusCode::CREATED,
+        status,
         axum::Json(IssuedResponse::from_issued(&state, issued)),
     ))
 }

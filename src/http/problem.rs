@@ -292,6 +292,12 @@ impl Problem {
 impl From<RaError> for Problem {
     fn from(e: RaError) -> Self {
         match e {
+            // A batch item's failure is that failure's problem, with the item named.
+            RaError::BatchItem { index, error } => {
+                let mut problem = Problem::from(*error);
+                problem.detail = format!("items[{index}]: {}", problem.detail);
+                problem
+            }
             // The wait goes into Retry-After.
             RaError::RateLimited(seconds) => Problem::rate_limited(seconds),
             other => Problem::of(other.kind(), &other),

@@ -36,8 +36,10 @@ const VALIDATE_COST: u64 = 200;
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct BatchBody {
-    /// At most 1000 verify requests.
-    items: Vec<VerifyBody>,
+    /// At most 1000 verify requests. Each is decoded on its own, so an item with unknown
+    /// fields or fields of the wrong type is `malformed` without spoiling the others.
+    #[schema(value_type = Vec<VerifyBody>)]
+    items: Vec<serde_json::Value>,
 }
 
 /// `POST /v1/verify/batch` answer.
@@ -100,6 +102,24 @@ pub(crate) fn verify_one(
     match to_request(body) {
         Ok(request) => verifier.verify_within(&request, budget),
         Err(message) => VerifyOutcome::invalid(Reason::Malformed, message, None),
+    }
+}
+
+/// One batch item: decoded here rather than with the whole body, so that an item of the
+/// wrong shape is a `malformed` verdict for that item only.
+fn verify_item(
+    verifier: &Verifier,
+    index: usize,
+    item: &serde_json::Value,
+    budget: &VerifyBudget,
+) -> VerifyOutcome {
+    match VerifyBody::deserialize(item) {
+        Ok(body) => verify_one(verifier, &body, budget),
+        Err(e) => VerifyOutcome::invalid(
+            Reason::Malformed,
+            format!("items[{index}] is not a verify request: {e}"),
+            None,
+        ),
     }
 }
 
@@ -178,7 +198,8 @@ pub(crate) async fn verify_batch(
         Ok(body
             .items
             .par_iter()
-            .map(|item| verify_one(&worker.verifier, item, &spending))
+            .enumerate()
+            .map(|(index, item)| verify_item(&worker.verifier, index, item, &spending))
             .collect())
     })
     .await?;
@@ -270,6 +291,7 @@ pub(crate) fn verify_batch_items(
     Ok(body
         .items
         .par_iter()
-        .map(|item| verify_one(verifier, item, &budget))
+        .enumerate()
+        .map(|(index, item)| verify_item(verifier, index, item, &budget))
         .collect())
 }

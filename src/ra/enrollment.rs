@@ -180,7 +180,14 @@ impl RegistrationAuthority {
     ) -> Result<Vec<CreatedToken>, RaError> {
         let created = grants
             .into_iter()
-            .map(|grant| self.prepare_token(grant))
+            .enumerate()
+            .map(|(index, grant)| {
+                self.prepare_token(grant)
+                    .map_err(|error| RaError::BatchItem {
+                        index,
+                        error: Box::new(error),
+                    })
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let records: Vec<TokenRecord> = created.iter().map(|c| c.record.clone()).collect();
         let event = AuditEvent::new("token-create", actor).detail(format!(
@@ -260,7 +267,7 @@ impl RegistrationAuthority {
         }
         authenticated(id)?;
         if record.used_at.is_some() {
-            return Err(TokenError::AlreadyUsed.into());
+            return self.redeliver(&record, csr_bytes);
         }
         let now = self.clock.now();
         if now >= record.expires_at {
@@ -298,6 +305,39 @@ impl RegistrationAuthority {
                 Err(e)
             }
         }
+    }
+
+    /// A used token presented again (with its secret) by a participant whose enrollment
+    /// answer was lost: if the CSR is signed by the key the token's certificate certifies
+    /// (possession proven again), that certificate is handed over once more; nothing new
+    /// is issued and the audit trail records the redelivery. Anything else is
+    /// `AlreadyUsed`, as before.
+    fn redeliver(&self, token: &TokenRecord, csr_bytes: &[u8]) -> Result<Issued, RaError> {
+        let Some(serial) = &token.serial else {
+            return Err(TokenError::AlreadyUsed.into());
+        };
+        let Ok(csr) = super::csr::parse(csr_bytes) else {
+            return Err(TokenError::AlreadyUsed.into());
+        };
+        let Some(issued) = self.store.certificate(serial)? else {
+            return Err(TokenError::AlreadyUsed.into());
+        };
+        let same_key = x509_parser::parse_x509_certificate(&issued.der)
+            .is_ok_and(|(_, cert)| cert.public_key().raw == csr.public_key.spki_der());
+        if !same_key || issued.status != crate::model::CertificateStatus::Good {
+            return Err(TokenError::AlreadyUsed.into());
+        }
+        self.store.append_audit(
+            AuditEvent::new("enroll-redelivered", &format!("enroll:token {}", token.id))
+                .serial(serial)
+                .detail("token used again with the key of the certificate it produced: the same certificate was sent again"),
+        )?;
+        Ok(Issued {
+            certificate_pem: crate::ca::to_pem("CERTIFICATE", &issued.der),
+            chain_pem: self.ca.chain_pem(issued.issuer)?,
+            record: issued,
+            redelivered: true,
+        })
     }
 
     /// Renews a current, unrevoked certificate for the same role, subject and SANs, after

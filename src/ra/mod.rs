@@ -78,6 +78,18 @@ pub enum RaError {
     /// A rate limit on the authenticated token or certificate (seconds to wait).
     #[error("too many attempts for this token or certificate; retry in {0} s")]
     RateLimited(u64),
+    /// A certificateHold of a serial without a certificate record: the hold could never
+    /// be lifted (unhold needs the record), so only a permanent reason is accepted.
+    #[error("serial {0} has no certificate record, so a hold could never be lifted: revoke it with a permanent reason")]
+    UnrecordedHold(Serial),
+    /// Item `index` of a batch request failed (the whole batch is refused).
+    #[error("items[{index}]: {error}")]
+    BatchItem {
+        /// The item's position in the request, from 0.
+        index: usize,
+        /// Why it failed.
+        error: Box<RaError>,
+    },
     /// No issuing CA may sign: the active one was revoked and none replaced it yet.
     #[error("this CA cannot issue certificates now: its issuing CA was revoked and no new one has been created yet (the administrator runs `paypki ca rollover`)")]
     NoIssuingCa,
@@ -106,7 +118,8 @@ impl RaError {
             RaError::Renewal(_) => K::RenewalRefused,
             RaError::CsrMismatch(_) => K::CsrMismatch,
             RaError::UnknownCertificate(_) => K::NotFound,
-            RaError::InvalidityDateInFuture => K::RevocationRefused,
+            RaError::InvalidityDateInFuture | RaError::UnrecordedHold(_) => K::RevocationRefused,
+            RaError::BatchItem { error, .. } => error.kind(),
             RaError::NoIssuingCa => K::NoIssuingCa,
             RaError::RateLimited(_) => K::RateLimited,
             RaError::NoPolicy(_) | RaError::RandomFailed | RaError::NoFreeSerial => K::Internal,
@@ -295,6 +308,9 @@ pub struct Issued {
     pub certificate_pem: String,
     /// Issuing CA then root, PEM.
     pub chain_pem: String,
+    /// True when nothing new was issued: an enrollment retried after its answer was lost
+    /// gets the certificate its token already produced.
+    pub redelivered: bool,
 }
 
 /// Told about issuances and status changes: the OCSP responder pre-signs, the CRL
@@ -304,6 +320,21 @@ pub trait StatusListener: Send + Sync {
     fn issued(&self, record: &CertificateRecord);
     /// A certificate was revoked or taken off hold, durably.
     fn status_changed(&self, record: &CertificateRecord);
+    /// A serial this CA has no record of was revoked (after a restore from a backup).
+    fn unrecorded_revoked(&self, serial: &Serial, issuer: u32) {
+        let _ = (serial, issuer);
+    }
+}
+
+/// What a revocation of a serial without a certificate record put on the CRL.
+#[derive(Debug, Clone)]
+pub struct UnrecordedRevocation {
+    /// The serial.
+    pub serial: Serial,
+    /// The issuing CA whose CRL and OCSP answers list it.
+    pub issuer: u32,
+    /// The revocation as stored.
+    pub entry: crate::store::RevokedEntry,
 }
 
 /// The registration authority.
@@ -395,6 +426,71 @@ impl RegistrationAuthority {
             self.revoke_descendants(serial, invalidity_date, actor)?;
         }
         Ok(record)
+    }
+
+    /// Revokes a serial that this CA's records may not hold: a certificate issued after
+    /// the backup the data directory was restored from. A recorded serial is revoked the
+    /// ordinary way (`Ok(Err(record))`); an unrecorded one goes on the revocation tree
+    /// of issuing CA `issuer` (default: the active one), so its CRL lists it and OCSP
+    /// answers revoked, and is audited (`Ok(Ok(…))`). Its CRL entry lasts until the
+    /// issuing CA expires, since the certificate's own notAfter is not known.
+    pub fn revoke_maybe_unrecorded(
+        &self,
+        serial: &Serial,
+        reason: crate::model::RevocationReason,
+        invalidity_date: Option<OffsetDateTime>,
+        issuer: Option<u32>,
+        actor: &str,
+    ) -> Result<Result<UnrecordedRevocation, CertificateRecord>, RaError> {
+        if crate::store::StoreReader::certificate(&self.store, serial)?.is_some() {
+            return self.revoke(serial, reason, invalidity_date, actor).map(Err);
+        }
+        if reason == crate::model::RevocationReason::CertificateHold {
+            return Err(RaError::UnrecordedHold(serial.clone()));
+        }
+        let now = self.clock.now();
+        if invalidity_date.is_some_and(|d| d > now) {
+            return Err(RaError::InvalidityDateInFuture);
+        }
+        let ca = match issuer {
+            Some(id) => self.ca.issuer(id)?,
+            None => match self.ca.active() {
+                Ok(ca) => ca,
+                // No active CA (the root revoked it): the newest one issued last.
+                Err(_) => self.ca.issuers().last().ok_or(CaError::NoActiveIssuer)?,
+            },
+        };
+        let entry = crate::store::RevokedEntry {
+            reason,
+            revoked_at: truncate_to_second(now).unix_timestamp(),
+            invalidity_date: invalidity_date.map(|d| truncate_to_second(d).unix_timestamp()),
+            not_after: ca.certificate().not_after.unix_timestamp(),
+            issuer: ca.id(),
+        };
+        let event = AuditEvent::new("revoke-unrecorded", actor)
+            .serial(serial)
+            .detail(format!(
+                "reason {reason}{}; no certificate record (issued after the backup this data directory was restored from?): listed on issuing CA {}'s CRL",
+                invalidity_date
+                    .map(|d| format!(", invalid since {d}"))
+                    .unwrap_or_default(),
+                ca.id()
+            ));
+        match crate::store::RevocationStore::revoke_unrecorded(&self.store, serial, entry, event) {
+            Ok(()) => {}
+            // Recorded meanwhile (a concurrent issuance cannot pick it, but be exact).
+            Err(StoreError::SerialTaken(_)) => {
+                return self.revoke(serial, reason, invalidity_date, actor).map(Err)
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let issuer = ca.id();
+        self.notify(|l| l.unrecorded_revoked(serial, issuer));
+        Ok(Ok(UnrecordedRevocation {
+            serial: serial.clone(),
+            issuer,
+            entry,
+        }))
     }
 
     /// After a key compromise, every certificate renewed from the compromised one (and
@@ -584,6 +680,7 @@ impl RegistrationAuthority {
             certificate_pem: crate::ca::to_pem("CERTIFICATE", &record.der),
             chain_pem: self.ca.chain_pem(issuer)?,
             record,
+            redelivered: false,
         })
     }
 

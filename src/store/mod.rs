@@ -219,6 +219,19 @@ pub struct ListFilter {
     pub expiring_before: Option<OffsetDateTime>,
     /// At most this many records.
     pub limit: Option<usize>,
+    /// Continue after this position: the `next` of the previous page (a key of the
+    /// index the filter walks, so only meaningful with the same filter).
+    pub after: Option<Vec<u8>>,
+}
+
+/// One page of a listing.
+#[derive(Debug, Clone)]
+pub struct ListPage {
+    /// The records.
+    pub records: Vec<CertificateRecord>,
+    /// Where the next page starts (give it as [`ListFilter::after`]), when the limit cut
+    /// the listing short; `None` when nothing more matches.
+    pub next: Option<Vec<u8>>,
 }
 
 /// What the issuance path needs: reserve a serial, record a certificate, read one.
@@ -241,7 +254,12 @@ pub trait StoreReader: Send + Sync + std::fmt::Debug {
     fn certificate(&self, serial: &Serial) -> Result<Option<CertificateRecord>, StoreError>;
     /// Certificates matching a filter, soonest expiry first when filtering on expiry,
     /// otherwise in serial order.
-    fn list(&self, filter: &ListFilter) -> Result<Vec<CertificateRecord>, StoreError>;
+    fn list(&self, filter: &ListFilter) -> Result<Vec<CertificateRecord>, StoreError> {
+        Ok(self.list_page(filter)?.records)
+    }
+    /// [`StoreReader::list`] one page at a time: at most `filter.limit` records after
+    /// `filter.after`, and where the next page starts.
+    fn list_page(&self, filter: &ListFilter) -> Result<ListPage, StoreError>;
     /// A serial's status from the compact trees (the OCSP miss path).
     fn known_status(&self, serial: &[u8]) -> Result<KnownStatus, StoreError>;
     /// Walks the audit chain and checks every link.
@@ -258,23 +276,43 @@ impl StoreReader for SledStore {
             .transpose()
     }
 
-    fn list(&self, filter: &ListFilter) -> Result<Vec<CertificateRecord>, StoreError> {
+    fn list_page(&self, filter: &ListFilter) -> Result<ListPage, StoreError> {
+        use std::ops::Bound;
         let limit = filter.limit.unwrap_or(usize::MAX);
         let now = OffsetDateTime::now_utc();
         // Walk the most selective index available, then filter the rest on the record.
-        let serials: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> =
+        // Each index is ordered by its key, so a page continues after the last key seen.
+        let (tree, start, end): (&sled::Tree, Vec<u8>, Option<Vec<u8>>) =
             if let Some(before) = filter.expiring_before {
-                Box::new(
-                    self.by_expiry
-                        .range(time_key(now).to_vec()..time_key(before).to_vec()),
+                (
+                    &self.by_expiry,
+                    time_key(now).to_vec(),
+                    Some(time_key(before).to_vec()),
                 )
             } else if let Some(role) = filter.role {
-                Box::new(self.by_role.scan_prefix([role_byte(role)]))
+                (
+                    &self.by_role,
+                    vec![role_byte(role)],
+                    Some(vec![role_byte(role) + 1]),
+                )
             } else if let Some(status) = filter.status {
-                Box::new(self.by_status.scan_prefix([status_byte(status)]))
+                (
+                    &self.by_status,
+                    vec![status_byte(status)],
+                    Some(vec![status_byte(status) + 1]),
+                )
             } else {
-                Box::new(self.certificates.iter())
+                (&self.certificates, Vec::new(), None)
             };
+        let lower = match &filter.after {
+            Some(after) if *after >= start => Bound::Excluded(after.clone()),
+            _ => Bound::Included(start),
+        };
+        let upper = match end {
+            Some(end) => Bound::Excluded(end),
+            None => Bound::Unbounded,
+        };
+        let serials = tree.range::<Vec<u8>, _>((lower, upper));
         let index_prefix_len = if filter.expiring_before.is_some() {
             8
         } else if filter.role.is_some() || filter.status.is_some() {
@@ -282,7 +320,9 @@ impl StoreReader for SledStore {
         } else {
             0
         };
-        let mut out = Vec::new();
+        let mut out: Vec<CertificateRecord> = Vec::new();
+        let mut last: Option<sled::IVec> = None;
+        let mut next = None;
         for item in serials {
             let (key, value) = item?;
             let record = if index_prefix_len == 0 {
@@ -302,12 +342,16 @@ impl StoreReader for SledStore {
             {
                 continue;
             }
-            out.push(record);
             if out.len() >= limit {
+                // Another match beyond the limit: the next page starts after the last
+                // record of this one.
+                next = last.map(|k| k.to_vec());
                 break;
             }
+            out.push(record);
+            last = Some(key);
         }
-        Ok(out)
+        Ok(ListPage { records: out, next })
     }
     fn known_status(&self, serial: &[u8]) -> Result<KnownStatus, StoreError> {
         self.known_status_of(serial)
@@ -736,6 +780,60 @@ pub(crate) mod tests {
         assert_eq!(soon_banks.len(), 1);
         assert_eq!(store.list(&ListFilter::default()).unwrap().len(), 3);
         assert_eq!(store.verify_audit().unwrap().entries, 3);
+    }
+
+    #[test]
+    fn listings_page_on_every_index() {
+        let store = SledStore::temporary().unwrap();
+        for (i, role) in [Role::Bank, Role::Buyer, Role::Bank, Role::Bank, Role::Buyer]
+            .into_iter()
+            .enumerate()
+        {
+            let serial = format!("0{}", i + 1);
+            store
+                .record_issued(
+                    &record(&serial, role, 10 * (i as i64 + 1)),
+                    AuditEvent::new("issue", "t"),
+                )
+                .unwrap();
+        }
+        let walk = |filter: ListFilter, limit: usize| {
+            let mut seen = Vec::new();
+            let mut after = None;
+            let mut pages = 0;
+            loop {
+                let page = store
+                    .list_page(&ListFilter {
+                        limit: Some(limit),
+                        after: after.clone(),
+                        ..filter.clone()
+                    })
+                    .unwrap();
+                pages += 1;
+                assert!(page.records.len() <= limit);
+                seen.extend(page.records.iter().map(|r| r.serial.to_string()));
+                match page.next {
+                    Some(next) => after = Some(next),
+                    None => break,
+                }
+            }
+            (seen, pages)
+        };
+        let (all, pages) = walk(ListFilter::default(), 2);
+        assert_eq!(all, ["01", "02", "03", "04", "05"]);
+        assert_eq!(pages, 3);
+        // Exactly one page: no `next` although the limit was reached.
+        assert_eq!(walk(ListFilter::default(), 5), (all.clone(), 1));
+        let banks = ListFilter {
+            role: Some(Role::Bank),
+            ..Default::default()
+        };
+        assert_eq!(walk(banks, 1).0, ["01", "03", "04"]);
+        let soon = ListFilter {
+            expiring_before: Some(OffsetDateTime::now_utc() + Duration::days(45)),
+            ..Default::default()
+        };
+        assert_eq!(walk(soon, 2).0, ["01", "02", "03", "04"]);
     }
 
     impl CertificateRecord {

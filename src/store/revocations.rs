@@ -114,13 +114,30 @@ pub trait RevocationStore: Send + Sync {
     ) -> Result<CertificateRecord, StoreError>;
     /// Lifts a certificateHold.
     fn unhold(&self, serial: &Serial, event: AuditEvent) -> Result<CertificateRecord, StoreError>;
+    /// Puts a serial this store has no certificate record of on the revocation tree (so
+    /// CRLs list it and OCSP answers revoked), durably, with its audit entry: how a CA
+    /// restored from a backup revokes what it issued after the backup was taken.
+    /// `SerialTaken` if a record exists after all (revoke it the ordinary way),
+    /// `AlreadyRevoked` if the serial is on the tree already.
+    fn revoke_unrecorded(
+        &self,
+        serial: &Serial,
+        entry: RevokedEntry,
+        event: AuditEvent,
+    ) -> Result<(), StoreError>;
     /// Visits every revoked certificate, in serial order.
     fn for_each_revoked(
         &self,
         visit: &mut dyn FnMut(&[u8], RevokedEntry),
     ) -> Result<(), StoreError>;
     /// The next number of a monotonic counter (e.g. a CRL number), durably.
-    fn next_counter(&self, name: &str) -> Result<u64, StoreError>;
+    fn next_counter(&self, name: &str) -> Result<u64, StoreError> {
+        self.next_counter_at_least(name, 0)
+    }
+    /// The next number of a monotonic counter, durably: one more than the last, or
+    /// `floor` if that is larger. A floor derived from the clock keeps the numbers rising
+    /// even when the stored counter went back (a data directory restored from a backup).
+    fn next_counter_at_least(&self, name: &str, floor: u64) -> Result<u64, StoreError>;
 }
 
 type Tx<T> = Result<T, ConflictableTransactionError<StoreError>>;
@@ -247,6 +264,35 @@ impl RevocationStore for SledStore {
         })
     }
 
+    fn revoke_unrecorded(
+        &self,
+        serial: &Serial,
+        entry: RevokedEntry,
+        event: AuditEvent,
+    ) -> Result<(), StoreError> {
+        (&self.certificates, &self.revoked, &self.audit, &self.meta).transaction(
+            |(certificates, revoked, audit, meta)| {
+                if certificates.get(serial.as_bytes())?.is_some() {
+                    return Err(ConflictableTransactionError::Abort(
+                        StoreError::SerialTaken(serial.clone()),
+                    ));
+                }
+                if let Some(existing) = revoked.get(serial.as_bytes())? {
+                    let reason = RevokedEntry::decode(&existing)
+                        .map(|e| e.reason.name().to_string())
+                        .unwrap_or_else(|_| "unknown reason".into());
+                    return Err(ConflictableTransactionError::Abort(
+                        StoreError::AlreadyRevoked(serial.clone(), reason),
+                    ));
+                }
+                revoked.insert(serial.as_bytes(), entry.encode())?;
+                audit::append(audit, meta, &event)?;
+                Ok(())
+            },
+        )?;
+        self.flush()
+    }
+
     fn for_each_revoked(
         &self,
         visit: &mut dyn FnMut(&[u8], RevokedEntry),
@@ -258,14 +304,14 @@ impl RevocationStore for SledStore {
         Ok(())
     }
 
-    fn next_counter(&self, name: &str) -> Result<u64, StoreError> {
+    fn next_counter_at_least(&self, name: &str, floor: u64) -> Result<u64, StoreError> {
         let key = format!("counter:{name}");
         let value = self.meta.update_and_fetch(key.as_bytes(), |old| {
             let current = old
                 .and_then(|b| <[u8; 8]>::try_from(b).ok())
                 .map(u64::from_be_bytes)
                 .unwrap_or(0);
-            Some(current.saturating_add(1).to_be_bytes().to_vec())
+            Some(current.saturating_add(1).max(floor).to_be_bytes().to_vec())
         })?;
         self.flush()?;
         value
@@ -346,6 +392,10 @@ mod tests {
         assert_eq!(revoked.len(), 1);
         assert_eq!(store.next_counter("crl").unwrap(), 1);
         assert_eq!(store.next_counter("crl").unwrap(), 2);
+        // A floor above the counter wins; the counter then goes on from there.
+        assert_eq!(store.next_counter_at_least("crl", 1000).unwrap(), 1000);
+        assert_eq!(store.next_counter_at_least("crl", 1000).unwrap(), 1001);
+        assert_eq!(store.next_counter_at_least("crl", 5).unwrap(), 1002);
         assert!(store.verify_audit().unwrap().problems.is_empty());
     }
 
@@ -382,6 +432,46 @@ mod tests {
             }
             other => panic!("expected revoked, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_serial_without_record_can_be_revoked_once() {
+        let store = SledStore::temporary().unwrap();
+        let serial: Serial = "7f01".parse().unwrap();
+        let entry = RevokedEntry {
+            reason: RevocationReason::KeyCompromise,
+            revoked_at: 1_800_000_000,
+            invalidity_date: None,
+            not_after: 1_900_000_000,
+            issuer: 2,
+        };
+        store
+            .revoke_unrecorded(&serial, entry, AuditEvent::new("revoke", "t"))
+            .unwrap();
+        assert_eq!(
+            store.known_status(serial.as_bytes()).unwrap(),
+            KnownStatus::Revoked(entry)
+        );
+        assert!(matches!(
+            store.revoke_unrecorded(&serial, entry, AuditEvent::new("revoke", "t")),
+            Err(StoreError::AlreadyRevoked(_, _))
+        ));
+        // A serial with a record goes the ordinary way.
+        store
+            .record_issued(
+                &record("0d", Role::Merchant, 30),
+                AuditEvent::new("issue", "t"),
+            )
+            .unwrap();
+        assert!(matches!(
+            store.revoke_unrecorded(
+                &"0d".parse().unwrap(),
+                entry,
+                AuditEvent::new("revoke", "t")
+            ),
+            Err(StoreError::SerialTaken(_))
+        ));
+        assert!(store.verify_audit().unwrap().problems.is_empty());
     }
 
     #[test]

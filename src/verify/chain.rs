@@ -170,10 +170,10 @@ impl ChainValidator {
         usage: Usage,
     ) -> Result<(), ChainError> {
         let leaf_der = CertificateDer::from(leaf);
-        let end_entity = EndEntityCert::try_from(&leaf_der)
-            .map_err(|e| ChainError::Malformed(format!("{e}")))?;
+        let end_entity =
+            EndEntityCert::try_from(&leaf_der).map_err(|e| ChainError::Malformed(describe(&e)))?;
         let anchor = webpki::anchor_from_trusted_cert(&self.root)
-            .map_err(|e| ChainError::Malformed(format!("root: {e}")))?;
+            .map_err(|e| ChainError::Malformed(format!("root: {}", describe(&e))))?;
         let mut chain: Vec<CertificateDer<'_>> = intermediates
             .iter()
             .map(|c| CertificateDer::from(c.as_slice()))
@@ -211,19 +211,73 @@ impl ChainValidator {
 
 fn classify(error: webpki::Error) -> ChainError {
     use webpki::Error as E;
+    let words = describe(&error);
     match error {
         E::CertExpired { .. } => ChainError::Expired,
         E::CertNotValidYet { .. } => ChainError::NotYetValid,
-        E::RequiredEkuNotFoundContext(_) => ChainError::Usage(format!("{error}")),
+        E::RequiredEkuNotFoundContext(_) | E::EmptyEkuExtension => ChainError::Usage(words),
         E::UnsupportedSignatureAlgorithmContext(_)
         | E::UnsupportedSignatureAlgorithmForPublicKeyContext(_) => {
-            ChainError::UnsupportedAlgorithm(format!("{error}"))
+            ChainError::UnsupportedAlgorithm(words)
         }
         E::BadDer
         | E::BadDerTime
         | E::TrailingData(_)
         | E::UnsupportedCertVersion
-        | E::MalformedExtensions => ChainError::Malformed(format!("{error}")),
-        other => ChainError::UnknownIssuer(format!("{other}")),
+        | E::MalformedExtensions => ChainError::Malformed(words),
+        _ => ChainError::UnknownIssuer(words),
+    }
+}
+
+/// What a webpki error means, in words: its `Display` is its Rust debug form
+/// (`CaUsedAsEndEntity`, `RequiredEkuNotFoundContext(…)`), which tells a relying party
+/// nothing.
+fn describe(error: &webpki::Error) -> String {
+    use webpki::Error as E;
+    match error {
+        E::BadDer | E::BadDerTime | E::TrailingData(_) => {
+            "a certificate is not valid DER".into()
+        }
+        E::CaUsedAsEndEntity => "the first certificate is a CA certificate, not a participant's: give the participant's certificate first (leaf first, then the CA certificates; for a chain.pem written by `paypki enroll`, pass cert.pem with --cert)".into(),
+        E::EndEntityUsedAsCa => "a participant's certificate stands where a CA certificate must be: the chain must start with the participant's certificate, followed only by CA certificates".into(),
+        E::CertExpired { .. } => "a certificate of the chain had expired at that time".into(),
+        E::CertNotValidYet { .. } => "a certificate of the chain was not yet valid at that time".into(),
+        E::RequiredEkuNotFoundContext(_) | E::EmptyEkuExtension => "the certificate's extended key usage does not include the requested usage".into(),
+        E::UnknownIssuer => "no certificate of this CA signed it: it was issued by another CA, or the chain lacks the issuing CA".into(),
+        E::InvalidSignatureForPublicKey => "a signature in the chain does not verify with its issuer's key".into(),
+        E::SignatureAlgorithmMismatch => "a certificate's inner and outer signature algorithms differ".into(),
+        E::UnsupportedSignatureAlgorithmContext(_)
+        | E::UnsupportedSignatureAlgorithmForPublicKeyContext(_) => "a certificate of the chain is signed with an algorithm paypki does not verify (ECDSA P-256/P-384, Ed25519 and RSA 2048–8192 bits are)".into(),
+        E::PathLenConstraintViolated => "the chain is longer than a CA's path length constraint allows".into(),
+        E::MaximumPathDepthExceeded | E::MaximumPathBuildCallsExceeded | E::MaximumSignatureChecksExceeded => "the chain is too long or too tangled to validate".into(),
+        E::UnsupportedCertVersion => "a certificate is not X.509 version 3".into(),
+        E::UnsupportedCriticalExtension => "a certificate has a critical extension paypki does not know".into(),
+        E::MalformedExtensions | E::ExtensionValueInvalid => "a certificate has a malformed extension".into(),
+        E::InvalidCertValidity => "a certificate's validity period is malformed".into(),
+        E::NameConstraintViolation => "a name in the certificate breaks a CA's name constraints".into(),
+        _ => "the chain does not validate to this CA's root".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_are_described_in_words_not_rust_names() {
+        for error in [
+            webpki::Error::CaUsedAsEndEntity,
+            webpki::Error::EndEntityUsedAsCa,
+            webpki::Error::UnknownIssuer,
+            webpki::Error::EmptyEkuExtension,
+            webpki::Error::BadDer,
+            webpki::Error::UnsupportedCriticalExtension,
+            webpki::Error::InvalidSignatureForPublicKey,
+        ] {
+            let words = describe(&error);
+            let debug = format!("{error:?}");
+            assert!(!words.contains(&debug), "{words}");
+            assert!(words.contains(' ') && !words.contains("::"), "{words}");
+        }
     }
 }

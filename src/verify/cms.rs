@@ -18,6 +18,7 @@ const ID_SIGNED_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.1
 const ID_CONTENT_TYPE: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.3");
 const ID_MESSAGE_DIGEST: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.4");
 const ID_RSASSA_PSS: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.10");
+const ID_MGF1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.8");
 const ID_SHA1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.14.3.2.26");
 const ID_SUBJECT_KEY_IDENTIFIER: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.14");
 
@@ -44,9 +45,18 @@ pub struct DetachedSignature {
     digest_algorithm: ObjectIdentifier,
     signed_attributes: Option<SignedAttributes>,
     signature_algorithm: ObjectIdentifier,
-    pss_hash: Option<ObjectIdentifier>,
+    pss: Option<PssParameters>,
     /// The signature value.
     pub signature: Vec<u8>,
+}
+
+/// What RSASSA-PSS parameters declare (RFC 4055 §3.1, with its defaults filled in).
+#[derive(Debug, Clone)]
+struct PssParameters {
+    hash: ObjectIdentifier,
+    /// The hash of MGF1, or `None` for a mask generation function other than MGF1.
+    mgf1_hash: Option<ObjectIdentifier>,
+    salt_length: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -134,7 +144,7 @@ pub fn parse(input: &[u8]) -> Result<DetachedSignature, CmsError> {
             })
         }
     };
-    let pss_hash = if signer.signature_algorithm.oid == ID_RSASSA_PSS {
+    let pss = if signer.signature_algorithm.oid == ID_RSASSA_PSS {
         let params = signer
             .signature_algorithm
             .parameters
@@ -143,7 +153,23 @@ pub fn parse(input: &[u8]) -> Result<DetachedSignature, CmsError> {
         let pss: rsa_pss::Params = params
             .decode_as()
             .map_err(|_| malformed("bad RSASSA-PSS parameters"))?;
-        Some(pss.hash.map(|h| h.oid).unwrap_or(ID_SHA1))
+        // RFC 4055 §3.1 defaults: SHA-1, MGF1 with SHA-1, a salt of 20 octets.
+        let mgf1_hash = match &pss.mask_gen {
+            None => Some(ID_SHA1),
+            Some(mgf) if mgf.oid == ID_MGF1 => Some(
+                mgf.parameters
+                    .as_ref()
+                    .and_then(|p| p.decode_as::<spki::AlgorithmIdentifierOwned>().ok())
+                    .map(|h| h.oid)
+                    .ok_or_else(|| malformed("MGF1 without its hash"))?,
+            ),
+            Some(_) => None,
+        };
+        Some(PssParameters {
+            hash: pss.hash.map(|h| h.oid).unwrap_or(ID_SHA1),
+            mgf1_hash,
+            salt_length: pss.salt_length.unwrap_or(20),
+        })
     } else {
         None
     };
@@ -153,7 +179,7 @@ pub fn parse(input: &[u8]) -> Result<DetachedSignature, CmsError> {
         digest_algorithm: signer.digest_alg.oid,
         signed_attributes,
         signature_algorithm: signer.signature_algorithm.oid,
-        pss_hash,
+        pss,
         signature: signer.signature.as_bytes().to_vec(),
     })
 }
@@ -284,12 +310,34 @@ impl DetachedSignature {
             "1.2.840.113549.1.1.12" => by_hash(Some("sha384")),
             "1.2.840.113549.1.1.13" => by_hash(Some("sha512")),
             "1.2.840.113549.1.1.10" if key == KeyAlgorithm::Rsa => {
-                match self.pss_hash.as_ref().and_then(hash_name) {
-                    Some("sha256") => Some(S::RsaPssSha256),
-                    Some("sha384") => Some(S::RsaPssSha384),
-                    Some("sha512") => Some(S::RsaPssSha512),
-                    _ => None,
+                let Some(pss) = &self.pss else {
+                    return Err(unsupported());
+                };
+                let (scheme, hash_len) = match hash_name(&pss.hash) {
+                    Some("sha256") => (S::RsaPssSha256, 32),
+                    Some("sha384") => (S::RsaPssSha384, 48),
+                    Some("sha512") => (S::RsaPssSha512, 64),
+                    _ => return Err(CmsError::Unsupported(format!(
+                        "RSASSA-PSS with hash {} is not supported: sign with SHA-256, SHA-384 or SHA-512 (openssl cms -sign -md sha256 -keyopt rsa_padding_mode:pss -keyopt rsa_pss_saltlen:digest)",
+                        pss.hash
+                    ))),
+                };
+                if pss.mgf1_hash != Some(pss.hash) {
+                    return Err(CmsError::Unsupported(
+                        "RSASSA-PSS whose mask generation is not MGF1 with the signature's own hash is not supported (OpenSSL's default is MGF1 with the same hash)".into(),
+                    ));
                 }
+                // ring verifies PSS only with a salt as long as the hash (RFC 8017 §9.1's
+                // recommendation); OpenSSL signs CMS with the longest salt the key allows
+                // unless told otherwise. The salt length is declared here, so say so
+                // rather than answer bad_signature for a signature that is sound.
+                if pss.salt_length != hash_len {
+                    return Err(CmsError::Unsupported(format!(
+                        "RSASSA-PSS with a salt of {} octets is not supported: paypki verifies PSS with the salt as long as the hash ({hash_len} octets here); sign with `openssl cms -sign … -keyopt rsa_padding_mode:pss -keyopt rsa_pss_saltlen:digest`",
+                        pss.salt_length
+                    )));
+                }
+                Some(scheme)
             }
             _ => None,
         };
