@@ -41,6 +41,7 @@ const PAGES: &[&str] = &[
     "docs/PERFORMANCE.md",
     "docs/api.md",
     "docs/architecture.md",
+    "docs/fuzzing.md",
     "docs/operations.md",
     "docs/policies.md",
     "docs/security.md",
@@ -69,6 +70,11 @@ fn docs_api() {
 #[test]
 fn docs_architecture() {
     run_page("docs/architecture.md");
+}
+
+#[test]
+fn docs_fuzzing() {
+    run_page("docs/fuzzing.md");
 }
 
 #[test]

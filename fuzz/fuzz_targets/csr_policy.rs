@@ -41,6 +41,7 @@ fuzz_target!(|data: &[u8]| {
             validity: None,
             via: IssuancePath::CliIssue,
             actor: "fuzz".into(),
+            parent: None,
         };
         match paypki::fuzzing::decide_and_sign(&world.ra, request) {
             Ok(_) => {}

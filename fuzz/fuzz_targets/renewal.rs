@@ -7,7 +7,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use paypki::store::CertificateStore;
+use paypki::store::StoreReader;
 use paypki_fuzz::world;
 
 fuzz_target!(|data: &[u8]| {
