@@ -2119,6 +2119,7 @@ fn assert_chain_bad(outcome: &Value, status: &str, reason: &str, what: &str) {
 
 #[test]
 fn validate_chains_with_revocation_and_usage() {
+    let mut checks = Cases::new();
     let ca = TestCa::new();
     let server = TestServer::start(&ca);
     let merchant = enroll(&server, "merchant", KeyType::EcP256, "merchant");
@@ -2126,65 +2127,83 @@ fn validate_chains_with_revocation_and_usage() {
     let revoked = enroll(&server, "buyer", KeyType::EcP256, "revoked");
     let superseded = enroll(&server, "bank", KeyType::EcP384, "superseded");
     let served = split_pem_certificates(&read_text(&server.save_chain("chain.pem")));
-    assert_eq!(served.len(), 2, "/ca/chain.pem is issuing CA then root");
+    checks.case("/ca/chain.pem is issuing CA then root", || {
+        assert_eq!(served.len(), 2, "/ca/chain.pem is issuing CA then root");
+    });
     let (issuing, root) = (&served[0], &served[1]);
 
     let leaf = merchant.cert_pem();
-    assert_chain_good(
-        &validate(
-            &server,
-            &json!({ "chain": [leaf, issuing] }),
+    checks.case("leaf + issuing", || {
+        assert_chain_good(
+            &validate(
+                &server,
+                &json!({ "chain": [leaf, issuing] }),
+                "leaf + issuing",
+            ),
             "leaf + issuing",
-        ),
-        "leaf + issuing",
-    );
+        );
+    });
     let outcome = validate(&server, &json!({ "chain": [leaf] }), "leaf alone");
-    assert_chain_good(&outcome, "leaf alone");
-    assert_eq!(
-        outcome["subject"]["serial"],
-        merchant.serial.as_str(),
-        "{outcome}"
-    );
-    assert_chain_good(
-        &validate(
-            &server,
-            &json!({ "chain": [leaf, issuing, root] }),
-            "with root",
-        ),
-        "leaf + issuing + root",
-    );
-    assert_chain_good(
-        &validate(
-            &server,
-            &json!({ "chain": [format!("{leaf}{issuing}")] }),
-            "one bundle",
-        ),
-        "leaf and issuing in one PEM string",
-    );
-    assert_chain_good(
-        &validate(&server, &json!({ "chain": [leaf], "usage": "any" }), "any"),
-        "usage any",
-    );
+    checks.case("leaf alone", || {
+        assert_chain_good(&outcome, "leaf alone");
+    });
+    checks.case("case 4", || {
+        assert_eq!(
+            outcome["subject"]["serial"],
+            merchant.serial.as_str(),
+            "{outcome}"
+        );
+    });
+    checks.case("leaf + issuing + root", || {
+        assert_chain_good(
+            &validate(
+                &server,
+                &json!({ "chain": [leaf, issuing, root] }),
+                "with root",
+            ),
+            "leaf + issuing + root",
+        );
+    });
+    checks.case("leaf and issuing in one PEM string", || {
+        assert_chain_good(
+            &validate(
+                &server,
+                &json!({ "chain": [format!("{leaf}{issuing}")] }),
+                "one bundle",
+            ),
+            "leaf and issuing in one PEM string",
+        );
+    });
+    checks.case("usage any", || {
+        assert_chain_good(
+            &validate(&server, &json!({ "chain": [leaf], "usage": "any" }), "any"),
+            "usage any",
+        );
+    });
 
     // Usage: merchants are clientAuth only; gateways both.
-    assert_chain_bad(
-        &validate(
-            &server,
-            &json!({ "chain": [leaf, issuing], "usage": "serverAuth" }),
-            "merchant serverAuth",
-        ),
-        "unknown",
-        "key_usage",
-        "merchant for serverAuth",
-    );
-    assert_chain_good(
-        &validate(
-            &server,
-            &json!({ "chain": [leaf], "usage": "clientAuth" }),
-            "merchant clientAuth",
-        ),
-        "merchant for clientAuth",
-    );
+    checks.case("merchant for serverAuth", || {
+        assert_chain_bad(
+            &validate(
+                &server,
+                &json!({ "chain": [leaf, issuing], "usage": "serverAuth" }),
+                "merchant serverAuth",
+            ),
+            "unknown",
+            "key_usage",
+            "merchant for serverAuth",
+        );
+    });
+    checks.case("merchant for clientAuth", || {
+        assert_chain_good(
+            &validate(
+                &server,
+                &json!({ "chain": [leaf], "usage": "clientAuth" }),
+                "merchant clientAuth",
+            ),
+            "merchant for clientAuth",
+        );
+    });
     for usage in ["serverAuth", "clientAuth"] {
         assert_chain_good(
             &validate(
@@ -2211,11 +2230,13 @@ fn validate_chains_with_revocation_and_usage() {
     let foreign_ca = TestCa::new();
     let foreign = foreign_merchant(&foreign_ca, "foreign");
     let foreign_issuing = read_text(&foreign_ca.issuing_cert());
-    assert_eq!(
-        openssl_names(&foreign.cert),
-        openssl_names(&merchant.cert),
-        "identical names"
-    );
+    checks.case("identical names", || {
+        assert_eq!(
+            openssl_names(&foreign.cert),
+            openssl_names(&merchant.cert),
+            "identical names"
+        );
+    });
     for (what, chain) in [
         (
             "foreign leaf + foreign issuing",
@@ -2252,30 +2273,38 @@ fn validate_chains_with_revocation_and_usage() {
         &json!({ "chain": [revoked.cert_pem(), issuing] }),
         "revoked",
     );
-    assert_chain_bad(&outcome, "revoked", "revoked", "a key-compromised leaf");
-    assert_eq!(
-        outcome["subject"]["serial"],
-        revoked.serial.as_str(),
-        "{outcome}"
-    );
-    assert_chain_bad(
-        &validate(
-            &server,
-            &json!({ "chain": [superseded.cert_pem()] }),
-            "superseded",
-        ),
-        "revoked",
-        "revoked",
-        "a superseded leaf, now",
-    );
-    assert_chain_good(
-        &validate(
-            &server,
-            &json!({ "chain": [superseded.cert_pem()], "time": rfc3339(early) }),
-            "early",
-        ),
-        "a superseded leaf, before its revocation",
-    );
+    checks.case("a key-compromised leaf", || {
+        assert_chain_bad(&outcome, "revoked", "revoked", "a key-compromised leaf");
+    });
+    checks.case("case 12", || {
+        assert_eq!(
+            outcome["subject"]["serial"],
+            revoked.serial.as_str(),
+            "{outcome}"
+        );
+    });
+    checks.case("a superseded leaf, now", || {
+        assert_chain_bad(
+            &validate(
+                &server,
+                &json!({ "chain": [superseded.cert_pem()] }),
+                "superseded",
+            ),
+            "revoked",
+            "revoked",
+            "a superseded leaf, now",
+        );
+    });
+    checks.case("a superseded leaf, before its revocation", || {
+        assert_chain_good(
+            &validate(
+                &server,
+                &json!({ "chain": [superseded.cert_pem()], "time": rfc3339(early) }),
+                "early",
+            ),
+            "a superseded leaf, before its revocation",
+        );
+    });
 
     // Undecodable input is malformed (200); unreadable JSON is 400.
     for (what, body) in [
@@ -2323,23 +2352,38 @@ fn validate_chains_with_revocation_and_usage() {
         }
         cli_verify(&server, &args, valid)
     };
-    assert_eq!(chain_cli(&good_chain, None, true)["status"], "good");
-    assert_eq!(
-        chain_cli(&leaf_only, Some("clientAuth"), true)["status"],
-        "good"
-    );
-    assert_eq!(
-        chain_cli(&gateway_chain, Some("serverAuth"), true)["status"],
-        "good"
-    );
+    checks.case("good", || {
+        assert_eq!(chain_cli(&good_chain, None, true)["status"], "good");
+    });
+    checks.case("good", || {
+        assert_eq!(
+            chain_cli(&leaf_only, Some("clientAuth"), true)["status"],
+            "good"
+        );
+    });
+    checks.case("good", || {
+        assert_eq!(
+            chain_cli(&gateway_chain, Some("serverAuth"), true)["status"],
+            "good"
+        );
+    });
     let verdict = chain_cli(&good_chain, Some("serverAuth"), false);
-    assert_eq!(verdict["reason"], "key_usage", "{verdict}");
+    checks.case("case 18", || {
+        assert_eq!(verdict["reason"], "key_usage", "{verdict}");
+    });
     let verdict = chain_cli(&revoked_chain, None, false);
-    assert_eq!(verdict["status"], "revoked", "{verdict}");
+    checks.case("case 19", || {
+        assert_eq!(verdict["status"], "revoked", "{verdict}");
+    });
     let verdict = chain_cli(&foreign_chain, None, false);
-    assert_eq!(verdict["reason"], "unknown_issuer", "{verdict}");
-    assert_eq!(verdict["status"], "unknown", "{verdict}");
+    checks.case("case 20", || {
+        assert_eq!(verdict["reason"], "unknown_issuer", "{verdict}");
+    });
+    checks.case("case 21", || {
+        assert_eq!(verdict["status"], "unknown", "{verdict}");
+    });
     server.stop();
+    checks.finish();
 }
 
 // ---------------------------------------------------------------------------------------
