@@ -8,14 +8,17 @@ use std::sync::RwLock;
 
 use rcgen::{
     CertificateParams, CrlDistributionPoint, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod,
-    KeyPair, KeyUsagePurpose, SerialNumber,
+    KeyUsagePurpose, SerialNumber,
 };
 use time::{Duration, OffsetDateTime};
 
+use super::keys::{KeyLocation, KeyStoreChoice, NewKey, TokenConfig};
 use super::registry::{CaRevocation, CaState, Registry};
-use super::{ceremony, crl_der, extensions, keys, lint, CaError, CrlEntryWriter, Passphrase};
+use super::{
+    ceremony, crl_der, extensions, keys, lint, CaError, CaKey, CrlEntryWriter, Passphrase,
+};
 use crate::config::{CaSettings, DataDir};
-use crate::model::{ExtendedKeyUsage, KeyAlgorithm, KeyUsage, PublicKey, RevocationReason, Serial};
+use crate::model::{ExtendedKeyUsage, KeyUsage, PublicKey, RevocationReason, Serial};
 use crate::names::{SubjectAltName, SubjectName};
 
 /// What the registration authority asks the CA to sign. The CA adds what only it knows:
@@ -126,7 +129,7 @@ pub(super) fn sign_checked(
     params: &CertificateParams,
     subject_key: &impl rcgen::PublicKeyData,
     issuer_cert: &CaCertificate,
-    issuer_key: &KeyPair,
+    issuer_key: &CaKey,
     expectations: &lint::CertificateExpectations<'_>,
 ) -> Result<rcgen::Certificate, CaError> {
     let check = |tbs: &[u8]| lint::check_certificate(tbs, expectations);
@@ -137,8 +140,8 @@ pub(super) fn sign_checked(
     params
         .signed_by(subject_key, &signer)
         .map_err(|e| match signer.key().take_failure() {
-            Some(failure) => CaError::PreIssuanceCheck(failure),
-            None => e.into(),
+            Some(failure) => CaError::from(failure),
+            None => CaError::from(e),
         })
 }
 
@@ -156,10 +159,10 @@ pub struct IssuingCa {
     id: u32,
     state: CaState,
     certificate: CaCertificate,
-    key: KeyPair,
+    key: CaKey,
     signature_algorithm: Vec<u8>,
     responder: CaCertificate,
-    responder_key: KeyPair,
+    responder_key: CaKey,
     revoked_responders: Vec<CaRevocation>,
 }
 
@@ -192,6 +195,14 @@ impl IssuingCa {
     /// Responder certificates it revoked (listed on its CRL).
     pub fn revoked_responders(&self) -> &[CaRevocation] {
         &self.revoked_responders
+    }
+    /// Its key (where it lives, its algorithm).
+    pub fn key(&self) -> &CaKey {
+        &self.key
+    }
+    /// Its responder's key.
+    pub fn responder_key(&self) -> &CaKey {
+        &self.responder_key
     }
 }
 
@@ -242,13 +253,17 @@ impl CertificateAuthority {
         let mut revoked_issuers = HashMap::new();
         for entry in &registry.issuers {
             let certificate = CaCertificate::read(&dir.issuing_cert_file(entry.id))?;
-            let key = keys::read_key_file(&dir.issuing_key_file(entry.id), passphrase)?;
-            super::check_key_matches(&certificate, &key, &crate::config::issuing_name(entry.id))?;
+            let key = super::open_ca_key(
+                &dir.issuing_key_file(entry.id),
+                &certificate,
+                passphrase,
+                &crate::config::issuing_name(entry.id),
+            )?;
             let responder = CaCertificate::read(&dir.responder_cert_file(entry.id))?;
-            let responder_key = keys::read_key_file(&dir.responder_key_file(entry.id), passphrase)?;
-            super::check_key_matches(
+            let responder_key = super::open_ca_key(
+                &dir.responder_key_file(entry.id),
                 &responder,
-                &responder_key,
+                passphrase,
                 &crate::config::responder_name(entry.id),
             )?;
             if let Some(revocation) = &entry.revocation {
@@ -263,7 +278,7 @@ impl CertificateAuthority {
             issuers.push(IssuingCa {
                 id: entry.id,
                 state: entry.state,
-                signature_algorithm: super::signature_algorithm_der(keys::algorithm_of(&key))?,
+                signature_algorithm: super::signature_algorithm_der(key.algorithm())?,
                 certificate,
                 key,
                 responder,
@@ -361,31 +376,50 @@ impl CertificateAuthority {
         validity: Duration,
     ) -> Result<(Serial, OffsetDateTime), CaError> {
         let issuer = self.issuer(id)?;
-        let key = keys::generate(match keys::algorithm_of(&issuer.key) {
-            KeyAlgorithm::Rsa => KeyAlgorithm::EcdsaP256,
-            other => other,
-        })?;
         let now = self.clock.now();
+        // The new key is made where the current one lives (a file, or the same token).
+        let (store, algorithm) = match issuer.responder_key.location() {
+            KeyLocation::Pkcs11(reference) => (
+                KeyStoreChoice::Pkcs11(TokenConfig::of(&reference)),
+                issuer.key.algorithm(),
+            ),
+            KeyLocation::File(_) => (
+                KeyStoreChoice::Files,
+                ceremony::responder_algorithm(issuer.key.algorithm()),
+            ),
+        };
+        let key = NewKey::generate(
+            &store,
+            algorithm,
+            &ceremony::token_label(&crate::config::responder_name(id)),
+        )?;
         let (cert, not_after) = ceremony::sign_responder(
             &self.settings,
             &issuer.certificate,
             &issuer.key,
-            &key,
+            key.key(),
             now,
             validity,
         )?;
         let suffix = format!("old-{}", now.unix_timestamp());
-        let (key_path, cert_path) = (dir.responder_key_file(id), dir.responder_cert_file(id));
-        let (new_key, new_cert) = (
-            key_path.with_extension("pem.new"),
-            cert_path.with_extension("pem.new"),
-        );
-        keys::write_key_file(&new_key, &key, passphrase)?;
-        super::write_file(&new_cert, cert.pem().as_bytes())?;
-        for (current, fresh) in [(&key_path, &new_key), (&cert_path, &new_cert)] {
-            std::fs::rename(current, current.with_extension(format!("pem.{suffix}")))
+        let key_path = dir.responder_key_file(id);
+        let cert_path = dir.responder_cert_file(id);
+        let current_key = match KeyLocation::find(&key_path)? {
+            Some(KeyLocation::Pkcs11(_)) => keys::reference_path(&key_path),
+            _ => key_path.clone(),
+        };
+        let new_key_target = key.path_for(&key_path);
+        let staged_key = with_suffix(&new_key_target, "new");
+        let staged_cert = with_suffix(&cert_path, "new");
+        key.save_as(&staged_key, passphrase)?;
+        super::write_file(&staged_cert, cert.pem().as_bytes())?;
+        for (current, fresh, target) in [
+            (&current_key, &staged_key, &new_key_target),
+            (&cert_path, &staged_cert, &cert_path),
+        ] {
+            std::fs::rename(current, with_suffix(current, &suffix))
                 .map_err(|e| CaError::io(current, e))?;
-            std::fs::rename(fresh, current).map_err(|e| CaError::io(current, e))?;
+            std::fs::rename(fresh, target).map_err(|e| CaError::io(target, e))?;
         }
         Ok((issuer.responder.serial.clone(), not_after))
     }
@@ -435,12 +469,8 @@ impl CertificateAuthority {
             fill(writer);
         };
         crl_der::build(&frame, &mut fill_all, &|tbs| {
-            use rcgen::SigningKey;
             lint::check_crl(tbs, &expectations)?;
-            issuer
-                .key
-                .sign(tbs)
-                .map_err(|e| CaError::Build(format!("CRL signing failed: {e}")))
+            Ok(issuer.key.try_sign(tbs)?)
         })
     }
 
@@ -452,14 +482,9 @@ impl CertificateAuthority {
         id: u32,
         tbs_response_data: &[u8],
     ) -> Result<(&'static str, bool, Vec<u8>), CaError> {
-        use rcgen::SigningKey;
         let issuer = self.issuer(id)?;
-        let signature = issuer
-            .responder_key
-            .sign(tbs_response_data)
-            .map_err(|e| CaError::Build(format!("OCSP signing failed: {e}")))?;
-        let (oid, null_params) =
-            super::signature_algorithm(keys::algorithm_of(&issuer.responder_key));
+        let signature = issuer.responder_key.try_sign(tbs_response_data)?;
+        let (oid, null_params) = super::signature_algorithm(issuer.responder_key.algorithm());
         Ok((oid, null_params, signature))
     }
 
@@ -548,6 +573,14 @@ impl CertificateAuthority {
         )?;
         Ok(cert.der().to_vec())
     }
+}
+
+/// `path` with `.suffix` appended to its file name.
+fn with_suffix(path: &Path, suffix: &str) -> std::path::PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".");
+    name.push(suffix);
+    path.with_file_name(name)
 }
 
 #[cfg(test)]

@@ -9,15 +9,16 @@ use std::path::{Path, PathBuf};
 
 use rcgen::{
     BasicConstraints, CertificateParams, CrlDistributionPoint, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose, SerialNumber,
+    Issuer, KeyIdMethod, KeyUsagePurpose, SerialNumber,
 };
 use time::{Duration, OffsetDateTime};
 
 use super::authority::{sign_checked, CaCertificate, IssuerRevocation};
+use super::keys::{KeyLocation, KeyStoreChoice, NewKey, TokenConfig};
 use super::registry::{CaRevocation, CaState, IssuerEntry, Registry};
 use super::{
-    ca_name, extensions, issuing_common_name, keys, lint, random_serial, CaError, Passphrase,
-    BACKDATE,
+    ca_name, extensions, issuing_common_name, keys, lint, random_serial, CaError, CaKey,
+    Passphrase, BACKDATE,
 };
 use crate::clock::Clock;
 use crate::config::{CaSettings, DataDir};
@@ -36,6 +37,16 @@ pub struct InitOptions {
     pub root_common_name: String,
     /// Algorithm for generated keys.
     pub key_algorithm: KeyAlgorithm,
+    /// Where the issuing CA and responder keys are made: key files or a PKCS#11 token.
+    pub key_store: KeyStoreChoice,
+    /// Where the root key is made (default: a key file, see `root_key_out`).
+    pub root_key_store: KeyStoreChoice,
+    /// Adopt the issuing CA key pair with this label on the token instead of generating.
+    pub issuing_key_label: Option<String>,
+    /// Adopt the responder key pair with this label on the token instead of generating.
+    pub responder_key_label: Option<String>,
+    /// Adopt the root key pair with this label on the root's token instead of generating.
+    pub root_key_label: Option<String>,
     /// An existing PKCS#8 root key.
     pub import_root_key: Option<PathBuf>,
     /// An existing PKCS#8 issuing CA key.
@@ -66,6 +77,11 @@ impl InitOptions {
             country: "US".into(),
             root_common_name: "paypki Root CA".into(),
             key_algorithm: KeyAlgorithm::EcdsaP256,
+            key_store: KeyStoreChoice::Files,
+            root_key_store: KeyStoreChoice::Files,
+            issuing_key_label: None,
+            responder_key_label: None,
+            root_key_label: None,
             import_root_key: None,
             import_issuing_key: None,
             root_key_out: None,
@@ -88,8 +104,10 @@ pub struct InitReport {
     pub key_algorithm: KeyAlgorithm,
     /// Whether key files are encrypted.
     pub encrypted: bool,
-    /// Where the root key was written.
+    /// Where the root key (file or token reference) was written.
     pub root_key: PathBuf,
+    /// Where the issuing CA key lives.
+    pub issuing_key: KeyLocation,
 }
 
 /// Reads `ca.toml`.
@@ -154,25 +172,53 @@ pub fn init(dir: &DataDir, options: &InitOptions) -> Result<InitReport, CaError>
         Some(out) => out.join("root.key.pem"),
         None => dir.key_file("root"),
     };
-    if root_key_path.exists() {
+    if let Some(existing) = [root_key_path.clone(), keys::reference_path(&root_key_path)]
+        .into_iter()
+        .find(|p| p.exists())
+    {
         return Err(CaError::Setting(format!(
             "{} exists: nothing was changed; choose an empty --root-key-out directory",
-            root_key_path.display()
+            existing.display()
         )));
     }
 
-    // Everything that can fail on input (imports) happens before anything is written.
+    // Everything that can fail on input (imports, tokens) happens before anything is
+    // written to the data directory.
     let passphrase = options.passphrase.as_ref();
-    let root_key = match &options.import_root_key {
-        Some(path) => keys::read_key_file(path, passphrase)?,
-        None => keys::generate(options.key_algorithm)?,
-    };
-    let issuing_key = match &options.import_issuing_key {
-        Some(path) => keys::read_key_file(path, passphrase)?,
-        None => keys::generate(options.key_algorithm)?,
-    };
-    let issuing_algorithm = keys::algorithm_of(&issuing_key);
-    let ocsp_key = keys::generate(responder_algorithm(issuing_algorithm))?;
+    let root_key = init_key(
+        &options.root_key_store,
+        options.import_root_key.as_deref(),
+        options.root_key_label.as_deref(),
+        options.key_algorithm,
+        "root",
+        passphrase,
+    )?;
+    let issuing_key = init_key(
+        &options.key_store,
+        options.import_issuing_key.as_deref(),
+        options.issuing_key_label.as_deref(),
+        options.key_algorithm,
+        &crate::config::issuing_name(1),
+        passphrase,
+    )?;
+    let issuing_algorithm = issuing_key.key().algorithm();
+    let ocsp_key = init_key(
+        &options.key_store,
+        None,
+        options.responder_key_label.as_deref(),
+        match options.key_store {
+            KeyStoreChoice::Files => responder_algorithm(issuing_algorithm),
+            KeyStoreChoice::Pkcs11(_) => issuing_algorithm,
+        },
+        &crate::config::responder_name(1),
+        passphrase,
+    )?;
+    let (new_root_key, new_issuing_key, new_ocsp_key) = (root_key, issuing_key, ocsp_key);
+    let (root_key, issuing_key, ocsp_key) = (
+        new_root_key.key(),
+        new_issuing_key.key(),
+        new_ocsp_key.key(),
+    );
     let settings = CaSettings {
         base_url,
         organization: options.organization.trim().to_string(),
@@ -195,9 +241,9 @@ pub fn init(dir: &DataDir, options: &InitOptions) -> Result<InitReport, CaError>
     root_params.crl_distribution_points = vec![CrlDistributionPoint {
         uris: vec![settings.root_crl_url()],
     }];
-    let root_key_id = lint::key_identifier(&keys::spki_der(&root_key))?;
+    let root_key_id = lint::key_identifier(root_key.spki_der())?;
     root_params.key_identifier_method = KeyIdMethod::PreSpecified(root_key_id.clone());
-    let root_algorithm = super::signature_algorithm_der(keys::algorithm_of(&root_key))?;
+    let root_algorithm = super::signature_algorithm_der(root_key.algorithm())?;
     // A self-signed certificate is its own issuer: the checks compare the issuer field
     // with the subject the TBS carries.
     let check_root = |tbs: &[u8]| {
@@ -214,12 +260,12 @@ pub fn init(dir: &DataDir, options: &InitOptions) -> Result<InitReport, CaError>
             },
         )
     };
-    let checked_root_key = lint::CheckedKey::new(&root_key, &check_root);
+    let checked_root_key = lint::CheckedKey::new(root_key, &check_root);
     let root_cert =
         root_params.self_signed(&checked_root_key).map_err(|e| {
             match checked_root_key.take_failure() {
-                Some(failure) => CaError::PreIssuanceCheck(failure),
-                None => e.into(),
+                Some(failure) => CaError::from(failure),
+                None => CaError::from(e),
             }
         })?;
     let root = CaCertificate::from_der(root_cert.der().to_vec(), "root")?;
@@ -228,8 +274,8 @@ pub fn init(dir: &DataDir, options: &InitOptions) -> Result<InitReport, CaError>
         &settings,
         1,
         &root,
-        &root_key,
-        &issuing_key,
+        root_key,
+        issuing_key,
         now,
         options.issuing_validity,
     )?;
@@ -237,8 +283,8 @@ pub fn init(dir: &DataDir, options: &InitOptions) -> Result<InitReport, CaError>
     let (ocsp_cert, _) = sign_responder(
         &settings,
         &issuing_ca,
-        &issuing_key,
-        &ocsp_key,
+        issuing_key,
+        ocsp_key,
         now,
         options.ocsp_validity,
     )?;
@@ -251,15 +297,15 @@ pub fn init(dir: &DataDir, options: &InitOptions) -> Result<InitReport, CaError>
         super::create_private_dir(out)?;
     }
     std::fs::create_dir_all(dir.certs_dir()).map_err(|e| CaError::io(&dir.certs_dir(), e))?;
-    keys::write_key_file(&root_key_path, &root_key, passphrase)?;
-    keys::write_key_file(&dir.issuing_key_file(1), &issuing_key, passphrase)?;
-    keys::write_key_file(&dir.responder_key_file(1), &ocsp_key, passphrase)?;
+    let root_key_path = new_root_key.save(&root_key_path, passphrase)?;
+    new_issuing_key.save(&dir.issuing_key_file(1), passphrase)?;
+    new_ocsp_key.save(&dir.responder_key_file(1), passphrase)?;
     super::write_file(&dir.cert_file("root"), root_cert.pem().as_bytes())?;
     super::write_file(&dir.issuing_cert_file(1), issuing.pem().as_bytes())?;
     super::write_file(&dir.responder_cert_file(1), ocsp_cert.pem().as_bytes())?;
     let registry = Registry::default();
     registry.save(dir)?;
-    let crl = sign_root_crl(&settings, &root, &root_key, &registry, 1, now)?;
+    let crl = sign_root_crl(&settings, &root, root_key, &registry, 1, now)?;
     super::replace_file(&dir.root_crl_file(), &crl)?;
     let settings_text = toml::to_string(&settings).map_err(|e| CaError::Setting(e.to_string()))?;
     super::write_file(&dir.settings_file(), settings_text.as_bytes())?;
@@ -269,10 +315,51 @@ pub fn init(dir: &DataDir, options: &InitOptions) -> Result<InitReport, CaError>
         key_algorithm: issuing_algorithm,
         encrypted: passphrase.is_some(),
         root_key: root_key_path,
+        issuing_key: issuing_key.location(),
     })
 }
 
-fn responder_algorithm(issuing: KeyAlgorithm) -> KeyAlgorithm {
+/// A key for `init`: imported from a key file, adopted from a token by label, or
+/// generated in `store`.
+fn init_key(
+    store: &KeyStoreChoice,
+    import: Option<&Path>,
+    label: Option<&str>,
+    algorithm: KeyAlgorithm,
+    name: &str,
+    passphrase: Option<&Passphrase>,
+) -> Result<NewKey, CaError> {
+    match (import, label, store) {
+        (Some(path), _, KeyStoreChoice::Files) => Ok(NewKey::from_key_pair(
+            keys::read_key_file(path, passphrase)?,
+        )),
+        (Some(_), _, KeyStoreChoice::Pkcs11(_)) => Err(CaError::Setting(format!(
+            "the {name} key goes on the token, which makes its own keys: instead of importing a key file, give the label of a key pair already on the token"
+        ))),
+        (None, Some(label), KeyStoreChoice::Pkcs11(config)) => {
+            NewKey::existing_on_token(config, label)
+        }
+        (None, Some(_), KeyStoreChoice::Files) => Err(CaError::Setting(format!(
+            "a key label names a key on a PKCS#11 token, but the {name} key is a key file"
+        ))),
+        (None, None, store) => NewKey::generate(store, algorithm, &token_label(name)),
+    }
+}
+
+/// The label of a new key on a token: the CA key's name and a random suffix, so that
+/// several CAs (or a key and its successor) can share a token.
+pub(super) fn token_label(name: &str) -> String {
+    use ring::rand::SecureRandom;
+    let mut suffix = [0u8; 4];
+    // A failed random generator leaves zeros: the label is still valid, only less unique,
+    // and generation refuses a label that exists.
+    let _ = ring::rand::SystemRandom::new().fill(&mut suffix);
+    format!("paypki-{name}-{}", hex::encode(suffix))
+}
+
+/// The algorithm of a responder key made as a key file: the issuing CA's, but P-256 for
+/// RSA CAs (ring cannot generate RSA keys; a token can and uses the CA's).
+pub(super) fn responder_algorithm(issuing: KeyAlgorithm) -> KeyAlgorithm {
     match issuing {
         KeyAlgorithm::Rsa => KeyAlgorithm::EcdsaP256,
         other => other,
@@ -291,8 +378,8 @@ fn sign_issuing_ca(
     settings: &CaSettings,
     id: u32,
     root: &CaCertificate,
-    root_key: &KeyPair,
-    issuing_key: &KeyPair,
+    root_key: &CaKey,
+    issuing_key: &CaKey,
     now: OffsetDateTime,
     validity: Duration,
 ) -> Result<rcgen::Certificate, CaError> {
@@ -304,7 +391,7 @@ fn sign_issuing_ca(
     params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
     params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     params.key_identifier_method =
-        KeyIdMethod::PreSpecified(lint::key_identifier(&keys::spki_der(issuing_key))?);
+        KeyIdMethod::PreSpecified(lint::key_identifier(issuing_key.spki_der())?);
     params.use_authority_key_identifier_extension = true;
     params.crl_distribution_points = vec![CrlDistributionPoint {
         uris: vec![settings.root_crl_url()],
@@ -313,7 +400,7 @@ fn sign_issuing_ca(
         None,
         &settings.root_cert_url(),
     )?];
-    let algorithm = super::signature_algorithm_der(keys::algorithm_of(root_key))?;
+    let algorithm = super::signature_algorithm_der(root_key.algorithm())?;
     let expectations = root_expectations(root, &algorithm);
     sign_checked(&params, issuing_key, root, root_key, &expectations)
 }
@@ -337,8 +424,8 @@ fn root_expectations<'a>(
 pub(super) fn sign_responder(
     settings: &CaSettings,
     issuer: &CaCertificate,
-    issuer_key: &KeyPair,
-    responder_key: &KeyPair,
+    issuer_key: &CaKey,
+    responder_key: &CaKey,
     now: OffsetDateTime,
     validity: Duration,
 ) -> Result<(rcgen::Certificate, OffsetDateTime), CaError> {
@@ -354,10 +441,10 @@ pub(super) fn sign_responder(
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::OcspSigning];
     params.key_identifier_method =
-        KeyIdMethod::PreSpecified(lint::key_identifier(&keys::spki_der(responder_key))?);
+        KeyIdMethod::PreSpecified(lint::key_identifier(responder_key.spki_der())?);
     params.use_authority_key_identifier_extension = true;
     params.custom_extensions = vec![extensions::ocsp_nocheck()?];
-    let algorithm = super::signature_algorithm_der(keys::algorithm_of(issuer_key))?;
+    let algorithm = super::signature_algorithm_der(issuer_key.algorithm())?;
     let expectations = lint::CertificateExpectations {
         profile: lint::CertificateProfile::OcspResponder,
         issuer_name: &issuer.subject_der,
@@ -371,23 +458,124 @@ pub(super) fn sign_responder(
     Ok((cert, not_after))
 }
 
-/// Reads the root key for a root operation: `explicit` (`--root-key FILE`) or, when not
-/// given, `keys/root.key.pem` in the data directory; checks it matches the root.
+/// Opens the root key for a root operation: `explicit` (`--root-key FILE`: a key file,
+/// or a token reference `.toml`) or, when not given, `keys/root.key.pem` (or its token
+/// reference `keys/root.key.toml`) in the data directory; proves it is the root's key.
 pub fn load_root_key(
     dir: &DataDir,
     explicit: Option<&Path>,
     passphrase: Option<&Passphrase>,
-) -> Result<KeyPair, CaError> {
-    let path = explicit
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| dir.key_file("root"));
-    if !path.exists() {
-        return Err(CaError::RootKeyNeeded(path));
-    }
-    let key = keys::read_key_file(&path, passphrase)?;
+) -> Result<CaKey, CaError> {
+    let location = match explicit {
+        Some(path) if path.exists() => KeyLocation::named(path)?,
+        Some(path) => return Err(CaError::RootKeyNeeded(path.to_path_buf())),
+        None => KeyLocation::find(&dir.key_file("root"))?
+            .ok_or_else(|| CaError::RootKeyNeeded(dir.key_file("root")))?,
+    };
     let root = CaCertificate::read(&dir.cert_file("root"))?;
-    super::check_key_matches(&root, &key, "root")?;
-    Ok(key)
+    super::open_key_at(&location, &root, passphrase, "root")
+}
+
+/// Where the newest issuing CA's key lives: a rollover makes the next CA's keys there.
+pub(super) fn key_store_of_newest(dir: &DataDir) -> Result<KeyStoreChoice, CaError> {
+    let registry = Registry::load(dir)?;
+    let newest = registry.issuers.iter().map(|e| e.id).max().unwrap_or(1);
+    Ok(match KeyLocation::find(&dir.issuing_key_file(newest))? {
+        Some(KeyLocation::Pkcs11(reference)) => KeyStoreChoice::Pkcs11(TokenConfig::of(&reference)),
+        _ => KeyStoreChoice::Files,
+    })
+}
+
+/// One CA key as `paypki keys list` shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct KeyReport {
+    /// `root`, `issuing`, `ocsp`, `issuing-2`, …
+    pub name: String,
+    /// `file`, `pkcs11`, or `offline` (a root key not in the data directory).
+    pub store: String,
+    /// The key file, or the token and label.
+    pub location: String,
+    /// The key algorithm, from its certificate.
+    pub algorithm: String,
+    /// The certificate it belongs to: subject and serial.
+    pub certificate: String,
+    /// `matches` when the key opened and proved to be the certificate's, else why not.
+    pub status: String,
+}
+
+/// Every CA key of the data directory (root, then each issuing CA and its responder):
+/// where it lives, and whether it opens and matches its certificate (a signature over a
+/// random challenge, verified with the certificate's key).
+pub fn key_inventory(
+    dir: &DataDir,
+    passphrase: Option<&Passphrase>,
+) -> Result<Vec<KeyReport>, CaError> {
+    if !dir.is_initialized() {
+        return Err(CaError::NotInitialized(dir.root().to_path_buf()));
+    }
+    let registry = Registry::load(dir)?;
+    let mut wanted = vec![(
+        "root".to_string(),
+        dir.key_file("root"),
+        dir.cert_file("root"),
+    )];
+    for entry in &registry.issuers {
+        let (issuing, responder) = (
+            crate::config::issuing_name(entry.id),
+            crate::config::responder_name(entry.id),
+        );
+        wanted.push((
+            issuing,
+            dir.issuing_key_file(entry.id),
+            dir.issuing_cert_file(entry.id),
+        ));
+        wanted.push((
+            responder,
+            dir.responder_key_file(entry.id),
+            dir.responder_cert_file(entry.id),
+        ));
+    }
+    let mut reports = Vec::with_capacity(wanted.len());
+    for (name, key_path, cert_path) in wanted {
+        let certificate = CaCertificate::read(&cert_path)?;
+        let algorithm =
+            crate::model::PublicKey::from_spki_der(&super::certificate_spki(&certificate, &name)?)
+                .map(|k| k.algorithm().to_string())
+                .unwrap_or_else(|_| "unknown".into());
+        let location = KeyLocation::find(&key_path)?;
+        let (store, place, status) = match &location {
+            None => (
+                "offline".to_string(),
+                "not in the data directory (root operations take --root-key)".to_string(),
+                "not checked".to_string(),
+            ),
+            Some(location) => (
+                location.store_name().to_string(),
+                match location {
+                    KeyLocation::File(path) => path.display().to_string(),
+                    KeyLocation::Pkcs11(r) => format!(
+                        "token {:?}, label {:?}, module {}",
+                        r.token,
+                        r.label,
+                        r.module.display()
+                    ),
+                },
+                match super::open_key_at(location, &certificate, passphrase, &name) {
+                    Ok(_) => "matches".to_string(),
+                    Err(e) => e.to_string(),
+                },
+            ),
+        };
+        reports.push(KeyReport {
+            name,
+            store,
+            location: place,
+            algorithm,
+            certificate: format!("{} (serial {})", certificate.subject, certificate.serial),
+            status,
+        });
+    }
+    Ok(reports)
 }
 
 /// The root CRL currently published in a data directory, parsed and checked.
@@ -478,7 +666,7 @@ pub fn current_root_crl(dir: &DataDir) -> Result<Option<RootCrlInfo>, CaError> {
 fn sign_root_crl(
     settings: &CaSettings,
     root: &CaCertificate,
-    root_key: &KeyPair,
+    root_key: &CaKey,
     registry: &Registry,
     number: u64,
     now: OffsetDateTime,
@@ -512,7 +700,7 @@ fn sign_root_crl(
         revoked_certs,
         key_identifier_method: KeyIdMethod::PreSpecified(root.key_id.clone()),
     };
-    let algorithm = super::signature_algorithm_der(keys::algorithm_of(root_key))?;
+    let algorithm = super::signature_algorithm_der(root_key.algorithm())?;
     let expectations = lint::CrlExpectations {
         issuer_name: &root.subject_der,
         issuer_key_id: &root.key_id,
@@ -526,8 +714,8 @@ fn sign_root_crl(
     let crl = params
         .signed_by(&signer)
         .map_err(|e| match signer.key().take_failure() {
-            Some(failure) => CaError::PreIssuanceCheck(failure),
-            None => e.into(),
+            Some(failure) => CaError::from(failure),
+            None => CaError::from(e),
         })?;
     Ok(crl.der().to_vec())
 }
@@ -552,7 +740,7 @@ fn rcgen_reason(reason: RevocationReason) -> rcgen::RevocationReason {
 /// as the published root CRL (a running server picks it up). Returns it.
 pub fn publish_root_crl(
     dir: &DataDir,
-    root_key: &KeyPair,
+    root_key: &CaKey,
     validity: Option<Duration>,
     clock: &dyn Clock,
 ) -> Result<RootCrlInfo, CaError> {
@@ -578,7 +766,7 @@ pub fn publish_root_crl(
 /// active CA is retired (it keeps serving status for what it issued). Returns the new id.
 pub fn rollover(
     dir: &DataDir,
-    root_key: &KeyPair,
+    root_key: &CaKey,
     passphrase: Option<&Passphrase>,
     key_algorithm: Option<KeyAlgorithm>,
     issuing_validity: Duration,
@@ -589,24 +777,39 @@ pub fn rollover(
     let root = CaCertificate::read(&dir.cert_file("root"))?;
     let mut registry = Registry::load(dir)?;
     let id = registry.next_id();
+    let store = key_store_of_newest(dir)?;
+    let on_token = matches!(store, KeyStoreChoice::Pkcs11(_));
     let algorithm = key_algorithm.unwrap_or(match settings.key_algorithm {
-        KeyAlgorithm::Rsa => KeyAlgorithm::EcdsaP256,
+        KeyAlgorithm::Rsa if !on_token => KeyAlgorithm::EcdsaP256,
         other => other,
     });
-    let issuing_key = keys::generate(algorithm)?;
-    let responder_key = keys::generate(responder_algorithm(algorithm))?;
     let now = clock.now();
     if root.not_after - now < Duration::days(30) {
         return Err(CaError::Refused(
             "the root expires within 30 days: a new issuing CA under it would be useless".into(),
         ));
     }
+    let new_issuing_key = NewKey::generate(
+        &store,
+        algorithm,
+        &token_label(&crate::config::issuing_name(id)),
+    )?;
+    let new_responder_key = NewKey::generate(
+        &store,
+        if on_token {
+            algorithm
+        } else {
+            responder_algorithm(algorithm)
+        },
+        &token_label(&crate::config::responder_name(id)),
+    )?;
+    let (issuing_key, responder_key) = (new_issuing_key.key(), new_responder_key.key());
     let issuing = sign_issuing_ca(
         &settings,
         id,
         &root,
         root_key,
-        &issuing_key,
+        issuing_key,
         now,
         issuing_validity,
     )?;
@@ -614,13 +817,13 @@ pub fn rollover(
     let (responder, _) = sign_responder(
         &settings,
         &issuing_ca,
-        &issuing_key,
-        &responder_key,
+        issuing_key,
+        responder_key,
         now,
         ocsp_validity,
     )?;
-    keys::write_key_file(&dir.issuing_key_file(id), &issuing_key, passphrase)?;
-    keys::write_key_file(&dir.responder_key_file(id), &responder_key, passphrase)?;
+    new_issuing_key.save(&dir.issuing_key_file(id), passphrase)?;
+    new_responder_key.save(&dir.responder_key_file(id), passphrase)?;
     super::write_file(&dir.issuing_cert_file(id), issuing.pem().as_bytes())?;
     super::write_file(&dir.responder_cert_file(id), responder.pem().as_bytes())?;
     // The registry is written last: until then the new files are unused.
@@ -643,7 +846,7 @@ pub fn rollover(
 /// root CRL that lists it. Returns the new root CRL.
 pub fn revoke_issuing(
     dir: &DataDir,
-    root_key: &KeyPair,
+    root_key: &CaKey,
     id: u32,
     reason: RevocationReason,
     clock: &dyn Clock,

@@ -1444,19 +1444,32 @@ fn check_crl_extensions(
 /// The check a [`CheckedKey`] runs on the bytes it is asked to sign.
 type Check<'a> = dyn Fn(&[u8]) -> Result<(), LintError> + Sync + 'a;
 
-/// Wraps a signing key so that the exact bytes rcgen hands to `sign` are checked first.
-/// On a failed check `sign` returns `Err(rcgen::Error::RemoteKeyError)` and nothing is
-/// signed; the integrator then calls [`CheckedKey::take_failure`] to get the [`LintError`].
-pub struct CheckedKey<'a, K: rcgen::SigningKey> {
-    key: &'a K,
-    check: &'a Check<'a>,
-    // A Mutex, not a Cell, so the wrapper stays Sync like the key it wraps.
-    failure: Mutex<Option<LintError>>,
+/// Why a [`CheckedKey`] did not sign.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignFailure {
+    /// The pre-issuance check refused the bytes.
+    Check(LintError),
+    /// The key could not sign them.
+    Key(crate::ca::keys::KeyError),
 }
 
-impl<'a, K: rcgen::SigningKey> CheckedKey<'a, K> {
+/// Wraps a CA key so that the exact bytes rcgen hands to `sign` are checked first. On a
+/// failed check (or a key that cannot sign) `sign` returns
+/// `Err(rcgen::Error::RemoteKeyError)` and nothing is signed; the integrator then calls
+/// [`CheckedKey::take_failure`] to learn why.
+pub struct CheckedKey<'a> {
+    key: &'a crate::ca::CaKey,
+    check: &'a Check<'a>,
+    // A Mutex, not a Cell, so the wrapper stays Sync like the key it wraps.
+    failure: Mutex<Option<SignFailure>>,
+}
+
+impl<'a> CheckedKey<'a> {
     /// Wraps `key`; every `sign` first runs `check` on the message.
-    pub fn new(key: &'a K, check: &'a (dyn Fn(&[u8]) -> Result<(), LintError> + Sync)) -> Self {
+    pub fn new(
+        key: &'a crate::ca::CaKey,
+        check: &'a (dyn Fn(&[u8]) -> Result<(), LintError> + Sync),
+    ) -> Self {
         CheckedKey {
             key,
             check,
@@ -1465,39 +1478,43 @@ impl<'a, K: rcgen::SigningKey> CheckedKey<'a, K> {
     }
 
     /// The failure of the last refused `sign`, if any (taken: a second call gives None).
-    pub fn take_failure(&self) -> Option<LintError> {
+    pub fn take_failure(&self) -> Option<SignFailure> {
         self.failure
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take()
     }
+
+    fn fail(&self, failure: SignFailure) -> rcgen::Error {
+        *self.failure.lock().unwrap_or_else(PoisonError::into_inner) = Some(failure);
+        rcgen::Error::RemoteKeyError
+    }
 }
 
-impl<K: rcgen::SigningKey> std::fmt::Debug for CheckedKey<'_, K> {
+impl std::fmt::Debug for CheckedKey<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CheckedKey").finish_non_exhaustive()
     }
 }
 
-impl<K: rcgen::SigningKey> rcgen::PublicKeyData for CheckedKey<'_, K> {
+impl rcgen::PublicKeyData for CheckedKey<'_> {
     fn subject_public_key_info(&self) -> Vec<u8> {
-        self.key.subject_public_key_info()
+        self.key.spki_der().to_vec()
     }
     fn der_bytes(&self) -> &[u8] {
-        self.key.der_bytes()
+        rcgen::PublicKeyData::der_bytes(self.key)
     }
     fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
-        self.key.algorithm()
+        rcgen::PublicKeyData::algorithm(self.key)
     }
 }
 
-impl<K: rcgen::SigningKey> rcgen::SigningKey for CheckedKey<'_, K> {
+impl rcgen::SigningKey for CheckedKey<'_> {
     fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, rcgen::Error> {
-        if let Err(failure) = (self.check)(msg) {
-            *self.failure.lock().unwrap_or_else(PoisonError::into_inner) = Some(failure);
-            return Err(rcgen::Error::RemoteKeyError);
-        }
-        self.key.sign(msg)
+        (self.check)(msg).map_err(|failure| self.fail(SignFailure::Check(failure)))?;
+        self.key
+            .try_sign(msg)
+            .map_err(|failure| self.fail(SignFailure::Key(failure)))
     }
 }
 
@@ -1559,6 +1576,11 @@ mod tests {
         OffsetDateTime::from_unix_timestamp(unix).unwrap()
     }
 
+    /// The same key as a CA key (what `CheckedKey` wraps).
+    fn ca_key(key: &KeyPair) -> crate::ca::CaKey {
+        crate::ca::CaKey::from_key_pair(KeyPair::try_from(key.serialize_der().as_slice()).unwrap())
+    }
+
     fn ec_key() -> KeyPair {
         KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap()
     }
@@ -1583,14 +1605,15 @@ mod tests {
     /// the bytes checked below are exactly the bytes rcgen signs.
     fn capture<T>(
         key: &KeyPair,
-        sign: impl FnOnce(&CheckedKey<'_, KeyPair>) -> Result<T, rcgen::Error>,
+        sign: impl FnOnce(&CheckedKey<'_>) -> Result<T, rcgen::Error>,
     ) -> (T, Vec<u8>) {
         let seen = Mutex::new(Vec::new());
         let record = |tbs: &[u8]| -> Result<(), LintError> {
             *seen.lock().unwrap() = tbs.to_vec();
             Ok(())
         };
-        let checked = CheckedKey::new(key, &record);
+        let key = ca_key(key);
+        let checked = CheckedKey::new(&key, &record);
         let out = sign(&checked).unwrap();
         drop(checked);
         let tbs = seen.lock().unwrap().clone();
@@ -2669,11 +2692,15 @@ mod tests {
         let pki = pki();
         let key = ec_key();
         let refuse = |_: &[u8]| -> Result<(), LintError> { Err(LintError::SanRequired) };
-        let checked = CheckedKey::new(&pki.issuing.key, &refuse);
+        let issuing_key = ca_key(&pki.issuing.key);
+        let checked = CheckedKey::new(&issuing_key, &refuse);
         let result =
             leaf_params(&key).signed_by(&key, &Issuer::new(pki.issuing.params.clone(), &checked));
         assert!(matches!(result, Err(rcgen::Error::RemoteKeyError)));
-        assert_eq!(checked.take_failure(), Some(LintError::SanRequired));
+        assert_eq!(
+            checked.take_failure(),
+            Some(SignFailure::Check(LintError::SanRequired))
+        );
         assert_eq!(checked.take_failure(), None);
     }
 
@@ -2682,7 +2709,8 @@ mod tests {
         let pki = pki();
         let expected = pki.issuing.expect(leaf_profile(LEAF_KU));
         let check = move |tbs: &[u8]| check_certificate(tbs, &expected);
-        let checked = CheckedKey::new(&pki.issuing.key, &check);
+        let issuing_key = ca_key(&pki.issuing.key);
+        let checked = CheckedKey::new(&issuing_key, &check);
         let issuer = Issuer::new(pki.issuing.params.clone(), &checked);
 
         let key = ec_key();
@@ -2701,7 +2729,10 @@ mod tests {
             params.signed_by(&key, &issuer),
             Err(rcgen::Error::RemoteKeyError)
         ));
-        assert_eq!(checked.take_failure(), Some(LintError::SanRequired));
+        assert_eq!(
+            checked.take_failure(),
+            Some(SignFailure::Check(LintError::SanRequired))
+        );
     }
 
     // ----- CRLs -----------------------------------------------------------------------------

@@ -11,7 +11,8 @@
 //! | `registry.rs` | `cas.toml`: the issuing CAs and their lifecycle |
 //! | `lint.rs` | pre-issuance checks of every TBS certificate and CRL |
 //! | `crl_der.rs` | the streamed CRL encoder |
-//! | `extensions.rs`, `keys.rs` | extensions rcgen lacks; key files |
+//! | `keys/` | where CA keys live: key files or a PKCS#11 token, behind `CaKey` |
+//! | `extensions.rs` | extensions rcgen lacks |
 
 mod authority;
 mod ceremony;
@@ -23,7 +24,7 @@ pub mod registry;
 
 use std::path::{Path, PathBuf};
 
-use rcgen::{DistinguishedName, DnType, KeyPair};
+use rcgen::{DistinguishedName, DnType};
 use time::{Duration, OffsetDateTime};
 
 use crate::config::CaSettings;
@@ -32,11 +33,11 @@ pub use authority::{
     CaCertificate, CertificateAuthority, CrlEntry, IssuerRevocation, IssuingCa, LeafRequest,
 };
 pub use ceremony::{
-    current_root_crl, init, load_root_key, publish_root_crl, revoke_issuing, revoke_responder,
-    rollover, InitOptions, InitReport, RootCrlInfo,
+    current_root_crl, init, key_inventory, load_root_key, publish_root_crl, revoke_issuing,
+    revoke_responder, rollover, InitOptions, InitReport, KeyReport, RootCrlInfo,
 };
 pub use crl_der::CrlEntryWriter;
-pub use keys::Passphrase;
+pub use keys::{CaKey, KeyLocation, KeyStoreChoice, Passphrase, TokenConfig};
 pub use lint::LintError;
 pub use registry::{CaRevocation, CaState, Registry};
 
@@ -71,6 +72,9 @@ pub enum CaError {
     /// A key could not be generated, imported, decrypted or used.
     #[error("{0}")]
     Key(String),
+    /// A CA key's store (a PKCS#11 token) cannot be reached now; retrying may succeed.
+    #[error("the CA key is unavailable: {0}")]
+    KeyUnavailable(String),
     /// A setting is not usable.
     #[error("{0}")]
     Setting(String),
@@ -93,6 +97,7 @@ impl CaError {
             CaError::UnknownIssuer(_) => K::NotFound,
             CaError::NoActiveIssuer => K::NoIssuingCa,
             CaError::PreIssuanceCheck(_) => K::PreIssuanceCheck,
+            CaError::KeyUnavailable(_) => K::Unavailable,
             CaError::AlreadyInitialized(..)
             | CaError::NotInitialized(_)
             | CaError::RootKeyNeeded(_)
@@ -110,6 +115,15 @@ impl CaError {
         CaError::Io {
             path: path.to_path_buf(),
             reason: e.to_string(),
+        }
+    }
+}
+
+impl From<lint::SignFailure> for CaError {
+    fn from(failure: lint::SignFailure) -> Self {
+        match failure {
+            lint::SignFailure::Check(e) => CaError::PreIssuanceCheck(e),
+            lint::SignFailure::Key(e) => e.into(),
         }
     }
 }
@@ -185,15 +199,42 @@ fn replace_file(path: &Path, contents: &[u8]) -> Result<(), CaError> {
     std::fs::rename(&tmp, path).map_err(|e| CaError::io(path, e))
 }
 
-fn check_key_matches(cert: &CaCertificate, key: &KeyPair, name: &str) -> Result<(), CaError> {
+/// Opens CA key `name` (`keys/<name>.key.pem` or its token reference) and proves it is
+/// the private key of `cert`: nothing is signed with a key other than the one the
+/// configuration names.
+fn open_ca_key(
+    pem_path: &Path,
+    cert: &CaCertificate,
+    passphrase: Option<&Passphrase>,
+    name: &str,
+) -> Result<CaKey, CaError> {
+    let location = KeyLocation::find(pem_path)?.ok_or_else(|| CaError::Io {
+        path: pem_path.to_path_buf(),
+        reason: format!(
+            "the {name} key is missing (neither this key file nor its token reference {} exists)",
+            keys::reference_path(pem_path).display()
+        ),
+    })?;
+    open_key_at(&location, cert, passphrase, name)
+}
+
+/// Opens the key at `location` and proves it belongs to `cert`.
+fn open_key_at(
+    location: &KeyLocation,
+    cert: &CaCertificate,
+    passphrase: Option<&Passphrase>,
+    name: &str,
+) -> Result<CaKey, CaError> {
+    let spki = certificate_spki(cert, name)?;
+    let key = location.open(passphrase, Some(&spki))?;
+    key.prove_matches(&spki, name)?;
+    Ok(key)
+}
+
+fn certificate_spki(cert: &CaCertificate, name: &str) -> Result<Vec<u8>, CaError> {
     let (_, parsed) = x509_parser::parse_x509_certificate(&cert.der)
         .map_err(|e| CaError::Key(format!("{name} certificate: {e}")))?;
-    if parsed.public_key().raw != keys::spki_der(key).as_slice() {
-        return Err(CaError::Key(format!(
-            "the {name} key file does not match the {name} certificate"
-        )));
-    }
-    Ok(())
+    Ok(parsed.public_key().raw.to_vec())
 }
 
 /// The signature algorithm rcgen/ring sign with for a key: OID and whether it takes NULL

@@ -5,8 +5,17 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::{passphrase_from_env, CliError, Context};
-use crate::ca::{self, InitOptions};
+use crate::ca::{self, InitOptions, KeyStoreChoice, TokenConfig};
 use crate::model::KeyAlgorithm;
+
+/// Where `init` makes the issuing CA and responder keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum KeyStoreKind {
+    /// Key files in the data directory.
+    File,
+    /// A PKCS#11 token.
+    Pkcs11,
+}
 
 /// Options of `paypki init`.
 #[derive(Debug, Args)]
@@ -27,9 +36,37 @@ pub struct InitArgs {
     /// Common name of the root CA.
     #[arg(long, default_value = "paypki Root CA")]
     pub root_cn: String,
-    /// Algorithm of generated CA keys: ecdsa-p256, ecdsa-p384 or ed25519 (RSA keys are imported).
+    /// Algorithm of generated CA keys: ecdsa-p256, ecdsa-p384 or ed25519; rsa (3072 bits)
+    /// on a PKCS#11 token (RSA key files are imported with --import-*-key).
     #[arg(long, default_value = "ecdsa-p256")]
     pub key_alg: KeyAlgorithm,
+    /// Where the issuing CA and OCSP responder keys live: `file` (keys/, 0600) or
+    /// `pkcs11` (generated inside the token, never extractable; the PIN comes from
+    /// PAYPKI_PKCS11_PIN).
+    #[arg(long, value_enum, default_value = "file")]
+    pub key_store: KeyStoreKind,
+    /// The PKCS#11 module (shared library), for --key-store pkcs11.
+    #[arg(long, env = "PAYPKI_PKCS11_MODULE", value_name = "PATH")]
+    pub pkcs11_module: Option<PathBuf>,
+    /// The label of the token the keys are made on, for --key-store pkcs11.
+    #[arg(long, value_name = "LABEL")]
+    pub pkcs11_token: Option<String>,
+    /// Use the key pair with this label on the token as the issuing CA key instead of
+    /// generating one.
+    #[arg(long, value_name = "LABEL")]
+    pub issuing_key_label: Option<String>,
+    /// Use the key pair with this label on the token as the OCSP responder key instead
+    /// of generating one.
+    #[arg(long, value_name = "LABEL")]
+    pub responder_key_label: Option<String>,
+    /// Make the root key on this token (of the same module) instead of a key file; its
+    /// PIN comes from PAYPKI_ROOT_PKCS11_PIN when set, else PAYPKI_PKCS11_PIN. The
+    /// token reference goes where the key file would (--root-key-out or keys/).
+    #[arg(long, value_name = "LABEL")]
+    pub root_pkcs11_token: Option<String>,
+    /// Use the key pair with this label on the root's token as the root key.
+    #[arg(long, value_name = "LABEL", requires = "root_pkcs11_token")]
+    pub root_key_label: Option<String>,
     /// Use this PKCS#8 PEM key for the root instead of generating one.
     #[arg(long)]
     pub import_root_key: Option<PathBuf>,
@@ -57,6 +94,46 @@ pub(super) fn run(context: &Context, args: InitArgs) -> Result<(), CliError> {
     options.root_crl_validity = super::parse_duration(&args.root_crl_validity)
         .map_err(|e| CliError::Usage(format!("--root-crl-validity: {e}")))?;
     options.passphrase = passphrase_from_env();
+    options.issuing_key_label = args.issuing_key_label;
+    options.responder_key_label = args.responder_key_label;
+    options.root_key_label = args.root_key_label;
+    if let Some(token) = &args.root_pkcs11_token {
+        let module = args.pkcs11_module.clone().ok_or_else(|| {
+            CliError::Usage("--root-pkcs11-token needs --pkcs11-module PATH".into())
+        })?;
+        let pin_env = if std::env::var_os("PAYPKI_ROOT_PKCS11_PIN").is_some() {
+            "PAYPKI_ROOT_PKCS11_PIN"
+        } else {
+            ca::keys::pkcs11::PIN_ENV
+        };
+        options.root_key_store = KeyStoreChoice::Pkcs11(TokenConfig {
+            module,
+            token: token.clone(),
+            pin_env: pin_env.into(),
+        });
+    }
+    options.key_store = match args.key_store {
+        KeyStoreKind::File => {
+            if args.pkcs11_token.is_some() {
+                return Err(CliError::Usage(
+                    "--pkcs11-token makes keys on a token: add --key-store pkcs11".into(),
+                ));
+            }
+            KeyStoreChoice::Files
+        }
+        KeyStoreKind::Pkcs11 => {
+            let (Some(module), Some(token)) = (args.pkcs11_module, args.pkcs11_token) else {
+                return Err(CliError::Usage(
+                    "--key-store pkcs11 needs --pkcs11-module PATH (or PAYPKI_PKCS11_MODULE) and --pkcs11-token LABEL".into(),
+                ));
+            };
+            KeyStoreChoice::Pkcs11(TokenConfig {
+                module,
+                token,
+                pin_env: ca::keys::pkcs11::PIN_ENV.into(),
+            })
+        }
+    };
     let options_root_offline = options.root_key_out.is_some();
     let report = ca::init(&context.data_dir, &options)?;
     let store = crate::store::SledStore::open(&context.data_dir.database())?;
@@ -65,15 +142,19 @@ pub(super) fn run(context: &Context, args: InitArgs) -> Result<(), CliError> {
         report.root_fingerprint
     )))?;
     let dir = context.data_dir.root().display();
+    let on_token = matches!(report.issuing_key, ca::KeyLocation::Pkcs11(_));
     eprintln!(
         "Created a CA in {dir} ({} keys{}).",
         report.key_algorithm,
-        if report.encrypted {
+        if on_token {
+            ", issuing CA and OCSP responder keys on the PKCS#11 token"
+        } else if report.encrypted {
             ", encrypted with PAYPKI_PASSPHRASE"
         } else {
             ""
         }
     );
+    eprintln!("Issuing CA key: {}", report.issuing_key);
     eprintln!(
         "Root certificate: {}",
         context.data_dir.cert_file("root").display()

@@ -4,6 +4,7 @@
 mod admin;
 mod ca;
 mod init;
+mod keys;
 mod participant;
 mod policy;
 pub mod remote;
@@ -96,6 +97,9 @@ pub enum Command {
     /// The role policy files: check them.
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
+    /// The CA keys: where each lives (file or PKCS#11 token) and whether it matches.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
 }
 
 /// A failed command: the message is for the person at the terminal.
@@ -167,6 +171,7 @@ impl Cli {
             Command::Audit(command) => admin::audit(&context, command),
             Command::Ca(command) => ca::run(&context, command),
             Command::Policy(command) => policy::run(&context, command),
+            Command::Keys(command) => keys::run(&context, command),
         }
     }
 }

@@ -133,15 +133,18 @@ pub enum OcspError {
 }
 
 impl OcspError {
-    /// What kind of failure this is: always the CA's own fault.
+    /// What kind of failure this is: the CA's own fault, or its key unavailable for now.
     pub fn kind(&self) -> crate::error::ErrorKind {
         match self {
             OcspError::Encoding(_)
             | OcspError::Store(_)
-            | OcspError::Ca(_)
             | OcspError::NoResponder(_)
             | OcspError::NoIssuingCa
             | OcspError::Time(_) => crate::error::ErrorKind::Internal,
+            OcspError::Ca(e) => match e.kind() {
+                crate::error::ErrorKind::Unavailable => crate::error::ErrorKind::Unavailable,
+                _ => crate::error::ErrorKind::Internal,
+            },
         }
     }
 }
@@ -189,6 +192,19 @@ pub fn malformed_request() -> OcspAnswer {
 
 fn internal_error() -> OcspAnswer {
     error_response(::ocsp::response::OcspRespStatus::InternalError)
+}
+
+/// The answer to a request that could not be signed: `tryLater` (RFC 6960 §4.2.1) when
+/// the responder key is unavailable for now (its token was removed), else
+/// `internalError`.
+fn failed(e: &OcspError) -> OcspAnswer {
+    if e.kind() == crate::error::ErrorKind::Unavailable {
+        tracing::warn!(error = %e, "OCSP signing unavailable; answering tryLater");
+        error_response(::ocsp::response::OcspRespStatus::TryLater)
+    } else {
+        tracing::error!(error = %e, "OCSP signing failed");
+        internal_error()
+    }
 }
 
 /// What a single CertID resolves to.
@@ -378,10 +394,7 @@ impl OcspResponder {
         let cert_ids: Vec<&CertId> = list.iter().map(|r| &r.req_cert).collect();
         match self.sign(&cert_ids, nonce) {
             Ok((answer, _)) => answer,
-            Err(e) => {
-                tracing::error!(error = %e, "OCSP signing failed");
-                internal_error()
-            }
+            Err(e) => failed(&e),
         }
     }
 
@@ -485,10 +498,7 @@ impl OcspResponder {
         }
         match self.sign_and_cache(cert_id, request) {
             Ok(answer) => answer,
-            Err(e) => {
-                tracing::error!(error = %e, "OCSP signing failed");
-                internal_error()
-            }
+            Err(e) => failed(&e),
         }
     }
 

@@ -1,5 +1,6 @@
-//! CA key generation and key files: PKCS#8 PEM, 0600, encrypted (PBES2: PBKDF2-SHA256 +
-//! AES-256-CBC, which `openssl pkey -passin` reads) when a passphrase is given.
+//! The file key store: CA keys as PKCS#8 PEM files, 0600, encrypted when a passphrase is
+//! given (PBES2: PBKDF2-SHA256 with AES-256-CBC, which `openssl pkey -passin` reads), and
+//! signed with in-process.
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -10,7 +11,8 @@ use rcgen::{KeyPair, PKCS_ECDSA_P256_SHA256, PKCS_ECDSA_P384_SHA384, PKCS_ED2551
 use ring::rand::SecureRandom;
 use zeroize::Zeroizing;
 
-use super::CaError;
+use super::{CaSigner, KeyError, KeyLocation};
+use crate::ca::CaError;
 use crate::model::KeyAlgorithm;
 
 /// PBKDF2 iterations for encrypted key files (OWASP 2023 guidance for PBKDF2-SHA256).
@@ -62,13 +64,57 @@ pub fn algorithm_of(key: &KeyPair) -> KeyAlgorithm {
     }
 }
 
+/// A key held in memory, read from a key file (or generated and not yet written).
+pub(super) struct FileKey {
+    pair: KeyPair,
+    spki: Vec<u8>,
+    algorithm: KeyAlgorithm,
+    path: Option<std::path::PathBuf>,
+}
+
+impl FileKey {
+    pub(super) fn new(pair: KeyPair, path: Option<std::path::PathBuf>) -> Self {
+        FileKey {
+            spki: spki_der(&pair),
+            algorithm: algorithm_of(&pair),
+            pair,
+            path,
+        }
+    }
+}
+
+impl CaSigner for FileKey {
+    fn algorithm(&self) -> KeyAlgorithm {
+        self.algorithm
+    }
+    fn subject_public_key_info(&self) -> &[u8] {
+        &self.spki
+    }
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, KeyError> {
+        rcgen::SigningKey::sign(&self.pair, message)
+            .map_err(|e| KeyError::Failed(format!("signing failed: {e}")))
+    }
+    fn location(&self) -> KeyLocation {
+        KeyLocation::File(self.path.clone().unwrap_or_default())
+    }
+}
+
 /// Writes a key as PKCS#8 PEM to a new file, mode 0600, flushed to disk.
 pub fn write_key_file(
     path: &Path,
     key: &KeyPair,
     passphrase: Option<&Passphrase>,
 ) -> Result<(), CaError> {
-    let der = Zeroizing::new(portable_pkcs8(&key.serialize_der())?);
+    write_key_der(path, &Zeroizing::new(key.serialize_der()), passphrase)
+}
+
+/// Writes PKCS#8 DER as PEM to a new file, mode 0600, flushed to disk.
+pub(super) fn write_key_der(
+    path: &Path,
+    pkcs8_der: &[u8],
+    passphrase: Option<&Passphrase>,
+) -> Result<(), CaError> {
+    let der = Zeroizing::new(portable_pkcs8(pkcs8_der)?);
     let pem = match passphrase {
         None => Zeroizing::new(pem::encode(&pem::Pem::new("PRIVATE KEY", der.to_vec()))),
         Some(passphrase) => {

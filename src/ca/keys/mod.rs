@@ -1,0 +1,384 @@
+//! Where CA private keys live and how the CA signs with them. Every CA key (root, issuing
+//! CA, OCSP responder) is a [`CaKey`]: a public key and a `sign` operation behind the
+//! narrow [`CaSigner`] trait, with two implementations:
+//!
+//! - `file`: a PKCS#8 PEM file in `keys/` (0600, encrypted with a passphrase when set),
+//!   signed with in-process by ring. The default.
+//! - `pkcs11`: a key pair that never leaves a PKCS#11 token (an HSM; SoftHSM2 in tests),
+//!   signed with through a pool of token sessions.
+//!
+//! Which one holds a key is recorded per key in the data directory: `keys/<name>.key.pem`
+//! is a key file, `keys/<name>.key.toml` a [`TokenKeyRef`] naming the module, the token,
+//! the key's label and where its PIN comes from (never the PIN itself). Callers do not
+//! learn which one they sign with; only `keys list` and error messages say.
+
+mod file;
+pub mod pkcs11;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub use file::{
+    algorithm_of, generate, read_key_file, spki_der, write_key_file, write_private_file, Passphrase,
+};
+pub use pkcs11::{TokenConfig, TokenKeyRef};
+
+use super::CaError;
+use crate::model::KeyAlgorithm;
+
+/// Why a key could not sign.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    /// The key's store cannot be reached now (a token removed, a module failing): the
+    /// request may be retried, and signing resumes when the store is back.
+    #[error("the CA key is unavailable: {0}")]
+    Unavailable(String),
+    /// The key exists but refused to sign, or signed something unusable.
+    #[error("the CA key failed to sign: {0}")]
+    Failed(String),
+}
+
+impl From<KeyError> for CaError {
+    fn from(e: KeyError) -> Self {
+        match e {
+            KeyError::Unavailable(why) => CaError::KeyUnavailable(why),
+            KeyError::Failed(why) => CaError::Key(why),
+        }
+    }
+}
+
+/// A CA private key wherever it lives. Implementations never reveal key material.
+pub trait CaSigner: Send + Sync {
+    /// The key's algorithm family.
+    fn algorithm(&self) -> KeyAlgorithm;
+    /// Its public key, DER SubjectPublicKeyInfo.
+    fn subject_public_key_info(&self) -> &[u8];
+    /// Signs `message` with the CA signature algorithm of [`Self::algorithm`]
+    /// (ecdsa-with-SHA256 for P-256, ecdsa-with-SHA384 for P-384, Ed25519,
+    /// sha256WithRSAEncryption): the signature value as it goes into a BIT STRING.
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, KeyError>;
+    /// Where the key lives, for `keys list` and messages.
+    fn location(&self) -> KeyLocation;
+}
+
+/// Where a key lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyLocation {
+    /// A PKCS#8 PEM file.
+    File(PathBuf),
+    /// A key pair on a PKCS#11 token.
+    Pkcs11(TokenKeyRef),
+}
+
+impl std::fmt::Display for KeyLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeyLocation::File(path) => write!(f, "file {}", path.display()),
+            KeyLocation::Pkcs11(reference) => write!(
+                f,
+                "pkcs11 token {:?} label {:?} ({})",
+                reference.token,
+                reference.label,
+                reference.module.display()
+            ),
+        }
+    }
+}
+
+impl KeyLocation {
+    /// `file` or `pkcs11`.
+    pub fn store_name(&self) -> &'static str {
+        match self {
+            KeyLocation::File(_) => "file",
+            KeyLocation::Pkcs11(_) => "pkcs11",
+        }
+    }
+
+    /// Where CA key `pem_path` (`keys/<name>.key.pem`) lives: the key file when it
+    /// exists, else the token reference `keys/<name>.key.toml`; None when neither exists.
+    pub fn find(pem_path: &Path) -> Result<Option<Self>, CaError> {
+        if pem_path.exists() {
+            return Ok(Some(KeyLocation::File(pem_path.to_path_buf())));
+        }
+        let reference = reference_path(pem_path);
+        if reference.exists() {
+            return TokenKeyRef::read(&reference).map(|r| Some(KeyLocation::Pkcs11(r)));
+        }
+        Ok(None)
+    }
+
+    /// The location an operator names on the command line (`--root-key`): a token
+    /// reference when the file is one (`.toml`), else a key file.
+    pub fn named(path: &Path) -> Result<Self, CaError> {
+        if path.extension().is_some_and(|e| e == "toml") {
+            TokenKeyRef::read(path).map(KeyLocation::Pkcs11)
+        } else {
+            Ok(KeyLocation::File(path.to_path_buf()))
+        }
+    }
+
+    /// Opens the key. `expected_spki` is the public key of the certificate the key must
+    /// match, when known: a token key whose public half is not on the token takes it
+    /// from there (its private half is still proven against it by the caller).
+    pub fn open(
+        &self,
+        passphrase: Option<&Passphrase>,
+        expected_spki: Option<&[u8]>,
+    ) -> Result<CaKey, CaError> {
+        match self {
+            KeyLocation::File(path) => Ok(CaKey::from_key_pair_at(
+                read_key_file(path, passphrase)?,
+                Some(path.clone()),
+            )),
+            KeyLocation::Pkcs11(reference) => {
+                let signer = pkcs11::TokenKey::open(reference, expected_spki)?;
+                Ok(CaKey::new(Arc::new(signer)))
+            }
+        }
+    }
+}
+
+/// The token-reference file beside a key file's path: `issuing.key.pem` → `issuing.key.toml`.
+pub fn reference_path(pem_path: &Path) -> PathBuf {
+    pem_path.with_extension("toml")
+}
+
+/// Where new CA keys are made.
+#[derive(Debug, Clone)]
+pub enum KeyStoreChoice {
+    /// Key files (generated by ring; RSA keys can only be imported).
+    Files,
+    /// Key pairs generated inside a PKCS#11 token.
+    Pkcs11(TokenConfig),
+}
+
+/// A freshly made (or adopted) CA key that is not yet recorded in a data directory.
+pub struct NewKey {
+    key: CaKey,
+    material: NewKeyMaterial,
+}
+
+enum NewKeyMaterial {
+    /// PKCS#8 DER, written to a key file by [`NewKey::save`].
+    File(zeroize::Zeroizing<Vec<u8>>),
+    /// Already on the token; [`NewKey::save`] writes the reference.
+    Token(TokenKeyRef),
+}
+
+impl std::fmt::Debug for NewKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewKey")
+            .field("algorithm", &self.key.algorithm())
+            .finish_non_exhaustive()
+    }
+}
+
+impl NewKey {
+    /// Makes a key in `store`. `label` names it on a token (e.g. `paypki-issuing-2`).
+    pub fn generate(
+        store: &KeyStoreChoice,
+        algorithm: KeyAlgorithm,
+        label: &str,
+    ) -> Result<Self, CaError> {
+        match store {
+            KeyStoreChoice::Files => Ok(NewKey::from_key_pair(generate(algorithm)?)),
+            KeyStoreChoice::Pkcs11(config) => {
+                let (signer, reference) = pkcs11::TokenKey::generate(config, algorithm, label)?;
+                Ok(NewKey {
+                    key: CaKey::new(Arc::new(signer)),
+                    material: NewKeyMaterial::Token(reference),
+                })
+            }
+        }
+    }
+
+    /// Adopts a key pair that already exists on a token, found by its label.
+    pub fn existing_on_token(config: &TokenConfig, label: &str) -> Result<Self, CaError> {
+        let reference = config.reference(label);
+        let signer = pkcs11::TokenKey::open(&reference, None)?;
+        Ok(NewKey {
+            key: CaKey::new(Arc::new(signer)),
+            material: NewKeyMaterial::Token(reference),
+        })
+    }
+
+    /// Wraps an in-memory key pair (generated or imported) that goes to a key file.
+    pub fn from_key_pair(pair: rcgen::KeyPair) -> Self {
+        let der = zeroize::Zeroizing::new(pair.serialize_der());
+        NewKey {
+            key: CaKey::from_key_pair(pair),
+            material: NewKeyMaterial::File(der),
+        }
+    }
+
+    /// The key, to sign with.
+    pub fn key(&self) -> &CaKey {
+        &self.key
+    }
+
+    /// Records the key as CA key `pem_path` (`keys/<name>.key.pem`): a key file (0600,
+    /// encrypted with `passphrase` when given), or for a token key the reference file
+    /// beside it (`<name>.key.toml`). Returns the path written.
+    pub fn save(
+        &self,
+        pem_path: &Path,
+        passphrase: Option<&Passphrase>,
+    ) -> Result<PathBuf, CaError> {
+        let path = self.path_for(pem_path);
+        self.save_as(&path, passphrase)?;
+        Ok(path)
+    }
+
+    /// The file that records this key as CA key `pem_path`: the key file itself, or the
+    /// token reference beside it.
+    pub fn path_for(&self, pem_path: &Path) -> PathBuf {
+        match &self.material {
+            NewKeyMaterial::File(_) => pem_path.to_path_buf(),
+            NewKeyMaterial::Token(_) => reference_path(pem_path),
+        }
+    }
+
+    /// Writes the key file or token reference to exactly `path` (a new file).
+    pub fn save_as(&self, path: &Path, passphrase: Option<&Passphrase>) -> Result<(), CaError> {
+        match &self.material {
+            NewKeyMaterial::File(der) => file::write_key_der(path, der, passphrase),
+            NewKeyMaterial::Token(reference) => reference.write(path),
+        }
+    }
+}
+
+/// A CA key: what the CA signs with. Cheap to clone.
+#[derive(Clone)]
+pub struct CaKey {
+    signer: Arc<dyn CaSigner>,
+    algorithm: KeyAlgorithm,
+    /// The subjectPublicKey BIT STRING's contents, which rcgen wants.
+    raw_public_key: Vec<u8>,
+}
+
+impl std::fmt::Debug for CaKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CaKey")
+            .field("algorithm", &self.algorithm)
+            .field("location", &self.signer.location())
+            .finish()
+    }
+}
+
+impl CaKey {
+    /// Wraps a signer.
+    pub fn new(signer: Arc<dyn CaSigner>) -> Self {
+        let raw_public_key = raw_public_key(signer.subject_public_key_info());
+        CaKey {
+            algorithm: signer.algorithm(),
+            signer,
+            raw_public_key,
+        }
+    }
+
+    /// An in-memory key pair (a key file's, or a test's).
+    pub fn from_key_pair(pair: rcgen::KeyPair) -> Self {
+        Self::from_key_pair_at(pair, None)
+    }
+
+    fn from_key_pair_at(pair: rcgen::KeyPair, path: Option<PathBuf>) -> Self {
+        Self::new(Arc::new(file::FileKey::new(pair, path)))
+    }
+
+    /// Its algorithm family.
+    pub fn algorithm(&self) -> KeyAlgorithm {
+        self.algorithm
+    }
+
+    /// Its public key, DER SubjectPublicKeyInfo.
+    pub fn spki_der(&self) -> &[u8] {
+        self.signer.subject_public_key_info()
+    }
+
+    /// Where it lives.
+    pub fn location(&self) -> KeyLocation {
+        self.signer.location()
+    }
+
+    /// Signs `message`; the error says whether a retry may succeed.
+    pub fn try_sign(&self, message: &[u8]) -> Result<Vec<u8>, KeyError> {
+        self.signer.sign(message)
+    }
+
+    /// Proves the private key belongs to `spki` (a CA certificate's public key): signs a
+    /// random challenge and verifies the signature with `spki`. This catches a token
+    /// whose public object does not belong to the private key it labels.
+    pub fn prove_matches(&self, spki: &[u8], name: &str) -> Result<(), CaError> {
+        use ring::rand::SecureRandom;
+        let mismatch = || {
+            CaError::Key(format!(
+                "the {name} key ({}) does not match the {name} certificate",
+                self.location()
+            ))
+        };
+        if spki != self.spki_der() {
+            return Err(mismatch());
+        }
+        let mut challenge = *b"paypki key check: ................";
+        if let Some(tail) = challenge.get_mut(18..) {
+            ring::rand::SystemRandom::new()
+                .fill(tail)
+                .map_err(|_| CaError::Key("the system random generator failed".into()))?;
+        }
+        let signature = self.try_sign(&challenge)?;
+        if verifies(self.algorithm, &self.raw_public_key, &challenge, &signature) {
+            Ok(())
+        } else {
+            Err(mismatch())
+        }
+    }
+}
+
+/// The subjectPublicKey BIT STRING's contents of a DER SubjectPublicKeyInfo.
+fn raw_public_key(spki: &[u8]) -> Vec<u8> {
+    spki::SubjectPublicKeyInfoRef::try_from(spki)
+        .ok()
+        .and_then(|info| info.subject_public_key.as_bytes().map(<[u8]>::to_vec))
+        .unwrap_or_default()
+}
+
+/// Whether `signature` over `message` verifies with `raw_public_key` under the CA
+/// signature algorithm of `algorithm` (ring does the work).
+fn verifies(
+    algorithm: KeyAlgorithm,
+    raw_public_key: &[u8],
+    message: &[u8],
+    signature: &[u8],
+) -> bool {
+    use ring::signature as sig;
+    let algorithm: &dyn sig::VerificationAlgorithm = match algorithm {
+        KeyAlgorithm::EcdsaP256 => &sig::ECDSA_P256_SHA256_ASN1,
+        KeyAlgorithm::EcdsaP384 => &sig::ECDSA_P384_SHA384_ASN1,
+        KeyAlgorithm::Ed25519 => &sig::ED25519,
+        KeyAlgorithm::Rsa => &sig::RSA_PKCS1_2048_8192_SHA256,
+    };
+    sig::UnparsedPublicKey::new(algorithm, raw_public_key)
+        .verify(message, signature)
+        .is_ok()
+}
+
+impl rcgen::PublicKeyData for CaKey {
+    fn der_bytes(&self) -> &[u8] {
+        &self.raw_public_key
+    }
+    fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
+        match self.algorithm {
+            KeyAlgorithm::EcdsaP256 => &rcgen::PKCS_ECDSA_P256_SHA256,
+            KeyAlgorithm::EcdsaP384 => &rcgen::PKCS_ECDSA_P384_SHA384,
+            KeyAlgorithm::Ed25519 => &rcgen::PKCS_ED25519,
+            KeyAlgorithm::Rsa => &rcgen::PKCS_RSA_SHA256,
+        }
+    }
+}
+
+impl rcgen::SigningKey for CaKey {
+    /// rcgen's error cannot carry why; [`super::lint::CheckedKey`] keeps it.
+    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, rcgen::Error> {
+        self.try_sign(msg).map_err(|_| rcgen::Error::RemoteKeyError)
+    }
+}
