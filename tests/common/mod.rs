@@ -183,6 +183,9 @@ pub struct TestCa {
     policies: PathBuf,
     /// What `paypki init` printed (empty for [`TestCa::uninitialized`]).
     pub init_output: Option<Output>,
+    /// Environment given to every command of this CA, the server included (e.g. a
+    /// token's `SOFTHSM2_CONF` and PIN); see [`TestCa::init_with_env`].
+    pub env: Vec<(String, String)>,
 }
 
 impl Default for TestCa {
@@ -201,7 +204,18 @@ impl TestCa {
     /// A CA created with `paypki init EXTRA_ARGS…`, with `env` set for `init` only (e.g.
     /// `PAYPKI_PASSPHRASE`). Panics if `init` fails.
     pub fn init(extra_args: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::init_with(Self::uninitialized(), extra_args, env)
+    }
+
+    /// A CA created with `paypki init EXTRA_ARGS…` whose every command (init, the CLI,
+    /// the server) runs with `env` set. Panics if `init` fails.
+    pub fn init_with_env(extra_args: &[&str], env: &[(String, String)]) -> Self {
         let mut ca = Self::uninitialized();
+        ca.env = env.to_vec();
+        Self::init_with(ca, extra_args, &[])
+    }
+
+    fn init_with(mut ca: Self, extra_args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut args = vec!["init"];
         args.extend_from_slice(extra_args);
         let output = ca.paypki_env(&args, env);
@@ -229,6 +243,7 @@ impl TestCa {
             data_dir,
             policies: shipped_policies(),
             init_output: None,
+            env: Vec::new(),
         }
     }
 
@@ -289,6 +304,7 @@ impl TestCa {
                 command.env_remove(name);
             }
         }
+        command.envs(self.env.iter().map(|(k, v)| (k, v)));
         command
     }
 
