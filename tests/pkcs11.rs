@@ -343,23 +343,28 @@ fn assert_keys_stay_on_the_token(hsm: &SoftHsm, ca: &TestCa, labels: &[String]) 
 }
 
 #[test]
-fn token_keys_sign_certificates_crls_and_ocsp_for_p256_p384_and_rsa3072() {
+fn token_keys_sign_certificates_crls_and_ocsp_for_p256_p384_rsa3072_and_rsa_pss() {
     let mut cases = Cases::new();
     for (alg, key_text) in [
         ("ecdsa-p256", "NIST CURVE: P-256"),
         ("ecdsa-p384", "NIST CURVE: P-384"),
         ("rsa", "Public-Key: (3072 bit)"),
+        ("rsa-pss", "Signature Algorithm: rsassaPss"),
     ] {
         cases.case(alg, || {
             let hsm = SoftHsm::with_tokens(&["paypki"]);
-            let ca = token_ca(&hsm, alg, &[]);
+            let ca = if alg == "rsa-pss" {
+                token_ca(&hsm, "rsa", &["--rsa-pss"])
+            } else {
+                token_ca(&hsm, alg, &[])
+            };
             let labels = key_labels(&ca);
             assert_keys_stay_on_the_token(&hsm, &ca, &labels);
             let keys = ca.paypki(&["keys", "list", "--json"]);
             keys.assert_success("paypki keys list");
             let keys: serde_json::Value = serde_json::from_slice(&keys.stdout).unwrap();
             for key in keys.as_array().unwrap() {
-                if key["name"] == "root" && alg != "rsa" {
+                if key["name"] == "root" && !alg.starts_with("rsa") {
                     assert_eq!(key["store"], "file", "{key:#}");
                 } else {
                     assert_eq!(key["store"], "pkcs11", "{key:#}");

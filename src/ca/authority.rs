@@ -123,6 +123,19 @@ impl CaCertificate {
     }
 }
 
+/// A certificate the CA signed: DER, and PEM on demand.
+#[derive(Debug, Clone)]
+pub(super) struct Signed(pub(super) Vec<u8>);
+
+impl Signed {
+    pub(super) fn der(&self) -> &[u8] {
+        &self.0
+    }
+    pub(super) fn pem(&self) -> String {
+        super::to_pem("CERTIFICATE", &self.0)
+    }
+}
+
 /// Signs `params` for `subject_key` with `issuer_cert`/`issuer_key`, after the
 /// pre-issuance checks pass on the exact to-be-signed bytes.
 pub(super) fn sign_checked(
@@ -131,14 +144,23 @@ pub(super) fn sign_checked(
     issuer_cert: &CaCertificate,
     issuer_key: &CaKey,
     expectations: &lint::CertificateExpectations<'_>,
-) -> Result<rcgen::Certificate, CaError> {
+) -> Result<Signed, CaError> {
     let check = |tbs: &[u8]| lint::check_certificate(tbs, expectations);
+    if !keys::rcgen_can_sign(issuer_key.scheme()) {
+        let signer = Issuer::from_ca_cert_der(
+            &issuer_cert.der.as_slice().into(),
+            super::pss::Placeholder(issuer_key),
+        )?;
+        let placeholder = params.signed_by(subject_key, &signer)?;
+        return super::pss::resign_certificate(placeholder.der(), issuer_key, &check).map(Signed);
+    }
     let signer = Issuer::from_ca_cert_der(
         &issuer_cert.der.as_slice().into(),
         lint::CheckedKey::new(issuer_key, &check),
     )?;
     params
         .signed_by(subject_key, &signer)
+        .map(|cert| Signed(cert.der().to_vec()))
         .map_err(|e| match signer.key().take_failure() {
             Some(failure) => CaError::from(failure),
             None => CaError::from(e),
@@ -163,6 +185,7 @@ pub struct IssuingCa {
     signature_algorithm: Vec<u8>,
     responder: CaCertificate,
     responder_key: CaKey,
+    responder_signature_algorithm: Vec<u8>,
     revoked_responders: Vec<CaRevocation>,
 }
 
@@ -278,9 +301,10 @@ impl CertificateAuthority {
             issuers.push(IssuingCa {
                 id: entry.id,
                 state: entry.state,
-                signature_algorithm: super::signature_algorithm_der(key.algorithm())?,
+                signature_algorithm: key.signature_algorithm_der()?,
                 certificate,
                 key,
+                responder_signature_algorithm: responder_key.signature_algorithm_der()?,
                 responder,
                 responder_key,
                 revoked_responders: entry.revoked_responders.clone(),
@@ -475,17 +499,15 @@ impl CertificateAuthority {
     }
 
     /// Signs OCSP `ResponseData` (DER) with issuing CA `id`'s delegated responder key.
-    /// Returns the signature algorithm's OID (dotted), whether it takes NULL parameters,
-    /// and the signature.
+    /// Returns the signature algorithm (DER AlgorithmIdentifier) and the signature.
     pub fn sign_ocsp(
         &self,
         id: u32,
         tbs_response_data: &[u8],
-    ) -> Result<(&'static str, bool, Vec<u8>), CaError> {
+    ) -> Result<(Vec<u8>, Vec<u8>), CaError> {
         let issuer = self.issuer(id)?;
         let signature = issuer.responder_key.try_sign(tbs_response_data)?;
-        let (oid, null_params) = super::signature_algorithm(issuer.responder_key.algorithm());
-        Ok((oid, null_params, signature))
+        Ok((issuer.responder_signature_algorithm.clone(), signature))
     }
 
     /// Signs a participant certificate with the issuing CA the request names, after

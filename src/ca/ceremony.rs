@@ -13,7 +13,7 @@ use rcgen::{
 };
 use time::{Duration, OffsetDateTime};
 
-use super::authority::{sign_checked, CaCertificate, IssuerRevocation};
+use super::authority::{sign_checked, CaCertificate, IssuerRevocation, Signed};
 use super::keys::{KeyLocation, KeyStoreChoice, NewKey, TokenConfig};
 use super::registry::{CaRevocation, CaState, IssuerEntry, Registry};
 use super::{
@@ -243,7 +243,7 @@ pub fn init(dir: &DataDir, options: &InitOptions) -> Result<InitReport, CaError>
     }];
     let root_key_id = lint::key_identifier(root_key.spki_der())?;
     root_params.key_identifier_method = KeyIdMethod::PreSpecified(root_key_id.clone());
-    let root_algorithm = super::signature_algorithm_der(root_key.algorithm())?;
+    let root_algorithm = root_key.signature_algorithm_der()?;
     // A self-signed certificate is its own issuer: the checks compare the issuer field
     // with the subject the TBS carries.
     let check_root = |tbs: &[u8]| {
@@ -260,14 +260,23 @@ pub fn init(dir: &DataDir, options: &InitOptions) -> Result<InitReport, CaError>
             },
         )
     };
-    let checked_root_key = lint::CheckedKey::new(root_key, &check_root);
-    let root_cert =
-        root_params.self_signed(&checked_root_key).map_err(|e| {
-            match checked_root_key.take_failure() {
+    let root_cert = if keys::rcgen_can_sign(root_key.scheme()) {
+        let checked_root_key = lint::CheckedKey::new(root_key, &check_root);
+        root_params
+            .self_signed(&checked_root_key)
+            .map(|cert| Signed(cert.der().to_vec()))
+            .map_err(|e| match checked_root_key.take_failure() {
                 Some(failure) => CaError::from(failure),
                 None => CaError::from(e),
-            }
-        })?;
+            })?
+    } else {
+        let placeholder = root_params.self_signed(&super::pss::Placeholder(root_key))?;
+        Signed(super::pss::resign_certificate(
+            placeholder.der(),
+            root_key,
+            &check_root,
+        )?)
+    };
     let root = CaCertificate::from_der(root_cert.der().to_vec(), "root")?;
 
     let issuing = sign_issuing_ca(
@@ -382,7 +391,7 @@ fn sign_issuing_ca(
     issuing_key: &CaKey,
     now: OffsetDateTime,
     validity: Duration,
-) -> Result<rcgen::Certificate, CaError> {
+) -> Result<Signed, CaError> {
     let mut params = CertificateParams::default();
     params.distinguished_name = ca_name(settings, &issuing_common_name(settings, id))?;
     params.serial_number = Some(SerialNumber::from_slice(random_serial()?.as_bytes()));
@@ -400,7 +409,7 @@ fn sign_issuing_ca(
         None,
         &settings.root_cert_url(),
     )?];
-    let algorithm = super::signature_algorithm_der(root_key.algorithm())?;
+    let algorithm = root_key.signature_algorithm_der()?;
     let expectations = root_expectations(root, &algorithm);
     sign_checked(&params, issuing_key, root, root_key, &expectations)
 }
@@ -428,7 +437,7 @@ pub(super) fn sign_responder(
     responder_key: &CaKey,
     now: OffsetDateTime,
     validity: Duration,
-) -> Result<(rcgen::Certificate, OffsetDateTime), CaError> {
+) -> Result<(Signed, OffsetDateTime), CaError> {
     let mut params = CertificateParams::default();
     params.distinguished_name = ca_name(
         settings,
@@ -444,7 +453,7 @@ pub(super) fn sign_responder(
         KeyIdMethod::PreSpecified(lint::key_identifier(responder_key.spki_der())?);
     params.use_authority_key_identifier_extension = true;
     params.custom_extensions = vec![extensions::ocsp_nocheck()?];
-    let algorithm = super::signature_algorithm_der(issuer_key.algorithm())?;
+    let algorithm = issuer_key.signature_algorithm_der()?;
     let expectations = lint::CertificateExpectations {
         profile: lint::CertificateProfile::OcspResponder,
         issuer_name: &issuer.subject_der,
@@ -700,13 +709,21 @@ fn sign_root_crl(
         revoked_certs,
         key_identifier_method: KeyIdMethod::PreSpecified(root.key_id.clone()),
     };
-    let algorithm = super::signature_algorithm_der(root_key.algorithm())?;
+    let algorithm = root_key.signature_algorithm_der()?;
     let expectations = lint::CrlExpectations {
         issuer_name: &root.subject_der,
         issuer_key_id: &root.key_id,
         signature_algorithm: &algorithm,
     };
     let check = |tbs: &[u8]| lint::check_crl(tbs, &expectations);
+    if !keys::rcgen_can_sign(root_key.scheme()) {
+        let signer = Issuer::from_ca_cert_der(
+            &root.der.as_slice().into(),
+            super::pss::Placeholder(root_key),
+        )?;
+        let placeholder = params.signed_by(&signer)?;
+        return super::pss::resign_crl(placeholder.der(), root_key, &check);
+    }
     let signer = Issuer::from_ca_cert_der(
         &root.der.as_slice().into(),
         lint::CheckedKey::new(root_key, &check),

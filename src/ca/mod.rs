@@ -20,6 +20,7 @@ mod crl_der;
 pub(crate) mod extensions;
 pub mod keys;
 pub mod lint;
+mod pss;
 pub mod registry;
 
 use std::path::{Path, PathBuf};
@@ -28,7 +29,7 @@ use rcgen::{DistinguishedName, DnType};
 use time::{Duration, OffsetDateTime};
 
 use crate::config::CaSettings;
-use crate::model::{KeyAlgorithm, Serial};
+use crate::model::Serial;
 pub use authority::{
     CaCertificate, CertificateAuthority, CrlEntry, IssuerRevocation, IssuingCa, LeafRequest,
 };
@@ -235,28 +236,6 @@ fn certificate_spki(cert: &CaCertificate, name: &str) -> Result<Vec<u8>, CaError
     let (_, parsed) = x509_parser::parse_x509_certificate(&cert.der)
         .map_err(|e| CaError::Key(format!("{name} certificate: {e}")))?;
     Ok(parsed.public_key().raw.to_vec())
-}
-
-/// The signature algorithm rcgen/ring sign with for a key: OID and whether it takes NULL
-/// parameters (RFC 4055 for RSA; RFC 5758 and RFC 8410 say absent for ECDSA and Ed25519).
-fn signature_algorithm(key: KeyAlgorithm) -> (&'static str, bool) {
-    match key {
-        KeyAlgorithm::EcdsaP256 => ("1.2.840.10045.4.3.2", false),
-        KeyAlgorithm::EcdsaP384 => ("1.2.840.10045.4.3.3", false),
-        KeyAlgorithm::Ed25519 => ("1.3.101.112", false),
-        KeyAlgorithm::Rsa => ("1.2.840.113549.1.1.11", true),
-    }
-}
-
-fn signature_algorithm_der(key: KeyAlgorithm) -> Result<Vec<u8>, CaError> {
-    use der::Encode;
-    let (oid, null) = signature_algorithm(key);
-    spki::AlgorithmIdentifierOwned {
-        oid: der::asn1::ObjectIdentifier::new(oid).map_err(|e| CaError::Build(e.to_string()))?,
-        parameters: null.then(|| der::Any::from(der::asn1::Null)),
-    }
-    .to_der()
-    .map_err(|e| CaError::Build(e.to_string()))
 }
 
 /// Whole seconds: what certificates and CRLs encode.

@@ -64,6 +64,10 @@ pub struct InitArgs {
     /// token reference goes where the key file would (--root-key-out or keys/).
     #[arg(long, value_name = "LABEL")]
     pub root_pkcs11_token: Option<String>,
+    /// RSA token keys sign with RSASSA-PSS (SHA-256, MGF1-SHA-256, 32-byte salt; RFC 4055)
+    /// instead of PKCS#1 v1.5. Needs --key-alg rsa and keys on a token.
+    #[arg(long)]
+    pub rsa_pss: bool,
     /// Use the key pair with this label on the root's token as the root key.
     #[arg(long, value_name = "LABEL", requires = "root_pkcs11_token")]
     pub root_key_label: Option<String>,
@@ -94,6 +98,14 @@ pub(super) fn run(context: &Context, args: InitArgs) -> Result<(), CliError> {
     options.root_crl_validity = super::parse_duration(&args.root_crl_validity)
         .map_err(|e| CliError::Usage(format!("--root-crl-validity: {e}")))?;
     options.passphrase = passphrase_from_env();
+    if args.rsa_pss
+        && (args.key_store != KeyStoreKind::Pkcs11
+            || args.key_alg != crate::model::KeyAlgorithm::Rsa)
+    {
+        return Err(CliError::Usage(
+            "--rsa-pss is for RSA keys on a token: add --key-store pkcs11 --key-alg rsa".into(),
+        ));
+    }
     options.issuing_key_label = args.issuing_key_label;
     options.responder_key_label = args.responder_key_label;
     options.root_key_label = args.root_key_label;
@@ -110,6 +122,7 @@ pub(super) fn run(context: &Context, args: InitArgs) -> Result<(), CliError> {
             module,
             token: token.clone(),
             pin_env: pin_env.into(),
+            rsa_pss: args.rsa_pss,
         });
     }
     options.key_store = match args.key_store {
@@ -131,6 +144,7 @@ pub(super) fn run(context: &Context, args: InitArgs) -> Result<(), CliError> {
                 module,
                 token,
                 pin_env: ca::keys::pkcs11::PIN_ENV.into(),
+                rsa_pss: args.rsa_pss,
             })
         }
     };

@@ -733,12 +733,7 @@ impl OcspResponder {
         tbs: &ResponseData,
     ) -> Result<Vec<u8>, OcspError> {
         let tbs_der = tbs.to_der()?;
-        let (oid, null_params, signature) = self.ca.sign_ocsp(signer, &tbs_der)?;
-        let algorithm = AlgorithmIdentifierOwned {
-            oid: ObjectIdentifier::new(oid).map_err(der::Error::from)?,
-            parameters: null_params.then(|| der::Any::from(Null)),
-        }
-        .to_der()?;
+        let (algorithm, signature) = self.ca.sign_ocsp(signer, &tbs_der)?;
         let bits = BitString::from_bytes(&signature).and_then(|b| b.to_der())?;
         let basic = tlv(
             der::Tag::Sequence,

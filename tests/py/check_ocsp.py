@@ -56,8 +56,19 @@ def utc(obj, name):
     return aware if aware is not None else getattr(obj, name)
 
 
+RSASSA_PSS = "1.2.840.113549.1.1.10"
+
+
 def verify_signature(public_key, signature, data, hash_algorithm):
-    if isinstance(public_key, ec.EllipticCurvePublicKey):
+    if hash_algorithm == "pss-sha256":
+        # RFC 4055 3.1 parameters as paypki signs them: SHA-256, MGF1-SHA-256, salt 32.
+        public_key.verify(
+            signature,
+            data,
+            padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32),
+            hashes.SHA256(),
+        )
+    elif isinstance(public_key, ec.EllipticCurvePublicKey):
         public_key.verify(signature, data, ec.ECDSA(hash_algorithm))
     elif isinstance(public_key, rsa.RSAPublicKey):
         public_key.verify(signature, data, padding.PKCS1v15(), hash_algorithm)
@@ -204,7 +215,10 @@ def main(argv):
             responder.public_key(),
             resp.signature,
             resp.tbs_response_bytes,
-            resp.signature_hash_algorithm,
+            # cryptography's OCSP API names no hash for RSASSA-PSS responses.
+            "pss-sha256"
+            if resp.signature_algorithm_oid.dotted_string == RSASSA_PSS
+            else resp.signature_hash_algorithm,
         )
     except InvalidSignature:
         fail("the OCSP response signature does not verify with the responder's key")

@@ -23,6 +23,11 @@ pub use file::{
 };
 pub use pkcs11::{TokenConfig, TokenKeyRef};
 
+/// rcgen signs only the schemes it knows; RSASSA-PSS goes through [`super::pss`].
+pub(crate) fn rcgen_can_sign(scheme: SignatureScheme) -> bool {
+    scheme != SignatureScheme::RsaPssSha256
+}
+
 use super::CaError;
 use crate::model::KeyAlgorithm;
 
@@ -47,15 +52,93 @@ impl From<KeyError> for CaError {
     }
 }
 
+/// The signature algorithm a CA key signs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SignatureScheme {
+    /// ecdsa-with-SHA256 (P-256 keys).
+    EcdsaSha256,
+    /// ecdsa-with-SHA384 (P-384 keys).
+    EcdsaSha384,
+    /// Ed25519 (RFC 8410).
+    Ed25519,
+    /// sha256WithRSAEncryption: RSASSA-PKCS1-v1_5 (RFC 8017 §8.2), the RSA default.
+    RsaPkcs1Sha256,
+    /// RSASSA-PSS with SHA-256, MGF1-SHA-256 and a 32-byte salt (RFC 4055 §3.1); token
+    /// RSA keys only.
+    RsaPssSha256,
+}
+
+impl SignatureScheme {
+    /// What a key of `algorithm` signs with unless configured otherwise.
+    pub fn default_for(algorithm: KeyAlgorithm) -> Self {
+        match algorithm {
+            KeyAlgorithm::EcdsaP256 => SignatureScheme::EcdsaSha256,
+            KeyAlgorithm::EcdsaP384 => SignatureScheme::EcdsaSha384,
+            KeyAlgorithm::Ed25519 => SignatureScheme::Ed25519,
+            KeyAlgorithm::Rsa => SignatureScheme::RsaPkcs1Sha256,
+        }
+    }
+
+    /// Whether a key of `algorithm` can sign with it.
+    pub fn fits(self, algorithm: KeyAlgorithm) -> bool {
+        self == Self::default_for(algorithm)
+            || (self == SignatureScheme::RsaPssSha256 && algorithm == KeyAlgorithm::Rsa)
+    }
+
+    /// Its DER AlgorithmIdentifier, as it goes into certificates, CRLs and OCSP responses.
+    pub fn algorithm_identifier(self) -> Result<Vec<u8>, CaError> {
+        use der::Encode;
+        let (oid, null) = match self {
+            SignatureScheme::EcdsaSha256 => ("1.2.840.10045.4.3.2", false),
+            SignatureScheme::EcdsaSha384 => ("1.2.840.10045.4.3.3", false),
+            SignatureScheme::Ed25519 => ("1.3.101.112", false),
+            SignatureScheme::RsaPkcs1Sha256 => ("1.2.840.113549.1.1.11", true),
+            SignatureScheme::RsaPssSha256 => {
+                // The parameters (hash, MGF, salt length) as rustls-pki-types spells them;
+                // it keeps the contents of the SEQUENCE.
+                let contents: &[u8] = &rustls_pki_types::alg_id::RSA_PSS_SHA256;
+                let length = der::Length::try_from(contents.len())
+                    .and_then(|l| l.to_der())
+                    .map_err(|e| CaError::Build(e.to_string()))?;
+                return Ok([&[0x30][..], &length, contents].concat());
+            }
+        };
+        // Parameters: NULL for RSA (RFC 4055 §5), absent for ECDSA and Ed25519 (RFC 5758
+        // §3.2, RFC 8410 §3).
+        spki::AlgorithmIdentifierOwned {
+            oid: der::asn1::ObjectIdentifier::new(oid)
+                .map_err(|e| CaError::Build(e.to_string()))?,
+            parameters: null.then(|| der::Any::from(der::asn1::Null)),
+        }
+        .to_der()
+        .map_err(|e| CaError::Build(e.to_string()))
+    }
+
+    fn verification(self) -> &'static dyn ring::signature::VerificationAlgorithm {
+        use ring::signature as sig;
+        match self {
+            SignatureScheme::EcdsaSha256 => &sig::ECDSA_P256_SHA256_ASN1,
+            SignatureScheme::EcdsaSha384 => &sig::ECDSA_P384_SHA384_ASN1,
+            SignatureScheme::Ed25519 => &sig::ED25519,
+            SignatureScheme::RsaPkcs1Sha256 => &sig::RSA_PKCS1_2048_8192_SHA256,
+            SignatureScheme::RsaPssSha256 => &sig::RSA_PSS_2048_8192_SHA256,
+        }
+    }
+}
+
 /// A CA private key wherever it lives. Implementations never reveal key material.
 pub trait CaSigner: Send + Sync {
     /// The key's algorithm family.
     fn algorithm(&self) -> KeyAlgorithm;
+    /// The signature algorithm it signs with.
+    fn scheme(&self) -> SignatureScheme {
+        SignatureScheme::default_for(self.algorithm())
+    }
     /// Its public key, DER SubjectPublicKeyInfo.
     fn subject_public_key_info(&self) -> &[u8];
-    /// Signs `message` with the CA signature algorithm of [`Self::algorithm`]
-    /// (ecdsa-with-SHA256 for P-256, ecdsa-with-SHA384 for P-384, Ed25519,
-    /// sha256WithRSAEncryption): the signature value as it goes into a BIT STRING.
+    /// Signs `message` with [`Self::scheme`]: the signature value as it goes into a BIT
+    /// STRING (DER ECDSA-Sig-Value for ECDSA).
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, KeyError>;
     /// Where the key lives, for `keys list` and messages.
     fn location(&self) -> KeyLocation;
@@ -194,7 +277,11 @@ impl NewKey {
 
     /// Adopts a key pair that already exists on a token, found by its label.
     pub fn existing_on_token(config: &TokenConfig, label: &str) -> Result<Self, CaError> {
-        let reference = config.reference(label);
+        let mut reference = config.reference(label);
+        let signer = pkcs11::TokenKey::open(&reference, None)?;
+        if config.rsa_pss && signer.algorithm() == KeyAlgorithm::Rsa {
+            reference.scheme = Some(SignatureScheme::RsaPssSha256);
+        }
         let signer = pkcs11::TokenKey::open(&reference, None)?;
         Ok(NewKey {
             key: CaKey::new(Arc::new(signer)),
@@ -252,6 +339,7 @@ impl NewKey {
 pub struct CaKey {
     signer: Arc<dyn CaSigner>,
     algorithm: KeyAlgorithm,
+    scheme: SignatureScheme,
     /// The subjectPublicKey BIT STRING's contents, which rcgen wants.
     raw_public_key: Vec<u8>,
 }
@@ -271,6 +359,7 @@ impl CaKey {
         let raw_public_key = raw_public_key(signer.subject_public_key_info());
         CaKey {
             algorithm: signer.algorithm(),
+            scheme: signer.scheme(),
             signer,
             raw_public_key,
         }
@@ -288,6 +377,16 @@ impl CaKey {
     /// Its algorithm family.
     pub fn algorithm(&self) -> KeyAlgorithm {
         self.algorithm
+    }
+
+    /// The signature algorithm it signs with.
+    pub fn scheme(&self) -> SignatureScheme {
+        self.scheme
+    }
+
+    /// Its signature algorithm's DER AlgorithmIdentifier.
+    pub fn signature_algorithm_der(&self) -> Result<Vec<u8>, CaError> {
+        self.scheme.algorithm_identifier()
     }
 
     /// Its public key, DER SubjectPublicKeyInfo.
@@ -326,7 +425,7 @@ impl CaKey {
                 .map_err(|_| CaError::Key("the system random generator failed".into()))?;
         }
         let signature = self.try_sign(&challenge)?;
-        if verifies(self.algorithm, &self.raw_public_key, &challenge, &signature) {
+        if verifies(self.scheme, &self.raw_public_key, &challenge, &signature) {
             Ok(())
         } else {
             Err(mismatch())
@@ -342,22 +441,15 @@ fn raw_public_key(spki: &[u8]) -> Vec<u8> {
         .unwrap_or_default()
 }
 
-/// Whether `signature` over `message` verifies with `raw_public_key` under the CA
-/// signature algorithm of `algorithm` (ring does the work).
+/// Whether `signature` over `message` verifies with `raw_public_key` under `scheme`
+/// (ring does the work).
 fn verifies(
-    algorithm: KeyAlgorithm,
+    scheme: SignatureScheme,
     raw_public_key: &[u8],
     message: &[u8],
     signature: &[u8],
 ) -> bool {
-    use ring::signature as sig;
-    let algorithm: &dyn sig::VerificationAlgorithm = match algorithm {
-        KeyAlgorithm::EcdsaP256 => &sig::ECDSA_P256_SHA256_ASN1,
-        KeyAlgorithm::EcdsaP384 => &sig::ECDSA_P384_SHA384_ASN1,
-        KeyAlgorithm::Ed25519 => &sig::ED25519,
-        KeyAlgorithm::Rsa => &sig::RSA_PKCS1_2048_8192_SHA256,
-    };
-    sig::UnparsedPublicKey::new(algorithm, raw_public_key)
+    ring::signature::UnparsedPublicKey::new(scheme.verification(), raw_public_key)
         .verify(message, signature)
         .is_ok()
 }
@@ -366,6 +458,8 @@ impl rcgen::PublicKeyData for CaKey {
     fn der_bytes(&self) -> &[u8] {
         &self.raw_public_key
     }
+    /// What rcgen writes. rcgen has no RSASSA-PSS: a PSS key reports PKCS#1 here, and
+    /// certificates and CRLs it signs are re-encoded with PSS (`super::pss`).
     fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
         match self.algorithm {
             KeyAlgorithm::EcdsaP256 => &rcgen::PKCS_ECDSA_P256_SHA256,

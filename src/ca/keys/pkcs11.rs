@@ -27,7 +27,7 @@ use der::{Decode, Encode};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use super::{CaSigner, KeyError, KeyLocation};
+use super::{CaSigner, KeyError, KeyLocation, SignatureScheme};
 use crate::ca::CaError;
 use crate::model::KeyAlgorithm;
 
@@ -65,6 +65,10 @@ pub struct TokenKeyRef {
     /// A file (0600 or stricter) holding the PIN; preferred over `pin_env` when set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pin_file: Option<PathBuf>,
+    /// The signature algorithm, when not the key's default: `rsa-pss-sha256` for an RSA
+    /// key that signs with RSASSA-PSS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheme: Option<SignatureScheme>,
 }
 
 impl TokenKeyRef {
@@ -139,6 +143,8 @@ pub struct TokenConfig {
     pub token: String,
     /// The environment variable holding the PIN.
     pub pin_env: String,
+    /// RSA keys made or adopted here sign with RSASSA-PSS instead of PKCS#1 v1.5.
+    pub rsa_pss: bool,
 }
 
 impl TokenConfig {
@@ -152,7 +158,17 @@ impl TokenConfig {
             id: None,
             pin_env: (self.pin_env != PIN_ENV).then(|| self.pin_env.clone()),
             pin_file: None,
+            scheme: None,
         }
+    }
+
+    /// The reference of key `label` of `algorithm`: RSA keys sign with PSS when chosen.
+    fn reference_for(&self, label: &str, algorithm: KeyAlgorithm) -> TokenKeyRef {
+        let mut reference = self.reference(label);
+        if self.rsa_pss && algorithm == KeyAlgorithm::Rsa {
+            reference.scheme = Some(SignatureScheme::RsaPssSha256);
+        }
+        reference
     }
 
     /// The configuration of the token an existing reference points at (a rollover makes
@@ -165,6 +181,7 @@ impl TokenConfig {
                 .pin_env
                 .clone()
                 .unwrap_or_else(|| PIN_ENV.to_string()),
+            rsa_pss: reference.scheme == Some(SignatureScheme::RsaPssSha256),
         }
     }
 }
@@ -580,6 +597,7 @@ pub(super) struct TokenKey {
     reference: TokenKeyRef,
     id: Option<Vec<u8>>,
     algorithm: KeyAlgorithm,
+    scheme: SignatureScheme,
     spki: Vec<u8>,
     raw_public_key: Vec<u8>,
 }
@@ -599,11 +617,21 @@ impl TokenKey {
         let result = Self::inspect(&token, &lease, reference, id.as_deref(), expected_spki);
         token.give_back(lease);
         let (algorithm, spki) = result?;
+        let scheme = reference
+            .scheme
+            .unwrap_or(SignatureScheme::default_for(algorithm));
+        if !scheme.fits(algorithm) {
+            return Err(CaError::Setting(format!(
+                "the key {:?} on token {:?} is a {algorithm} key, which cannot sign with {scheme:?}",
+                reference.label, reference.token
+            )));
+        }
         Ok(TokenKey {
             token,
             reference: reference.clone(),
             id,
             algorithm,
+            scheme,
             raw_public_key: super::raw_public_key(&spki),
             spki,
         })
@@ -694,7 +722,7 @@ impl TokenKey {
         algorithm: KeyAlgorithm,
         label: &str,
     ) -> Result<(Self, TokenKeyRef), CaError> {
-        let reference = config.reference(label);
+        let reference = config.reference_for(label, algorithm);
         let token = Token::get(&reference)?;
         let lease = token.lease(true).map_err(|e| open_error(&reference, e))?;
         let session = &lease.session;
@@ -759,6 +787,9 @@ impl TokenKey {
                 reference: reference.clone(),
                 id: None,
                 algorithm,
+                scheme: reference
+                    .scheme
+                    .unwrap_or(SignatureScheme::default_for(algorithm)),
                 raw_public_key: super::raw_public_key(&spki),
                 spki,
             },
@@ -795,6 +826,18 @@ impl TokenKey {
                     .sign(&Mechanism::Ecdsa, handle, digest.as_ref())
                     .map_err(Failure::Token)?;
                 ecdsa_signature_der(&raw).map_err(Failure::Encoding)
+            }
+            KeyAlgorithm::Rsa if self.scheme == SignatureScheme::RsaPssSha256 => {
+                // RFC 4055 §3.1 parameters: SHA-256, MGF1 with SHA-256, 32-byte salt.
+                let params = cryptoki::mechanism::rsa::PkcsPssParams {
+                    hash_alg: cryptoki::mechanism::MechanismType::SHA256,
+                    mgf: cryptoki::mechanism::rsa::PkcsMgfType::MGF1_SHA256,
+                    s_len: 32u64.into(),
+                };
+                lease
+                    .session
+                    .sign(&Mechanism::Sha256RsaPkcsPss(params), handle, message)
+                    .map_err(Failure::Token)
             }
             KeyAlgorithm::Rsa => lease
                 .session
@@ -845,6 +888,9 @@ impl CaSigner for TokenKey {
     fn algorithm(&self) -> KeyAlgorithm {
         self.algorithm
     }
+    fn scheme(&self) -> SignatureScheme {
+        self.scheme
+    }
     fn subject_public_key_info(&self) -> &[u8] {
         &self.spki
     }
@@ -855,7 +901,7 @@ impl CaSigner for TokenKey {
             // is used: a different key under the same label (another token put in the
             // slot) or a faulty signature (RSA fault attacks) never leaves the CA.
             Ok(signature)
-                if super::verifies(self.algorithm, &self.raw_public_key, message, &signature) =>
+                if super::verifies(self.scheme, &self.raw_public_key, message, &signature) =>
             {
                 self.token.give_back(lease);
                 Ok(signature)
@@ -1053,6 +1099,7 @@ mod tests {
             module: "/usr/lib/softhsm/libsofthsm2.so".into(),
             token: "paypki".into(),
             pin_env: PIN_ENV.into(),
+            rsa_pss: false,
         };
         let reference = config.reference("paypki-issuing-1");
         let dir = tempfile::tempdir().unwrap();
