@@ -493,6 +493,41 @@ fn start_up_failures_say_what_is_wrong() {
         std::fs::write(&reference, &original).unwrap();
         assert_contains_all(&text, &["may not sign (CKA_SIGN is false)"], "usage");
     });
+    cases.case("a PIN file instead of the environment", || {
+        use std::os::unix::fs::PermissionsExt;
+        let pin_file = hsm.dir.path().join("user.pin");
+        std::fs::write(&pin_file, format!("{USER_PIN}\n")).unwrap();
+        std::fs::set_permissions(&pin_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        for name in ["issuing", "ocsp"] {
+            let path = ca.data_dir().join(format!("keys/{name}.key.toml"));
+            let text = read_text(&path);
+            std::fs::remove_file(&path).unwrap();
+            std::fs::write(&path, format!("{text}pin_file = {:?}\n", pin_file)).unwrap();
+        }
+        let mut command = ca.command(&["serve", "--listen", "127.0.0.1:0"]);
+        command.env_remove("PAYPKI_PKCS11_PIN");
+        let output = run_with_deadline(&mut command, Duration::from_secs(60));
+        assert!(!output.status.success(), "{}", output.describe());
+        assert_contains_all(
+            &output.stderr_text(),
+            &["readable by its owner only"],
+            "0644",
+        );
+        std::fs::set_permissions(&pin_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let listed = ca.paypki_env(&["keys", "list"], &[("PAYPKI_PKCS11_PIN", "")]);
+        listed.assert_success("keys list with a 0600 PIN file and no PIN in the environment");
+        for name in ["issuing", "ocsp"] {
+            let path = ca.data_dir().join(format!("keys/{name}.key.toml"));
+            let text = read_text(&path);
+            std::fs::remove_file(&path).unwrap();
+            let kept: String = text
+                .lines()
+                .filter(|l| !l.starts_with("pin_file"))
+                .map(|l| format!("{l}\n"))
+                .collect();
+            std::fs::write(&path, kept).unwrap();
+        }
+    });
     cases.case("recovered configuration serves", || {
         let server = TestServer::start(&ca);
         server.stop();
