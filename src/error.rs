@@ -14,8 +14,13 @@ pub enum ErrorKind {
     BadCsrSignature,
     /// The enrollment token is not of the right form.
     BadToken,
-    /// The admin credential is missing or wrong.
+    /// The officer credential is missing or wrong, or its officer is disabled.
     Unauthorized,
+    /// The officer lacks the role the act needs.
+    Forbidden,
+    /// The request conflicts with the current state (a name taken, the last security
+    /// officer, a concurrent change).
+    Conflict,
     /// The enrollment token is unknown, wrong or expired.
     TokenRejected,
     /// A renewal that is not allowed.

@@ -73,6 +73,64 @@ impl FromStr for Role {
     }
 }
 
+/// What an officer may do. Each act of the CA needs one of these (docs/operations.md,
+/// "Officers and roles", has the table).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum OfficerRole {
+    /// Registers participants and creates enrollment tokens; issues from CSRs.
+    RaOfficer,
+    /// Revokes certificates, places and lifts holds.
+    RevocationOfficer,
+    /// Runs the CA: CRLs, the OCSP responder, issuing CAs, keys.
+    CaOperator,
+    /// Reads: certificate lists, the audit trail, reports.
+    Auditor,
+    /// Manages officers.
+    SecurityOfficer,
+}
+
+impl OfficerRole {
+    /// Every role, in a fixed order.
+    pub const ALL: [OfficerRole; 5] = [
+        OfficerRole::RaOfficer,
+        OfficerRole::RevocationOfficer,
+        OfficerRole::CaOperator,
+        OfficerRole::Auditor,
+        OfficerRole::SecurityOfficer,
+    ];
+
+    /// The kebab-case name used on the command line, in JSON and in messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OfficerRole::RaOfficer => "ra-officer",
+            OfficerRole::RevocationOfficer => "revocation-officer",
+            OfficerRole::CaOperator => "ca-operator",
+            OfficerRole::Auditor => "auditor",
+            OfficerRole::SecurityOfficer => "security-officer",
+        }
+    }
+}
+
+impl fmt::Display for OfficerRole {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A certificate serial number: positive, at most 20 octets (RFC 5280 §4.1.2.2),
 /// shown as lowercase hex without separators.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

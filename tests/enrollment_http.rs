@@ -272,7 +272,7 @@ fn serve_on_an_empty_data_dir_creates_a_development_ca() {
     }
     let credential = ca.data_dir().join("admin.token");
     assert_eq!(mode(&credential), 0o600, "admin.token must be 0600");
-    assert!(server.admin_token().starts_with("ppa_"));
+    assert!(server.admin_token().starts_with("ppo_admin_"));
 
     // The CA certificates are served, and are the ones on disk.
     let chain = server.get("/ca/chain.pem");

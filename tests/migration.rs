@@ -46,15 +46,81 @@ fn serial_of(certificate: &Path) -> String {
         .to_ascii_lowercase()
 }
 
-/// A CA whose data directory is a copy of the first version's, with an admin credential.
+/// The admin credential of the copied old data directory, as the first version wrote it
+/// (`ppa_` and 64 hex digits in `admin.token`, its SHA-256 in the database's `meta`).
+const LEGACY_CREDENTIAL: &str =
+    "ppa_5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a";
+
+/// A CA whose data directory is a copy of the first version's, with an admin credential
+/// from before officers existed. The fixture keeps no secret, so the credential is put
+/// back the way the first version stored it: its hash under the same database key.
 fn legacy_ca() -> TestCa {
     let ca = TestCa::uninitialized();
     copy_tree(&fixture("ca-data"), ca.data_dir());
     assert!(!ca.data_dir().join("cas.toml").exists());
     assert!(!ca.data_dir().join("crl/root.crl").exists());
-    ca.paypki(&["credential", "rotate"])
-        .assert_success("paypki credential rotate on the old data directory");
+    {
+        let store = paypki::store::SledStore::open(&ca.data_dir().join("db")).unwrap();
+        assert!(
+            store.officers().unwrap().is_empty(),
+            "the old database has officers"
+        );
+        let hash = ring::digest::digest(&ring::digest::SHA256, LEGACY_CREDENTIAL.as_bytes());
+        store.set_admin_credential_hash(&hex::encode(hash)).unwrap();
+    }
+    let token = ca.data_dir().join("admin.token");
+    std::fs::write(&token, format!("{LEGACY_CREDENTIAL}\n")).unwrap();
+    std::fs::set_permissions(&token, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     ca
+}
+
+#[test]
+fn the_old_admin_credential_becomes_officer_admin_with_every_role() {
+    let ca = legacy_ca();
+    // The old credential works: the first command migrates it.
+    let listed = ca.paypki(&["officer", "list", "--json"]);
+    listed.assert_success("paypki officer list with the old admin credential");
+    let officers: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(officers.as_array().unwrap().len(), 1, "{officers:#}");
+    assert_eq!(officers[0]["name"], "admin");
+    assert_eq!(
+        officers[0]["roles"],
+        serde_json::json!([
+            "ra-officer",
+            "revocation-officer",
+            "ca-operator",
+            "auditor",
+            "security-officer"
+        ])
+    );
+    // And on the server's admin API.
+    let server = TestServer::start(&ca);
+    assert_eq!(server.admin_token(), LEGACY_CREDENTIAL);
+    server
+        .admin_get("/v1/admin/officers")
+        .assert_status(200, "GET /v1/admin/officers with the old credential");
+    // Rotating it gives a named credential; the old one stops working.
+    let rotated = ca.paypki(&["credential", "rotate"]);
+    rotated.assert_success("paypki credential rotate while the server runs");
+    let new = read_text(&ca.data_dir().join("admin.token"));
+    assert!(new.starts_with("ppo_admin_"), "{new}");
+    let refused = server.get_with(
+        "/v1/admin/officers",
+        &[("Authorization", &format!("Bearer {LEGACY_CREDENTIAL}"))],
+    );
+    refused.assert_problem(401, "unauthorized", "the old credential after rotation");
+    server.stop();
+    let audit = ca.paypki(&["audit", "log"]);
+    audit.assert_success("paypki audit log");
+    assert_contains_all(
+        &audit.stdout_text(),
+        &[
+            "officer-migrate",
+            "officer-rotate",
+            "officer admin (admin API credential)",
+        ],
+        "the audit trail",
+    );
 }
 
 #[test]

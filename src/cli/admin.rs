@@ -7,7 +7,17 @@ use std::sync::Arc;
 use clap::{Args, Subcommand};
 use time::OffsetDateTime;
 
+use super::officer::act_as;
 use super::remote::AdminClient;
+use crate::model::OfficerRole;
+
+/// The roles that may read certificate records (as on the admin API).
+pub(super) const READERS: &[OfficerRole] = &[
+    OfficerRole::Auditor,
+    OfficerRole::RaOfficer,
+    OfficerRole::RevocationOfficer,
+    OfficerRole::CaOperator,
+];
 use super::{passphrase_from_env, CliError, Context};
 use crate::ca::CertificateAuthority;
 use crate::inspect::{describe_extensions, describe_record, format_time, record_json};
@@ -164,6 +174,7 @@ pub(super) fn issue(context: &Context, args: IssueArgs) -> Result<(), CliError> 
         }
         other => other?,
     };
+    let officer = act_as(context, &store, &[OfficerRole::RaOfficer])?;
     let ra = local_ra(context, store)?;
     // Open the output first, so an unwritable path refuses before anything is issued.
     let out_file = match &args.out {
@@ -181,7 +192,7 @@ pub(super) fn issue(context: &Context, args: IssueArgs) -> Result<(), CliError> 
         subject_alt_names: None,
         validity,
         via: IssuancePath::CliIssue,
-        actor: "cli".into(),
+        actor: officer.actor(),
         parent: None,
     });
     let issued = match result {
@@ -234,7 +245,10 @@ pub(super) fn list(context: &Context, args: ListArgs) -> Result<(), CliError> {
         after: None,
     };
     let records = match backend(context)? {
-        Backend::Local(store) => store.list(&filter)?,
+        Backend::Local(store) => {
+            act_as(context, &store, READERS)?;
+            store.list(&filter)?
+        }
         Backend::Remote(client) => {
             let mut query = vec!["limit=10000".to_string()];
             if let Some(role) = args.role {
@@ -319,12 +333,15 @@ pub(super) fn show(context: &Context, args: ShowArgs) -> Result<(), CliError> {
         .parse()
         .map_err(|e: crate::model::SerialError| CliError::Usage(e.to_string()))?;
     let record = match backend(context)? {
-        Backend::Local(store) => store.certificate(&serial)?.ok_or_else(|| {
-            CliError::Usage(format!(
-                "no certificate with serial {serial} in {}",
-                context.data_dir.root().display()
-            ))
-        })?,
+        Backend::Local(store) => {
+            act_as(context, &store, READERS)?;
+            store.certificate(&serial)?.ok_or_else(|| {
+                CliError::Usage(format!(
+                    "no certificate with serial {serial} in {}",
+                    context.data_dir.root().display()
+                ))
+            })?
+        }
         Backend::Remote(client) => client.get(&format!("/v1/admin/certificates/{serial}"))?,
     };
     if args.pem {
@@ -346,6 +363,9 @@ pub(super) fn show(context: &Context, args: ShowArgs) -> Result<(), CliError> {
 
 pub(super) fn audit(context: &Context, command: AuditCommand) -> Result<(), CliError> {
     let backend = backend(context)?;
+    if let Backend::Local(store) = &backend {
+        act_as(context, store, &[OfficerRole::Auditor])?;
+    }
     match command {
         AuditCommand::Verify => {
             let report: AuditReport = match &backend {

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::{passphrase_from_env, CliError, Context};
 use crate::ca::{CaState, CertificateAuthority};
-use crate::model::{KeyAlgorithm, RevocationReason};
+use crate::model::{KeyAlgorithm, OfficerRole, RevocationReason};
 use crate::store::{AuditEvent, SledStore};
 
 /// `paypki ca …`
@@ -175,6 +175,7 @@ fn rollover(context: &Context, args: RolloverArgs) -> Result<(), CliError> {
     let validity = super::parse_duration(&args.validity)
         .map_err(|e| CliError::Usage(format!("--validity: {e}")))?;
     let store = store_for_ceremony(context)?;
+    let officer = super::officer::act_as(context, &store, &[OfficerRole::CaOperator])?;
     let passphrase = passphrase_from_env();
     let root_key = crate::ca::load_root_key(
         &context.data_dir,
@@ -192,11 +193,13 @@ fn rollover(context: &Context, args: RolloverArgs) -> Result<(), CliError> {
     )?;
     let ca = CertificateAuthority::load(&context.data_dir, passphrase.as_ref())?;
     let issuer = ca.issuer(id)?;
-    store.append_audit(AuditEvent::new("ca-rollover", "cli").detail(format!(
-        "issuing CA {id} created ({}, serial {}); it issues from now on",
-        issuer.certificate().subject,
-        issuer.certificate().serial
-    )))?;
+    store.append_audit(
+        AuditEvent::new("ca-rollover", &officer.actor()).detail(format!(
+            "issuing CA {id} created ({}, serial {}); it issues from now on",
+            issuer.certificate().subject,
+            issuer.certificate().serial
+        )),
+    )?;
     eprintln!(
         "Created issuing CA {id}: {} (valid until {}). New certificates come from it once `paypki serve` starts again; the previous CA keeps serving status for what it issued.",
         issuer.certificate().subject,
@@ -212,6 +215,7 @@ fn revoke(context: &Context, args: RevokeArgs) -> Result<(), CliError> {
         .parse()
         .map_err(|e: crate::model::UnknownReason| CliError::Usage(e.to_string()))?;
     let store = store_for_ceremony(context)?;
+    let officer = super::officer::act_as(context, &store, &[OfficerRole::CaOperator])?;
     let passphrase = passphrase_from_env();
     let ca = CertificateAuthority::load(&context.data_dir, passphrase.as_ref())?;
     let id = match args.ca {
@@ -233,12 +237,14 @@ fn revoke(context: &Context, args: RevokeArgs) -> Result<(), CliError> {
                 reason,
                 &crate::clock::SystemClock,
             )?;
-            store.append_audit(AuditEvent::new("ca-revoke", "cli").serial(&serial).detail(
-                format!(
-                    "issuing CA {id} revoked ({reason}); root CRL {} lists it",
-                    crl.number
-                ),
-            ))?;
+            store.append_audit(
+                AuditEvent::new("ca-revoke", &officer.actor())
+                    .serial(&serial)
+                    .detail(format!(
+                        "issuing CA {id} revoked ({reason}); root CRL {} lists it",
+                        crl.number
+                    )),
+            )?;
             eprintln!(
                 "Issuing CA {id} is revoked ({reason}); root CRL {} lists it. Its certificates are no longer good; until `paypki ca rollover` creates a new issuing CA, enrollment answers 503.",
                 crl.number
@@ -255,7 +261,7 @@ fn revoke(context: &Context, args: RevokeArgs) -> Result<(), CliError> {
                 &crate::clock::SystemClock,
             )?;
             store.append_audit(
-                AuditEvent::new("responder-revoke", "cli")
+                AuditEvent::new("responder-revoke", &officer.actor())
                     .serial(&serial)
                     .detail(format!(
                     "OCSP responder of issuing CA {id} revoked ({reason}); a new one replaces it"

@@ -68,6 +68,11 @@ pub struct InitArgs {
     /// instead of PKCS#1 v1.5. Needs --key-alg rsa and keys on a token.
     #[arg(long)]
     pub rsa_pss: bool,
+    /// The roles of the first officer, `admin` (repeat for several; default: every
+    /// role). A production CA gives it `security-officer` alone, and `admin` then adds
+    /// the other officers (docs/operations.md, "Officers and roles").
+    #[arg(long = "first-officer-role", value_enum, value_name = "ROLE")]
+    pub first_officer_roles: Vec<crate::model::OfficerRole>,
     /// Use the key pair with this label on the root's token as the root key.
     #[arg(long, value_name = "LABEL", requires = "root_pkcs11_token")]
     pub root_key_label: Option<String>,
@@ -149,6 +154,16 @@ pub(super) fn run(context: &Context, args: InitArgs) -> Result<(), CliError> {
         }
     };
     let options_root_offline = options.root_key_out.is_some();
+    let args_roles = if args.first_officer_roles.is_empty() {
+        crate::model::OfficerRole::ALL.to_vec()
+    } else {
+        args.first_officer_roles.clone()
+    };
+    let roles_text = args_roles
+        .iter()
+        .map(|r| r.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
     let report = ca::init(&context.data_dir, &options)?;
     let store = crate::store::SledStore::open(&context.data_dir.database())?;
     store.append_audit(crate::store::AuditEvent::new("init", "cli").detail(format!(
@@ -186,9 +201,10 @@ pub(super) fn run(context: &Context, args: InitArgs) -> Result<(), CliError> {
         "First root CRL: {}",
         context.data_dir.root_crl_file().display()
     );
-    let credential = create_admin_credential(&context.data_dir, &store)?;
+    let credential = create_first_officer(&context.data_dir, &store, args_roles, "init")?;
     eprintln!(
-        "Admin credential (for the admin API, 0600): {}",
+        "First officer `admin` ({}); its credential (0600, the CLI's default): {}",
+        roles_text,
         credential.display()
     );
     eprintln!("Root SHA-256 fingerprint (compare it out of band before trusting the root):");
@@ -196,19 +212,24 @@ pub(super) fn run(context: &Context, args: InitArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Creates the admin credential: its hash in the database, the secret in `admin.token`
-/// (0600) for the CLI. Returns the file's path.
-pub(crate) fn create_admin_credential(
+/// Creates the first officer (`admin`) with `roles`: its credential's hash in the
+/// database, the credential in `admin.token` (0600), where the CLI finds it by default.
+/// Returns the file's path.
+pub(crate) fn create_first_officer(
     dir: &crate::config::DataDir,
     store: &crate::store::SledStore,
+    roles: Vec<crate::model::OfficerRole>,
+    actor: &str,
 ) -> Result<std::path::PathBuf, CliError> {
-    let (secret, hash) = crate::ra::enrollment::new_admin_credential()?;
-    store.set_admin_credential_hash(&hash)?;
-    store.append_audit(
-        crate::store::AuditEvent::new("admin-credential", "cli")
-            .detail("a new admin credential was created"),
-    )?;
+    let made = crate::ra::officers::create_first(
+        store,
+        "admin",
+        roles,
+        time::OffsetDateTime::now_utc(),
+        actor,
+    )
+    .map_err(crate::ra::RaError::from)?;
     let path = dir.admin_credential();
-    crate::ca::keys::write_private_file(&path, format!("{secret}\n").as_bytes())?;
+    crate::ca::keys::write_private_file(&path, format!("{}\n", made.credential).as_bytes())?;
     Ok(path)
 }

@@ -5,6 +5,7 @@ mod admin;
 mod ca;
 mod init;
 mod keys;
+mod officer;
 mod participant;
 mod policy;
 pub mod remote;
@@ -100,6 +101,9 @@ pub enum Command {
     /// The CA keys: where each lives (file or PKCS#11 token) and whether it matches.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Officers: named accounts with roles (security officers manage them).
+    #[command(subcommand)]
+    Officer(officer::OfficerCommand),
 }
 
 /// A failed command: the message is for the person at the terminal.
@@ -172,6 +176,7 @@ impl Cli {
             Command::Ca(command) => ca::run(&context, command),
             Command::Policy(command) => policy::run(&context, command),
             Command::Keys(command) => keys::run(&context, command),
+            Command::Officer(command) => officer::run(&context, command),
         }
     }
 }

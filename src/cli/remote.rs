@@ -1,6 +1,6 @@
 //! The admin API client the CLI uses while `paypki serve` holds the database (sled allows
-//! one process per database). It finds the server in `server.json` and authenticates with
-//! `admin.token`, both in the data directory.
+//! one process per database). It finds the server in `server.json` in the data directory
+//! and authenticates with the CLI's officer credential (`cli::officer::credential`).
 
 use std::time::Duration;
 
@@ -140,16 +140,7 @@ impl AdminClient {
                     info_path.display()
                 ))
             })?;
-        let credential_path = dir.admin_credential();
-        let credential = std::fs::read_to_string(&credential_path)
-            .map_err(|e| {
-                CliError::Failed(format!(
-                    "{}: {e} (the admin credential is needed to reach the running server)",
-                    credential_path.display()
-                ))
-            })?
-            .trim()
-            .to_string();
+        let (credential, _) = super::officer::credential(dir)?;
         Ok(AdminClient {
             base: info.url.trim_end_matches('/').to_string(),
             credential,

@@ -38,13 +38,15 @@ pub(super) fn run(context: &Context, command: ResponderCommand) -> Result<(), Cl
         }
         other => other?,
     };
+    let officer =
+        super::officer::act_as(context, &store, &[crate::model::OfficerRole::CaOperator])?;
     let passphrase = passphrase_from_env();
     let ca = CertificateAuthority::load(&context.data_dir, passphrase.as_ref())?;
     let id = match args.ca {
         Some(id) => id,
         None => ca.active()?.id(),
     };
-    let not_after = renew_responder(context, &ca, &store, id, validity, "cli")?;
+    let not_after = renew_responder(context, &ca, &store, id, validity, &officer.actor())?;
     println!("{}", crate::inspect::format_time(not_after));
     eprintln!(
         "new OCSP responder certificate: {}",
@@ -77,28 +79,61 @@ pub(super) fn renew_responder(
 /// `paypki credential …`
 #[derive(Debug, Subcommand)]
 pub enum CredentialCommand {
-    /// Replace the admin credential (stop `paypki serve` first): writes a new admin.token
-    /// (0600) and stores only its hash; the old credential stops working.
+    /// Replace your own officer credential (the one this CLI acts with): a credential
+    /// file is rewritten in place (0600); a credential from PAYPKI_OFFICER_CREDENTIAL is
+    /// printed once. The old credential stops working at once, also on a running server.
     Rotate,
 }
 
 pub(super) fn credential(context: &Context, command: CredentialCommand) -> Result<(), CliError> {
     let CredentialCommand::Rotate = command;
-    let store = match open_store(context) {
-        Err(CliError::Store(crate::store::StoreError::Locked(_))) => {
-            return Err(CliError::Usage(
-                "stop `paypki serve` first: it holds the current credential's hash".into(),
-            ))
+    let (secret, via) = super::officer::credential(&context.data_dir)?;
+    let (name, new_credential) = match super::admin::backend(context)? {
+        super::admin::Backend::Local(store) => {
+            let me = super::officer::act_as(context, &store, &crate::model::OfficerRole::ALL)?;
+            let rotated = crate::ra::officers::rotate(
+                &store,
+                &me,
+                me.name(),
+                time::OffsetDateTime::now_utc(),
+            )
+            .map_err(crate::ra::RaError::from)?;
+            (rotated.officer.name, rotated.credential)
         }
-        other => other?,
+        super::admin::Backend::Remote(client) => {
+            let name = crate::ra::officers::name_in_credential(&secret)
+                .ok_or_else(|| CliError::Failed("the officer credential is malformed".into()))?;
+            let rotated: serde_json::Value = client.post(
+                &format!("/v1/admin/officers/{name}/rotate"),
+                &serde_json::json!({}),
+            )?;
+            let credential = rotated
+                .get("credential")
+                .and_then(|c| c.as_str())
+                .ok_or_else(|| CliError::Failed("the server sent no credential".into()))?
+                .to_string();
+            (name.to_string(), credential)
+        }
     };
-    let path = context.data_dir.admin_credential();
-    match std::fs::remove_file(&path) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(CliError::Failed(format!("{}: {e}", path.display()))),
+    match via {
+        crate::ra::officers::AuthMethod::CliFile(path) => {
+            let path = std::path::PathBuf::from(path);
+            let tmp = path.with_extension("new");
+            let _ = std::fs::remove_file(&tmp);
+            crate::ca::keys::write_private_file(&tmp, format!("{new_credential}\n").as_bytes())?;
+            std::fs::rename(&tmp, &path)
+                .map_err(|e| CliError::Failed(format!("{}: {e}", path.display())))?;
+            eprintln!(
+                "officer {name}: new credential written to {}; the old one no longer works",
+                path.display()
+            );
+        }
+        _ => {
+            println!("{new_credential}");
+            eprintln!(
+                "officer {name}: the credential above replaces the old one, which no longer works"
+            );
+        }
     }
-    let path = super::init::create_admin_credential(&context.data_dir, &store)?;
-    eprintln!("new admin credential written to {}", path.display());
     Ok(())
 }

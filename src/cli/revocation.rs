@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::admin::{backend, revocation_ra, Backend};
+use super::officer::act_as;
 use super::{passphrase_from_env, CliError, Context};
+use crate::model::OfficerRole;
 use crate::wire::{revocation_fields, RevocationResult, RevokeRequest};
 
 /// Options of `paypki revoke`.
@@ -86,13 +88,15 @@ pub(super) fn revoke(context: &Context, args: RevokeArgs) -> Result<(), CliError
     let (serial, reason, invalidity) = revocation_fields(&request).map_err(CliError::Usage)?;
     let result = match backend(context)? {
         Backend::Local(store) => {
+            let officer = act_as(context, &store, &[OfficerRole::RevocationOfficer])?;
+            let actor = officer.actor();
             let ra = revocation_ra(context, store)?;
             if request.unrecorded {
                 let outcome =
-                    ra.revoke_maybe_unrecorded(&serial, reason, invalidity, request.ca, "cli")?;
+                    ra.revoke_maybe_unrecorded(&serial, reason, invalidity, request.ca, &actor)?;
                 RevocationResult::from_outcome(&outcome)
             } else {
-                RevocationResult::from_record(&ra.revoke(&serial, reason, invalidity, "cli")?)
+                RevocationResult::from_record(&ra.revoke(&serial, reason, invalidity, &actor)?)
             }
         }
         Backend::Remote(client) => client.post("/v1/admin/revocations", &request)?,
@@ -114,7 +118,10 @@ pub(super) fn unhold(context: &Context, args: UnholdArgs) -> Result<(), CliError
         .map_err(|e: crate::model::SerialError| CliError::Usage(e.to_string()))?;
     let result = match backend(context)? {
         Backend::Local(store) => {
-            RevocationResult::from_record(&revocation_ra(context, store)?.unhold(&serial, "cli")?)
+            let officer = act_as(context, &store, &[OfficerRole::RevocationOfficer])?;
+            RevocationResult::from_record(
+                &revocation_ra(context, store)?.unhold(&serial, &officer.actor())?,
+            )
         }
         Backend::Remote(client) => client.post(
             &format!("/v1/admin/revocations/{serial}/unhold"),
@@ -153,8 +160,14 @@ pub(super) fn crl(context: &Context, args: CrlArgs) -> Result<(), CliError> {
             validity,
             &crate::clock::SystemClock,
         )?;
+        // Signing needs the root key, not an officer; when the database is here (not on
+        // the offline root machine, not held by the server) the act is recorded, as the
+        // officer's whose credential this CLI has, or as the root key holder's.
         if let Ok(store) = super::admin::open_store(context) {
-            store.append_audit(crate::store::AuditEvent::new("root-crl", "cli").detail(
+            let actor = act_as(context, &store, &[OfficerRole::CaOperator])
+                .map(|officer| officer.actor())
+                .unwrap_or_else(|_| "root key holder (CLI, no officer credential)".into());
+            store.append_audit(crate::store::AuditEvent::new("root-crl", &actor).detail(
                 format!(
                     "root CRL {} signed ({} revoked issuing CAs)",
                     crl.number,

@@ -191,13 +191,28 @@ async fn serve(context: &Context, args: ServeArgs) -> Result<(), CliError> {
                 report.root_fingerprint
             )),
         )?;
-        super::init::create_admin_credential(&context.data_dir, &store)?;
+        // A development CA has one officer who may do everything (production CAs
+        // separate the roles: docs/operations.md, "Officers and roles").
+        super::init::create_first_officer(
+            &context.data_dir,
+            &store,
+            crate::model::OfficerRole::ALL.to_vec(),
+            "serve",
+        )?;
         tracing::warn!(
             data_dir = %context.data_dir.root().display(),
             root_sha256 = %report.root_fingerprint,
             base_url = %options.base_url,
             admin_credential = %context.data_dir.admin_credential().display(),
             "no CA found: created a DEVELOPMENT CA (for production run `paypki init` with your --base-url, --org and --country first)"
+        );
+    }
+    // A data directory from before officers existed: its admin credential becomes
+    // officer `admin`.
+    if let Some(officer) = store.migrate_admin_credential(time::OffsetDateTime::now_utc())? {
+        tracing::info!(
+            officer = %officer.name,
+            "the admin credential of this data directory is now the credential of officer `admin` (every role)"
         );
     }
     // A responder certificate close to expiry is replaced before serving with it.
@@ -337,10 +352,8 @@ async fn serve(context: &Context, args: ServeArgs) -> Result<(), CliError> {
         max_connections: crate::http::server::fit_connections_to_fd_limit(args.max_connections),
     };
     let state = Arc::new(AppState::new(ra, ocsp, crl, root_crl, verifier, &settings)?);
-    if state.admin_credential_hash.is_none() {
-        tracing::warn!(
-            "no admin credential in this database: the admin API answers 401 to everyone"
-        );
+    if state.ra.officers().officers()?.is_empty() {
+        tracing::warn!("no officer in this database: the admin API answers 401 to everyone");
     }
     let connection_metrics = state.connection_metrics();
     let app = crate::http::router(state, &settings);

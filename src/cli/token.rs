@@ -44,8 +44,10 @@ pub(super) fn run(context: &Context, command: TokenCommand) -> Result<(), CliErr
     let created: TokenCreated = match backend(context)? {
         Backend::Local(store) => {
             let grant = token_grant(&request).map_err(CliError::Usage)?;
+            let officer =
+                super::officer::act_as(context, &store, &[crate::model::OfficerRole::RaOfficer])?;
             let ra = local_ra(context, store)?;
-            TokenCreated::from(ra.create_token(grant, "cli")?)
+            TokenCreated::from(ra.create_token(grant, &officer.actor())?)
         }
         Backend::Remote(client) => client.post("/v1/admin/tokens", &request)?,
     };

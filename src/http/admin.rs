@@ -1,5 +1,6 @@
 //! `/v1/admin/…`: what the CLI does while the server holds the database. Every handler
-//! takes [`Admin`], so a request without the credential never reaches it.
+//! takes [`Officer`], so a request without an officer's credential never reaches it, and
+//! first asks it for the role its act needs (403 otherwise).
 
 use std::sync::Arc;
 
@@ -8,8 +9,9 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
 
-use super::extract::{Admin, ApiJson};
+use super::extract::{ApiJson, Officer, READERS};
 use super::{blocking, AppState, Problem};
+use crate::model::OfficerRole;
 use crate::model::{CertificateStatus, Role, Serial};
 use crate::store::ListFilter;
 pub use crate::wire::{
@@ -33,23 +35,21 @@ fn refused(detail: String) -> Problem {
     responses(
         (status = 201, description = "Created", body = TokenCreated),
         (status = 400, description = "Malformed", body = Problem),
-        (status = 401, description = "No or wrong admin credential", body = Problem),
+        (status = 401, description = "No, a wrong or a disabled officer's credential", body = Problem),
+        (status = 403, description = "The officer lacks the role this needs", body = Problem),
         (status = 422, description = "The grant breaks the role's policy", body = Problem),
     ))]
 pub(crate) async fn create_token(
-    _admin: Admin,
+    officer: Officer,
     State(state): State<Arc<AppState>>,
     ApiJson(request): ApiJson<TokenCreateRequest>,
 ) -> Result<impl IntoResponse, Problem> {
+    officer.require(OfficerRole::RaOfficer)?;
     let grant = token_grant(&request).map_err(refused)?;
     let worker = state.clone();
-    let created = blocking(move || {
-        worker
-            .ra
-            .create_token(grant, "admin-api")
-            .map_err(Problem::from)
-    })
-    .await?;
+    let actor = officer.actor();
+    let created =
+        blocking(move || worker.ra.create_token(grant, &actor).map_err(Problem::from)).await?;
     Ok((StatusCode::CREATED, axum::Json(TokenCreated::from(created))))
 }
 
@@ -59,16 +59,18 @@ pub(crate) async fn create_token(
     responses(
         (status = 201, description = "Revoked", body = RevocationResult),
         (status = 400, description = "Malformed", body = Problem),
-        (status = 401, description = "No or wrong admin credential", body = Problem),
+        (status = 401, description = "No, a wrong or a disabled officer's credential", body = Problem),
+        (status = 403, description = "The officer lacks the role this needs", body = Problem),
         (status = 404, description = "Unknown serial (without `unrecorded`), or unknown issuing CA", body = Problem),
         (status = 409, description = "Already revoked", body = Problem),
         (status = 422, description = "Invalidity date in the future, or a hold of an unrecorded serial", body = Problem),
     ))]
 pub(crate) async fn revoke(
-    _admin: Admin,
+    officer: Officer,
     State(state): State<Arc<AppState>>,
     ApiJson(request): ApiJson<RevokeRequest>,
 ) -> Result<impl IntoResponse, Problem> {
+    officer.require(OfficerRole::RevocationOfficer)?;
     let (serial, reason, invalidity) = revocation_fields(&request).map_err(Problem::bad_request)?;
     if request.ca.is_some() && !request.unrecorded {
         return Err(Problem::bad_request(
@@ -76,17 +78,18 @@ pub(crate) async fn revoke(
         ));
     }
     let worker = state.clone();
+    let actor = officer.actor();
     let result = blocking(move || {
         if request.unrecorded {
             worker
                 .ra
-                .revoke_maybe_unrecorded(&serial, reason, invalidity, request.ca, "admin-api")
+                .revoke_maybe_unrecorded(&serial, reason, invalidity, request.ca, &actor)
                 .map(|outcome| RevocationResult::from_outcome(&outcome))
                 .map_err(Problem::from)
         } else {
             worker
                 .ra
-                .revoke(&serial, reason, invalidity, "admin-api")
+                .revoke(&serial, reason, invalidity, &actor)
                 .map(|record| RevocationResult::from_record(&record))
                 .map_err(Problem::from)
         }
@@ -101,26 +104,23 @@ pub(crate) async fn revoke(
     security(("admin" = [])),
     responses(
         (status = 200, description = "Good again", body = RevocationResult),
-        (status = 401, description = "No or wrong admin credential", body = Problem),
+        (status = 401, description = "No, a wrong or a disabled officer's credential", body = Problem),
+        (status = 403, description = "The officer lacks the role this needs", body = Problem),
         (status = 404, description = "Unknown serial", body = Problem),
         (status = 409, description = "Not on hold", body = Problem),
     ))]
 pub(crate) async fn unhold(
-    _admin: Admin,
+    officer: Officer,
     State(state): State<Arc<AppState>>,
     Path(serial): Path<String>,
 ) -> Result<impl IntoResponse, Problem> {
+    officer.require(OfficerRole::RevocationOfficer)?;
     let serial: Serial = serial
         .parse()
         .map_err(|e: crate::model::SerialError| Problem::bad_request(e.to_string()))?;
     let worker = state.clone();
-    let record = blocking(move || {
-        worker
-            .ra
-            .unhold(&serial, "admin-api")
-            .map_err(Problem::from)
-    })
-    .await?;
+    let actor = officer.actor();
+    let record = blocking(move || worker.ra.unhold(&serial, &actor).map_err(Problem::from)).await?;
     Ok(axum::Json(RevocationResult::from_record(&record)))
 }
 
@@ -141,14 +141,16 @@ pub const MAX_TOKEN_BATCH: usize = 10_000;
     responses(
         (status = 201, description = "Created, in order", content_type = "application/json"),
         (status = 400, description = "Malformed or more than 10,000 items", body = Problem),
-        (status = 401, description = "No or wrong admin credential", body = Problem),
+        (status = 401, description = "No, a wrong or a disabled officer's credential", body = Problem),
+        (status = 403, description = "The officer lacks the role this needs", body = Problem),
         (status = 422, description = "A grant breaks its role's policy; nothing was created", body = Problem),
     ))]
 pub(crate) async fn create_tokens(
-    _admin: Admin,
+    officer: Officer,
     State(state): State<Arc<AppState>>,
     ApiJson(request): ApiJson<TokenBatchRequest>,
 ) -> Result<impl IntoResponse, Problem> {
+    officer.require(OfficerRole::RaOfficer)?;
     if request.items.len() > MAX_TOKEN_BATCH {
         return Err(Problem::bad_request(format!(
             "at most {MAX_TOKEN_BATCH} tokens per batch"
@@ -162,10 +164,11 @@ pub(crate) async fn create_tokens(
         .collect::<Result<Vec<_>, _>>()
         .map_err(refused)?;
     let worker = state.clone();
+    let actor = officer.actor();
     let created = blocking(move || {
         worker
             .ra
-            .create_tokens(grants, "admin-api")
+            .create_tokens(grants, &actor)
             .map_err(Problem::from)
     })
     .await?;
@@ -199,13 +202,15 @@ pub(crate) struct ListQuery {
     responses(
         (status = 200, description = "Records", content_type = "application/json"),
         (status = 400, description = "Bad filter", body = Problem),
-        (status = 401, description = "No or wrong admin credential", body = Problem),
+        (status = 401, description = "No, a wrong or a disabled officer's credential", body = Problem),
+        (status = 403, description = "The officer lacks the role this needs", body = Problem),
     ))]
 pub(crate) async fn list_certificates(
-    _admin: Admin,
+    officer: Officer,
     State(state): State<Arc<AppState>>,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<impl IntoResponse, Problem> {
+    officer.require_any(READERS)?;
     let Query(query) = query.map_err(|e| Problem::bad_request(e.body_text()))?;
     let role = query
         .role
@@ -259,14 +264,16 @@ pub(crate) async fn list_certificates(
     security(("admin" = [])),
     responses(
         (status = 200, description = "Record", content_type = "application/json"),
-        (status = 401, description = "No or wrong admin credential", body = Problem),
+        (status = 401, description = "No, a wrong or a disabled officer's credential", body = Problem),
+        (status = 403, description = "The officer lacks the role this needs", body = Problem),
         (status = 404, description = "Unknown serial", body = Problem),
     ))]
 pub(crate) async fn show_certificate(
-    _admin: Admin,
+    officer: Officer,
     State(state): State<Arc<AppState>>,
     Path(serial): Path<String>,
 ) -> Result<impl IntoResponse, Problem> {
+    officer.require_any(READERS)?;
     let serial: Serial = serial
         .parse()
         .map_err(|e: crate::model::SerialError| Problem::bad_request(e.to_string()))?;
@@ -282,12 +289,14 @@ pub(crate) async fn show_certificate(
 #[utoipa::path(get, path = "/v1/admin/audit/verify", tag = "admin", security(("admin" = [])),
     responses(
         (status = 200, description = "Report: problems is empty when intact", content_type = "application/json"),
-        (status = 401, description = "No or wrong admin credential", body = Problem),
+        (status = 401, description = "No, a wrong or a disabled officer's credential", body = Problem),
+        (status = 403, description = "The officer lacks the role this needs", body = Problem),
     ))]
 pub(crate) async fn verify_audit(
-    _admin: Admin,
+    officer: Officer,
     State(state): State<Arc<AppState>>,
 ) -> Result<impl IntoResponse, Problem> {
+    officer.require(OfficerRole::Auditor)?;
     let worker = state.clone();
     let report = blocking(move || worker.ra.store().verify_audit().map_err(Problem::from)).await?;
     Ok(axum::Json(report))
@@ -315,26 +324,29 @@ pub(crate) struct PublishedRootCrl {
     security(("admin" = [])),
     responses(
         (status = 200, description = "Published", body = PublishedRootCrl),
-        (status = 401, description = "No or wrong admin credential", body = Problem),
+        (status = 401, description = "No, a wrong or a disabled officer's credential", body = Problem),
+        (status = 403, description = "The officer lacks the role this needs", body = Problem),
         (status = 409, description = "Not newer than the published root CRL", body = Problem),
         (status = 422, description = "Not a CRL signed by this CA's root", body = Problem),
     ))]
 pub(crate) async fn publish_root_crl(
-    _admin: Admin,
+    officer: Officer,
     State(state): State<Arc<AppState>>,
     body: axum::body::Bytes,
 ) -> Result<impl IntoResponse, Problem> {
+    officer.require(OfficerRole::CaOperator)?;
     let der = match pem::parse(&body) {
         Ok(block) if block.tag() == "X509 CRL" => block.into_contents(),
         _ => body.to_vec(),
     };
     let worker = state.clone();
+    let actor = officer.actor();
     let published = blocking(move || {
         let crl = worker.root_crl.publish(der).map_err(Problem::from)?;
         worker
             .ra
             .audit(
-                crate::store::AuditEvent::new("root-crl", "admin-api").detail(format!(
+                crate::store::AuditEvent::new("root-crl", &actor).detail(format!(
                     "root CRL {} published ({} revoked issuing CAs)",
                     crl.number, crl.entries
                 )),

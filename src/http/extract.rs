@@ -6,7 +6,8 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 
 use super::{AppState, Problem};
-use crate::ra::enrollment::check_admin_credential;
+use crate::model::OfficerRole;
+use crate::ra::officers::{authenticate, AuthMethod};
 use crate::ra::RaError;
 
 /// A JSON body; any rejection (syntax, fields, content type, size) becomes a problem.
@@ -14,11 +15,42 @@ use crate::ra::RaError;
 #[from_request(via(axum::Json), rejection(Problem))]
 pub(crate) struct ApiJson<T>(pub(crate) T);
 
-/// Proof that the request carries the admin credential (`Authorization: Bearer …`).
+/// The officer the request authenticates as (`Authorization: Bearer <credential>`).
+/// Handlers then ask it for the role their act needs ([`Officer::require`]).
 #[derive(Debug)]
-pub(crate) struct Admin;
+pub(crate) struct Officer(pub(crate) crate::ra::officers::Officer);
 
-impl FromRequestParts<Arc<AppState>> for Admin {
+impl Officer {
+    /// Allows the act when the officer holds `role`; else a 403 problem naming it.
+    pub(crate) fn require(&self, role: OfficerRole) -> Result<(), Problem> {
+        self.0
+            .require(role)
+            .map_err(|e| Problem::from(RaError::from(e)))
+    }
+
+    /// Allows the act when the officer holds any of `roles`.
+    pub(crate) fn require_any(&self, roles: &[OfficerRole]) -> Result<(), Problem> {
+        self.0
+            .require_any(roles)
+            .map_err(|e| Problem::from(RaError::from(e)))
+    }
+
+    /// Who acts, for the audit trail.
+    pub(crate) fn actor(&self) -> String {
+        self.0.actor()
+    }
+}
+
+/// The roles that may read certificate records (everyone but the security officer, who
+/// manages officers and nothing else).
+pub(crate) const READERS: &[OfficerRole] = &[
+    OfficerRole::Auditor,
+    OfficerRole::RaOfficer,
+    OfficerRole::RevocationOfficer,
+    OfficerRole::CaOperator,
+];
+
+impl FromRequestParts<Arc<AppState>> for Officer {
     type Rejection = Problem;
 
     async fn from_request_parts(
@@ -29,9 +61,19 @@ impl FromRequestParts<Arc<AppState>> for Admin {
             .headers
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        check_admin_credential(presented, state.admin_credential_hash.as_deref())
-            .map(|()| Admin)
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::to_string);
+        let state = state.clone();
+        // A store read and a hash: quick, but off the async workers like other store work.
+        super::blocking(move || {
+            authenticate(
+                state.ra.officers(),
+                presented.as_deref(),
+                AuthMethod::AdminApi,
+            )
+            .map(Officer)
             .map_err(|e| Problem::from(RaError::from(e)))
+        })
+        .await
     }
 }

@@ -8,6 +8,7 @@ pub(crate) mod enroll;
 mod extract;
 pub mod limits;
 pub mod metrics;
+mod officers;
 mod openapi;
 mod ops;
 pub mod problem;
@@ -83,7 +84,6 @@ pub struct AppState {
     pub(crate) root_crl: Arc<crate::crl::RootCrlPublisher>,
     pub(crate) verifier: Arc<crate::verify::Verifier>,
     pub(crate) metrics: metrics::Metrics,
-    pub(crate) admin_credential_hash: Option<String>,
     pub(crate) client_limiter: DefaultKeyedRateLimiter<IpAddr>,
     pub(crate) token_limiter: DefaultKeyedRateLimiter<String>,
     /// Enrollment and renewal slots: the blocking pool is never all theirs.
@@ -105,7 +105,7 @@ impl std::fmt::Debug for AppState {
 }
 
 impl AppState {
-    /// Builds the state; reads the admin credential hash from the store once.
+    /// Builds the state.
     pub fn new(
         ra: RegistrationAuthority,
         ocsp: Arc<crate::ocsp::OcspResponder>,
@@ -114,7 +114,6 @@ impl AppState {
         verifier: Arc<crate::verify::Verifier>,
         settings: &HttpSettings,
     ) -> Result<Self, crate::store::StoreError> {
-        let admin_credential_hash = ra.store().admin_credential_hash()?;
         Ok(AppState {
             ra,
             ocsp,
@@ -122,7 +121,6 @@ impl AppState {
             root_crl,
             verifier,
             metrics: metrics::Metrics::default(),
-            admin_credential_hash,
             client_limiter: DefaultKeyedRateLimiter::keyed(Quota::per_minute(
                 settings.enroll_per_client_per_minute,
             )),
@@ -346,6 +344,13 @@ pub fn router(state: Arc<AppState>, settings: &HttpSettings) -> Router {
             post(admin::create_tokens)
                 .layer(axum::extract::DefaultBodyLimit::max(MAX_BATCH_BODY_BYTES)),
         )
+        .route(
+            "/v1/admin/officers",
+            get(officers::list).post(officers::add),
+        )
+        .route("/v1/admin/officers/{name}/disable", post(officers::disable))
+        .route("/v1/admin/officers/{name}/enable", post(officers::enable))
+        .route("/v1/admin/officers/{name}/rotate", post(officers::rotate))
         .route("/v1/admin/revocations", post(admin::revoke))
         .route("/v1/admin/revocations/{serial}/unhold", post(admin::unhold))
         .route("/v1/admin/certificates", get(admin::list_certificates))

@@ -29,6 +29,11 @@ use super::typed_body;
         super::admin::list_certificates,
         super::admin::show_certificate,
         super::admin::verify_audit,
+        super::officers::add,
+        super::officers::list,
+        super::officers::disable,
+        super::officers::enable,
+        super::officers::rotate,
         super::ops::healthz,
         super::ops::metrics,
     ),
@@ -40,7 +45,7 @@ use super::typed_body;
         (name = "ca", description = "CA certificates"),
         (name = "status", description = "OCSP and CRLs for relying parties"),
         (name = "verification", description = "Signature verification and chain validation for payment components"),
-        (name = "admin", description = "Administrator endpoints (Authorization: Bearer <admin credential>)"),
+        (name = "admin", description = "Officer endpoints (Authorization: Bearer <officer credential>); each needs a role, else 403"),
         (name = "operations", description = "Health and metrics"),
     )
 )]

@@ -4,6 +4,7 @@
 
 pub mod csr;
 pub mod enrollment;
+pub mod officers;
 pub mod policy;
 
 use std::sync::Arc;
@@ -63,6 +64,9 @@ pub enum RaError {
     /// An enrollment token or admin credential problem.
     #[error(transparent)]
     Token(#[from] enrollment::TokenError),
+    /// An officer is not authenticated or not allowed.
+    #[error(transparent)]
+    Officer(#[from] officers::OfficerError),
     /// A renewal that is not allowed.
     #[error(transparent)]
     Renewal(#[from] RenewalRefusal),
@@ -115,6 +119,7 @@ impl RaError {
             RaError::Ca(e) => e.kind(),
             RaError::Store(e) => e.kind(),
             RaError::Token(e) => e.kind(),
+            RaError::Officer(e) => e.kind(),
             RaError::Renewal(_) => K::RenewalRefused,
             RaError::CsrMismatch(_) => K::CsrMismatch,
             RaError::UnknownCertificate(_) => K::NotFound,
@@ -557,6 +562,11 @@ impl RegistrationAuthority {
     /// The store, read-only: the front end reads records through the RA and writes
     /// nothing but what the RA's own methods write.
     pub fn store(&self) -> &dyn crate::store::StoreReader {
+        &self.store
+    }
+
+    /// The officer accounts (authentication, and their management by security officers).
+    pub fn officers(&self) -> &dyn crate::store::OfficerStore {
         &self.store
     }
 

@@ -17,6 +17,7 @@
 
 mod audit;
 mod lineage;
+mod officers;
 mod revocations;
 mod tokens;
 
@@ -30,6 +31,7 @@ use time::OffsetDateTime;
 use crate::model::{CertificateStatus, Role, Serial};
 pub use audit::{AuditEntry, AuditEvent, AuditReport};
 pub use lineage::LineageStore;
+pub use officers::{OfficerRecord, OfficerStore};
 pub use revocations::{KnownStatus, RevocationStore, RevokedEntry};
 pub use tokens::{TokenRecord, TokenStore};
 
@@ -405,6 +407,7 @@ pub struct SledStore {
     children: sled::Tree,
     renewal_proofs: sled::Tree,
     supersede: sled::Tree,
+    officers: sled::Tree,
 }
 
 fn role_byte(role: Role) -> u8 {
@@ -469,6 +472,7 @@ impl SledStore {
             children: db.open_tree("children")?,
             renewal_proofs: db.open_tree("renewal_proofs")?,
             supersede: db.open_tree("supersede")?,
+            officers: db.open_tree("officers")?,
             db,
         })
     }
