@@ -91,11 +91,14 @@ fn make_officers(server: &TestServer) -> Officers {
     Officers { by_role, disabled }
 }
 
+/// Sends one request to an endpoint with a credential (or none).
+type Call = Box<dyn Fn(&TestServer, Option<&str>) -> HttpResponse>;
+
 /// One admin endpoint: how to call it (a fresh request per call) and who may.
 struct Endpoint {
     name: &'static str,
     allowed: &'static [&'static str],
-    call: Box<dyn Fn(&TestServer, Option<&str>) -> HttpResponse>,
+    call: Call,
 }
 
 fn send(
