@@ -18,6 +18,8 @@ pub enum ErrorKind {
     Unauthorized,
     /// The officer lacks the role the act needs.
     Forbidden,
+    /// A request under dual control was rejected or expired: nothing will be issued.
+    ApprovalRefused,
     /// The request conflicts with the current state (a name taken, the last security
     /// officer, a concurrent change).
     Conflict,

@@ -79,6 +79,8 @@ pub fn token_grant(request: &TokenCreateRequest) -> Result<TokenGrant, String> {
         subject,
         subject_alt_names,
         ttl,
+        // The caller sets the officer who asks.
+        created_by: None,
     })
 }
 

@@ -185,18 +185,31 @@ pub(super) fn issue(context: &Context, args: IssueArgs) -> Result<(), CliError> 
         )),
         None => None,
     };
-    let result = ra.issue(IssuanceRequest {
-        role: args.role,
-        csr,
-        subject: None,
-        subject_alt_names: None,
-        validity,
-        via: IssuancePath::CliIssue,
-        actor: officer.actor(),
-        parent: None,
-    });
+    let result = ra.issue_or_request(
+        IssuanceRequest {
+            role: args.role,
+            csr,
+            subject: None,
+            subject_alt_names: None,
+            validity,
+            via: IssuancePath::CliIssue,
+            actor: officer.actor(),
+            parent: None,
+        },
+        &csr_bytes,
+        &officer,
+    );
     let issued = match result {
-        Ok(issued) => issued,
+        Ok(Ok(issued)) => issued,
+        Ok(Err(pending)) => {
+            if let Some(path) = &args.out {
+                let _ = std::fs::remove_file(path);
+            }
+            return Err(CliError::Pending(format!(
+                "waiting for approval: request {} ({}); another ra-officer approves it with `paypki approval approve {}`, then `paypki show SERIAL --pem` gives the certificate",
+                pending.id, pending.summary, pending.id
+            )));
+        }
         Err(e) => {
             if let Some(path) = &args.out {
                 let _ = std::fs::remove_file(path);

@@ -2,6 +2,7 @@
 //! Commands are thin: they parse flags, call the RA/CA/store, and print.
 
 mod admin;
+mod approval;
 mod ca;
 mod init;
 mod keys;
@@ -104,6 +105,9 @@ pub enum Command {
     /// Officers: named accounts with roles (security officers manage them).
     #[command(subcommand)]
     Officer(officer::OfficerCommand),
+    /// Dual control: requests waiting for other officers' approval.
+    #[command(subcommand)]
+    Approval(approval::ApprovalCommand),
 }
 
 /// A failed command: the message is for the person at the terminal.
@@ -134,17 +138,22 @@ pub enum CliError {
     /// a 5xx. Trying again later may work.
     #[error("{0}")]
     Unreachable(String),
+    /// Accepted, but under dual control: waiting for other officers' approval.
+    #[error("{0}")]
+    Pending(String),
 }
 
 impl CliError {
     /// The process exit status for this error (docs/api.md, "Exit status"): 1 for a
     /// failure or a verdict of "not valid", 2 for bad arguments or input files (as clap
-    /// uses for its own usage errors), 3 when no server answered. Scripts can then tell
-    /// "the signature is bad" from "ask again later".
+    /// uses for its own usage errors), 3 when no server answered, 4 when the act waits
+    /// for approval (dual control). Scripts can then tell "the signature is bad" from
+    /// "ask again later".
     pub fn exit_code(&self) -> u8 {
         match self {
             CliError::Usage(_) => 2,
             CliError::Unreachable(_) => 3,
+            CliError::Pending(_) => 4,
             _ => 1,
         }
     }
@@ -177,6 +186,7 @@ impl Cli {
             Command::Policy(command) => policy::run(&context, command),
             Command::Keys(command) => keys::run(&context, command),
             Command::Officer(command) => officer::run(&context, command),
+            Command::Approval(command) => approval::run(&context, command),
         }
     }
 }

@@ -29,6 +29,10 @@ pub struct EnrollArgs {
     /// a cert.pem (an earlier attempt whose answer was lost) is used again.
     #[arg(long, default_value = ".")]
     pub out_dir: PathBuf,
+    /// Under dual control (the answer says the issuance waits for approval): keep asking
+    /// for this long (`30s`, `10m`) before giving up with exit status 4.
+    #[arg(long, default_value = "0s")]
+    pub wait: String,
 }
 
 /// Options of `paypki renew`.
@@ -53,6 +57,13 @@ pub struct RenewArgs {
     /// Where to write cert.pem, chain.pem (and key.pem with --new-key); default: beside --cert.
     #[arg(long)]
     pub out_dir: Option<PathBuf>,
+    /// Under dual control: keep asking for this long (`30s`, `10m`) before giving up with
+    /// exit status 4.
+    #[arg(long, default_value = "0s")]
+    pub wait: String,
+    /// Fetch what the approved renewal request ID produced (after an exit status 4).
+    #[arg(long, value_name = "ID")]
+    pub approval: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -61,6 +72,45 @@ struct IssuedBody {
     certificate: String,
     chain: String,
     not_after: String,
+}
+
+/// What `/v1/enroll` and `/v1/renew` answer: a certificate, or (202, dual control) a
+/// request waiting for officers' approval.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Answer {
+    Issued(IssuedBody),
+    Pending(crate::http::approvals::PendingResponse),
+}
+
+/// Polls a pending request's location until it is decided or `wait` runs out.
+fn wait_for_approval(
+    base: &ClientUrl,
+    pending: crate::http::approvals::PendingResponse,
+    wait: std::time::Duration,
+    again: &str,
+) -> Result<IssuedBody, CliError> {
+    let deadline = std::time::Instant::now() + wait;
+    let url = base.join(&pending.location);
+    loop {
+        if std::time::Instant::now() >= deadline {
+            return Err(CliError::Pending(format!(
+                "waiting for approval: request {} ({}), expires {}; {again}",
+                pending.approval, pending.summary, pending.expires_at
+            )));
+        }
+        std::thread::sleep(std::time::Duration::from_secs(2).min(wait));
+        match read_response::<Answer>(agent().get(&url).call(), &url)? {
+            Answer::Issued(issued) => return Ok(issued),
+            Answer::Pending(_) => continue,
+        }
+    }
+}
+
+fn parse_wait(text: &str) -> Result<std::time::Duration, CliError> {
+    super::parse_duration(text)
+        .map_err(|e| CliError::Usage(format!("--wait: {e}")))
+        .map(|d| std::time::Duration::from_secs(u64::try_from(d.whole_seconds()).unwrap_or(0)))
 }
 
 fn new_key(algorithm: KeyAlgorithm) -> Result<KeyPair, CliError> {
@@ -126,8 +176,22 @@ pub(super) fn enroll(context: &Context, args: EnrollArgs) -> Result<(), CliError
     let response = agent()
         .post(&url)
         .send_json(serde_json::json!({ "token": args.token.trim(), "csr": csr_pem }));
-    let issued: IssuedBody = match read_response(response, &url) {
+    let answer = match read_response::<Answer>(response, &url) {
+        Ok(Answer::Issued(issued)) => Ok(issued),
+        Ok(Answer::Pending(pending)) => wait_for_approval(
+            &base,
+            pending,
+            parse_wait(&args.wait)?,
+            &format!(
+                "{} is kept: run the same command again (same token, same --out-dir) once officers approved, or add --wait",
+                key_path.display()
+            ),
+        ),
+        Err(e) => Err(e),
+    };
+    let issued: IssuedBody = match answer {
         Ok(issued) => issued,
+        Err(e @ CliError::Pending(_)) => return Err(e),
         Err(CliError::Unreachable(message)) => {
             return Err(base.explain(CliError::Unreachable(format!(
                 "{message}; {} is kept: run the same command again (same token, same --out-dir) and, if the CA issued the certificate meanwhile, it sends that one",
@@ -160,6 +224,9 @@ pub(super) fn renew(context: &Context, args: RenewArgs) -> Result<(), CliError> 
 }
 
 fn renew_with(base: &ClientUrl, args: &RenewArgs) -> Result<(), CliError> {
+    if let Some(approval) = &args.approval {
+        return fetch_approved_renewal(base, args, approval);
+    }
     let cert_text = std::fs::read_to_string(&args.cert).map_err(|e| io_error(&args.cert, e))?;
     let cert_der = pem::parse(&cert_text)
         .map_err(|_| CliError::Usage(format!("{} is not a PEM certificate", args.cert.display())))?
@@ -198,7 +265,32 @@ fn renew_with(base: &ClientUrl, args: &RenewArgs) -> Result<(), CliError> {
         "time": time,
         "proof": base64::engine::general_purpose::STANDARD.encode(proof),
     }));
-    let issued: IssuedBody = read_response(response, &url)?;
+    let issued = match read_response::<Answer>(response, &url)? {
+        Answer::Issued(issued) => issued,
+        Answer::Pending(pending) => {
+            // The new key must outlive this process: the certificate comes later.
+            if let Some(key) = &next_key {
+                let pending_key = out_dir.join(format!("key.pem.{}", pending.approval));
+                crate::ca::keys::write_key_file(&pending_key, key, None)?;
+            }
+            let id = pending.approval.clone();
+            match wait_for_approval(
+                base,
+                pending,
+                parse_wait(&args.wait)?,
+                &format!(
+                    "fetch it afterwards with `paypki renew --cert {} --approval {id}`",
+                    args.cert.display()
+                ),
+            ) {
+                Ok(issued) => {
+                    finish_pending_key(&out_dir, &id, next_key.is_some())?;
+                    return write_renewed(&out_dir, &serial, &issued);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    };
     if let Some(key) = &next_key {
         let key_path = out_dir.join("key.pem");
         let tmp = out_dir.join("key.pem.new");
@@ -206,6 +298,12 @@ fn renew_with(base: &ClientUrl, args: &RenewArgs) -> Result<(), CliError> {
         crate::ca::keys::write_key_file(&tmp, key, None)?;
         std::fs::rename(&tmp, &key_path).map_err(|e| io_error(&key_path, e))?;
     }
+    write_renewed(&out_dir, &serial, &issued)?;
+    Ok(())
+}
+
+/// Writes a renewed certificate and its chain beside the key.
+fn write_renewed(out_dir: &Path, serial: &Serial, issued: &IssuedBody) -> Result<(), CliError> {
     replace_file(&out_dir.join("cert.pem"), issued.certificate.as_bytes())?;
     replace_file(&out_dir.join("chain.pem"), issued.chain.as_bytes())?;
     println!("{}", issued.serial);
@@ -214,4 +312,42 @@ fn renew_with(base: &ClientUrl, args: &RenewArgs) -> Result<(), CliError> {
         issued.serial, issued.not_after
     );
     Ok(())
+}
+
+/// After an approved renewal with a new key: the key kept for it becomes `key.pem`.
+fn finish_pending_key(out_dir: &Path, approval: &str, new_key: bool) -> Result<(), CliError> {
+    let pending_key = out_dir.join(format!("key.pem.{approval}"));
+    if new_key || pending_key.exists() {
+        let key_path = out_dir.join("key.pem");
+        std::fs::rename(&pending_key, &key_path).map_err(|e| io_error(&key_path, e))?;
+    }
+    Ok(())
+}
+
+/// `paypki renew --approval ID`: fetches what an approved renewal produced.
+fn fetch_approved_renewal(
+    base: &ClientUrl,
+    args: &RenewArgs,
+    approval: &str,
+) -> Result<(), CliError> {
+    let out_dir = args
+        .out_dir
+        .clone()
+        .or_else(|| args.cert.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| PathBuf::from("."));
+    let url = base.join(&format!("/v1/enroll/approvals/{approval}"));
+    match read_response::<Answer>(agent().get(&url).call(), &url)? {
+        Answer::Issued(issued) => {
+            finish_pending_key(&out_dir, approval, false)?;
+            let serial = issued
+                .serial
+                .parse::<Serial>()
+                .map_err(|e| CliError::Failed(e.to_string()))?;
+            write_renewed(&out_dir, &serial, &issued)
+        }
+        Answer::Pending(pending) => Err(CliError::Pending(format!(
+            "request {} is still waiting for approval ({}); expires {}",
+            pending.approval, pending.summary, pending.expires_at
+        ))),
+    }
 }

@@ -96,10 +96,20 @@ pub(super) fn revoke(context: &Context, args: RevokeArgs) -> Result<(), CliError
                     ra.revoke_maybe_unrecorded(&serial, reason, invalidity, request.ca, &actor)?;
                 RevocationResult::from_outcome(&outcome)
             } else {
-                RevocationResult::from_record(&ra.revoke(&serial, reason, invalidity, &actor)?)
+                match ra.revoke_or_request(&serial, reason, invalidity, &officer)? {
+                    Ok(record) => RevocationResult::from_record(&record),
+                    Err(pending) => return Err(pending_revocation(&pending.id, &pending.summary)),
+                }
             }
         }
-        Backend::Remote(client) => client.post("/v1/admin/revocations", &request)?,
+        Backend::Remote(client) => {
+            match client.post::<_, RevocationAnswer>("/v1/admin/revocations", &request)? {
+                RevocationAnswer::Done(result) => result,
+                RevocationAnswer::Pending(pending) => {
+                    return Err(pending_revocation(&pending.approval, &pending.summary))
+                }
+            }
+        }
     };
     print_result(&result);
     if result.unrecorded {
@@ -109,6 +119,20 @@ pub(super) fn revoke(context: &Context, args: RevokeArgs) -> Result<(), CliError
         );
     }
     Ok(())
+}
+
+/// What `POST /v1/admin/revocations` answers.
+#[derive(Debug, serde::Deserialize)]
+#[serde(untagged)]
+enum RevocationAnswer {
+    Done(RevocationResult),
+    Pending(crate::http::approvals::PendingResponse),
+}
+
+fn pending_revocation(id: &str, summary: &str) -> CliError {
+    CliError::Pending(format!(
+        "waiting for approval: request {id} ({summary}); another revocation officer approves it with `paypki approval approve {id}`"
+    ))
 }
 
 pub(super) fn unhold(context: &Context, args: UnholdArgs) -> Result<(), CliError> {

@@ -43,9 +43,10 @@ pub(super) fn run(context: &Context, command: TokenCommand) -> Result<(), CliErr
     };
     let created: TokenCreated = match backend(context)? {
         Backend::Local(store) => {
-            let grant = token_grant(&request).map_err(CliError::Usage)?;
+            let mut grant = token_grant(&request).map_err(CliError::Usage)?;
             let officer =
                 super::officer::act_as(context, &store, &[crate::model::OfficerRole::RaOfficer])?;
+            grant.created_by = Some(officer.name().to_string());
             let ra = local_ra(context, store)?;
             TokenCreated::from(ra.create_token(grant, &officer.actor())?)
         }

@@ -45,7 +45,8 @@ pub(crate) async fn create_token(
     ApiJson(request): ApiJson<TokenCreateRequest>,
 ) -> Result<impl IntoResponse, Problem> {
     officer.require(OfficerRole::RaOfficer)?;
-    let grant = token_grant(&request).map_err(refused)?;
+    let mut grant = token_grant(&request).map_err(refused)?;
+    grant.created_by = Some(officer.0.name().to_string());
     let worker = state.clone();
     let actor = officer.actor();
     let created =
@@ -58,6 +59,7 @@ pub(crate) async fn create_token(
     security(("admin" = [])),
     responses(
         (status = 201, description = "Revoked", body = RevocationResult),
+        (status = 202, description = "Under dual control: a request waiting for another officer's approval", body = super::approvals::PendingResponse),
         (status = 400, description = "Malformed", body = Problem),
         (status = 401, description = "No, a wrong or a disabled officer's credential", body = Problem),
         (status = 403, description = "The officer lacks the role this needs", body = Problem),
@@ -69,7 +71,7 @@ pub(crate) async fn revoke(
     officer: Officer,
     State(state): State<Arc<AppState>>,
     ApiJson(request): ApiJson<RevokeRequest>,
-) -> Result<impl IntoResponse, Problem> {
+) -> Result<axum::response::Response, Problem> {
     officer.require(OfficerRole::RevocationOfficer)?;
     let (serial, reason, invalidity) = revocation_fields(&request).map_err(Problem::bad_request)?;
     if request.ca.is_some() && !request.unrecorded {
@@ -84,18 +86,26 @@ pub(crate) async fn revoke(
             worker
                 .ra
                 .revoke_maybe_unrecorded(&serial, reason, invalidity, request.ca, &actor)
-                .map(|outcome| RevocationResult::from_outcome(&outcome))
+                .map(|outcome| Ok(RevocationResult::from_outcome(&outcome)))
                 .map_err(Problem::from)
         } else {
-            worker
+            // Dual control may make it a request that waits for approval.
+            match worker
                 .ra
-                .revoke(&serial, reason, invalidity, &actor)
-                .map(|record| RevocationResult::from_record(&record))
-                .map_err(Problem::from)
+                .revoke_or_request(&serial, reason, invalidity, &officer.0)
+                .map_err(Problem::from)?
+            {
+                Ok(record) => Ok(Ok(RevocationResult::from_record(&record))),
+                Err(request) => Ok(Err(request)),
+            }
         }
     })
     .await?;
-    Ok((StatusCode::CREATED, axum::Json(result)))
+    let result = match result {
+        Ok(result) => result,
+        Err(request) => return Ok(super::approvals::pending(&request, false)),
+    };
+    Ok((StatusCode::CREATED, axum::Json(result)).into_response())
 }
 
 /// Lifts a certificateHold.
@@ -160,7 +170,14 @@ pub(crate) async fn create_tokens(
         .items
         .iter()
         .enumerate()
-        .map(|(i, item)| token_grant(item).map_err(|detail| format!("items[{i}]: {detail}")))
+        .map(|(i, item)| {
+            token_grant(item)
+                .map(|mut grant| {
+                    grant.created_by = Some(officer.0.name().to_string());
+                    grant
+                })
+                .map_err(|detail| format!("items[{i}]: {detail}"))
+        })
         .collect::<Result<Vec<_>, _>>()
         .map_err(refused)?;
     let worker = state.clone();

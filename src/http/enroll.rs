@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
@@ -42,7 +42,7 @@ pub(crate) struct IssuedResponse {
 }
 
 impl IssuedResponse {
-    fn from_issued(state: &AppState, issued: Issued) -> Self {
+    pub(crate) fn from_issued(state: &AppState, issued: Issued) -> Self {
         let record = issued.record;
         if !issued.redelivered {
             state
@@ -70,6 +70,7 @@ impl IssuedResponse {
     responses(
         (status = 201, description = "Issued", body = IssuedResponse),
         (status = 200, description = "Issued before: the token was used with this CSR's key, whose answer was lost; the same certificate again", body = IssuedResponse),
+        (status = 202, description = "Under dual control: waits for officers' approval; poll `Location`", body = super::approvals::PendingResponse),
         (status = 400, description = "Malformed JSON, CSR or token", body = Problem),
         (status = 403, description = "Unknown or expired token", body = Problem),
         (status = 409, description = "Token already used", body = Problem),
@@ -83,7 +84,7 @@ pub(crate) async fn enroll(
     State(state): State<Arc<AppState>>,
     connect: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
     ApiJson(request): ApiJson<EnrollRequest>,
-) -> Result<impl IntoResponse, Problem> {
+) -> Result<Response, Problem> {
     let client = peer_ip(connect);
     state.limit_client(client)?;
     state.admit_after_failures(client)?;
@@ -105,12 +106,23 @@ pub(crate) async fn enroll(
                         .check_key(&token_id.to_string())
                         .map_err(|_| crate::ra::RaError::RateLimited(2))
                 });
-        if outcome.is_err() && !authenticated {
-            worker.count_failure(client);
+        match outcome {
+            Ok(issued) => Ok(Ok(issued)),
+            // Under dual control: the participant polls for its certificate.
+            Err(crate::ra::RaError::PendingApproval(request)) => Ok(Err(request)),
+            Err(e) => {
+                if !authenticated {
+                    worker.count_failure(client);
+                }
+                Err(Problem::from(e))
+            }
         }
-        outcome.map_err(Problem::from)
     })
     .await?;
+    let issued = match issued {
+        Ok(issued) => issued,
+        Err(request) => return Ok(super::approvals::pending(&request, true)),
+    };
     // 200, not 201: nothing was created by this request.
     let status = if issued.redelivered {
         StatusCode::OK
@@ -120,7 +132,8 @@ pub(crate) async fn enroll(
     Ok((
         status,
         axum::Json(IssuedResponse::from_issued(&state, issued)),
-    ))
+    )
+        .into_response())
 }
 
 /// `POST /v1/renew` body.
@@ -160,6 +173,7 @@ pub(crate) fn renewal_request(request: RenewRequest) -> Result<RenewalRequest, P
 #[utoipa::path(post, path = "/v1/renew", tag = "enrollment", request_body = RenewRequest,
     responses(
         (status = 201, description = "Issued", body = IssuedResponse),
+        (status = 202, description = "Under dual control: waits for officers' approval; poll `Location`", body = super::approvals::PendingResponse),
         (status = 400, description = "Malformed request or CSR", body = Problem),
         (status = 403, description = "Revoked, expired, bad proof or stale time", body = Problem),
         (status = 404, description = "Unknown serial", body = Problem),
@@ -171,7 +185,7 @@ pub(crate) async fn renew(
     State(state): State<Arc<AppState>>,
     connect: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
     ApiJson(request): ApiJson<RenewRequest>,
-) -> Result<impl IntoResponse, Problem> {
+) -> Result<Response, Problem> {
     let client = peer_ip(connect);
     state.limit_client(client)?;
     state.admit_after_failures(client)?;
@@ -196,14 +210,25 @@ pub(crate) async fn renew(
                 .check_key(&format!("renew:{serial}"))
                 .map_err(|_| crate::ra::RaError::RateLimited(2))
         });
-        if outcome.is_err() && !authenticated {
-            worker.count_failure(client);
+        match outcome {
+            Ok(issued) => Ok(Ok(issued)),
+            Err(crate::ra::RaError::PendingApproval(request)) => Ok(Err(request)),
+            Err(e) => {
+                if !authenticated {
+                    worker.count_failure(client);
+                }
+                Err(Problem::from(e))
+            }
         }
-        outcome.map_err(Problem::from)
     })
     .await?;
+    let issued = match issued {
+        Ok(issued) => issued,
+        Err(request) => return Ok(super::approvals::pending(&request, true)),
+    };
     Ok((
         StatusCode::CREATED,
         axum::Json(IssuedResponse::from_issued(&state, issued)),
-    ))
+    )
+        .into_response())
 }

@@ -3,6 +3,7 @@
 //! Blocking work (signing, fsync) runs on the blocking pool, off the async workers.
 
 pub mod admin;
+pub mod approvals;
 mod certificates;
 pub(crate) mod enroll;
 mod extract;
@@ -351,6 +352,11 @@ pub fn router(state: Arc<AppState>, settings: &HttpSettings) -> Router {
         .route("/v1/admin/officers/{name}/disable", post(officers::disable))
         .route("/v1/admin/officers/{name}/enable", post(officers::enable))
         .route("/v1/admin/officers/{name}/rotate", post(officers::rotate))
+        .route("/v1/admin/approvals", get(approvals::list))
+        .route("/v1/admin/approvals/{id}", get(approvals::show))
+        .route("/v1/admin/approvals/{id}/approve", post(approvals::approve))
+        .route("/v1/admin/approvals/{id}/reject", post(approvals::reject))
+        .route("/v1/enroll/approvals/{id}", get(approvals::poll))
         .route("/v1/admin/revocations", post(admin::revoke))
         .route("/v1/admin/revocations/{serial}/unhold", post(admin::unhold))
         .route("/v1/admin/certificates", get(admin::list_certificates))

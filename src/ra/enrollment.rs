@@ -68,6 +68,9 @@ pub struct TokenGrant {
     pub subject_alt_names: Vec<SubjectAltName>,
     /// Lifetime; the policy's default when absent.
     pub ttl: Option<Duration>,
+    /// The officer creating it: under dual control, the enrollment it leads to is their
+    /// request, which they may not approve themselves.
+    pub created_by: Option<String>,
 }
 
 /// A freshly created token: the secret is shown once and never stored.
@@ -126,6 +129,11 @@ pub fn new_admin_credential() -> Result<(String, String), RaError> {
     let secret = format!("{ADMIN_PREFIX}{}", random_hex(32)?);
     let hash = sha256_hex(secret.as_bytes());
     Ok((secret, hash))
+}
+
+/// Whether a token enrolls a registered participant (dual control's default scope).
+fn token_has_participant(_token: &TokenRecord) -> bool {
+    false
 }
 
 /// Checks a presented admin credential against the stored hash.
@@ -236,6 +244,8 @@ impl RegistrationAuthority {
             expires_at: now + ttl,
             used_at: None,
             serial: None,
+            created_by: grant.created_by,
+            approval: None,
         };
         Ok(CreatedToken {
             token: format!("{TOKEN_PREFIX}{id}_{secret}"),
@@ -294,6 +304,20 @@ impl RegistrationAuthority {
         if !self.store.claim_token(id, now)? {
             return Err(TokenError::AlreadyUsed.into());
         }
+        if let Some(rules) = self.approval_needed(
+            record.role,
+            super::policy::ApprovalAct::Issue,
+            token_has_participant(&record),
+        ) {
+            let rules = rules.clone();
+            return match self.enrollment_request(&rules, &record, &decision, csr_bytes) {
+                Ok(pending) => Err(RaError::PendingApproval(Box::new(pending))),
+                Err(e) => {
+                    self.store.release_token(id)?;
+                    Err(e)
+                }
+            };
+        }
         match self.execute(decision) {
             Ok(issued) => {
                 self.store.complete_token(id, &issued.record.serial)?;
@@ -307,14 +331,74 @@ impl RegistrationAuthority {
         }
     }
 
+    /// Records the enrollment of a claimed token as a request waiting for approval, and
+    /// links the token to it.
+    fn enrollment_request(
+        &self,
+        rules: &super::policy::ApprovalRules,
+        token: &TokenRecord,
+        decision: &super::Decision,
+        csr_bytes: &[u8],
+    ) -> Result<crate::store::ApprovalRecord, RaError> {
+        let pending = super::approvals::PendingAct {
+            act: super::policy::ApprovalAct::Issue,
+            role: token.role,
+            summary: format!(
+                "issue a {} certificate for {} (SANs: {}) to the holder of token {}",
+                token.role,
+                token.subject,
+                if token.subject_alt_names.is_empty() {
+                    "none".to_string()
+                } else {
+                    token.subject_alt_names.join(", ")
+                },
+                token.id
+            ),
+            requested_by: match &token.created_by {
+                Some(officer) => {
+                    format!("enroll:token {} (created by officer {officer})", token.id)
+                }
+                None => format!("enroll:token {}", token.id),
+            },
+            requester_officer: token.created_by.clone(),
+            payload: crate::store::ApprovalPayload::Issue {
+                csr: csr_bytes.to_vec(),
+                subject: decision.subject.to_string(),
+                subject_alt_names: decision.sans.iter().map(ToString::to_string).collect(),
+                validity_seconds: None,
+                via: IssuancePath::Enroll,
+                token: Some(token.id.clone()),
+                parent: None,
+            },
+        };
+        let request = self.request_approval(rules, pending)?;
+        self.store.token_awaits_approval(&token.id, &request.id)?;
+        Ok(request)
+    }
+
     /// A used token presented again (with its secret) by a participant whose enrollment
     /// answer was lost: if the CSR is signed by the key the token's certificate certifies
     /// (possession proven again), that certificate is handed over once more; nothing new
     /// is issued and the audit trail records the redelivery. Anything else is
     /// `AlreadyUsed`, as before.
     fn redeliver(&self, token: &TokenRecord, csr_bytes: &[u8]) -> Result<Issued, RaError> {
-        let Some(serial) = &token.serial else {
-            return Err(TokenError::AlreadyUsed.into());
+        let serial = match (&token.serial, &token.approval) {
+            (Some(serial), _) => serial,
+            (None, Some(approval)) => {
+                // Under dual control: still waiting, or refused for good.
+                let request = self.approval(approval)?;
+                return match request.status {
+                    crate::store::ApprovalStatus::Pending => {
+                        Err(RaError::PendingApproval(Box::new(request)))
+                    }
+                    status => Err(super::approvals::ApprovalError::Refused {
+                        id: request.id,
+                        status: format!("{status:?}").to_ascii_lowercase(),
+                    }
+                    .into()),
+                };
+            }
+            (None, None) => return Err(TokenError::AlreadyUsed.into()),
         };
         let Ok(csr) = super::csr::parse(csr_bytes) else {
             return Err(TokenError::AlreadyUsed.into());
@@ -413,6 +497,34 @@ impl RegistrationAuthority {
             .map(|s| s.parse::<SubjectAltName>())
             .collect::<Result<Vec<_>, _>>()?;
         let supersede_after = profile.enrollment.supersede_after;
+        if let Some(rules) = self.approval_needed(
+            old.role,
+            super::policy::ApprovalAct::Renew,
+            super::approvals::has_participant(&old),
+        ) {
+            let rules = rules.clone();
+            let pending = super::approvals::PendingAct {
+                act: super::policy::ApprovalAct::Renew,
+                role: old.role,
+                summary: format!(
+                    "renew {} certificate {} ({}) for the holder of its key",
+                    old.role, old.serial, old.subject
+                ),
+                requested_by: format!("renew:{} (the certificate's holder)", old.serial),
+                requester_officer: None,
+                payload: crate::store::ApprovalPayload::Issue {
+                    csr: request.csr.clone(),
+                    subject: old.subject.clone(),
+                    subject_alt_names: old.subject_alt_names.clone(),
+                    validity_seconds: None,
+                    via: IssuancePath::Renew,
+                    token: None,
+                    parent: Some(old.serial.clone()),
+                },
+            };
+            let pending = self.request_approval(&rules, pending)?;
+            return Err(RaError::PendingApproval(Box::new(pending)));
+        }
         let issued = self.issue(IssuanceRequest {
             role: old.role,
             csr,

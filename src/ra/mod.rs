@@ -2,6 +2,7 @@
 //! policy to a verified CSR (and, for enrollment, to a token), picks the serial and the
 //! validity, asks the CA to sign, and has the store record the result. It cannot sign.
 
+pub mod approvals;
 pub mod csr;
 pub mod enrollment;
 pub mod officers;
@@ -67,6 +68,12 @@ pub enum RaError {
     /// An officer is not authenticated or not allowed.
     #[error(transparent)]
     Officer(#[from] officers::OfficerError),
+    /// A decision on a request under dual control is refused.
+    #[error(transparent)]
+    Approval(#[from] approvals::ApprovalError),
+    /// Not an error: the act waits for approval (the HTTP layer answers 202).
+    #[error("waiting for approval: request {}", .0.id)]
+    PendingApproval(Box<crate::store::ApprovalRecord>),
     /// A renewal that is not allowed.
     #[error(transparent)]
     Renewal(#[from] RenewalRefusal),
@@ -120,6 +127,9 @@ impl RaError {
             RaError::Store(e) => e.kind(),
             RaError::Token(e) => e.kind(),
             RaError::Officer(e) => e.kind(),
+            RaError::Approval(e) => e.kind(),
+            // Handled before it becomes a problem; reaching the table is a bug.
+            RaError::PendingApproval(_) => K::Internal,
             RaError::Renewal(_) => K::RenewalRefused,
             RaError::CsrMismatch(_) => K::CsrMismatch,
             RaError::UnknownCertificate(_) => K::NotFound,

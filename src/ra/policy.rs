@@ -59,6 +59,45 @@ struct PolicyFile {
     enrollment: EnrollmentSection,
     #[serde(default)]
     verification: VerificationSection,
+    #[serde(default)]
+    approval: ApprovalSection,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApprovalSection {
+    #[serde(default)]
+    acts: Vec<String>,
+    #[serde(default = "default_scope")]
+    scope: String,
+    #[serde(default = "default_required_approvals")]
+    required: u32,
+    #[serde(default)]
+    approvers: Vec<String>,
+    #[serde(default = "default_approval_hours")]
+    expires_after_hours: u32,
+}
+
+impl Default for ApprovalSection {
+    fn default() -> Self {
+        ApprovalSection {
+            acts: Vec::new(),
+            scope: default_scope(),
+            required: default_required_approvals(),
+            approvers: Vec::new(),
+            expires_after_hours: default_approval_hours(),
+        }
+    }
+}
+
+fn default_scope() -> String {
+    "participants".into()
+}
+fn default_required_approvals() -> u32 {
+    1
+}
+fn default_approval_hours() -> u32 {
+    24
 }
 
 #[derive(Debug, Deserialize)]
@@ -213,6 +252,67 @@ pub struct EnrollmentRules {
     pub supersede_after: time::Duration,
 }
 
+/// An act on a role's certificates that may need a second officer.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum ApprovalAct {
+    /// Issuing (enrollment with a token, `paypki issue`).
+    Issue,
+    /// Renewing.
+    Renew,
+    /// Revoking (holds included).
+    Revoke,
+}
+
+impl ApprovalAct {
+    /// The name used in policy files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApprovalAct::Issue => "issue",
+            ApprovalAct::Renew => "renew",
+            ApprovalAct::Revoke => "revoke",
+        }
+    }
+
+    /// The officer role that requests and approves the act.
+    pub fn role(self) -> crate::model::OfficerRole {
+        match self {
+            ApprovalAct::Issue | ApprovalAct::Renew => crate::model::OfficerRole::RaOfficer,
+            ApprovalAct::Revoke => crate::model::OfficerRole::RevocationOfficer,
+        }
+    }
+}
+
+impl std::fmt::Display for ApprovalAct {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Dual control: which acts on this role's certificates need other officers' approval.
+#[derive(Debug, Clone)]
+pub struct ApprovalRules {
+    /// The acts that need approval.
+    pub acts: Vec<ApprovalAct>,
+    /// Whether only certificates of registered participants need it (else all).
+    pub participants_only: bool,
+    /// m: approvals needed, each from an officer other than the requester.
+    pub required: u32,
+    /// n: the officers who may approve; empty: any officer with the act's role.
+    pub approvers: Vec<String>,
+    /// How long a request waits for approval before it expires.
+    pub expires_after: time::Duration,
+}
+
+impl ApprovalRules {
+    /// Whether `act` on a certificate (of a participant when `participant`) needs approval.
+    pub fn needed(&self, act: ApprovalAct, participant: bool) -> bool {
+        self.acts.contains(&act) && (participant || !self.participants_only)
+    }
+}
+
 /// How the verification service treats times callers claim.
 #[derive(Debug, Clone)]
 pub struct VerificationRules {
@@ -250,6 +350,8 @@ pub struct Profile {
     pub enrollment: EnrollmentRules,
     /// Verification rules for this role's signatures.
     pub verification: VerificationRules,
+    /// Dual control.
+    pub approval: ApprovalRules,
 }
 
 /// The four profiles, one per role.
@@ -531,6 +633,66 @@ impl Profile {
                 "must be at most 86400 (one day): an older claimed time needs a timestamp".into(),
             ));
         }
+        let approval = {
+            let a = &raw.approval;
+            let mut acts = Vec::new();
+            for act in &a.acts {
+                let parsed = match act.as_str() {
+                    "issue" => ApprovalAct::Issue,
+                    "renew" => ApprovalAct::Renew,
+                    "revoke" => ApprovalAct::Revoke,
+                    other => {
+                        return Err(invalid(
+                            "approval.acts",
+                            format!("{other:?} is not issue, renew or revoke"),
+                        ))
+                    }
+                };
+                if !acts.contains(&parsed) {
+                    acts.push(parsed);
+                }
+            }
+            let participants_only = match a.scope.as_str() {
+                "participants" => true,
+                "all" => false,
+                other => {
+                    return Err(invalid(
+                        "approval.scope",
+                        format!("{other:?} is not participants or all"),
+                    ))
+                }
+            };
+            if a.required == 0 || a.required > 10 {
+                return Err(invalid("approval.required", "must be 1 to 10".into()));
+            }
+            if !a.approvers.is_empty() && (a.required as usize) > a.approvers.len() {
+                return Err(invalid(
+                    "approval.required",
+                    format!(
+                        "{} approvals can never come from {} approvers",
+                        a.required,
+                        a.approvers.len()
+                    ),
+                ));
+            }
+            for name in &a.approvers {
+                crate::ra::officers::check_name(name)
+                    .map_err(|e| invalid("approval.approvers", e.to_string()))?;
+            }
+            if a.expires_after_hours == 0 || a.expires_after_hours > 24 * 30 {
+                return Err(invalid(
+                    "approval.expires_after_hours",
+                    "must be 1 to 720 (30 days)".into(),
+                ));
+            }
+            ApprovalRules {
+                acts,
+                participants_only,
+                required: a.required,
+                approvers: a.approvers.clone(),
+                expires_after: time::Duration::hours(i64::from(a.expires_after_hours)),
+            }
+        };
 
         Ok(Profile {
             role,
@@ -562,6 +724,7 @@ impl Profile {
             verification: VerificationRules {
                 claimed_time_grace: time::Duration::seconds(i64::from(grace)),
             },
+            approval,
         })
     }
 

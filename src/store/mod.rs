@@ -15,6 +15,7 @@
 //! - `supersede`: `due time ‖ serial` → empty: renewed parents to revoke as superseded.
 //! - `audit`: sequence (u64 BE) → [`AuditEntry`], hash-chained; `meta` holds the chain head.
 
+mod approvals;
 mod audit;
 mod lineage;
 mod officers;
@@ -29,6 +30,9 @@ use sled::Transactional;
 use time::OffsetDateTime;
 
 use crate::model::{CertificateStatus, Role, Serial};
+pub use approvals::{
+    ApprovalPayload, ApprovalRecord, ApprovalRejection, ApprovalStatus, ApprovalStore, ApprovalVote,
+};
 pub use audit::{AuditEntry, AuditEvent, AuditReport};
 pub use lineage::LineageStore;
 pub use officers::{OfficerRecord, OfficerStore};
@@ -408,6 +412,7 @@ pub struct SledStore {
     renewal_proofs: sled::Tree,
     supersede: sled::Tree,
     officers: sled::Tree,
+    approvals: sled::Tree,
 }
 
 fn role_byte(role: Role) -> u8 {
@@ -473,6 +478,7 @@ impl SledStore {
             renewal_proofs: db.open_tree("renewal_proofs")?,
             supersede: db.open_tree("supersede")?,
             officers: db.open_tree("officers")?,
+            approvals: db.open_tree("approvals")?,
             db,
         })
     }

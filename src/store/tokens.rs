@@ -34,6 +34,12 @@ pub struct TokenRecord {
     /// The certificate it produced.
     #[serde(default)]
     pub serial: Option<Serial>,
+    /// The officer who created it (requests it leads to are theirs under dual control).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_by: Option<String>,
+    /// The request under dual control its enrollment became, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<String>,
 }
 
 /// What the enrollment path needs from storage.
@@ -51,6 +57,8 @@ pub trait TokenStore: Send + Sync {
     fn release_token(&self, id: &str) -> Result<(), StoreError>;
     /// Records which certificate a claimed token produced.
     fn complete_token(&self, id: &str, serial: &Serial) -> Result<(), StoreError>;
+    /// Records that a claimed token's enrollment waits for approval (request `approval`).
+    fn token_awaits_approval(&self, id: &str, approval: &str) -> Result<(), StoreError>;
 }
 
 impl SledStore {
@@ -165,6 +173,15 @@ impl TokenStore for SledStore {
         })
         .map(|_| ())
     }
+
+    fn token_awaits_approval(&self, id: &str, approval: &str) -> Result<(), StoreError> {
+        self.update_token(id, |record| {
+            record.approval = Some(approval.to_string());
+            true
+        })?;
+        // The request itself is durable already; this makes the link durable too.
+        self.flush()
+    }
 }
 
 #[cfg(test)]
@@ -185,6 +202,8 @@ mod tests {
             expires_at: now + time::Duration::hours(1),
             used_at: None,
             serial: None,
+            created_by: None,
+            approval: None,
         };
         store
             .put_token(&token, AuditEvent::new("token-create", "test"))
