@@ -14,9 +14,13 @@
 //! - `renewal_proofs`: digest of a used renewal proof's message → its expiry (single use).
 //! - `supersede`: `due time ‖ serial` → empty: renewed parents to revoke as superseded.
 //! - `audit`: sequence (u64 BE) → [`AuditEntry`], hash-chained; `meta` holds the chain head.
+//! - `participants`: participant id → [`ParticipantRecord`] (JSON).
+//! - `participant_certs`: `len ‖ participant id ‖ serial` → empty: a participant's
+//!   certificates (those issued from a token for it, and their renewals).
 
 mod audit;
 mod lineage;
+mod participants;
 mod revocations;
 mod tokens;
 
@@ -30,6 +34,10 @@ use time::OffsetDateTime;
 use crate::model::{CertificateStatus, Role, Serial};
 pub use audit::{AuditEntry, AuditEvent, AuditReport};
 pub use lineage::LineageStore;
+pub use participants::{
+    CertificateChange, ParticipantFilter, ParticipantPage, ParticipantRecord, ParticipantStatus,
+    ParticipantStore, PlacedHold,
+};
 pub use revocations::{KnownStatus, RevocationStore, RevokedEntry};
 pub use tokens::{TokenRecord, TokenStore};
 
@@ -57,6 +65,12 @@ pub enum StoreError {
     /// Unholding a certificate that is not on hold.
     #[error("certificate {0} is not on hold (certificateHold); nothing was changed")]
     NotOnHold(Serial),
+    /// A participant id that is taken already (a collision of random ids).
+    #[error("participant {0} exists already")]
+    ParticipantExists(String),
+    /// The participant changed since it was read (a concurrent change).
+    #[error("participant {0} was changed by someone else meanwhile; nothing was changed")]
+    ParticipantChanged(String),
 }
 
 impl StoreError {
@@ -70,7 +84,9 @@ impl StoreError {
             StoreError::Locked(_)
             | StoreError::Database(_)
             | StoreError::Corrupt(_)
-            | StoreError::SerialTaken(_) => K::Internal,
+            | StoreError::SerialTaken(_)
+            | StoreError::ParticipantExists(_)
+            | StoreError::ParticipantChanged(_) => K::Internal,
         }
     }
 }
@@ -167,6 +183,10 @@ pub struct CertificateRecord {
     /// The certificate this one renewed, if it came from a renewal.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<Serial>,
+    /// The registered participant it was issued for (a token made for a participant,
+    /// and the renewals of its certificate); none for certificates issued otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub participant: Option<String>,
     /// The certificate, DER, base64 in JSON.
     #[serde(with = "base64_bytes")]
     pub der: Vec<u8>,
@@ -405,6 +425,8 @@ pub struct SledStore {
     children: sled::Tree,
     renewal_proofs: sled::Tree,
     supersede: sled::Tree,
+    participants: sled::Tree,
+    participant_certs: sled::Tree,
 }
 
 fn role_byte(role: Role) -> u8 {
@@ -469,6 +491,8 @@ impl SledStore {
             children: db.open_tree("children")?,
             renewal_proofs: db.open_tree("renewal_proofs")?,
             supersede: db.open_tree("supersede")?,
+            participants: db.open_tree("participants")?,
+            participant_certs: db.open_tree("participant_certs")?,
             db,
         })
     }
@@ -530,6 +554,7 @@ impl SledStore {
         let mut chunk = Vec::with_capacity(10_000);
         let flush_chunk = |chunk: &mut Vec<CertificateRecord>| -> Result<(), StoreError> {
             let mut issuers = sled::Batch::default();
+            let mut owners = sled::Batch::default();
             let (mut certs, mut serials, mut roles, mut statuses, mut expiries, mut revoked) = (
                 sled::Batch::default(),
                 sled::Batch::default(),
@@ -551,6 +576,11 @@ impl SledStore {
                 statuses.insert(prefixed(&[status_byte(record.status)], serial), &[]);
                 expiries.insert(prefixed(&time_key(record.not_after), serial), &[]);
                 issuers.insert(serial.as_bytes(), &record.issuer.to_be_bytes());
+                if let Some(participant) = &record.participant {
+                    let mut key = participants::certificate_index_prefix(participant);
+                    key.extend_from_slice(serial.as_bytes());
+                    owners.insert(key, &[]);
+                }
                 if let Some(revocation) = &record.revocation {
                     if let Some(entry) = RevokedEntry::from_record(&record, revocation) {
                         revoked.insert(serial.as_bytes(), entry.encode());
@@ -564,6 +594,7 @@ impl SledStore {
             self.by_expiry.apply_batch(expiries)?;
             self.revoked.apply_batch(revoked)?;
             self.issuer_of.apply_batch(issuers)?;
+            self.participant_certs.apply_batch(owners)?;
             Ok(())
         };
         for record in records {
@@ -629,6 +660,7 @@ impl CertificateStore for SledStore {
             &self.meta,
             &self.issuer_of,
             &self.children,
+            &self.participant_certs,
         )
             .transaction(
                 |(
@@ -640,6 +672,7 @@ impl CertificateStore for SledStore {
                     meta,
                     issuer_of,
                     children,
+                    participant_certs,
                 )| {
                     if certificates.get(serial.as_bytes())?.is_some() {
                         return Err(abort(StoreError::SerialTaken(serial.clone())));
@@ -650,6 +683,11 @@ impl CertificateStore for SledStore {
                         let mut key = lineage::length_prefixed(parent);
                         key.extend_from_slice(serial.as_bytes());
                         children.insert(key, &[])?;
+                    }
+                    if let Some(participant) = &record.participant {
+                        let mut key = participants::certificate_index_prefix(participant);
+                        key.extend_from_slice(serial.as_bytes());
+                        participant_certs.insert(key, &[])?;
                     }
                     by_role.insert(prefixed(&[role_byte(record.role)], serial), &[])?;
                     by_status.insert(prefixed(&[status_byte(record.status)], serial), &[])?;
@@ -685,6 +723,7 @@ pub(crate) mod tests {
             fingerprint_sha256: "00".into(),
             issuer: 1,
             parent: None,
+            participant: None,
             der: vec![1, 2, 3],
         }
     }

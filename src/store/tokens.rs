@@ -34,6 +34,9 @@ pub struct TokenRecord {
     /// The certificate it produced.
     #[serde(default)]
     pub serial: Option<Serial>,
+    /// The registered participant it was made for (its names come from the registry).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub participant: Option<String>,
 }
 
 /// What the enrollment path needs from storage.
@@ -185,6 +188,7 @@ mod tests {
             expires_at: now + time::Duration::hours(1),
             used_at: None,
             serial: None,
+            participant: None,
         };
         store
             .put_token(&token, AuditEvent::new("token-create", "test"))
