@@ -893,3 +893,358 @@ fn changed_fields(old: &ParticipantRecord, new: &ParticipantRecord) -> Vec<&'sta
         .filter_map(|(name, changed)| changed.then_some(name))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn test_ra() -> (tempfile::TempDir, RegistrationAuthority) {
+        let dir = tempfile::tempdir().unwrap();
+        let data = crate::config::DataDir::new(dir.path().join("ca"));
+        crate::ca::init(
+            &data,
+            &crate::ca::InitOptions::new("http://127.0.0.1:1".into()),
+        )
+        .unwrap();
+        let ca = Arc::new(crate::ca::CertificateAuthority::load(&data, None).unwrap());
+        let policies = Arc::new(
+            super::super::Policies::load(
+                &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies"),
+            )
+            .unwrap(),
+        );
+        let store = crate::store::SledStore::temporary().unwrap();
+        (dir, RegistrationAuthority::new(policies, ca, store))
+    }
+
+    fn bank_fields() -> ParticipantFields {
+        ParticipantFields {
+            name: Some("Example Bank".into()),
+            legal_name: Some("Example Bank AG".into()),
+            country: Some("de".into()),
+            bic: Some("deutdeff".into()),
+            locality: Some("Frankfurt".into()),
+            dns_names: Some(vec!["Bank.Example".into()]),
+            ..Default::default()
+        }
+    }
+
+    fn merchant_fields(bank: &str) -> ParticipantFields {
+        ParticipantFields {
+            name: Some("Corner Shop".into()),
+            legal_name: Some("Corner Shop Ltd".into()),
+            country: Some("GB".into()),
+            merchant_id: Some("M1234567".into()),
+            acquiring_bank: Some(bank.into()),
+            email: Some("pay@shop.example".into()),
+            dns_names: Some(vec!["shop.example".into()]),
+            uris: Some(vec!["https://shop.example/pay".into()]),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn bics_follow_iso_9362() {
+        for good in ["DEUTDEFF", "DEUTDEFF500", "NEDSZAJJXXX", "BNPAFRPP"] {
+            assert_eq!(check_bic(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "DEUTDEF",      // 7 characters
+            "DEUTDEFF50",   // 10
+            "DEU1DEFF",     // a digit in the institution code
+            "DEUTZZFF",     // ZZ is no country
+            "DEUTDEF!",     // not alphanumeric
+            "deutdeff",     // lowercase (the RA uppercases before checking)
+            "DEUTDEFF5000", // 12
+        ] {
+            assert!(check_bic(bad).is_err(), "{bad}");
+        }
+        assert!(is_country("DE") && is_country("ZW") && !is_country("ZZ") && !is_country("de"));
+    }
+
+    #[test]
+    fn names_are_derived_from_the_record_in_a_fixed_order() {
+        let (_dir, ra) = test_ra();
+        let bank = ra.add_participant(Role::Bank, bank_fields(), "t").unwrap();
+        assert!(
+            bank.id.starts_with("par_") && bank.id.len() == 28,
+            "{}",
+            bank.id
+        );
+        // Normalized: country and BIC uppercased, DNS names lowercased.
+        assert_eq!(bank.country.as_deref(), Some("DE"));
+        assert_eq!(bank.bic.as_deref(), Some("DEUTDEFF"));
+        let (subject, sans) = ra.participant_names(&bank).unwrap();
+        assert_eq!(
+            subject.to_string(),
+            "CN=Example Bank,O=Example Bank AG,L=Frankfurt,C=DE,serialNumber=DEUTDEFF"
+        );
+        assert_eq!(sans, vec!["dns:bank.example".parse().unwrap()]);
+        let merchant = ra
+            .add_participant(Role::Merchant, merchant_fields(&bank.id), "t")
+            .unwrap();
+        let (subject, sans) = ra.participant_names(&merchant).unwrap();
+        assert_eq!(
+            subject.to_string(),
+            "CN=Corner Shop,O=Corner Shop Ltd,C=GB,serialNumber=M1234567"
+        );
+        let sans: Vec<String> = sans.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            sans,
+            [
+                "dns:shop.example",
+                "email:pay@shop.example",
+                "uri:https://shop.example/pay"
+            ]
+        );
+        let gateway = ra
+            .add_participant(
+                Role::Gateway,
+                ParticipantFields {
+                    name: Some("gw.pay.example".into()),
+                    operator: Some("Pay Gateway BV".into()),
+                    country: Some("NL".into()),
+                    dns_names: Some(vec!["gw.pay.example".into()]),
+                    ip_addresses: Some(vec!["192.0.2.10".into()]),
+                    ..Default::default()
+                },
+                "t",
+            )
+            .unwrap();
+        let (subject, sans) = ra.participant_names(&gateway).unwrap();
+        assert_eq!(
+            subject.to_string(),
+            "CN=gw.pay.example,O=Pay Gateway BV,C=NL"
+        );
+        assert_eq!(sans.len(), 2);
+        let buyer = ra
+            .add_participant(
+                Role::Buyer,
+                ParticipantFields {
+                    name: Some("Alice Buyer".into()),
+                    customer_reference: Some("ACCT-0042".into()),
+                    issuing_bank: Some(bank.id.clone()),
+                    email: Some("alice@buyer.example".into()),
+                    ..Default::default()
+                },
+                "t",
+            )
+            .unwrap();
+        let (subject, sans) = ra.participant_names(&buyer).unwrap();
+        assert_eq!(subject.to_string(), "CN=Alice Buyer,serialNumber=ACCT-0042");
+        assert_eq!(sans, vec!["email:alice@buyer.example".parse().unwrap()]);
+    }
+
+    /// Every validation rule, one named case each, by the kind of error it gives.
+    #[test]
+    fn invalid_records_are_refused_with_the_reason() {
+        let (_dir, ra) = test_ra();
+        let bank = ra.add_participant(Role::Bank, bank_fields(), "t").unwrap();
+        let gateway = ra
+            .add_participant(
+                Role::Gateway,
+                ParticipantFields {
+                    name: Some("gw".into()),
+                    operator: Some("Op".into()),
+                    dns_names: Some(vec!["gw.example".into()]),
+                    ..Default::default()
+                },
+                "t",
+            )
+            .unwrap();
+        let with = |change: &dyn Fn(&mut ParticipantFields)| {
+            let mut fields = bank_fields();
+            change(&mut fields);
+            fields
+        };
+        let merchant_with = |change: &dyn Fn(&mut ParticipantFields)| {
+            let mut fields = merchant_fields(&bank.id);
+            change(&mut fields);
+            fields
+        };
+        use crate::error::ErrorKind as K;
+        let cases: Vec<(&str, Role, ParticipantFields, K, &str)> = vec![
+            (
+                "a bad BIC",
+                Role::Bank,
+                with(&|f| f.bic = Some("DEUT1EFF".into())),
+                K::InvalidParticipant,
+                "bic",
+            ),
+            (
+                "a BIC of another country",
+                Role::Bank,
+                with(&|f| f.bic = Some("BNPAFRPP".into())),
+                K::InvalidParticipant,
+                "names the country FR",
+            ),
+            (
+                "a country that is not ISO 3166",
+                Role::Bank,
+                with(&|f| f.country = Some("XX".into())),
+                K::InvalidParticipant,
+                "ISO 3166",
+            ),
+            (
+                "no BIC",
+                Role::Bank,
+                with(&|f| f.bic = None),
+                K::InvalidParticipant,
+                "a bank needs bic",
+            ),
+            (
+                "a field of another role",
+                Role::Bank,
+                with(&|f| f.merchant_id = Some("M1234567".into())),
+                K::InvalidParticipant,
+                "merchant_id is not a field of a bank",
+            ),
+            (
+                "a name over 64 characters",
+                Role::Bank,
+                with(&|f| f.name = Some("x".repeat(65))),
+                K::InvalidParticipant,
+                "name:",
+            ),
+            (
+                "an empty name",
+                Role::Bank,
+                with(&|f| f.name = Some(" ".into())),
+                K::InvalidParticipant,
+                "name:",
+            ),
+            (
+                "a bad DNS name",
+                Role::Bank,
+                with(&|f| f.dns_names = Some(vec!["*.bank.example".into()])),
+                K::InvalidParticipant,
+                "dns_names",
+            ),
+            (
+                "a DNS name twice",
+                Role::Bank,
+                with(&|f| f.dns_names = Some(vec!["a.example".into(), "A.example".into()])),
+                K::InvalidParticipant,
+                "listed twice",
+            ),
+            (
+                "six DNS names where the bank policy allows five SANs",
+                Role::Bank,
+                with(&|f| f.dns_names = Some((0..6).map(|i| format!("h{i}.example")).collect())),
+                K::PolicyViolation,
+                "at most 5",
+            ),
+            (
+                "an unknown acquiring bank",
+                Role::Merchant,
+                merchant_with(&|f| f.acquiring_bank = Some("par_000000000000000000000000".into())),
+                K::InvalidParticipant,
+                "not a registered participant",
+            ),
+            (
+                "an acquiring bank that is a gateway",
+                Role::Merchant,
+                merchant_with(&|f| f.acquiring_bank = Some(gateway.id.clone())),
+                K::InvalidParticipant,
+                "is not a bank",
+            ),
+            (
+                "a merchant id the policy's pattern refuses",
+                Role::Merchant,
+                merchant_with(&|f| f.merchant_id = Some("X1".into())),
+                K::PolicyViolation,
+                "pattern",
+            ),
+            (
+                "a bad e-mail address",
+                Role::Merchant,
+                merchant_with(&|f| f.email = Some("not-an-address".into())),
+                K::InvalidParticipant,
+                "email",
+            ),
+            (
+                "a gateway without DNS names",
+                Role::Gateway,
+                ParticipantFields {
+                    name: Some("gw".into()),
+                    operator: Some("Op".into()),
+                    ..Default::default()
+                },
+                K::InvalidParticipant,
+                "a gateway needs dns_names",
+            ),
+        ];
+        let mut failures = Vec::new();
+        for (name, role, fields, kind, text) in cases {
+            match ra.add_participant(role, fields, "t") {
+                Ok(record) => failures.push(format!("{name}: accepted as {}", record.id)),
+                Err(e) if e.kind() != kind || !e.to_string().contains(text) => {
+                    failures.push(format!("{name}: {:?} {e}", e.kind()))
+                }
+                Err(_) => {}
+            }
+        }
+        assert!(failures.is_empty(), "{failures:#?}");
+        // Nothing refused was stored: the bank and the gateway only.
+        let page = ra.participants(&ParticipantFilter::default()).unwrap();
+        assert_eq!(page.records.len(), 2);
+    }
+
+    #[test]
+    fn updates_replace_fields_and_terminated_participants_are_final() {
+        let (_dir, ra) = test_ra();
+        let bank = ra.add_participant(Role::Bank, bank_fields(), "t").unwrap();
+        let updated = ra
+            .update_participant(
+                &bank.id,
+                ParticipantFields {
+                    locality: Some(String::new()),
+                    dns_names: Some(vec!["new.bank.example".into()]),
+                    ..Default::default()
+                },
+                "t",
+            )
+            .unwrap();
+        assert_eq!(updated.locality, None);
+        assert_eq!(updated.dns_names, ["new.bank.example"]);
+        assert_eq!(updated.name, bank.name);
+        // A required field cannot be cleared.
+        let refused = ra
+            .update_participant(
+                &bank.id,
+                ParticipantFields {
+                    bic: Some(String::new()),
+                    ..Default::default()
+                },
+                "t",
+            )
+            .unwrap_err();
+        assert_eq!(refused.kind(), crate::error::ErrorKind::InvalidParticipant);
+        let act = ra.terminate_participant(&bank.id, "t").unwrap();
+        assert_eq!(act.participant.status, ParticipantStatus::Terminated);
+        assert!(act.certificates.is_empty());
+        for refused in [
+            ra.update_participant(&bank.id, ParticipantFields::default(), "t")
+                .unwrap_err(),
+            ra.suspend_participant(&bank.id, "t").unwrap_err(),
+            ra.resume_participant(&bank.id, "t").unwrap_err(),
+            ra.terminate_participant(&bank.id, "t").unwrap_err(),
+        ] {
+            assert_eq!(
+                refused.kind(),
+                crate::error::ErrorKind::ParticipantStatusConflict,
+                "{refused}"
+            );
+        }
+        // A terminated bank cannot be referenced by a new merchant.
+        let refused = ra
+            .add_participant(Role::Merchant, merchant_fields(&bank.id), "t")
+            .unwrap_err();
+        assert!(refused.to_string().contains("terminated"), "{refused}");
+        assert!(matches!(
+            ra.participant("par_nobody").unwrap_err().kind(),
+            crate::error::ErrorKind::NotFound
+        ));
+    }
+}
