@@ -381,6 +381,7 @@ impl RegistrationAuthority {
             created_at: now,
             updated_at: now,
             placed_holds: Vec::new(),
+            certificates_issued: 0,
         };
         let record = self.apply_fields(&empty, fields)?;
         let (subject, sans) = self.participant_names(&record)?;

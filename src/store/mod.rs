@@ -68,6 +68,10 @@ pub enum StoreError {
     /// A participant id that is taken already (a collision of random ids).
     #[error("participant {0} exists already")]
     ParticipantExists(String),
+    /// A certificate for a participant that is no longer active (suspended or
+    /// terminated while the certificate was being issued): it is not recorded.
+    #[error("participant {0} is {1}: no certificate is issued for it")]
+    ParticipantInactive(String, ParticipantStatus),
     /// The participant changed since it was read (a concurrent change).
     #[error("participant {0} was changed by someone else meanwhile; nothing was changed")]
     ParticipantChanged(String),
@@ -81,6 +85,7 @@ impl StoreError {
             StoreError::NotFound(_) => K::NotFound,
             StoreError::AlreadyRevoked(..) => K::AlreadyRevoked,
             StoreError::NotOnHold(_) => K::NotOnHold,
+            StoreError::ParticipantInactive(..) => K::ParticipantInactive,
             StoreError::Locked(_)
             | StoreError::Database(_)
             | StoreError::Corrupt(_)
@@ -661,6 +666,7 @@ impl CertificateStore for SledStore {
             &self.issuer_of,
             &self.children,
             &self.participant_certs,
+            &self.participants,
         )
             .transaction(
                 |(
@@ -673,6 +679,7 @@ impl CertificateStore for SledStore {
                     issuer_of,
                     children,
                     participant_certs,
+                    participants,
                 )| {
                     if certificates.get(serial.as_bytes())?.is_some() {
                         return Err(abort(StoreError::SerialTaken(serial.clone())));
@@ -685,6 +692,7 @@ impl CertificateStore for SledStore {
                         children.insert(key, &[])?;
                     }
                     if let Some(participant) = &record.participant {
+                        participants::count_issuance(participants, participant)?;
                         let mut key = participants::certificate_index_prefix(participant);
                         key.extend_from_slice(serial.as_bytes());
                         participant_certs.insert(key, &[])?;

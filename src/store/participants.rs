@@ -132,6 +132,11 @@ pub struct ParticipantRecord {
     /// The holds the current suspension placed (empty unless suspended).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub placed_holds: Vec<PlacedHold>,
+    /// How many certificates were recorded for it. Each issuance bumps it in its own
+    /// transaction, so an act that read the participant's certificates before a
+    /// concurrent issuance finds the record changed and decides again.
+    #[serde(default)]
+    pub certificates_issued: u64,
 }
 
 /// A status change of one certificate, as part of a participant act.
@@ -201,6 +206,31 @@ fn encode(record: &ParticipantRecord) -> Result<Vec<u8>, StoreError> {
 
 fn decode(bytes: &[u8]) -> Result<ParticipantRecord, StoreError> {
     serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// Inside the issuance transaction: the participant must be active at the moment the
+/// certificate is recorded (a suspension or termination that committed first wins), and
+/// its record changes, so an act that read its certificates before cannot miss this one.
+pub(super) fn count_issuance(
+    participants: &sled::transaction::TransactionalTree,
+    id: &str,
+) -> Result<(), ConflictableTransactionError<StoreError>> {
+    let abort = ConflictableTransactionError::Abort;
+    let bytes = participants.get(id.as_bytes())?.ok_or_else(|| {
+        abort(StoreError::Corrupt(format!(
+            "participant {id} is not registered"
+        )))
+    })?;
+    let mut record = decode(&bytes).map_err(abort)?;
+    if record.status != ParticipantStatus::Active {
+        return Err(abort(StoreError::ParticipantInactive(
+            id.to_string(),
+            record.status,
+        )));
+    }
+    record.certificates_issued = record.certificates_issued.saturating_add(1);
+    participants.insert(id.as_bytes(), encode(&record).map_err(abort)?)?;
+    Ok(())
 }
 
 /// `len ‖ id`: a prefix of the certificate index no other participant's key starts with.
@@ -378,6 +408,7 @@ mod tests {
             created_at: now,
             updated_at: now,
             placed_holds: vec![],
+            certificates_issued: 0,
         }
     }
 
@@ -413,6 +444,9 @@ mod tests {
             .unwrap();
         let serials = store.participant_certificates("par_1").unwrap();
         assert_eq!(serials, vec![cert.serial.clone()]);
+        // The issuance changed the participant: an act decided before it is refused.
+        let participant = store.participant("par_1").unwrap().unwrap();
+        assert_eq!(participant.certificates_issued, 1);
         assert!(store.participant_certificates("par_").unwrap().is_empty());
 
         let mut suspended = participant.clone();
@@ -457,6 +491,17 @@ mod tests {
             store.participant("par_1").unwrap().unwrap().status,
             ParticipantStatus::Suspended
         );
+        // No certificate is recorded for a participant that is not active.
+        let mut late = record("0c", Role::Bank, 30);
+        late.participant = Some("par_1".into());
+        assert!(matches!(
+            store.record_issued(&late, AuditEvent::new("issue", "t")),
+            Err(StoreError::ParticipantInactive(
+                _,
+                ParticipantStatus::Suspended
+            ))
+        ));
+        assert!(store.certificate(&late.serial).unwrap().is_none());
         assert_eq!(
             store.certificate(&cert.serial).unwrap().unwrap().status,
             CertificateStatus::Revoked
