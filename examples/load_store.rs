@@ -72,6 +72,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             fingerprint_sha256: String::new(),
             issuer: 1,
             parent: None,
+            participant: None,
             der: der.clone(),
         }
     });

@@ -53,6 +53,14 @@ pub enum ErrorKind {
     RateLimited,
     /// A dependency (the store) cannot answer now; retry.
     Unavailable,
+    /// A participant record that cannot be registered as given (a bad BIC, country, DNS
+    /// name, a field its role does not have, a referenced bank that is not one).
+    InvalidParticipant,
+    /// The participant is suspended or terminated: no enrollment, renewal or token.
+    ParticipantInactive,
+    /// The participant's status does not allow the act (resume an active one, anything
+    /// on a terminated one).
+    ParticipantStatusConflict,
     /// An internal pre-issuance check refused to sign.
     PreIssuanceCheck,
     /// A fault of the CA itself.

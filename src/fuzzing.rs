@@ -82,5 +82,5 @@ pub fn certificate_policies_der(arcs: &[u64]) -> Result<Vec<u8>, crate::ca::CaEr
 /// role's policy is applied. `None` for a body the handler refuses with 400.
 pub fn token_body(body: &[u8]) -> Option<Result<crate::ra::enrollment::TokenGrant, String>> {
     json::<crate::http::admin::TokenCreateRequest>(body)
-        .map(|r| crate::http::admin::token_grant(&r))
+        .map(|r| crate::http::admin::token_grant(&r).map_err(|e| e.to_string()))
 }

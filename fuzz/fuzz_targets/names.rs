@@ -88,8 +88,15 @@ fuzz_target!(|data: &[u8]| {
         }
         _ => {
             if let Some(Ok(grant)) = paypki::fuzzing::token_body(rest) {
-                check_subject(&grant.subject);
-                grant.subject_alt_names.iter().for_each(check_san);
+                if let paypki::ra::enrollment::GrantNames::Explicit {
+                    subject,
+                    subject_alt_names,
+                    ..
+                } = &grant.names
+                {
+                    check_subject(subject);
+                    subject_alt_names.iter().for_each(check_san);
+                }
             }
         }
     }

@@ -9,6 +9,7 @@ mod keys;
 mod officer;
 mod participant;
 mod policy;
+mod registry;
 pub mod remote;
 mod responder;
 mod revocation;
@@ -62,6 +63,10 @@ pub enum Command {
     /// Enrollment tokens (administrator).
     #[command(subcommand)]
     Token(token::TokenCommand),
+    /// The participant registry: banks, merchants, gateways and buyers (administrator;
+    /// also while the server runs).
+    #[command(subcommand)]
+    Participant(registry::ParticipantCommand),
     /// Get a certificate from a CA with a one-time token (participant).
     Enroll(participant::EnrollArgs),
     /// Renew your current certificate (participant).
@@ -170,6 +175,7 @@ impl Cli {
             Command::Init(args) => init::run(&context, args),
             Command::Serve(args) => serve::run(&context, args),
             Command::Token(command) => token::run(&context, command),
+            Command::Participant(command) => registry::run(&context, command),
             Command::Enroll(args) => participant::enroll(&context, args),
             Command::Renew(args) => participant::renew(&context, args),
             Command::Issue(args) => admin::issue(&context, args),

@@ -187,6 +187,21 @@ impl AdminClient {
             .map_err(|e| CliError::Failed(format!("{url}: {e}")))
     }
 
+    /// `PATCH` JSON to an admin path.
+    pub(crate) fn patch<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, CliError> {
+        let url = format!("{}{path}", self.base);
+        let response = self
+            .agent
+            .patch(&url)
+            .header("Authorization", &self.authorization())
+            .send_json(body);
+        read_response(response, &url)
+    }
+
     /// `POST` JSON to an admin path.
     pub(crate) fn post<B: Serialize, T: DeserializeOwned>(
         &self,

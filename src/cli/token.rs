@@ -13,15 +13,19 @@ pub enum TokenCommand {
     Create(TokenCreateArgs),
 }
 
-/// Options of `paypki token create`.
+/// Options of `paypki token create`: `--participant ID`, or `--role` and `--subject`.
 #[derive(Debug, Args)]
 pub struct TokenCreateArgs {
+    /// A registered participant (`paypki participant add`): the certificate gets the
+    /// role, subject and SANs of its registry record.
+    #[arg(long, value_name = "ID", conflicts_with_all = ["role", "subject", "sans"])]
+    pub participant: Option<String>,
     /// The role the certificate will have: buyer, merchant, bank or gateway.
-    #[arg(long)]
-    pub role: String,
+    #[arg(long, required_unless_present = "participant")]
+    pub role: Option<String>,
     /// The subject the certificate will have, e.g. "CN=Shop,O=Shop Ltd,serialNumber=M1234567".
-    #[arg(long)]
-    pub subject: String,
+    #[arg(long, required_unless_present = "participant")]
+    pub subject: Option<String>,
     /// A SAN the certificate will have (repeatable): dns:NAME, email:ADDRESS, uri:URI, ip:ADDRESS.
     #[arg(long = "san")]
     pub sans: Vec<String>,
@@ -40,10 +44,11 @@ pub(super) fn run(context: &Context, command: TokenCommand) -> Result<(), CliErr
         subject: args.subject,
         subject_alt_names: args.sans,
         ttl: args.ttl,
+        participant: args.participant,
     };
     let created: TokenCreated = match backend(context)? {
         Backend::Local(store) => {
-            let mut grant = token_grant(&request).map_err(CliError::Usage)?;
+            let mut grant = token_grant(&request).map_err(|e| CliError::Usage(e.to_string()))?;
             let officer =
                 super::officer::act_as(context, &store, &[crate::model::OfficerRole::RaOfficer])?;
             grant.created_by = Some(officer.name().to_string());
@@ -60,8 +65,15 @@ pub(super) fn run(context: &Context, command: TokenCommand) -> Result<(), CliErr
     } else {
         println!("{}", created.token);
         eprintln!(
-            "token for {} \"{}\", expires {}; it works once",
-            created.role, created.subject, created.expires_at
+            "token for {} \"{}\"{}, expires {}; it works once",
+            created.role,
+            created.subject,
+            created
+                .participant
+                .as_ref()
+                .map(|p| format!(" (participant {p})"))
+                .unwrap_or_default(),
+            created.expires_at
         );
     }
     Ok(())

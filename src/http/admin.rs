@@ -15,28 +15,34 @@ use crate::model::OfficerRole;
 use crate::model::{CertificateStatus, Role, Serial};
 use crate::store::ListFilter;
 pub use crate::wire::{
-    revocation_fields, token_grant, RevocationResult, RevokeRequest, TokenCreateRequest,
-    TokenCreated,
+    revocation_fields, token_grant, GrantError, ParticipantActResult, ParticipantBody,
+    ParticipantView, RevocationResult, RevokeRequest, TokenCreateRequest, TokenCreated,
 };
 
-/// The problem for a token request that cannot become a grant.
-fn refused(detail: String) -> Problem {
-    Problem::new(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "policy-violation",
-        "Refused by policy",
-        detail,
-    )
+/// The problem for a token request that cannot become a grant: fields that do not go
+/// together are a malformed request (400), a value that cannot be used a refusal (422).
+fn refused(error: GrantError) -> Problem {
+    match error {
+        GrantError::Fields(detail) => Problem::bad_request(detail),
+        GrantError::Value(detail) => Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "policy-violation",
+            "Refused by policy",
+            detail,
+        ),
+    }
 }
 
-/// Creates a one-time enrollment token.
+/// Creates a one-time enrollment token: for a registered participant (its role,
+/// subject and SANs come from the registry), or for a role, subject and SANs given here.
 #[utoipa::path(post, path = "/v1/admin/tokens", tag = "admin", request_body = TokenCreateRequest,
     security(("admin" = [])),
     responses(
         (status = 201, description = "Created", body = TokenCreated),
-        (status = 400, description = "Malformed", body = Problem),
+        (status = 400, description = "Malformed, or participant together with role, subject or SANs", body = Problem),
         (status = 401, description = "No, a wrong or a disabled officer's credential", body = Problem),
-        (status = 403, description = "The officer lacks the role this needs", body = Problem),
+        (status = 403, description = "The officer lacks the role this needs, or the participant is suspended or terminated", body = Problem),
+        (status = 404, description = "Unknown participant", body = Problem),
         (status = 422, description = "The grant breaks the role's policy", body = Problem),
     ))]
 pub(crate) async fn create_token(
@@ -176,7 +182,12 @@ pub(crate) async fn create_tokens(
                     grant.created_by = Some(officer.0.name().to_string());
                     grant
                 })
-                .map_err(|detail| format!("items[{i}]: {detail}"))
+                .map_err(|error| match error {
+                    GrantError::Fields(detail) => {
+                        GrantError::Fields(format!("items[{i}]: {detail}"))
+                    }
+                    GrantError::Value(detail) => GrantError::Value(format!("items[{i}]: {detail}")),
+                })
         })
         .collect::<Result<Vec<_>, _>>()
         .map_err(refused)?;
@@ -381,4 +392,260 @@ pub(crate) async fn publish_root_crl(
         next_update: format(published.next_update),
         entries: published.entries,
     }))
+}
+
+/// Query of `GET /v1/admin/participants`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ParticipantListQuery {
+    /// Only this role.
+    role: Option<String>,
+    /// `active`, `suspended` or `terminated`.
+    status: Option<String>,
+    /// At most this many (default 1000, at most 100,000).
+    limit: Option<usize>,
+    /// The `next` of the previous page, to continue the same listing.
+    after: Option<String>,
+}
+
+/// Registers a participant (bank, merchant, gateway or buyer).
+#[utoipa::path(post, path = "/v1/admin/participants", tag = "admin", request_body = ParticipantBody,
+    security(("admin" = [])),
+    responses(
+        (status = 201, description = "Registered", body = ParticipantView),
+        (status = 400, description = "Malformed (no or unknown role, unknown field)", body = Problem),
+        (status = 401, description = "No, a wrong or a disabled officer's credential", body = Problem),
+        (status = 403, description = "The officer lacks the role this needs", body = Problem),
+        (status = 422, description = "A field is invalid, missing or not one of the role's; or the names it gives break the role's policy", body = Problem),
+    ))]
+pub(crate) async fn add_participant(
+    officer: Officer,
+    State(state): State<Arc<AppState>>,
+    ApiJson(body): ApiJson<ParticipantBody>,
+) -> Result<impl IntoResponse, Problem> {
+    officer.require(OfficerRole::RaOfficer)?;
+    let role = body.role().map_err(Problem::bad_request)?;
+    let actor = officer.actor();
+    let worker = state.clone();
+    let record = blocking(move || {
+        worker
+            .ra
+            .add_participant(role, body.fields(), &actor)
+            .map_err(Problem::from)
+    })
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(ParticipantView::new(&record, Some(&[]))),
+    ))
+}
+
+/// Lists participants in id order, a page at a time: `next` (null on the last page) is
+/// given back as `after`.
+#[utoipa::path(get, path = "/v1/admin/participants", tag = "admin", params(ParticipantListQuery),
+    security(("admin" = [])),
+    responses(
+        (status = 200, description = "{\"participants\": [...], \"next\": ...}", content_type = "application/json"),
+        (status = 400, description = "Bad filter", body = Problem),
+        (status = 401, description = "No, a wrong or a disabled officer's credential", body = Problem),
+        (status = 403, description = "The officer lacks the role this needs", body = Problem),
+    ))]
+pub(crate) async fn list_participants(
+    officer: Officer,
+    State(state): State<Arc<AppState>>,
+    query: Result<Query<ParticipantListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<impl IntoResponse, Problem> {
+    officer.require_any(READERS)?;
+    let Query(query) = query.map_err(|e| Problem::bad_request(e.body_text()))?;
+    let role = query
+        .role
+        .map(|r| r.parse::<Role>())
+        .transpose()
+        .map_err(|e| Problem::bad_request(e.to_string()))?;
+    let status = query
+        .status
+        .map(|s| s.parse::<crate::store::ParticipantStatus>())
+        .transpose()
+        .map_err(Problem::bad_request)?;
+    let filter = crate::store::ParticipantFilter {
+        role,
+        status,
+        limit: Some(query.limit.unwrap_or(1000).clamp(1, 100_000)),
+        after: query.after,
+    };
+    let worker = state.clone();
+    let page = blocking(move || worker.ra.participants(&filter).map_err(Problem::from)).await?;
+    let participants: Vec<ParticipantView> = page
+        .records
+        .iter()
+        .map(|record| ParticipantView::new(record, None))
+        .collect();
+    Ok(axum::Json(serde_json::json!({
+        "participants": participants,
+        "next": page.next,
+    })))
+}
+
+/// One participant, with its certificates.
+#[utoipa::path(get, path = "/v1/admin/participants/{id}", tag = "admin",
+    params(("id" = String, Path, description = "Participant id, par_…")),
+    security(("admin" = [])),
+    responses(
+        (status = 200, description = "The participant and its certificates", body = ParticipantView),
+        (status = 401, description = "No, a wrong or a disabled officer's credential", body = Problem),
+        (status = 403, description = "The officer lacks the role this needs", body = Problem),
+        (status = 404, description = "Unknown participant", body = Problem),
+    ))]
+pub(crate) async fn show_participant(
+    officer: Officer,
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, Problem> {
+    officer.require_any(READERS)?;
+    let worker = state.clone();
+    let view = blocking(move || {
+        {
+            let record = worker.ra.participant(&id)?;
+            let certificates = worker.ra.participant_certificates(&id)?;
+            Ok::<_, crate::ra::RaError>(ParticipantView::new(&record, Some(&certificates)))
+        }
+        .map_err(Problem::from)
+    })
+    .await?;
+    Ok(axum::Json(view))
+}
+
+/// Changes a participant's fields (not its role). Its certificates keep their names;
+/// new tokens and renewals get the new ones.
+#[utoipa::path(patch, path = "/v1/admin/participants/{id}", tag = "admin", request_body = ParticipantBody,
+    params(("id" = String, Path, description = "Participant id, par_…")),
+    security(("admin" = [])),
+    responses(
+        (status = 200, description = "Updated", body = ParticipantView),
+        (status = 400, description = "Malformed (role given, unknown field)", body = Problem),
+        (status = 401, description = "No, a wrong or a disabled officer's credential", body = Problem),
+        (status = 403, description = "The officer lacks the role this needs", body = Problem),
+        (status = 404, description = "Unknown participant", body = Problem),
+        (status = 409, description = "The participant is terminated", body = Problem),
+        (status = 422, description = "A field is invalid, missing or not one of the role's; or the names break the role's policy", body = Problem),
+    ))]
+pub(crate) async fn update_participant(
+    officer: Officer,
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ParticipantBody>,
+) -> Result<impl IntoResponse, Problem> {
+    officer.require(OfficerRole::RaOfficer)?;
+    if body.role.is_some() {
+        return Err(Problem::bad_request(
+            "a participant's role cannot change: register a new participant instead",
+        ));
+    }
+    let actor = officer.actor();
+    let worker = state.clone();
+    let record = blocking(move || {
+        worker
+            .ra
+            .update_participant(&id, body.fields(), &actor)
+            .map_err(Problem::from)
+    })
+    .await?;
+    Ok(axum::Json(ParticipantView::new(&record, None)))
+}
+
+/// What `act` does to a participant, shared by suspend, resume and terminate.
+async fn participant_act(
+    state: Arc<AppState>,
+    actor: String,
+    id: String,
+    act: fn(
+        &crate::ra::RegistrationAuthority,
+        &str,
+        &str,
+    ) -> Result<crate::ra::participants::ParticipantAct, crate::ra::RaError>,
+) -> Result<axum::Json<ParticipantActResult>, Problem> {
+    let done = blocking(move || act(&state.ra, &id, &actor).map_err(Problem::from)).await?;
+    Ok(axum::Json(ParticipantActResult::from(&done)))
+}
+
+/// Suspends an active participant: all its current certificates go on hold
+/// (certificateHold) at once, and enrollment and renewal are refused until it is resumed.
+/// OCSP shows the holds before the answer; a new CRL follows.
+#[utoipa::path(post, path = "/v1/admin/participants/{id}/suspend", tag = "admin",
+    params(("id" = String, Path, description = "Participant id, par_…")),
+    security(("admin" = [])),
+    responses(
+        (status = 200, description = "Suspended; the certificates put on hold", body = ParticipantActResult),
+        (status = 401, description = "No, a wrong or a disabled officer's credential", body = Problem),
+        (status = 403, description = "The officer lacks the role this needs", body = Problem),
+        (status = 404, description = "Unknown participant", body = Problem),
+        (status = 409, description = "Not active", body = Problem),
+    ))]
+pub(crate) async fn suspend_participant(
+    officer: Officer,
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, Problem> {
+    officer.require(OfficerRole::RaOfficer)?;
+    participant_act(
+        state,
+        officer.actor(),
+        id,
+        crate::ra::RegistrationAuthority::suspend_participant,
+    )
+    .await
+}
+
+/// Resumes a suspended participant: lifts exactly the holds its suspension placed, and
+/// allows enrollment and renewal again.
+#[utoipa::path(post, path = "/v1/admin/participants/{id}/resume", tag = "admin",
+    params(("id" = String, Path, description = "Participant id, par_…")),
+    security(("admin" = [])),
+    responses(
+        (status = 200, description = "Active again; the certificates taken off hold", body = ParticipantActResult),
+        (status = 401, description = "No, a wrong or a disabled officer's credential", body = Problem),
+        (status = 403, description = "The officer lacks the role this needs", body = Problem),
+        (status = 404, description = "Unknown participant", body = Problem),
+        (status = 409, description = "Not suspended", body = Problem),
+    ))]
+pub(crate) async fn resume_participant(
+    officer: Officer,
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, Problem> {
+    officer.require(OfficerRole::RaOfficer)?;
+    participant_act(
+        state,
+        officer.actor(),
+        id,
+        crate::ra::RegistrationAuthority::resume_participant,
+    )
+    .await
+}
+
+/// Terminates a participant for good: all its current certificates are revoked
+/// (cessationOfOperation); it can never enroll, renew or change again.
+#[utoipa::path(post, path = "/v1/admin/participants/{id}/terminate", tag = "admin",
+    params(("id" = String, Path, description = "Participant id, par_…")),
+    security(("admin" = [])),
+    responses(
+        (status = 200, description = "Terminated; the certificates revoked", body = ParticipantActResult),
+        (status = 401, description = "No, a wrong or a disabled officer's credential", body = Problem),
+        (status = 403, description = "The officer lacks the role this needs", body = Problem),
+        (status = 404, description = "Unknown participant", body = Problem),
+        (status = 409, description = "Terminated already", body = Problem),
+    ))]
+pub(crate) async fn terminate_participant(
+    officer: Officer,
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, Problem> {
+    officer.require(OfficerRole::RaOfficer)?;
+    participant_act(
+        state,
+        officer.actor(),
+        id,
+        crate::ra::RegistrationAuthority::terminate_participant,
+    )
+    .await
 }

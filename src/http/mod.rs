@@ -301,6 +301,11 @@ pub(crate) const ROUTES: &[&str] = &[
     "/v1/admin/certificates",
     "/v1/admin/certificates/{serial}",
     "/v1/admin/audit/verify",
+    "/v1/admin/participants",
+    "/v1/admin/participants/{id}",
+    "/v1/admin/participants/{id}/suspend",
+    "/v1/admin/participants/{id}/resume",
+    "/v1/admin/participants/{id}/terminate",
     "/healthz",
     "/metrics",
     "/openapi.json",
@@ -365,6 +370,26 @@ pub fn router(state: Arc<AppState>, settings: &HttpSettings) -> Router {
             get(admin::show_certificate),
         )
         .route("/v1/admin/audit/verify", get(admin::verify_audit))
+        .route(
+            "/v1/admin/participants",
+            post(admin::add_participant).get(admin::list_participants),
+        )
+        .route(
+            "/v1/admin/participants/{id}",
+            get(admin::show_participant).patch(admin::update_participant),
+        )
+        .route(
+            "/v1/admin/participants/{id}/suspend",
+            post(admin::suspend_participant),
+        )
+        .route(
+            "/v1/admin/participants/{id}/resume",
+            post(admin::resume_participant),
+        )
+        .route(
+            "/v1/admin/participants/{id}/terminate",
+            post(admin::terminate_participant),
+        )
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(openapi::openapi_json))

@@ -249,6 +249,21 @@ pub fn describe(kind: ErrorKind) -> (StatusCode, &'static str, &'static str) {
             "bad-crl",
             "Not a root CRL of this CA",
         ),
+        K::InvalidParticipant => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-participant",
+            "Invalid participant",
+        ),
+        K::ParticipantInactive => (
+            StatusCode::FORBIDDEN,
+            "participant-inactive",
+            "Participant not active",
+        ),
+        K::ParticipantStatusConflict => (
+            StatusCode::CONFLICT,
+            "participant-status-conflict",
+            "Participant status does not allow this",
+        ),
         K::RateLimited => (
             StatusCode::TOO_MANY_REQUESTS,
             "rate-limited",
@@ -354,6 +369,9 @@ mod tests {
             K::CsrMismatch,
             K::RevocationRefused,
             K::BadCrl,
+            K::InvalidParticipant,
+            K::ParticipantInactive,
+            K::ParticipantStatusConflict,
             K::RateLimited,
             K::NoIssuingCa,
             K::Unavailable,

@@ -15,7 +15,8 @@ use crate::model::{RevocationReason, Role, Serial};
 use crate::names::{SubjectAltName, SubjectName};
 use crate::store::{
     ApprovalPayload, ApprovalRecord, ApprovalRejection, ApprovalStatus, ApprovalStore,
-    ApprovalVote, AuditEvent, CertificateRecord, IssuancePath, StoreReader, TokenStore,
+    ApprovalVote, AuditEvent, CertificateRecord, IssuancePath, LineageStore, StoreReader,
+    TokenStore,
 };
 
 /// Why a decision on a request is refused.
@@ -320,6 +321,7 @@ impl RegistrationAuthority {
                 via,
                 token,
                 parent,
+                participant,
             } => self
                 .issue_approved(
                     &approved,
@@ -329,6 +331,7 @@ impl RegistrationAuthority {
                     *validity_seconds,
                     *via,
                     parent.clone(),
+                    participant.clone(),
                     &actor,
                 )
                 .map(|issued| {
@@ -395,6 +398,7 @@ impl RegistrationAuthority {
         validity_seconds: Option<i64>,
         via: IssuancePath,
         parent: Option<Serial>,
+        participant: Option<String>,
         actor: &str,
     ) -> Result<Issued, RaError> {
         let csr = super::csr::parse(csr)?;
@@ -404,7 +408,7 @@ impl RegistrationAuthority {
             .map(|s| s.parse::<SubjectAltName>())
             .collect::<Result<Vec<_>, _>>()?;
         // The policy is applied again: it may have changed while the request waited.
-        let decision = self.decide(IssuanceRequest {
+        let mut decision = self.decide(IssuanceRequest {
             role: approved.role,
             csr,
             subject: Some(subject),
@@ -412,9 +416,27 @@ impl RegistrationAuthority {
             validity: validity_seconds.map(time::Duration::seconds),
             via,
             actor: actor.to_string(),
-            parent,
+            parent: parent.clone(),
         })?;
-        self.execute(decision)
+        // A participant's certificate is issued only while it is active (the store
+        // checks it with the issuance).
+        decision.participant = participant;
+        let issued = self.execute(decision)?;
+        // An approved renewal supersedes its parent as an immediate one would.
+        if let (IssuancePath::Renew, Some(parent)) = (via, parent) {
+            let after = self
+                .policies
+                .profile(approved.role)
+                .map(|p| p.enrollment.supersede_after)
+                .unwrap_or(time::Duration::ZERO);
+            if after.is_zero() {
+                self.supersede(&parent)?;
+            } else {
+                self.store
+                    .schedule_supersession(&parent, self.clock.now() + after)?;
+            }
+        }
+        Ok(issued)
     }
 
     /// An issued certificate as the participant receives it (what an approved request
@@ -538,6 +560,7 @@ impl RegistrationAuthority {
                 via: decision.via,
                 token: None,
                 parent: None,
+                participant: None,
             },
         };
         self.request_approval(&rules, pending)
@@ -558,8 +581,8 @@ pub(crate) fn sans_text(sans: &[SubjectAltName]) -> String {
 
 /// Whether a certificate belongs to a registered participant (dual control's default
 /// scope).
-pub(crate) fn has_participant(_record: &CertificateRecord) -> bool {
-    false
+pub(crate) fn has_participant(record: &CertificateRecord) -> bool {
+    record.participant.is_some()
 }
 
 #[cfg(test)]

@@ -60,17 +60,30 @@ impl TokenError {
 /// What an administrator grants with a token.
 #[derive(Debug, Clone)]
 pub struct TokenGrant {
-    /// The role.
-    pub role: Role,
-    /// The subject.
-    pub subject: SubjectName,
-    /// The SANs.
-    pub subject_alt_names: Vec<SubjectAltName>,
+    /// Whose names the certificate gets.
+    pub names: GrantNames,
     /// Lifetime; the policy's default when absent.
     pub ttl: Option<Duration>,
     /// The officer creating it: under dual control, the enrollment it leads to is their
     /// request, which they may not approve themselves.
     pub created_by: Option<String>,
+}
+
+/// Where a token's role, subject and SANs come from.
+#[derive(Debug, Clone)]
+pub enum GrantNames {
+    /// Typed by the administrator.
+    Explicit {
+        /// The role.
+        role: Role,
+        /// The subject.
+        subject: SubjectName,
+        /// The SANs.
+        subject_alt_names: Vec<SubjectAltName>,
+    },
+    /// A registered participant (its id): the registry and the role's policy decide
+    /// them, so they cannot be mistyped.
+    Participant(String),
 }
 
 /// A freshly created token: the secret is shown once and never stored.
@@ -106,7 +119,7 @@ pub fn renewal_message(serial: &Serial, time: i64, csr_der: &[u8]) -> Vec<u8> {
     .into_bytes()
 }
 
-fn random_hex(bytes: usize) -> Result<String, RaError> {
+pub(crate) fn random_hex(bytes: usize) -> Result<String, RaError> {
     use ring::rand::SecureRandom;
     let mut buf = vec![0u8; bytes];
     ring::rand::SystemRandom::new()
@@ -132,8 +145,8 @@ pub fn new_admin_credential() -> Result<(String, String), RaError> {
 }
 
 /// Whether a token enrolls a registered participant (dual control's default scope).
-fn token_has_participant(_token: &TokenRecord) -> bool {
-    false
+fn token_has_participant(token: &TokenRecord) -> bool {
+    token.participant.is_some()
 }
 
 /// Checks a presented admin credential against the stored hash.
@@ -172,8 +185,16 @@ impl RegistrationAuthority {
         let event = AuditEvent::new("token-create", actor)
             .role(created.record.role)
             .detail(format!(
-                "token {} for {} (expires {})",
-                created.record.id, created.record.subject, created.record.expires_at
+                "token {} for {}{} (expires {})",
+                created.record.id,
+                created.record.subject,
+                created
+                    .record
+                    .participant
+                    .as_ref()
+                    .map(|p| format!(" (participant {p})"))
+                    .unwrap_or_default(),
+                created.record.expires_at
             ));
         self.store.put_token(&created.record, event)?;
         Ok(created)
@@ -212,17 +233,26 @@ impl RegistrationAuthority {
     }
 
     fn prepare_token(&self, grant: TokenGrant) -> Result<CreatedToken, RaError> {
-        let profile = self
-            .policies
-            .profile(grant.role)
-            .ok_or(RaError::NoPolicy(grant.role))?;
-        super::check_subject(profile, &grant.subject)?;
-        super::check_sans(profile, &grant.subject_alt_names)?;
+        let (role, subject, sans, participant) = match grant.names {
+            GrantNames::Explicit {
+                role,
+                subject,
+                subject_alt_names,
+            } => (role, subject, subject_alt_names, None),
+            GrantNames::Participant(id) => {
+                let record = self.active_participant(&id, "a new token")?;
+                let (subject, sans) = self.participant_names(&record)?;
+                (record.role, subject, sans, Some(record.id))
+            }
+        };
+        let profile = self.policies.profile(role).ok_or(RaError::NoPolicy(role))?;
+        super::check_subject(profile, &subject)?;
+        super::check_sans(profile, &sans)?;
         let ttl = grant.ttl.unwrap_or(profile.enrollment.token_ttl);
         if ttl <= Duration::ZERO || ttl > profile.enrollment.token_max_ttl {
             return Err(TokenError::BadLifetime(format!(
                 "a {} token may live at most {} hours",
-                grant.role,
+                role,
                 profile.enrollment.token_max_ttl.whole_hours()
             ))
             .into());
@@ -233,19 +263,16 @@ impl RegistrationAuthority {
         let record = TokenRecord {
             id: id.clone(),
             secret_sha256: sha256_hex(secret.as_bytes()),
-            role: grant.role,
-            subject: grant.subject.to_string(),
-            subject_alt_names: grant
-                .subject_alt_names
-                .iter()
-                .map(ToString::to_string)
-                .collect(),
+            role,
+            subject: subject.to_string(),
+            subject_alt_names: sans.iter().map(ToString::to_string).collect(),
             created_at: now,
             expires_at: now + ttl,
             used_at: None,
             serial: None,
             created_by: grant.created_by,
             approval: None,
+            participant,
         };
         Ok(CreatedToken {
             token: format!("{TOKEN_PREFIX}{id}_{secret}"),
@@ -276,6 +303,12 @@ impl RegistrationAuthority {
             return Err(TokenError::Unknown.into());
         }
         authenticated(id)?;
+        // A suspended or terminated participant gets nothing, not even a redelivery.
+        let participant = record
+            .participant
+            .as_deref()
+            .map(|p| self.active_participant(p, "enrollment"))
+            .transpose()?;
         if record.used_at.is_some() {
             return self.redeliver(&record, csr_bytes);
         }
@@ -283,15 +316,22 @@ impl RegistrationAuthority {
         if now >= record.expires_at {
             return Err(TokenError::Expired(record.expires_at.to_string()).into());
         }
-        let subject: SubjectName = record.subject.parse()?;
-        let sans = record
-            .subject_alt_names
-            .iter()
-            .map(|s| s.parse::<SubjectAltName>())
-            .collect::<Result<Vec<_>, _>>()?;
+        // A participant's names are the registry's as they are now (an update since the
+        // token was made is taken); other tokens carry their own.
+        let (subject, sans) = match &participant {
+            Some(participant) => self.participant_names(participant)?,
+            None => (
+                record.subject.parse::<SubjectName>()?,
+                record
+                    .subject_alt_names
+                    .iter()
+                    .map(|s| s.parse::<SubjectAltName>())
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+        };
         let csr = super::csr::parse(csr_bytes)?;
         check_csr_names_match(&csr, &subject, &sans)?;
-        let decision = self.decide(IssuanceRequest {
+        let mut decision = self.decide(IssuanceRequest {
             role: record.role,
             csr,
             subject: Some(subject),
@@ -301,6 +341,7 @@ impl RegistrationAuthority {
             actor: format!("enroll:token {id}"),
             parent: None,
         })?;
+        decision.participant = participant.map(|p| p.id);
         if !self.store.claim_token(id, now)? {
             return Err(TokenError::AlreadyUsed.into());
         }
@@ -369,6 +410,7 @@ impl RegistrationAuthority {
                 via: IssuancePath::Enroll,
                 token: Some(token.id.clone()),
                 parent: None,
+                participant: decision.participant.clone(),
             },
         };
         let request = self.request_approval(rules, pending)?;
@@ -443,6 +485,13 @@ impl RegistrationAuthority {
             .certificate(&request.serial)?
             .ok_or_else(|| RaError::UnknownCertificate(request.serial.clone()))?;
         let now = self.clock.now();
+        // A suspended or terminated participant's certificates are not renewed (they
+        // are on hold or revoked too; this says why).
+        let participant = old
+            .participant
+            .as_deref()
+            .map(|p| self.active_participant(p, "renewal"))
+            .transpose()?;
         if old.status != crate::model::CertificateStatus::Good {
             return Err(RenewalRefusal::Revoked(old.serial.clone()).into());
         }
@@ -490,17 +539,22 @@ impl RegistrationAuthority {
         {
             return Err(RenewalRefusal::ProofUsed.into());
         }
-        let subject: SubjectName = old.subject.parse()?;
-        let sans = old
-            .subject_alt_names
-            .iter()
-            .map(|s| s.parse::<SubjectAltName>())
-            .collect::<Result<Vec<_>, _>>()?;
+        // A participant's renewal takes the registry's names as they are now.
+        let (subject, sans) = match &participant {
+            Some(participant) => self.participant_names(participant)?,
+            None => (
+                old.subject.parse::<SubjectName>()?,
+                old.subject_alt_names
+                    .iter()
+                    .map(|s| s.parse::<SubjectAltName>())
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+        };
         let supersede_after = profile.enrollment.supersede_after;
         if let Some(rules) = self.approval_needed(
             old.role,
             super::policy::ApprovalAct::Renew,
-            super::approvals::has_participant(&old),
+            participant.is_some(),
         ) {
             let rules = rules.clone();
             let pending = super::approvals::PendingAct {
@@ -514,18 +568,19 @@ impl RegistrationAuthority {
                 requester_officer: None,
                 payload: crate::store::ApprovalPayload::Issue {
                     csr: request.csr.clone(),
-                    subject: old.subject.clone(),
-                    subject_alt_names: old.subject_alt_names.clone(),
+                    subject: subject.to_string(),
+                    subject_alt_names: sans.iter().map(ToString::to_string).collect(),
                     validity_seconds: None,
                     via: IssuancePath::Renew,
                     token: None,
                     parent: Some(old.serial.clone()),
+                    participant: participant.as_ref().map(|p| p.id.clone()),
                 },
             };
             let pending = self.request_approval(&rules, pending)?;
             return Err(RaError::PendingApproval(Box::new(pending)));
         }
-        let issued = self.issue(IssuanceRequest {
+        let mut decision = self.decide(IssuanceRequest {
             role: old.role,
             csr,
             subject: Some(subject),
@@ -535,6 +590,8 @@ impl RegistrationAuthority {
             actor: format!("renew:{}", old.serial),
             parent: Some(old.serial.clone()),
         })?;
+        decision.participant = participant.map(|p| p.id);
+        let issued = self.execute(decision)?;
         // The renewed certificate is superseded once the holder had time to deploy its
         // successor (the policy's supersede_after_hours).
         if supersede_after.is_zero() {

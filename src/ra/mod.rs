@@ -6,6 +6,7 @@ pub mod approvals;
 pub mod csr;
 pub mod enrollment;
 pub mod officers;
+pub mod participants;
 pub mod policy;
 
 use std::sync::Arc;
@@ -101,6 +102,9 @@ pub enum RaError {
         /// Why it failed.
         error: Box<RaError>,
     },
+    /// The participant registry refused.
+    #[error(transparent)]
+    Participant(#[from] participants::ParticipantError),
     /// No issuing CA may sign: the active one was revoked and none replaced it yet.
     #[error("this CA cannot issue certificates now: its issuing CA was revoked and no new one has been created yet (the administrator runs `paypki ca rollover`)")]
     NoIssuingCa,
@@ -135,6 +139,7 @@ impl RaError {
             RaError::UnknownCertificate(_) => K::NotFound,
             RaError::InvalidityDateInFuture | RaError::UnrecordedHold(_) => K::RevocationRefused,
             RaError::BatchItem { error, .. } => error.kind(),
+            RaError::Participant(e) => e.kind(),
             RaError::NoIssuingCa => K::NoIssuingCa,
             RaError::RateLimited(_) => K::RateLimited,
             RaError::NoPolicy(_) | RaError::RandomFailed | RaError::NoFreeSerial => K::Internal,
@@ -288,6 +293,8 @@ pub(crate) struct Decision {
     via: IssuancePath,
     actor: String,
     parent: Option<Serial>,
+    /// The registered participant the certificate is for, if any.
+    participant: Option<String>,
 }
 
 impl Decision {
@@ -632,6 +639,7 @@ impl RegistrationAuthority {
             via: request.via,
             actor: request.actor,
             parent: request.parent,
+            participant: None,
         })
     }
 
@@ -685,14 +693,22 @@ impl RegistrationAuthority {
             fingerprint_sha256: sha256_fingerprint(&der),
             issuer,
             parent: decision.parent.clone(),
+            participant: decision.participant.clone(),
             der,
         };
         let event = AuditEvent::new("issue", &decision.actor)
             .serial(&serial)
             .role(decision.role)
             .detail(format!(
-                "{} via {} ({})",
-                record.subject, decision.via, record.key
+                "{} via {} ({}){}",
+                record.subject,
+                decision.via,
+                record.key,
+                record
+                    .participant
+                    .as_ref()
+                    .map(|p| format!(" for participant {p}"))
+                    .unwrap_or_default()
             ));
         self.store.record_issued(&record, event)?;
         self.notify(|l| l.issued(&record));
@@ -1076,6 +1092,7 @@ mod tests {
             via: IssuancePath::CliIssue,
             actor: "test".into(),
             parent: None,
+            participant: None,
         };
         let refused = ra.execute(decision).unwrap_err();
         assert!(

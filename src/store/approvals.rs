@@ -73,6 +73,9 @@ pub enum ApprovalPayload {
         /// For a renewal: the certificate it replaces.
         #[serde(default)]
         parent: Option<Serial>,
+        /// The registered participant the certificate is for.
+        #[serde(default)]
+        participant: Option<String>,
     },
     /// Revoke a certificate.
     Revoke {

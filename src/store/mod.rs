@@ -14,11 +14,15 @@
 //! - `renewal_proofs`: digest of a used renewal proof's message → its expiry (single use).
 //! - `supersede`: `due time ‖ serial` → empty: renewed parents to revoke as superseded.
 //! - `audit`: sequence (u64 BE) → [`AuditEntry`], hash-chained; `meta` holds the chain head.
+//! - `participants`: participant id → [`ParticipantRecord`] (JSON).
+//! - `participant_certs`: `len ‖ participant id ‖ serial` → empty: a participant's
+//!   certificates (those issued from a token for it, and their renewals).
 
 mod approvals;
 mod audit;
 mod lineage;
 mod officers;
+mod participants;
 mod revocations;
 mod tokens;
 
@@ -36,6 +40,10 @@ pub use approvals::{
 pub use audit::{AuditEntry, AuditEvent, AuditReport};
 pub use lineage::LineageStore;
 pub use officers::{OfficerRecord, OfficerStore};
+pub use participants::{
+    CertificateChange, ParticipantFilter, ParticipantPage, ParticipantRecord, ParticipantStatus,
+    ParticipantStore, PlacedHold,
+};
 pub use revocations::{KnownStatus, RevocationStore, RevokedEntry};
 pub use tokens::{TokenRecord, TokenStore};
 
@@ -63,6 +71,16 @@ pub enum StoreError {
     /// Unholding a certificate that is not on hold.
     #[error("certificate {0} is not on hold (certificateHold); nothing was changed")]
     NotOnHold(Serial),
+    /// A participant id that is taken already (a collision of random ids).
+    #[error("participant {0} exists already")]
+    ParticipantExists(String),
+    /// A certificate for a participant that is no longer active (suspended or
+    /// terminated while the certificate was being issued): it is not recorded.
+    #[error("participant {0} is {1}: no certificate is issued for it")]
+    ParticipantInactive(String, ParticipantStatus),
+    /// The participant changed since it was read (a concurrent change).
+    #[error("participant {0} was changed by someone else meanwhile; nothing was changed")]
+    ParticipantChanged(String),
 }
 
 impl StoreError {
@@ -73,10 +91,13 @@ impl StoreError {
             StoreError::NotFound(_) => K::NotFound,
             StoreError::AlreadyRevoked(..) => K::AlreadyRevoked,
             StoreError::NotOnHold(_) => K::NotOnHold,
+            StoreError::ParticipantInactive(..) => K::ParticipantInactive,
             StoreError::Locked(_)
             | StoreError::Database(_)
             | StoreError::Corrupt(_)
-            | StoreError::SerialTaken(_) => K::Internal,
+            | StoreError::SerialTaken(_)
+            | StoreError::ParticipantExists(_)
+            | StoreError::ParticipantChanged(_) => K::Internal,
         }
     }
 }
@@ -173,6 +194,10 @@ pub struct CertificateRecord {
     /// The certificate this one renewed, if it came from a renewal.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<Serial>,
+    /// The registered participant it was issued for (a token made for a participant,
+    /// and the renewals of its certificate); none for certificates issued otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub participant: Option<String>,
     /// The certificate, DER, base64 in JSON.
     #[serde(with = "base64_bytes")]
     pub der: Vec<u8>,
@@ -413,6 +438,8 @@ pub struct SledStore {
     supersede: sled::Tree,
     officers: sled::Tree,
     approvals: sled::Tree,
+    participants: sled::Tree,
+    participant_certs: sled::Tree,
 }
 
 fn role_byte(role: Role) -> u8 {
@@ -479,6 +506,8 @@ impl SledStore {
             supersede: db.open_tree("supersede")?,
             officers: db.open_tree("officers")?,
             approvals: db.open_tree("approvals")?,
+            participants: db.open_tree("participants")?,
+            participant_certs: db.open_tree("participant_certs")?,
             db,
         })
     }
@@ -540,6 +569,7 @@ impl SledStore {
         let mut chunk = Vec::with_capacity(10_000);
         let flush_chunk = |chunk: &mut Vec<CertificateRecord>| -> Result<(), StoreError> {
             let mut issuers = sled::Batch::default();
+            let mut owners = sled::Batch::default();
             let (mut certs, mut serials, mut roles, mut statuses, mut expiries, mut revoked) = (
                 sled::Batch::default(),
                 sled::Batch::default(),
@@ -561,6 +591,11 @@ impl SledStore {
                 statuses.insert(prefixed(&[status_byte(record.status)], serial), &[]);
                 expiries.insert(prefixed(&time_key(record.not_after), serial), &[]);
                 issuers.insert(serial.as_bytes(), &record.issuer.to_be_bytes());
+                if let Some(participant) = &record.participant {
+                    let mut key = participants::certificate_index_prefix(participant);
+                    key.extend_from_slice(serial.as_bytes());
+                    owners.insert(key, &[]);
+                }
                 if let Some(revocation) = &record.revocation {
                     if let Some(entry) = RevokedEntry::from_record(&record, revocation) {
                         revoked.insert(serial.as_bytes(), entry.encode());
@@ -574,6 +609,7 @@ impl SledStore {
             self.by_expiry.apply_batch(expiries)?;
             self.revoked.apply_batch(revoked)?;
             self.issuer_of.apply_batch(issuers)?;
+            self.participant_certs.apply_batch(owners)?;
             Ok(())
         };
         for record in records {
@@ -639,6 +675,8 @@ impl CertificateStore for SledStore {
             &self.meta,
             &self.issuer_of,
             &self.children,
+            &self.participant_certs,
+            &self.participants,
         )
             .transaction(
                 |(
@@ -650,6 +688,8 @@ impl CertificateStore for SledStore {
                     meta,
                     issuer_of,
                     children,
+                    participant_certs,
+                    participants,
                 )| {
                     if certificates.get(serial.as_bytes())?.is_some() {
                         return Err(abort(StoreError::SerialTaken(serial.clone())));
@@ -660,6 +700,12 @@ impl CertificateStore for SledStore {
                         let mut key = lineage::length_prefixed(parent);
                         key.extend_from_slice(serial.as_bytes());
                         children.insert(key, &[])?;
+                    }
+                    if let Some(participant) = &record.participant {
+                        participants::count_issuance(participants, participant)?;
+                        let mut key = participants::certificate_index_prefix(participant);
+                        key.extend_from_slice(serial.as_bytes());
+                        participant_certs.insert(key, &[])?;
                     }
                     by_role.insert(prefixed(&[role_byte(record.role)], serial), &[])?;
                     by_status.insert(prefixed(&[status_byte(record.status)], serial), &[])?;
@@ -695,6 +741,7 @@ pub(crate) mod tests {
             fingerprint_sha256: "00".into(),
             issuer: 1,
             parent: None,
+            participant: None,
             der: vec![1, 2, 3],
         }
     }

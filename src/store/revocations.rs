@@ -1,7 +1,7 @@
 //! Revocations: the certificate record's status, and a compact `revoked` tree (serial →
 //! 25 bytes) that CRL generation scans without decoding whole certificate records.
 
-use sled::transaction::ConflictableTransactionError;
+use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 use sled::Transactional;
 use time::OffsetDateTime;
 
@@ -179,29 +179,89 @@ impl SledStore {
             &self.meta,
         )
             .transaction(|(certificates, by_status, revoked, audit, meta)| {
-                let bytes = certificates.get(serial.as_bytes())?.ok_or_else(|| {
-                    ConflictableTransactionError::Abort(StoreError::NotFound(serial.clone()))
-                })?;
-                let mut record = decode_record(&bytes)?;
-                let before = record.status;
-                change(&mut record).map_err(ConflictableTransactionError::Abort)?;
-                by_status.remove(prefixed(&[status_byte(before)], serial))?;
-                by_status.insert(prefixed(&[status_byte(record.status)], serial), &[])?;
-                certificates.insert(serial.as_bytes(), encode_record(&record)?)?;
-                match record
-                    .revocation
-                    .as_ref()
-                    .and_then(|r| RevokedEntry::from_record(&record, r))
-                {
-                    Some(entry) => revoked.insert(serial.as_bytes(), entry.encode())?,
-                    None => revoked.remove(serial.as_bytes())?,
-                };
+                let record = change_status_in(certificates, by_status, revoked, serial, &change)?;
                 audit::append(audit, meta, &event)?;
                 Ok(record)
             })?;
         self.flush()?;
         Ok(record)
     }
+}
+
+/// One certificate's status change inside a larger transaction (over `certificates`,
+/// `by_status` and `revoked`): `change` checks and edits the record, and the status index
+/// and the compact `revoked` tree follow it. The caller appends the audit entry.
+pub(super) fn change_status_in(
+    certificates: &TransactionalTree,
+    by_status: &TransactionalTree,
+    revoked: &TransactionalTree,
+    serial: &Serial,
+    change: impl Fn(&mut CertificateRecord) -> Result<(), StoreError>,
+) -> Tx<CertificateRecord> {
+    let bytes = certificates
+        .get(serial.as_bytes())?
+        .ok_or_else(|| ConflictableTransactionError::Abort(StoreError::NotFound(serial.clone())))?;
+    let mut record = decode_record(&bytes)?;
+    let before = record.status;
+    change(&mut record).map_err(ConflictableTransactionError::Abort)?;
+    by_status.remove(prefixed(&[status_byte(before)], serial))?;
+    by_status.insert(prefixed(&[status_byte(record.status)], serial), &[])?;
+    certificates.insert(serial.as_bytes(), encode_record(&record)?)?;
+    match record
+        .revocation
+        .as_ref()
+        .and_then(|r| RevokedEntry::from_record(&record, r))
+    {
+        Some(entry) => revoked.insert(serial.as_bytes(), entry.encode())?,
+        None => revoked.remove(serial.as_bytes())?,
+    };
+    Ok(record)
+}
+
+/// Revokes `record` (good, or on hold to make the hold permanent); `AlreadyRevoked`
+/// otherwise. The rule of [`RevocationStore::revoke`], shared with the participant acts.
+pub(super) fn apply_revocation(
+    record: &mut CertificateRecord,
+    revocation: &RevocationRecord,
+) -> Result<(), StoreError> {
+    let reason: RevocationReason = revocation
+        .reason
+        .parse()
+        .map_err(|e: crate::model::UnknownReason| StoreError::Corrupt(e.to_string()))?;
+    if let Some(existing) = &record.revocation {
+        // RFC 5280 §5.3.1: a hold may become a permanent revocation.
+        if existing.reason != RevocationReason::CertificateHold.name()
+            || reason == RevocationReason::CertificateHold
+        {
+            return Err(StoreError::AlreadyRevoked(
+                record.serial.clone(),
+                existing.reason.clone(),
+            ));
+        }
+    }
+    let mut revocation = revocation.clone();
+    if let Some(hold) = &record.revocation {
+        // RFC 5280 §5.3.1 practice: a hold made permanent keeps the hold's date, so
+        // what was signed while on hold never becomes valid again.
+        revocation.revoked_at = hold.revoked_at;
+    }
+    record.status = CertificateStatus::Revoked;
+    record.revocation = Some(revocation);
+    Ok(())
+}
+
+/// Lifts a certificateHold from `record`; `NotOnHold` otherwise.
+pub(super) fn apply_unhold(record: &mut CertificateRecord) -> Result<(), StoreError> {
+    let on_hold = record
+        .revocation
+        .as_ref()
+        .is_some_and(|r| r.reason == RevocationReason::CertificateHold.name());
+    if !on_hold {
+        return Err(StoreError::NotOnHold(record.serial.clone()));
+    }
+    record.status = CertificateStatus::Good;
+    record.revocation = None;
+    Ok(())
 }
 
 fn decode_record(bytes: &[u8]) -> Tx<CertificateRecord> {
@@ -221,47 +281,13 @@ impl RevocationStore for SledStore {
         revocation: RevocationRecord,
         event: AuditEvent,
     ) -> Result<CertificateRecord, StoreError> {
-        let reason: RevocationReason = revocation
-            .reason
-            .parse()
-            .map_err(|e: crate::model::UnknownReason| StoreError::Corrupt(e.to_string()))?;
         self.change_status(serial, event, |record| {
-            if let Some(existing) = &record.revocation {
-                // RFC 5280 §5.3.1: a hold may become a permanent revocation.
-                if existing.reason != RevocationReason::CertificateHold.name()
-                    || reason == RevocationReason::CertificateHold
-                {
-                    return Err(StoreError::AlreadyRevoked(
-                        serial.clone(),
-                        existing.reason.clone(),
-                    ));
-                }
-            }
-            let mut revocation = revocation.clone();
-            if let Some(hold) = &record.revocation {
-                // RFC 5280 §5.3.1 practice: a hold made permanent keeps the hold's date, so
-                // what was signed while on hold never becomes valid again.
-                revocation.revoked_at = hold.revoked_at;
-            }
-            record.status = CertificateStatus::Revoked;
-            record.revocation = Some(revocation);
-            Ok(())
+            apply_revocation(record, &revocation)
         })
     }
 
     fn unhold(&self, serial: &Serial, event: AuditEvent) -> Result<CertificateRecord, StoreError> {
-        self.change_status(serial, event, |record| {
-            let on_hold = record
-                .revocation
-                .as_ref()
-                .is_some_and(|r| r.reason == RevocationReason::CertificateHold.name());
-            if !on_hold {
-                return Err(StoreError::NotOnHold(serial.clone()));
-            }
-            record.status = CertificateStatus::Good;
-            record.revocation = None;
-            Ok(())
-        })
+        self.change_status(serial, event, apply_unhold)
     }
 
     fn revoke_unrecorded(

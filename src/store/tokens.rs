@@ -40,6 +40,9 @@ pub struct TokenRecord {
     /// The request under dual control its enrollment became, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval: Option<String>,
+    /// The registered participant it was made for (its names come from the registry).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub participant: Option<String>,
 }
 
 /// What the enrollment path needs from storage.
@@ -204,6 +207,7 @@ mod tests {
             serial: None,
             created_by: None,
             approval: None,
+            participant: None,
         };
         store
             .put_token(&token, AuditEvent::new("token-create", "test"))
