@@ -208,3 +208,84 @@ fn a_bank_certificate_is_issued_only_after_another_officers_approval() {
         "the audit trail",
     );
 }
+
+#[test]
+fn a_registered_bank_needs_approval_with_the_shipped_policy_and_a_buyer_does_not() {
+    let ca = TestCa::new();
+    let server = TestServer::start(&ca);
+    let alice = officer(&server, "alice", &["ra-officer"]);
+    let bob = officer(&server, "bob", &["ra-officer"]);
+    let as_alice = as_officer(&alice);
+    let added = ca.paypki_env(
+        &[
+            "participant",
+            "add",
+            "--role",
+            "bank",
+            "--name",
+            "Example Bank",
+            "--legal-name",
+            "Example Bank AG",
+            "--country",
+            "DE",
+            "--bic",
+            "DEUTDEFF",
+        ],
+        &as_alice,
+    );
+    added.assert_success("alice registers a bank");
+    let bank = added.stdout_text().trim().to_string();
+    let token = ca.paypki_env(&["token", "create", "--participant", &bank], &as_alice);
+    token.assert_success("alice makes the bank's token");
+    let token = token.stdout_text().trim().to_string();
+    // The participant's own CLI waits for approval: exit status 4, key kept.
+    let enrolled = ca.paypki(&[
+        "enroll",
+        "--url",
+        server.url(),
+        "--token",
+        &token,
+        "--out-dir",
+        ca.path("bank").to_str().unwrap(),
+    ]);
+    assert_eq!(enrolled.status.code(), Some(4), "{}", enrolled.describe());
+    assert_contains_all(
+        &enrolled.stderr_text(),
+        &["waiting for approval", "apr_"],
+        "enroll",
+    );
+    assert!(ca.path("bank/key.pem").exists());
+    let id = enrolled
+        .stderr_text()
+        .split_whitespace()
+        .find(|w| w.starts_with("apr_"))
+        .unwrap()
+        .trim_matches(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+        .to_string();
+    let own = ca.paypki_env(&["approval", "approve", &id], &as_alice);
+    assert!(!own.status.success(), "{}", own.describe());
+    ca.paypki_env(&["approval", "approve", &id], &as_officer(&bob))
+        .assert_success("bob approves the bank's certificate");
+    // The same command again fetches the certificate, for the key it kept.
+    let again = ca.paypki(&[
+        "enroll",
+        "--url",
+        server.url(),
+        "--token",
+        &token,
+        "--out-dir",
+        ca.path("bank").to_str().unwrap(),
+    ]);
+    again.assert_success("enroll again after approval");
+    let summary = check_cert(
+        &ca.path("bank/cert.pem"),
+        &ca.issuing_cert(),
+        &ca.root_cert(),
+    );
+    assert!(summary.subject.contains("DEUTDEFF"), "{}", summary.subject);
+
+    // A buyer (no [approval] in its policy) enrolls at once.
+    let (serial, _) = server.enroll_case(&enroll_case("buyer"), "ecdsa-p256", "buyer");
+    assert!(!serial.is_empty());
+    server.stop();
+}

@@ -108,6 +108,10 @@ fn wait_for_approval(
 }
 
 fn parse_wait(text: &str) -> Result<std::time::Duration, CliError> {
+    // The default: do not wait.
+    if matches!(text.trim(), "0" | "0s") {
+        return Ok(std::time::Duration::ZERO);
+    }
     super::parse_duration(text)
         .map_err(|e| CliError::Usage(format!("--wait: {e}")))
         .map(|d| std::time::Duration::from_secs(u64::try_from(d.whole_seconds()).unwrap_or(0)))
