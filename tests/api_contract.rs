@@ -28,7 +28,7 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use base64::Engine;
 use serde_json::{json, Value};
@@ -218,8 +218,8 @@ impl Ctx<'_> {
     fn renewal(
         &mut self,
         serial: &str,
-        signing_key: &PathBuf,
-        csr_key: &PathBuf,
+        signing_key: &Path,
+        csr_key: &Path,
         time: Option<u64>,
     ) -> Value {
         let csr = make_csr(csr_key, "/", &[], &self.file("renew.csr"));
