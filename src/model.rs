@@ -279,7 +279,7 @@ impl FromStr for KeyAlgorithm {
 }
 
 /// Whether a certificate may still be relied on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum CertificateStatus {
     /// Issued and not revoked (it may still have expired: see the validity).
@@ -697,6 +697,20 @@ impl FromStr for RevocationReason {
             .ok_or_else(|| UnknownReason(s.to_string()))
     }
 }
+
+/// In the API: one of the RFC 5280 names, exactly.
+impl utoipa::PartialSchema for RevocationReason {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some("RFC 5280 §5.3.1 reason name"))
+            .enum_values(Some(REASONS.iter().map(|e| e.1)))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for RevocationReason {}
 
 impl serde::Serialize for RevocationReason {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {

@@ -4,9 +4,136 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Role, Serial};
+use crate::model::{RevocationReason, Role, Serial};
 use crate::names::{SubjectAltName, SubjectName};
 use crate::ra::enrollment::{GrantNames, TokenGrant};
+
+/// The text forms the API accepts, as regular expressions. Each is also the `pattern` of
+/// its field in the OpenAPI document (`#[schema(pattern = …)]` takes a literal, so the
+/// literal is repeated there; a unit test of `http::openapi` checks that every one of
+/// these appears in the document). The server checks a field against its pattern before
+/// it parses it, so it refuses whatever the document forbids. They use only what
+/// ECMA-262 (JSON Schema's dialect) and the `regex` crate read alike.
+pub mod patterns {
+    /// A serial number: hex, 1 to 40 digits, optionally after `0x`; or octets separated
+    /// by colons (`22:bd:…`). Upper- or lowercase.
+    pub const SERIAL: &str =
+        "^(?:(?:0x)?[0-9A-Fa-f]{1,40}|[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){1,19})$";
+    /// An enrollment token, exactly as `paypki token create` prints it.
+    pub const TOKEN: &str = "^ppt_[0-9a-f]{24}_[0-9a-f]{64}$";
+    /// An officer's name.
+    pub const OFFICER_NAME: &str = "^[a-z0-9][a-z0-9-]{0,63}$";
+    /// A duration: a positive number (at most 100,000) and a unit, e.g. `24h`, `30d`.
+    pub const DURATION: &str = "^[1-9][0-9]{0,5}[smhdw]$";
+    /// Standard base64 with padding, canonical (unused bits zero), no whitespace.
+    pub const BASE64: &str =
+        "^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/][AQgw]==|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=)?$";
+    /// Hex octets (the `after` of a listing).
+    pub const HEX: &str = "^(?:[0-9a-fA-F]{2})*$";
+
+    /// Every pattern, for the test that finds each in the OpenAPI document.
+    pub const ALL: [&str; 6] = [SERIAL, TOKEN, OFFICER_NAME, DURATION, BASE64, HEX];
+
+    /// Whether `text` matches `pattern` (one of the constants above). A pattern that
+    /// does not compile (a bug, caught by the unit test) matches nothing.
+    pub fn matches(pattern: &'static str, text: &str) -> bool {
+        use std::collections::HashMap;
+        use std::sync::{Mutex, OnceLock};
+        static COMPILED: OnceLock<Mutex<HashMap<&'static str, Option<regex::Regex>>>> =
+            OnceLock::new();
+        let cache = COMPILED.get_or_init(|| Mutex::new(HashMap::new()));
+        let mut cache = cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        cache
+            .entry(pattern)
+            .or_insert_with(|| regex::Regex::new(pattern).ok())
+            .as_ref()
+            .is_some_and(|regex| regex.is_match(text))
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn patterns_compile_and_mean_what_they_say() {
+            for pattern in ALL {
+                assert!(regex::Regex::new(pattern).is_ok(), "{pattern}");
+            }
+            for good in ["01", "0x1f", "22BD819A", "22:bd:81", &"f".repeat(40)] {
+                assert!(matches(SERIAL, good), "{good}");
+            }
+            for bad in ["", "0x", "xyz", " 01", "2:2", &"f".repeat(41)] {
+                assert!(!matches(SERIAL, bad), "{bad}");
+            }
+            for good in ["", "QQ==", "QUI=", "QUJD", "AAEC"] {
+                assert!(matches(BASE64, good), "{good}");
+            }
+            // QR== and QUJ= have non-zero unused bits: the base64 crate refuses them.
+            for bad in ["QR==", "QUJ=", "QUJ", "QUJD\n", " QUJD", "QU-D"] {
+                assert!(!matches(BASE64, bad), "{bad}");
+            }
+            use base64::Engine;
+            for text in ["QR==", "QUJ=", "QQ==", "QUI="] {
+                assert_eq!(
+                    base64::engine::general_purpose::STANDARD
+                        .decode(text)
+                        .is_ok(),
+                    matches(BASE64, text),
+                    "{text}"
+                );
+            }
+            for good in ["1s", "24h", "30d", "100000w"] {
+                assert!(matches(DURATION, good), "{good}");
+            }
+            for bad in ["0d", "024h", "24", "h", " 24h", "24H", "1000000s"] {
+                assert!(!matches(DURATION, bad), "{bad}");
+            }
+        }
+    }
+}
+
+/// A role named exactly as the API spells it (`buyer`, `merchant`, `bank`, `gateway`).
+pub fn role(text: &str) -> Result<Role, String> {
+    Role::ALL
+        .into_iter()
+        .find(|role| role.as_str() == text)
+        .ok_or_else(|| crate::model::UnknownRole(text.to_string()).to_string())
+}
+
+/// A serial number in one of the forms of [`patterns::SERIAL`].
+pub fn serial(text: &str) -> Result<Serial, String> {
+    if !patterns::matches(patterns::SERIAL, text) {
+        return Err(format!(
+            "serial {text:?} is not hexadecimal (1 to 40 digits, optionally after 0x, or octets separated by colons)"
+        ));
+    }
+    text.parse()
+        .map_err(|e: crate::model::SerialError| e.to_string())
+}
+
+/// A duration in the form of [`patterns::DURATION`] (e.g. `24h`).
+pub fn duration(field: &str, text: &str) -> Result<time::Duration, String> {
+    if !patterns::matches(patterns::DURATION, text) {
+        return Err(format!(
+            "{field} {text:?} is not a duration: a positive number and a unit s, m, h, d or w (e.g. 24h, 30d)"
+        ));
+    }
+    crate::clock::parse_duration(text).map_err(|e| format!("{field}: {e}"))
+}
+
+/// A revocation reason named exactly as RFC 5280 §5.3.1 names it (`keyCompromise`).
+pub fn reason(text: &str) -> Result<RevocationReason, String> {
+    match text.parse::<RevocationReason>() {
+        Ok(reason) if reason.name() == text => Ok(reason),
+        Ok(reason) => Err(format!(
+            "reason {text:?} must be written as RFC 5280 names it: {}",
+            reason.name()
+        )),
+        Err(e) => Err(e.to_string()),
+    }
+}
 
 /// `POST /v1/admin/tokens` body: either `participant`, or `role` and `subject` (and SANs).
 #[derive(Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
@@ -14,6 +141,7 @@ use crate::ra::enrollment::{GrantNames, TokenGrant};
 pub struct TokenCreateRequest {
     /// buyer, merchant, bank or gateway (not with `participant`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Role>)]
     pub role: Option<String>,
     /// Subject, e.g. `CN=Shop,O=Shop Ltd,serialNumber=M1234567` (not with `participant`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -26,6 +154,7 @@ pub struct TokenCreateRequest {
     pub participant: Option<String>,
     /// Lifetime such as `24h`; the policy's default when absent.
     #[serde(default)]
+    #[schema(pattern = "^[1-9][0-9]{0,5}[smhdw]$")]
     pub ttl: Option<String>,
 }
 
@@ -37,12 +166,14 @@ pub struct TokenCreated {
     /// The token's public id (for the audit trail).
     pub id: String,
     /// The role.
+    #[schema(value_type = Role)]
     pub role: String,
     /// The subject.
     pub subject: String,
     /// SANs.
     pub subject_alt_names: Vec<String>,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     pub expires_at: String,
     /// The participant it was made for, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -86,7 +217,7 @@ pub fn token_grant(request: &TokenCreateRequest) -> Result<TokenGrant, GrantErro
     let ttl = request
         .ttl
         .as_deref()
-        .map(crate::clock::parse_duration)
+        .map(|text| duration("ttl", text))
         .transpose()
         .map_err(GrantError::Value)?;
     if let Some(participant) = &request.participant {
@@ -110,9 +241,7 @@ pub fn token_grant(request: &TokenCreateRequest) -> Result<TokenGrant, GrantErro
             "give either participant (a registered participant's id) or role and subject".into(),
         ));
     };
-    let role: Role = role
-        .parse()
-        .map_err(|e: crate::model::UnknownRole| GrantError::Value(e.to_string()))?;
+    let role: Role = self::role(role).map_err(GrantError::Value)?;
     let subject: SubjectName = subject
         .parse()
         .map_err(|e: crate::names::NameError| GrantError::Value(e.to_string()))?;
@@ -141,12 +270,15 @@ pub fn token_grant(request: &TokenCreateRequest) -> Result<TokenGrant, GrantErro
 #[serde(deny_unknown_fields)]
 pub struct RevokeRequest {
     /// Serial number, hex.
+    #[schema(pattern = "^(?:(?:0x)?[0-9A-Fa-f]{1,40}|[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){1,19})$")]
     pub serial: String,
     /// RFC 5280 §5.3.1 reason: unspecified, keyCompromise, cACompromise, affiliationChanged,
     /// superseded, cessationOfOperation, certificateHold, privilegeWithdrawn, aACompromise.
+    #[schema(value_type = RevocationReason)]
     pub reason: String,
     /// RFC 3339: when the key is known or suspected to have been compromised.
     #[serde(default)]
+    #[schema(format = DateTime)]
     pub invalidity_date: Option<String>,
     /// Also revoke a serial this CA has no record of (a certificate issued after the
     /// backup the data directory was restored from): it goes on the CRL of issuing CA
@@ -155,19 +287,23 @@ pub struct RevokeRequest {
     pub unrecorded: bool,
     /// With `unrecorded`: the issuing CA that issued the serial (default: the active one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1)]
     pub ca: Option<u32>,
 }
 
 /// The certificate's status after a revocation or unhold.
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RevocationResult {
-    /// Serial number, hex.
+    /// Serial number, lowercase hex.
     pub serial: String,
     /// `good` or `revoked`.
+    #[schema(value_type = crate::model::CertificateStatus)]
     pub status: String,
     /// Reason name when revoked.
+    #[schema(value_type = Option<RevocationReason>)]
     pub reason: Option<String>,
     /// RFC 3339, when revoked.
+    #[schema(format = DateTime)]
     pub revoked_at: Option<String>,
     /// True when the serial had no certificate record (revoked with `unrecorded`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -225,14 +361,8 @@ pub fn revocation_fields(
     ),
     String,
 > {
-    let serial: Serial = request
-        .serial
-        .parse()
-        .map_err(|e: crate::model::SerialError| e.to_string())?;
-    let reason = request
-        .reason
-        .parse()
-        .map_err(|e: crate::model::UnknownReason| e.to_string())?;
+    let serial = serial(&request.serial)?;
+    let reason = reason(&request.reason)?;
     let invalidity = request
         .invalidity_date
         .as_deref()
@@ -254,6 +384,7 @@ pub struct VerifyBody {
     pub certificate: Option<String>,
     /// Serial (hex) of a certificate this CA issued.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^(?:(?:0x)?[0-9A-Fa-f]{1,40}|[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){1,19})$")]
     pub serial: Option<String>,
     /// The message, base64.
     pub message: String,
@@ -261,16 +392,20 @@ pub struct VerifyBody {
     pub signature: String,
     /// `raw` (default) or `cms` (detached PKCS#7 / CMS SignedData).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<SignatureFormatName>)]
     pub format: Option<String>,
     /// For `raw`: ecdsa-sha256, ecdsa-sha384, ed25519, rsa-pkcs1-sha256/384/512,
     /// rsa-pss-sha256/384/512; inferred from the key when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<AlgorithmName>)]
     pub algorithm: Option<String>,
     /// When the signature was made, RFC 3339 (default: now).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
     pub time: Option<String>,
     /// buyer, merchant, bank or gateway.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Role>)]
     pub require_role: Option<String>,
 }
 
@@ -282,9 +417,11 @@ pub struct ValidateBody {
     pub chain: Vec<String>,
     /// RFC 3339 (default: now).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
     pub time: Option<String>,
     /// `serverAuth`, `clientAuth` or `any` (default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<UsageName>)]
     pub usage: Option<String>,
 }
 
@@ -490,4 +627,67 @@ impl From<&crate::ra::participants::ParticipantAct> for ParticipantActResult {
                 .collect(),
         }
     }
+}
+
+/// The values of a verify request's `format`. Any other value is the verdict
+/// `malformed` (the verification endpoints answer content problems with a verdict).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SignatureFormatName {
+    /// A bare signature (the default).
+    Raw,
+    /// Detached CMS SignedData.
+    Cms,
+    /// The same as `cms`.
+    Pkcs7,
+}
+
+/// The values of a verify request's `algorithm` (the names of
+/// [`crate::signature::SignatureScheme`]). Any other is the verdict
+/// `unsupported_algorithm`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum AlgorithmName {
+    /// ECDSA with SHA-256, DER signature.
+    EcdsaSha256,
+    /// ECDSA with SHA-384, DER signature.
+    EcdsaSha384,
+    /// ECDSA P-256 with SHA-256, r‖s signature.
+    EcdsaSha256Fixed,
+    /// ECDSA P-384 with SHA-384, r‖s signature.
+    EcdsaSha384Fixed,
+    /// Ed25519.
+    Ed25519,
+    /// RSASSA-PKCS1-v1_5 with SHA-256.
+    RsaPkcs1Sha256,
+    /// RSASSA-PKCS1-v1_5 with SHA-384.
+    RsaPkcs1Sha384,
+    /// RSASSA-PKCS1-v1_5 with SHA-512.
+    RsaPkcs1Sha512,
+    /// RSASSA-PSS with SHA-256.
+    RsaPssSha256,
+    /// RSASSA-PSS with SHA-384.
+    RsaPssSha384,
+    /// RSASSA-PSS with SHA-512.
+    RsaPssSha512,
+}
+
+/// The values of a validate request's `usage`. Any other is the verdict `malformed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub enum UsageName {
+    /// TLS server authentication.
+    #[serde(rename = "serverAuth")]
+    ServerAuth,
+    /// The same as `serverAuth`.
+    #[serde(rename = "server_auth")]
+    ServerAuthSnake,
+    /// TLS client authentication.
+    #[serde(rename = "clientAuth")]
+    ClientAuth,
+    /// The same as `clientAuth`.
+    #[serde(rename = "client_auth")]
+    ClientAuthSnake,
+    /// No EKU check (the default).
+    #[serde(rename = "any")]
+    Any,
 }

@@ -78,9 +78,16 @@ fn print_result(result: &RevocationResult) {
 }
 
 pub(super) fn revoke(context: &Context, args: RevokeArgs) -> Result<(), CliError> {
+    // The API takes a reason exactly as RFC 5280 names it; the command line any spelling
+    // of it (`key-compromise`).
+    let reason = args
+        .reason
+        .parse::<crate::model::RevocationReason>()
+        .map(|reason| reason.name().to_string())
+        .unwrap_or(args.reason);
     let request = RevokeRequest {
         serial: args.serial,
-        reason: args.reason,
+        reason,
         invalidity_date: args.invalidity_date,
         unrecorded: args.unrecorded,
         ca: args.ca,

@@ -39,8 +39,14 @@ pub struct TokenCreateArgs {
 
 pub(super) fn run(context: &Context, command: TokenCommand) -> Result<(), CliError> {
     let TokenCommand::Create(args) = command;
+    // The API takes the role in lowercase; the command line in any case.
+    let role = args.role.map(|role| {
+        role.parse::<crate::model::Role>()
+            .map(|role| role.to_string())
+            .unwrap_or(role)
+    });
     let request = TokenCreateRequest {
-        role: args.role,
+        role,
         subject: args.subject,
         subject_alt_names: args.sans,
         ttl: args.ttl,

@@ -4,16 +4,16 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
 
-use super::extract::{ApiJson, Officer, READERS};
+use super::extract::{ApiJson, ApiPath, ApiQuery, Officer, READERS};
 use super::{blocking, AppState, Problem};
+use crate::model::CertificateStatus;
 use crate::model::OfficerRole;
-use crate::model::{CertificateStatus, Role, Serial};
-use crate::store::ListFilter;
+use crate::store::{AuditReport, CertificateRecord, ListFilter};
 pub use crate::wire::{
     revocation_fields, token_grant, GrantError, ParticipantActResult, ParticipantBody,
     ParticipantView, RevocationResult, RevokeRequest, TokenCreateRequest, TokenCreated,
@@ -39,11 +39,11 @@ fn refused(error: GrantError) -> Problem {
     security(("admin" = [])),
     responses(
         (status = 201, description = "Created", body = TokenCreated),
-        (status = 400, description = "Malformed, or participant together with role, subject or SANs", body = Problem),
-        (status = 401, description = "No, a wrong or a disabled officer's credential", body = Problem),
-        (status = 403, description = "The officer lacks the role this needs, or the participant is suspended or terminated", body = Problem),
-        (status = 404, description = "Unknown participant", body = Problem),
-        (status = 422, description = "The grant breaks the role's policy", body = Problem),
+        (status = 400, description = "Not JSON of this shape, or a participant together with role, subject or SANs (malformed-request)", body = Problem),
+        (status = 401, description = "No, a wrong or a disabled officer's credential (unauthorized)", body = Problem),
+        (status = 403, description = "The officer lacks the ra-officer role (forbidden), or the participant is suspended or terminated (participant-inactive)", body = Problem),
+        (status = 404, description = "Unknown participant (not-found)", body = Problem),
+        (status = 422, description = "A role, subject, SAN or ttl that cannot be read, or a grant the role's policy refuses (policy-violation)", body = Problem),
     ))]
 pub(crate) async fn create_token(
     officer: Officer,
@@ -66,12 +66,12 @@ pub(crate) async fn create_token(
     responses(
         (status = 201, description = "Revoked", body = RevocationResult),
         (status = 202, description = "Under dual control: a request waiting for another officer's approval", body = super::approvals::PendingResponse),
-        (status = 400, description = "Malformed", body = Problem),
-        (status = 401, description = "No, a wrong or a disabled officer's credential", body = Problem),
-        (status = 403, description = "The officer lacks the role this needs", body = Problem),
-        (status = 404, description = "Unknown serial (without `unrecorded`), or unknown issuing CA", body = Problem),
-        (status = 409, description = "Already revoked", body = Problem),
-        (status = 422, description = "Invalidity date in the future, or a hold of an unrecorded serial", body = Problem),
+        (status = 400, description = "Not JSON of this shape, a bad serial, reason or date, or `ca` without `unrecorded` (malformed-request)", body = Problem),
+        (status = 401, description = "No, a wrong or a disabled officer's credential (unauthorized)", body = Problem),
+        (status = 403, description = "The officer lacks the revocation-officer role (forbidden)", body = Problem),
+        (status = 404, description = "Unknown serial (without `unrecorded`), or unknown issuing CA (not-found)", body = Problem),
+        (status = 409, description = "Already revoked (already-revoked)", body = Problem),
+        (status = 422, description = "Invalidity date in the future, or a hold of an unrecorded serial (revocation-refused)", body = Problem),
     ))]
 pub(crate) async fn revoke(
     officer: Officer,
@@ -116,24 +116,23 @@ pub(crate) async fn revoke(
 
 /// Lifts a certificateHold.
 #[utoipa::path(post, path = "/v1/admin/revocations/{serial}/unhold", tag = "admin",
-    params(("serial" = String, Path, description = "Serial number, hex")),
+    params(("serial" = String, Path, description = "Serial number, hex", pattern = "^(?:(?:0x)?[0-9A-Fa-f]{1,40}|[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){1,19})$")),
     security(("admin" = [])),
     responses(
         (status = 200, description = "Good again", body = RevocationResult),
-        (status = 401, description = "No, a wrong or a disabled officer's credential", body = Problem),
-        (status = 403, description = "The officer lacks the role this needs", body = Problem),
-        (status = 404, description = "Unknown serial", body = Problem),
-        (status = 409, description = "Not on hold", body = Problem),
+        (status = 400, description = "Not a serial number (malformed-request)", body = Problem),
+        (status = 401, description = "No, a wrong or a disabled officer's credential (unauthorized)", body = Problem),
+        (status = 403, description = "The officer lacks the revocation-officer role (forbidden)", body = Problem),
+        (status = 404, description = "Unknown serial (not-found)", body = Problem),
+        (status = 409, description = "Not on hold (not-on-hold)", body = Problem),
     ))]
 pub(crate) async fn unhold(
     officer: Officer,
     State(state): State<Arc<AppState>>,
-    Path(serial): Path<String>,
+    ApiPath(serial): ApiPath<String>,
 ) -> Result<impl IntoResponse, Problem> {
     officer.require(OfficerRole::RevocationOfficer)?;
-    let serial: Serial = serial
-        .parse()
-        .map_err(|e: crate::model::SerialError| Problem::bad_request(e.to_string()))?;
+    let serial = crate::wire::serial(&serial).map_err(Problem::bad_request)?;
     let worker = state.clone();
     let actor = officer.actor();
     let record = blocking(move || worker.ra.unhold(&serial, &actor).map_err(Problem::from)).await?;
@@ -145,7 +144,15 @@ pub(crate) async fn unhold(
 #[serde(deny_unknown_fields)]
 pub(crate) struct TokenBatchRequest {
     /// At most 10,000 grants.
+    #[schema(max_items = 10000)]
     items: Vec<TokenCreateRequest>,
+}
+
+/// `POST /v1/admin/tokens/batch` answer.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct TokenBatchCreated {
+    /// The tokens, in the order of the grants.
+    tokens: Vec<TokenCreated>,
 }
 
 /// Most tokens in one batch.
@@ -155,11 +162,11 @@ pub const MAX_TOKEN_BATCH: usize = 10_000;
 #[utoipa::path(post, path = "/v1/admin/tokens/batch", tag = "admin", request_body = TokenBatchRequest,
     security(("admin" = [])),
     responses(
-        (status = 201, description = "Created, in order", content_type = "application/json"),
-        (status = 400, description = "Malformed or more than 10,000 items", body = Problem),
-        (status = 401, description = "No, a wrong or a disabled officer's credential", body = Problem),
-        (status = 403, description = "The officer lacks the role this needs", body = Problem),
-        (status = 422, description = "A grant breaks its role's policy; nothing was created", body = Problem),
+        (status = 201, description = "Created, in order", body = TokenBatchCreated),
+        (status = 400, description = "Not JSON of this shape, or more than 10,000 items (malformed-request)", body = Problem),
+        (status = 401, description = "No, a wrong or a disabled officer's credential (unauthorized)", body = Problem),
+        (status = 403, description = "The officer lacks the ra-officer role (forbidden)", body = Problem),
+        (status = 422, description = "A grant cannot be read or breaks its role's policy; the detail names it (`items[i]: …`); nothing was created (policy-violation)", body = Problem),
     ))]
 pub(crate) async fn create_tokens(
     officer: Officer,
@@ -203,24 +210,44 @@ pub(crate) async fn create_tokens(
     let tokens: Vec<TokenCreated> = created.into_iter().map(TokenCreated::from).collect();
     Ok((
         StatusCode::CREATED,
-        axum::Json(serde_json::json!({ "tokens": tokens })),
+        axum::Json(TokenBatchCreated { tokens }),
     ))
 }
 
-/// Query of `GET /v1/admin/certificates`.
+/// Query of `GET /v1/admin/certificates`; any other parameter is 400.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ListQuery {
     /// Only this role.
+    #[param(value_type = Option<crate::model::Role>, nullable = false)]
     role: Option<String>,
-    /// `good` or `revoked`.
+    /// Only certificates with this status.
+    #[param(value_type = Option<CertificateStatus>, nullable = false)]
     status: Option<String>,
-    /// e.g. `30d`.
+    /// Only certificates that have not expired and expire within this duration (e.g.
+    /// `30d`), soonest first.
+    #[param(pattern = "^[1-9][0-9]{0,5}[smhdw]$", nullable = false)]
     expiring_within: Option<String>,
-    /// At most this many (default 1000, at most 100,000).
-    limit: Option<usize>,
+    /// At most this many (default 1000).
+    #[param(minimum = 1, maximum = 100000, nullable = false)]
+    limit: Option<u32>,
     /// The `next` of the previous page, to continue the same listing.
+    #[param(pattern = "^(?:[0-9a-fA-F]{2})*$", nullable = false)]
     after: Option<String>,
+}
+
+/// Most records one page may ask for (`limit`).
+pub const MAX_LIST_LIMIT: u32 = 100_000;
+
+/// `GET /v1/admin/certificates` answer.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct CertificatePage {
+    /// The records of this page.
+    certificates: Vec<CertificateRecord>,
+    /// Give it back as `after` for the next page; null on the last page.
+    #[schema(pattern = "^(?:[0-9a-f]{2})*$")]
+    next: Option<String>,
 }
 
 /// Lists certificates: stored records (DER in base64) for the CLI and for scripts, a page
@@ -228,23 +255,24 @@ pub(crate) struct ListQuery {
 #[utoipa::path(get, path = "/v1/admin/certificates", tag = "admin", params(ListQuery),
     security(("admin" = [])),
     responses(
-        (status = 200, description = "Records", content_type = "application/json"),
-        (status = 400, description = "Bad filter", body = Problem),
-        (status = 401, description = "No, a wrong or a disabled officer's credential", body = Problem),
-        (status = 403, description = "The officer lacks the role this needs", body = Problem),
+        (status = 200, description = "A page of records", body = CertificatePage),
+        (status = 400, description = "A bad or unknown query parameter (malformed-request)", body = Problem),
+        (status = 401, description = "No, a wrong or a disabled officer's credential (unauthorized)", body = Problem),
+        (status = 403, description = "The officer has none of the auditor, ra-officer, revocation-officer, ca-operator roles (forbidden)", body = Problem),
     ))]
 pub(crate) async fn list_certificates(
     officer: Officer,
     State(state): State<Arc<AppState>>,
-    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+    query: Result<ApiQuery<ListQuery>, Problem>,
 ) -> Result<impl IntoResponse, Problem> {
     officer.require_any(READERS)?;
-    let Query(query) = query.map_err(|e| Problem::bad_request(e.body_text()))?;
+    let ApiQuery(query) = query?;
     let role = query
         .role
-        .map(|r| r.parse::<Role>())
+        .as_deref()
+        .map(crate::wire::role)
         .transpose()
-        .map_err(|e| Problem::bad_request(e.to_string()))?;
+        .map_err(Problem::bad_request)?;
     let status = match query.status.as_deref() {
         None => None,
         Some("good") => Some(CertificateStatus::Good),
@@ -258,10 +286,19 @@ pub(crate) async fn list_certificates(
     let expiring_before = query
         .expiring_within
         .as_deref()
-        .map(crate::clock::parse_duration)
+        .map(|text| crate::wire::duration("expiring_within", text))
         .transpose()
         .map_err(Problem::bad_request)?
         .map(|d| time::OffsetDateTime::now_utc() + d);
+    let limit = match query.limit {
+        None => 1000,
+        Some(limit) if (1..=MAX_LIST_LIMIT).contains(&limit) => limit,
+        Some(limit) => {
+            return Err(Problem::bad_request(format!(
+                "limit {limit} must be 1 to {MAX_LIST_LIMIT}"
+            )))
+        }
+    };
     let after = query
         .after
         .as_deref()
@@ -274,37 +311,36 @@ pub(crate) async fn list_certificates(
         role,
         status,
         expiring_before,
-        limit: Some(query.limit.unwrap_or(1000).clamp(1, 100_000)),
+        limit: usize::try_from(limit).ok(),
         after,
     };
     let worker = state.clone();
     let page =
         blocking(move || worker.ra.store().list_page(&filter).map_err(Problem::from)).await?;
-    Ok(axum::Json(serde_json::json!({
-        "certificates": page.records,
-        "next": page.next.map(hex::encode),
-    })))
+    Ok(axum::Json(CertificatePage {
+        certificates: page.records,
+        next: page.next.map(hex::encode),
+    }))
 }
 
 /// One stored record (DER in base64).
 #[utoipa::path(get, path = "/v1/admin/certificates/{serial}", tag = "admin",
-    params(("serial" = String, Path, description = "Serial number, hex")),
+    params(("serial" = String, Path, description = "Serial number, hex", pattern = "^(?:(?:0x)?[0-9A-Fa-f]{1,40}|[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){1,19})$")),
     security(("admin" = [])),
     responses(
-        (status = 200, description = "Record", content_type = "application/json"),
-        (status = 401, description = "No, a wrong or a disabled officer's credential", body = Problem),
-        (status = 403, description = "The officer lacks the role this needs", body = Problem),
-        (status = 404, description = "Unknown serial", body = Problem),
+        (status = 200, description = "The record", body = CertificateRecord),
+        (status = 400, description = "Not a serial number (malformed-request)", body = Problem),
+        (status = 401, description = "No, a wrong or a disabled officer's credential (unauthorized)", body = Problem),
+        (status = 403, description = "The officer has none of the auditor, ra-officer, revocation-officer, ca-operator roles (forbidden)", body = Problem),
+        (status = 404, description = "Unknown serial (not-found)", body = Problem),
     ))]
 pub(crate) async fn show_certificate(
     officer: Officer,
     State(state): State<Arc<AppState>>,
-    Path(serial): Path<String>,
+    ApiPath(serial): ApiPath<String>,
 ) -> Result<impl IntoResponse, Problem> {
     officer.require_any(READERS)?;
-    let serial: Serial = serial
-        .parse()
-        .map_err(|e: crate::model::SerialError| Problem::bad_request(e.to_string()))?;
+    let serial = crate::wire::serial(&serial).map_err(Problem::bad_request)?;
     let record = state
         .ra
         .store()
@@ -316,9 +352,9 @@ pub(crate) async fn show_certificate(
 /// Walks the audit chain.
 #[utoipa::path(get, path = "/v1/admin/audit/verify", tag = "admin", security(("admin" = [])),
     responses(
-        (status = 200, description = "Report: problems is empty when intact", content_type = "application/json"),
-        (status = 401, description = "No, a wrong or a disabled officer's credential", body = Problem),
-        (status = 403, description = "The officer lacks the role this needs", body = Problem),
+        (status = 200, description = "Report: problems is empty when intact", body = AuditReport),
+        (status = 401, description = "No, a wrong or a disabled officer's credential (unauthorized)", body = Problem),
+        (status = 403, description = "The officer lacks the auditor role (forbidden)", body = Problem),
     ))]
 pub(crate) async fn verify_audit(
     officer: Officer,
@@ -336,8 +372,10 @@ pub(crate) struct PublishedRootCrl {
     /// cRLNumber.
     number: u64,
     /// thisUpdate, RFC 3339.
+    #[schema(format = DateTime)]
     this_update: String,
     /// nextUpdate, RFC 3339.
+    #[schema(format = DateTime)]
     next_update: String,
     /// How many issuing CAs it lists as revoked.
     entries: usize,
@@ -348,21 +386,53 @@ pub(crate) struct PublishedRootCrl {
 /// the data directory before it is served, and the issuing CAs it lists count as revoked
 /// from then on.
 #[utoipa::path(post, path = "/v1/admin/crls/root", tag = "admin",
-    request_body(content = Vec<u8>, content_type = "application/pkix-crl", description = "The CRL, DER (PEM also accepted)"),
+    request_body(description = "The CRL, DER (PEM also accepted)", content(("application/pkix-crl"))),
     security(("admin" = [])),
     responses(
         (status = 200, description = "Published", body = PublishedRootCrl),
-        (status = 401, description = "No, a wrong or a disabled officer's credential", body = Problem),
-        (status = 403, description = "The officer lacks the role this needs", body = Problem),
-        (status = 409, description = "Not newer than the published root CRL", body = Problem),
-        (status = 422, description = "Not a CRL signed by this CA's root", body = Problem),
+        (status = 401, description = "No, a wrong or a disabled officer's credential (unauthorized)", body = Problem),
+        (status = 403, description = "The officer lacks the ca-operator role (forbidden)", body = Problem),
+        (status = 409, description = "Not newer than the published root CRL (crl-not-newer)", body = Problem),
+        (status = 413, description = "The body is over 96 KiB (payload-too-large)", body = Problem),
+        (status = 415, description = "The Content-Type is not application/pkix-crl (unsupported-media-type)", body = Problem),
+        (status = 422, description = "Not a CRL signed by this CA's root (bad-crl)", body = Problem),
     ))]
 pub(crate) async fn publish_root_crl(
     officer: Officer,
     State(state): State<Arc<AppState>>,
-    body: axum::body::Bytes,
+    headers: axum::http::HeaderMap,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<impl IntoResponse, Problem> {
     officer.require(OfficerRole::CaOperator)?;
+    let content_type = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase());
+    if content_type.as_deref() != Some("application/pkix-crl") {
+        return Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "Unsupported media type",
+            "send the CRL with Content-Type: application/pkix-crl",
+        ));
+    }
+    let body = body.map_err(|rejection| {
+        let status = rejection.status();
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            Problem::new(
+                status,
+                "payload-too-large",
+                "Payload too large",
+                format!("the request body is too large: {}", rejection.body_text()),
+            )
+        } else {
+            Problem::bad_request(format!(
+                "the request body could not be read: {}",
+                rejection.body_text()
+            ))
+        }
+    })?;
     let der = match pem::parse(&body) {
         Ok(block) if block.tag() == "X509 CRL" => block.into_contents(),
         _ => body.to_vec(),
@@ -453,13 +523,13 @@ pub(crate) async fn add_participant(
 pub(crate) async fn list_participants(
     officer: Officer,
     State(state): State<Arc<AppState>>,
-    query: Result<Query<ParticipantListQuery>, axum::extract::rejection::QueryRejection>,
+    query: Result<ApiQuery<ParticipantListQuery>, Problem>,
 ) -> Result<impl IntoResponse, Problem> {
     officer.require_any(READERS)?;
-    let Query(query) = query.map_err(|e| Problem::bad_request(e.body_text()))?;
+    let ApiQuery(query) = query?;
     let role = query
         .role
-        .map(|r| r.parse::<Role>())
+        .map(|r| crate::wire::role(&r))
         .transpose()
         .map_err(|e| Problem::bad_request(e.to_string()))?;
     let status = query
@@ -499,7 +569,7 @@ pub(crate) async fn list_participants(
 pub(crate) async fn show_participant(
     officer: Officer,
     State(state): State<Arc<AppState>>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<impl IntoResponse, Problem> {
     officer.require_any(READERS)?;
     let worker = state.clone();
@@ -532,7 +602,7 @@ pub(crate) async fn show_participant(
 pub(crate) async fn update_participant(
     officer: Officer,
     State(state): State<Arc<AppState>>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<ParticipantBody>,
 ) -> Result<impl IntoResponse, Problem> {
     officer.require(OfficerRole::RaOfficer)?;
@@ -584,7 +654,7 @@ async fn participant_act(
 pub(crate) async fn suspend_participant(
     officer: Officer,
     State(state): State<Arc<AppState>>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<impl IntoResponse, Problem> {
     officer.require(OfficerRole::RaOfficer)?;
     participant_act(
@@ -611,7 +681,7 @@ pub(crate) async fn suspend_participant(
 pub(crate) async fn resume_participant(
     officer: Officer,
     State(state): State<Arc<AppState>>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<impl IntoResponse, Problem> {
     officer.require(OfficerRole::RaOfficer)?;
     participant_act(
@@ -638,7 +708,7 @@ pub(crate) async fn resume_participant(
 pub(crate) async fn terminate_participant(
     officer: Officer,
     State(state): State<Arc<AppState>>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<impl IntoResponse, Problem> {
     officer.require(OfficerRole::RaOfficer)?;
     participant_act(

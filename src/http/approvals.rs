@@ -4,12 +4,12 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
-use super::extract::{ApiJson, Officer};
+use super::extract::{ApiJson, ApiPath, ApiQuery, Officer};
 use super::{blocking, AppState, Problem};
 use crate::model::OfficerRole;
 use crate::ra::approvals::ApprovalView;
@@ -94,10 +94,10 @@ pub struct ApprovalList {
 pub(crate) async fn list(
     officer: Officer,
     State(state): State<Arc<AppState>>,
-    query: Result<Query<ApprovalQuery>, axum::extract::rejection::QueryRejection>,
+    query: Result<ApiQuery<ApprovalQuery>, Problem>,
 ) -> Result<impl IntoResponse, Problem> {
     officer.require_any(DECIDERS)?;
-    let Query(query) = query.map_err(|e| Problem::bad_request(e.body_text()))?;
+    let ApiQuery(query) = query?;
     let limit = query.limit.unwrap_or(1000);
     if !(1..=100_000).contains(&limit) {
         return Err(Problem::bad_request("limit must be 1 to 100000"));
@@ -126,7 +126,7 @@ pub(crate) async fn list(
 pub(crate) async fn show(
     officer: Officer,
     State(state): State<Arc<AppState>>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<impl IntoResponse, Problem> {
     officer.require_any(DECIDERS)?;
     let worker = state.clone();
@@ -148,7 +148,7 @@ pub(crate) async fn show(
 pub(crate) async fn approve(
     officer: Officer,
     State(state): State<Arc<AppState>>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<impl IntoResponse, Problem> {
     let worker = state.clone();
     let record =
@@ -181,7 +181,7 @@ pub(crate) struct RejectRequest {
 pub(crate) async fn reject(
     officer: Officer,
     State(state): State<Arc<AppState>>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(request): ApiJson<RejectRequest>,
 ) -> Result<impl IntoResponse, Problem> {
     let reason = request.reason.trim().to_string();
@@ -212,7 +212,7 @@ pub(crate) async fn reject(
     ))]
 pub(crate) async fn poll(
     State(state): State<Arc<AppState>>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, Problem> {
     let worker = state.clone();
     let record = blocking(move || worker.ra.approval(&id).map_err(Problem::from)).await?;

@@ -2,31 +2,37 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::response::Response;
 use serde::Serialize;
 
+use super::extract::{ApiPath, ApiQuery};
 use super::{typed_body, AppState, Problem};
-use crate::model::Serial;
 
 /// A certificate and its status.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct CertificateView {
     /// Serial number, lowercase hex.
+    #[schema(pattern = "^[0-9a-f]+$")]
     serial: String,
     /// `good` or `revoked`.
+    #[schema(value_type = crate::model::CertificateStatus)]
     status: String,
     /// `valid` now, or `expired` / `not_yet_valid`.
+    #[schema(value_type = Validity)]
     validity: String,
     /// The role.
+    #[schema(value_type = crate::model::Role)]
     role: String,
     /// The subject.
     subject: String,
     /// SANs.
     subject_alt_names: Vec<String>,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     not_before: String,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     not_after: String,
     /// Present when revoked.
     revocation: Option<RevocationView>,
@@ -38,32 +44,46 @@ pub(crate) struct CertificateView {
     issuer: u32,
 }
 
+/// Whether a certificate is within its validity now.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)] // Only its schema is used: `validity` is written as text.
+pub(crate) enum Validity {
+    /// Within its validity.
+    Valid,
+    /// After its notAfter.
+    Expired,
+    /// Before its notBefore.
+    NotYetValid,
+}
+
 /// Revocation details.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct RevocationView {
     /// RFC 5280 §5.3.1 reason name.
+    #[schema(value_type = crate::model::RevocationReason)]
     reason: String,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     revoked_at: String,
     /// RFC 3339, when given.
+    #[schema(format = DateTime)]
     invalidity_date: Option<String>,
 }
 
 /// A certificate issued by this CA, with its current status.
 #[utoipa::path(get, path = "/v1/certificates/{serial}", tag = "certificates",
-    params(("serial" = String, Path, description = "Serial number, hex")),
+    params(("serial" = String, Path, description = "Serial number, hex", pattern = "^(?:(?:0x)?[0-9A-Fa-f]{1,40}|[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){1,19})$")),
     responses(
         (status = 200, description = "Found", body = CertificateView),
-        (status = 400, description = "Not a serial number", body = Problem),
-        (status = 404, description = "Not issued by this CA", body = Problem),
+        (status = 400, description = "Not a serial number (malformed-request)", body = Problem),
+        (status = 404, description = "Not issued by this CA (not-found)", body = Problem),
     ))]
 pub(crate) async fn certificate(
     State(state): State<Arc<AppState>>,
-    Path(serial): Path<String>,
+    ApiPath(serial): ApiPath<String>,
 ) -> Result<axum::Json<CertificateView>, Problem> {
-    let serial: Serial = serial
-        .parse()
-        .map_err(|e: crate::model::SerialError| Problem::bad_request(e.to_string()))?;
+    let serial = crate::wire::serial(&serial).map_err(Problem::bad_request)?;
     let record = state.ra.store().certificate(&serial)?.ok_or_else(|| {
         Problem::not_found(format!(
             "no certificate with serial {serial} was issued by this CA"
@@ -106,7 +126,10 @@ pub(crate) async fn root_der(State(state): State<Arc<AppState>>) -> Response {
 
 /// Issuing CA 1's certificate, DER: the AIA caIssuers target of its certificates (a URL
 /// written into certificates never changes meaning; later CAs have `/ca/issuing-N.crt`).
-#[utoipa::path(get, path = "/ca/issuing.crt", tag = "ca", responses((status = 200, description = "DER certificate", content_type = "application/pkix-cert")))]
+#[utoipa::path(get, path = "/ca/issuing.crt", tag = "ca", responses(
+    (status = 200, description = "DER certificate", content_type = "application/pkix-cert"),
+    (status = 404, description = "No issuing CA 1 (not-found)", body = Problem),
+))]
 pub(crate) async fn issuing_der(State(state): State<Arc<AppState>>) -> Result<Response, Problem> {
     let issuer = state.ra.ca().issuer(1)?;
     Ok(typed_body(
@@ -117,8 +140,14 @@ pub(crate) async fn issuing_der(State(state): State<Arc<AppState>>) -> Result<Re
 
 /// Which chain `GET /ca/chain.pem` returns.
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct ChainQuery {
     /// A certificate's serial (hex): its own chain instead of the active CA's.
+    #[param(
+        pattern = "^(?:(?:0x)?[0-9A-Fa-f]{1,40}|[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){1,19})$",
+        nullable = false
+    )]
     serial: Option<String>,
 }
 
@@ -127,18 +156,17 @@ pub(crate) struct ChainQuery {
 #[utoipa::path(get, path = "/ca/chain.pem", tag = "ca", params(ChainQuery),
     responses(
         (status = 200, description = "PEM chain", content_type = "application/pem-certificate-chain"),
-        (status = 404, description = "No such certificate", body = Problem),
+        (status = 400, description = "Not a serial number, or an unknown query parameter (malformed-request)", body = Problem),
+        (status = 404, description = "No such certificate (not-found)", body = Problem),
     ))]
 pub(crate) async fn chain_pem(
     State(state): State<Arc<AppState>>,
-    Query(query): Query<ChainQuery>,
+    ApiQuery(query): ApiQuery<ChainQuery>,
 ) -> Result<Response, Problem> {
     let ca = state.ra.ca();
     let issuer = match query.serial {
         Some(serial) => {
-            let serial: Serial = serial
-                .parse()
-                .map_err(|e: crate::model::SerialError| Problem::bad_request(e.to_string()))?;
+            let serial = crate::wire::serial(&serial).map_err(Problem::bad_request)?;
             state
                 .ra
                 .store()
@@ -164,14 +192,19 @@ pub(crate) async fn chain_pem(
 
 /// Issuing CA N's certificate (`issuing-N.crt`, DER) or chain (`chain-N.pem`).
 #[utoipa::path(get, path = "/ca/{file}", tag = "ca",
-    params(("file" = String, Path, description = "`issuing-N.crt` or `chain-N.pem`")),
+    params(("file" = String, Path, description = "`issuing-N.crt` or `chain-N.pem`; anything else is 404", pattern = "^(?:issuing-[0-9]+\\.crt|chain-[0-9]+\\.pem)$")),
     responses(
-        (status = 200, description = "DER certificate or PEM chain"),
-        (status = 404, description = "No such file", body = Problem),
+        (status = 200, description = "Issuing CA N's certificate (DER) or its chain (PEM)",
+            content(
+                ("application/pkix-cert"),
+                ("application/pem-certificate-chain"),
+            )),
+        (status = 400, description = "The path is not valid UTF-8 (malformed-request)", body = Problem),
+        (status = 404, description = "No such file or issuing CA (not-found)", body = Problem),
     ))]
 pub(crate) async fn ca_file(
     State(state): State<Arc<AppState>>,
-    Path(file): Path<String>,
+    ApiPath(file): ApiPath<String>,
 ) -> Result<Response, Problem> {
     let numbered = |prefix: &str, suffix: &str| {
         file.strip_prefix(prefix)

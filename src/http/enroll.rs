@@ -18,7 +18,8 @@ use crate::ra::Issued;
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct EnrollRequest {
-    /// The one-time token from `paypki token create`.
+    /// The one-time token from `paypki token create`, exactly as printed.
+    #[schema(pattern = "^ppt_[0-9a-f]{24}_[0-9a-f]{64}$")]
     token: String,
     /// PKCS#10 CSR, PEM. Its subject and SANs may be empty (the token decides them).
     csr: String,
@@ -28,14 +29,17 @@ pub(crate) struct EnrollRequest {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct IssuedResponse {
     /// Serial number, lowercase hex.
+    #[schema(pattern = "^[0-9a-f]+$")]
     serial: String,
     /// The certificate, PEM.
     certificate: String,
     /// Issuing CA then root, PEM.
     chain: String,
     /// End of validity, RFC 3339.
+    #[schema(format = DateTime)]
     not_after: String,
     /// The role.
+    #[schema(value_type = crate::model::Role)]
     role: String,
     /// The subject.
     subject: String,
@@ -71,14 +75,12 @@ impl IssuedResponse {
         (status = 201, description = "Issued", body = IssuedResponse),
         (status = 200, description = "Issued before: the token was used with this CSR's key, whose answer was lost; the same certificate again", body = IssuedResponse),
         (status = 202, description = "Under dual control: waits for officers' approval; poll `Location`", body = super::approvals::PendingResponse),
-        (status = 400, description = "Malformed JSON, CSR or token", body = Problem),
-        (status = 403, description = "Unknown or expired token", body = Problem),
-        (status = 409, description = "Token already used", body = Problem),
-        (status = 413, description = "Body too large", body = Problem),
-        (status = 415, description = "Not JSON", body = Problem),
-        (status = 422, description = "Refused by the role's policy", body = Problem),
-        (status = 429, description = "Rate limited", body = Problem),
-        (status = 503, description = "Overloaded (--enroll-concurrency): retry after Retry-After", body = Problem),
+        (status = 400, description = "Malformed JSON (malformed-request), token (bad-token) or CSR (bad-csr, bad-csr-signature)", body = Problem),
+        (status = 403, description = "Unknown or expired token, or a wrong secret (token-rejected)", body = Problem),
+        (status = 409, description = "Token already used, with another key (token-used)", body = Problem),
+        (status = 422, description = "Refused by the role's policy (bad-key, policy-violation) or names the token does not grant (csr-mismatch)", body = Problem),
+        (status = 429, description = "Rate limited: the client, its failed attempts, or the token (rate-limited)", body = Problem),
+        (status = 503, description = "Overloaded (--enroll-concurrency: overloaded, with Retry-After), no issuing CA may issue (no-issuing-ca), or a CA key is unavailable (unavailable)", body = Problem),
     ))]
 pub(crate) async fn enroll(
     State(state): State<Arc<AppState>>,
@@ -88,6 +90,14 @@ pub(crate) async fn enroll(
     let client = peer_ip(connect);
     state.limit_client(client)?;
     state.admit_after_failures(client)?;
+    // The document's pattern: the RA would trim, or take uppercase hex (and then find
+    // no token); the API takes the token exactly as printed.
+    if !crate::wire::patterns::matches(crate::wire::patterns::TOKEN, &request.token) {
+        state.count_failure(client);
+        return Err(Problem::from(crate::ra::RaError::from(
+            crate::ra::enrollment::TokenError::Malformed,
+        )));
+    }
     let slot = state.enroll_slot()?;
     let worker = state.clone();
     let issued = blocking(move || {
@@ -141,6 +151,7 @@ pub(crate) async fn enroll(
 #[serde(deny_unknown_fields)]
 pub(crate) struct RenewRequest {
     /// Serial of the current certificate, hex.
+    #[schema(pattern = "^(?:(?:0x)?[0-9A-Fa-f]{1,40}|[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){1,19})$")]
     serial: String,
     /// CSR for the new certificate (same or new key), PEM.
     csr: String,
@@ -149,18 +160,24 @@ pub(crate) struct RenewRequest {
     /// Base64 signature with the current certificate's key over
     /// `paypki-renewal-v1\n<serial>\n<time>\n<hex SHA-256 of the CSR DER>`
     /// (ECDSA: DER, SHA-256 for P-256 and SHA-384 for P-384; Ed25519; RSA: PKCS#1 v1.5 SHA-256).
+    #[schema(
+        pattern = "^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/][AQgw]==|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=)?$"
+    )]
     proof: String,
 }
 
 /// Decodes a `/v1/renew` body: the serial and the base64 proof.
 pub(crate) fn renewal_request(request: RenewRequest) -> Result<RenewalRequest, Problem> {
-    let serial: crate::model::Serial = request
-        .serial
-        .parse()
-        .map_err(|e: crate::model::SerialError| Problem::bad_request(e.to_string()))?;
+    let serial = crate::wire::serial(&request.serial).map_err(Problem::bad_request)?;
+    let not_base64 = || {
+        Problem::bad_request("proof is not valid base64 (standard alphabet, padded, no whitespace)")
+    };
+    if !crate::wire::patterns::matches(crate::wire::patterns::BASE64, &request.proof) {
+        return Err(not_base64());
+    }
     let proof = base64::engine::general_purpose::STANDARD
-        .decode(request.proof.trim())
-        .map_err(|_| Problem::bad_request("proof is not valid base64"))?;
+        .decode(&request.proof)
+        .map_err(|_| not_base64())?;
     Ok(RenewalRequest {
         serial,
         csr: request.csr.into_bytes(),
@@ -174,12 +191,12 @@ pub(crate) fn renewal_request(request: RenewRequest) -> Result<RenewalRequest, P
     responses(
         (status = 201, description = "Issued", body = IssuedResponse),
         (status = 202, description = "Under dual control: waits for officers' approval; poll `Location`", body = super::approvals::PendingResponse),
-        (status = 400, description = "Malformed request or CSR", body = Problem),
-        (status = 403, description = "Revoked, expired, bad proof or stale time", body = Problem),
-        (status = 404, description = "Unknown serial", body = Problem),
-        (status = 422, description = "Refused by the role's policy", body = Problem),
-        (status = 429, description = "Rate limited", body = Problem),
-        (status = 503, description = "Overloaded (--enroll-concurrency): retry after Retry-After", body = Problem),
+        (status = 400, description = "Malformed request: bad serial, proof not base64, bad JSON (malformed-request), or CSR (bad-csr, bad-csr-signature)", body = Problem),
+        (status = 403, description = "Revoked, expired, window not open, bad or reused proof, stale time (renewal-refused)", body = Problem),
+        (status = 404, description = "Unknown serial (not-found)", body = Problem),
+        (status = 422, description = "Refused by the role's policy (bad-key, policy-violation)", body = Problem),
+        (status = 429, description = "Rate limited: the client, its failed attempts, or the certificate (rate-limited)", body = Problem),
+        (status = 503, description = "Overloaded (--enroll-concurrency: overloaded, with Retry-After), no issuing CA may issue (no-issuing-ca), or a CA key is unavailable (unavailable)", body = Problem),
     ))]
 pub(crate) async fn renew(
     State(state): State<Arc<AppState>>,

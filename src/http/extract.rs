@@ -15,6 +15,18 @@ use crate::ra::RaError;
 #[from_request(via(axum::Json), rejection(Problem))]
 pub(crate) struct ApiJson<T>(pub(crate) T);
 
+/// A path parameter; a rejection (e.g. percent-encoding that is not UTF-8) becomes a
+/// problem, never axum's plain-text answer.
+#[derive(Debug, axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(Problem))]
+pub(crate) struct ApiPath<T>(pub(crate) T);
+
+/// A query string; a rejection (an unknown or repeated parameter, a value of the wrong
+/// type) becomes a 400 problem.
+#[derive(Debug, axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(Problem))]
+pub(crate) struct ApiQuery<T>(pub(crate) T);
+
 /// The officer the request authenticates as (`Authorization: Bearer <credential>`).
 /// Handlers then ask it for the role their act needs ([`Officer::require`]).
 #[derive(Debug)]

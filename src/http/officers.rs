@@ -3,12 +3,12 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::Deserialize;
 
-use super::extract::{ApiJson, Officer};
+use super::extract::{ApiJson, ApiPath, Officer};
 use super::{blocking, AppState, Problem};
 use crate::model::OfficerRole;
 use crate::ra::officers::{self, OfficerCredential, OfficerView};
@@ -41,10 +41,10 @@ fn problem(e: officers::OfficerError) -> Problem {
     security(("admin" = [])),
     responses(
         (status = 201, description = "Added; `credential` is shown this once", body = OfficerCredential),
-        (status = 400, description = "Malformed name or no role", body = Problem),
-        (status = 401, description = "No, a wrong or a disabled officer's credential", body = Problem),
+        (status = 400, description = "Not JSON of this shape, a malformed name or no role (malformed-request)", body = Problem),
+        (status = 401, description = "No, a wrong or a disabled officer's credential (unauthorized)", body = Problem),
         (status = 403, description = "Needs the security-officer role", body = Problem),
-        (status = 409, description = "The name is taken", body = Problem),
+        (status = 409, description = "The name is taken (conflict)", body = Problem),
     ))]
 pub(crate) async fn add(
     officer: Officer,
@@ -71,7 +71,7 @@ pub(crate) async fn add(
 #[utoipa::path(get, path = "/v1/admin/officers", tag = "admin", security(("admin" = [])),
     responses(
         (status = 200, description = "The officers", body = OfficerList),
-        (status = 401, description = "No, a wrong or a disabled officer's credential", body = Problem),
+        (status = 401, description = "No, a wrong or a disabled officer's credential (unauthorized)", body = Problem),
         (status = 403, description = "Needs the security-officer or auditor role", body = Problem),
     ))]
 pub(crate) async fn list(
@@ -101,58 +101,58 @@ async fn set_disabled(
 
 /// Disables an officer: their credential is refused from now on.
 #[utoipa::path(post, path = "/v1/admin/officers/{name}/disable", tag = "admin",
-    params(("name" = String, Path, description = "The officer")),
+    params(("name" = String, Path, description = "The officer", pattern = "^[a-z0-9][a-z0-9-]{0,63}$")),
     security(("admin" = [])),
     responses(
         (status = 200, description = "Disabled", body = OfficerView),
-        (status = 400, description = "Malformed name", body = Problem),
-        (status = 401, description = "No, a wrong or a disabled officer's credential", body = Problem),
+        (status = 400, description = "Malformed name (malformed-request)", body = Problem),
+        (status = 401, description = "No, a wrong or a disabled officer's credential (unauthorized)", body = Problem),
         (status = 403, description = "Needs the security-officer role", body = Problem),
-        (status = 404, description = "No such officer", body = Problem),
-        (status = 409, description = "The last active security officer", body = Problem),
+        (status = 404, description = "No such officer (not-found)", body = Problem),
+        (status = 409, description = "The last active security officer, or a concurrent change (conflict)", body = Problem),
     ))]
 pub(crate) async fn disable(
     officer: Officer,
     State(state): State<Arc<AppState>>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> Result<impl IntoResponse, Problem> {
     set_disabled(officer, state, name, true).await
 }
 
 /// Enables a disabled officer.
 #[utoipa::path(post, path = "/v1/admin/officers/{name}/enable", tag = "admin",
-    params(("name" = String, Path, description = "The officer")),
+    params(("name" = String, Path, description = "The officer", pattern = "^[a-z0-9][a-z0-9-]{0,63}$")),
     security(("admin" = [])),
     responses(
         (status = 200, description = "Enabled", body = OfficerView),
-        (status = 400, description = "Malformed name", body = Problem),
-        (status = 401, description = "No, a wrong or a disabled officer's credential", body = Problem),
+        (status = 400, description = "Malformed name (malformed-request)", body = Problem),
+        (status = 401, description = "No, a wrong or a disabled officer's credential (unauthorized)", body = Problem),
         (status = 403, description = "Needs the security-officer role", body = Problem),
-        (status = 404, description = "No such officer", body = Problem),
+        (status = 404, description = "No such officer (not-found)", body = Problem),
     ))]
 pub(crate) async fn enable(
     officer: Officer,
     State(state): State<Arc<AppState>>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> Result<impl IntoResponse, Problem> {
     set_disabled(officer, state, name, false).await
 }
 
 /// Replaces an officer's credential (security officers: anyone's; others: their own).
 #[utoipa::path(post, path = "/v1/admin/officers/{name}/rotate", tag = "admin",
-    params(("name" = String, Path, description = "The officer")),
+    params(("name" = String, Path, description = "The officer", pattern = "^[a-z0-9][a-z0-9-]{0,63}$")),
     security(("admin" = [])),
     responses(
         (status = 200, description = "Replaced; `credential` is shown this once", body = OfficerCredential),
-        (status = 400, description = "Malformed name", body = Problem),
-        (status = 401, description = "No, a wrong or a disabled officer's credential", body = Problem),
+        (status = 400, description = "Malformed name (malformed-request)", body = Problem),
+        (status = 401, description = "No, a wrong or a disabled officer's credential (unauthorized)", body = Problem),
         (status = 403, description = "Another officer's credential, without the security-officer role", body = Problem),
-        (status = 404, description = "No such officer", body = Problem),
+        (status = 404, description = "No such officer (not-found)", body = Problem),
     ))]
 pub(crate) async fn rotate(
     officer: Officer,
     State(state): State<Arc<AppState>>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> Result<impl IntoResponse, Problem> {
     let worker = state.clone();
     let rotated = blocking(move || {

@@ -13,10 +13,22 @@ use crate::store::ListFilter;
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct Health {
     /// `ok`, or `degraded` when the CA serves but something needs an operator soon.
+    #[schema(value_type = HealthStatus)]
     status: &'static str,
     /// What is degraded, for people (present only when degraded).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     reasons: Vec<String>,
+}
+
+/// The values of `Health::status`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)] // Only its schema is used: the status is written as text.
+pub(crate) enum HealthStatus {
+    /// Everything is in order.
+    Ok,
+    /// Serving, but something needs an operator (`reasons` says what).
+    Degraded,
 }
 
 /// A root CRL this close to its nextUpdate makes the CA degraded: weeks ahead, the
@@ -42,7 +54,7 @@ fn published_crls(state: &AppState) -> Vec<(String, Option<time::OffsetDateTime>
 /// 200: status keeps being served) names what needs an operator: a missing or expiring
 /// CRL, or no issuing CA that may issue.
 #[utoipa::path(get, path = "/healthz", tag = "operations",
-    responses((status = 200, description = "Serving (ok or degraded)", body = Health), (status = 500, description = "Database unavailable", body = Problem)))]
+    responses((status = 200, description = "Serving (ok or degraded)", body = Health), (status = 500, description = "The database cannot be read (internal)", body = Problem)))]
 pub(crate) async fn healthz(
     State(state): State<Arc<AppState>>,
 ) -> Result<axum::Json<Health>, Problem> {

@@ -14,12 +14,14 @@ use crate::store::StoreError;
 /// An error response.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Problem {
-    /// A URI naming the kind of problem.
+    /// A URI naming the kind of problem: `urn:paypki:problem:<kind>` (docs/api.md lists them).
     #[serde(rename = "type")]
+    #[schema(pattern = "^urn:paypki:problem:[a-z][a-z-]*$")]
     pub kind: String,
     /// A short summary of the kind.
     pub title: String,
     /// The HTTP status.
+    #[schema(minimum = 400, maximum = 599)]
     pub status: u16,
     /// What went wrong with this request, and what to do.
     pub detail: String,
@@ -193,6 +195,21 @@ impl From<JsonRejection> for Problem {
             status
         };
         Problem::new(status, slug, title, detail)
+    }
+}
+
+impl From<axum::extract::rejection::PathRejection> for Problem {
+    fn from(rejection: axum::extract::rejection::PathRejection) -> Self {
+        Problem::bad_request(format!("the path is not valid: {}", rejection.body_text()))
+    }
+}
+
+impl From<axum::extract::rejection::QueryRejection> for Problem {
+    fn from(rejection: axum::extract::rejection::QueryRejection) -> Self {
+        Problem::bad_request(format!(
+            "the query string is not valid: {}",
+            rejection.body_text()
+        ))
     }
 }
 

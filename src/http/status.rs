@@ -61,7 +61,8 @@ fn ocsp_response(answer: OcspAnswer, cache_headers: bool) -> Response {
 
 /// OCSP over POST (RFC 6960 Appendix A.1). Every outcome is an OCSP response, HTTP 200.
 #[utoipa::path(post, path = "/ocsp", tag = "status",
-    request_body(content = Vec<u8>, content_type = "application/ocsp-request", description = "DER OCSPRequest"),
+    description = "OCSP over POST (RFC 6960 Appendix A.1). Every outcome is an OCSP response, HTTP 200: input that cannot be used (not DER, over 10,000 bytes, no or more than 64 CertIDs, a bad nonce) gets the unsigned `malformedRequest` response. The request's Content-Type is not checked (OCSP clients get an OCSP answer, never a 415).",
+    request_body(description = "DER OCSPRequest", content(("application/ocsp-request"))),
     responses((status = 200, description = "DER OCSPResponse (malformedRequest for bad input)", content_type = "application/ocsp-response")))]
 pub(crate) async fn ocsp_post(State(state): State<Arc<AppState>>, request: Request) -> Response {
     // Oversized or unreadable bodies get the RFC's answer, not an HTTP error page.
@@ -79,12 +80,17 @@ pub(crate) async fn ocsp_post(State(state): State<Arc<AppState>>, request: Reque
 
 /// OCSP over GET: the DER request, base64, URL-encoded (RFC 6960 Appendix A.1; RFC 5019 §5).
 #[utoipa::path(get, path = "/ocsp/{request}", tag = "status",
-    params(("request" = String, Path, description = "URL-encoded base64 of the DER OCSPRequest")),
-    responses((status = 200, description = "DER OCSPResponse with RFC 5019 caching headers", content_type = "application/ocsp-response")))]
+    params(("request" = String, Path, description = "URL-encoded base64 (standard or URL-safe alphabet, padding optional) of the DER OCSPRequest; it may contain `/`")),
+    responses((status = 200, description = "DER OCSPResponse with RFC 5019 caching headers (malformedRequest for bad input)", content_type = "application/ocsp-response")))]
 pub(crate) async fn ocsp_get(
     State(state): State<Arc<AppState>>,
-    Path(encoded): Path<String>,
+    encoded: Result<Path<String>, axum::extract::rejection::PathRejection>,
 ) -> Response {
+    // A path that is not UTF-8 once decoded is a request that cannot be used: OCSP's
+    // answer, not an HTTP error.
+    let Ok(Path(encoded)) = encoded else {
+        return ocsp_response(malformed_request(), false);
+    };
     let text = encoded.trim_start_matches('/');
     let engines = [
         &base64::engine::general_purpose::STANDARD,
@@ -124,15 +130,16 @@ pub(crate) async fn issuing_crl(
 
 /// Issuing CA N's current CRL (`issuing-N.crl`).
 #[utoipa::path(get, path = "/crl/{file}", tag = "status",
-    params(("file" = String, Path, description = "`issuing-N.crl`")),
+    params(("file" = String, Path, description = "`issuing-N.crl`; anything else is 404", pattern = "^issuing-[0-9]+\\.crl$")),
     responses(
         (status = 200, description = "DER CRL", content_type = "application/pkix-crl"),
         (status = 304, description = "Not modified (If-None-Match)"),
-        (status = 404, description = "No such CRL", body = Problem),
+        (status = 400, description = "The path is not valid UTF-8 (malformed-request)", body = Problem),
+        (status = 404, description = "No such CRL (not-found)", body = Problem),
     ))]
 pub(crate) async fn crl_file(
     State(state): State<Arc<AppState>>,
-    Path(file): Path<String>,
+    super::extract::ApiPath(file): super::extract::ApiPath<String>,
     request_headers: HeaderMap,
 ) -> Result<Response, Problem> {
     let crl = file

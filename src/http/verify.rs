@@ -38,7 +38,7 @@ const VALIDATE_COST: u64 = 200;
 pub(crate) struct BatchBody {
     /// At most 1000 verify requests. Each is decoded on its own, so an item with unknown
     /// fields or fields of the wrong type is `malformed` without spoiling the others.
-    #[schema(value_type = Vec<VerifyBody>)]
+    #[schema(value_type = Vec<VerifyBody>, max_items = 1000)]
     items: Vec<serde_json::Value>,
 }
 
@@ -77,12 +77,11 @@ pub(crate) fn to_request(body: &VerifyBody) -> Result<VerifyRequest, String> {
         (Some(_), Some(_), _) => return Err("give either certificate or serial, not both".into()),
         (None, None, _) => return Err("give the signer's certificate (PEM) or serial".into()),
     };
-    let require_role = body
+    let require_role: Option<Role> = body
         .require_role
         .as_deref()
-        .map(str::parse::<Role>)
-        .transpose()
-        .map_err(|e| e.to_string())?;
+        .map(crate::wire::role)
+        .transpose()?;
     Ok(VerifyRequest {
         certificate,
         message: decode("message", &body.message)?,
@@ -125,11 +124,12 @@ fn verify_item(
 
 /// Verifies a signature over a payment message.
 #[utoipa::path(post, path = "/v1/verify", tag = "verification", request_body = VerifyBody,
+    description = "A body of the wrong JSON shape (unknown fields, wrong JSON types) is 400. A field of the right type whose value the schema refuses (a `format`, `algorithm` or `require_role` not in its enum, a bad serial, base64 or time) is answered 200 with a verdict: `valid: false`, reason `malformed` (`unsupported_algorithm` for an unknown algorithm).",
     responses(
         (status = 200, description = "The verdict; `valid: false` carries a reason", body = VerifyOutcome),
-        (status = 400, description = "Not JSON of this shape", body = Problem),
-        (status = 429, description = "This address used its verification CPU allowance (--verify-rate-ms)", body = Problem),
-        (status = 503, description = "The CA could not read its records, or is overloaded; retry", body = Problem),
+        (status = 400, description = "Not JSON of this shape (malformed-request)", body = Problem),
+        (status = 429, description = "This address used its verification CPU allowance (--verify-rate-ms; rate-limited)", body = Problem),
+        (status = 503, description = "The CA could not read its records (unavailable), or no verification slot was free within 5 s (overloaded, with Retry-After); retry", body = Problem),
     ))]
 pub(crate) async fn verify(
     axum::extract::State(state): axum::extract::State<Arc<AppState>>,
@@ -171,11 +171,12 @@ pub(crate) async fn verify(
 
 /// Verifies up to 1000 signatures in one request, across all cores; results in order.
 #[utoipa::path(post, path = "/v1/verify/batch", tag = "verification", request_body = BatchBody,
+    description = "Each item is judged alone: an item the item schema refuses (unknown fields, wrong JSON types, a value outside an enum or pattern) is the verdict `malformed` for that item only. The body itself must be `{\"items\": [...]}` with at most 1000 items, else 400.",
     responses(
         (status = 200, description = "One result per item, in order; items past the request's CPU budget answer `budget_exceeded`", body = BatchResults),
-        (status = 400, description = "Not JSON of this shape, or more than 1000 items", body = Problem),
-        (status = 429, description = "This address used its verification CPU allowance (--verify-rate-ms)", body = Problem),
-        (status = 503, description = "Overloaded (--verify-concurrency): retry after Retry-After", body = Problem),
+        (status = 400, description = "Not JSON of this shape, or more than 1000 items (malformed-request)", body = Problem),
+        (status = 429, description = "This address used its verification CPU allowance (--verify-rate-ms; rate-limited)", body = Problem),
+        (status = 503, description = "No verification slot was free within 5 s (--verify-concurrency; overloaded, with Retry-After)", body = Problem),
     ))]
 pub(crate) async fn verify_batch(
     axum::extract::State(state): axum::extract::State<Arc<AppState>>,
@@ -209,11 +210,12 @@ pub(crate) async fn verify_batch(
 
 /// Validates a certificate chain to this CA's root, with revocation from the CA's records.
 #[utoipa::path(post, path = "/v1/validate", tag = "verification", request_body = ValidateBody,
+    description = "A body of the wrong JSON shape is 400. Unreadable PEM, an empty chain, a bad `time` or a `usage` outside its enum are answered 200 with `valid: false`, reason `malformed`.",
     responses(
         (status = 200, description = "The verdict", body = ValidateOutcome),
-        (status = 400, description = "Not JSON of this shape", body = Problem),
-        (status = 429, description = "This address used its verification CPU allowance (--verify-rate-ms)", body = Problem),
-        (status = 503, description = "The CA could not read its records, or is overloaded; retry", body = Problem),
+        (status = 400, description = "Not JSON of this shape (malformed-request)", body = Problem),
+        (status = 429, description = "This address used its verification CPU allowance (--verify-rate-ms; rate-limited)", body = Problem),
+        (status = 503, description = "The CA could not read its records (unavailable), or no verification slot was free within 5 s (overloaded, with Retry-After); retry", body = Problem),
     ))]
 pub(crate) async fn validate(
     axum::extract::State(state): axum::extract::State<Arc<AppState>>,

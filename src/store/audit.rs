@@ -108,7 +108,7 @@ struct Head {
 }
 
 /// The result of walking the chain.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditReport {
     /// Entries checked.
     pub entries: u64,

@@ -123,7 +123,7 @@ impl From<TransactionError<StoreError>> for StoreError {
 }
 
 /// How a certificate came to be issued.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum IssuancePath {
     /// `paypki issue` by an administrator.
@@ -145,22 +145,26 @@ impl std::fmt::Display for IssuancePath {
 }
 
 /// A revocation, as recorded.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RevocationRecord {
     /// RFC 5280 §5.3.1 reason name, e.g. `keyCompromise`.
+    #[schema(value_type = crate::model::RevocationReason)]
     pub reason: String,
     /// When the CA revoked it.
     #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub revoked_at: OffsetDateTime,
     /// When the key is known or suspected to have been compromised (RFC 5280 §5.3.2).
     #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub invalidity_date: Option<OffsetDateTime>,
 }
 
 /// Everything stored about one issued certificate.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CertificateRecord {
-    /// Serial number.
+    /// Serial number, lowercase hex.
+    #[schema(value_type = String, pattern = "^[0-9a-f]+$")]
     pub serial: Serial,
     /// The role (policy) it was issued under.
     pub role: Role,
@@ -172,12 +176,15 @@ pub struct CertificateRecord {
     pub key: String,
     /// Start of validity.
     #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub not_before: OffsetDateTime,
     /// End of validity.
     #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub not_after: OffsetDateTime,
     /// When it was issued.
     #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub issued_at: OffsetDateTime,
     /// How it was requested.
     pub requested_via: IssuancePath,
@@ -191,8 +198,9 @@ pub struct CertificateRecord {
     /// The issuing CA that signed it (records made before rollover existed: 1).
     #[serde(default = "first_issuer")]
     pub issuer: u32,
-    /// The certificate this one renewed, if it came from a renewal.
+    /// The certificate this one renewed, if it came from a renewal (lowercase hex).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, pattern = "^[0-9a-f]+$")]
     pub parent: Option<Serial>,
     /// The registered participant it was issued for (a token made for a participant,
     /// and the renewals of its certificate); none for certificates issued otherwise.
@@ -200,6 +208,7 @@ pub struct CertificateRecord {
     pub participant: Option<String>,
     /// The certificate, DER, base64 in JSON.
     #[serde(with = "base64_bytes")]
+    #[schema(value_type = String, content_encoding = "base64")]
     pub der: Vec<u8>,
 }
 

@@ -1354,6 +1354,17 @@ impl<'a> TestServer<'a> {
     /// curl, it writes from one thread while reading the answer on another, so the
     /// answer is read even when the server closes before the body is sent.
     pub fn post_oversized(&self, path: &str, content_type: &str, body: &[u8]) -> HttpResponse {
+        self.post_oversized_with(path, content_type, body, &[])
+    }
+
+    /// [`TestServer::post_oversized`] with extra headers (e.g. `Authorization`).
+    pub fn post_oversized_with(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: &[u8],
+        headers: &[(&str, &str)],
+    ) -> HttpResponse {
         use std::io::{Read, Write};
         let address = self.url.trim_start_matches("http://").to_string();
         let mut stream =
@@ -1361,8 +1372,12 @@ impl<'a> TestServer<'a> {
         stream
             .set_read_timeout(Some(std::time::Duration::from_secs(30)))
             .unwrap();
+        let extra: String = headers
+            .iter()
+            .map(|(name, value)| format!("{name}: {value}\r\n"))
+            .collect();
         let mut request = format!(
-            "POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            "POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: {content_type}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n",
             body.len()
         )
         .into_bytes();
