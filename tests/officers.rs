@@ -91,6 +91,11 @@ fn make_officers(server: &TestServer) -> Officers {
     Officers { by_role, disabled }
 }
 
+/// The last id of a list (without taking it).
+fn pending_first(ids: &std::cell::RefCell<Vec<String>>) -> String {
+    ids.borrow().first().cloned().unwrap()
+}
+
 /// Sends one request to an endpoint with a credential (or none).
 type Call = Box<dyn Fn(&TestServer, Option<&str>) -> HttpResponse>;
 
@@ -115,6 +120,17 @@ fn send(
         .unwrap_or_default();
     match method {
         "GET" => server.get_with(path, &headers),
+        "PATCH" => {
+            let (_, bytes) = body.unwrap_or(("application/json", b"{}".to_vec()));
+            let mut request = server
+                .agent()
+                .patch(&server.url_for(path))
+                .header("Content-Type", "application/json");
+            for (name, value) in &headers {
+                request = request.header(*name, *value);
+            }
+            read_http_response(request.send(&bytes[..]), &format!("PATCH {path}"))
+        }
         _ => {
             let (content_type, bytes) = body.unwrap_or(("application/json", b"{}".to_vec()));
             server.post_bytes_with(path, Some(content_type), &bytes, &headers)
@@ -149,8 +165,176 @@ fn every_admin_endpoint_allows_exactly_its_roles() {
     }
     let root_crl = read_bytes(&ca.data_dir().join("crl/root.crl"));
     let next_name = Cell::new(0u32);
+    // Participants, and requests under dual control (a registered bank's enrollments,
+    // asked for by the first officer, `admin`): one fresh request for each caller of
+    // approve and of reject, so every caller meets a pending request.
+    let bank = json!({
+        "role": "bank", "name": "Matrix Bank", "legal_name": "Matrix Bank AG",
+        "country": "DE", "bic": "DEUTDEFF"
+    });
+    let add_bank = || {
+        let made = server.admin_post_json("/v1/admin/participants", &bank);
+        made.assert_status(201, "add a bank participant");
+        made.json()["id"].as_str().unwrap().to_string()
+    };
+    let (shown, suspended, terminated, enrolling) =
+        (add_bank(), add_bank(), add_bank(), add_bank());
+    let mut pending = Vec::new();
+    for i in 0..(2 * callers().len()) {
+        let token =
+            server.admin_post_json("/v1/admin/tokens", &json!({ "participant": enrolling }));
+        token.assert_status(201, "a token for the bank");
+        let key = generate_key(KeyType::EcP256, &ca.path(&format!("p{i}.key")));
+        let csr = make_csr(&key, "/", &[], &ca.path(&format!("p{i}.csr")));
+        let answer = server.post_json(
+            "/v1/enroll",
+            &json!({ "token": token.json()["token"], "csr": read_text(&csr) }),
+        );
+        answer.assert_status(202, "a registered bank's enrollment waits for approval");
+        pending.push(answer.json()["approval"].as_str().unwrap().to_string());
+    }
+    let to_approve = std::cell::RefCell::new(pending.split_off(callers().len()));
+    let to_reject = std::cell::RefCell::new(pending);
+    let shown_id = pending_first(&to_approve);
 
     let endpoints: Vec<Endpoint> = vec![
+        Endpoint {
+            name: "POST /v1/admin/participants",
+            allowed: &["ra-officer"],
+            call: Box::new(move |s, c| {
+                send(
+                    s,
+                    "POST",
+                    "/v1/admin/participants",
+                    json_body(bank.clone()),
+                    c,
+                )
+            }),
+        },
+        Endpoint {
+            name: "GET /v1/admin/participants",
+            allowed: READERS,
+            call: Box::new(|s, c| send(s, "GET", "/v1/admin/participants?limit=5", None, c)),
+        },
+        Endpoint {
+            name: "GET /v1/admin/participants/{id}",
+            allowed: READERS,
+            call: Box::new({
+                let id = shown.clone();
+                move |s, c| send(s, "GET", &format!("/v1/admin/participants/{id}"), None, c)
+            }),
+        },
+        Endpoint {
+            name: "PATCH /v1/admin/participants/{id}",
+            allowed: &["ra-officer"],
+            call: Box::new({
+                let id = shown.clone();
+                move |s, c| {
+                    send(
+                        s,
+                        "PATCH",
+                        &format!("/v1/admin/participants/{id}"),
+                        json_body(json!({ "locality": "Berlin" })),
+                        c,
+                    )
+                }
+            }),
+        },
+        Endpoint {
+            name: "POST /v1/admin/participants/{id}/suspend",
+            allowed: &["ra-officer"],
+            // Suspending again is a 409 (allowed, not refused).
+            call: Box::new({
+                let id = suspended.clone();
+                move |s, c| {
+                    send(
+                        s,
+                        "POST",
+                        &format!("/v1/admin/participants/{id}/suspend"),
+                        None,
+                        c,
+                    )
+                }
+            }),
+        },
+        Endpoint {
+            name: "POST /v1/admin/participants/{id}/resume",
+            allowed: &["ra-officer"],
+            call: Box::new({
+                let id = suspended.clone();
+                move |s, c| {
+                    send(
+                        s,
+                        "POST",
+                        &format!("/v1/admin/participants/{id}/resume"),
+                        None,
+                        c,
+                    )
+                }
+            }),
+        },
+        Endpoint {
+            name: "POST /v1/admin/participants/{id}/terminate",
+            allowed: &["ra-officer"],
+            call: Box::new({
+                let id = terminated.clone();
+                move |s, c| {
+                    send(
+                        s,
+                        "POST",
+                        &format!("/v1/admin/participants/{id}/terminate"),
+                        None,
+                        c,
+                    )
+                }
+            }),
+        },
+        Endpoint {
+            name: "GET /v1/admin/approvals",
+            allowed: &["ra-officer", "revocation-officer", "auditor"],
+            call: Box::new(|s, c| send(s, "GET", "/v1/admin/approvals", None, c)),
+        },
+        Endpoint {
+            name: "GET /v1/admin/approvals/{id}",
+            allowed: &["ra-officer", "revocation-officer", "auditor"],
+            call: Box::new(move |s, c| {
+                send(
+                    s,
+                    "GET",
+                    &format!("/v1/admin/approvals/{shown_id}"),
+                    None,
+                    c,
+                )
+            }),
+        },
+        Endpoint {
+            name: "POST /v1/admin/approvals/{id}/approve (an issuance)",
+            allowed: &["ra-officer"],
+            call: Box::new(move |s, c| {
+                let id = to_approve.borrow_mut().pop().unwrap();
+                send(
+                    s,
+                    "POST",
+                    &format!("/v1/admin/approvals/{id}/approve"),
+                    None,
+                    c,
+                )
+            }),
+        },
+        Endpoint {
+            name: "POST /v1/admin/approvals/{id}/reject (an issuance)",
+            allowed: &["ra-officer"],
+            call: Box::new(move |s, c| {
+                let id = to_reject.borrow_mut().pop().unwrap();
+                send(
+                    s,
+                    "POST",
+                    &format!("/v1/admin/approvals/{id}/reject"),
+                    json_body(json!({ "reason": "matrix" })),
+                    c,
+                )
+            }),
+        },
         Endpoint {
             name: "POST /v1/admin/tokens",
             allowed: &["ra-officer"],
@@ -424,6 +608,34 @@ fn every_administrative_command_allows_exactly_its_roles() {
             name: "officer add",
             allowed: &["security-officer"],
             args: s(&["officer", "add", "cli-made", "--role", "auditor"]),
+        },
+        CliCase {
+            name: "participant add",
+            allowed: &["ra-officer"],
+            args: s(&[
+                "participant",
+                "add",
+                "--role",
+                "bank",
+                "--name",
+                "Cli Bank",
+                "--legal-name",
+                "Cli Bank AG",
+                "--country",
+                "DE",
+                "--bic",
+                "DEUTDEFF",
+            ]),
+        },
+        CliCase {
+            name: "participant list",
+            allowed: READERS,
+            args: s(&["participant", "list"]),
+        },
+        CliCase {
+            name: "approval list",
+            allowed: &["ra-officer", "revocation-officer", "auditor"],
+            args: s(&["approval", "list"]),
         },
         CliCase {
             name: "officer enable",
