@@ -611,7 +611,19 @@ mod tests {
         tempfile::TempDir,
         RegistrationAuthority,
         Arc<TestClock>,
-        [Officer; 3],
+        [Officer; 4],
+    ) {
+        setup_with("")
+    }
+
+    /// [`setup`] with `extra` replacing the bank policy's `required = 1` line.
+    fn setup_with(
+        extra: &str,
+    ) -> (
+        tempfile::TempDir,
+        RegistrationAuthority,
+        Arc<TestClock>,
+        [Officer; 4],
     ) {
         let dir = tempfile::tempdir().unwrap();
         let data = crate::config::DataDir::new(dir.path().join("ca"));
@@ -630,6 +642,11 @@ mod tests {
             ))
             .unwrap()
             .replace("scope = \"participants\"", "scope = \"all\"");
+            let text = if role == "bank" && !extra.is_empty() {
+                text.replace("required = 1", extra)
+            } else {
+                text
+            };
             std::fs::write(policies_dir.join(format!("{role}.toml")), text).unwrap();
         }
         let policies = Arc::new(Policies::load(&policies_dir).unwrap());
@@ -650,6 +667,7 @@ mod tests {
             ("alice", OfficerRole::RaOfficer),
             ("bob", OfficerRole::RaOfficer),
             ("carol", OfficerRole::RevocationOfficer),
+            ("dan", OfficerRole::RaOfficer),
         ] {
             let c = officers::add(&store, &sec, name, vec![role], clock.now()).unwrap();
             made.push(
@@ -657,7 +675,7 @@ mod tests {
             );
         }
         let ra = RegistrationAuthority::new(policies, ca, store).with_clock(clock.clone());
-        let officers: [Officer; 3] = made.try_into().unwrap();
+        let officers: [Officer; 4] = made.try_into().unwrap();
         (dir, ra, clock, officers)
     }
 
@@ -686,7 +704,7 @@ mod tests {
 
     #[test]
     fn a_bank_certificate_needs_another_officers_approval() {
-        let (_dir, ra, _clock, [alice, bob, carol]) = setup();
+        let (_dir, ra, _clock, [alice, bob, carol, _]) = setup();
         let (request, der) = bank_request(&ra, &alice.actor());
         let pending = ra
             .issue_or_request(request, &der, &alice)
@@ -740,8 +758,36 @@ mod tests {
     }
 
     #[test]
+    fn m_of_n_needs_m_distinct_approvers_from_the_named_ones() {
+        // Two approvals, from bob and dan only (not alice, who is an ra-officer too).
+        let (_dir, ra, _clock, [alice, bob, _, dan]) =
+            setup_with("required = 2\napprovers = [\"bob\", \"dan\"]");
+        let (request, der) = bank_request(&ra, &bob.actor());
+        let pending = ra
+            .issue_or_request(request, &der, &bob)
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(pending.required, 2);
+        assert!(matches!(
+            ra.approve(&pending.id, &alice),
+            Err(RaError::Approval(ApprovalError::NotAnApprover(_)))
+        ));
+        assert!(matches!(
+            ra.approve(&pending.id, &bob),
+            Err(RaError::Approval(ApprovalError::OwnRequest(_)))
+        ));
+        let one = ra.approve(&pending.id, &dan).unwrap();
+        assert_eq!(one.status, ApprovalStatus::Pending);
+        assert!(matches!(
+            ra.approve(&pending.id, &dan),
+            Err(RaError::Approval(ApprovalError::AlreadyApproved(_)))
+        ));
+        assert_eq!(ra.store.list(&Default::default()).unwrap().len(), 0);
+    }
+
+    #[test]
     fn an_expired_request_issues_nothing() {
-        let (_dir, ra, clock, [alice, bob, _]) = setup();
+        let (_dir, ra, clock, [alice, bob, _, _]) = setup();
         let (request, der) = bank_request(&ra, &alice.actor());
         let pending = ra
             .issue_or_request(request, &der, &alice)
