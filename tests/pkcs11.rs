@@ -601,8 +601,17 @@ fn a_token_removed_while_serving_gives_503_and_try_later_until_it_is_back() {
         !problem.to_string().contains(USER_PIN),
         "the problem names the PIN: {problem}"
     );
-    // The server keeps running and answers what needs no key.
-    server.get("/healthz");
+    // The server keeps running, answers what needs no key, and says it is degraded.
+    let health = server.get("/healthz");
+    health.assert_status(200, "/healthz while the token is away");
+    assert_eq!(health.json()["status"], "degraded", "{}", health.describe());
+    assert!(
+        health.json()["reasons"]
+            .to_string()
+            .contains("CA key is unavailable"),
+        "{}",
+        health.describe()
+    );
     server
         .get("/ca/chain.pem")
         .assert_status(200, "chain while the token is away");
@@ -633,6 +642,7 @@ fn a_token_removed_while_serving_gives_503_and_try_later_until_it_is_back() {
     }
     let issued = server.post_json("/v1/enroll", &body);
     issued.assert_status(201, "enrollment after the token returned");
+    assert_eq!(server.get("/healthz").json()["status"], "ok");
     let log = server.stop();
     assert!(!log.contains(USER_PIN), "the server log names the PIN");
 }

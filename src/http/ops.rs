@@ -86,6 +86,8 @@ pub(crate) async fn healthz(
             "no issuing CA may issue (the last one was revoked): run `paypki ca rollover`".into(),
         );
     }
+    // A PKCS#11 token that went away: signing answers 503/tryLater until it is back.
+    reasons.extend(crate::ca::keys::pkcs11::unavailable_modules());
     Ok(axum::Json(Health {
         status: if reasons.is_empty() { "ok" } else { "degraded" },
         reasons,

@@ -262,6 +262,25 @@ fn is_gone(e: &CkError) -> bool {
     )
 }
 
+/// The PKCS#11 modules of this process that lost their token and have not got it back,
+/// with why: for `/healthz`. Nothing is probed: this is what the last signature saw.
+pub fn unavailable_modules() -> Vec<String> {
+    let loaded = modules().lock().unwrap_or_else(PoisonError::into_inner);
+    loaded
+        .values()
+        .filter_map(|module| {
+            let state = module.state.read().unwrap_or_else(PoisonError::into_inner);
+            (!state.initialized).then(|| {
+                format!(
+                    "a CA key is unavailable: {} ({})",
+                    state.last_error,
+                    module.path.display()
+                )
+            })
+        })
+        .collect()
+}
+
 impl Module {
     fn load(path: &Path) -> Result<Arc<Module>, CaError> {
         let mut loaded = modules().lock().unwrap_or_else(PoisonError::into_inner);
