@@ -22,6 +22,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::KeyAlgorithm;
 
+/// The line in a data directory's README.md that lets `paypki serve` create a development
+/// CA there when the directory holds none (the repository's `ca-data/README.md` has it).
+pub const DEVELOPMENT_MARK: &str =
+    "<!-- paypki: development data directory (serve may create a development CA here) -->";
+
 /// Paths inside a data directory.
 #[derive(Debug, Clone)]
 pub struct DataDir {
@@ -98,10 +103,20 @@ impl DataDir {
     pub fn is_initialized(&self) -> bool {
         self.settings_file().exists()
     }
-    /// The marker that allows `serve` to create a development CA here on its own (the
-    /// repository's `ca-data/` ships it, so the quick start works on a fresh clone).
-    pub fn development_marker(&self) -> PathBuf {
-        self.root.join(".paypki-dev")
+    /// The README that marks a development data directory: the repository's
+    /// `ca-data/README.md` carries [`DEVELOPMENT_MARK`], so the quick start works on a
+    /// fresh clone.
+    pub fn development_readme(&self) -> PathBuf {
+        self.root.join("README.md")
+    }
+
+    /// Whether `serve` may create a development CA here on its own: the directory's
+    /// README carries [`DEVELOPMENT_MARK`] on a line of its own.
+    pub fn is_development(&self) -> bool {
+        // Checkouts from before the mark moved into the README had a marker file.
+        self.root.join(".paypki-dev").exists()
+            || std::fs::read_to_string(self.development_readme())
+                .is_ok_and(|text| text.lines().any(|line| line.trim() == DEVELOPMENT_MARK))
     }
 
     /// Makes the data directory private: the directory and every directory below it 0700,
@@ -234,6 +249,24 @@ mod tests {
         assert_eq!(mode(data.root()), 0o700);
         assert_eq!(mode(&data.database()), 0o700);
         assert_eq!(mode(&file), 0o600);
+    }
+
+    #[test]
+    fn the_development_mark_is_a_line_of_the_readme() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::new(dir.path());
+        assert!(!data.is_development());
+        std::fs::write(data.development_readme(), "# notes\nnot the mark\n").unwrap();
+        assert!(!data.is_development());
+        std::fs::write(
+            data.development_readme(),
+            format!("# ca-data/\n\n{DEVELOPMENT_MARK}\n"),
+        )
+        .unwrap();
+        assert!(data.is_development());
+        // The repository's own README carries it.
+        let shipped = DataDir::new(concat!(env!("CARGO_MANIFEST_DIR"), "/ca-data"));
+        assert!(shipped.is_development());
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //!   `bash` session (`set -Eeuo pipefail`), in the page's order, in a fresh directory
 //!   laid out like the repository root: `policies/` (the shipped ones),
 //!   `target/release/paypki` (the binary under test, for the README's alias) and
-//!   `ca-data/` with the repository's `.paypki-dev` marker. `paypki` is on `PATH`.
+//!   `ca-data/` with the repository's README.md (its development mark). `paypki` is on
+//!   `PATH`.
 //! * A page whose examples need the quick start's server says so with
 //!   `<!-- doc-examples: server -->`: the runner starts `paypki serve` in that directory
 //!   (a development CA in `ca-data/`, as the README's quick start) on a free port.
@@ -380,11 +381,7 @@ fn lay_out_like_the_repository(dir: &Path) {
     .assert_success("cp -r examples/java examples/python");
     let data = dir.join("ca-data");
     std::fs::create_dir_all(&data).unwrap();
-    std::fs::copy(
-        repo_dir().join("ca-data/.paypki-dev"),
-        data.join(".paypki-dev"),
-    )
-    .unwrap();
+    std::fs::copy(repo_dir().join("ca-data/README.md"), data.join("README.md")).unwrap();
     for link in [dir.join("target/release/paypki"), dir.join("bin/paypki")] {
         std::fs::create_dir_all(link.parent().unwrap()).unwrap();
         std::os::unix::fs::symlink(PAYPKI, &link).unwrap();

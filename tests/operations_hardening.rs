@@ -37,8 +37,8 @@ fn serve_refuses_an_empty_data_directory_without_dev() {
 
     // The marker the repository's ca-data/ ships allows it (the README's quick start).
     std::fs::copy(
-        repo_dir().join("ca-data/.paypki-dev"),
-        ca.data_dir().join(".paypki-dev"),
+        repo_dir().join("ca-data/README.md"),
+        ca.data_dir().join("README.md"),
     )
     .unwrap();
     let server = TestServer::start(&ca);

@@ -24,8 +24,9 @@ pub struct ServeArgs {
     #[arg(long)]
     pub base_url: Option<String>,
     /// On an empty data directory, create a development CA. Without it (or the
-    /// `.paypki-dev` marker the repository's ca-data/ ships), `serve` refuses to start on
-    /// an empty directory, which in production is more likely an unmounted volume.
+    /// development mark in the README.md the repository's ca-data/ ships), `serve`
+    /// refuses to start on an empty directory, which in production is more likely an
+    /// unmounted volume.
     #[arg(long, env = "PAYPKI_DEV")]
     pub dev: bool,
     /// Request timeout: a duration such as 15s or 2m, like the other time flags (a bare
@@ -155,7 +156,7 @@ async fn serve(context: &Context, args: ServeArgs) -> Result<(), CliError> {
     let url = format!("http://{local}");
 
     let fresh = !context.data_dir.is_initialized();
-    if fresh && !args.dev && !context.data_dir.development_marker().exists() {
+    if fresh && !args.dev && !context.data_dir.is_development() {
         return Err(CliError::Usage(format!(
             "no CA in {}: run `paypki init` to create one for production, or `paypki serve --dev` for a development CA. paypki does not create a CA on its own in an empty directory, which may be a volume that is not mounted",
             context.data_dir.root().display()
