@@ -425,15 +425,17 @@ pub struct ValidateBody {
     pub usage: Option<String>,
 }
 
-/// `POST /v1/admin/participants` body (all fields the role needs, and `role`), and
-/// `PATCH /v1/admin/participants/{id}` body (the fields to change, no `role`: a
-/// participant's role never changes; `""` clears an optional text field, a list replaces
-/// the list).
+/// `PATCH /v1/admin/participants/{id}` body: the fields to change (`""` clears an
+/// optional text field, a list replaces the list). No `role`: a participant's role never
+/// changes. `POST /v1/admin/participants` takes the same fields, all the role needs, and
+/// `role` (its schema is NewParticipantBody).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ParticipantBody {
-    /// bank, merchant, gateway or buyer (creation only).
+    /// bank, merchant, gateway or buyer: for a registration only (a PATCH with `role` is
+    /// 400), so the schema of this body, the PATCH's, has no `role`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(ignore)]
     pub role: Option<String>,
     /// Display name: the certificate's CN.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -500,13 +502,72 @@ impl ParticipantBody {
         }
     }
 
-    /// The role of a new participant.
+    /// The role of a new participant, spelled exactly as the API spells roles.
     pub fn role(&self) -> Result<Role, String> {
-        self.role
-            .as_deref()
-            .ok_or_else(|| "role is required: bank, merchant, gateway or buyer".to_string())?
-            .parse()
-            .map_err(|e: crate::model::UnknownRole| e.to_string())
+        role(
+            self.role
+                .as_deref()
+                .ok_or_else(|| "role is required: bank, merchant, gateway or buyer".to_string())?,
+        )
+    }
+}
+
+/// The OpenAPI schema of the `POST /v1/admin/participants` body: [`ParticipantBody`]'s
+/// fields and a required `role` (the Rust type is [`ParticipantBody`] for both).
+pub struct NewParticipantBody;
+
+impl utoipa::PartialSchema for NewParticipantBody {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::Schema;
+        use utoipa::openapi::{Ref, RefOr};
+        let mut schema = <ParticipantBody as utoipa::PartialSchema>::schema();
+        if let RefOr::T(Schema::Object(object)) = &mut schema {
+            object.description = Some(
+                "`POST /v1/admin/participants` body: `role` and the fields the role needs (docs/api.md has the table); unknown fields are refused.".into(),
+            );
+            let mut role = Ref::from_schema_name(<Role as utoipa::ToSchema>::name());
+            role.description = "bank, merchant, gateway or buyer".into();
+            object.properties.insert("role".into(), RefOr::Ref(role));
+            object.required.insert(0, "role".into());
+        }
+        schema
+    }
+}
+
+impl utoipa::ToSchema for NewParticipantBody {
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        schemas.push((
+            <Role as utoipa::ToSchema>::name().into_owned(),
+            <Role as utoipa::PartialSchema>::schema(),
+        ));
+    }
+}
+
+/// The OpenAPI schema of a participant's registered fields inside [`ParticipantView`]:
+/// [`ParticipantBody`]'s, without its `additionalProperties: false` (the view has more).
+pub struct ParticipantFieldsView;
+
+impl utoipa::PartialSchema for ParticipantFieldsView {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::Schema;
+        use utoipa::openapi::RefOr;
+        let mut schema = <ParticipantBody as utoipa::PartialSchema>::schema();
+        if let RefOr::T(Schema::Object(object)) = &mut schema {
+            object.description = Some("A participant's registered fields (only those set).".into());
+            object.additional_properties = None;
+        }
+        schema
+    }
+}
+
+impl utoipa::ToSchema for ParticipantFieldsView {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "ParticipantFields".into()
     }
 }
 
@@ -516,11 +577,14 @@ pub struct ParticipantCertificate {
     /// Serial, hex.
     pub serial: String,
     /// `good` or `revoked` (on hold included).
+    #[schema(value_type = crate::model::CertificateStatus)]
     pub status: String,
     /// The revocation reason, when revoked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<RevocationReason>, nullable = false)]
     pub reason: Option<String>,
     /// End of validity, RFC 3339.
+    #[schema(format = DateTime)]
     pub not_after: String,
 }
 
@@ -540,25 +604,31 @@ impl From<&crate::store::CertificateRecord> for ParticipantCertificate {
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ParticipantView {
     /// `par_<24 hex>`.
+    #[schema(pattern = "^par_[0-9a-f]{24}$")]
     pub id: String,
     /// The role.
+    #[schema(value_type = Role)]
     pub role: String,
     /// `active`, `suspended` or `terminated`.
+    #[schema(value_type = crate::store::ParticipantStatus)]
     pub status: String,
     /// The fields as registered (only those set).
     #[serde(flatten)]
-    #[schema(value_type = ParticipantBody)]
+    #[schema(value_type = ParticipantFieldsView)]
     pub fields: ParticipantBody,
     /// The subject its certificates get.
     pub subject: String,
     /// The SANs its certificates get.
     pub subject_alt_names: Vec<String>,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     pub created_at: String,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     pub updated_at: String,
     /// Its certificates (in a single participant's view), in serial order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub certificates: Option<Vec<ParticipantCertificate>>,
 }
 

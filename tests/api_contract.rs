@@ -112,6 +112,10 @@ fn post(target: impl Into<String>) -> Req {
     Req::new("POST", target)
 }
 
+fn patch(target: impl Into<String>) -> Req {
+    Req::new("PATCH", target)
+}
+
 /// A request and what it must get.
 #[derive(Debug, Clone)]
 struct Case {
@@ -185,6 +189,16 @@ struct Ctx<'a> {
     merchant_cert: PathBuf,
     /// A buyer certificate, for revocation and unhold.
     buyer: String,
+    /// A registered bank ([`Ctx::bank`]): its enrollments wait for approval.
+    bank: Option<String>,
+    /// A registered merchant with a certificate ([`Ctx::shop`]).
+    shop: Option<String>,
+    /// A bank enrollment left pending ([`Ctx::waiting`]).
+    waiting: Option<String>,
+    /// The bank enrollment the approve entry approves, and the one the reject entry
+    /// rejects (for the participant's poll).
+    approved: Option<String>,
+    rejected: Option<String>,
     files: usize,
 }
 
@@ -203,6 +217,84 @@ impl Ctx<'_> {
         );
         response.assert_status(201, "POST /v1/admin/tokens (set-up)");
         response.json()["token"].as_str().unwrap().to_string()
+    }
+
+    /// A participant registered through the API (set-up); returns its id.
+    fn register(&mut self, body: &Value) -> String {
+        let response = self.server.admin_post_json("/v1/admin/participants", body);
+        response.assert_status(201, "POST /v1/admin/participants (set-up)");
+        response.json()["id"].as_str().unwrap().to_string()
+    }
+
+    /// A token for a registered participant, made by the admin officer; returns it.
+    fn participant_token(&mut self, participant: &str) -> String {
+        let response = self
+            .server
+            .admin_post_json("/v1/admin/tokens", &json!({"participant": participant}));
+        response.assert_status(201, "POST /v1/admin/tokens for a participant (set-up)");
+        response.json()["token"].as_str().unwrap().to_string()
+    }
+
+    /// A registered bank. The shipped bank policy puts its certificates under dual
+    /// control (`[approval]`, scope `participants`): its enrollments answer 202.
+    fn bank(&mut self) -> String {
+        if let Some(bank) = &self.bank {
+            return bank.clone();
+        }
+        let bank = self.register(&json!({
+            "role": "bank", "name": "Contract Bank", "legal_name": "Contract Bank AG",
+            "country": "DE", "bic": "CNTRDEFF", "locality": "Frankfurt",
+        }));
+        self.bank = Some(bank.clone());
+        bank
+    }
+
+    /// A registered merchant with a certificate (no dual control for merchants).
+    fn shop(&mut self) -> String {
+        if let Some(shop) = &self.shop {
+            return shop.clone();
+        }
+        let bank = self.bank();
+        let shop = self.register(&json!({
+            "role": "merchant", "name": "Contract Shop", "legal_name": "Contract Shop Ltd",
+            "country": "GB", "merchant_id": "M7654321", "acquiring_bank": bank,
+            "dns_names": ["shop.example"],
+        }));
+        let token = self.participant_token(&shop);
+        let (_, csr) = self.key_and_csr(KeyType::EcP256, "/");
+        self.server
+            .post_json("/v1/enroll", &json!({"token": token, "csr": csr}))
+            .assert_status(201, "the registered merchant enrolls (set-up)");
+        self.shop = Some(shop.clone());
+        shop
+    }
+
+    /// An enrollment body for the registered bank, with a token the admin officer made
+    /// (who therefore may not approve it).
+    fn bank_enrollment(&mut self) -> Value {
+        let bank = self.bank();
+        let token = self.participant_token(&bank);
+        let (_, csr) = self.key_and_csr(KeyType::EcP256, "/");
+        json!({"token": token, "csr": csr})
+    }
+
+    /// A new enrollment of the registered bank, waiting for approval; returns the
+    /// request's id.
+    fn pending_enrollment(&mut self) -> String {
+        let body = self.bank_enrollment();
+        let response = self.server.post_json("/v1/enroll", &body);
+        response.assert_status(202, "a registered bank enrolls (set-up)");
+        response.json()["approval"].as_str().unwrap().to_string()
+    }
+
+    /// A bank enrollment that stays pending throughout the walk.
+    fn waiting(&mut self) -> String {
+        if let Some(id) = &self.waiting {
+            return id.clone();
+        }
+        let id = self.pending_enrollment();
+        self.waiting = Some(id.clone());
+        id
     }
 
     /// A new P-256 key and a CSR of it (`subject` in OpenSSL's form); returns both.
@@ -344,6 +436,10 @@ impl Ctx<'_> {
 
 const SERIAL_UNKNOWN: &str = "0badc0de";
 const OFFICER_UNKNOWN: &str = "nobody";
+const PARTICIPANT_UNKNOWN: &str = "par_000000000000000000000000";
+const APPROVAL_UNKNOWN: &str = "apr_00000000000000000000000000000000";
+/// A path segment that is not UTF-8 once percent-decoded.
+const NOT_UTF8: &str = "%FF";
 
 /// The table: every operation of the document, in the order walked (later ones may use
 /// what earlier ones made). Adding an endpoint means adding its entry here.
@@ -363,6 +459,7 @@ fn operations() -> Vec<Operation> {
             let mismatch_token = cx.token(buyer.role, buyer.token_subject, buyer.token_sans);
             let (_, mismatch_csr) = cx.key_and_csr(KeyType::EcP256, "/CN=Someone Else");
             let unknown = format!("ppt_{}_{}", "0".repeat(24), "0".repeat(64));
+            let bank = cx.bank_enrollment();
             vec![
                 post("/v1/enroll")
                     .json(&json!({"token": token, "csr": csr}))
@@ -389,6 +486,12 @@ fn operations() -> Vec<Operation> {
                 post("/v1/enroll")
                     .json(&json!({"token": mismatch_token, "csr": mismatch_csr}))
                     .expect("a CSR naming another subject", 422),
+                post("/v1/enroll")
+                    .json(&bank)
+                    .expect("a registered bank: waits for approval", 202),
+                post("/v1/enroll")
+                    .json(&bank)
+                    .expect("the same again: still waiting", 202),
             ]
         }),
         op("POST", "/v1/renew", |cx| {
@@ -591,12 +694,20 @@ fn operations() -> Vec<Operation> {
             ]
         }),
         op("POST", "/v1/admin/tokens", |cx| {
-            let admin = cx.admin.clone();
+            let (admin, bank) = (cx.admin.clone(), cx.bank());
             vec![
                 post("/v1/admin/tokens")
                     .json(&json!({"role": "buyer", "subject": "CN=Alice", "ttl": "24h"}))
                     .auth(&admin)
                     .expect("a grant", 201),
+                post("/v1/admin/tokens")
+                    .json(&json!({"participant": bank}))
+                    .auth(&admin)
+                    .expect("a registered participant's", 201),
+                post("/v1/admin/tokens")
+                    .json(&json!({"participant": PARTICIPANT_UNKNOWN}))
+                    .auth(&admin)
+                    .expect("an unknown participant", 404),
                 post("/v1/admin/tokens")
                     .json(&json!({"role": "buyer", "subject": "CN=Dan,O=Dan Ltd"}))
                     .auth(&admin)
@@ -765,6 +876,233 @@ fn operations() -> Vec<Operation> {
                 rotate("Bad_Name").expect("a name outside the pattern", 400),
             ]
         }),
+        op("POST", "/v1/admin/participants", |cx| {
+            let admin = cx.admin.clone();
+            let bank = cx.bank();
+            let add = |body: Value| post("/v1/admin/participants").json(&body).auth(&admin);
+            let a_bank = json!({"role": "bank", "name": "Example Bank", "legal_name": "Example Bank AG",
+                                "country": "DE", "bic": "DEUTDEFF", "locality": "Frankfurt",
+                                "dns_names": ["bank.example"], "uris": ["https://bank.example/"]});
+            let with = |field: &str, value: Value| {
+                let mut body = a_bank.clone();
+                body[field] = value;
+                body
+            };
+            vec![
+                add(a_bank.clone()).expect("a bank", 201),
+                add(json!({"role": "merchant", "name": "Corner Shop", "legal_name": "Corner Shop Ltd",
+                           "country": "GB", "merchant_id": "M1234567", "acquiring_bank": bank,
+                           "dns_names": ["shop.example"], "email": "pay@shop.example"}))
+                .expect("a merchant", 201),
+                add(json!({"role": "gateway", "name": "gw.pay.example", "operator": "Pay Gateway BV",
+                           "dns_names": ["gw.pay.example"], "ip_addresses": ["192.0.2.10"]}))
+                .expect("a gateway", 201),
+                add(json!({"role": "buyer", "name": "Alice Buyer", "customer_reference": "CUST-0001",
+                           "issuing_bank": bank, "email": "alice@example.com"}))
+                .expect("a buyer", 201),
+                add(json!({"name": "No Role"})).expect("no role", 400),
+                add(with("role", json!("broker"))).expect("a role outside the enum", 400),
+                add(with("role", json!("Bank"))).expect("a role in another case", 400),
+                add(with("colour", json!("red"))).expect("an unknown field", 400),
+                add(with("dns_names", json!("bank.example"))).expect("a list of the wrong type", 400),
+                add(with("bic", json!("DEUT-EFF"))).expect("a BIC that is not ISO 9362", 422),
+                add(with("merchant_id", json!("M1234567"))).expect("a merchant field on a bank", 422),
+                add(json!({"role": "merchant", "name": "S", "legal_name": "S Ltd", "country": "GB",
+                           "merchant_id": "1234", "acquiring_bank": bank}))
+                .expect("a merchant id the policy refuses", 422),
+            ]
+        }),
+        op("GET", "/v1/admin/participants", |cx| {
+            let admin = cx.admin.clone();
+            let list = |query: &str| get(format!("/v1/admin/participants{query}")).auth(&admin);
+            vec![
+                list("").expect("every participant", 200),
+                list("?role=bank&status=active&limit=1").expect("filtered, one a page", 200),
+                list(&format!("?limit=1&after={PARTICIPANT_UNKNOWN}")).expect("after an id", 200),
+                list("?limit=0").expect("limit 0", 400),
+                list("?limit=100001").expect("limit over 100,000", 400),
+                list("?role=Bank").expect("a role outside the enum", 400),
+                list("?status=sleeping").expect("a status outside the enum", 400),
+                list("?status=ACTIVE").expect("a status in another case", 400),
+                list("?colour=blue").expect("an unknown parameter", 400),
+            ]
+        }),
+        op("GET", "/v1/admin/participants/{id}", |cx| {
+            let (admin, shop) = (cx.admin.clone(), cx.shop());
+            let show = |id: &str| get(format!("/v1/admin/participants/{id}")).auth(&admin);
+            vec![
+                show(&shop).expect("a merchant and its certificate", 200),
+                show(PARTICIPANT_UNKNOWN).expect("no such participant", 404),
+                show("par_nobody")
+                    .expect("an id outside the pattern", 404)
+                    .schema_invalid(),
+                show(NOT_UTF8).expect("an id that is not UTF-8", 400),
+            ]
+        }),
+        op("POST", "/v1/admin/participants/{id}/suspend", |cx| {
+            let (admin, shop) = (cx.admin.clone(), cx.shop());
+            let suspend =
+                |id: &str| post(format!("/v1/admin/participants/{id}/suspend")).auth(&admin);
+            vec![
+                suspend(&shop).expect("an active participant: its certificate on hold", 200),
+                suspend(&shop).expect("suspended already", 409),
+                suspend(PARTICIPANT_UNKNOWN).expect("no such participant", 404),
+                suspend(NOT_UTF8).expect("an id that is not UTF-8", 400),
+            ]
+        }),
+        op("POST", "/v1/admin/participants/{id}/resume", |cx| {
+            let (admin, shop) = (cx.admin.clone(), cx.shop());
+            let resume =
+                |id: &str| post(format!("/v1/admin/participants/{id}/resume")).auth(&admin);
+            vec![
+                resume(&shop).expect("a suspended participant: the hold lifted", 200),
+                resume(&shop).expect("active: not suspended", 409),
+                resume(PARTICIPANT_UNKNOWN).expect("no such participant", 404),
+                resume(NOT_UTF8).expect("an id that is not UTF-8", 400),
+            ]
+        }),
+        op("POST", "/v1/admin/participants/{id}/terminate", |cx| {
+            let (admin, shop) = (cx.admin.clone(), cx.shop());
+            let terminate =
+                |id: &str| post(format!("/v1/admin/participants/{id}/terminate")).auth(&admin);
+            vec![
+                terminate(&shop).expect("a participant: its certificate revoked", 200),
+                terminate(&shop).expect("terminated already", 409),
+                terminate(PARTICIPANT_UNKNOWN).expect("no such participant", 404),
+                terminate(NOT_UTF8).expect("an id that is not UTF-8", 400),
+            ]
+        }),
+        op("PATCH", "/v1/admin/participants/{id}", |cx| {
+            let admin = cx.admin.clone();
+            let gateway = cx.register(&json!({
+                "role": "gateway", "name": "gw2.pay.example", "operator": "Pay Gateway BV",
+                "dns_names": ["gw2.pay.example"],
+            }));
+            let ended = cx.register(&json!({
+                "role": "gateway", "name": "gw3.pay.example", "operator": "Pay Gateway BV",
+                "dns_names": ["gw3.pay.example"],
+            }));
+            cx.server
+                .admin_post_json(
+                    &format!("/v1/admin/participants/{ended}/terminate"),
+                    &json!({}),
+                )
+                .assert_status(200, "terminate a participant (set-up)");
+            let change = |id: &str, body: Value| {
+                patch(format!("/v1/admin/participants/{id}"))
+                    .json(&body)
+                    .auth(&admin)
+            };
+            vec![
+                change(
+                    &gateway,
+                    json!({"locality": "Rotterdam", "ip_addresses": ["192.0.2.11"]}),
+                )
+                .expect("new fields", 200),
+                change(&gateway, json!({"locality": ""})).expect("a field cleared", 200),
+                change(&gateway, json!({"role": "bank"})).expect("a role", 400),
+                change(&gateway, json!({"colour": "red"})).expect("an unknown field", 400),
+                change(&gateway, json!({"dns_names": "gw2.pay.example"}))
+                    .expect("a list of the wrong type", 400),
+                change(&gateway, json!({"dns_names": ["*.pay.example"]}))
+                    .expect("a wildcard DNS name", 422),
+                change(PARTICIPANT_UNKNOWN, json!({"locality": "Delft"}))
+                    .expect("no such participant", 404),
+                change(&ended, json!({"locality": "Delft"}))
+                    .expect("a terminated participant", 409),
+            ]
+        }),
+        op("GET", "/v1/admin/approvals", |cx| {
+            let admin = cx.admin.clone();
+            cx.waiting();
+            let list = |query: &str| get(format!("/v1/admin/approvals{query}")).auth(&admin);
+            vec![
+                list("").expect("every request", 200),
+                list("?status=pending&limit=1").expect("pending ones, one", 200),
+                list("?status=Pending").expect("a status outside the enum", 400),
+                list("?limit=0").expect("limit 0", 400),
+                list("?limit=100001").expect("limit over 100,000", 400),
+                list("?colour=blue").expect("an unknown parameter", 400),
+            ]
+        }),
+        op("GET", "/v1/admin/approvals/{id}", |cx| {
+            let (admin, waiting) = (cx.admin.clone(), cx.waiting());
+            let show = |id: &str| get(format!("/v1/admin/approvals/{id}")).auth(&admin);
+            vec![
+                show(&waiting).expect("a pending request", 200),
+                show(APPROVAL_UNKNOWN).expect("no such request", 404),
+                show("apr_nothing")
+                    .expect("an id outside the pattern", 404)
+                    .schema_invalid(),
+                show(NOT_UTF8).expect("an id that is not UTF-8", 400),
+            ]
+        }),
+        op("POST", "/v1/admin/approvals/{id}/approve", |cx| {
+            let admin = cx.admin.clone();
+            let auditor = cx.limited[0].clone();
+            let ra_officer = cx.limited[1].clone();
+            let waiting = cx.waiting();
+            let id = cx.pending_enrollment();
+            cx.approved = Some(id.clone());
+            let approve =
+                |id: &str, by: &str| post(format!("/v1/admin/approvals/{id}/approve")).auth(by);
+            vec![
+                approve(&id, &admin).expect("by the officer who made the token", 403),
+                approve(&waiting, &auditor).expect("by an officer without ra-officer", 403),
+                approve(&id, &ra_officer).expect("by another ra-officer: issued", 200),
+                approve(&id, &ra_officer).expect("decided already", 409),
+                approve(APPROVAL_UNKNOWN, &ra_officer).expect("no such request", 404),
+                approve(NOT_UTF8, &ra_officer).expect("an id that is not UTF-8", 400),
+            ]
+        }),
+        op("POST", "/v1/admin/approvals/{id}/reject", |cx| {
+            let admin = cx.admin.clone();
+            let security_officer = cx.limited[2].clone();
+            let waiting = cx.waiting();
+            let id = cx.pending_enrollment();
+            cx.rejected = Some(id.clone());
+            let reject = |id: &str, body: Value| {
+                post(format!("/v1/admin/approvals/{id}/reject"))
+                    .json(&body)
+                    .auth(&admin)
+            };
+            vec![
+                reject(&id, json!({"reason": "unknown bank"})).expect("a pending request", 200),
+                reject(&id, json!({"reason": "again"})).expect("decided already", 409),
+                reject(&waiting, json!({})).expect("no reason", 400),
+                reject(&waiting, json!({"reason": ""})).expect("an empty reason", 400),
+                reject(&waiting, json!({"reason": " \t "})).expect("only white space", 400),
+                reject(&waiting, json!({"reason": "x".repeat(501)})).expect("501 characters", 400),
+                reject(
+                    &waiting,
+                    json!({"reason": format!(" {} ", "x".repeat(499))}),
+                )
+                .expect("501 characters, two of them spaces", 400),
+                reject(&waiting, json!({"reason": 5})).expect("a reason that is no string", 400),
+                reject(&waiting, json!({"reason": "no", "colour": "red"}))
+                    .expect("an unknown field", 400),
+                reject(APPROVAL_UNKNOWN, json!({"reason": "no"})).expect("no such request", 404),
+                reject(&waiting, json!({"reason": "no"}))
+                    .auth(&security_officer)
+                    .expect("by an officer without ra-officer", 403),
+            ]
+        }),
+        op("GET", "/v1/enroll/approvals/{id}", |cx| {
+            let waiting = cx.waiting();
+            let approved = cx.approved.clone().expect("the approve entry runs before");
+            let rejected = cx.rejected.clone().expect("the reject entry runs before");
+            let poll = |id: &str| get(format!("/v1/enroll/approvals/{id}"));
+            vec![
+                poll(&waiting).expect("pending", 202),
+                poll(&approved).expect("approved: the certificate", 200),
+                poll(&rejected).expect("rejected: approval-refused", 403),
+                poll(APPROVAL_UNKNOWN).expect("no such request", 404),
+                poll("apr_nothing")
+                    .expect("an id outside the pattern", 404)
+                    .schema_invalid(),
+                poll(NOT_UTF8).expect("an id that is not UTF-8", 400),
+            ]
+        }),
         op("GET", "/healthz", |_| {
             vec![get("/healthz").expect("health", 200)]
         }),
@@ -873,7 +1211,13 @@ fn send(server: &TestServer<'_>, req: &Req) -> HttpResponse {
             .content_type
             .as_deref()
             .unwrap_or("application/octet-stream");
-        return server.post_oversized_with(&req.target, content_type, &req.body, &headers);
+        return server.send_oversized_with(
+            req.method,
+            &req.target,
+            content_type,
+            &req.body,
+            &headers,
+        );
     }
     let mut builder = ureq::http::Request::builder()
         .method(req.method)
@@ -1034,6 +1378,11 @@ fn every_operation_answers_as_the_openapi_document_says() {
         merchant_key: merchant_dir.join("key.pem"),
         merchant_cert: merchant_dir.join("cert.pem"),
         buyer,
+        bank: None,
+        shop: None,
+        waiting: None,
+        approved: None,
+        rejected: None,
         files: 0,
     };
 

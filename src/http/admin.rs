@@ -464,29 +464,48 @@ pub(crate) async fn publish_root_crl(
     }))
 }
 
-/// Query of `GET /v1/admin/participants`.
+/// Query of `GET /v1/admin/participants`; any other parameter is 400.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ParticipantListQuery {
     /// Only this role.
+    #[param(value_type = Option<crate::model::Role>, nullable = false)]
     role: Option<String>,
-    /// `active`, `suspended` or `terminated`.
+    /// Only participants with this status.
+    #[param(value_type = Option<crate::store::ParticipantStatus>, nullable = false)]
     status: Option<String>,
-    /// At most this many (default 1000, at most 100,000).
+    /// At most this many (default 1000).
+    #[param(minimum = 1, maximum = 100000, nullable = false)]
     limit: Option<usize>,
     /// The `next` of the previous page, to continue the same listing.
+    #[param(nullable = false)]
     after: Option<String>,
 }
 
+/// `GET /v1/admin/participants` answer.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct ParticipantList {
+    /// The participants of this page, in id order.
+    participants: Vec<ParticipantView>,
+    /// Give it back as `after` for the next page; null on the last page.
+    #[schema(required = true)]
+    next: Option<String>,
+}
+
+/// The 400 of an operation whose only input is the participant id in the path.
+const ID_NOT_UTF8: &str = "The id is not UTF-8 (malformed-request)";
+
 /// Registers a participant (bank, merchant, gateway or buyer).
-#[utoipa::path(post, path = "/v1/admin/participants", tag = "admin", request_body = ParticipantBody,
+#[utoipa::path(post, path = "/v1/admin/participants", tag = "admin",
+    request_body = crate::wire::NewParticipantBody,
     security(("admin" = [])),
     responses(
         (status = 201, description = "Registered", body = ParticipantView),
-        (status = 400, description = "Malformed (no or unknown role, unknown field)", body = Problem),
-        (status = 401, description = "No, a wrong or a disabled officer's credential", body = Problem),
-        (status = 403, description = "The officer lacks the role this needs", body = Problem),
-        (status = 422, description = "A field is invalid, missing or not one of the role's; or the names it gives break the role's policy", body = Problem),
+        (status = 400, description = "Not JSON of this shape: no or an unknown role, an unknown field, a value of the wrong type (malformed-request)", body = Problem),
+        (status = 401, description = "No, a wrong or a disabled officer's credential (unauthorized)", body = Problem),
+        (status = 403, description = "The officer lacks the ra-officer role (forbidden)", body = Problem),
+        (status = 422, description = "A field is invalid, missing or not one of the role's (invalid-participant); or the names it gives break the role's policy (policy-violation)", body = Problem),
     ))]
 pub(crate) async fn add_participant(
     officer: Officer,
@@ -515,10 +534,10 @@ pub(crate) async fn add_participant(
 #[utoipa::path(get, path = "/v1/admin/participants", tag = "admin", params(ParticipantListQuery),
     security(("admin" = [])),
     responses(
-        (status = 200, description = "{\"participants\": [...], \"next\": ...}", content_type = "application/json"),
-        (status = 400, description = "Bad filter", body = Problem),
-        (status = 401, description = "No, a wrong or a disabled officer's credential", body = Problem),
-        (status = 403, description = "The officer lacks the role this needs", body = Problem),
+        (status = 200, description = "A page of participants", body = ParticipantList),
+        (status = 400, description = "A bad or unknown query parameter (malformed-request)", body = Problem),
+        (status = 401, description = "No, a wrong or a disabled officer's credential (unauthorized)", body = Problem),
+        (status = 403, description = "The officer has none of the auditor, ra-officer, revocation-officer, ca-operator roles (forbidden)", body = Problem),
     ))]
 pub(crate) async fn list_participants(
     officer: Officer,
@@ -532,15 +551,36 @@ pub(crate) async fn list_participants(
         .map(|r| crate::wire::role(&r))
         .transpose()
         .map_err(|e| Problem::bad_request(e.to_string()))?;
+    // Spelled exactly as the API spells statuses (the document's enum).
     let status = query
         .status
-        .map(|s| s.parse::<crate::store::ParticipantStatus>())
-        .transpose()
-        .map_err(Problem::bad_request)?;
+        .as_deref()
+        .map(|text| {
+            text.parse::<crate::store::ParticipantStatus>()
+                .ok()
+                .filter(|status| status.as_str() == text)
+                .ok_or_else(|| {
+                    Problem::bad_request(format!(
+                        "status {text:?} must be active, suspended or terminated"
+                    ))
+                })
+        })
+        .transpose()?;
+    let limit = match query.limit {
+        None => 1000,
+        Some(limit) if u32::try_from(limit).is_ok_and(|l| (1..=MAX_LIST_LIMIT).contains(&l)) => {
+            limit
+        }
+        Some(limit) => {
+            return Err(Problem::bad_request(format!(
+                "limit {limit} must be 1 to {MAX_LIST_LIMIT}"
+            )))
+        }
+    };
     let filter = crate::store::ParticipantFilter {
         role,
         status,
-        limit: Some(query.limit.unwrap_or(1000).clamp(1, 100_000)),
+        limit: Some(limit),
         after: query.after,
     };
     let worker = state.clone();
@@ -550,21 +590,22 @@ pub(crate) async fn list_participants(
         .iter()
         .map(|record| ParticipantView::new(record, None))
         .collect();
-    Ok(axum::Json(serde_json::json!({
-        "participants": participants,
-        "next": page.next,
-    })))
+    Ok(axum::Json(ParticipantList {
+        participants,
+        next: page.next,
+    }))
 }
 
 /// One participant, with its certificates.
 #[utoipa::path(get, path = "/v1/admin/participants/{id}", tag = "admin",
-    params(("id" = String, Path, description = "Participant id, par_…")),
+    params(("id" = String, Path, description = "Participant id, par_… (an id of another form names no participant: 404)", pattern = "^par_[0-9a-f]{24}$")),
     security(("admin" = [])),
     responses(
         (status = 200, description = "The participant and its certificates", body = ParticipantView),
-        (status = 401, description = "No, a wrong or a disabled officer's credential", body = Problem),
-        (status = 403, description = "The officer lacks the role this needs", body = Problem),
-        (status = 404, description = "Unknown participant", body = Problem),
+        (status = 400, description = ID_NOT_UTF8, body = Problem),
+        (status = 401, description = "No, a wrong or a disabled officer's credential (unauthorized)", body = Problem),
+        (status = 403, description = "The officer has none of the auditor, ra-officer, revocation-officer, ca-operator roles (forbidden)", body = Problem),
+        (status = 404, description = "Unknown participant (not-found)", body = Problem),
     ))]
 pub(crate) async fn show_participant(
     officer: Officer,
@@ -588,16 +629,16 @@ pub(crate) async fn show_participant(
 /// Changes a participant's fields (not its role). Its certificates keep their names;
 /// new tokens and renewals get the new ones.
 #[utoipa::path(patch, path = "/v1/admin/participants/{id}", tag = "admin", request_body = ParticipantBody,
-    params(("id" = String, Path, description = "Participant id, par_…")),
+    params(("id" = String, Path, description = "Participant id, par_… (an id of another form names no participant: 404)", pattern = "^par_[0-9a-f]{24}$")),
     security(("admin" = [])),
     responses(
         (status = 200, description = "Updated", body = ParticipantView),
-        (status = 400, description = "Malformed (role given, unknown field)", body = Problem),
-        (status = 401, description = "No, a wrong or a disabled officer's credential", body = Problem),
-        (status = 403, description = "The officer lacks the role this needs", body = Problem),
-        (status = 404, description = "Unknown participant", body = Problem),
-        (status = 409, description = "The participant is terminated", body = Problem),
-        (status = 422, description = "A field is invalid, missing or not one of the role's; or the names break the role's policy", body = Problem),
+        (status = 400, description = "Not JSON of this shape: `role` given, an unknown field, a value of the wrong type; or the id is not UTF-8 (malformed-request)", body = Problem),
+        (status = 401, description = "No, a wrong or a disabled officer's credential (unauthorized)", body = Problem),
+        (status = 403, description = "The officer lacks the ra-officer role (forbidden)", body = Problem),
+        (status = 404, description = "Unknown participant (not-found)", body = Problem),
+        (status = 409, description = "The participant is terminated (participant-status-conflict)", body = Problem),
+        (status = 422, description = "A field is invalid, missing or not one of the role's (invalid-participant); or the names break the role's policy (policy-violation)", body = Problem),
     ))]
 pub(crate) async fn update_participant(
     officer: Officer,
@@ -642,14 +683,15 @@ async fn participant_act(
 /// (certificateHold) at once, and enrollment and renewal are refused until it is resumed.
 /// OCSP shows the holds before the answer; a new CRL follows.
 #[utoipa::path(post, path = "/v1/admin/participants/{id}/suspend", tag = "admin",
-    params(("id" = String, Path, description = "Participant id, par_…")),
+    params(("id" = String, Path, description = "Participant id, par_… (an id of another form names no participant: 404)", pattern = "^par_[0-9a-f]{24}$")),
     security(("admin" = [])),
     responses(
         (status = 200, description = "Suspended; the certificates put on hold", body = ParticipantActResult),
-        (status = 401, description = "No, a wrong or a disabled officer's credential", body = Problem),
-        (status = 403, description = "The officer lacks the role this needs", body = Problem),
-        (status = 404, description = "Unknown participant", body = Problem),
-        (status = 409, description = "Not active", body = Problem),
+        (status = 400, description = ID_NOT_UTF8, body = Problem),
+        (status = 401, description = "No, a wrong or a disabled officer's credential (unauthorized)", body = Problem),
+        (status = 403, description = "The officer lacks the ra-officer role (forbidden)", body = Problem),
+        (status = 404, description = "Unknown participant (not-found)", body = Problem),
+        (status = 409, description = "Not active (participant-status-conflict)", body = Problem),
     ))]
 pub(crate) async fn suspend_participant(
     officer: Officer,
@@ -669,14 +711,15 @@ pub(crate) async fn suspend_participant(
 /// Resumes a suspended participant: lifts exactly the holds its suspension placed, and
 /// allows enrollment and renewal again.
 #[utoipa::path(post, path = "/v1/admin/participants/{id}/resume", tag = "admin",
-    params(("id" = String, Path, description = "Participant id, par_…")),
+    params(("id" = String, Path, description = "Participant id, par_… (an id of another form names no participant: 404)", pattern = "^par_[0-9a-f]{24}$")),
     security(("admin" = [])),
     responses(
         (status = 200, description = "Active again; the certificates taken off hold", body = ParticipantActResult),
-        (status = 401, description = "No, a wrong or a disabled officer's credential", body = Problem),
-        (status = 403, description = "The officer lacks the role this needs", body = Problem),
-        (status = 404, description = "Unknown participant", body = Problem),
-        (status = 409, description = "Not suspended", body = Problem),
+        (status = 400, description = ID_NOT_UTF8, body = Problem),
+        (status = 401, description = "No, a wrong or a disabled officer's credential (unauthorized)", body = Problem),
+        (status = 403, description = "The officer lacks the ra-officer role (forbidden)", body = Problem),
+        (status = 404, description = "Unknown participant (not-found)", body = Problem),
+        (status = 409, description = "Not suspended (participant-status-conflict)", body = Problem),
     ))]
 pub(crate) async fn resume_participant(
     officer: Officer,
@@ -696,14 +739,15 @@ pub(crate) async fn resume_participant(
 /// Terminates a participant for good: all its current certificates are revoked
 /// (cessationOfOperation); it can never enroll, renew or change again.
 #[utoipa::path(post, path = "/v1/admin/participants/{id}/terminate", tag = "admin",
-    params(("id" = String, Path, description = "Participant id, par_…")),
+    params(("id" = String, Path, description = "Participant id, par_… (an id of another form names no participant: 404)", pattern = "^par_[0-9a-f]{24}$")),
     security(("admin" = [])),
     responses(
         (status = 200, description = "Terminated; the certificates revoked", body = ParticipantActResult),
-        (status = 401, description = "No, a wrong or a disabled officer's credential", body = Problem),
-        (status = 403, description = "The officer lacks the role this needs", body = Problem),
-        (status = 404, description = "Unknown participant", body = Problem),
-        (status = 409, description = "Terminated already", body = Problem),
+        (status = 400, description = ID_NOT_UTF8, body = Problem),
+        (status = 401, description = "No, a wrong or a disabled officer's credential (unauthorized)", body = Problem),
+        (status = 403, description = "The officer lacks the ra-officer role (forbidden)", body = Problem),
+        (status = 404, description = "Unknown participant (not-found)", body = Problem),
+        (status = 409, description = "Terminated already (participant-status-conflict)", body = Problem),
     ))]
 pub(crate) async fn terminate_participant(
     officer: Officer,

@@ -26,12 +26,15 @@ const DECIDERS: &[OfficerRole] = &[
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PendingResponse {
     /// Always `pending`.
+    #[schema(pattern = "^pending$")]
     pub status: String,
     /// The request's id.
+    #[schema(pattern = "^apr_[0-9a-f]{32}$")]
     pub approval: String,
     /// What it will do.
     pub summary: String,
     /// When it expires unless approved (RFC 3339).
+    #[schema(format = DateTime)]
     pub expires_at: String,
     /// Where to poll: for an enrollment or renewal, the participant's poll URL path;
     /// for an officer's act, the request under `/v1/admin/approvals/`.
@@ -64,16 +67,21 @@ pub(crate) fn pending(record: &ApprovalRecord, for_participant: bool) -> Respons
     response
 }
 
-/// Query of `GET /v1/admin/approvals`.
+/// Query of `GET /v1/admin/approvals`; any other parameter is 400.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ApprovalQuery {
     /// Only requests in this state (pending, executed, failed, rejected, expired).
+    #[param(nullable = false)]
     status: Option<ApprovalStatus>,
-    /// At most this many (default 1000, 1 to 100,000).
-    #[param(minimum = 1, maximum = 100000)]
+    /// At most this many (default 1000).
+    #[param(minimum = 1, maximum = 100000, nullable = false)]
     limit: Option<usize>,
 }
+
+/// The 400 of an operation whose only input is the request id in the path.
+const ID_NOT_UTF8: &str = "The id is not UTF-8 (malformed-request)";
 
 /// `GET /v1/admin/approvals` answer.
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
@@ -83,13 +91,14 @@ pub struct ApprovalList {
 }
 
 /// Lists requests under dual control, oldest first.
-#[utoipa::path(get, path = "/v1/admin/approvals", tag = "admin", params(ApprovalQuery),
+#[utoipa::path(get, path = "/v1/admin/approvals", tag = "admin", operation_id = "list_approvals",
+    params(ApprovalQuery),
     security(("admin" = [])),
     responses(
         (status = 200, description = "Requests", body = ApprovalList),
-        (status = 400, description = "Bad filter", body = Problem),
-        (status = 401, description = "No, a wrong or a disabled officer's credential", body = Problem),
-        (status = 403, description = "Needs ra-officer, revocation-officer or auditor", body = Problem),
+        (status = 400, description = "A bad or unknown query parameter (malformed-request)", body = Problem),
+        (status = 401, description = "No, a wrong or a disabled officer's credential (unauthorized)", body = Problem),
+        (status = 403, description = "Needs ra-officer, revocation-officer or auditor (forbidden)", body = Problem),
     ))]
 pub(crate) async fn list(
     officer: Officer,
@@ -114,14 +123,15 @@ pub(crate) async fn list(
 }
 
 /// One request.
-#[utoipa::path(get, path = "/v1/admin/approvals/{id}", tag = "admin",
-    params(("id" = String, Path, description = "The request, apr_…")),
+#[utoipa::path(get, path = "/v1/admin/approvals/{id}", tag = "admin", operation_id = "show_approval",
+    params(("id" = String, Path, description = "The request, apr_… (an id of another form names no request: 404)", pattern = "^apr_[0-9a-f]{32}$")),
     security(("admin" = [])),
     responses(
         (status = 200, description = "The request", body = ApprovalView),
-        (status = 401, description = "No, a wrong or a disabled officer's credential", body = Problem),
-        (status = 403, description = "Needs ra-officer, revocation-officer or auditor", body = Problem),
-        (status = 404, description = "No such request", body = Problem),
+        (status = 400, description = ID_NOT_UTF8, body = Problem),
+        (status = 401, description = "No, a wrong or a disabled officer's credential (unauthorized)", body = Problem),
+        (status = 403, description = "Needs ra-officer, revocation-officer or auditor (forbidden)", body = Problem),
+        (status = 404, description = "No such request (not-found)", body = Problem),
     ))]
 pub(crate) async fn show(
     officer: Officer,
@@ -136,14 +146,15 @@ pub(crate) async fn show(
 
 /// Approves a request; with enough approvals it is carried out at once.
 #[utoipa::path(post, path = "/v1/admin/approvals/{id}/approve", tag = "admin",
-    params(("id" = String, Path, description = "The request, apr_…")),
+    params(("id" = String, Path, description = "The request, apr_… (an id of another form names no request: 404)", pattern = "^apr_[0-9a-f]{32}$")),
     security(("admin" = [])),
     responses(
         (status = 200, description = "The request afterwards (executed, failed, or still pending)", body = ApprovalView),
-        (status = 401, description = "No, a wrong or a disabled officer's credential", body = Problem),
-        (status = 403, description = "Lacks the act's role, asked for it, approved already, or not an approver", body = Problem),
-        (status = 404, description = "No such request", body = Problem),
-        (status = 409, description = "Not pending (decided or expired)", body = Problem),
+        (status = 400, description = ID_NOT_UTF8, body = Problem),
+        (status = 401, description = "No, a wrong or a disabled officer's credential (unauthorized)", body = Problem),
+        (status = 403, description = "The officer lacks the act's role (ra-officer for issue and renew, revocation-officer for revoke), asked for it (made the enrollment token or the revocation), approved it already, or is not among the policy's approvers (forbidden)", body = Problem),
+        (status = 404, description = "No such request (not-found)", body = Problem),
+        (status = 409, description = "Not pending: decided or expired; or decided at the same time (conflict)", body = Problem),
     ))]
 pub(crate) async fn approve(
     officer: Officer,
@@ -160,23 +171,27 @@ pub(crate) async fn approve(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RejectRequest {
-    /// Why, for the requester (at most 500 characters).
-    #[schema(min_length = 1, max_length = 500)]
+    /// Why, for the requester: 1 to 500 characters, not only white space (kept without
+    /// the white space around it).
+    #[schema(min_length = 1, max_length = 500, pattern = "\\S")]
     reason: String,
 }
 
+/// Most characters of a rejection's reason.
+const MAX_REASON: usize = 500;
+
 /// Rejects a request: nothing is done.
 #[utoipa::path(post, path = "/v1/admin/approvals/{id}/reject", tag = "admin",
-    params(("id" = String, Path, description = "The request, apr_…")),
+    params(("id" = String, Path, description = "The request, apr_… (an id of another form names no request: 404)", pattern = "^apr_[0-9a-f]{32}$")),
     request_body = RejectRequest,
     security(("admin" = [])),
     responses(
         (status = 200, description = "Rejected", body = ApprovalView),
-        (status = 400, description = "No reason", body = Problem),
-        (status = 401, description = "No, a wrong or a disabled officer's credential", body = Problem),
-        (status = 403, description = "Lacks the act's role", body = Problem),
-        (status = 404, description = "No such request", body = Problem),
-        (status = 409, description = "Not pending (decided or expired)", body = Problem),
+        (status = 400, description = "Not JSON of this shape, a reason that is empty, only white space or over 500 characters, or an id that is not UTF-8 (malformed-request)", body = Problem),
+        (status = 401, description = "No, a wrong or a disabled officer's credential (unauthorized)", body = Problem),
+        (status = 403, description = "The officer lacks the act's role: ra-officer for issue and renew, revocation-officer for revoke (forbidden)", body = Problem),
+        (status = 404, description = "No such request (not-found)", body = Problem),
+        (status = 409, description = "Not pending: decided or expired; or decided at the same time (conflict)", body = Problem),
     ))]
 pub(crate) async fn reject(
     officer: Officer,
@@ -184,9 +199,12 @@ pub(crate) async fn reject(
     ApiPath(id): ApiPath<String>,
     ApiJson(request): ApiJson<RejectRequest>,
 ) -> Result<impl IntoResponse, Problem> {
+    // The document's limits, on the reason as sent (the schema's maxLength and pattern).
     let reason = request.reason.trim().to_string();
-    if reason.is_empty() || reason.chars().count() > 500 {
-        return Err(Problem::bad_request("reason must be 1 to 500 characters"));
+    if reason.is_empty() || request.reason.chars().count() > MAX_REASON {
+        return Err(Problem::bad_request(format!(
+            "reason must be 1 to {MAX_REASON} characters, not only white space"
+        )));
     }
     let worker = state.clone();
     let record = blocking(move || {
@@ -202,13 +220,18 @@ pub(crate) async fn reject(
 /// Where an enrollment or renewal that waits for approval stands: 202 while pending,
 /// 200 with the certificate once approved and issued, 403 `approval-refused` when it was
 /// rejected or expired. The id (128 random bits) is the participant's handle.
-#[utoipa::path(get, path = "/v1/enroll/approvals/{id}", tag = "enrollment",
-    params(("id" = String, Path, description = "The request, apr_…, from the 202 answer")),
+#[utoipa::path(get, path = "/v1/enroll/approvals/{id}", tag = "enrollment", operation_id = "poll_approval",
+    params(("id" = String, Path, description = "The request, apr_…, from the 202 answer (an id of another form names no request: 404)", pattern = "^apr_[0-9a-f]{32}$")),
     responses(
         (status = 200, description = "Approved and issued", body = super::enroll::IssuedResponse),
-        (status = 202, description = "Still waiting for approval", body = PendingResponse),
-        (status = 403, description = "Rejected or expired: nothing will be issued", body = Problem),
-        (status = 404, description = "No such request", body = Problem),
+        (status = 202, description = "Still waiting for approval", body = PendingResponse,
+            headers(
+                ("Location" = String, description = "Where to poll: this path"),
+                ("Retry-After" = u32, description = "Seconds to wait before polling again"),
+            )),
+        (status = 400, description = ID_NOT_UTF8, body = Problem),
+        (status = 403, description = "Rejected or expired: nothing will be issued (approval-refused)", body = Problem),
+        (status = 404, description = "No such enrollment or renewal request (not-found)", body = Problem),
     ))]
 pub(crate) async fn poll(
     State(state): State<Arc<AppState>>,

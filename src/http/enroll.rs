@@ -74,7 +74,11 @@ impl IssuedResponse {
     responses(
         (status = 201, description = "Issued", body = IssuedResponse),
         (status = 200, description = "Issued before: the token was used with this CSR's key, whose answer was lost; the same certificate again", body = IssuedResponse),
-        (status = 202, description = "Under dual control: waits for officers' approval; poll `Location`", body = super::approvals::PendingResponse),
+        (status = 202, description = "Under dual control: waits for officers' approval; poll `Location`", body = super::approvals::PendingResponse,
+            headers(
+                ("Location" = String, description = "Where to poll: `/v1/enroll/approvals/{id}`"),
+                ("Retry-After" = u32, description = "Seconds to wait before polling"),
+            )),
         (status = 400, description = "Malformed JSON (malformed-request), token (bad-token) or CSR (bad-csr, bad-csr-signature)", body = Problem),
         (status = 403, description = "Unknown or expired token, or a wrong secret (token-rejected)", body = Problem),
         (status = 409, description = "Token already used, with another key (token-used)", body = Problem),
@@ -190,7 +194,11 @@ pub(crate) fn renewal_request(request: RenewRequest) -> Result<RenewalRequest, P
 #[utoipa::path(post, path = "/v1/renew", tag = "enrollment", request_body = RenewRequest,
     responses(
         (status = 201, description = "Issued", body = IssuedResponse),
-        (status = 202, description = "Under dual control: waits for officers' approval; poll `Location`", body = super::approvals::PendingResponse),
+        (status = 202, description = "Under dual control: waits for officers' approval; poll `Location`", body = super::approvals::PendingResponse,
+            headers(
+                ("Location" = String, description = "Where to poll: `/v1/enroll/approvals/{id}`"),
+                ("Retry-After" = u32, description = "Seconds to wait before polling"),
+            )),
         (status = 400, description = "Malformed request: bad serial, proof not base64, bad JSON (malformed-request), or CSR (bad-csr, bad-csr-signature)", body = Problem),
         (status = 403, description = "Revoked, expired, window not open, bad or reused proof, stale time (renewal-refused)", body = Problem),
         (status = 404, description = "Unknown serial (not-found)", body = Problem),

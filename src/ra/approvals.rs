@@ -73,20 +73,22 @@ impl ApprovalError {
 /// A request as officers and the requester see it.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct ApprovalView {
-    /// `apr_…`.
+    /// `apr_` and 32 hex digits.
+    #[schema(pattern = "^apr_[0-9a-f]{32}$")]
     pub id: String,
     /// issue, renew or revoke.
     pub act: ApprovalAct,
     /// The certificate role concerned.
-    #[schema(value_type = String)]
     pub role: Role,
     /// What it will do.
     pub summary: String,
     /// Who asked.
     pub requested_by: String,
     /// When (RFC 3339).
+    #[schema(format = DateTime)]
     pub requested_at: String,
     /// When it expires unless approved (RFC 3339).
+    #[schema(format = DateTime)]
     pub expires_at: String,
     /// Approvals needed.
     pub required: u32,
@@ -98,12 +100,15 @@ pub struct ApprovalView {
     pub status: ApprovalStatus,
     /// The rejecting officer and why.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub rejection: Option<String>,
     /// The certificate issued or revoked.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub serial: Option<String>,
     /// Why carrying it out failed.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub failure: Option<String>,
 }
 

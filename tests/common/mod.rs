@@ -1365,6 +1365,18 @@ impl<'a> TestServer<'a> {
         body: &[u8],
         headers: &[(&str, &str)],
     ) -> HttpResponse {
+        self.send_oversized_with("POST", path, content_type, body, headers)
+    }
+
+    /// [`TestServer::post_oversized_with`] with another method (e.g. `PATCH`).
+    pub fn send_oversized_with(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        body: &[u8],
+        headers: &[(&str, &str)],
+    ) -> HttpResponse {
         use std::io::{Read, Write};
         let address = self.url.trim_start_matches("http://").to_string();
         let mut stream =
@@ -1377,7 +1389,7 @@ impl<'a> TestServer<'a> {
             .map(|(name, value)| format!("{name}: {value}\r\n"))
             .collect();
         let mut request = format!(
-            "POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: {content_type}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n",
+            "{method} {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: {content_type}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n",
             body.len()
         )
         .into_bytes();
@@ -1395,7 +1407,7 @@ impl<'a> TestServer<'a> {
                 Ok(n) => raw.extend_from_slice(&chunk[..n]),
                 // A reset after the answer has arrived ends the exchange.
                 Err(_) if !raw.is_empty() => break,
-                Err(e) => panic!("POST {path}: no answer: {e}"),
+                Err(e) => panic!("{method} {path}: no answer: {e}"),
             }
             if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
                 let head = String::from_utf8_lossy(&raw[..end]).to_string();
@@ -1419,7 +1431,7 @@ impl<'a> TestServer<'a> {
             .position(|w| w == b"\r\n\r\n")
             .unwrap_or_else(|| {
                 panic!(
-                    "POST {path}: incomplete answer: {:?}",
+                    "{method} {path}: incomplete answer: {:?}",
                     String::from_utf8_lossy(&raw)
                 )
             });
