@@ -3,8 +3,12 @@
 
 Runs paypki and its peers (the `openssl` CLI and CFSSL) on loopback on this machine,
 drives the same load at each with wrk, and prints one table with every figure and the
-paypki/peer ratio. Writes docs/bench/results.json and docs/bench/throughput.svg.
-Called by scripts/bench, which installs the tools and builds paypki first.
+paypki/peer ratio. A second paypki CA whose keys are on a SoftHSM2 token (made in a
+temporary SOFTHSM2_CONF directory) is measured for issuance and nonce OCSP next to the
+CA with key files. Writes docs/bench/results.json and docs/bench/throughput.svg.
+Called by scripts/bench, which installs the tools and builds paypki first; the binaries
+are read from $CARGO_TARGET_DIR (relative to the repository, as cargo does when run
+there) or target/.
 """
 
 import argparse
@@ -23,9 +27,16 @@ import urllib.parse
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PAYPKI = os.path.join(ROOT, "target", "release", "paypki")
-EXAMPLES = os.path.join(ROOT, "target", "release", "examples")
+TARGET = os.path.join(ROOT, os.environ.get("CARGO_TARGET_DIR") or "target")
+PAYPKI = os.path.join(TARGET, "release", "paypki")
+EXAMPLES = os.path.join(TARGET, "release", "examples")
 POLICIES = os.path.join(ROOT, "policies")
+
+# The CA with token keys: Debian's SoftHSM2 module, one token made for the run.
+SOFTHSM_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
+SOFTHSM_TOKEN = "paypki-bench"
+SOFTHSM_SO_PIN = "1234"
+SOFTHSM_PIN = "5678"
 
 # wrk: one Lua file for every POST load; it also skips wrk's connect probe, which makes
 # `openssl ocsp` hang for good (a connection that closes without a request).
@@ -83,13 +94,41 @@ def log(*args):
     print(*args, file=sys.stderr, flush=True)
 
 
+class Ca:
+    """One paypki CA served by its own `paypki serve` on loopback."""
+
+    def __init__(self, name, data, url, env):
+        self.name, self.data, self.url, self.env = name, data, url, env
+        self.proc = None
+        self.admin = None
+
+    def post_json(self, path, body, admin=False):
+        request = urllib.request.Request(self.url + path, data=json.dumps(body).encode(),
+                                         headers={"content-type": "application/json"})
+        if admin:
+            request.add_header("authorization", "Bearer " + self.admin)
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return json.load(response)
+
+    def tokens(self, count):
+        out = []
+        while len(out) < count:
+            n = min(10_000, count - len(out))
+            items = [{"role": "merchant", "subject": "CN=Bench Shop,O=Bench Ltd,serialNumber=M1234567"}] * n
+            out += [t["token"] for t in self.post_json("/v1/admin/tokens/batch", {"items": items}, admin=True)["tokens"]]
+        return out
+
+
 class Bench:
     def __init__(self, args):
         self.args = args
         self.seconds = args.seconds
         self.work = tempfile.mkdtemp(prefix="paypki-bench-")
+        self.temp_dirs = [self.work]
         self.results = {}
         self.processes = []
+        self.ca = None  # paypki with key files
+        self.hsm = None  # paypki with SoftHSM2 keys
         with open(os.path.join(self.work, "post.lua"), "w") as f:
             f.write(LUA + NO_PROBE)
         with open(os.path.join(self.work, "get.lua"), "w") as f:
@@ -132,8 +171,11 @@ class Bench:
                 self.stop(proc)
             except ProcessLookupError:
                 pass
-        if not self.args.keep:
-            shutil.rmtree(self.work, ignore_errors=True)
+        if self.args.keep:
+            log("kept: " + " ".join(self.temp_dirs))
+        else:
+            for directory in self.temp_dirs:
+                shutil.rmtree(directory, ignore_errors=True)
 
     # ---------------------------------------------------------------- wrk
     def wrk(self, url, body=None, content_type=None, lines=False, connections=32, netns_prefix=None):
@@ -151,47 +193,100 @@ class Bench:
     def paypki(self, *args, check=True):
         return run([PAYPKI, "--data-dir", self.path("pp"), "--policies", POLICIES, *args], check=check)
 
-    def setup_paypki(self):
-        port = 18080
-        self.pp_url = f"http://127.0.0.1:{port}"
-        self.paypki("init", "--base-url", self.pp_url)
-        self.pp = self.start(
-            [PAYPKI, "--data-dir", self.path("pp"), "--policies", POLICIES, "serve", "--listen", f"127.0.0.1:{port}",
+    def start_ca(self, name, port, init_args, env, idle_rss_key=None):
+        """`paypki init` and `paypki serve` for one CA, and one certificate from it: the
+        leaf whose status the OCSP figures ask for (`<name>-leaf.pem`, its issuer
+        `<name>-issuing.pem`, the chain `<name>-chain.pem`, the OCSP requests
+        `<name>-req.der` and `<name>-req-nonce.der`)."""
+        url = f"http://127.0.0.1:{port}"
+        ca = Ca(name, self.path(name), url, env)
+        run([PAYPKI, "--data-dir", ca.data, "--policies", POLICIES, "init", "--base-url", url, *init_args], env=env)
+        ca.proc = self.start(
+            [PAYPKI, "--data-dir", ca.data, "--policies", POLICIES, "serve", "--listen", f"127.0.0.1:{port}",
              # One loopback client drives every figure: per-client limits off.
              "--enroll-rate", "100000000", "--verify-rate-ms", "0"],
-            "paypki", wait_url=self.pp_url + "/healthz", env=dict(os.environ, PAYPKI_LOG="warn"))
-        self.admin = open(self.path("pp", "admin.token")).read().strip()
-        time.sleep(1)
-        self.record("rss_idle_kib", self.rss_kib(self.pp))
-        run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", self.path("leaf.key")])
-        run(["openssl", "req", "-new", "-key", self.path("leaf.key"), "-subj", "/", "-out", self.path("leaf.csr")])
-        token = self.tokens(1)[0]
-        issued = self.post_json("/v1/enroll", {"token": token, "csr": open(self.path("leaf.csr")).read()})
-        with open(self.path("leaf.pem"), "w") as f:
+            name, wait_url=url + "/healthz", env=env)
+        ca.admin = open(os.path.join(ca.data, "admin.token")).read().strip()
+        if idle_rss_key:
+            time.sleep(1)
+            self.record(idle_rss_key, self.rss_kib(ca.proc))
+        if not os.path.exists(self.path("leaf.csr")):
+            run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", self.path("leaf.key")])
+            run(["openssl", "req", "-new", "-key", self.path("leaf.key"), "-subj", "/", "-out", self.path("leaf.csr")])
+        issued = ca.post_json("/v1/enroll", {"token": ca.tokens(1)[0], "csr": open(self.path("leaf.csr")).read()})
+        ca.serial = issued["serial"]
+        ca.leaf = self.path(f"{name}-leaf.pem")
+        with open(ca.leaf, "w") as f:
             f.write(issued["certificate"])
-        shutil.copy(self.path("pp", "certs", "issuing.crt.pem"), self.path("issuing.pem"))
+        ca.issuing = self.path(f"{name}-issuing.pem")
+        shutil.copy(os.path.join(ca.data, "certs", "issuing.crt.pem"), ca.issuing)
+        ca.chain = self.path(f"{name}-chain.pem")
+        with open(ca.chain, "wb") as f:
+            f.write(urllib.request.urlopen(url + "/ca/chain.pem", timeout=10).read())
+        ca.req = self.path(f"{name}-req.der")
+        ca.req_nonce = self.path(f"{name}-req-nonce.der")
+        run(["openssl", "ocsp", "-issuer", ca.issuing, "-cert", ca.leaf, "-no_nonce", "-reqout", ca.req])
+        run(["openssl", "ocsp", "-issuer", ca.issuing, "-cert", ca.leaf, "-nonce", "-reqout", ca.req_nonce])
+        return ca
+
+    def check_ocsp(self, ca):
+        """One OCSP request with a nonce, checked by `openssl ocsp`: the responder signed
+        it (not tryLater) and it verifies up to the root."""
+        out = run(["openssl", "ocsp", "-issuer", ca.issuing, "-cert", ca.leaf, "-url", ca.url + "/ocsp", "-nonce",
+                   "-CAfile", ca.chain, "-timeout", "10"], check=False)
+        text = out.stdout.decode() + out.stderr.decode()
+        if out.returncode != 0 or "Response verify OK" not in text or f"{ca.leaf}: good" not in text:
+            raise SystemExit(f"{ca.name}: OCSP with a nonce did not verify:\n{text}")
+
+    def setup_paypki(self):
+        self.ca = self.start_ca("pp", 18080, [], dict(os.environ, PAYPKI_LOG="warn"), idle_rss_key="rss_idle_kib")
+        # The names the peers' figures use.
+        self.pp, self.pp_url, self.serial = self.ca.proc, self.ca.url, self.ca.serial
+        shutil.copy(self.ca.leaf, self.path("leaf.pem"))
+        shutil.copy(self.ca.issuing, self.path("issuing.pem"))
+        shutil.copy(self.ca.req, self.path("req.der"))
+        shutil.copy(self.ca.req_nonce, self.path("req-nonce.der"))
         shutil.copy(self.path("pp", "certs", "ocsp.crt.pem"), self.path("ocsp.pem"))
         shutil.copy(self.path("pp", "keys", "ocsp.key.pem"), self.path("ocsp.key"))
         shutil.copy(self.path("pp", "keys", "issuing.key.pem"), self.path("issuing.key"))
         run(["openssl", "ec", "-in", self.path("ocsp.key"), "-out", self.path("ocsp.sec1.key")])
         run(["openssl", "ec", "-in", self.path("issuing.key"), "-out", self.path("issuing.sec1.key")])
-        self.serial = issued["serial"]
+        self.check_ocsp(self.ca)
+
+    def setup_softhsm(self):
+        """The same CA with its issuing and OCSP keys on a SoftHSM2 token: a token made
+        in a SOFTHSM2_CONF directory of its own (removed at the end), `paypki init
+        --key-store pkcs11`, and `paypki serve` with the same environment."""
+        log("paypki with SoftHSM2 keys")
+        hsm_dir = tempfile.mkdtemp(prefix="paypki-bench-softhsm-")
+        self.temp_dirs.append(hsm_dir)
+        os.mkdir(os.path.join(hsm_dir, "tokens"))
+        conf = os.path.join(hsm_dir, "softhsm2.conf")
+        with open(conf, "w") as f:
+            f.write(f"directories.tokendir = {os.path.join(hsm_dir, 'tokens')}\n"
+                    "objectstore.backend = file\nlog.level = ERROR\n")
+        env = dict(os.environ, PAYPKI_LOG="warn", SOFTHSM2_CONF=conf, PAYPKI_PKCS11_PIN=SOFTHSM_PIN)
+        run(["softhsm2-util", "--init-token", "--free", "--label", SOFTHSM_TOKEN,
+             "--so-pin", SOFTHSM_SO_PIN, "--pin", SOFTHSM_PIN], env=env)
+        self.hsm = self.start_ca("pp-softhsm", 18081, [
+            "--key-store", "pkcs11", "--pkcs11-module", SOFTHSM_MODULE, "--pkcs11-token", SOFTHSM_TOKEN,
+            "--key-alg", "ecdsa-p256"], env)
+        # Both keys must really be on the token: no key file, a reference in its place.
+        for key in ("issuing", "ocsp"):
+            if os.path.exists(os.path.join(self.hsm.data, "keys", f"{key}.key.pem")) or \
+                    not os.path.exists(os.path.join(self.hsm.data, "keys", f"{key}.key.toml")):
+                raise SystemExit(f"pp-softhsm: the {key} key is not a token reference")
+        self.check_ocsp(self.hsm)
+
+    def stop_softhsm(self):
+        if self.hsm and self.hsm.proc:
+            self.stop(self.hsm.proc)
 
     def post_json(self, path, body, admin=False):
-        request = urllib.request.Request(self.pp_url + path, data=json.dumps(body).encode(),
-                                         headers={"content-type": "application/json"})
-        if admin:
-            request.add_header("authorization", "Bearer " + self.admin)
-        with urllib.request.urlopen(request, timeout=120) as response:
-            return json.load(response)
+        return self.ca.post_json(path, body, admin)
 
     def tokens(self, count):
-        out = []
-        while len(out) < count:
-            n = min(10_000, count - len(out))
-            items = [{"role": "merchant", "subject": "CN=Bench Shop,O=Bench Ltd,serialNumber=M1234567"}] * n
-            out += [t["token"] for t in self.post_json("/v1/admin/tokens/batch", {"items": items}, admin=True)["tokens"]]
-        return out
+        return self.ca.tokens(count)
 
     def rss_kib(self, proc):
         with open(f"/proc/{proc.pid}/status") as f:
@@ -219,10 +314,6 @@ class Bench:
 
     def bench_ocsp(self):
         log("OCSP")
-        run(["openssl", "ocsp", "-issuer", self.path("issuing.pem"), "-cert", self.path("leaf.pem"), "-no_nonce",
-             "-reqout", self.path("req.der")])
-        run(["openssl", "ocsp", "-issuer", self.path("issuing.pem"), "-cert", self.path("leaf.pem"), "-nonce",
-             "-reqout", self.path("req-nonce.der")])
         encoded = urllib.parse.quote(base64.b64encode(open(self.path("req.der"), "rb").read()).decode(), safe="")
         # Warm the pre-signed cache once, as any first request does.
         urllib.request.urlopen(urllib.request.Request(self.pp_url + "/ocsp", data=open(self.path("req.der"), "rb").read(),
@@ -231,9 +322,17 @@ class Bench:
         self.record("ocsp_paypki_post", self.wrk(self.pp_url + "/ocsp", self.path("req.der"), ctype))
         self.record("ocsp_paypki_get", self.wrk(f"{self.pp_url}/ocsp/{encoded}"))
         self.record("ocsp_paypki_nonce", self.wrk(self.pp_url + "/ocsp", self.path("req-nonce.der"), ctype))
+        # The same with the responder key on the SoftHSM2 token: every response is signed
+        # there (C_Sign), then verified in-process before it is sent.
+        self.record("ocsp_paypki_nonce_softhsm", self.wrk(self.hsm.url + "/ocsp", self.hsm.req_nonce, ctype))
+        self.check_ocsp(self.hsm)
 
         # openssl ocsp: an index in `openssl ca` format; it listens on every interface, so
-        # it runs with wrk inside a private network namespace (loopback only).
+        # it runs with wrk inside a private network namespace (loopback only). The
+        # namespace has its own PIDs too: `openssl ocsp -multi` stops its workers only
+        # when one of them exits, and they can spin after wrk's connections close, but
+        # when the namespace's first process (sh) ends, the kernel kills every process
+        # left in it; --kill-child ends sh if unshare itself is killed.
         not_after = run(["openssl", "x509", "-in", self.path("leaf.pem"), "-noout", "-enddate"]).stdout.decode()
         expiry = datetime.datetime.strptime(not_after.strip().split("=", 1)[1], "%b %d %H:%M:%S %Y %Z")
         with open(self.path("index.txt"), "w") as f:
@@ -242,13 +341,14 @@ class Bench:
             "ip link set lo up; "
             f"openssl ocsp -index {self.path('index.txt')} -port 18888 -rsigner {self.path('ocsp.pem')} "
             f"-rkey {self.path('ocsp.key')} -CA {self.path('issuing.pem')} -nmin 60 -multi 2 "
-            f"> {self.path('openssl-ocsp.log')} 2>&1 & "
+            f"> {self.path('openssl-ocsp.log')} 2>&1 & responder=$!; "
             "sleep 1; "
             f"wrk -t2 -c32 -d{self.seconds}s --latency --timeout 5s -s {self.path('post.lua')} http://127.0.0.1:18888/ "
             f"-- {self.path('req.der')} {ctype} 2 static; "
-            "kill %1 2>/dev/null; pkill -f 'openssl ocsp -index' 2>/dev/null; true"
+            "kill $responder 2>/dev/null; true"
         )
-        out = run(["unshare", "-n", "sh", "-c", script], check=False).stdout.decode()
+        out = run(["unshare", "--net", "--pid", "--fork", "--kill-child", "sh", "-c", script],
+                  check=False).stdout.decode()
         self.record("ocsp_openssl_post", parse_wrk(out))
 
         # cfssl ocspserve from responses signed by cfssl ocspsign (Debian's 2016 build:
@@ -264,19 +364,32 @@ class Bench:
         self.record("ocsp_cfssl_post", self.wrk("http://127.0.0.1:18889/", self.path("req.der"), ctype))
         self.stop(proc)
 
-    def bench_issuance(self):
-        log("Issuance")
+    def issue(self, ca, key):
+        """Durable issuance over HTTP: one-time tokens made beforehand, one line of
+        {token, csr} per request; only 2xx answers count as issued."""
         expected = int(self.args.issue_rate_guess * self.seconds * 1.5)
-        tokens = self.tokens(expected)
+        tokens = ca.tokens(expected)
         csr = open(self.path("leaf.csr")).read()
-        with open(self.path("enroll.jsonl"), "w") as f:
+        lines = self.path(f"{ca.name}-enroll.jsonl")
+        with open(lines, "w") as f:
             for token in tokens:
                 f.write(json.dumps({"token": token, "csr": csr}) + "\n")
-        result = self.wrk(self.pp_url + "/v1/enroll", self.path("enroll.jsonl"), "application/json", lines=True)
+        result = self.wrk(ca.url + "/v1/enroll", lines, "application/json", lines=True)
         result["issued"] = result["requests"] - result["non2xx"]
         result["rps"] = round(result["issued"] / self.seconds, 1)
         result["tokens_prepared"] = len(tokens)
-        self.record("issue_paypki", result)
+        if result["issued"] >= len(tokens):
+            log(f"  {key}: every prepared token was used; raise --issue-rate-guess")
+        self.record(key, result)
+
+    def bench_issuance(self):
+        log("Issuance")
+        self.issue(self.ca, "issue_paypki")
+        # The same with the issuing and OCSP keys on the SoftHSM2 token: the certificate
+        # and its pre-signed OCSP response are signed there.
+        self.issue(self.hsm, "issue_paypki_softhsm")
+        self.check_ocsp(self.hsm)
+        self.stop_softhsm()
 
         # cfssl serve: signs with the same issuing key, stores nothing.
         with open(self.path("cfssl.json"), "w") as f:
@@ -415,6 +528,9 @@ def table(r, seconds):
     def fmt_rps(x):
         return f"{x['rps']:,.0f} req/s (p50 {x['p50_ms']} ms, p99 {x['p99_ms']} ms)"
 
+    def fmt_certs(x):
+        return f"{x['rps']:,.0f} certs/s (p50 {x['p50_ms']} ms, p99 {x['p99_ms']} ms)"
+
     best_peer = max(r["ocsp_openssl_post"]["rps"], r["ocsp_cfssl_post"]["rps"])
     lines.append(f"| OCSP POST, no nonce vs `openssl ocsp` | {fmt_rps(r['ocsp_paypki_post'])} | {fmt_rps(r['ocsp_openssl_post'])} | {ratio(r['ocsp_paypki_post']['rps'], r['ocsp_openssl_post']['rps'])} |")
     lines.append(f"| OCSP POST, no nonce vs `cfssl ocspserve` | {fmt_rps(r['ocsp_paypki_post'])} | {fmt_rps(r['ocsp_cfssl_post'])} | {ratio(r['ocsp_paypki_post']['rps'], r['ocsp_cfssl_post']['rps'])} |")
@@ -422,7 +538,13 @@ def table(r, seconds):
     lines.append(f"| OCSP GET (RFC 5019) vs faster peer's POST | {fmt_rps(r['ocsp_paypki_get'])} | {best_peer:,.0f} | {ratio(r['ocsp_paypki_get']['rps'], best_peer)} |")
     lines.append(f"| OCSP POST, no nonce vs empty axum handler | {r['ocsp_paypki_post']['rps']:,.0f} | {fmt_rps(r['floor'])} | {ratio(r['ocsp_paypki_post']['rps'], r['floor']['rps'])} |")
     lines.append(f"| OCSP POST with nonce (signed live) vs `openssl ocsp` | {fmt_rps(r['ocsp_paypki_nonce'])} | {r['ocsp_openssl_post']['rps']:,.0f} | {ratio(r['ocsp_paypki_nonce']['rps'], r['ocsp_openssl_post']['rps'])} |")
-    lines.append(f"| Durable issuance vs `cfssl serve` (stores nothing) | {r['issue_paypki']['rps']:,.0f} certs/s (p50 {r['issue_paypki']['p50_ms']} ms, p99 {r['issue_paypki']['p99_ms']} ms) | {fmt_rps(r['issue_cfssl'])} | {ratio(r['issue_paypki']['rps'], r['issue_cfssl']['rps'])} |")
+    lines.append(f"| Durable issuance vs `cfssl serve` (stores nothing) | {fmt_certs(r['issue_paypki'])} | {fmt_rps(r['issue_cfssl'])} | {ratio(r['issue_paypki']['rps'], r['issue_cfssl']['rps'])} |")
+    # Token keys: paypki with its keys on a SoftHSM2 token (first column) against the same
+    # paypki with key files (second column).
+    if "ocsp_paypki_nonce_softhsm" in r:
+        lines.append(f"| OCSP POST with nonce, SoftHSM2 keys vs key files | {fmt_rps(r['ocsp_paypki_nonce_softhsm'])} | {fmt_rps(r['ocsp_paypki_nonce'])} | {ratio(r['ocsp_paypki_nonce_softhsm']['rps'], r['ocsp_paypki_nonce']['rps'])} |")
+    if "issue_paypki_softhsm" in r:
+        lines.append(f"| Durable issuance, SoftHSM2 keys vs key files | {fmt_certs(r['issue_paypki_softhsm'])} | {fmt_certs(r['issue_paypki'])} | {ratio(r['issue_paypki_softhsm']['rps'], r['issue_paypki']['rps'])} |")
     lines.append(f"| Verification, batch of 1000 vs ring × {cores} cores | {r['verify_batch']['verifications_per_s']:,} verifications/s | {ring_limit:,.0f} | {ratio(r['verify_batch']['verifications_per_s'], ring_limit)} |")
     lines.append(f"| Verification, single calls vs ring × {cores} cores | {fmt_rps(r['verify_single'])} | {ring_limit:,.0f} | {ratio(r['verify_single']['rps'], ring_limit)} |")
     for n in (100_000, 1_000_000):
@@ -448,6 +570,7 @@ def svg_chart(r, path):
         ("OCSP POST paypki", r["ocsp_paypki_post"]["rps"], "#1f6feb"),
         ("OCSP GET paypki", r["ocsp_paypki_get"]["rps"], "#1f6feb"),
         ("OCSP nonce paypki", r["ocsp_paypki_nonce"]["rps"], "#1f6feb"),
+        ("OCSP nonce SoftHSM2", r["ocsp_paypki_nonce_softhsm"]["rps"], "#1f6feb"),
         ("OCSP openssl", r["ocsp_openssl_post"]["rps"], "#8b949e"),
         ("OCSP cfssl", r["ocsp_cfssl_post"]["rps"], "#8b949e"),
         ("empty axum", r["floor"]["rps"], "#d29922"),
@@ -479,10 +602,15 @@ def main():
     parser.add_argument("--issue-rate-guess", type=float, default=4000, help="tokens to prepare per second of load")
     parser.add_argument("--out", default=os.path.join(ROOT, "docs", "bench"))
     args = parser.parse_args()
+    # SIGTERM and SIGHUP end the run like Ctrl-C: the finally below stops every process
+    # started and removes the temporary directories (the SoftHSM2 token's included).
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, lambda signum, frame: sys.exit(128 + signum))
     bench = Bench(args)
     started = time.time()
     try:
         bench.setup_paypki()
+        bench.setup_softhsm()
         bench.bench_floor()
         bench.bench_ring()
         bench.bench_ocsp()
@@ -505,6 +633,7 @@ def main():
         "cfssl": run(["cfssl", "version"]).stdout.decode().split("\n")[0].strip(),
         "wrk": run(["wrk", "--version"], check=False).stdout.decode().split("\n")[0].strip(),
         "paypki": run([PAYPKI, "--version"]).stdout.decode().strip(),
+        "softhsm2": "SoftHSM " + run(["softhsm2-util", "--version"]).stdout.decode().strip(),
         "seconds_per_figure": args.seconds,
         "total_seconds": round(time.time() - started),
     }
@@ -514,7 +643,7 @@ def main():
     svg_chart(r, os.path.join(args.out, "throughput.svg"))
     print(table(r, args.seconds))
     print(f"\n{r['meta']['date']}, {r['meta']['cpus']} × {r['meta']['cpu']}; {r['meta']['openssl']}; cfssl {r['meta']['cfssl']}; "
-          f"{r['meta']['wrk']}; {r['meta']['paypki']}; {args.seconds} s per figure; whole run {r['meta']['total_seconds']} s")
+          f"{r['meta']['wrk']}; {r['meta']['softhsm2']}; {r['meta']['paypki']}; {args.seconds} s per figure; whole run {r['meta']['total_seconds']} s")
 
 
 if __name__ == "__main__":
