@@ -289,3 +289,93 @@ fn a_registered_bank_needs_approval_with_the_shipped_policy_and_a_buyer_does_not
     assert!(!serial.is_empty());
     server.stop();
 }
+
+#[test]
+fn a_renewal_under_dual_control_waits_and_is_fetched_by_its_request() {
+    let ca = TestCa::new();
+    let policies = all_banks_under_dual_control(&ca);
+    // Renewal opens at once (the window is as long as the longest validity).
+    let bank = policies.join("bank.toml");
+    let text = read_text(&bank).replace("renewal_window_days = 45", "renewal_window_days = 398");
+    std::fs::write(&bank, text).unwrap();
+    let server = TestServer::start_with_policies(&ca, &policies, &[]);
+    let bob = officer(&server, "bob", &["ra-officer"]);
+    let approve = |id: &str| {
+        let approved = ca.paypki_env(&["approval", "approve", id], &as_officer(&bob));
+        approved.assert_success("bob approves");
+        let view: serde_json::Value = serde_json::from_slice(&approved.stdout).unwrap();
+        assert_eq!(view["status"], "executed", "{view:#}");
+        view["serial"].as_str().unwrap().to_string()
+    };
+    let request_id = |text: &str| {
+        text.split_whitespace()
+            .find(|w| w.starts_with("apr_"))
+            .unwrap()
+            .trim_matches(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+            .to_string()
+    };
+
+    // The bank's first certificate (the token is the first officer's; bob approves).
+    let case = enroll_case("bank");
+    let token = server.create_case_token(&case);
+    let dir = ca.path("bank");
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = generate_key(KeyType::EcP256, &dir.join("key.pem"));
+    let csr = make_csr(
+        &key,
+        case.openssl_subject,
+        case.openssl_addext,
+        &ca.path("bank.csr"),
+    );
+    let answer = server.post_json(
+        "/v1/enroll",
+        &json!({ "token": token, "csr": read_text(&csr) }),
+    );
+    answer.assert_status(202, "the bank's enrollment waits");
+    let first = approve(answer.json()["approval"].as_str().unwrap());
+    let issued = server.get(answer.header("location").unwrap());
+    issued.assert_status(200, "poll after approval");
+    std::fs::write(
+        dir.join("cert.pem"),
+        issued.json()["certificate"].as_str().unwrap(),
+    )
+    .unwrap();
+
+    // Renewing waits too: exit status 4, nothing issued yet.
+    let cert = dir.join("cert.pem");
+    let renew = |extra: &[&str]| {
+        let mut args = vec![
+            "renew",
+            "--url",
+            server.url(),
+            "--cert",
+            cert.to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        ca.paypki(&args)
+    };
+    let pending = renew(&[]);
+    assert_eq!(pending.status.code(), Some(4), "{}", pending.describe());
+    let id = request_id(&pending.stderr_text());
+    assert_contains_all(&pending.stderr_text(), &["--approval"], "how to fetch it");
+    let still = renew(&["--approval", &id]);
+    assert_eq!(still.status.code(), Some(4), "{}", still.describe());
+
+    // Approved: the holder fetches the renewed certificate by its request.
+    let renewed = approve(&id);
+    assert_ne!(renewed, first);
+    renew(&["--approval", &id]).assert_success("paypki renew --approval after approval");
+    let summary = check_cert(&cert, &ca.issuing_cert(), &ca.root_cert());
+    assert_eq!(summary.serial, renewed);
+    let record = server.admin_get(&format!("/v1/admin/certificates/{renewed}"));
+    record.assert_status(200, "the renewed record");
+    assert_eq!(
+        record.json()["parent"],
+        first.as_str(),
+        "{}",
+        record.describe()
+    );
+    server.stop();
+}
