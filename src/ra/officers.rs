@@ -301,38 +301,7 @@ pub fn create_first(
     now: OffsetDateTime,
     actor: &str,
 ) -> Result<OfficerCredential, OfficerError> {
-    check_name(name)?;
-    let roles = dedup(roles)?;
-    let (credential, hash) = new_credential(name)?;
-    let record = OfficerRecord {
-        name: name.into(),
-        roles,
-        credential_sha256: hash,
-        disabled: false,
-        legacy_credential: false,
-        created_at: now,
-        created_by: actor.into(),
-        rotated_at: None,
-    };
-    let event = AuditEvent::new("officer-add", actor).detail(format!(
-        "first officer {name} with roles {}",
-        roles_list(&record.roles)
-    ));
-    if !store.add_officer(&record, event)? {
-        return Err(OfficerError::Exists(name.into()));
-    }
-    Ok(OfficerCredential {
-        officer: OfficerView::from(&record),
-        credential,
-    })
-}
-
-fn roles_list(roles: &[OfficerRole]) -> String {
-    roles
-        .iter()
-        .map(|r| r.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
+    insert(store, name, roles, now, actor, actor, "first officer")
 }
 
 /// Adds an officer (security officers only). Returns its credential.
@@ -344,6 +313,19 @@ pub fn add(
     now: OffsetDateTime,
 ) -> Result<OfficerCredential, OfficerError> {
     by.require(OfficerRole::SecurityOfficer)?;
+    insert(store, name, roles, now, &by.name, &by.actor(), "officer")
+}
+
+/// Stores a new officer with a new credential and its audit entry.
+fn insert(
+    store: &dyn OfficerStore,
+    name: &str,
+    roles: Vec<OfficerRole>,
+    now: OffsetDateTime,
+    created_by: &str,
+    actor: &str,
+    what: &str,
+) -> Result<OfficerCredential, OfficerError> {
     check_name(name)?;
     let roles = dedup(roles)?;
     let (credential, hash) = new_credential(name)?;
@@ -354,13 +336,17 @@ pub fn add(
         disabled: false,
         legacy_credential: false,
         created_at: now,
-        created_by: by.name.clone(),
+        created_by: created_by.into(),
         rotated_at: None,
     };
-    let event = AuditEvent::new("officer-add", &by.actor()).detail(format!(
-        "officer {name} with roles {}",
-        roles_list(&record.roles)
-    ));
+    let roles_list = record
+        .roles
+        .iter()
+        .map(|r| r.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let event = AuditEvent::new("officer-add", actor)
+        .detail(format!("{what} {name} with roles {roles_list}"));
     if !store.add_officer(&record, event)? {
         return Err(OfficerError::Exists(name.into()));
     }
