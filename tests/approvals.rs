@@ -31,6 +31,16 @@ fn officer(server: &TestServer, name: &str, roles: &[&str]) -> String {
     made.json()["credential"].as_str().unwrap().to_string()
 }
 
+/// The request id (`apr_…`) a pending act's message names.
+fn request_id(message: &str) -> String {
+    message
+        .split_whitespace()
+        .find(|w| w.starts_with("apr_"))
+        .unwrap_or_else(|| panic!("no request id in: {message}"))
+        .trim_matches(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+        .to_string()
+}
+
 fn as_officer(credential: &str) -> Vec<(&'static str, &str)> {
     vec![("PAYPKI_OFFICER_CREDENTIAL", credential)]
 }
@@ -134,13 +144,7 @@ fn a_bank_certificate_is_issued_only_after_another_officers_approval() {
         &as_officer(&carol),
     );
     assert_eq!(output.status.code(), Some(4), "{}", output.describe());
-    let stderr = output.stderr_text();
-    let revoke_id = stderr
-        .split_whitespace()
-        .find(|w| w.starts_with("apr_"))
-        .unwrap()
-        .trim_matches(|c: char| !c.is_ascii_alphanumeric() && c != '_')
-        .to_string();
+    let revoke_id = request_id(&output.stderr_text());
     let status = |label: &str| {
         let out = openssl_ocsp(
             &server.url_for("/ocsp"),
@@ -255,13 +259,7 @@ fn a_registered_bank_needs_approval_with_the_shipped_policy_and_a_buyer_does_not
         "enroll",
     );
     assert!(ca.path("bank/key.pem").exists());
-    let id = enrolled
-        .stderr_text()
-        .split_whitespace()
-        .find(|w| w.starts_with("apr_"))
-        .unwrap()
-        .trim_matches(|c: char| !c.is_ascii_alphanumeric() && c != '_')
-        .to_string();
+    let id = request_id(&enrolled.stderr_text());
     let own = ca.paypki_env(&["approval", "approve", &id], &as_alice);
     assert!(!own.status.success(), "{}", own.describe());
     ca.paypki_env(&["approval", "approve", &id], &as_officer(&bob))
@@ -306,13 +304,6 @@ fn a_renewal_under_dual_control_waits_and_is_fetched_by_its_request() {
         let view: serde_json::Value = serde_json::from_slice(&approved.stdout).unwrap();
         assert_eq!(view["status"], "executed", "{view:#}");
         view["serial"].as_str().unwrap().to_string()
-    };
-    let request_id = |text: &str| {
-        text.split_whitespace()
-            .find(|w| w.starts_with("apr_"))
-            .unwrap()
-            .trim_matches(|c: char| !c.is_ascii_alphanumeric() && c != '_')
-            .to_string()
     };
 
     // The bank's first certificate (the token is the first officer's; bob approves).
