@@ -178,9 +178,13 @@ fn ocsp_responder_answers_every_mutated_request() {
     .unwrap();
     let ca = std::sync::Arc::new(paypki::ca::CertificateAuthority::load(&data, None).unwrap());
     let store = paypki::store::SledStore::temporary().unwrap();
-    let responder =
-        paypki::ocsp::OcspResponder::new(ca.clone(), store, time::Duration::hours(1), 1000)
-            .unwrap();
+    let responder = paypki::ocsp::OcspResponder::new(
+        ca.clone(),
+        std::sync::Arc::new(store),
+        time::Duration::hours(1),
+        1000,
+    )
+    .unwrap();
 
     // A valid SHA-1 request for a serial of our issuer, with a nonce.
     let issuing =

@@ -10,7 +10,7 @@ use paypki::ca::CertificateAuthority;
 use paypki::config::DataDir;
 use paypki::ocsp::OcspResponder;
 use paypki::ra::{Policies, RegistrationAuthority};
-use paypki::store::SledStore;
+use paypki::store::{SharedStore, SledStore};
 use paypki::verify::Verifier;
 use time::OffsetDateTime;
 
@@ -38,7 +38,7 @@ pub struct World {
     /// The CA (two issuing CAs: the fixture rolled over once).
     pub ca: Arc<CertificateAuthority>,
     /// The store, with the participants' records (some revoked, one on hold).
-    pub store: SledStore,
+    pub store: SharedStore,
     /// The registration authority.
     pub ra: RegistrationAuthority,
     /// The OCSP responder.
@@ -68,7 +68,8 @@ pub fn world() -> &'static World {
         let dir = private_copy(&fixtures.join("ca-data"));
         let data = DataDir::new(&dir);
         let ca = Arc::new(CertificateAuthority::load(&data, None).expect("fixture CA loads"));
-        let store = SledStore::open(&data.database()).expect("fixture store opens");
+        let store: SharedStore =
+            std::sync::Arc::new(SledStore::open(&data.database()).expect("fixture store opens"));
         let ra = RegistrationAuthority::new(policies().clone(), ca.clone(), store.clone());
         let ocsp = OcspResponder::new(ca.clone(), store.clone(), time::Duration::hours(1), CACHE)
             .expect("OCSP responder");

@@ -23,9 +23,7 @@ use crate::ca::CertificateAuthority;
 use crate::inspect::{describe_extensions, describe_record, format_time, record_json};
 use crate::model::{CertificateStatus, Role, Serial};
 use crate::ra::{IssuanceRequest, Policies, RegistrationAuthority};
-use crate::store::{
-    AuditReport, CertificateRecord, IssuancePath, ListFilter, SledStore, StoreError, StoreReader,
-};
+use crate::store::{AuditReport, CertificateRecord, IssuancePath, ListFilter, StoreError};
 
 /// Options of `paypki issue`.
 #[derive(Debug, Args)]
@@ -97,7 +95,7 @@ pub enum AuditCommand {
     },
 }
 
-pub(super) fn open_store(context: &Context) -> Result<SledStore, CliError> {
+pub(super) fn open_store(context: &Context) -> Result<crate::store::SharedStore, CliError> {
     if !context.data_dir.is_initialized() {
         return Err(
             crate::ca::CaError::NotInitialized(context.data_dir.root().to_path_buf()).into(),
@@ -107,13 +105,13 @@ pub(super) fn open_store(context: &Context) -> Result<SledStore, CliError> {
     if let Err(e) = context.data_dir.restrict_permissions() {
         tracing::debug!(error = %e, "could not restrict the data directory's permissions");
     }
-    Ok(SledStore::open(&context.data_dir.database())?)
+    Ok(crate::store::open(&context.database_location())?)
 }
 
 /// Where a command's data comes from: the database itself, or the running server.
 pub(super) enum Backend {
     /// The database, opened by this process.
-    Local(SledStore),
+    Local(crate::store::SharedStore),
     /// `paypki serve` holds the database; go through its admin API.
     Remote(AdminClient),
 }
@@ -132,7 +130,7 @@ pub(super) fn backend(context: &Context) -> Result<Backend, CliError> {
 /// An RA for revocation: it applies no policy, so the policy files are not read.
 pub(super) fn revocation_ra(
     context: &Context,
-    store: SledStore,
+    store: crate::store::SharedStore,
 ) -> Result<RegistrationAuthority, CliError> {
     let ca = Arc::new(CertificateAuthority::load(
         &context.data_dir,
@@ -148,7 +146,7 @@ pub(super) fn revocation_ra(
 /// Loads policies, CA and store into an RA (for commands that issue or create tokens).
 pub(super) fn local_ra(
     context: &Context,
-    store: SledStore,
+    store: crate::store::SharedStore,
 ) -> Result<RegistrationAuthority, CliError> {
     let policies = Arc::new(Policies::load(&context.policies)?);
     let ca = Arc::new(CertificateAuthority::load(

@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::{passphrase_from_env, CliError, Context};
 use crate::ca::{CaState, CertificateAuthority};
 use crate::model::{KeyAlgorithm, OfficerRole, RevocationReason};
-use crate::store::{AuditEvent, SledStore};
+use crate::store::AuditEvent;
 
 /// `paypki ca …`
 #[derive(Debug, Subcommand)]
@@ -161,7 +161,7 @@ fn list(context: &Context, args: ListArgs) -> Result<(), CliError> {
 
 /// The database for a lifecycle change: the server must be stopped, because it loads the
 /// CAs at start and holds the database.
-fn store_for_ceremony(context: &Context) -> Result<SledStore, CliError> {
+fn store_for_ceremony(context: &Context) -> Result<crate::store::SharedStore, CliError> {
     match super::admin::open_store(context) {
         Err(CliError::Store(crate::store::StoreError::Locked(_))) => Err(CliError::Usage(
             "stop `paypki serve` first: it loads the CAs at start; start it again afterwards"

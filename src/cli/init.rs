@@ -165,7 +165,7 @@ pub(super) fn run(context: &Context, args: InitArgs) -> Result<(), CliError> {
         .collect::<Vec<_>>()
         .join(", ");
     let report = ca::init(&context.data_dir, &options)?;
-    let store = crate::store::SledStore::open(&context.data_dir.database())?;
+    let store = crate::store::open(&context.database_location())?;
     store.append_audit(crate::store::AuditEvent::new("init", "cli").detail(format!(
         "CA created; root SHA-256 {}",
         report.root_fingerprint
@@ -217,12 +217,12 @@ pub(super) fn run(context: &Context, args: InitArgs) -> Result<(), CliError> {
 /// Returns the file's path.
 pub(crate) fn create_first_officer(
     dir: &crate::config::DataDir,
-    store: &crate::store::SledStore,
+    store: &crate::store::SharedStore,
     roles: Vec<crate::model::OfficerRole>,
     actor: &str,
 ) -> Result<std::path::PathBuf, CliError> {
     let made = crate::ra::officers::create_first(
-        store,
+        &**store,
         "admin",
         roles,
         time::OffsetDateTime::now_utc(),

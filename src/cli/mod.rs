@@ -48,6 +48,16 @@ pub struct Cli {
         default_value = "policies"
     )]
     pub policies: PathBuf,
+    /// The shared database (`postgres://user@host:port/db`); without it, the sled
+    /// database in the data directory. Several `paypki serve` nodes may share one
+    /// PostgreSQL database (docs/operations.md).
+    #[arg(
+        long = "database",
+        global = true,
+        env = "PAYPKI_DATABASE_URL",
+        value_name = "URL"
+    )]
+    pub database: Option<String>,
     /// The command.
     #[command(subcommand)]
     pub command: Command,
@@ -170,6 +180,7 @@ impl Cli {
         let context = Context {
             data_dir: crate::config::DataDir::new(&self.data_dir),
             policies: self.policies.clone(),
+            database: self.database.clone().filter(|url| !url.trim().is_empty()),
         };
         match self.command {
             Command::Init(args) => init::run(&context, args),
@@ -202,6 +213,19 @@ impl Cli {
 pub(crate) struct Context {
     pub(crate) data_dir: crate::config::DataDir,
     pub(crate) policies: PathBuf,
+    /// `--database` / `PAYPKI_DATABASE_URL`, when given (and not empty).
+    pub(crate) database: Option<String>,
+}
+
+impl Context {
+    /// Where the certificate database is: PostgreSQL when a URL was given, otherwise
+    /// sled in the data directory.
+    pub(crate) fn database_location(&self) -> crate::store::DatabaseLocation {
+        match &self.database {
+            Some(url) => crate::store::DatabaseLocation::Postgres(url.clone()),
+            None => crate::store::DatabaseLocation::Sled(self.data_dir.database()),
+        }
+    }
 }
 
 /// The passphrase from `PAYPKI_PASSPHRASE`, if set (never a flag: flags show in `ps`).

@@ -14,7 +14,6 @@ use super::admin::{backend, Backend};
 use super::{CliError, Context};
 use crate::model::OfficerRole;
 use crate::ra::officers::{self, AuthMethod, Officer, OfficerCredential, OfficerView};
-use crate::store::SledStore;
 
 /// The environment variable holding an officer credential.
 pub(crate) const CREDENTIAL_ENV: &str = "PAYPKI_OFFICER_CREDENTIAL";
@@ -60,13 +59,13 @@ pub(crate) fn credential(dir: &crate::config::DataDir) -> Result<(String, AuthMe
 /// credential first) and checks that they hold one of `roles`.
 pub(crate) fn act_as(
     context: &Context,
-    store: &SledStore,
+    store: &crate::store::SharedStore,
     roles: &[OfficerRole],
 ) -> Result<Officer, CliError> {
     store.migrate_admin_credential(time::OffsetDateTime::now_utc())?;
     let (secret, via) = credential(&context.data_dir)?;
     let officer =
-        officers::authenticate(store, Some(&secret), via).map_err(crate::ra::RaError::from)?;
+        officers::authenticate(&**store, Some(&secret), via).map_err(crate::ra::RaError::from)?;
     officer
         .require_any(roles)
         .map_err(crate::ra::RaError::from)?;
@@ -141,7 +140,7 @@ pub(super) fn run(context: &Context, command: OfficerCommand) -> Result<(), CliE
             let created = match backend(context)? {
                 Backend::Local(store) => {
                     let by = act_as(context, &store, &[OfficerRole::SecurityOfficer])?;
-                    let made = officers::add(&store, &by, &args.name, args.roles, now)
+                    let made = officers::add(&*store, &by, &args.name, args.roles, now)
                         .map_err(crate::ra::RaError::from)?;
                     into_created(made)
                 }
@@ -160,7 +159,7 @@ pub(super) fn run(context: &Context, command: OfficerCommand) -> Result<(), CliE
                         &store,
                         &[OfficerRole::SecurityOfficer, OfficerRole::Auditor],
                     )?;
-                    officers::list(&store, &by).map_err(crate::ra::RaError::from)?
+                    officers::list(&*store, &by).map_err(crate::ra::RaError::from)?
                 }
                 Backend::Remote(client) => {
                     client.get::<OfficerList>("/v1/admin/officers")?.officers
@@ -201,7 +200,7 @@ pub(super) fn run(context: &Context, command: OfficerCommand) -> Result<(), CliE
                     // Anyone may rotate their own credential; `rotate` checks the rest.
                     let by = act_as(context, &store, &OfficerRole::ALL)?;
                     into_created(
-                        officers::rotate(&store, &by, &args.name, now)
+                        officers::rotate(&*store, &by, &args.name, now)
                             .map_err(crate::ra::RaError::from)?,
                     )
                 }
@@ -226,7 +225,8 @@ fn set_disabled(context: &Context, name: &str, disabled: bool) -> Result<(), Cli
     let view = match backend(context)? {
         Backend::Local(store) => {
             let by = act_as(context, &store, &[OfficerRole::SecurityOfficer])?;
-            officers::set_disabled(&store, &by, name, disabled).map_err(crate::ra::RaError::from)?
+            officers::set_disabled(&*store, &by, name, disabled)
+                .map_err(crate::ra::RaError::from)?
         }
         Backend::Remote(client) => client.post(
             &format!(

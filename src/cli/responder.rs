@@ -59,7 +59,7 @@ pub(super) fn run(context: &Context, command: ResponderCommand) -> Result<(), Cl
 pub(super) fn renew_responder(
     context: &Context,
     ca: &CertificateAuthority,
-    store: &crate::store::SledStore,
+    store: &crate::store::SharedStore,
     issuer: u32,
     validity: time::Duration,
     actor: &str,
@@ -92,7 +92,7 @@ pub(super) fn credential(context: &Context, command: CredentialCommand) -> Resul
         super::admin::Backend::Local(store) => {
             let me = super::officer::act_as(context, &store, &crate::model::OfficerRole::ALL)?;
             let rotated = crate::ra::officers::rotate(
-                &store,
+                &*store,
                 &me,
                 me.name(),
                 time::OffsetDateTime::now_utc(),

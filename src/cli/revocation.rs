@@ -222,7 +222,7 @@ pub(super) fn crl(context: &Context, args: CrlArgs) -> Result<(), CliError> {
                     &context.data_dir,
                     passphrase_from_env().as_ref(),
                 )?;
-                crate::crl::build(&ca, &store, id, validity)
+                crate::crl::build(&ca, &*store, id, validity)
                     .map_err(|e| CliError::Failed(e.to_string()))?
                     .der
                     .as_ref()

@@ -11,7 +11,6 @@ use super::{passphrase_from_env, CliError, Context};
 use crate::ca::{CertificateAuthority, InitOptions};
 use crate::http::{AppState, HttpSettings};
 use crate::ra::{Policies, RegistrationAuthority};
-use crate::store::SledStore;
 
 /// Options of `paypki serve`.
 #[derive(Debug, Args)]
@@ -178,7 +177,7 @@ async fn serve(context: &Context, args: ServeArgs) -> Result<(), CliError> {
     let mut ca = CertificateAuthority::load(&context.data_dir, passphrase_from_env().as_ref())?;
     // One handle for the whole run: sled releases its file lock only when the last handle
     // is gone, possibly after a background flush, so reopening could race with ourselves.
-    let store = SledStore::open(&context.data_dir.database()).map_err(|e| match e {
+    let store = crate::store::open(&context.database_location()).map_err(|e| match e {
         crate::store::StoreError::Locked(_) => CliError::Failed(format!(
             "the database in {} is in use: is another `paypki serve` running on this data directory?",
             context.data_dir.root().display()
@@ -446,7 +445,7 @@ const ROOT_CRL_POLL: std::time::Duration = std::time::Duration::from_secs(2);
 async fn watch_root_crl(
     publisher: Arc<crate::crl::RootCrlPublisher>,
     ocsp: Arc<crate::ocsp::OcspResponder>,
-    store: SledStore,
+    store: crate::store::SharedStore,
 ) {
     loop {
         tokio::time::sleep(ROOT_CRL_POLL).await;

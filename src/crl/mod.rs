@@ -12,7 +12,7 @@ use time::{Duration, OffsetDateTime};
 
 use crate::ca::{CaError, CertificateAuthority, RootCrlInfo};
 use crate::config::DataDir;
-use crate::store::{RevocationStore, SledStore, StoreError};
+use crate::store::StoreError;
 
 /// Why a CRL could not be produced.
 #[derive(Debug, thiserror::Error)]
@@ -72,7 +72,7 @@ pub struct PublishedCrl {
 #[derive(Debug)]
 pub struct CrlPublisher {
     ca: Arc<CertificateAuthority>,
-    store: SledStore,
+    store: crate::store::SharedStore,
     validity: Duration,
     current: RwLock<HashMap<u32, Arc<PublishedCrl>>>,
 }
@@ -88,7 +88,11 @@ pub fn issuing_crl_counter(id: u32) -> String {
 
 impl CrlPublisher {
     /// A publisher whose CRLs are valid for `validity` (nextUpdate − thisUpdate).
-    pub fn new(ca: Arc<CertificateAuthority>, store: SledStore, validity: Duration) -> Self {
+    pub fn new(
+        ca: Arc<CertificateAuthority>,
+        store: crate::store::SharedStore,
+        validity: Duration,
+    ) -> Self {
         CrlPublisher {
             ca,
             store,
@@ -104,7 +108,7 @@ impl CrlPublisher {
         let mut published = Vec::new();
         let mut first_error = None;
         for issuer in self.ca.issuers() {
-            match build(&self.ca, &self.store, issuer.id(), self.validity) {
+            match build(&self.ca, &*self.store, issuer.id(), self.validity) {
                 Ok(crl) => {
                     let crl = Arc::new(crl);
                     if let Ok(mut current) = self.current.write() {
@@ -150,7 +154,7 @@ pub fn crl_number_floor(this_update: OffsetDateTime) -> u64 {
 /// issued, streamed from the store's compact revocation tree into the encoder.
 pub fn build(
     ca: &CertificateAuthority,
-    store: &SledStore,
+    store: &dyn crate::store::Store,
     id: u32,
     validity: Duration,
 ) -> Result<PublishedCrl, CrlError> {

@@ -282,7 +282,7 @@ impl OcspResponder {
     /// byte bound applies too; see [`OcspResponder::with_cache_limits`]).
     pub fn new(
         ca: Arc<CertificateAuthority>,
-        store: impl StoreReader + 'static,
+        store: Arc<dyn StoreReader>,
         validity: Duration,
         capacity: usize,
     ) -> Result<Self, OcspSetupError> {
@@ -300,7 +300,7 @@ impl OcspResponder {
     /// [`OcspResponder::new`] with the cache bounded by `limits` (bytes, and entries).
     pub fn with_cache_limits(
         ca: Arc<CertificateAuthority>,
-        store: impl StoreReader + 'static,
+        store: Arc<dyn StoreReader>,
         validity: Duration,
         limits: CacheLimits,
     ) -> Result<Self, OcspSetupError> {
@@ -312,7 +312,7 @@ impl OcspResponder {
         }
         Ok(OcspResponder {
             ca,
-            store: Arc::new(store),
+            store,
             issuer,
             responders,
             validity,
@@ -845,7 +845,7 @@ mod tests {
         store
             .record_issued(&record, crate::store::AuditEvent::new("issue", "t"))
             .unwrap();
-        let responder = OcspResponder::new(ca, store, Duration::hours(4), 1000).unwrap();
+        let responder = OcspResponder::new(ca, Arc::new(store), Duration::hours(4), 1000).unwrap();
         let key = responder
             .default_cert_ids(&record.serial, 1)
             .into_iter()

@@ -15,8 +15,7 @@ use crate::model::{RevocationReason, Role, Serial};
 use crate::names::{SubjectAltName, SubjectName};
 use crate::store::{
     ApprovalPayload, ApprovalRecord, ApprovalRejection, ApprovalStatus, ApprovalStore,
-    ApprovalVote, AuditEvent, CertificateRecord, IssuancePath, LineageStore, StoreReader,
-    TokenStore,
+    ApprovalVote, AuditEvent, CertificateRecord, IssuancePath,
 };
 
 /// Why a decision on a request is refused.
@@ -169,7 +168,7 @@ pub(crate) struct PendingAct {
 impl RegistrationAuthority {
     /// The requests under dual control.
     pub fn approval_store(&self) -> &dyn ApprovalStore {
-        &self.store
+        &*self.store
     }
 
     /// The dual-control rules of `role` when `act` on one of its certificates (of a
@@ -679,7 +678,8 @@ mod tests {
                 officers::authenticate(&store, Some(&c.credential), AuthMethod::AdminApi).unwrap(),
             );
         }
-        let ra = RegistrationAuthority::new(policies, ca, store).with_clock(clock.clone());
+        let ra = RegistrationAuthority::new(policies, ca, std::sync::Arc::new(store.clone()))
+            .with_clock(clock.clone());
         let officers: [Officer; 4] = made.try_into().unwrap();
         (dir, ra, clock, officers)
     }

@@ -11,7 +11,7 @@ use super::{IssuanceRequest, Issued, RaError, RegistrationAuthority, RenewalRefu
 use crate::model::{PublicKey, Role, Serial};
 use crate::names::{SubjectAltName, SubjectName};
 use crate::signature::{verify_signature, SignatureScheme};
-use crate::store::{AuditEvent, IssuancePath, LineageStore, StoreReader, TokenRecord, TokenStore};
+use crate::store::{AuditEvent, IssuancePath, TokenRecord};
 
 const TOKEN_PREFIX: &str = "ppt_";
 const ADMIN_PREFIX: &str = "ppa_";
@@ -767,7 +767,8 @@ mod tests {
         );
         let store = crate::store::SledStore::temporary().unwrap();
         let clock = FixedClock::at(time::OffsetDateTime::now_utc());
-        let ra = RegistrationAuthority::new(policies, ca, store).with_clock(clock.clone());
+        let ra = RegistrationAuthority::new(policies, ca, std::sync::Arc::new(store.clone()))
+            .with_clock(clock.clone());
         let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
         let csr_pem = rcgen::CertificateParams::default()
             .serialize_request(&key)

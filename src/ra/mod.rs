@@ -16,10 +16,7 @@ use time::{Duration, OffsetDateTime};
 use crate::ca::{CaError, CertificateAuthority, LeafRequest};
 use crate::model::{sha256_fingerprint, CertificateStatus, KeyAlgorithm, Role, Serial};
 use crate::names::{NameError, SubjectAltName, SubjectName};
-use crate::store::{
-    AuditEvent, CertificateRecord, CertificateStore, IssuancePath, PlannedIssuance, SledStore,
-    StoreError,
-};
+use crate::store::{AuditEvent, CertificateRecord, IssuancePath, PlannedIssuance, StoreError};
 pub use csr::{CsrError, VerifiedCsr};
 pub use policy::{Policies, PolicyError, Profile};
 
@@ -364,7 +361,7 @@ pub struct UnrecordedRevocation {
 pub struct RegistrationAuthority {
     policies: Arc<Policies>,
     ca: Arc<CertificateAuthority>,
-    store: SledStore,
+    store: crate::store::SharedStore,
     clock: crate::clock::SharedClock,
     listeners: Arc<std::sync::RwLock<Vec<Arc<dyn StatusListener>>>>,
 }
@@ -381,7 +378,11 @@ const BACKDATE: Duration = Duration::minutes(5);
 
 impl RegistrationAuthority {
     /// Wires the RA to its policies, CA and store.
-    pub fn new(policies: Arc<Policies>, ca: Arc<CertificateAuthority>, store: SledStore) -> Self {
+    pub fn new(
+        policies: Arc<Policies>,
+        ca: Arc<CertificateAuthority>,
+        store: crate::store::SharedStore,
+    ) -> Self {
         RegistrationAuthority {
             policies,
             ca,
@@ -438,7 +439,7 @@ impl RegistrationAuthority {
                     .map(|d| format!(", invalid since {d}"))
                     .unwrap_or_default()
             ));
-        let record = crate::store::RevocationStore::revoke(&self.store, serial, revocation, event)
+        let record = crate::store::RevocationStore::revoke(&*self.store, serial, revocation, event)
             .map_err(|e| match e {
                 StoreError::NotFound(serial) => RaError::UnknownCertificate(serial),
                 other => other.into(),
@@ -464,7 +465,7 @@ impl RegistrationAuthority {
         issuer: Option<u32>,
         actor: &str,
     ) -> Result<Result<UnrecordedRevocation, CertificateRecord>, RaError> {
-        if crate::store::StoreReader::certificate(&self.store, serial)?.is_some() {
+        if crate::store::StoreReader::certificate(&*self.store, serial)?.is_some() {
             return self.revoke(serial, reason, invalidity_date, actor).map(Err);
         }
         if reason == crate::model::RevocationReason::CertificateHold {
@@ -498,7 +499,7 @@ impl RegistrationAuthority {
                     .unwrap_or_default(),
                 ca.id()
             ));
-        match crate::store::RevocationStore::revoke_unrecorded(&self.store, serial, entry, event) {
+        match crate::store::RevocationStore::revoke_unrecorded(&*self.store, serial, entry, event) {
             Ok(()) => {}
             // Recorded meanwhile (a concurrent issuance cannot pick it, but be exact).
             Err(StoreError::SerialTaken(_)) => {
@@ -524,7 +525,6 @@ impl RegistrationAuthority {
         invalidity_date: Option<OffsetDateTime>,
         actor: &str,
     ) -> Result<(), RaError> {
-        use crate::store::LineageStore;
         let mut pending = self.store.children(serial)?;
         let mut seen = std::collections::HashSet::new();
         while let Some(child) = pending.pop() {
@@ -542,7 +542,7 @@ impl RegistrationAuthority {
                 .detail(format!(
                     "reason keyCompromise: renewed from {serial}, whose key was compromised"
                 ));
-            match crate::store::RevocationStore::revoke(&self.store, &child, revocation, event) {
+            match crate::store::RevocationStore::revoke(&*self.store, &child, revocation, event) {
                 Ok(record) => self.notify(|l| l.status_changed(&record)),
                 // Already revoked for another reason (e.g. superseded): its own children are
                 // still walked.
@@ -556,7 +556,7 @@ impl RegistrationAuthority {
     /// Lifts a certificateHold (the certificate is good again).
     pub fn unhold(&self, serial: &Serial, actor: &str) -> Result<CertificateRecord, RaError> {
         let event = AuditEvent::new("unhold", actor).serial(serial);
-        let record = crate::store::RevocationStore::unhold(&self.store, serial, event).map_err(
+        let record = crate::store::RevocationStore::unhold(&*self.store, serial, event).map_err(
             |e| match e {
                 StoreError::NotFound(serial) => RaError::UnknownCertificate(serial),
                 other => other.into(),
@@ -579,12 +579,12 @@ impl RegistrationAuthority {
     /// The store, read-only: the front end reads records through the RA and writes
     /// nothing but what the RA's own methods write.
     pub fn store(&self) -> &dyn crate::store::StoreReader {
-        &self.store
+        &*self.store
     }
 
     /// The officer accounts (authentication, and their management by security officers).
     pub fn officers(&self) -> &dyn crate::store::OfficerStore {
-        &self.store
+        &*self.store
     }
 
     /// Records an event in the audit trail (for work outside the RA's own methods, such
@@ -899,8 +899,11 @@ mod tests {
             Policies::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies"))
                 .unwrap(),
         );
-        let store = SledStore::temporary().unwrap();
-        (dir, RegistrationAuthority::new(policies, ca, store))
+        let store = crate::store::SledStore::temporary().unwrap();
+        (
+            dir,
+            RegistrationAuthority::new(policies, ca, std::sync::Arc::new(store.clone())),
+        )
     }
 
     /// How a policy decision ends, for the table below.
@@ -1104,7 +1107,7 @@ mod tests {
             ),
             "{refused:?}"
         );
-        let listed = crate::store::StoreReader::list(&store, &crate::store::ListFilter::default());
+        let listed = crate::store::StoreReader::list(&*store, &crate::store::ListFilter::default());
         assert!(listed.unwrap().is_empty());
         let audit = store.audit_entries(10).unwrap();
         let last = audit.last().unwrap().body();

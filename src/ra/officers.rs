@@ -524,10 +524,14 @@ mod tests {
         store
             .set_admin_credential_hash(&sha256_hex(legacy.as_bytes()))
             .unwrap();
-        let migrated = store.migrate_admin_credential(now()).unwrap().unwrap();
+        let migrated = crate::store::Store::migrate_admin_credential(&store, now())
+            .unwrap()
+            .unwrap();
         assert_eq!(migrated.name, "admin");
         assert!(migrated.roles.contains(&OfficerRole::SecurityOfficer));
-        assert!(store.migrate_admin_credential(now()).unwrap().is_none());
+        assert!(crate::store::Store::migrate_admin_credential(&store, now())
+            .unwrap()
+            .is_none());
         let admin = authenticate(&store, Some(legacy), AuthMethod::AdminApi).unwrap();
         assert_eq!(admin.name(), "admin");
         assert!(authenticate(&store, Some("ppa_wrong"), AuthMethod::AdminApi).is_err());

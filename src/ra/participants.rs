@@ -11,8 +11,7 @@ use crate::model::{RevocationReason, Role, Serial};
 use crate::names::{AttributeType, SubjectAltName, SubjectName};
 use crate::store::{
     AuditEvent, CertificateChange, CertificateRecord, ParticipantFilter, ParticipantPage,
-    ParticipantRecord, ParticipantStatus, ParticipantStore, PlacedHold, RevocationRecord,
-    StoreError, StoreReader,
+    ParticipantRecord, ParticipantStatus, PlacedHold, RevocationRecord, StoreError,
 };
 
 /// Why a participant record or act was refused.
@@ -916,7 +915,10 @@ mod tests {
             .unwrap(),
         );
         let store = crate::store::SledStore::temporary().unwrap();
-        (dir, RegistrationAuthority::new(policies, ca, store))
+        (
+            dir,
+            RegistrationAuthority::new(policies, ca, std::sync::Arc::new(store.clone())),
+        )
     }
 
     fn bank_fields() -> ParticipantFields {

@@ -101,10 +101,24 @@ impl AuditEntry {
     }
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-struct Head {
-    seq: u64,
-    hash: String,
+/// The end of the chain: the last entry's sequence number and hash (genesis: 0 and
+/// zeros). Every backend keeps one and moves it in the transaction that appends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainHead {
+    /// The last entry's sequence number (0 for an empty chain).
+    pub seq: u64,
+    /// The last entry's hash.
+    pub hash: String,
+}
+
+impl ChainHead {
+    /// The head of an empty chain.
+    pub fn genesis() -> Self {
+        ChainHead {
+            seq: 0,
+            hash: GENESIS.into(),
+        }
+    }
 }
 
 /// The result of walking the chain.
@@ -126,88 +140,99 @@ fn hash_body(body: &EntryBody) -> Result<String, StoreError> {
     )))
 }
 
-type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
-
-fn corrupt(e: impl std::fmt::Display) -> ConflictableTransactionError<StoreError> {
-    ConflictableTransactionError::Abort(StoreError::Corrupt(e.to_string()))
-}
-
-/// Appends inside a transaction over (`audit`, `meta`).
-pub(super) fn append(
-    audit: &TransactionalTree,
-    meta: &TransactionalTree,
-    event: &AuditEvent,
-) -> TxResult<AuditEntry> {
-    let head: Head = match meta.get(HEAD_KEY)? {
-        Some(bytes) => serde_json::from_slice(&bytes).map_err(corrupt)?,
-        None => Head {
-            seq: 0,
-            hash: GENESIS.into(),
-        },
-    };
-    let body = EntryBody {
-        seq: head.seq + 1,
-        at: OffsetDateTime::now_utc(),
-        action: event.action.clone(),
-        actor: event.actor.clone(),
-        serial: event.serial.clone(),
-        role: event.role,
-        detail: event.detail.clone(),
-        prev_hash: head.hash,
-    };
-    let hash = hash_body(&body).map_err(ConflictableTransactionError::Abort)?;
-    let entry = AuditEntry {
-        body: EntryBodyPublic {
-            seq: body.seq,
-            at: body.at,
-            action: body.action,
-            actor: body.actor,
-            serial: body.serial,
-            role: body.role,
-            detail: body.detail,
-            prev_hash: body.prev_hash,
-        },
-        hash: hash.clone(),
-    };
-    let encoded = serde_json::to_vec(&entry).map_err(corrupt)?;
-    audit.insert(&entry.body.seq.to_be_bytes(), encoded)?;
-    let new_head = serde_json::to_vec(&Head {
-        seq: entry.body.seq,
-        hash,
-    })
-    .map_err(corrupt)?;
-    meta.insert(HEAD_KEY, new_head)?;
-    Ok(entry)
-}
-
-pub(super) fn verify(audit: &sled::Tree, meta: &sled::Tree) -> Result<AuditReport, StoreError> {
-    let mut problems = Vec::new();
-    let mut expected_prev = GENESIS.to_string();
-    let mut expected_seq = 1u64;
-    for item in audit.iter() {
-        let (key, value) = item?;
-        let entry: AuditEntry = match serde_json::from_slice(&value) {
-            Ok(entry) => entry,
-            Err(e) => {
-                problems.push(format!(
-                    "entry at key {}: does not decode: {e}",
-                    hex::encode(&key)
-                ));
-                continue;
-            }
+impl AuditEntry {
+    /// The entry that follows `head`, for `event` at `at`: what every backend appends.
+    pub fn following(
+        head: &ChainHead,
+        event: &AuditEvent,
+        at: OffsetDateTime,
+    ) -> Result<AuditEntry, StoreError> {
+        let body = EntryBody {
+            seq: head.seq + 1,
+            at,
+            action: event.action.clone(),
+            actor: event.actor.clone(),
+            serial: event.serial.clone(),
+            role: event.role,
+            detail: event.detail.clone(),
+            prev_hash: head.hash.clone(),
         };
-        let b = &entry.body;
-        if key.as_ref() != b.seq.to_be_bytes() {
-            problems.push(format!("entry {}: stored under the wrong key", b.seq));
+        let hash = hash_body(&body)?;
+        Ok(AuditEntry {
+            body: EntryBodyPublic {
+                seq: body.seq,
+                at: body.at,
+                action: body.action,
+                actor: body.actor,
+                serial: body.serial,
+                role: body.role,
+                detail: body.detail,
+                prev_hash: body.prev_hash,
+            },
+            hash,
+        })
+    }
+
+    /// The chain head after this entry.
+    pub fn head(&self) -> ChainHead {
+        ChainHead {
+            seq: self.body.seq,
+            hash: self.hash.clone(),
         }
-        if b.seq != expected_seq {
-            problems.push(format!(
-                "entry {}: expected sequence {expected_seq} (entries missing or reordered)",
-                b.seq
+    }
+
+    /// The entry as stored (JSON).
+    pub fn encode(&self) -> Result<Vec<u8>, StoreError> {
+        serde_json::to_vec(self).map_err(|e| StoreError::Corrupt(e.to_string()))
+    }
+
+    /// An entry as stored.
+    pub fn decode(bytes: &[u8]) -> Result<AuditEntry, StoreError> {
+        serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
+    }
+}
+
+/// Checks a chain entry by entry, oldest first; the same walk for every backend.
+#[derive(Debug)]
+pub struct ChainCheck {
+    expected_prev: String,
+    expected_seq: u64,
+    problems: Vec<String>,
+}
+
+impl Default for ChainCheck {
+    fn default() -> Self {
+        ChainCheck {
+            expected_prev: GENESIS.into(),
+            expected_seq: 1,
+            problems: Vec::new(),
+        }
+    }
+}
+
+impl ChainCheck {
+    /// Records a stored entry that does not decode.
+    pub fn undecodable(&mut self, position: &str, error: impl std::fmt::Display) {
+        self.problems
+            .push(format!("entry at {position}: does not decode: {error}"));
+    }
+
+    /// Checks the next entry; `stored_seq` is the position it was stored under.
+    pub fn entry(&mut self, stored_seq: u64, entry: &AuditEntry) -> Result<(), StoreError> {
+        let b = &entry.body;
+        if stored_seq != b.seq {
+            self.problems
+                .push(format!("entry {}: stored under the wrong key", b.seq));
+        }
+        if b.seq != self.expected_seq {
+            self.problems.push(format!(
+                "entry {}: expected sequence {} (entries missing or reordered)",
+                b.seq, self.expected_seq
             ));
         }
-        if b.prev_hash != expected_prev {
-            problems.push(format!("entry {}: previous-hash link broken", b.seq));
+        if b.prev_hash != self.expected_prev {
+            self.problems
+                .push(format!("entry {}: previous-hash link broken", b.seq));
         }
         let recomputed = hash_body(&EntryBody {
             seq: b.seq,
@@ -220,34 +245,106 @@ pub(super) fn verify(audit: &sled::Tree, meta: &sled::Tree) -> Result<AuditRepor
             prev_hash: b.prev_hash.clone(),
         })?;
         if recomputed != entry.hash {
-            problems.push(format!(
+            self.problems.push(format!(
                 "entry {}: content does not match its hash (edited)",
                 b.seq
             ));
         }
-        expected_prev = entry.hash.clone();
-        expected_seq = b.seq + 1;
+        self.expected_prev = entry.hash.clone();
+        self.expected_seq = b.seq + 1;
+        Ok(())
     }
-    let entries = expected_seq - 1;
-    match meta.get(HEAD_KEY)? {
-        Some(bytes) => {
-            let head: Head =
-                serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            if head.seq != entries || head.hash != expected_prev {
-                problems.push(format!(
-                    "chain head says entry {} but the log ends at entry {entries} (entries removed from the end?)",
-                    head.seq
-                ));
+
+    /// The report, comparing the walk with the stored head.
+    pub fn finish(mut self, head: Option<ChainHead>) -> AuditReport {
+        let entries = self.expected_seq - 1;
+        match head {
+            Some(head) => {
+                if head.seq != entries || head.hash != self.expected_prev {
+                    self.problems.push(format!(
+                        "chain head says entry {} but the log ends at entry {entries} (entries removed from the end?)",
+                        head.seq
+                    ));
+                }
             }
+            None if entries > 0 => self.problems.push("chain head missing".into()),
+            None => {}
         }
-        None if entries > 0 => problems.push("chain head missing".into()),
-        None => {}
+        AuditReport {
+            entries,
+            head_hash: self.expected_prev,
+            problems: self.problems,
+        }
     }
-    Ok(AuditReport {
-        entries,
-        head_hash: expected_prev,
-        problems,
-    })
+}
+
+type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
+
+fn corrupt(e: impl std::fmt::Display) -> ConflictableTransactionError<StoreError> {
+    ConflictableTransactionError::Abort(StoreError::Corrupt(e.to_string()))
+}
+
+/// The sled chain head, from `meta`.
+pub(super) fn stored_head(meta: &sled::Tree) -> Result<Option<ChainHead>, StoreError> {
+    meta.get(HEAD_KEY)?
+        .map(|bytes| serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt(e.to_string())))
+        .transpose()
+}
+
+/// Appends inside a transaction over (`audit`, `meta`).
+pub(super) fn append(
+    audit: &TransactionalTree,
+    meta: &TransactionalTree,
+    event: &AuditEvent,
+) -> TxResult<AuditEntry> {
+    let head: ChainHead = match meta.get(HEAD_KEY)? {
+        Some(bytes) => serde_json::from_slice(&bytes).map_err(corrupt)?,
+        None => ChainHead::genesis(),
+    };
+    let entry = AuditEntry::following(&head, event, OffsetDateTime::now_utc())
+        .map_err(ConflictableTransactionError::Abort)?;
+    let encoded = entry
+        .encode()
+        .map_err(ConflictableTransactionError::Abort)?;
+    audit.insert(&entry.body.seq.to_be_bytes(), encoded)?;
+    let new_head = serde_json::to_vec(&entry.head()).map_err(corrupt)?;
+    meta.insert(HEAD_KEY, new_head)?;
+    Ok(entry)
+}
+
+/// Writes entries copied from another store as they are (their hashes stay valid) and
+/// moves the head to the last one.
+pub(super) fn import(
+    audit: &sled::Tree,
+    meta: &sled::Tree,
+    entries: &[AuditEntry],
+) -> Result<(), StoreError> {
+    for entry in entries {
+        audit.insert(entry.body.seq.to_be_bytes(), entry.encode()?)?;
+    }
+    if let Some(last) = entries.last() {
+        let head =
+            serde_json::to_vec(&last.head()).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        meta.insert(HEAD_KEY, head)?;
+    }
+    Ok(())
+}
+
+pub(super) fn verify(audit: &sled::Tree, meta: &sled::Tree) -> Result<AuditReport, StoreError> {
+    let mut check = ChainCheck::default();
+    for item in audit.iter() {
+        let (key, value) = item?;
+        match AuditEntry::decode(&value) {
+            Ok(entry) => {
+                let stored = <[u8; 8]>::try_from(key.as_ref())
+                    .map(u64::from_be_bytes)
+                    .unwrap_or(0);
+                check.entry(stored, &entry)?;
+            }
+            Err(e) => check.undecodable(&format!("key {}", hex::encode(&key)), e),
+        }
+    }
+    Ok(check.finish(stored_head(meta)?))
 }
 
 pub(super) fn entries(audit: &sled::Tree, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {

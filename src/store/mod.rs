@@ -17,12 +17,21 @@
 //! - `participants`: participant id → [`ParticipantRecord`] (JSON).
 //! - `participant_certs`: `len ‖ participant id ‖ serial` → empty: a participant's
 //!   certificates (those issued from a token for it, and their renewals).
+//! - `revocation_events`: id (u64 BE) → [`RevocationEvent`]: status changes in commit order.
+//! - `crls`: issuing CA id (u32 BE) → [`StoredCrl`]: the newest published CRL.
+//!
+//! [`postgres::PgStore`] implements the same traits on PostgreSQL; callers hold a
+//! [`SharedStore`] and never learn which backend runs.
 
 mod approvals;
 mod audit;
+mod copy;
+mod crls;
+mod events;
 mod lineage;
 mod officers;
 mod participants;
+pub mod postgres;
 mod revocations;
 mod tokens;
 
@@ -37,7 +46,10 @@ use crate::model::{CertificateStatus, Role, Serial};
 pub use approvals::{
     ApprovalPayload, ApprovalRecord, ApprovalRejection, ApprovalStatus, ApprovalStore, ApprovalVote,
 };
-pub use audit::{AuditEntry, AuditEvent, AuditReport};
+pub use audit::{AuditEntry, AuditEvent, AuditReport, ChainCheck, ChainHead};
+pub use copy::{StoreCopy, StoreCounts, StoreItem};
+pub use crls::{CrlStore, StoredCrl};
+pub use events::{RevocationEvent, RevocationEventKind, RevocationEventStore};
 pub use lineage::LineageStore;
 pub use officers::{OfficerRecord, OfficerStore};
 pub use participants::{
@@ -81,6 +93,12 @@ pub enum StoreError {
     /// The participant changed since it was read (a concurrent change).
     #[error("participant {0} was changed by someone else meanwhile; nothing was changed")]
     ParticipantChanged(String),
+    /// The database server cannot be reached (or timed out): try again later.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    /// The database's schema is not the one this version of paypki uses.
+    #[error("{0}")]
+    Schema(String),
 }
 
 impl StoreError {
@@ -92,12 +110,14 @@ impl StoreError {
             StoreError::AlreadyRevoked(..) => K::AlreadyRevoked,
             StoreError::NotOnHold(_) => K::NotOnHold,
             StoreError::ParticipantInactive(..) => K::ParticipantInactive,
+            StoreError::Unavailable(_) => K::Unavailable,
             StoreError::Locked(_)
             | StoreError::Database(_)
             | StoreError::Corrupt(_)
             | StoreError::SerialTaken(_)
             | StoreError::ParticipantExists(_)
-            | StoreError::ParticipantChanged(_) => K::Internal,
+            | StoreError::ParticipantChanged(_)
+            | StoreError::Schema(_) => K::Internal,
         }
     }
 }
@@ -404,6 +424,145 @@ impl StoreReader for SledStore {
     }
 }
 
+/// Audit trail access beyond the entry each change writes with itself.
+pub trait AuditStore: Send + Sync {
+    /// Appends an entry on its own (for events that change nothing else), durably.
+    fn append_audit(&self, event: AuditEvent) -> Result<AuditEntry, StoreError>;
+    /// Up to `limit` entries, oldest first.
+    fn audit_entries(&self, limit: usize) -> Result<Vec<AuditEntry>, StoreError>;
+    /// Stores the hash of a (pre-officer) admin credential.
+    fn set_admin_credential_hash(&self, sha256_hex: &str) -> Result<(), StoreError>;
+}
+
+/// A change another process made, heard through the database (PostgreSQL
+/// `LISTEN`/`NOTIFY`): what this node must forget or reload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreNotice {
+    /// A certificate's status changed (revoked, held, unheld).
+    StatusChanged {
+        /// The certificate.
+        serial: Serial,
+        /// Its issuing CA.
+        issuer: u32,
+    },
+    /// A newer CRL of issuing CA `issuer` was published.
+    CrlPublished {
+        /// The issuing CA.
+        issuer: u32,
+    },
+    /// The connection that hears changes was lost: changes may be missed until
+    /// [`StoreNotice::Reconnected`].
+    Disconnected,
+    /// Hearing changes again after a loss: anything cached may be stale.
+    Reconnected,
+}
+
+/// Everything the CA keeps, whichever backend keeps it.
+pub trait Store:
+    CertificateStore
+    + StoreReader
+    + RevocationStore
+    + TokenStore
+    + LineageStore
+    + OfficerStore
+    + ApprovalStore
+    + ParticipantStore
+    + AuditStore
+    + RevocationEventStore
+    + CrlStore
+    + StoreCopy
+{
+    /// `sled` or `postgresql`.
+    fn backend(&self) -> &'static str;
+    /// Where the data is, for messages (a path, or a URL without its password).
+    fn location(&self) -> String;
+    /// Changes made by other processes sharing the database, for as long as the store
+    /// lives; `None` when no other process can write (sled is owned by one process).
+    fn subscribe(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<StoreNotice>> {
+        None
+    }
+    /// Whether the database answers now (for `/healthz`).
+    fn reachable(&self) -> bool {
+        true
+    }
+    /// A data directory from before officers existed has one admin credential hash and
+    /// no officer: it becomes officer `admin`, with every role (the powers the
+    /// credential had), flagged legacy so that the old `ppa_…` credential keeps working.
+    /// Returns the new officer, if one was made.
+    fn migrate_admin_credential(
+        &self,
+        now: OffsetDateTime,
+    ) -> Result<Option<OfficerRecord>, StoreError> {
+        if !self.officers()?.is_empty() {
+            return Ok(None);
+        }
+        let Some(hash) = self.admin_credential_hash()? else {
+            return Ok(None);
+        };
+        let record = OfficerRecord {
+            name: "admin".into(),
+            roles: crate::model::OfficerRole::ALL.to_vec(),
+            credential_sha256: hash,
+            disabled: false,
+            legacy_credential: true,
+            created_at: now,
+            created_by: "migration".into(),
+            rotated_at: None,
+        };
+        let event = AuditEvent::new("officer-migrate", "migration").detail(
+            "the admin credential of this data directory became officer `admin` with every role",
+        );
+        Ok(self.add_officer(&record, event)?.then_some(record))
+    }
+}
+
+/// The store every layer shares.
+pub type SharedStore = std::sync::Arc<dyn Store>;
+
+impl AuditStore for SledStore {
+    fn append_audit(&self, event: AuditEvent) -> Result<AuditEntry, StoreError> {
+        SledStore::append_audit(self, event)
+    }
+    fn audit_entries(&self, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+        SledStore::audit_entries(self, limit)
+    }
+    fn set_admin_credential_hash(&self, sha256_hex: &str) -> Result<(), StoreError> {
+        SledStore::set_admin_credential_hash(self, sha256_hex)
+    }
+}
+
+impl Store for SledStore {
+    fn backend(&self) -> &'static str {
+        "sled"
+    }
+    fn location(&self) -> String {
+        self.path.display().to_string()
+    }
+}
+
+/// Where a store lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseLocation {
+    /// The embedded sled database at this path (the default: `DATA_DIR/db`).
+    Sled(std::path::PathBuf),
+    /// A PostgreSQL server, by URL (`postgres://…`).
+    Postgres(String),
+}
+
+/// Opens the store at `location`. A PostgreSQL database must carry the schema this
+/// version knows (`paypki db migrate` applies it); sled databases are created on
+/// first use.
+pub fn open(location: &DatabaseLocation) -> Result<SharedStore, StoreError> {
+    match location {
+        DatabaseLocation::Sled(path) => Ok(std::sync::Arc::new(SledStore::open(path)?)),
+        DatabaseLocation::Postgres(url) => {
+            Err(postgres::PgStore::connect(url).err().unwrap_or_else(|| {
+                StoreError::Unavailable("PostgreSQL support is not built yet".into())
+            }))
+        }
+    }
+}
+
 /// sled page-cache size.
 const CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
@@ -430,6 +589,7 @@ struct CommitState {
 /// The sled-backed store.
 #[derive(Debug, Clone)]
 pub struct SledStore {
+    path: std::path::PathBuf,
     commit: std::sync::Arc<GroupCommit>,
     db: sled::Db,
     serials: sled::Tree,
@@ -449,6 +609,8 @@ pub struct SledStore {
     approvals: sled::Tree,
     participants: sled::Tree,
     participant_certs: sled::Tree,
+    revocation_events: sled::Tree,
+    crls: sled::Tree,
 }
 
 fn role_byte(role: Role) -> u8 {
@@ -488,17 +650,18 @@ impl SledStore {
             .path(path)
             .cache_capacity(CACHE_BYTES)
             .open()?;
-        Self::from_db(db)
+        Self::from_db(db, path.to_path_buf())
     }
 
     /// A throw-away database for tests.
     pub fn temporary() -> Result<Self, StoreError> {
         let db = sled::Config::new().temporary(true).open()?;
-        Self::from_db(db)
+        Self::from_db(db, "(temporary)".into())
     }
 
-    fn from_db(db: sled::Db) -> Result<Self, StoreError> {
+    fn from_db(db: sled::Db, path: std::path::PathBuf) -> Result<Self, StoreError> {
         Ok(SledStore {
+            path,
             commit: std::sync::Arc::default(),
             serials: db.open_tree("serials")?,
             certificates: db.open_tree("certificates")?,
@@ -517,6 +680,8 @@ impl SledStore {
             approvals: db.open_tree("approvals")?,
             participants: db.open_tree("participants")?,
             participant_certs: db.open_tree("participant_certs")?,
+            revocation_events: db.open_tree("revocation_events")?,
+            crls: db.open_tree("crls")?,
             db,
         })
     }

@@ -131,34 +131,4 @@ impl SledStore {
         }
         Ok(written)
     }
-
-    /// A data directory from before officers existed has one admin credential (its hash
-    /// in `meta`) and no officer: it becomes officer `admin`, with every role (the powers
-    /// the credential had), flagged legacy so that the old `ppa_…` credential keeps
-    /// working. Returns the new officer, if one was made.
-    pub fn migrate_admin_credential(
-        &self,
-        now: OffsetDateTime,
-    ) -> Result<Option<OfficerRecord>, StoreError> {
-        if !self.officers.is_empty() {
-            return Ok(None);
-        }
-        let Some(hash) = self.admin_credential_hash()? else {
-            return Ok(None);
-        };
-        let record = OfficerRecord {
-            name: "admin".into(),
-            roles: OfficerRole::ALL.to_vec(),
-            credential_sha256: hash,
-            disabled: false,
-            legacy_credential: true,
-            created_at: now,
-            created_by: "migration".into(),
-            rotated_at: None,
-        };
-        let event = AuditEvent::new("officer-migrate", "migration").detail(
-            "the admin credential of this data directory became officer `admin` with every role",
-        );
-        Ok(self.write_officer(&record, None, event)?.then_some(record))
-    }
 }

@@ -337,9 +337,10 @@ impl ParticipantStore for SledStore {
             &self.revoked,
             &self.audit,
             &self.meta,
+            &self.revocation_events,
         )
             .transaction(
-                |(participants, certificates, by_status, revoked, audit, meta)| {
+                |(participants, certificates, by_status, revoked, audit, meta, events)| {
                     let current = participants.get(old.id.as_bytes())?;
                     if current.as_deref() != Some(expected.as_slice()) {
                         return Err(ConflictableTransactionError::Abort(
@@ -366,6 +367,14 @@ impl ParticipantStore for SledStore {
                             )?,
                         };
                         changed.push(record);
+                    }
+                    let now = OffsetDateTime::now_utc();
+                    for record in &changed {
+                        super::events::append(
+                            events,
+                            meta,
+                            super::RevocationEvent::for_record(record, now),
+                        )?;
                     }
                     audit::append(audit, meta, &event)?;
                     Ok(changed)

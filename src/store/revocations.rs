@@ -58,7 +58,7 @@ impl RevokedEntry {
         out
     }
 
-    fn decode(bytes: &[u8]) -> Result<Self, StoreError> {
+    pub(super) fn decode(bytes: &[u8]) -> Result<Self, StoreError> {
         let corrupt = || StoreError::Corrupt("revocation entry".into());
         let field = |i: usize| -> Result<i64, StoreError> {
             let slice = bytes.get(1 + 8 * i..9 + 8 * i).ok_or_else(corrupt)?;
@@ -177,9 +177,15 @@ impl SledStore {
             &self.revoked,
             &self.audit,
             &self.meta,
+            &self.revocation_events,
         )
-            .transaction(|(certificates, by_status, revoked, audit, meta)| {
+            .transaction(|(certificates, by_status, revoked, audit, meta, events)| {
                 let record = change_status_in(certificates, by_status, revoked, serial, &change)?;
+                super::events::append(
+                    events,
+                    meta,
+                    super::RevocationEvent::for_record(&record, OffsetDateTime::now_utc()),
+                )?;
                 audit::append(audit, meta, &event)?;
                 Ok(record)
             })?;
@@ -296,8 +302,14 @@ impl RevocationStore for SledStore {
         entry: RevokedEntry,
         event: AuditEvent,
     ) -> Result<(), StoreError> {
-        (&self.certificates, &self.revoked, &self.audit, &self.meta).transaction(
-            |(certificates, revoked, audit, meta)| {
+        (
+            &self.certificates,
+            &self.revoked,
+            &self.audit,
+            &self.meta,
+            &self.revocation_events,
+        )
+            .transaction(|(certificates, revoked, audit, meta, events)| {
                 if certificates.get(serial.as_bytes())?.is_some() {
                     return Err(ConflictableTransactionError::Abort(
                         StoreError::SerialTaken(serial.clone()),
@@ -312,10 +324,18 @@ impl RevocationStore for SledStore {
                     ));
                 }
                 revoked.insert(serial.as_bytes(), entry.encode())?;
+                super::events::append(
+                    events,
+                    meta,
+                    super::RevocationEvent::for_unrecorded(
+                        serial,
+                        &entry,
+                        OffsetDateTime::now_utc(),
+                    ),
+                )?;
                 audit::append(audit, meta, &event)?;
                 Ok(())
-            },
-        )?;
+            })?;
         self.flush()
     }
 

@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 use super::{audit, AuditEvent, SledStore, StoreError};
 use crate::model::{Role, Serial};
 
-const ADMIN_HASH_KEY: &[u8] = b"admin_credential_sha256";
+pub(super) const ADMIN_HASH_KEY: &[u8] = b"admin_credential_sha256";
 
 /// A stored enrollment token. The secret itself is never stored, only its SHA-256.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

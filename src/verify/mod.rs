@@ -127,7 +127,7 @@ impl Verifier {
     /// A verifier for the CA's certificates; `cache_bytes` bounds its caches' memory.
     pub fn new(
         ca: Arc<CertificateAuthority>,
-        store: impl StoreReader + 'static,
+        store: Arc<dyn StoreReader>,
         policies: Arc<Policies>,
         cache_bytes: usize,
     ) -> Self {
@@ -147,7 +147,7 @@ impl Verifier {
         let small = (cache_bytes / 8).max(1);
         Verifier {
             ca,
-            store: Arc::new(store),
+            store,
             policies,
             chains,
             issuing_subjects,
@@ -456,8 +456,12 @@ mod tests {
         );
         let store = SledStore::temporary().unwrap();
         let clock = FixedClock::at(OffsetDateTime::now_utc());
-        let ra = crate::ra::RegistrationAuthority::new(policies.clone(), ca.clone(), store.clone())
-            .with_clock(clock.clone());
+        let ra = crate::ra::RegistrationAuthority::new(
+            policies.clone(),
+            ca.clone(),
+            Arc::new(store.clone()),
+        )
+        .with_clock(clock.clone());
         let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
         let csr = rcgen::CertificateParams::default()
             .serialize_request(&key)
@@ -476,8 +480,8 @@ mod tests {
                 parent: None,
             })
             .unwrap();
-        let verifier =
-            Verifier::new(ca, store, policies, DEFAULT_CACHE_BYTES).with_clock(clock.clone());
+        let verifier = Verifier::new(ca, Arc::new(store), policies, DEFAULT_CACHE_BYTES)
+            .with_clock(clock.clone());
         let message = b"pay 10 EUR".to_vec();
         use rcgen::SigningKey;
         let request = |time: Option<OffsetDateTime>| VerifyRequest {
