@@ -1103,6 +1103,27 @@ fn operations() -> Vec<Operation> {
                 poll(NOT_UTF8).expect("an id that is not UTF-8", 400),
             ]
         }),
+        op("GET", "/v1/events/revocations", |_| {
+            let events = || get("/v1/events/revocations");
+            vec![
+                events()
+                    .header("Last-Event-ID", "seven")
+                    .expect("a Last-Event-ID that is no number", 400),
+                get("/v1/events/revocations?after=-1")
+                    .expect("an `after` that is no number", 400)
+                    .schema_invalid(),
+            ]
+        })
+        .excusing(&[
+            (
+                200,
+                "the stream never ends; tests/multinode.rs and tests/revocation_http.rs read it",
+            ),
+            (
+                503,
+                "needs the database to be unreachable; tests/multinode.rs stops PostgreSQL",
+            ),
+        ]),
         op("GET", "/healthz", |_| {
             vec![get("/healthz").expect("health", 200)]
         }),

@@ -1035,3 +1035,182 @@ fn offline_issuance_and_revocation_are_served_after_a_restart() {
     assert!(crl_entry(&crl, &kept.serial).is_none());
     fixture.server.stop();
 }
+
+// ---------------------------------------------------------------------------------------
+// Revocation push: GET /v1/events/revocations
+// ---------------------------------------------------------------------------------------
+
+/// The OCSP response of a revocation event, checked by `openssl ocsp -respin` against
+/// the responder certificate chain: returns the status line for `leaf`.
+pub(crate) fn event_ocsp_status(
+    ca: &TestCa,
+    fixture_issuing: &Path,
+    chain: &Path,
+    event: &SseEvent,
+    leaf: &Path,
+) -> String {
+    let data = event.json();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(data["ocsp_response"].as_str().expect("ocsp_response"))
+        .expect("base64 OCSP response");
+    let id = data["id"].as_u64().expect("id");
+    let file = ca.path(&format!("event-{id}.ocsp.der"));
+    std::fs::write(&file, der).unwrap();
+    let output = run(Command::new("openssl")
+        .args(["ocsp", "-respin"])
+        .arg(&file)
+        .arg("-issuer")
+        .arg(fixture_issuing)
+        .arg("-cert")
+        .arg(leaf)
+        .arg("-CAfile")
+        .arg(chain));
+    output.assert_success("openssl ocsp -respin");
+    let text = format!("{}{}", output.stdout_text(), output.stderr_text());
+    assert!(
+        text.contains("Response verify OK"),
+        "the event's OCSP response does not verify\n{}",
+        output.describe()
+    );
+    ocsp_status_line(&text, &leaf.display().to_string())
+}
+
+use std::process::Command;
+
+#[test]
+fn revocations_are_pushed_as_events_that_resume_after_a_disconnect() {
+    let ca = TestCa::new();
+    let fixture = Fixture::start(&ca);
+    let (first, first_leaf) = fixture.enroll("merchant", "pushed-1");
+    let (second, second_leaf) = fixture.enroll("bank", "pushed-2");
+    let (third, _) = fixture.enroll("gateway", "pushed-3");
+    let base = fixture.server.url().to_string();
+    let mut cases = Cases::new();
+
+    // A stream opened now starts with the next event.
+    let mut stream = SseClient::connect(&base, "/v1/events/revocations", &[]);
+    cases.case("the stream is text/event-stream", || {
+        assert_eq!(stream.status(), 200, "{}", stream.head);
+        assert!(
+            stream
+                .head
+                .to_ascii_lowercase()
+                .contains("content-type: text/event-stream"),
+            "{}",
+            stream.head
+        );
+    });
+    let started = Instant::now();
+    fixture.revoke(&first, "keyCompromise", &[]);
+    let event = stream
+        .next_event(Duration::from_secs(5))
+        .expect("no event within 5 s of the revocation");
+    let latency = started.elapsed();
+    cases.case("the revocation arrives as an event with its data", || {
+        assert_eq!(event.event.as_deref(), Some("revocation"));
+        let data = event.json();
+        assert_eq!(data["serial"], first.as_str(), "{data}");
+        assert_eq!(data["kind"], "revoked");
+        assert_eq!(data["reason"], "keyCompromise");
+        assert_eq!(event.id.as_deref(), Some(data["id"].to_string().as_str()));
+        assert!(data["revoked_at"].is_string() && data["recorded_at"].is_string());
+        assert!(latency < Duration::from_secs(3), "{latency:?}");
+    });
+    cases.case(
+        "its OCSP response verifies with openssl and says revoked",
+        || {
+            let status =
+                event_ocsp_status(&ca, &fixture.issuing, &fixture.chain, &event, &first_leaf);
+            assert!(status.contains("revoked"), "{status}");
+        },
+    );
+    let first_id: u64 = event.id.clone().unwrap().parse().unwrap();
+    drop(stream);
+
+    // While nobody listens: a hold, its lifting and another revocation.
+    fixture.revoke(&second, "certificateHold", &[]);
+    ca.paypki(&["unhold", &second])
+        .assert_success("paypki unhold");
+    fixture.revoke(&third, "cessationOfOperation", &[]);
+
+    let mut resumed = SseClient::connect(
+        &base,
+        "/v1/events/revocations",
+        &[("Last-Event-ID", &first_id.to_string())],
+    );
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        let event = resumed
+            .next_event(Duration::from_secs(5))
+            .expect("an event missed after the reconnect");
+        seen.push(event);
+    }
+    cases.case(
+        "Last-Event-ID resumes with every event missed, in order",
+        || {
+            let summary: Vec<(u64, String, String)> = seen
+                .iter()
+                .map(|e| {
+                    let d = e.json();
+                    (
+                        d["id"].as_u64().unwrap(),
+                        d["serial"].as_str().unwrap().to_string(),
+                        d["kind"].as_str().unwrap().to_string(),
+                    )
+                })
+                .collect();
+            assert_eq!(
+                summary,
+                vec![
+                    (first_id + 1, second.clone(), "revoked".into()),
+                    (first_id + 2, second.clone(), "unheld".into()),
+                    (first_id + 3, third.clone(), "revoked".into()),
+                ]
+            );
+            assert_eq!(seen[0].json()["reason"], "certificateHold");
+        },
+    );
+    cases.case(
+        "a replayed event's OCSP response gives the status now (good after the unhold)",
+        || {
+            let status = event_ocsp_status(
+                &ca,
+                &fixture.issuing,
+                &fixture.chain,
+                &seen[0],
+                &second_leaf,
+            );
+            assert!(status.contains(": good"), "{status}");
+        },
+    );
+    cases.case("after=0 replays from the first event", || {
+        let mut all = SseClient::connect(&base, "/v1/events/revocations?after=0", &[]);
+        let event = all.next_event(Duration::from_secs(5)).expect("an event");
+        assert_eq!(event.id.as_deref(), Some("1"));
+    });
+    cases.case("a Last-Event-ID that is no number is a 400 problem", || {
+        let response = fixture
+            .server
+            .get_with("/v1/events/revocations", &[("Last-Event-ID", "seven")]);
+        response.assert_problem(400, "malformed-request", "Last-Event-ID: seven");
+    });
+    cases.case("/metrics has the revocation-to-event latency", || {
+        let count = fixture
+            .server
+            .metric("paypki_revocation_event_latency_seconds_count")
+            .expect("the latency histogram");
+        assert!(count >= 1.0, "{count}");
+    });
+    drop(resumed);
+    cases.case("the server stops promptly with a stream open", || {
+        let _open = SseClient::connect(&base, "/v1/events/revocations", &[]);
+        let started = Instant::now();
+        let _ = fixture.server.stop();
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+    });
+    cases.finish();
+}

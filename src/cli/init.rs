@@ -164,8 +164,26 @@ pub(super) fn run(context: &Context, args: InitArgs) -> Result<(), CliError> {
         .map(|r| r.as_str())
         .collect::<Vec<_>>()
         .join(", ");
+    // A shared PostgreSQL database gets its schema here (init creates everything), and
+    // must not hold another CA's records already.
+    let store = if let Some(url) = &context.database {
+        crate::store::postgres::PgStore::migrate(url)?;
+        let store = crate::store::open(&context.database_location())?;
+        if !store.is_empty()? {
+            return Err(CliError::Usage(format!(
+                "the database {} already holds a CA's records: give `init` an empty database (a second node of the same CA needs no init: copy this CA's data directory to it and point it at the same database)",
+                store.location()
+            )));
+        }
+        Some(store)
+    } else {
+        None
+    };
     let report = ca::init(&context.data_dir, &options)?;
-    let store = crate::store::open(&context.database_location())?;
+    let store = match store {
+        Some(store) => store,
+        None => crate::store::open(&context.database_location())?,
+    };
     store.append_audit(crate::store::AuditEvent::new("init", "cli").detail(format!(
         "CA created; root SHA-256 {}",
         report.root_fingerprint

@@ -4,6 +4,7 @@
 mod admin;
 mod approval;
 mod ca;
+mod db;
 mod init;
 mod keys;
 mod officer;
@@ -123,6 +124,10 @@ pub enum Command {
     /// Dual control: requests waiting for other officers' approval.
     #[command(subcommand)]
     Approval(approval::ApprovalCommand),
+    /// The database: apply the PostgreSQL schema, show its state, copy a whole store
+    /// between sled and PostgreSQL.
+    #[command(subcommand)]
+    Db(db::DbCommand),
 }
 
 /// A failed command: the message is for the person at the terminal.
@@ -204,6 +209,7 @@ impl Cli {
             Command::Keys(command) => keys::run(&context, command),
             Command::Officer(command) => officer::run(&context, command),
             Command::Approval(command) => approval::run(&context, command),
+            Command::Db(command) => db::run(&context, command),
         }
     }
 }

@@ -116,6 +116,15 @@ fn timeout_flag(flag: &str, value: &str) -> Result<std::time::Duration, CliError
 struct StatusFanout {
     ocsp: Arc<crate::ocsp::OcspResponder>,
     crl_wakeup: Arc<tokio::sync::Notify>,
+    events: Arc<tokio::sync::Notify>,
+}
+
+impl StatusFanout {
+    fn changed(&self, serial: &crate::model::Serial, issuer: u32) {
+        self.ocsp.status_changed(serial, issuer);
+        self.crl_wakeup.notify_one();
+        self.events.notify_waiters();
+    }
 }
 
 impl crate::ra::StatusListener for StatusFanout {
@@ -123,12 +132,58 @@ impl crate::ra::StatusListener for StatusFanout {
         self.ocsp.presign(&record.serial, record.issuer);
     }
     fn status_changed(&self, record: &crate::store::CertificateRecord) {
-        self.ocsp.status_changed(&record.serial, record.issuer);
-        self.crl_wakeup.notify_one();
+        self.changed(&record.serial, record.issuer);
     }
     fn unrecorded_revoked(&self, serial: &crate::model::Serial, issuer: u32) {
-        self.ocsp.status_changed(serial, issuer);
-        self.crl_wakeup.notify_one();
+        self.changed(serial, issuer);
+    }
+}
+
+/// Applies what other processes sharing the database did (PostgreSQL `NOTIFY`): a
+/// status change re-signs the cached OCSP answers and wakes the CRL publisher and the
+/// event streams; a newer CRL is served. While the connection that hears changes is
+/// lost, cached OCSP answers are served only until their refresh time (half their
+/// validity, never past nextUpdate), after which each answer is signed from the
+/// database or answered `tryLater`; on reconnection every cached answer is dropped,
+/// since changes may have been missed.
+async fn apply_notices(
+    mut notices: tokio::sync::mpsc::UnboundedReceiver<crate::store::StoreNotice>,
+    fanout: Arc<StatusFanout>,
+    crl: Arc<crate::crl::CrlPublisher>,
+    state: Arc<crate::http::AppState>,
+) {
+    use crate::store::StoreNotice;
+    while let Some(notice) = notices.recv().await {
+        match notice {
+            StoreNotice::StatusChanged { serial, issuer } => {
+                let fanout = fanout.clone();
+                let _ = tokio::task::spawn_blocking(move || fanout.changed(&serial, issuer)).await;
+            }
+            StoreNotice::CrlPublished { issuer } => {
+                let crl = crl.clone();
+                match tokio::task::spawn_blocking(move || crl.reload(issuer)).await {
+                    Ok(Ok(true)) => {
+                        tracing::info!(issuer, "CRL published by another node: serving it")
+                    }
+                    Ok(Ok(false)) => {}
+                    Ok(Err(e)) => {
+                        tracing::warn!(issuer, error = %e, "cannot load the CRL another node published")
+                    }
+                    Err(e) => tracing::error!(error = %e, "CRL reload task failed"),
+                }
+            }
+            StoreNotice::Disconnected => {
+                state.set_database_connected(false);
+                tracing::error!("lost the database connection that hears other nodes' changes: cached OCSP answers are served only until their refresh time; reconnecting");
+            }
+            StoreNotice::Reconnected => {
+                state.set_database_connected(true);
+                fanout.ocsp.clear_cache();
+                fanout.crl_wakeup.notify_one();
+                fanout.events.notify_waiters();
+                tracing::warn!("hearing other nodes' changes again: dropped every cached OCSP answer (changes may have been missed)");
+            }
+        }
     }
 }
 
@@ -308,22 +363,37 @@ async fn serve(context: &Context, args: ServeArgs) -> Result<(), CliError> {
         store.clone(),
         crl_validity,
     ));
+    // A CRL published within the refresh period (by this node before a restart, or by
+    // another node sharing the database) is served as it is; otherwise a new one.
     let first = crl
-        .regenerate()
+        .regenerate_unless_newer(time::OffsetDateTime::now_utc() - crl_refresh, crl_refresh)
         .map_err(|e| CliError::Failed(format!("cannot build the first CRLs: {e}")))?;
-    for (issuer, published) in &first {
-        tracing::info!(
-            issuer,
-            crl_number = published.number,
-            entries = published.entries,
-            "CRL published"
-        );
+    for issuer in crl.issuer_ids() {
+        if let Some(published) = crl.current(issuer) {
+            let made_here = first.iter().any(|(id, _)| *id == issuer);
+            tracing::info!(
+                issuer,
+                crl_number = published.number,
+                entries = published.entries,
+                "{}",
+                if made_here {
+                    "CRL published"
+                } else {
+                    "CRL loaded from the database"
+                }
+            );
+        }
     }
     let crl_wakeup = Arc::new(tokio::sync::Notify::new());
-    ra.add_listener(Arc::new(StatusFanout {
+    let status_changes = Arc::new(tokio::sync::Notify::new());
+    let fanout = Arc::new(StatusFanout {
         ocsp: ocsp.clone(),
         crl_wakeup: crl_wakeup.clone(),
-    }));
+        events: status_changes.clone(),
+    });
+    ra.add_listener(fanout.clone());
+    // Subscribe before serving: a change made from now on is heard.
+    let notices = store.subscribe();
     tokio::spawn(publish_crls(crl.clone(), crl_wakeup, crl_refresh));
     tokio::spawn(watch_root_crl(
         root_crl.clone(),
@@ -351,7 +421,23 @@ async fn serve(context: &Context, args: ServeArgs) -> Result<(), CliError> {
         // Raises the open-file limit as far as allowed, and keeps the cap under it.
         max_connections: crate::http::server::fit_connections_to_fd_limit(args.max_connections),
     };
-    let state = Arc::new(AppState::new(ra, ocsp, crl, root_crl, verifier, &settings)?);
+    let (stop_streams, streams_stopping) = tokio::sync::watch::channel(false);
+    let streams = crate::http::StreamSignals {
+        changed: status_changes,
+        stopping: streams_stopping,
+    };
+    let state = Arc::new(AppState::new(
+        ra,
+        ocsp,
+        crl.clone(),
+        root_crl,
+        verifier,
+        &settings,
+        streams,
+    )?);
+    if let Some(notices) = notices {
+        tokio::spawn(apply_notices(notices, fanout, crl, state.clone()));
+    }
     if state.ra.officers().officers()?.is_empty() {
         tracing::warn!("no officer in this database: the admin API answers 401 to everyone");
     }
@@ -375,32 +461,43 @@ async fn serve(context: &Context, args: ServeArgs) -> Result<(), CliError> {
     );
     eprintln!("paypki listening on {url}");
 
-    let result =
-        crate::http::serve(listener, app, limits, connection_metrics, shutdown_signal()).await;
+    let shutdown = async move {
+        shutdown_signal().await;
+        // Event streams never end on their own: end them, so shutdown need not wait.
+        let _ = stop_streams.send(true);
+    };
+    let result = crate::http::serve(listener, app, limits, connection_metrics, shutdown).await;
     let _ = std::fs::remove_file(&info_path);
     tracing::info!("paypki stopped");
     result.map_err(|e| CliError::Failed(format!("server error: {e}")))
 }
 
 /// Publishes a new CRL every `refresh`, and soon after each revocation (several
-/// revocations within half a second share one CRL).
+/// revocations within half a second share one CRL). Nodes sharing a database skip a CRL
+/// when another node already published one after the change (or within `refresh`).
 async fn publish_crls(
     publisher: Arc<crate::crl::CrlPublisher>,
     wakeup: Arc<tokio::sync::Notify>,
     refresh: time::Duration,
 ) {
-    let refresh = std::time::Duration::from_secs(
+    let period = std::time::Duration::from_secs(
         u64::try_from(refresh.whole_seconds())
             .unwrap_or(3600)
             .max(1),
     );
     loop {
-        tokio::select! {
-            _ = tokio::time::sleep(refresh) => {}
-            _ = wakeup.notified() => tokio::time::sleep(std::time::Duration::from_millis(500)).await,
-        }
+        let since = tokio::select! {
+            _ = tokio::time::sleep(period) => time::OffsetDateTime::now_utc() - refresh,
+            _ = wakeup.notified() => {
+                let changed_at = time::OffsetDateTime::now_utc();
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                changed_at
+            }
+        };
         let worker = publisher.clone();
-        match tokio::task::spawn_blocking(move || worker.regenerate()).await {
+        match tokio::task::spawn_blocking(move || worker.regenerate_unless_newer(since, refresh))
+            .await
+        {
             Ok(Ok(published)) => {
                 for (issuer, crl) in published {
                     tracing::info!(
@@ -412,7 +509,7 @@ async fn publish_crls(
                 }
             }
             // Each failure was logged where it happened; the previous CRLs stay published.
-            Ok(Err(_)) => {}
+            Ok(Err(e)) => tracing::debug!(error = %e, "CRL publication failed"),
             Err(e) => tracing::error!(error = %e, "CRL task failed"),
         }
     }

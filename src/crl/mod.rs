@@ -12,7 +12,7 @@ use time::{Duration, OffsetDateTime};
 
 use crate::ca::{CaError, CertificateAuthority, RootCrlInfo};
 use crate::config::DataDir;
-use crate::store::StoreError;
+use crate::store::{StoreError, StoredCrl};
 
 /// Why a CRL could not be produced.
 #[derive(Debug, thiserror::Error)]
@@ -104,18 +104,18 @@ impl CrlPublisher {
     /// Builds, signs and publishes a new CRL (next cRLNumber) for every issuing CA. A CA
     /// whose CRL fails keeps its previous one; the first error is returned after all
     /// were tried.
+    ///
+    /// Each CRL is saved in the store before it is served, so that every node sharing
+    /// the database serves the newest one; when another node saved a newer one
+    /// meanwhile, that one is served instead.
     pub fn regenerate(&self) -> Result<Vec<(u32, Arc<PublishedCrl>)>, CrlError> {
         let mut published = Vec::new();
         let mut first_error = None;
         for issuer in self.ca.issuers() {
-            match build(&self.ca, &*self.store, issuer.id(), self.validity) {
-                Ok(crl) => {
-                    let crl = Arc::new(crl);
-                    if let Ok(mut current) = self.current.write() {
-                        current.insert(issuer.id(), crl.clone());
-                    }
-                    published.push((issuer.id(), crl));
-                }
+            let outcome = build(&self.ca, &*self.store, issuer.id(), self.validity)
+                .and_then(|crl| self.keep(issuer.id(), crl));
+            match outcome {
+                Ok(crl) => published.push((issuer.id(), crl)),
                 Err(e) => {
                     tracing::error!(issuer = issuer.id(), error = %e, "CRL generation failed; the previous CRL stays published");
                     first_error.get_or_insert(e);
@@ -126,6 +126,91 @@ impl CrlPublisher {
             Some(e) => Err(e),
             None => Ok(published),
         }
+    }
+
+    /// Saves a freshly signed CRL for every node and serves it, unless the store holds a
+    /// newer one (then that one is served).
+    fn keep(&self, issuer: u32, crl: PublishedCrl) -> Result<Arc<PublishedCrl>, CrlError> {
+        let stored = StoredCrl {
+            number: crl.number,
+            this_update: crl.this_update,
+            next_update: crl.next_update,
+            entries: u64::try_from(crl.entries).unwrap_or(u64::MAX),
+            der: crl.der.to_vec(),
+        };
+        if self.store.save_crl(issuer, &stored)? {
+            let crl = Arc::new(crl);
+            self.serve(issuer, crl.clone());
+            Ok(crl)
+        } else {
+            self.reload(issuer)?;
+            Ok(self.current(issuer).unwrap_or_else(|| Arc::new(crl)))
+        }
+    }
+
+    fn serve(&self, issuer: u32, crl: Arc<PublishedCrl>) {
+        if let Ok(mut current) = self.current.write() {
+            let newer = current
+                .get(&issuer)
+                .is_none_or(|served| served.number < crl.number);
+            if newer {
+                current.insert(issuer, crl);
+            }
+        }
+    }
+
+    /// Serves the newest CRL of issuing CA `issuer` from the store when it is newer than
+    /// the one served (another node published it). Returns whether it changed.
+    pub fn reload(&self, issuer: u32) -> Result<bool, CrlError> {
+        let Some(stored) = self.store.latest_crl(issuer)? else {
+            return Ok(false);
+        };
+        let served = self.current(issuer).map(|c| c.number);
+        if served.is_some_and(|n| n >= stored.number) {
+            return Ok(false);
+        }
+        self.serve(
+            issuer,
+            Arc::new(PublishedCrl {
+                der: Arc::new(stored.der),
+                number: stored.number,
+                this_update: stored.this_update,
+                next_update: stored.next_update,
+                entries: usize::try_from(stored.entries).unwrap_or(usize::MAX),
+            }),
+        );
+        Ok(true)
+    }
+
+    /// Publishes new CRLs unless every issuing CA's stored CRL was made after `since`
+    /// (by this node or another one sharing the database) and is still fresh: how
+    /// several nodes avoid signing a CRL each for the same change. Returns what was newly
+    /// published by this node.
+    pub fn regenerate_unless_newer(
+        &self,
+        since: OffsetDateTime,
+        refresh: Duration,
+    ) -> Result<Vec<(u32, Arc<PublishedCrl>)>, CrlError> {
+        let now = OffsetDateTime::now_utc();
+        let mut current = true;
+        for issuer in self.ca.issuers() {
+            self.reload(issuer.id())?;
+            let fresh = self.current(issuer.id()).is_some_and(|crl| {
+                // thisUpdate has whole seconds: only a later second proves the CRL was
+                // built after the change.
+                crl.this_update > since && now - crl.this_update < refresh
+            });
+            current &= fresh;
+        }
+        if current {
+            return Ok(Vec::new());
+        }
+        self.regenerate()
+    }
+
+    /// The issuing CAs whose CRLs this publisher makes.
+    pub fn issuer_ids(&self) -> Vec<u32> {
+        self.ca.issuers().iter().map(|issuer| issuer.id()).collect()
     }
 
     /// The CRL being served for issuing CA `id`, if one was built.

@@ -73,6 +73,8 @@ pub struct Metrics {
     pub(crate) ocsp_cache_bytes: Gauge,
     pub(crate) ocsp_cache_entries: Gauge,
     pub(crate) signature_checks: Counter,
+    pub(crate) revocation_event_latency: Histogram,
+    pub(crate) database_connected: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -146,8 +148,24 @@ impl Default for Metrics {
             "Signature checks made by /v1/verify and /v1/verify/batch (one per scheme tried)",
             signature_checks.clone(),
         );
+        // 1 ms … ~16 s
+        let revocation_event_latency = Histogram::new(exponential_buckets(0.001, 2.0, 15));
+        registry.register(
+            "revocation_event_latency_seconds",
+            "Seconds from the commit of a revocation (or unhold) to its first delivery on /v1/events/revocations by this node",
+            revocation_event_latency.clone(),
+        );
+        let database_connected = Gauge::default();
+        registry.register(
+            "database_notifications_connected",
+            "1 while this node hears the changes other nodes make (PostgreSQL LISTEN), 0 while that connection is lost; always 1 on sled",
+            database_connected.clone(),
+        );
+        database_connected.set(1);
         Metrics {
             registry,
+            revocation_event_latency,
+            database_connected,
             connections,
             signature_checks,
             ocsp_cache_bytes,

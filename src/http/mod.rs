@@ -6,6 +6,7 @@ pub mod admin;
 pub mod approvals;
 mod certificates;
 pub(crate) mod enroll;
+mod events;
 mod extract;
 pub mod limits;
 pub mod metrics;
@@ -97,12 +98,24 @@ pub struct AppState {
     pub(crate) verify_budget: u64,
     /// Verification work on the blocking pool (and rayon).
     pub(crate) verify_slots: Arc<tokio::sync::Semaphore>,
+    /// The revocation event streams' wake-up and stop.
+    pub(crate) events: events::EventHub,
 }
 
 impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AppState").finish_non_exhaustive()
     }
+}
+
+/// What the server tells long-lived streams (`/v1/events/revocations`).
+#[derive(Debug, Clone)]
+pub struct StreamSignals {
+    /// Notified (`notify_waiters`) whenever a certificate's status changed, on this node
+    /// or, heard through the database, on another.
+    pub changed: Arc<tokio::sync::Notify>,
+    /// Becomes true when the server stops: streams end, so shutdown need not wait.
+    pub stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 impl AppState {
@@ -114,6 +127,7 @@ impl AppState {
         root_crl: Arc<crate::crl::RootCrlPublisher>,
         verifier: Arc<crate::verify::Verifier>,
         settings: &HttpSettings,
+        streams: StreamSignals,
     ) -> Result<Self, crate::store::StoreError> {
         Ok(AppState {
             ra,
@@ -146,7 +160,13 @@ impl AppState {
             verify_slots: Arc::new(tokio::sync::Semaphore::new(
                 settings.verify_concurrency.max(1),
             )),
+            events: events::EventHub::new(streams.changed, streams.stopping),
         })
+    }
+
+    /// Whether this node hears other nodes' changes (for `/metrics` and `/healthz`).
+    pub fn set_database_connected(&self, connected: bool) {
+        self.metrics.database_connected.set(i64::from(connected));
     }
 
     /// The connection loop's metrics (open connections, refusals).
@@ -315,6 +335,7 @@ pub(crate) const ROUTES: &[&str] = &[
     "/v1/admin/approvals/{id}/approve",
     "/v1/admin/approvals/{id}/reject",
     "/v1/enroll/approvals/{id}",
+    "/v1/events/revocations",
     "/healthz",
     "/metrics",
     "/openapi.json",
@@ -399,6 +420,7 @@ pub fn router(state: Arc<AppState>, settings: &HttpSettings) -> Router {
             "/v1/admin/participants/{id}/terminate",
             post(admin::terminate_participant),
         )
+        .route("/v1/events/revocations", get(events::revocations))
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(openapi::openapi_json))

@@ -54,7 +54,7 @@ fn published_crls(state: &AppState) -> Vec<(String, Option<time::OffsetDateTime>
 /// 200: status keeps being served) names what needs an operator: a missing or expiring
 /// CRL, or no issuing CA that may issue.
 #[utoipa::path(get, path = "/healthz", tag = "operations",
-    responses((status = 200, description = "Serving (ok or degraded)", body = Health), (status = 500, description = "The database cannot be read (internal)", body = Problem)))]
+    responses((status = 200, description = "Serving (ok or degraded)", body = Health), (status = 503, description = "The database cannot be reached", body = Problem)))]
 pub(crate) async fn healthz(
     State(state): State<Arc<AppState>>,
 ) -> Result<axum::Json<Health>, Problem> {
@@ -85,6 +85,9 @@ pub(crate) async fn healthz(
         reasons.push(
             "no issuing CA may issue (the last one was revoked): run `paypki ca rollover`".into(),
         );
+    }
+    if state.metrics.database_connected.get() == 0 {
+        reasons.push("not hearing the changes other nodes make (the database notification connection is lost): reconnecting".into());
     }
     // A PKCS#11 token that went away: signing answers 503/tryLater until it is back.
     reasons.extend(crate::ca::keys::pkcs11::unavailable_modules());

@@ -448,6 +448,20 @@ impl OcspResponder {
         }
     }
 
+    /// A freshly signed response for one certificate (SHA-1 CertID as OpenSSL asks by
+    /// default, no nonce), as the revocation event stream carries it: its status is
+    /// read from the store now.
+    pub fn fresh_response(&self, serial: &Serial, issuer: u32) -> Result<bytes::Bytes, OcspError> {
+        let key = self
+            .default_cert_ids(serial, issuer)
+            .into_iter()
+            .next()
+            .ok_or(OcspError::NoResponder(issuer))?;
+        let cert_id = CertId::from_der(&key)?;
+        let (answer, _) = self.sign(&[&cert_id], None)?;
+        Ok(answer.der)
+    }
+
     /// How many responses are cached (questions and exact requests).
     pub fn cached(&self) -> usize {
         self.cache.read().map(|c| c.len()).unwrap_or(0)

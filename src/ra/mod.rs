@@ -582,6 +582,11 @@ impl RegistrationAuthority {
         &*self.store
     }
 
+    /// The revocation events (read-only), for the event stream.
+    pub fn event_store(&self) -> Arc<dyn crate::store::RevocationEventStore> {
+        self.store.clone()
+    }
+
     /// The officer accounts (authentication, and their management by security officers).
     pub fn officers(&self) -> &dyn crate::store::OfficerStore {
         &*self.store

@@ -173,11 +173,135 @@ pub fn run(command: &mut Command) -> Output {
 // The CA under test
 // ---------------------------------------------------------------------------------------
 
+/// Whether this run of the suite uses PostgreSQL (`PAYPKI_TEST_BACKEND=postgresql`, as
+/// `scripts/test` sets for its second pass over the status suites) instead of sled.
+pub fn backend_is_postgres() -> bool {
+    match std::env::var("PAYPKI_TEST_BACKEND").as_deref() {
+        Ok("postgresql") => true,
+        Ok("sled") | Err(_) => false,
+        Ok(other) => panic!("PAYPKI_TEST_BACKEND={other}: expected sled or postgresql"),
+    }
+}
+
+/// The PostgreSQL server the tests use (`PAYPKI_TEST_DATABASE_URL`, which `scripts/test`
+/// sets after starting one with `scripts/pg start`). Panics when there is none: a test
+/// that needs PostgreSQL never skips.
+pub fn test_database_server() -> String {
+    std::env::var("PAYPKI_TEST_DATABASE_URL").unwrap_or_else(|_| {
+        panic!("PAYPKI_TEST_DATABASE_URL is not set: run the suite with scripts/test, or start PostgreSQL with `export PAYPKI_TEST_DATABASE_URL=$(scripts/pg start /tmp/paypki-pg)`")
+    })
+}
+
+/// A fresh, empty PostgreSQL database on the test server, dropped on drop.
+#[derive(Debug)]
+pub struct TestDatabase {
+    /// `postgres://…/<name>`.
+    pub url: String,
+    name: String,
+    server: String,
+}
+
+impl TestDatabase {
+    /// Creates `paypki_t_<random>` on the test server.
+    pub fn create() -> Self {
+        require_tool("psql");
+        let server = test_database_server();
+        let name = format!("paypki_t_{}", hex::encode(rand_bytes::<6>()));
+        let output = run(Command::new("psql")
+            .arg(&server)
+            .args(["-v", "ON_ERROR_STOP=1", "-q", "-c"])
+            .arg(format!("CREATE DATABASE {name}")));
+        output.assert_success("psql CREATE DATABASE");
+        let base = server
+            .rsplit_once('/')
+            .map(|(base, _)| base)
+            .unwrap_or_else(|| panic!("PAYPKI_TEST_DATABASE_URL has no database path: {server}"));
+        TestDatabase {
+            url: format!("{base}/{name}"),
+            name,
+            server,
+        }
+    }
+
+    /// Runs SQL on this database with psql; panics on failure.
+    pub fn sql(&self, statement: &str) -> String {
+        let output = run(Command::new("psql").arg(&self.url).args([
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-q",
+            "-t",
+            "-A",
+            "-c",
+            statement,
+        ]));
+        output.assert_success("psql");
+        String::from_utf8_lossy(&output.stdout).trim().to_string()
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let _ = Command::new("psql")
+            .arg(&self.server)
+            .args(["-q", "-c"])
+            .arg(format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .output();
+    }
+}
+
+fn rand_bytes<const N: usize>() -> [u8; N] {
+    use std::hash::{BuildHasher, Hasher};
+    let mut out = [0u8; N];
+    for (i, chunk) in out.chunks_mut(8).enumerate() {
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_usize(i);
+        hasher.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0),
+        );
+        let bytes = hasher.finish().to_le_bytes();
+        chunk.copy_from_slice(bytes.get(..chunk.len()).unwrap_or(&bytes));
+    }
+    out
+}
+
+/// Copies a directory tree, leaving out the top-level entries named in `except`.
+pub fn copy_tree(from: &Path, to: &Path, except: &[&str]) {
+    std::fs::create_dir_all(to).unwrap_or_else(|e| panic!("{}: {e}", to.display()));
+    for entry in std::fs::read_dir(from).unwrap_or_else(|e| panic!("{}: {e}", from.display())) {
+        let entry = entry.expect("directory entry");
+        let name = entry.file_name();
+        if except.iter().any(|e| name == std::ffi::OsStr::new(e)) {
+            continue;
+        }
+        let target = to.join(&name);
+        if entry.file_type().expect("file type").is_dir() {
+            copy_tree(&entry.path(), &target, &[]);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap_or_else(|e| {
+                panic!("{} → {}: {e}", entry.path().display(), target.display())
+            });
+            let mode = std::fs::metadata(entry.path())
+                .expect("metadata")
+                .permissions();
+            std::fs::set_permissions(&target, mode).expect("permissions");
+        }
+    }
+}
+
 /// A CA created by `paypki init` in its own temporary directory (removed on drop).
 ///
 /// Layout: `<tmp>/ca-data` is the data directory (`--data-dir`); everything else a test
 /// writes (keys, CSRs, certificates) goes into `<tmp>` itself, see [`TestCa::path`].
 pub struct TestCa {
+    /// The PostgreSQL database of this CA when the suite runs on PostgreSQL (shared by
+    /// the nodes made with [`TestCa::another_node`]; dropped with the last of them).
+    pub database: Option<std::sync::Arc<TestDatabase>>,
     dir: tempfile::TempDir,
     data_dir: PathBuf,
     policies: PathBuf,
@@ -211,7 +335,7 @@ impl TestCa {
     /// the server) runs with `env` set. Panics if `init` fails.
     pub fn init_with_env(extra_args: &[&str], env: &[(String, String)]) -> Self {
         let mut ca = Self::uninitialized();
-        ca.env = env.to_vec();
+        ca.env.extend_from_slice(env);
         Self::init_with(ca, extra_args, &[])
     }
 
@@ -238,12 +362,38 @@ impl TestCa {
             .tempdir()
             .expect("cannot create a temporary directory");
         let data_dir = dir.path().join("ca-data");
+        let database = backend_is_postgres().then(|| std::sync::Arc::new(TestDatabase::create()));
+        let env = database
+            .iter()
+            .map(|db| ("PAYPKI_DATABASE_URL".to_string(), db.url.clone()))
+            .collect();
         TestCa {
+            database,
             dir,
             data_dir,
             policies: shipped_policies(),
             init_output: None,
-            env: Vec::new(),
+            env,
+        }
+    }
+
+    /// A second node of this CA: a copy of its data directory (keys and certificates,
+    /// not its sled database) in another temporary directory, with the same environment
+    /// and so the same PostgreSQL database.
+    pub fn another_node(&self) -> TestCa {
+        let dir = tempfile::Builder::new()
+            .prefix("paypki-node-")
+            .tempdir()
+            .expect("cannot create a temporary directory");
+        let data_dir = dir.path().join("ca-data");
+        copy_tree(&self.data_dir, &data_dir, &["db", "server.json"]);
+        TestCa {
+            database: self.database.clone(),
+            dir,
+            data_dir,
+            policies: self.policies.clone(),
+            init_output: None,
+            env: self.env.clone(),
         }
     }
 
@@ -2266,4 +2416,146 @@ impl Cases {
             self.failures.join("\n\n")
         );
     }
+}
+
+/// One Server-Sent Event as read off the wire.
+#[derive(Debug, Clone, Default)]
+pub struct SseEvent {
+    /// `id:`.
+    pub id: Option<String>,
+    /// `event:`.
+    pub event: Option<String>,
+    /// `data:` (lines joined with `\n`).
+    pub data: String,
+}
+
+impl SseEvent {
+    /// The data as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.data)
+            .unwrap_or_else(|e| panic!("SSE data is not JSON ({e}): {}", self.data))
+    }
+}
+
+/// A raw HTTP/1.1 client of a `text/event-stream` (`GET path` with extra headers).
+pub struct SseClient {
+    stream: std::net::TcpStream,
+    buffer: Vec<u8>,
+    /// The response head (status line and headers).
+    pub head: String,
+}
+
+impl SseClient {
+    /// Connects to `base` (`http://127.0.0.1:PORT`) and sends `GET path`.
+    pub fn connect(base: &str, path: &str, headers: &[(&str, &str)]) -> Self {
+        use std::io::Write;
+        let address = base.trim_start_matches("http://");
+        let mut stream = std::net::TcpStream::connect(address)
+            .unwrap_or_else(|e| panic!("cannot connect to {address}: {e}"));
+        let mut request =
+            format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nAccept: text/event-stream\r\n");
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str("\r\n");
+        stream
+            .write_all(request.as_bytes())
+            .expect("send the request");
+        let mut client = SseClient {
+            stream,
+            buffer: Vec::new(),
+            head: String::new(),
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            if let Some(end) = find(&client.buffer, b"\r\n\r\n") {
+                client.head = String::from_utf8_lossy(&client.buffer[..end]).into_owned();
+                client.buffer.drain(..end + 4);
+                break;
+            }
+            assert!(client.fill(deadline), "no response head from {base}{path}");
+        }
+        client
+    }
+
+    /// The status code of the response.
+    pub fn status(&self) -> u16 {
+        self.head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0)
+    }
+
+    fn fill(&mut self, deadline: std::time::Instant) -> bool {
+        use std::io::Read;
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        self.stream
+            .set_read_timeout(Some(left.max(std::time::Duration::from_millis(10))))
+            .expect("set a read timeout");
+        let mut chunk = [0u8; 16384];
+        match self.stream.read(&mut chunk) {
+            Ok(0) => false,
+            Ok(n) => {
+                self.buffer.extend_from_slice(&chunk[..n]);
+                true
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                false
+            }
+            Err(e) => panic!("reading the event stream: {e}"),
+        }
+    }
+
+    /// The next event (comments and chunk framing skipped) within `within`, if any.
+    pub fn next_event(&mut self, within: std::time::Duration) -> Option<SseEvent> {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            // The body is chunked: strip the chunk-size lines by reading events as
+            // blocks of `field: value` lines, ignoring lines that are hex sizes.
+            let text = String::from_utf8_lossy(&self.buffer).into_owned();
+            if let Some(end) = text.find("\n\n") {
+                let block: String = text[..end].to_string();
+                self.buffer.drain(..end + 2);
+                let mut event = SseEvent::default();
+                let mut any = false;
+                for line in block.split('\n').map(|l| l.trim_end_matches('\r')) {
+                    if let Some(value) = line.strip_prefix("id:") {
+                        event.id = Some(value.trim().to_string());
+                        any = true;
+                    } else if let Some(value) = line.strip_prefix("event:") {
+                        event.event = Some(value.trim().to_string());
+                        any = true;
+                    } else if let Some(value) = line.strip_prefix("data:") {
+                        if !event.data.is_empty() {
+                            event.data.push('\n');
+                        }
+                        event
+                            .data
+                            .push_str(value.strip_prefix(' ').unwrap_or(value));
+                        any = true;
+                    }
+                }
+                if any {
+                    return Some(event);
+                }
+                continue;
+            }
+            if !self.fill(deadline) {
+                return None;
+            }
+        }
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
 }

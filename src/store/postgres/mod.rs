@@ -15,3 +15,20 @@ impl PgStore {
         ))
     }
 }
+
+impl PgStore {
+    /// Applies the missing schema migrations; returns those applied.
+    pub fn migrate(_url: &str) -> Result<Vec<(u32, String)>, StoreError> {
+        Err(StoreError::Unavailable(
+            "PostgreSQL support is not built yet".into(),
+        ))
+    }
+
+    /// The schema version of the database (none when it has no schema) and the latest
+    /// this version knows.
+    pub fn schema_version(_url: &str) -> Result<(Option<u32>, u32), StoreError> {
+        Err(StoreError::Unavailable(
+            "PostgreSQL support is not built yet".into(),
+        ))
+    }
+}
