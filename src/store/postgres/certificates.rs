@@ -575,8 +575,8 @@ impl RevocationStore for PgStore {
 
     fn next_counter_at_least(&self, name: &str, floor: u64) -> Result<u64, StoreError> {
         let rows = self.rows(
-            "INSERT INTO counters (name, value) VALUES ($1, GREATEST(1, $2))
-             ON CONFLICT (name) DO UPDATE SET value = GREATEST(counters.value + 1, $2)
+            "INSERT INTO counters (name, value) VALUES ($1, GREATEST(1, $2::bigint))
+             ON CONFLICT (name) DO UPDATE SET value = GREATEST(counters.value + 1, $2::bigint)
              RETURNING value",
             vec![Param::Text(name.to_string()), Param::I64(signed(floor)?)],
         )?;
