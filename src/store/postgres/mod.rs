@@ -42,6 +42,8 @@ const CHANNEL: &str = "paypki_changes";
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Any one statement: a dead or wedged database answers within this.
 const STATEMENT_TIMEOUT_MS: u64 = 10_000;
+/// Any one store call (a few statements and a commit).
+const CALL_TIMEOUT: Duration = Duration::from_secs(20);
 /// Rows per query when walking a large table (keyset pagination).
 const PAGE: i64 = 10_000;
 
@@ -205,7 +207,14 @@ impl PgStore {
         F: Future<Output = Result<T, StoreError>> + Send + 'static,
         W: FnOnce(Arc<Shared>) -> F,
     {
-        self.engine.run(work(self.shared.clone()))
+        let work = work(self.shared.clone());
+        self.engine.run(async move {
+            // A server that vanished without closing the socket would otherwise hold the
+            // caller until TCP gives up; each statement is bounded by statement_timeout.
+            tokio::time::timeout(CALL_TIMEOUT, work)
+                .await
+                .map_err(|_| StoreError::Unavailable("PostgreSQL did not answer in time".into()))?
+        })
     }
 
     /// Runs one query on a pooled connection and returns its rows.
@@ -511,6 +520,8 @@ fn parse_config(url: &str, location: &str) -> Result<tokio_postgres::Config, Sto
     }
     // A lost peer is noticed within about half a minute instead of hours.
     config.keepalives_idle(Duration::from_secs(15));
+    config.keepalives_interval(Duration::from_secs(5));
+    config.keepalives_retries(3);
     let timeout = format!("-c statement_timeout={STATEMENT_TIMEOUT_MS}");
     let options = match config.get_options() {
         Some(existing) if !existing.is_empty() => format!("{existing} {timeout}"),
