@@ -136,6 +136,10 @@ impl OcspError {
     /// What kind of failure this is: the CA's own fault, or its key unavailable for now.
     pub fn kind(&self) -> crate::error::ErrorKind {
         match self {
+            // The database is away for now (a shared PostgreSQL): tryLater.
+            OcspError::Store(e) if e.kind() == crate::error::ErrorKind::Unavailable => {
+                crate::error::ErrorKind::Unavailable
+            }
             OcspError::Encoding(_)
             | OcspError::Store(_)
             | OcspError::NoResponder(_)
@@ -195,8 +199,8 @@ fn internal_error() -> OcspAnswer {
 }
 
 /// The answer to a request that could not be signed: `tryLater` (RFC 6960 §4.2.1) when
-/// the responder key is unavailable for now (its token was removed), else
-/// `internalError`.
+/// the responder key or the database is unavailable for now (a token removed, a shared
+/// database unreachable), else `internalError`.
 fn failed(e: &OcspError) -> OcspAnswer {
     if e.kind() == crate::error::ErrorKind::Unavailable {
         tracing::warn!(error = %e, "OCSP signing unavailable; answering tryLater");

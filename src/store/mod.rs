@@ -556,9 +556,7 @@ pub fn open(location: &DatabaseLocation) -> Result<SharedStore, StoreError> {
     match location {
         DatabaseLocation::Sled(path) => Ok(std::sync::Arc::new(SledStore::open(path)?)),
         DatabaseLocation::Postgres(url) => {
-            Err(postgres::PgStore::connect(url).err().unwrap_or_else(|| {
-                StoreError::Unavailable("PostgreSQL support is not built yet".into())
-            }))
+            Ok(std::sync::Arc::new(postgres::PgStore::connect(url)?))
         }
     }
 }

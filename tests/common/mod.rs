@@ -377,6 +377,27 @@ impl TestCa {
         }
     }
 
+    /// A CA created with `paypki init` on a fresh database of the PostgreSQL test server,
+    /// whatever `PAYPKI_TEST_BACKEND` says.
+    pub fn on_postgres() -> Self {
+        let database = TestDatabase::create();
+        let url = database.url.clone();
+        let mut ca = Self::uninitialized();
+        ca.database = Some(std::sync::Arc::new(database));
+        ca.env.retain(|(k, _)| k != "PAYPKI_DATABASE_URL");
+        ca.env.push(("PAYPKI_DATABASE_URL".into(), url));
+        Self::init_with(ca, &[], &[])
+    }
+
+    /// A CA created with `paypki init` on the (empty) PostgreSQL database at `url`.
+    pub fn on_postgres_at(url: &str) -> Self {
+        let mut ca = Self::uninitialized();
+        ca.database = None;
+        ca.env.retain(|(k, _)| k != "PAYPKI_DATABASE_URL");
+        ca.env.push(("PAYPKI_DATABASE_URL".into(), url.to_string()));
+        Self::init_with(ca, &[], &[])
+    }
+
     /// A second node of this CA: a copy of its data directory (keys and certificates,
     /// not its sled database) in another temporary directory, with the same environment
     /// and so the same PostgreSQL database.
@@ -1728,6 +1749,11 @@ impl<'a> TestServer<'a> {
             .args([format!("-{name}"), child.id().to_string()])
             .status()
             .is_ok_and(|s| s.success())
+    }
+
+    /// Sends SIGKILL: a crash, nothing finished or cleaned up (reaped on drop).
+    pub fn kill(&self) {
+        assert!(self.signal("KILL"), "kill -KILL {} failed", self.pid());
     }
 
     /// Waits up to `limit` for the child to exit.
