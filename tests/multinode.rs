@@ -294,18 +294,21 @@ fn two_nodes_share_issuance_revocation_crls_and_events() {
         || {
             let scratch_a = node_a.path("a.crl");
             let scratch_b = node_a.path("b.crl");
+            let mut last = serde_json::Value::Null;
             let took = within(Duration::from_secs(10), || {
                 let (na, nb) = (crl_number(&a, &scratch_a), crl_number(&b, &scratch_b));
-                na == nb && read_bytes(&scratch_a) == read_bytes(&scratch_b)
+                if na != nb || read_bytes(&scratch_a) != read_bytes(&scratch_b) {
+                    return false;
+                }
+                last = check_crl(&scratch_a, &issuing);
+                [&alice.serial, &bob.serial]
+                    .iter()
+                    .all(|serial| crl_entry(&last, serial).is_some())
             });
-            assert!(took.is_some(), "the nodes serve different CRLs");
-            let crl = check_crl(&scratch_a, &issuing);
-            for serial in [&alice.serial, &bob.serial] {
-                assert!(
-                    crl_entry(&crl, serial).is_some(),
-                    "{serial} not on the CRL: {crl}"
-                );
-            }
+            assert!(
+                took.is_some(),
+                "the nodes do not serve one CRL listing both revocations within 10 s: {last}"
+            );
         },
     );
     cases.case(
@@ -397,7 +400,7 @@ fn a_node_without_its_database_serves_what_it_can_prove_and_recovers() {
                 format!("{}{}", output.stdout_text(), output.stderr_text())
             };
             assert!(
-                text.contains("tryLater") || text.contains("try later"),
+                text.to_ascii_lowercase().contains("trylater"),
                 "expected tryLater, got: {text}"
             );
         },

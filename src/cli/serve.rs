@@ -218,6 +218,11 @@ async fn serve(context: &Context, args: ServeArgs) -> Result<(), CliError> {
     }
     let mut init_options = None;
     if fresh {
+        // A development CA on a shared PostgreSQL database gets the schema, as `init`
+        // would give it (an existing CA's database must be migrated on purpose).
+        if let Some(url) = &context.database {
+            crate::store::postgres::PgStore::migrate(url)?;
+        }
         let mut options = InitOptions::new(args.base_url.clone().unwrap_or_else(|| url.clone()));
         options.passphrase = passphrase_from_env();
         let report = crate::ca::init(&context.data_dir, &options)?;
@@ -229,6 +234,10 @@ async fn serve(context: &Context, args: ServeArgs) -> Result<(), CliError> {
             context.data_dir.root().display()
         ))
     })?;
+    // One server per data directory (it owns server.json, which the CLI finds it by).
+    // sled's own lock says the same for the database; a shared PostgreSQL database has
+    // none, so this lock file does (released by the kernel even after a crash).
+    let _serving = lock_data_dir(context)?;
     let mut ca = CertificateAuthority::load(&context.data_dir, passphrase_from_env().as_ref())?;
     // One handle for the whole run: sled releases its file lock only when the last handle
     // is gone, possibly after a background flush, so reopening could race with ourselves.
@@ -571,6 +580,28 @@ async fn watch_root_crl(
                 tracing::error!(error = %e, "the new root CRL is not usable; the previous one stays published")
             }
             Err(e) => tracing::error!(error = %e, "root CRL task failed"),
+        }
+    }
+}
+
+/// Takes `DATA_DIR/serve.lock` for as long as the returned file lives; refuses when
+/// another `paypki serve` holds it.
+fn lock_data_dir(context: &Context) -> Result<std::fs::File, CliError> {
+    let path = context.data_dir.root().join("serve.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| CliError::Failed(format!("{}: {e}", path.display())))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(CliError::Failed(format!(
+            "the data directory {} is in use: is another `paypki serve` running on it?",
+            context.data_dir.root().display()
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(CliError::Failed(format!("{}: {e}", path.display())))
         }
     }
 }
