@@ -372,26 +372,19 @@ async fn serve(context: &Context, args: ServeArgs) -> Result<(), CliError> {
         store.clone(),
         crl_validity,
     ));
-    // A CRL published within the refresh period (by this node before a restart, or by
-    // another node sharing the database) is served as it is; otherwise a new one.
+    // A new CRL at every start, even when the database holds a recent one: after a
+    // restore from a backup, the stored one is older than what relying parties have
+    // seen, and a new one carries a higher number (it follows the clock).
     let first = crl
-        .regenerate_unless_newer(time::OffsetDateTime::now_utc() - crl_refresh, crl_refresh)
+        .regenerate()
         .map_err(|e| CliError::Failed(format!("cannot build the first CRLs: {e}")))?;
-    for issuer in crl.issuer_ids() {
-        if let Some(published) = crl.current(issuer) {
-            let made_here = first.iter().any(|(id, _)| *id == issuer);
-            tracing::info!(
-                issuer,
-                crl_number = published.number,
-                entries = published.entries,
-                "{}",
-                if made_here {
-                    "CRL published"
-                } else {
-                    "CRL loaded from the database"
-                }
-            );
-        }
+    for (issuer, published) in &first {
+        tracing::info!(
+            issuer,
+            crl_number = published.number,
+            entries = published.entries,
+            "CRL published"
+        );
     }
     let crl_wakeup = Arc::new(tokio::sync::Notify::new());
     let status_changes = Arc::new(tokio::sync::Notify::new());

@@ -208,11 +208,6 @@ impl CrlPublisher {
         self.regenerate()
     }
 
-    /// The issuing CAs whose CRLs this publisher makes.
-    pub fn issuer_ids(&self) -> Vec<u32> {
-        self.ca.issuers().iter().map(|issuer| issuer.id()).collect()
-    }
-
     /// The CRL being served for issuing CA `id`, if one was built.
     pub fn current(&self, id: u32) -> Option<Arc<PublishedCrl>> {
         self.current.read().ok().and_then(|c| c.get(&id).cloned())

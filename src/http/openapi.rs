@@ -55,6 +55,7 @@ use super::typed_body;
         super::admin::suspend_participant,
         super::admin::resume_participant,
         super::admin::terminate_participant,
+        super::events::revocations,
         super::ops::healthz,
         super::ops::metrics,
         openapi_json,
