@@ -4,7 +4,8 @@
 //! Trees:
 //! - `serials`: serial → what is about to be signed. Written (compare-and-swap, so a serial
 //!   is never used twice) *before* the CA signs: a crash leaves a record of the intent.
-//! - `certificates`: serial → [`CertificateRecord`] (JSON).
+//! - `certificates`: serial → [`CertificateRecord`] (compact binary; JSON in data
+//!   directories of earlier versions until the record changes: see `record`).
 //! - `by_role`, `by_status`, `by_expiry`: index keys `prefix ‖ serial` → empty.
 //! - `tokens`: token id → [`TokenRecord`] (the secret only as a SHA-256).
 //! - `revoked`: serial → compact revocation entry, for CRLs and OCSP.
@@ -32,6 +33,7 @@ mod lineage;
 mod officers;
 mod participants;
 pub mod postgres;
+mod record;
 mod revocations;
 mod tokens;
 
@@ -757,10 +759,9 @@ impl SledStore {
                 if self.certificates.contains_key(serial.as_bytes())? {
                     return Err(StoreError::SerialTaken(serial.clone()));
                 }
-                let value =
-                    serde_json::to_vec(&record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                certs.insert(serial.as_bytes(), value);
-                serials.insert(serial.as_bytes(), b"imported".as_slice());
+                certs.insert(serial.as_bytes(), record::encode_certificate(&record));
+                // Taken, with no plan (see `record`).
+                serials.insert(serial.as_bytes(), &[]);
                 roles.insert(prefixed(&[role_byte(record.role)], serial), &[]);
                 statuses.insert(prefixed(&[status_byte(record.status)], serial), &[]);
                 expiries.insert(prefixed(&time_key(record.not_after), serial), &[]);
@@ -812,7 +813,7 @@ impl SledStore {
     }
 
     fn decode(bytes: &[u8]) -> Result<CertificateRecord, StoreError> {
-        serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
+        record::decode_certificate(bytes)
     }
 }
 
@@ -822,7 +823,7 @@ fn abort(e: StoreError) -> ConflictableTransactionError<StoreError> {
 
 impl CertificateStore for SledStore {
     fn reserve_serial(&self, serial: &Serial, plan: &PlannedIssuance) -> Result<(), StoreError> {
-        let value = serde_json::to_vec(plan).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let value = record::encode_plan(plan);
         match self.serials.compare_and_swap(
             serial.as_bytes(),
             None as Option<&[u8]>,
@@ -838,7 +839,7 @@ impl CertificateStore for SledStore {
         record: &CertificateRecord,
         event: AuditEvent,
     ) -> Result<(), StoreError> {
-        let value = serde_json::to_vec(record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let value = record::encode_certificate(record);
         let serial = &record.serial;
         (
             &self.certificates,
