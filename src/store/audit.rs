@@ -259,14 +259,13 @@ impl ChainCheck {
     pub fn finish(mut self, head: Option<ChainHead>) -> AuditReport {
         let entries = self.expected_seq - 1;
         match head {
-            Some(head) => {
-                if head.seq != entries || head.hash != self.expected_prev {
-                    self.problems.push(format!(
-                        "chain head says entry {} but the log ends at entry {entries} (entries removed from the end?)",
-                        head.seq
-                    ));
-                }
+            Some(head) if head.seq != entries || head.hash != self.expected_prev => {
+                self.problems.push(format!(
+                    "chain head says entry {} but the log ends at entry {entries} (entries removed from the end?)",
+                    head.seq
+                ));
             }
+            Some(_) => {}
             None if entries > 0 => self.problems.push("chain head missing".into()),
             None => {}
         }
