@@ -2,6 +2,12 @@
 //! (memory with a million certificates; CRLs with 100,000 and 1,000,000 entries). Uses
 //! the store's bulk import; every record carries a real certificate's DER.
 //!
+//! Prints JSON: the records imported and the seconds it took, the database's size on
+//! disk after the store is closed (`db_bytes`, and per certificate next to the DER's
+//! size), this process's peak resident memory, and how long the first reopen takes
+//! (sled replays the log written since its last open; that open leaves a snapshot, so
+//! the `paypki crl` that follows measures a settled database).
+//!
 //! `cargo run --release --example load_store -- DATA_DIR COUNT REVOKED_FRACTION [SERIALS_FILE]`
 //! (SERIALS_FILE receives the serials, hex, one per line, for the peers' CRL inputs).
 #![forbid(unsafe_code)]
@@ -77,9 +83,44 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     });
     let imported = store.import_records(records, "load_store")?;
+    let seconds = started.elapsed().as_secs_f64();
+    drop(store);
+    let db_bytes = dir_bytes(&dir.database())?;
+    let reopened = std::time::Instant::now();
+    drop(SledStore::open(&dir.database())?);
+    let reopen_seconds = reopened.elapsed().as_secs_f64();
+    let per_certificate = db_bytes as f64 / imported.max(1) as f64;
     println!(
-        "{{\"imported\": {imported}, \"seconds\": {:.1}}}",
-        started.elapsed().as_secs_f64()
+        "{{\"imported\": {imported}, \"seconds\": {seconds:.1}, \"db_bytes\": {db_bytes}, \"bytes_per_certificate\": {per_certificate:.0}, \"der_bytes\": {}, \"peak_rss_kib\": {}, \"reopen_seconds\": {reopen_seconds:.2}}}",
+        der.len(),
+        high_water_kib()
     );
     Ok(())
+}
+
+/// Bytes of the files under `path` (what `du -b` counts, less the directories).
+fn dir_bytes(path: &std::path::Path) -> std::io::Result<u64> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(path)? {
+        let entry = entry?;
+        let meta = entry.metadata()?;
+        total += if meta.is_dir() {
+            dir_bytes(&entry.path())?
+        } else {
+            meta.len()
+        };
+    }
+    Ok(total)
+}
+
+/// This process's peak resident memory (VmHWM), in KiB.
+fn high_water_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
 }

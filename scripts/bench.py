@@ -556,6 +556,10 @@ def table(r, seconds):
         lines.append(f"| CRL, {n:,} entries, `paypki crl` process: time vs `openssl ca -gencrl` | {p['seconds']} s | {o['seconds']} s | {ratio(o['seconds'], p['seconds'])} faster |")
         lines.append(f"| CRL, {n:,} entries, `paypki crl` process: time vs `cfssl gencrl` | {p['seconds']} s | {c['seconds']} s | {ratio(c['seconds'], p['seconds'])} faster |")
         lines.append(f"| CRL, {n:,} entries, `paypki crl` process: peak memory vs openssl / cfssl | {p['peak_mib']} MiB | {o['peak_mib']} / {c['peak_mib']} MiB | {ratio(p['peak_mib'], o['peak_mib'])} / {ratio(p['peak_mib'], c['peak_mib'])} |")
+        load = r.get(f"load_{n}", {})
+        if "bytes_per_certificate" in load:
+            lines.append(f"| sled, {n:,} certificates: bytes on disk per certificate (DER {load['der_bytes']} bytes) | {load['bytes_per_certificate']:,} bytes ({load['db_bytes'] / 2**20:,.0f} MiB) | | |")
+            lines.append(f"| sled, {n:,} certificates: bulk import, time and peak memory; first reopen | {load['seconds']} s, {load['peak_rss_kib'] / 1024:,.0f} MiB; {load['reopen_seconds']} s | | |")
     lines.append(f"| paypki resident memory, idle after start | {r['rss_idle_kib'] / 1024:.1f} MiB | | |")
     lines.append(f"| paypki resident memory after the load figures above | {r['rss_after_load_kib'] / 1024:.1f} MiB | | |")
     if "rss_1m_kib" in r:

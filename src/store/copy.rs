@@ -173,9 +173,7 @@ impl StoreCopy for SledStore {
         }
         for item in self.serials.iter() {
             let (key, value) = item?;
-            let plan = serde_json::from_slice::<PlannedIssuance>(&value)
-                .ok()
-                .map(Box::new);
+            let plan = super::record::decode_plan(&value).map(Box::new);
             visit(StoreItem::Reservation {
                 serial: serial_of(&key)?,
                 plan,
@@ -278,8 +276,8 @@ impl StoreCopy for SledStore {
                 }
                 StoreItem::Reservation { serial, plan } => {
                     let value = match plan {
-                        Some(plan) => to_json(&*plan)?,
-                        None => b"imported".to_vec(),
+                        Some(plan) => super::record::encode_plan(&plan),
+                        None => Vec::new(),
                     };
                     self.serials.insert(serial.as_bytes(), value)?;
                 }
@@ -346,7 +344,7 @@ impl SledStore {
     fn write_record_copy(&self, record: &CertificateRecord) -> Result<(), StoreError> {
         let serial = &record.serial;
         self.certificates
-            .insert(serial.as_bytes(), to_json(record)?)?;
+            .insert(serial.as_bytes(), super::record::encode_certificate(record))?;
         self.issuer_of
             .insert(serial.as_bytes(), &record.issuer.to_be_bytes())?;
         self.by_role

@@ -212,7 +212,11 @@ pub(super) fn change_status_in(
     change(&mut record).map_err(ConflictableTransactionError::Abort)?;
     by_status.remove(prefixed(&[status_byte(before)], serial))?;
     by_status.insert(prefixed(&[status_byte(record.status)], serial), &[])?;
-    certificates.insert(serial.as_bytes(), encode_record(&record)?)?;
+    // Written in the compact form, whichever form it was read in.
+    certificates.insert(
+        serial.as_bytes(),
+        super::record::encode_certificate(&record),
+    )?;
     match record
         .revocation
         .as_ref()
@@ -271,13 +275,7 @@ pub(super) fn apply_unhold(record: &mut CertificateRecord) -> Result<(), StoreEr
 }
 
 fn decode_record(bytes: &[u8]) -> Tx<CertificateRecord> {
-    serde_json::from_slice(bytes)
-        .map_err(|e| ConflictableTransactionError::Abort(StoreError::Corrupt(e.to_string())))
-}
-
-fn encode_record(record: &CertificateRecord) -> Tx<Vec<u8>> {
-    serde_json::to_vec(record)
-        .map_err(|e| ConflictableTransactionError::Abort(StoreError::Corrupt(e.to_string())))
+    super::record::decode_certificate(bytes).map_err(ConflictableTransactionError::Abort)
 }
 
 impl RevocationStore for SledStore {
@@ -518,6 +516,36 @@ mod tests {
             Err(StoreError::SerialTaken(_))
         ));
         assert!(store.verify_audit().unwrap().problems.is_empty());
+    }
+
+    #[test]
+    fn a_json_record_of_an_earlier_version_reads_and_is_rewritten_compactly() {
+        let store = SledStore::temporary().unwrap();
+        let old = record("0e", Role::Bank, 30);
+        let serial = old.serial.clone();
+        // As earlier versions wrote it: JSON, the DER in base64, no index but by_status.
+        store
+            .certificates
+            .insert(serial.as_bytes(), serde_json::to_vec(&old).unwrap())
+            .unwrap();
+        store
+            .by_status
+            .insert(prefixed(&[status_byte(old.status)], &serial), &[])
+            .unwrap();
+        assert_eq!(store.certificate(&serial).unwrap().unwrap(), old);
+        let revoked = store
+            .revoke(
+                &serial,
+                revocation(RevocationReason::Superseded),
+                AuditEvent::new("revoke", "t"),
+            )
+            .unwrap();
+        let stored = store.certificates.get(serial.as_bytes()).unwrap().unwrap();
+        assert_ne!(stored.first(), Some(&b'{'));
+        assert!(stored.len() < serde_json::to_vec(&revoked).unwrap().len());
+        assert_eq!(store.certificate(&serial).unwrap().unwrap(), revoked);
+        assert_eq!(revoked.der, old.der);
+        assert_eq!(revoked.status, CertificateStatus::Revoked);
     }
 
     #[test]
