@@ -368,7 +368,7 @@ fn tail(text: &str, lines: usize) -> String {
 }
 
 /// The page's directory, as a reader's checkout: the shipped policies, the Java and
-/// Python examples, the repository's `ca-data/` marker, the binary under test as
+/// Python examples, `scripts/pg`, the repository's `ca-data/` marker, the binary under test as
 /// `target/release/paypki` (the README's alias) and on `PATH` as `bin/paypki`.
 fn lay_out_like_the_repository(dir: &Path) {
     copy_policies(&shipped_policies(), &dir.join("policies"));
@@ -379,6 +379,9 @@ fn lay_out_like_the_repository(dir: &Path) {
         .arg(repo_dir().join("examples/python"))
         .arg(dir.join("examples")))
     .assert_success("cp -r examples/java examples/python");
+    // scripts/pg: the throw-away PostgreSQL server of docs/operations.md.
+    std::fs::create_dir_all(dir.join("scripts")).unwrap();
+    std::fs::copy(repo_dir().join("scripts/pg"), dir.join("scripts/pg")).unwrap();
     let data = dir.join("ca-data");
     std::fs::create_dir_all(&data).unwrap();
     std::fs::copy(repo_dir().join("ca-data/README.md"), data.join("README.md")).unwrap();
