@@ -278,6 +278,85 @@ class Bench:
                 raise SystemExit(f"pp-softhsm: the {key} key is not a token reference")
         self.check_ocsp(self.hsm)
 
+    def setup_postgres(self):
+        """The same CA's records on PostgreSQL (a throw-away server from scripts/pg,
+        stopped at the end): node A as `start_ca` makes it, and node B, a copy of A's
+        data directory serving the same database."""
+        log("paypki on PostgreSQL (two nodes)")
+        self.pg_dir = os.path.join(tempfile.mkdtemp(prefix="paypki-bench-pg-"), "pg")
+        self.temp_dirs.append(os.path.dirname(self.pg_dir))
+        url = run([os.path.join(ROOT, "scripts", "pg"), "start", self.pg_dir]).stdout.decode().strip()
+        env = dict(os.environ, PAYPKI_LOG="warn", PAYPKI_DATABASE_URL=url)
+        self.pg_a = self.start_ca("pp-pg", 18082, [], env)
+        data_b = self.path("pp-pg-b")
+        shutil.copytree(self.pg_a.data, data_b, ignore=shutil.ignore_patterns("db", "server.json", "serve.lock"))
+        self.pg_b = Ca("pp-pg-b", data_b, "http://127.0.0.1:18083", env)
+        self.pg_b.proc = self.start(
+            [PAYPKI, "--data-dir", data_b, "--policies", POLICIES, "serve", "--listen", "127.0.0.1:18083",
+             "--enroll-rate", "100000000", "--verify-rate-ms", "0"],
+            "pp-pg-b", wait_url=self.pg_b.url + "/healthz", env=env)
+        self.pg_b.admin = self.pg_a.admin
+        for attr in ("serial", "leaf", "issuing", "chain", "req", "req_nonce"):
+            setattr(self.pg_b, attr, getattr(self.pg_a, attr))
+        self.check_ocsp(self.pg_a)
+        self.check_ocsp(self.pg_b)
+
+    def stop_postgres(self):
+        for ca in (getattr(self, "pg_a", None), getattr(self, "pg_b", None)):
+            if ca and ca.proc:
+                self.stop(ca.proc)
+        if getattr(self, "pg_dir", None):
+            run([os.path.join(ROOT, "scripts", "pg"), "stop", self.pg_dir], check=False)
+            self.pg_dir = None
+
+    def wrk_both(self, a, b, **kw):
+        """wrk against two nodes at once (half the connections each, one thread each):
+        the sum of what both served."""
+        procs = []
+        for url, body in (a, b):
+            cmd = ["wrk", "-t1", f"-c{kw.get('connections', 32) // 2}", f"-d{self.seconds}s", "--latency", "--timeout", "5s"]
+            if body:
+                cmd += ["-s", self.path("post.lua"), url, "--", body, kw["content_type"], "2", "lines" if kw.get("lines") else "static"]
+            else:
+                cmd += ["-s", self.path("get.lua"), url]
+            procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+        results = [parse_wrk(p.communicate()[0].decode()) for p in procs]
+        total = {"rps": round(sum(r["rps"] for r in results), 1),
+                 "requests": sum(r["requests"] for r in results),
+                 "non2xx": sum(r["non2xx"] for r in results),
+                 "p50_ms": max(r["p50_ms"] or 0 for r in results),
+                 "p99_ms": max(r["p99_ms"] or 0 for r in results),
+                 "nodes": results}
+        return total
+
+    def bench_postgres(self):
+        log("PostgreSQL: OCSP and issuance, one node and two")
+        ctype = "application/ocsp-request"
+        for ca in (self.pg_a, self.pg_b):
+            urllib.request.urlopen(urllib.request.Request(ca.url + "/ocsp", data=open(ca.req, "rb").read(),
+                                                          headers={"content-type": ctype}))
+        self.record("ocsp_pg_post", self.wrk(self.pg_a.url + "/ocsp", self.pg_a.req, ctype))
+        self.record("ocsp_pg_nonce", self.wrk(self.pg_a.url + "/ocsp", self.pg_a.req_nonce, ctype))
+        self.record("ocsp_pg2_post", self.wrk_both((self.pg_a.url + "/ocsp", self.pg_a.req),
+                                                   (self.pg_b.url + "/ocsp", self.pg_b.req), content_type=ctype))
+        self.issue(self.pg_a, "issue_pg")
+        # Two nodes: one pool of tokens (one database), half the requests to each node.
+        expected = int(self.args.issue_rate_guess * self.seconds * 1.5)
+        tokens = self.pg_a.tokens(expected)
+        csr = open(self.path("leaf.csr")).read()
+        halves = [self.path("pg2-a.jsonl"), self.path("pg2-b.jsonl")]
+        for i, half in enumerate(halves):
+            with open(half, "w") as f:
+                for token in tokens[i::2]:
+                    f.write(json.dumps({"token": token, "csr": csr}) + "\n")
+        both = self.wrk_both((self.pg_a.url + "/v1/enroll", halves[0]), (self.pg_b.url + "/v1/enroll", halves[1]),
+                             content_type="application/json", lines=True)
+        both["issued"] = both["requests"] - both["non2xx"]
+        both["rps"] = round(both["issued"] / self.seconds, 1)
+        self.record("issue_pg2", both)
+        self.check_ocsp(self.pg_b)
+        self.stop_postgres()
+
     def stop_softhsm(self):
         if self.hsm and self.hsm.proc:
             self.stop(self.hsm.proc)
@@ -545,6 +624,14 @@ def table(r, seconds):
         lines.append(f"| OCSP POST with nonce, SoftHSM2 keys vs key files | {fmt_rps(r['ocsp_paypki_nonce_softhsm'])} | {fmt_rps(r['ocsp_paypki_nonce'])} | {ratio(r['ocsp_paypki_nonce_softhsm']['rps'], r['ocsp_paypki_nonce']['rps'])} |")
     if "issue_paypki_softhsm" in r:
         lines.append(f"| Durable issuance, SoftHSM2 keys vs key files | {fmt_certs(r['issue_paypki_softhsm'])} | {fmt_certs(r['issue_paypki'])} | {ratio(r['issue_paypki_softhsm']['rps'], r['issue_paypki']['rps'])} |")
+    # PostgreSQL: the same CA with its records on a PostgreSQL server on this machine (first
+    # column) against sled (second column); two nodes share the database and the cores.
+    if "issue_pg" in r:
+        lines.append(f"| Durable issuance, PostgreSQL, one node vs sled | {fmt_certs(r['issue_pg'])} | {fmt_certs(r['issue_paypki'])} | {ratio(r['issue_pg']['rps'], r['issue_paypki']['rps'])} |")
+        lines.append(f"| Durable issuance, PostgreSQL, two nodes vs sled | {fmt_certs(r['issue_pg2'])} | {fmt_certs(r['issue_paypki'])} | {ratio(r['issue_pg2']['rps'], r['issue_paypki']['rps'])} |")
+        lines.append(f"| OCSP POST, no nonce, PostgreSQL, one node vs sled | {fmt_rps(r['ocsp_pg_post'])} | {fmt_rps(r['ocsp_paypki_post'])} | {ratio(r['ocsp_pg_post']['rps'], r['ocsp_paypki_post']['rps'])} |")
+        lines.append(f"| OCSP POST, no nonce, PostgreSQL, two nodes vs sled | {fmt_rps(r['ocsp_pg2_post'])} | {fmt_rps(r['ocsp_paypki_post'])} | {ratio(r['ocsp_pg2_post']['rps'], r['ocsp_paypki_post']['rps'])} |")
+        lines.append(f"| OCSP POST with nonce, PostgreSQL vs sled | {fmt_rps(r['ocsp_pg_nonce'])} | {fmt_rps(r['ocsp_paypki_nonce'])} | {ratio(r['ocsp_pg_nonce']['rps'], r['ocsp_paypki_nonce']['rps'])} |")
     lines.append(f"| Verification, batch of 1000 vs ring × {cores} cores | {r['verify_batch']['verifications_per_s']:,} verifications/s | {ring_limit:,.0f} | {ratio(r['verify_batch']['verifications_per_s'], ring_limit)} |")
     lines.append(f"| Verification, single calls vs ring × {cores} cores | {fmt_rps(r['verify_single'])} | {ring_limit:,.0f} | {ratio(r['verify_single']['rps'], ring_limit)} |")
     for n in (100_000, 1_000_000):
@@ -615,11 +702,13 @@ def main():
     try:
         bench.setup_paypki()
         bench.setup_softhsm()
+        bench.setup_postgres()
         bench.bench_floor()
         bench.bench_ring()
         bench.bench_ocsp()
         bench.bench_verify()
         bench.bench_issuance()
+        bench.bench_postgres()
         bench.bench_crl(100_000)
         if not args.skip_1m:
             data = bench.bench_crl(1_000_000)
@@ -627,6 +716,7 @@ def main():
         else:
             bench.record("rss_after_load_kib", bench.rss_kib(bench.pp))
     finally:
+        bench.stop_postgres()
         bench.cleanup()
     r = bench.results
     r["meta"] = {
