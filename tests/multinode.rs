@@ -462,3 +462,122 @@ fn a_server_refuses_a_database_without_the_schema_and_names_the_command() {
         status.describe()
     );
 }
+
+/// Moving a CA from sled to PostgreSQL: `paypki db copy` of a store of 100,000
+/// certificates (a tenth revoked) gives the same `list --json` and the same CRL entries,
+/// its audit chain verifies, and a second copy into the same database is refused.
+#[test]
+fn db_copy_moves_100_000_certificates_with_the_same_listing_and_crl() {
+    const COUNT: usize = 100_000;
+    let ca = TestCa::on_sled();
+    // Fill the sled store as a migration from another CA would (examples/load_store).
+    {
+        use paypki::model::{CertificateStatus, Role, Serial};
+        use paypki::store::{CertificateRecord, IssuancePath, RevocationRecord, SledStore};
+        let store = SledStore::open(&ca.data_dir().join("db")).unwrap();
+        let der = pem::parse(read_text(&ca.issuing_cert()))
+            .unwrap()
+            .into_contents();
+        let rng = ring::rand::SystemRandom::new();
+        let now = time::OffsetDateTime::now_utc()
+            .replace_nanosecond(0)
+            .unwrap();
+        let records = (0..COUNT).map(|i| {
+            let revoked = i % 10 == 0;
+            CertificateRecord {
+                serial: Serial::random(&rng).unwrap(),
+                role: Role::ALL[i % 4],
+                subject: format!("CN=participant {i},O=Copy Test"),
+                subject_alt_names: Vec::new(),
+                key: "ecdsa-p256".into(),
+                not_before: now - time::Duration::minutes(5),
+                not_after: now + time::Duration::days(365),
+                issued_at: now,
+                requested_via: IssuancePath::Enroll,
+                status: if revoked {
+                    CertificateStatus::Revoked
+                } else {
+                    CertificateStatus::Good
+                },
+                revocation: revoked.then(|| RevocationRecord {
+                    reason: "keyCompromise".into(),
+                    revoked_at: now,
+                    invalidity_date: None,
+                }),
+                fingerprint_sha256: String::new(),
+                issuer: 1,
+                parent: None,
+                participant: None,
+                der: der.clone(),
+            }
+        });
+        assert_eq!(store.import_records(records, "test").unwrap(), COUNT);
+    }
+    let database = TestDatabase::create();
+    let data_dir = ca.data_dir().to_str().unwrap().to_string();
+    let copied = ca.paypki(&["db", "copy", "--from", &data_dir, "--to", &database.url]);
+    copied.assert_success("paypki db copy sled → PostgreSQL");
+    let mut cases = Cases::new();
+    cases.case(
+        "db copy reports what it copied, with the chain verified",
+        || {
+            let text = copied.stdout_text();
+            assert!(text.contains(&format!("{COUNT} certificates")), "{text}");
+            assert!(text.contains("chain verified"), "{text}");
+        },
+    );
+    cases.case("a second copy into the same database is refused", || {
+        let again = ca.paypki(&["db", "copy", "--from", &data_dir, "--to", &database.url]);
+        again.assert_failure("paypki db copy into a non-empty database");
+        assert!(
+            again.stderr_text().contains("not empty"),
+            "{}",
+            again.describe()
+        );
+    });
+    let on_pg = [("PAYPKI_DATABASE_URL", database.url.as_str())];
+    cases.case("list --json is the same on both", || {
+        let sled = ca.paypki(&["list", "--json"]);
+        sled.assert_success("list --json (sled)");
+        let pg = ca.paypki_env(&["list", "--json"], &on_pg);
+        pg.assert_success("list --json (PostgreSQL)");
+        let (sled, pg): (serde_json::Value, serde_json::Value) = (
+            serde_json::from_slice(&sled.stdout).unwrap(),
+            serde_json::from_slice(&pg.stdout).unwrap(),
+        );
+        assert_eq!(sled.as_array().map(Vec::len), Some(COUNT));
+        assert!(sled == pg, "the listings differ");
+    });
+    cases.case("the CRL entries are the same on both", || {
+        let sled_crl = ca.path("sled.crl");
+        let pg_crl = ca.path("pg.crl");
+        ca.paypki(&["crl", "--out", sled_crl.to_str().unwrap()])
+            .assert_success("paypki crl (sled)");
+        ca.paypki_env(&["crl", "--out", pg_crl.to_str().unwrap()], &on_pg)
+            .assert_success("paypki crl (PostgreSQL)");
+        let entries = |crl: &Path| {
+            let output = run(Command::new("openssl")
+                .args(["crl", "-inform", "DER", "-noout", "-text", "-in"])
+                .arg(crl));
+            output.assert_success("openssl crl -text");
+            output
+                .stdout_text()
+                .lines()
+                .filter(|l| {
+                    let l = l.trim_start();
+                    l.starts_with("Serial Number:") || l.starts_with("Revocation Date:")
+                })
+                .map(str::trim)
+                .map(String::from)
+                .collect::<Vec<_>>()
+        };
+        let (a, b) = (entries(&sled_crl), entries(&pg_crl));
+        assert_eq!(a.len(), 2 * COUNT / 10, "entries on the sled CRL");
+        assert!(a == b, "the CRL entries differ");
+    });
+    cases.case("the copy's audit chain verifies on PostgreSQL", || {
+        ca.paypki_env(&["audit", "verify"], &on_pg)
+            .assert_success("audit verify (PostgreSQL)");
+    });
+    cases.finish();
+}

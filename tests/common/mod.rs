@@ -389,6 +389,14 @@ impl TestCa {
         Self::init_with(ca, &[], &[])
     }
 
+    /// A CA created with `paypki init` on sled, whatever `PAYPKI_TEST_BACKEND` says.
+    pub fn on_sled() -> Self {
+        let mut ca = Self::uninitialized();
+        ca.database = None;
+        ca.env.retain(|(k, _)| k != "PAYPKI_DATABASE_URL");
+        Self::init_with(ca, &[], &[])
+    }
+
     /// A CA created with `paypki init` on the (empty) PostgreSQL database at `url`.
     pub fn on_postgres_at(url: &str) -> Self {
         let mut ca = Self::uninitialized();
