@@ -283,8 +283,10 @@ class Bench:
         stopped at the end): node A as `start_ca` makes it, and node B, a copy of A's
         data directory serving the same database."""
         log("paypki on PostgreSQL (two nodes)")
-        self.pg_dir = os.path.join(tempfile.mkdtemp(prefix="paypki-bench-pg-"), "pg")
-        self.temp_dirs.append(os.path.dirname(self.pg_dir))
+        parent = tempfile.mkdtemp(prefix="paypki-bench-pg-")
+        os.chmod(parent, 0o755)  # the server runs as the postgres user
+        self.pg_dir = os.path.join(parent, "pg")
+        self.temp_dirs.append(parent)
         url = run([os.path.join(ROOT, "scripts", "pg"), "start", self.pg_dir]).stdout.decode().strip()
         env = dict(os.environ, PAYPKI_LOG="warn", PAYPKI_DATABASE_URL=url)
         self.pg_a = self.start_ca("pp-pg", 18082, [], env)
