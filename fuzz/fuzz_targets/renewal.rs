@@ -7,7 +7,6 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use paypki::store::StoreReader;
 use paypki_fuzz::world;
 
 fuzz_target!(|data: &[u8]| {
