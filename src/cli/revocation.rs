@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::admin::{backend, revocation_ra, Backend};
-use super::remote::AdminClient;
 use super::officer::act_as;
+use super::remote::AdminClient;
 use super::{passphrase_from_env, CliError, Context};
 use crate::model::OfficerRole;
 use crate::store::StoreError;

@@ -393,13 +393,13 @@ impl ParticipantStore for SledStore {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::super::tests::record;
     use super::*;
     use crate::model::{CertificateStatus, RevocationReason};
     use crate::store::{CertificateStore, StoreReader};
 
-    fn bank(id: &str) -> ParticipantRecord {
+    pub(in crate::store) fn bank(id: &str) -> ParticipantRecord {
         let now = OffsetDateTime::now_utc();
         ParticipantRecord {
             id: id.into(),

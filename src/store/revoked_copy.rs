@@ -389,3 +389,272 @@ impl RevokedCopy {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::participants::tests::bank;
+    use super::super::tests::record;
+    use super::*;
+    use crate::model::{RevocationReason, Role, Serial};
+    use crate::store::{
+        AuditEvent, CertificateChange, CertificateStore, CrlReader, CrlSource, DatabaseLocation,
+        ParticipantStore, RevocationRecord, RevocationStore, SledStore, StoreCopy, StoreItem,
+    };
+    use time::OffsetDateTime;
+
+    fn revocation(reason: RevocationReason) -> RevocationRecord {
+        RevocationRecord {
+            reason: reason.name().into(),
+            revoked_at: OffsetDateTime::now_utc(),
+            invalidity_date: None,
+        }
+    }
+
+    fn main_entries(store: &SledStore) -> Vec<(Vec<u8>, Vec<u8>)> {
+        store
+            .revoked
+            .iter()
+            .map(|item| {
+                let (k, v) = item.unwrap();
+                (k.to_vec(), v.to_vec())
+            })
+            .collect()
+    }
+
+    fn assert_agrees(store: &SledStore) {
+        assert_eq!(store.copy.entries(), main_entries(store));
+        assert!(!store.copy.has_pending().unwrap());
+    }
+
+    /// What a CRL built from the reader at `path` lists, and whether it read the copy alone.
+    fn crl_serials(path: &Path) -> (Vec<Vec<u8>>, bool) {
+        let reader = CrlReader::open(&DatabaseLocation::Sled(path.to_path_buf())).unwrap();
+        let mut serials = Vec::new();
+        reader
+            .visit_revoked(&mut |serial, _| serials.push(serial.to_vec()))
+            .unwrap();
+        (serials, reader.reads_copy())
+    }
+
+    fn ev() -> AuditEvent {
+        AuditEvent::new("t", "t")
+    }
+
+    #[test]
+    fn the_copy_follows_every_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let store = SledStore::open(&path).unwrap();
+        for serial in ["0a", "0b", "0c", "0d"] {
+            store
+                .record_issued(&record(serial, Role::Bank, 30), ev())
+                .unwrap();
+        }
+        let s = |hex: &str| -> Serial { hex.parse().unwrap() };
+        store
+            .revoke(
+                &s("0a"),
+                revocation(RevocationReason::CertificateHold),
+                ev(),
+            )
+            .unwrap();
+        assert_agrees(&store);
+        assert_eq!(store.copy.entries().len(), 1);
+        store.unhold(&s("0a"), ev()).unwrap();
+        assert_agrees(&store);
+        assert!(store.copy.entries().is_empty());
+        store
+            .revoke(
+                &s("0a"),
+                revocation(RevocationReason::CertificateHold),
+                ev(),
+            )
+            .unwrap();
+        store
+            .revoke(&s("0a"), revocation(RevocationReason::KeyCompromise), ev())
+            .unwrap();
+        assert_agrees(&store);
+        // A refused change leaves no marker and changes nothing.
+        assert!(store
+            .revoke(&s("0a"), revocation(RevocationReason::Superseded), ev())
+            .is_err());
+        assert!(store.unhold(&s("0e"), ev()).is_err());
+        assert_agrees(&store);
+        let entry = RevokedEntry {
+            reason: RevocationReason::KeyCompromise,
+            revoked_at: 1_800_000_000,
+            invalidity_date: None,
+            not_after: 1_900_000_000,
+            issuer: 2,
+        };
+        store.revoke_unrecorded(&s("7f01"), entry, ev()).unwrap();
+        assert_agrees(&store);
+        // A participant act: two certificates held, then lifted, together.
+        let participant = bank("par_1");
+        store.add_participant(&participant, ev()).unwrap();
+        let mut suspended = participant.clone();
+        suspended.status = crate::store::ParticipantStatus::Suspended;
+        let holds = [s("0b"), s("0c")].map(|serial| {
+            CertificateChange::Revoke(serial, revocation(RevocationReason::CertificateHold))
+        });
+        store
+            .replace_participant(&participant, &suspended, &holds, ev())
+            .unwrap();
+        assert_agrees(&store);
+        assert_eq!(store.copy.entries().len(), 4);
+        let lifts = [s("0b"), s("0c")].map(CertificateChange::Unhold);
+        store
+            .replace_participant(&suspended, &participant, &lifts, ev())
+            .unwrap();
+        assert_agrees(&store);
+        // A bulk import.
+        let mut imported = record("0f", Role::Buyer, 30);
+        imported.status = crate::model::CertificateStatus::Revoked;
+        imported.revocation = Some(revocation(RevocationReason::Superseded));
+        store
+            .import_records([imported, record("10", Role::Buyer, 30)], "t")
+            .unwrap();
+        assert_agrees(&store);
+        assert_eq!(store.copy.entries().len(), 3);
+        // Counters live in the copy, which `paypki crl` reads alone.
+        assert_eq!(store.next_counter_at_least("issuing-crl", 7).unwrap(), 7);
+        let expected: Vec<Vec<u8>> = main_entries(&store).into_iter().map(|e| e.0).collect();
+        drop(store);
+        assert_eq!(crl_serials(&path), (expected, true));
+        let reader = CrlReader::open(&DatabaseLocation::Sled(path.clone())).unwrap();
+        assert_eq!(reader.take_number("issuing-crl", 0).unwrap(), 8);
+    }
+
+    #[test]
+    fn a_crash_between_the_two_databases_is_settled() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let s = |hex: &str| -> Serial { hex.parse().unwrap() };
+        let store = SledStore::open(&path).unwrap();
+        for serial in ["0a", "0b", "0c"] {
+            store
+                .record_issued(&record(serial, Role::Bank, 30), ev())
+                .unwrap();
+        }
+        store
+            .revoke(&s("0a"), revocation(RevocationReason::KeyCompromise), ev())
+            .unwrap();
+        store
+            .revoke(&s("0b"), revocation(RevocationReason::KeyCompromise), ev())
+            .unwrap();
+        // 0a: the main transaction committed, the copy did not follow (crash after the
+        // main flush). 0c: a marker, and the main transaction never ran, but the copy
+        // has an entry (as if it were ahead): the main database decides.
+        let left = store
+            .copy
+            .mark([s("0a").as_bytes(), s("0c").as_bytes()])
+            .unwrap();
+        std::mem::forget(left);
+        store.copy.db.remove(entry_key(s("0a").as_bytes())).unwrap();
+        store
+            .copy
+            .db
+            .insert(
+                entry_key(s("0c").as_bytes()),
+                store.revoked.get(s("0b").as_bytes()).unwrap().unwrap(),
+            )
+            .unwrap();
+        store.copy.flush().unwrap();
+        drop(store);
+        let expected = vec![s("0a").as_bytes().to_vec(), s("0b").as_bytes().to_vec()];
+        // `paypki crl` does not trust the copy with a marker: it opens the database,
+        // which settles the copy; after that the copy is read alone.
+        assert_eq!(crl_serials(&path), (expected.clone(), false));
+        assert_eq!(crl_serials(&path), (expected.clone(), true));
+        let store = SledStore::open(&path).unwrap();
+        assert_agrees(&store);
+
+        // A whole-store marker (an import interrupted): the copy is rebuilt.
+        let left = store.copy.mark_all().unwrap();
+        std::mem::forget(left);
+        store.copy.db.remove(entry_key(s("0b").as_bytes())).unwrap();
+        store
+            .copy
+            .db
+            .insert(entry_key(&[0x55]), &[0u8; 29][..])
+            .unwrap();
+        store.copy.flush().unwrap();
+        drop(store);
+        let store = SledStore::open(&path).unwrap();
+        assert_agrees(&store);
+        assert_eq!(store.copy.entries().len(), 2);
+    }
+
+    #[test]
+    fn a_database_without_a_copy_gets_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let s = |hex: &str| -> Serial { hex.parse().unwrap() };
+        let store = SledStore::open(&path).unwrap();
+        store
+            .record_issued(&record("0a", Role::Bank, 30), ev())
+            .unwrap();
+        store
+            .revoke(&s("0a"), revocation(RevocationReason::KeyCompromise), ev())
+            .unwrap();
+        drop(store);
+        // As an earlier version left it: no copy, no pairing id, counters in `meta`.
+        std::fs::remove_dir_all(copy_path(&path)).unwrap();
+        {
+            let db = sled::open(&path).unwrap();
+            let meta = db.open_tree("meta").unwrap();
+            meta.remove(MAIN_ID).unwrap();
+            meta.insert(b"counter:issuing-crl", &500u64.to_be_bytes())
+                .unwrap();
+            db.flush().unwrap();
+        }
+        // `paypki crl` finds no copy: it opens the database, which builds it.
+        let (serials, alone) = crl_serials(&path);
+        assert_eq!((serials, alone), (vec![s("0a").as_bytes().to_vec()], false));
+        let store = SledStore::open(&path).unwrap();
+        assert_agrees(&store);
+        assert_eq!(store.next_counter_at_least("issuing-crl", 0).unwrap(), 501);
+        drop(store);
+        assert!(crl_serials(&path).1);
+
+        // A copy that belongs to another database (only `db` restored) is rebuilt too.
+        let other = dir.path().join("other");
+        drop(SledStore::open(&other).unwrap());
+        std::fs::remove_dir_all(copy_path(&path)).unwrap();
+        std::fs::rename(copy_path(&other), copy_path(&path)).unwrap();
+        let store = SledStore::open(&path).unwrap();
+        assert_agrees(&store);
+        assert_eq!(store.copy.entries().len(), 1);
+    }
+
+    #[test]
+    fn a_copied_store_has_its_copy() {
+        let from = SledStore::temporary().unwrap();
+        let s = |hex: &str| -> Serial { hex.parse().unwrap() };
+        from.record_issued(&record("0a", Role::Bank, 30), ev())
+            .unwrap();
+        from.revoke(&s("0a"), revocation(RevocationReason::KeyCompromise), ev())
+            .unwrap();
+        let entry = RevokedEntry {
+            reason: RevocationReason::KeyCompromise,
+            revoked_at: 1_800_000_000,
+            invalidity_date: None,
+            not_after: 1_900_000_000,
+            issuer: 2,
+        };
+        from.revoke_unrecorded(&s("7f"), entry, ev()).unwrap();
+        assert_eq!(from.next_counter_at_least("issuing-crl", 0).unwrap(), 1);
+        let mut items: Vec<StoreItem> = Vec::new();
+        from.export(&mut |item| {
+            items.push(item);
+            Ok(())
+        })
+        .unwrap();
+        let to = SledStore::temporary().unwrap();
+        to.import(items).unwrap();
+        to.finish_import().unwrap();
+        assert_agrees(&to);
+        assert_eq!(to.copy.entries(), from.copy.entries());
+        assert_eq!(to.next_counter_at_least("issuing-crl", 0).unwrap(), 2);
+    }
+}
