@@ -337,7 +337,7 @@ impl ParticipantStore for SledStore {
         });
         // Durable when it returns (`with_copy` flushes).
         self.with_copy(serials, || {
-            Ok((
+            (
                 &self.participants,
                 &self.certificates,
                 &self.by_status,
@@ -387,7 +387,7 @@ impl ParticipantStore for SledStore {
                         Ok(changed)
                     },
                 )
-                .map_err(StoreError::from)?)
+                .map_err(StoreError::from)
         })
     }
 }

@@ -426,9 +426,26 @@ mod tests {
         assert!(!store.copy.has_pending().unwrap());
     }
 
+    /// Retries while sled's flusher thread of a dropped handle still holds the lock.
+    fn retry<T>(open: impl Fn() -> Result<T, StoreError>) -> T {
+        for _ in 0..200 {
+            match open() {
+                Err(StoreError::Locked(_)) => {
+                    std::thread::sleep(std::time::Duration::from_millis(10))
+                }
+                other => return other.unwrap(),
+            }
+        }
+        open().unwrap()
+    }
+
+    fn reopen(path: &Path) -> SledStore {
+        retry(|| SledStore::open(path))
+    }
+
     /// What a CRL built from the reader at `path` lists, and whether it read the copy alone.
     fn crl_serials(path: &Path) -> (Vec<Vec<u8>>, bool) {
-        let reader = CrlReader::open(&DatabaseLocation::Sled(path.to_path_buf())).unwrap();
+        let reader = retry(|| CrlReader::open(&DatabaseLocation::Sled(path.to_path_buf())));
         let mut serials = Vec::new();
         reader
             .visit_revoked(&mut |serial, _| serials.push(serial.to_vec()))
@@ -521,7 +538,7 @@ mod tests {
         let expected: Vec<Vec<u8>> = main_entries(&store).into_iter().map(|e| e.0).collect();
         drop(store);
         assert_eq!(crl_serials(&path), (expected, true));
-        let reader = CrlReader::open(&DatabaseLocation::Sled(path.clone())).unwrap();
+        let reader = retry(|| CrlReader::open(&DatabaseLocation::Sled(path.clone())));
         assert_eq!(reader.take_number("issuing-crl", 0).unwrap(), 8);
     }
 
@@ -566,7 +583,7 @@ mod tests {
         // which settles the copy; after that the copy is read alone.
         assert_eq!(crl_serials(&path), (expected.clone(), false));
         assert_eq!(crl_serials(&path), (expected.clone(), true));
-        let store = SledStore::open(&path).unwrap();
+        let store = reopen(&path);
         assert_agrees(&store);
 
         // A whole-store marker (an import interrupted): the copy is rebuilt.
@@ -580,7 +597,7 @@ mod tests {
             .unwrap();
         store.copy.flush().unwrap();
         drop(store);
-        let store = SledStore::open(&path).unwrap();
+        let store = reopen(&path);
         assert_agrees(&store);
         assert_eq!(store.copy.entries().len(), 2);
     }
@@ -601,7 +618,7 @@ mod tests {
         // As an earlier version left it: no copy, no pairing id, counters in `meta`.
         std::fs::remove_dir_all(copy_path(&path)).unwrap();
         {
-            let db = sled::open(&path).unwrap();
+            let db = retry(|| Ok(sled::open(&path)?));
             let meta = db.open_tree("meta").unwrap();
             meta.remove(MAIN_ID).unwrap();
             meta.insert(b"counter:issuing-crl", &500u64.to_be_bytes())
@@ -611,7 +628,7 @@ mod tests {
         // `paypki crl` finds no copy: it opens the database, which builds it.
         let (serials, alone) = crl_serials(&path);
         assert_eq!((serials, alone), (vec![s("0a").as_bytes().to_vec()], false));
-        let store = SledStore::open(&path).unwrap();
+        let store = reopen(&path);
         assert_agrees(&store);
         assert_eq!(store.next_counter_at_least("issuing-crl", 0).unwrap(), 501);
         drop(store);
@@ -622,7 +639,7 @@ mod tests {
         drop(SledStore::open(&other).unwrap());
         std::fs::remove_dir_all(copy_path(&path)).unwrap();
         std::fs::rename(copy_path(&other), copy_path(&path)).unwrap();
-        let store = SledStore::open(&path).unwrap();
+        let store = reopen(&path);
         assert_agrees(&store);
         assert_eq!(store.copy.entries().len(), 1);
     }
