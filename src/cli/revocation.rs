@@ -6,8 +6,10 @@ use clap::Args;
 
 use super::admin::{backend, revocation_ra, Backend};
 use super::officer::act_as;
+use super::remote::AdminClient;
 use super::{passphrase_from_env, CliError, Context};
 use crate::model::OfficerRole;
+use crate::store::StoreError;
 use crate::wire::{revocation_fields, RevocationResult, RevokeRequest};
 
 /// Options of `paypki revoke`.
@@ -163,6 +165,25 @@ pub(super) fn unhold(context: &Context, args: UnholdArgs) -> Result<(), CliError
     Ok(())
 }
 
+/// What `paypki crl` builds the CRL from: on sled the revocation copy beside the
+/// database, which loads far less than the database (the database itself when the copy
+/// has a change to settle); `None` when the server holds it (then its CRL is fetched).
+fn crl_reader(context: &Context) -> Result<Option<crate::store::CrlReader>, CliError> {
+    if !context.data_dir.is_initialized() {
+        return Err(
+            crate::ca::CaError::NotInitialized(context.data_dir.root().to_path_buf()).into(),
+        );
+    }
+    if let Err(e) = context.data_dir.restrict_permissions() {
+        tracing::debug!(error = %e, "could not restrict the data directory's permissions");
+    }
+    match crate::store::CrlReader::open(&context.database_location()) {
+        Ok(reader) => Ok(Some(reader)),
+        Err(StoreError::Locked(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
 pub(super) fn crl(context: &Context, args: CrlArgs) -> Result<(), CliError> {
     // Checked first, so that nothing is signed (the root CRL) for output that would only
     // garble the terminal.
@@ -216,21 +237,20 @@ pub(super) fn crl(context: &Context, args: CrlArgs) -> Result<(), CliError> {
     } else {
         let validity = validity.unwrap_or(time::Duration::hours(24));
         let id = args.ca.unwrap_or(1);
-        match backend(context)? {
-            Backend::Local(store) => {
+        match crl_reader(context)? {
+            Some(reader) => {
                 let ca = crate::ca::CertificateAuthority::load(
                     &context.data_dir,
                     passphrase_from_env().as_ref(),
                 )?;
-                crate::crl::build(&ca, &*store, id, validity)
-                    .map_err(|e| CliError::Failed(e.to_string()))?
-                    .der
-                    .as_ref()
-                    .clone()
+                let crl = crate::crl::build(&ca, &reader, id, validity)
+                    .map_err(|e| CliError::Failed(e.to_string()))?;
+                drop(reader);
+                // The only reference: no copy of a CRL that may be tens of MiB.
+                std::sync::Arc::try_unwrap(crl.der).unwrap_or_else(|der| der.as_ref().clone())
             }
-            Backend::Remote(client) => {
-                client.get_bytes(&format!("/crl/{}.crl", crate::config::issuing_name(id)))?
-            }
+            None => AdminClient::for_data_dir(&context.data_dir)?
+                .get_bytes(&format!("/crl/{}.crl", crate::config::issuing_name(id)))?,
         }
     };
     let output = if args.pem {

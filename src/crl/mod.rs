@@ -232,9 +232,9 @@ pub fn crl_number_floor(this_update: OffsetDateTime) -> u64 {
 
 /// Builds and signs issuing CA `id`'s CRL: every revoked, unexpired certificate it
 /// issued, streamed from the store's compact revocation tree into the encoder.
-pub fn build(
+pub fn build<S: crate::store::CrlSource + ?Sized>(
     ca: &CertificateAuthority,
-    store: &dyn crate::store::Store,
+    store: &S,
     id: u32,
     validity: Duration,
 ) -> Result<PublishedCrl, CrlError> {
@@ -245,12 +245,11 @@ pub fn build(
     // The number is taken (durably) before signing, so it never repeats even if we crash;
     // and it is at least thisUpdate in milliseconds, so it never goes back either, not
     // even after the data directory (and with it the counter) was restored from a backup.
-    let number =
-        store.next_counter_at_least(&issuing_crl_counter(id), crl_number_floor(this_update))?;
+    let number = store.take_number(&issuing_crl_counter(id), crl_number_floor(this_update))?;
     let next_update = this_update + validity;
     let mut scan_error = None;
     let (der, entries) = ca.sign_crl(id, number, this_update, next_update, &mut |writer| {
-        let result = store.for_each_revoked(&mut |serial, entry| {
+        let result = store.visit_revoked(&mut |serial, entry| {
             // RFC 5280 §3.3: an entry may be removed once the certificate has expired.
             if entry.issuer == id && entry.not_after >= now {
                 writer.push(

@@ -151,12 +151,7 @@ impl StoreCopy for SledStore {
         &self,
         visit: &mut dyn FnMut(StoreItem) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        for item in self.meta.scan_prefix(b"counter:") {
-            let (key, value) = item?;
-            let name = String::from_utf8_lossy(key.get(8..).unwrap_or_default()).into_owned();
-            let value = <[u8; 8]>::try_from(value.as_ref())
-                .map(u64::from_be_bytes)
-                .map_err(|_| StoreError::Corrupt(format!("counter {name}")))?;
+        for (name, value) in self.copy.counters()? {
             visit(StoreItem::Counter { name, value })?;
         }
         if let Some(hash) = self.admin_credential_hash()? {
@@ -249,15 +244,14 @@ impl StoreCopy for SledStore {
     }
 
     fn import(&self, items: Vec<StoreItem>) -> Result<(), StoreError> {
+        // The revocation copy takes the imported revocations at `finish_import`.
+        self.copy.begin_import()?;
         let mut audit = Vec::new();
         let mut events = Vec::new();
         let mut records = Vec::new();
         for item in items {
             match item {
-                StoreItem::Counter { name, value } => {
-                    self.meta
-                        .insert(format!("counter:{name}").as_bytes(), &value.to_be_bytes())?;
-                }
+                StoreItem::Counter { name, value } => self.copy.set_counter(&name, value)?,
                 StoreItem::AdminCredential(hash) => {
                     self.meta
                         .insert(super::tokens::ADMIN_HASH_KEY, hash.as_bytes())?;
@@ -320,7 +314,8 @@ impl StoreCopy for SledStore {
     }
 
     fn finish_import(&self) -> Result<(), StoreError> {
-        self.flush()
+        self.flush()?;
+        self.copy.finish_import(&self.revoked)
     }
 
     fn counts(&self) -> Result<StoreCounts, StoreError> {

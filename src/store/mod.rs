@@ -35,6 +35,7 @@ mod participants;
 pub mod postgres;
 mod record;
 mod revocations;
+mod revoked_copy;
 mod tokens;
 
 use std::path::Path;
@@ -58,7 +59,8 @@ pub use participants::{
     CertificateChange, ParticipantFilter, ParticipantPage, ParticipantRecord, ParticipantStatus,
     ParticipantStore, PlacedHold,
 };
-pub use revocations::{KnownStatus, RevocationStore, RevokedEntry};
+pub use revocations::{CrlReader, CrlSource, KnownStatus, RevocationStore, RevokedEntry};
+pub use revoked_copy::copy_path;
 pub use tokens::{TokenRecord, TokenStore};
 
 /// Storage failures.
@@ -591,6 +593,43 @@ struct CommitState {
     failed: Option<(std::ops::RangeInclusive<u64>, String)>,
 }
 
+impl GroupCommit {
+    /// Makes everything written to `db` so far durable, sharing the fsync with
+    /// concurrent callers: returns once a flush that started after the call completed.
+    fn flush(&self, db: &sled::Db) -> Result<(), StoreError> {
+        let poisoned = |_| StoreError::Database("the commit lock was poisoned".into());
+        let mut state = self.state.lock().map_err(poisoned)?;
+        state.requested += 1;
+        let ticket = state.requested;
+        loop {
+            if state.flushed >= ticket {
+                return match &state.failed {
+                    Some((tickets, e)) if tickets.contains(&ticket) => {
+                        Err(StoreError::Database(e.clone()))
+                    }
+                    _ => Ok(()),
+                };
+            }
+            if !state.flushing {
+                // Lead: flush for everyone who asked so far.
+                state.flushing = true;
+                let (from, target) = (state.flushed + 1, state.requested);
+                drop(state);
+                let result = db.flush();
+                state = self.state.lock().map_err(poisoned)?;
+                state.flushing = false;
+                state.flushed = target;
+                if let Err(e) = result {
+                    state.failed = Some((from..=target, e.to_string()));
+                }
+                self.flushed.notify_all();
+                continue;
+            }
+            state = self.flushed.wait(state).map_err(poisoned)?;
+        }
+    }
+}
+
 /// The sled-backed store.
 #[derive(Debug, Clone)]
 pub struct SledStore {
@@ -616,6 +655,8 @@ pub struct SledStore {
     participant_certs: sled::Tree,
     revocation_events: sled::Tree,
     crls: sled::Tree,
+    /// The revocation copy beside the database (`revoked_copy`).
+    copy: std::sync::Arc<revoked_copy::RevokedCopy>,
 }
 
 fn role_byte(role: Role) -> u8 {
@@ -655,17 +696,26 @@ impl SledStore {
             .path(path)
             .cache_capacity(CACHE_BYTES)
             .open()?;
-        Self::from_db(db, path.to_path_buf())
+        let copy = revoked_copy::RevokedCopy::open(&copy_path(path))?;
+        Self::from_db(db, copy, path.to_path_buf())
     }
 
     /// A throw-away database for tests.
     pub fn temporary() -> Result<Self, StoreError> {
         let db = sled::Config::new().temporary(true).open()?;
-        Self::from_db(db, "(temporary)".into())
+        Self::from_db(
+            db,
+            revoked_copy::RevokedCopy::temporary()?,
+            "(temporary)".into(),
+        )
     }
 
-    fn from_db(db: sled::Db, path: std::path::PathBuf) -> Result<Self, StoreError> {
-        Ok(SledStore {
+    fn from_db(
+        db: sled::Db,
+        copy: revoked_copy::RevokedCopy,
+        path: std::path::PathBuf,
+    ) -> Result<Self, StoreError> {
+        let store = SledStore {
             path,
             commit: std::sync::Arc::default(),
             serials: db.open_tree("serials")?,
@@ -687,44 +737,36 @@ impl SledStore {
             participant_certs: db.open_tree("participant_certs")?,
             revocation_events: db.open_tree("revocation_events")?,
             crls: db.open_tree("crls")?,
+            copy: std::sync::Arc::new(copy),
             db,
-        })
+        };
+        store.pair_with_copy()?;
+        Ok(store)
+    }
+
+    /// Settles what a crash left in the revocation copy, or rebuilds the copy when it is
+    /// not this database's (none yet: a data directory of an earlier version).
+    fn pair_with_copy(&self) -> Result<(), StoreError> {
+        let ours = self.meta.get(revoked_copy::MAIN_ID)?;
+        match (ours, self.copy.id()?) {
+            (Some(ours), Some(theirs)) if ours == theirs => self.copy.settle_left(&self.revoked),
+            _ => {
+                tracing::info!(
+                    "building the revocation copy {} from the database",
+                    copy_path(&self.path).display()
+                );
+                let id = self.copy.rebuild(&self.revoked, &self.meta)?;
+                self.meta.insert(revoked_copy::MAIN_ID, id)?;
+                self.flush()
+            }
+        }
     }
 
     /// Makes everything this thread has written so far durable, sharing the fsync with
     /// concurrent callers (group commit). Returns once a flush that started after the
     /// call has completed.
     pub fn flush(&self) -> Result<(), StoreError> {
-        let poisoned = |_| StoreError::Database("the commit lock was poisoned".into());
-        let mut state = self.commit.state.lock().map_err(poisoned)?;
-        state.requested += 1;
-        let ticket = state.requested;
-        loop {
-            if state.flushed >= ticket {
-                return match &state.failed {
-                    Some((tickets, e)) if tickets.contains(&ticket) => {
-                        Err(StoreError::Database(e.clone()))
-                    }
-                    _ => Ok(()),
-                };
-            }
-            if !state.flushing {
-                // Lead: flush for everyone who asked so far.
-                state.flushing = true;
-                let (from, target) = (state.flushed + 1, state.requested);
-                drop(state);
-                let result = self.db.flush();
-                state = self.commit.state.lock().map_err(poisoned)?;
-                state.flushing = false;
-                state.flushed = target;
-                if let Err(e) = result {
-                    state.failed = Some((from..=target, e.to_string()));
-                }
-                self.commit.flushed.notify_all();
-                continue;
-            }
-            state = self.commit.flushed.wait(state).map_err(poisoned)?;
-        }
+        self.commit.flush(&self.db)
     }
 
     /// Appends an audit entry on its own (for events that change nothing else).
@@ -744,6 +786,9 @@ impl SledStore {
         records: impl IntoIterator<Item = CertificateRecord>,
         actor: &str,
     ) -> Result<usize, StoreError> {
+        // A marker for the whole store first: the copy takes the imported revocations
+        // once the import is durable (a crash before makes the next open do it).
+        let pending = self.copy.mark_all()?;
         let mut count = 0usize;
         let mut chunk = Vec::with_capacity(IMPORT_BATCH);
         let flush_chunk = |chunk: &mut Vec<CertificateRecord>| -> Result<(), StoreError> {
@@ -802,6 +847,8 @@ impl SledStore {
             AuditEvent::new("import", actor)
                 .detail(format!("{count} certificate records imported")),
         )?;
+        self.copy.settle(pending, &self.revoked)?;
+        self.copy.flush()?;
         Ok(count)
     }
 
@@ -931,6 +978,8 @@ pub(crate) mod tests {
     #[test]
     fn concurrent_flushes_all_return() {
         let store = SledStore::temporary().unwrap();
+        // The open flushed once already (pairing the revocation copy).
+        let before = store.commit.state.lock().unwrap().requested;
         std::thread::scope(|scope| {
             for i in 0..16u8 {
                 let store = &store;
@@ -942,7 +991,7 @@ pub(crate) mod tests {
         });
         let state = store.commit.state.lock().unwrap();
         assert_eq!(state.flushed, state.requested);
-        assert!(state.requested == 16 && state.failed.is_none());
+        assert!(state.requested == before + 16 && state.failed.is_none());
     }
 
     #[test]

@@ -330,71 +330,76 @@ impl ParticipantStore for SledStore {
     ) -> Result<Vec<CertificateRecord>, StoreError> {
         let expected = encode(old)?;
         let value = encode(new)?;
-        let changed = (
-            &self.participants,
-            &self.certificates,
-            &self.by_status,
-            &self.revoked,
-            &self.audit,
-            &self.meta,
-            &self.revocation_events,
-        )
-            .transaction(
-                |(participants, certificates, by_status, revoked, audit, meta, events)| {
-                    let current = participants.get(old.id.as_bytes())?;
-                    if current.as_deref() != Some(expected.as_slice()) {
-                        return Err(ConflictableTransactionError::Abort(
-                            StoreError::ParticipantChanged(old.id.clone()),
-                        ));
-                    }
-                    participants.insert(new.id.as_bytes(), value.as_slice())?;
-                    let mut changed = Vec::with_capacity(changes.len());
-                    for change in changes {
-                        let record = match change {
-                            CertificateChange::Revoke(serial, revocation) => change_status_in(
-                                certificates,
-                                by_status,
-                                revoked,
-                                serial,
-                                |record| apply_revocation(record, revocation),
-                            )?,
-                            CertificateChange::Unhold(serial) => change_status_in(
-                                certificates,
-                                by_status,
-                                revoked,
-                                serial,
-                                apply_unhold,
-                            )?,
-                        };
-                        changed.push(record);
-                    }
-                    let now = OffsetDateTime::now_utc();
-                    for record in &changed {
-                        super::events::append(
-                            events,
-                            meta,
-                            super::RevocationEvent::for_record(record, now),
-                        )?;
-                    }
-                    audit::append(audit, meta, &event)?;
-                    Ok(changed)
-                },
+        let serials = changes.iter().map(|change| match change {
+            CertificateChange::Revoke(serial, _) | CertificateChange::Unhold(serial) => {
+                serial.as_bytes()
+            }
+        });
+        // Durable when it returns (`with_copy` flushes).
+        self.with_copy(serials, || {
+            (
+                &self.participants,
+                &self.certificates,
+                &self.by_status,
+                &self.revoked,
+                &self.audit,
+                &self.meta,
+                &self.revocation_events,
             )
-            .map_err(StoreError::from)?;
-        // Durable before acknowledged.
-        self.flush()?;
-        Ok(changed)
+                .transaction(
+                    |(participants, certificates, by_status, revoked, audit, meta, events)| {
+                        let current = participants.get(old.id.as_bytes())?;
+                        if current.as_deref() != Some(expected.as_slice()) {
+                            return Err(ConflictableTransactionError::Abort(
+                                StoreError::ParticipantChanged(old.id.clone()),
+                            ));
+                        }
+                        participants.insert(new.id.as_bytes(), value.as_slice())?;
+                        let mut changed = Vec::with_capacity(changes.len());
+                        for change in changes {
+                            let record = match change {
+                                CertificateChange::Revoke(serial, revocation) => change_status_in(
+                                    certificates,
+                                    by_status,
+                                    revoked,
+                                    serial,
+                                    |record| apply_revocation(record, revocation),
+                                )?,
+                                CertificateChange::Unhold(serial) => change_status_in(
+                                    certificates,
+                                    by_status,
+                                    revoked,
+                                    serial,
+                                    apply_unhold,
+                                )?,
+                            };
+                            changed.push(record);
+                        }
+                        let now = OffsetDateTime::now_utc();
+                        for record in &changed {
+                            super::events::append(
+                                events,
+                                meta,
+                                super::RevocationEvent::for_record(record, now),
+                            )?;
+                        }
+                        audit::append(audit, meta, &event)?;
+                        Ok(changed)
+                    },
+                )
+                .map_err(StoreError::from)
+        })
     }
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::super::tests::record;
     use super::*;
     use crate::model::{CertificateStatus, RevocationReason};
     use crate::store::{CertificateStore, StoreReader};
 
-    fn bank(id: &str) -> ParticipantRecord {
+    pub(in crate::store) fn bank(id: &str) -> ParticipantRecord {
         let now = OffsetDateTime::now_utc();
         ParticipantRecord {
             id: id.into(),

@@ -171,26 +171,59 @@ impl SledStore {
         event: AuditEvent,
         change: impl Fn(&mut CertificateRecord) -> Result<(), StoreError>,
     ) -> Result<CertificateRecord, StoreError> {
-        let record = (
-            &self.certificates,
-            &self.by_status,
-            &self.revoked,
-            &self.audit,
-            &self.meta,
-            &self.revocation_events,
-        )
-            .transaction(|(certificates, by_status, revoked, audit, meta, events)| {
-                let record = change_status_in(certificates, by_status, revoked, serial, &change)?;
-                super::events::append(
-                    events,
-                    meta,
-                    super::RevocationEvent::for_record(&record, OffsetDateTime::now_utc()),
-                )?;
-                audit::append(audit, meta, &event)?;
-                Ok(record)
-            })?;
-        self.flush()?;
-        Ok(record)
+        self.with_copy([serial.as_bytes()], || {
+            Ok((
+                &self.certificates,
+                &self.by_status,
+                &self.revoked,
+                &self.audit,
+                &self.meta,
+                &self.revocation_events,
+            )
+                .transaction(
+                    |(certificates, by_status, revoked, audit, meta, events)| {
+                        let record =
+                            change_status_in(certificates, by_status, revoked, serial, &change)?;
+                        super::events::append(
+                            events,
+                            meta,
+                            super::RevocationEvent::for_record(&record, OffsetDateTime::now_utc()),
+                        )?;
+                        audit::append(audit, meta, &event)?;
+                        Ok(record)
+                    },
+                )?)
+        })
+    }
+
+    /// Runs `transaction`, which may change the `revoked` tree's entries of `serials`,
+    /// then makes it durable, keeping the revocation copy right across a crash (see
+    /// `revoked_copy`): markers before, the copy settled after.
+    pub(super) fn with_copy<'a, T>(
+        &self,
+        serials: impl IntoIterator<Item = &'a [u8]>,
+        transaction: impl FnOnce() -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let pending = self.copy.mark(serials)?;
+        let result = transaction();
+        let settle = |pending| {
+            if let Err(e) = self.copy.settle(pending, &self.revoked) {
+                // The markers stay: the next open (or `paypki crl`) settles them.
+                tracing::warn!(error = %e, "the revocation copy could not follow a change");
+            }
+        };
+        match result {
+            Ok(value) => {
+                // Durable first; if that fails the markers stay for the next open.
+                self.flush()?;
+                settle(pending);
+                Ok(value)
+            }
+            Err(e) => {
+                settle(pending);
+                Err(e)
+            }
+        }
     }
 }
 
@@ -300,41 +333,42 @@ impl RevocationStore for SledStore {
         entry: RevokedEntry,
         event: AuditEvent,
     ) -> Result<(), StoreError> {
-        (
-            &self.certificates,
-            &self.revoked,
-            &self.audit,
-            &self.meta,
-            &self.revocation_events,
-        )
-            .transaction(|(certificates, revoked, audit, meta, events)| {
-                if certificates.get(serial.as_bytes())?.is_some() {
-                    return Err(ConflictableTransactionError::Abort(
-                        StoreError::SerialTaken(serial.clone()),
-                    ));
-                }
-                if let Some(existing) = revoked.get(serial.as_bytes())? {
-                    let reason = RevokedEntry::decode(&existing)
-                        .map(|e| e.reason.name().to_string())
-                        .unwrap_or_else(|_| "unknown reason".into());
-                    return Err(ConflictableTransactionError::Abort(
-                        StoreError::AlreadyRevoked(serial.clone(), reason),
-                    ));
-                }
-                revoked.insert(serial.as_bytes(), entry.encode())?;
-                super::events::append(
-                    events,
-                    meta,
-                    super::RevocationEvent::for_unrecorded(
-                        serial,
-                        &entry,
-                        OffsetDateTime::now_utc(),
-                    ),
-                )?;
-                audit::append(audit, meta, &event)?;
-                Ok(())
-            })?;
-        self.flush()
+        self.with_copy([serial.as_bytes()], || {
+            Ok((
+                &self.certificates,
+                &self.revoked,
+                &self.audit,
+                &self.meta,
+                &self.revocation_events,
+            )
+                .transaction(|(certificates, revoked, audit, meta, events)| {
+                    if certificates.get(serial.as_bytes())?.is_some() {
+                        return Err(ConflictableTransactionError::Abort(
+                            StoreError::SerialTaken(serial.clone()),
+                        ));
+                    }
+                    if let Some(existing) = revoked.get(serial.as_bytes())? {
+                        let reason = RevokedEntry::decode(&existing)
+                            .map(|e| e.reason.name().to_string())
+                            .unwrap_or_else(|_| "unknown reason".into());
+                        return Err(ConflictableTransactionError::Abort(
+                            StoreError::AlreadyRevoked(serial.clone(), reason),
+                        ));
+                    }
+                    revoked.insert(serial.as_bytes(), entry.encode())?;
+                    super::events::append(
+                        events,
+                        meta,
+                        super::RevocationEvent::for_unrecorded(
+                            serial,
+                            &entry,
+                            OffsetDateTime::now_utc(),
+                        ),
+                    )?;
+                    audit::append(audit, meta, &event)?;
+                    Ok(())
+                })?)
+        })
     }
 
     fn for_each_revoked(
@@ -349,19 +383,76 @@ impl RevocationStore for SledStore {
     }
 
     fn next_counter_at_least(&self, name: &str, floor: u64) -> Result<u64, StoreError> {
-        let key = format!("counter:{name}");
-        let value = self.meta.update_and_fetch(key.as_bytes(), |old| {
-            let current = old
-                .and_then(|b| <[u8; 8]>::try_from(b).ok())
-                .map(u64::from_be_bytes)
-                .unwrap_or(0);
-            Some(current.saturating_add(1).max(floor).to_be_bytes().to_vec())
-        })?;
-        self.flush()?;
-        value
-            .and_then(|b| <[u8; 8]>::try_from(b.as_ref()).ok())
-            .map(u64::from_be_bytes)
-            .ok_or_else(|| StoreError::Corrupt(format!("counter {name}")))
+        // In the revocation copy, which `paypki crl` opens alone.
+        self.copy.next_counter_at_least(name, floor)
+    }
+}
+
+/// What building a CRL reads: the revoked certificates and the CRL number counters.
+/// Every [`RevocationStore`] is one; so is the sled revocation copy that `paypki crl`
+/// opens instead of the whole database ([`CrlReader`]).
+pub trait CrlSource {
+    /// Visits every revoked certificate, in serial order
+    /// ([`RevocationStore::for_each_revoked`]).
+    fn visit_revoked(&self, visit: &mut dyn FnMut(&[u8], RevokedEntry)) -> Result<(), StoreError>;
+    /// The next number of a counter, durably
+    /// ([`RevocationStore::next_counter_at_least`]).
+    fn take_number(&self, name: &str, floor: u64) -> Result<u64, StoreError>;
+}
+
+impl<T: RevocationStore + ?Sized> CrlSource for T {
+    fn visit_revoked(&self, visit: &mut dyn FnMut(&[u8], RevokedEntry)) -> Result<(), StoreError> {
+        self.for_each_revoked(visit)
+    }
+    fn take_number(&self, name: &str, floor: u64) -> Result<u64, StoreError> {
+        self.next_counter_at_least(name, floor)
+    }
+}
+
+/// What `paypki crl` reads revocations from: the sled revocation copy alone when it is
+/// settled, otherwise the whole store ([`CrlReader::open`]).
+#[derive(Debug)]
+pub struct CrlReader(Reader);
+
+#[derive(Debug)]
+enum Reader {
+    Copy(super::revoked_copy::RevokedCopy),
+    Store(super::SharedStore),
+}
+
+impl CrlReader {
+    /// Opens what a CRL is built from at `location`: for sled, the revocation copy
+    /// beside the database when it exists and has no pending change (a few MiB to load
+    /// instead of the whole database's page table); otherwise the store, whose opening
+    /// settles or builds the copy. `Locked` when another process (the server) holds it.
+    pub fn open(location: &super::DatabaseLocation) -> Result<Self, StoreError> {
+        if let super::DatabaseLocation::Sled(path) = location {
+            let copy_path = super::copy_path(path);
+            if let Some(copy) = super::revoked_copy::RevokedCopy::open_settled(&copy_path)? {
+                return Ok(CrlReader(Reader::Copy(copy)));
+            }
+        }
+        Ok(CrlReader(Reader::Store(super::open(location)?)))
+    }
+
+    /// Whether it reads the revocation copy alone (not the whole store).
+    pub fn reads_copy(&self) -> bool {
+        matches!(self.0, Reader::Copy(_))
+    }
+}
+
+impl CrlSource for CrlReader {
+    fn visit_revoked(&self, visit: &mut dyn FnMut(&[u8], RevokedEntry)) -> Result<(), StoreError> {
+        match &self.0 {
+            Reader::Copy(copy) => copy.for_each_revoked(visit),
+            Reader::Store(store) => store.for_each_revoked(visit),
+        }
+    }
+    fn take_number(&self, name: &str, floor: u64) -> Result<u64, StoreError> {
+        match &self.0 {
+            Reader::Copy(copy) => copy.next_counter_at_least(name, floor),
+            Reader::Store(store) => store.next_counter_at_least(name, floor),
+        }
     }
 }
 
