@@ -291,7 +291,7 @@ class Bench:
         env = dict(os.environ, PAYPKI_LOG="warn", PAYPKI_DATABASE_URL=url)
         self.pg_a = self.start_ca("pp-pg", 18082, [], env)
         data_b = self.path("pp-pg-b")
-        shutil.copytree(self.pg_a.data, data_b, ignore=shutil.ignore_patterns("db", "server.json", "serve.lock"))
+        shutil.copytree(self.pg_a.data, data_b, ignore=shutil.ignore_patterns("db", "db-revoked", "server.json", "serve.lock"))
         self.pg_b = Ca("pp-pg-b", data_b, "http://127.0.0.1:18083", env)
         self.pg_b.proc = self.start(
             [PAYPKI, "--data-dir", data_b, "--policies", POLICIES, "serve", "--listen", "127.0.0.1:18083",

@@ -415,7 +415,11 @@ impl TestCa {
             .tempdir()
             .expect("cannot create a temporary directory");
         let data_dir = dir.path().join("ca-data");
-        copy_tree(&self.data_dir, &data_dir, &["db", "server.json"]);
+        copy_tree(
+            &self.data_dir,
+            &data_dir,
+            &["db", "db-revoked", "server.json", "serve.lock"],
+        );
         TestCa {
             database: self.database.clone(),
             dir,
