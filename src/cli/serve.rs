@@ -463,8 +463,9 @@ async fn serve(context: &Context, args: ServeArgs) -> Result<(), CliError> {
     );
     eprintln!("paypki listening on {url}");
 
+    let signalled = shutdown_signal();
     let shutdown = async move {
-        shutdown_signal().await;
+        signalled.await;
         // Event streams never end on their own: end them, so shutdown need not wait.
         let _ = stop_streams.send(true);
     };
@@ -600,22 +601,41 @@ fn lock_data_dir(context: &Context) -> Result<std::fs::File, CliError> {
 }
 
 /// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    // The handlers are registered now, before the server answers anything: a signal
+    // that arrives as soon as /healthz says ready must stop it gracefully, not kill it
+    // (a lazily polled future would register only on its first poll).
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+    let (mut interrupt, mut terminate) = {
+        use tokio::signal::unix::{signal, SignalKind};
+        (
+            signal(SignalKind::interrupt()).ok(),
+            signal(SignalKind::terminate()).ok(),
+        )
     };
-    tokio::select! {
-        _ = interrupt => {},
-        _ = terminate => {},
+    async move {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = received(interrupt.as_mut()) => {},
+                _ = received(terminate.as_mut()) => {},
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutdown requested: finishing in-flight requests");
     }
-    tracing::info!("shutdown requested: finishing in-flight requests");
+}
+
+/// Resolves when `signal` is received; never when it could not be registered.
+#[cfg(unix)]
+async fn received(signal: Option<&mut tokio::signal::unix::Signal>) {
+    match signal {
+        Some(signal) => {
+            signal.recv().await;
+        }
+        None => std::future::pending::<()>().await,
+    }
 }
 
 #[cfg(test)]
