@@ -85,6 +85,9 @@ pub struct CrlEntryWriter {
     /// revocations made together share them, so most entries copy them.
     tail_of: Option<(i64, Option<RevocationReason>, Option<i64>)>,
     tail: Vec<u8>,
+    /// The pre-issuance checks of the entries, and where the unchecked ones begin.
+    check: super::lint::CrlEntriesCheck,
+    checked: usize,
     error: Option<CaError>,
 }
 
@@ -167,11 +170,13 @@ impl CrlEntryWriter {
             }
         }
         Ok(CrlEntryWriter {
+            checked: out.len(),
             out,
             count: 0,
             by_reason,
             tail_of: None,
             tail: Vec::new(),
+            check: super::lint::CrlEntriesCheck::default(),
             error: None,
         })
     }
@@ -199,7 +204,10 @@ impl CrlEntryWriter {
         reason: Option<RevocationReason>,
         invalidity: Option<i64>,
     ) -> Result<(), CaError> {
-        if self.push_fast(serial, revoked_at, reason, invalidity).is_some() {
+        if self
+            .push_fast(serial, revoked_at, reason, invalidity)
+            .is_some()
+        {
             self.count += 1;
             return Ok(());
         }
@@ -258,12 +266,7 @@ impl CrlEntryWriter {
             .filter(|len| *len < 0x80)?;
         let start = self.out.len();
         self.out.push(0x30);
-        if push_length(
-            &mut self.out,
-            2 + usize::from(serial_len) + self.tail.len(),
-        )
-        .is_none()
-        {
+        if push_length(&mut self.out, 2 + usize::from(serial_len) + self.tail.len()).is_none() {
             self.out.truncate(start);
             return None;
         }
@@ -311,6 +314,23 @@ impl CrlEntryWriter {
         Ok(())
     }
 
+    /// Runs the pre-issuance checks over the entries written since the last call (all
+    /// are checked before signing anyway; calling this while waiting for more entries
+    /// takes the work off the end). A failure is reported when the CRL is signed.
+    pub fn check_written(&mut self) {
+        if self.error.is_some() {
+            return;
+        }
+        let result = match self.out.get(self.checked..) {
+            Some(entries) => self.check.check(entries).map_err(CaError::from),
+            None => Err(CaError::Build("CRL layout error".into())),
+        };
+        match result {
+            Ok(()) => self.checked = self.out.len(),
+            Err(e) => self.error = Some(e),
+        }
+    }
+
     /// Entries written so far.
     pub fn count(&self) -> usize {
         self.count
@@ -334,8 +354,9 @@ fn header(tag: Tag, len: usize) -> Result<Vec<u8>, CaError> {
         .map_err(der_error)
 }
 
-/// Signs the TBSCertList bytes.
-pub(crate) type Signer<'a> = dyn Fn(&[u8]) -> Result<Vec<u8>, CaError> + 'a;
+/// Signs the TBSCertList bytes; the range is where its revokedCertificates content lies,
+/// which [`CrlEntryWriter::check_written`] has checked.
+pub(crate) type Signer<'a> = dyn Fn(&[u8], std::ops::Range<usize>) -> Result<Vec<u8>, CaError> + 'a;
 
 fn put(out: &mut [u8], at: usize, bytes: &[u8]) -> Result<(), CaError> {
     out.get_mut(at..at + bytes.len())
@@ -408,6 +429,7 @@ pub(crate) fn build(
     let entries_start = out.len();
     let mut writer = CrlEntryWriter::new(out)?;
     fill(&mut writer);
+    writer.check_written();
     if let Some(e) = writer.error.take() {
         return Err(e);
     }
@@ -435,7 +457,8 @@ pub(crate) fn build(
     let tbs = out
         .get(tbs_at..)
         .ok_or_else(|| CaError::Build("CRL layout error".into()))?;
-    let signature = sign(tbs)?;
+    let checked = entries_start - tbs_at;
+    let signature = sign(tbs, checked..checked + entries_len)?;
     let bit_string = der::asn1::BitString::from_bytes(&signature)
         .map_err(der_error)?
         .to_der()
@@ -507,7 +530,11 @@ mod tests {
             let fast_ok = fast.push_fast(serial, at, reason, invalidity).is_some();
             slow.push_der(serial, at, reason, invalidity).unwrap();
             if fast_ok {
-                assert_eq!(fast.out[f..], slow.out[s..], "{serial:02x?} {at} {reason:?}");
+                assert_eq!(
+                    fast.out[f..],
+                    slow.out[s..],
+                    "{serial:02x?} {at} {reason:?}"
+                );
             } else {
                 // Only what the fast path leaves to der.
                 assert!(serial.len() >= 127, "{serial:02x?} {at}");
