@@ -2928,6 +2928,39 @@ mod tests {
         check_crl(&crl, &pki.issuing.crl_expect()).unwrap();
     }
 
+    /// The entries checked while they were written must be exactly the TBSCertList's.
+    #[test]
+    fn prechecked_entries_must_be_the_tbs_entries() {
+        let pki = pki();
+        let tbs = rcgen_crl(
+            &pki.issuing,
+            vec![
+                revoked(&[0x01, 0x02], Some(rcgen::RevocationReason::KeyCompromise)),
+                revoked(&[0x03], None),
+            ],
+        );
+        let content = sequence_content(&tbs, "t").unwrap();
+        let mut r = reader(content, "t").unwrap();
+        for _ in 0..5 {
+            read_tlv(&mut r, "t").unwrap();
+        }
+        let at = tbs.len() - content.len() + usize::try_from(r.position()).unwrap();
+        let list = read_tlv(&mut r, "t").unwrap();
+        let start = at + list.whole.len() - list.content.len();
+        let range = start..start + list.content.len();
+        CrlEntriesCheck::default()
+            .check(&tbs[range.clone()])
+            .unwrap();
+        let expect = pki.issuing.crl_expect();
+        check_crl_prechecked(&tbs, &expect, range.clone()).unwrap();
+        for wrong in [start + 1..range.end, start..range.end - 1, 0..0] {
+            assert_fails!(
+                check_crl_prechecked(&tbs, &expect, wrong),
+                LintError::Unparsable(_)
+            );
+        }
+    }
+
     #[test]
     fn x509_cert_crl_passes() {
         lint_crl(|_| {}).unwrap();
