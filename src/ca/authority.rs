@@ -492,8 +492,8 @@ impl CertificateAuthority {
             }
             fill(writer);
         };
-        crl_der::build(&frame, &mut fill_all, &|tbs| {
-            lint::check_crl(tbs, &expectations)?;
+        crl_der::build(&frame, &mut fill_all, &|tbs, entries| {
+            lint::check_crl_prechecked(tbs, &expectations, entries)?;
             Ok(issuer.key.try_sign(tbs)?)
         })
     }

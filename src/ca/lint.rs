@@ -1246,7 +1246,31 @@ fn check_ocsp_nocheck(
 /// Checks a to-be-signed CRL (DER TBSCertList) against RFC 5280 §5 and what the CA knows.
 /// Linear in the number of entries, with no allocation per entry.
 pub fn check_crl(tbs_der: &[u8], expected: &CrlExpectations<'_>) -> Result<(), LintError> {
-    let mut r = reader(sequence_content(tbs_der, "TBSCertList")?, "TBSCertList")?;
+    check_crl_entries(tbs_der, expected, None)
+}
+
+/// [`check_crl`] for a TBSCertList whose entries a [`CrlEntriesCheck`] checked as they
+/// were written, into the buffer that now holds `tbs_der` at the same place: `checked`
+/// is where they lie in `tbs_der`. The revokedCertificates found here must be exactly
+/// those bytes (none when the range is empty); everything else is checked as by
+/// [`check_crl`].
+pub fn check_crl_prechecked(
+    tbs_der: &[u8],
+    expected: &CrlExpectations<'_>,
+    checked: std::ops::Range<usize>,
+) -> Result<(), LintError> {
+    check_crl_entries(tbs_der, expected, Some(checked))
+}
+
+fn check_crl_entries(
+    tbs_der: &[u8],
+    expected: &CrlExpectations<'_>,
+    checked: Option<std::ops::Range<usize>>,
+) -> Result<(), LintError> {
+    let content = sequence_content(tbs_der, "TBSCertList")?;
+    // The content runs to the end of the TBSCertList (sequence_content checks it).
+    let content_at = tbs_der.len() - content.len();
+    let mut r = reader(content, "TBSCertList")?;
 
     // RFC 5280 §5.1.2.1: with extensions (always, §5.2), version MUST be present and v2.
     if peek_tag(&r) != Some(Tag::Integer) {
@@ -1272,7 +1296,12 @@ pub fn check_crl(tbs_der: &[u8], expected: &CrlExpectations<'_>) -> Result<(), L
         _ => None,
     };
     let revoked = if peek_tag(&r) == Some(Tag::Sequence) {
-        Some(read_tlv(&mut r, "revokedCertificates")?.content)
+        let at = usize::try_from(r.position()).map_err(bad("revokedCertificates"))?;
+        let tlv = read_tlv(&mut r, "revokedCertificates")?;
+        Some((
+            content_at + at + (tlv.whole.len() - tlv.content.len()),
+            tlv.content,
+        ))
     } else {
         None
     };
@@ -1298,8 +1327,24 @@ pub fn check_crl(tbs_der: &[u8], expected: &CrlExpectations<'_>) -> Result<(), L
             next_update,
         });
     }
-    if let Some(entries) = revoked {
-        check_revoked_entries(entries)?;
+    match (revoked, checked) {
+        (Some((_, entries)), None) => check_revoked_entries(entries)?,
+        (Some((at, entries)), Some(checked)) => {
+            if entries.is_empty() {
+                return Err(LintError::RevokedCertificatesEmpty);
+            }
+            if at != checked.start || entries.len() != checked.len() {
+                return Err(LintError::Unparsable(
+                    "revokedCertificates: not the entries that were checked".into(),
+                ));
+            }
+        }
+        (None, Some(checked)) if !checked.is_empty() => {
+            return Err(LintError::Unparsable(
+                "revokedCertificates: missing, but entries were checked".into(),
+            ));
+        }
+        (None, _) => {}
     }
     check_crl_extensions(extensions, expected)
 }
@@ -1309,39 +1354,69 @@ fn check_revoked_entries(entries: &[u8]) -> Result<(), LintError> {
     if entries.is_empty() {
         return Err(LintError::RevokedCertificatesEmpty);
     }
-    let mut r = reader(entries, "revokedCertificates")?;
-    let mut index = 0usize;
-    while !r.is_finished() {
-        let entry = read_tlv(&mut r, "revoked entry")?;
-        if entry.tag != Tag::Sequence {
-            return Err(LintError::Unparsable(
-                "revoked entry: not a SEQUENCE".into(),
-            ));
-        }
-        let mut e = reader(entry.content, "revoked entry")?;
-        match integer_fault(read_tlv(&mut e, "userCertificate")?, false)? {
-            Some(IntegerFault::NotPositive | IntegerFault::Negative) => {
-                return Err(LintError::CrlEntrySerialNotPositive { index })
+    CrlEntriesCheck::default().check(entries)
+}
+
+/// The checks of a CRL's revoked entries (RFC 5280 §5.1.2.6, §5.3), fed the encoded
+/// entries a run at a time as they are written: a large CRL's entries are then checked
+/// while the store is still being read, and [`check_crl_prechecked`] checks the rest.
+#[derive(Debug, Default)]
+pub struct CrlEntriesCheck {
+    index: usize,
+    /// The last revocationDate and crlEntryExtensions that passed, as encoded: their
+    /// checks depend on those bytes alone, and entries revoked together share them, so
+    /// a repeat need not be decoded again (a million entries spent half the lint there).
+    passed_date: Vec<u8>,
+    passed_extensions: Vec<u8>,
+}
+
+impl CrlEntriesCheck {
+    /// Checks whole RevokedCertificate entries, one after the other, that follow the
+    /// ones checked before.
+    pub fn check(&mut self, entries: &[u8]) -> Result<(), LintError> {
+        let mut r = reader(entries, "revokedCertificates")?;
+        while !r.is_finished() {
+            let index = self.index;
+            let entry = read_tlv(&mut r, "revoked entry")?;
+            if entry.tag != Tag::Sequence {
+                return Err(LintError::Unparsable(
+                    "revoked entry: not a SEQUENCE".into(),
+                ));
             }
-            Some(IntegerFault::TooLong(octets)) => {
-                return Err(LintError::CrlEntrySerialTooLong { index, octets })
+            let mut e = reader(entry.content, "revoked entry")?;
+            match integer_fault(read_tlv(&mut e, "userCertificate")?, false)? {
+                Some(IntegerFault::NotPositive | IntegerFault::Negative) => {
+                    return Err(LintError::CrlEntrySerialNotPositive { index })
+                }
+                Some(IntegerFault::TooLong(octets)) => {
+                    return Err(LintError::CrlEntrySerialTooLong { index, octets })
+                }
+                None => {}
             }
-            None => {}
+            let date = read_tlv(&mut e, "revocationDate")?.whole;
+            if date != self.passed_date.as_slice() {
+                let time = Time::from_der(date).map_err(bad("revocationDate"))?;
+                checked_time(&time, "revocationDate")?;
+                self.passed_date.clear();
+                self.passed_date.extend_from_slice(date);
+            }
+            if !e.is_finished() {
+                let extensions = read_tlv(&mut e, "crlEntryExtensions")?.whole;
+                if extensions != self.passed_extensions.as_slice() {
+                    check_entry_extensions(extensions, index)?;
+                    self.passed_extensions.clear();
+                    self.passed_extensions.extend_from_slice(extensions);
+                }
+            }
+            if !e.is_finished() {
+                return Err(LintError::Unparsable(
+                    "revoked entry: unexpected trailing fields".into(),
+                ));
+            }
+            self.index += 1;
         }
-        let date = Time::decode(&mut e).map_err(bad("revocationDate"))?;
-        checked_time(&date, "revocationDate")?;
-        if !e.is_finished() {
-            let extensions = read_tlv(&mut e, "crlEntryExtensions")?;
-            check_entry_extensions(extensions.whole, index)?;
-        }
-        if !e.is_finished() {
-            return Err(LintError::Unparsable(
-                "revoked entry: unexpected trailing fields".into(),
-            ));
-        }
-        index += 1;
+        Ok(())
     }
-    Ok(())
 }
 
 /// RFC 5280 §5.3: the entry extensions this CA writes are reasonCode and invalidityDate;
@@ -2851,6 +2926,39 @@ mod tests {
             ],
         );
         check_crl(&crl, &pki.issuing.crl_expect()).unwrap();
+    }
+
+    /// The entries checked while they were written must be exactly the TBSCertList's.
+    #[test]
+    fn prechecked_entries_must_be_the_tbs_entries() {
+        let pki = pki();
+        let tbs = rcgen_crl(
+            &pki.issuing,
+            vec![
+                revoked(&[0x01, 0x02], Some(rcgen::RevocationReason::KeyCompromise)),
+                revoked(&[0x03], None),
+            ],
+        );
+        let content = sequence_content(&tbs, "t").unwrap();
+        let mut r = reader(content, "t").unwrap();
+        for _ in 0..5 {
+            read_tlv(&mut r, "t").unwrap();
+        }
+        let at = tbs.len() - content.len() + usize::try_from(r.position()).unwrap();
+        let list = read_tlv(&mut r, "t").unwrap();
+        let start = at + list.whole.len() - list.content.len();
+        let range = start..start + list.content.len();
+        CrlEntriesCheck::default()
+            .check(&tbs[range.clone()])
+            .unwrap();
+        let expect = pki.issuing.crl_expect();
+        check_crl_prechecked(&tbs, &expect, range.clone()).unwrap();
+        for wrong in [start + 1..range.end, start..range.end - 1, 0..0] {
+            assert_fails!(
+                check_crl_prechecked(&tbs, &expect, wrong),
+                LintError::Unparsable(_)
+            );
+        }
     }
 
     #[test]

@@ -230,9 +230,25 @@ pub fn crl_number_floor(this_update: OffsetDateTime) -> u64 {
         .saturating_mul(1000)
 }
 
+/// Entries handed from the scanning thread to the encoding one at a time: large enough
+/// that the channel costs nothing per entry, small enough to stay in cache.
+const BATCH: usize = 4096;
+
+/// Revoked entries in scan order, their serials packed in one buffer.
+#[derive(Default)]
+struct Batch {
+    serials: Vec<u8>,
+    entries: Vec<(usize, crate::store::RevokedEntry)>,
+}
+
 /// Builds and signs issuing CA `id`'s CRL: every revoked, unexpired certificate it
 /// issued, streamed from the store's compact revocation tree into the encoder.
-pub fn build<S: crate::store::CrlSource + ?Sized>(
+///
+/// The entries are encoded and checked on a second thread while this one scans the
+/// store: with a million entries the scan (sled's pages and their keys) takes as long
+/// as the rest together, and a CA host has more than one core. Batches keep the scan order,
+/// and at most a few are in flight, so memory stays that of the CRL itself.
+pub fn build<S: crate::store::CrlSource + Sync + ?Sized>(
     ca: &CertificateAuthority,
     store: &S,
     id: u32,
@@ -247,26 +263,71 @@ pub fn build<S: crate::store::CrlSource + ?Sized>(
     // even after the data directory (and with it the counter) was restored from a backup.
     let number = store.take_number(&issuing_crl_counter(id), crl_number_floor(this_update))?;
     let next_update = this_update + validity;
-    let mut scan_error = None;
-    let (der, entries) = ca.sign_crl(id, number, this_update, next_update, &mut |writer| {
-        let result = store.visit_revoked(&mut |serial, entry| {
+    let (signed, scanned) = std::thread::scope(|scope| {
+        let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Batch>(4);
+        // Emptied batches go back to the scanner, so their buffers are reused.
+        let (empty_tx, empty_rx) = std::sync::mpsc::channel::<Batch>();
+        // The encoder (and signer) is the spawned thread and the scan stays on this one:
+        // sled's many short-lived allocations then stay in this thread's malloc arena
+        // (as before there was a second thread), rather than leaving a second arena
+        // holding tens of MiB it freed.
+        let encoder = scope.spawn(move || {
+            ca.sign_crl(id, number, this_update, next_update, &mut |writer| {
+                for mut batch in full_rx.iter() {
+                    let mut serials = batch.serials.as_slice();
+                    for (len, entry) in &batch.entries {
+                        // The scanner packed exactly these lengths.
+                        let Some((serial, rest)) = serials.split_at_checked(*len) else {
+                            break;
+                        };
+                        serials = rest;
+                        writer.push(
+                            serial,
+                            entry.revoked_at,
+                            Some(entry.reason),
+                            entry.invalidity_date,
+                        );
+                    }
+                    // Checked now, while the scan goes on, rather than all at the end.
+                    writer.check_written();
+                    batch.serials.clear();
+                    batch.entries.clear();
+                    // The scanner may be done; then the buffer is simply dropped.
+                    let _ = empty_tx.send(batch);
+                }
+            })
+            // `full_rx` goes here: a scan still running sees the channel closed when
+            // signing failed before taking every entry.
+        });
+        let mut batch = Batch::default();
+        // Set when the encoder stopped listening (signing failed): the scan then only
+        // runs out.
+        let mut stopped = false;
+        let scanned = store.visit_revoked(&mut |serial, entry| {
             // RFC 5280 §3.3: an entry may be removed once the certificate has expired.
-            if entry.issuer == id && entry.not_after >= now {
-                writer.push(
-                    serial,
-                    entry.revoked_at,
-                    Some(entry.reason),
-                    entry.invalidity_date,
-                );
+            if stopped || entry.issuer != id || entry.not_after < now {
+                return;
+            }
+            batch.entries.push((serial.len(), entry));
+            batch.serials.extend_from_slice(serial);
+            if batch.entries.len() >= BATCH {
+                let next = empty_rx.try_recv().unwrap_or_default();
+                stopped = full_tx.send(std::mem::replace(&mut batch, next)).is_err();
             }
         });
-        if let Err(e) = result {
-            scan_error = Some(e);
+        if !batch.entries.is_empty() && !stopped {
+            // A closed channel means the encoder failed, which it reports.
+            let _ = full_tx.send(batch);
         }
-    })?;
-    if let Some(e) = scan_error {
-        return Err(e.into());
-    }
+        // Ends the encoder's loop: every entry was sent.
+        drop(full_tx);
+        let signed = encoder
+            .join()
+            .unwrap_or_else(|_| Err(crate::ca::CaError::Build("the CRL encoder panicked".into())));
+        (signed, scanned)
+    });
+    let (der, entries) = signed?;
+    scanned?;
     Ok(PublishedCrl {
         der: Arc::new(der),
         number,
