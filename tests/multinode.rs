@@ -375,6 +375,18 @@ fn a_node_without_its_database_serves_what_it_can_prove_and_recovers() {
 
     cluster.pg_ctl("pause");
     cases.case(
+        "database down: the node says it no longer hears other nodes",
+        || {
+            let took = within(Duration::from_secs(10), || {
+                server.metric("paypki_database_notifications_connected") == Some(0.0)
+            });
+            assert!(
+                took.is_some(),
+                "the notification connection still counts as up"
+            );
+        },
+    );
+    cases.case(
         "database down: a cached OCSP answer is still served (within its validity)",
         || {
             assert_eq!(ocsp_status(&server, &issuing, &chain, &carol.cert), "good");
@@ -418,6 +430,13 @@ fn a_node_without_its_database_serves_what_it_can_prove_and_recovers() {
             server.get("/healthz").status == 200
         });
         assert!(took.is_some(), "/healthz did not recover\n{}", server.log());
+        let heard = within(Duration::from_secs(10), || {
+            server.metric("paypki_database_notifications_connected") == Some(1.0)
+        });
+        assert!(
+            heard.is_some(),
+            "the notification connection did not come back"
+        );
         let response = server.post_json("/v1/enroll", &json!({ "token": token, "csr": csr }));
         response.assert_status(201, "enroll after the database returned");
         assert_eq!(ocsp_status(&server, &issuing, &chain, &carol.cert), "good");
@@ -438,6 +457,20 @@ fn a_server_refuses_a_database_without_the_schema_and_names_the_command() {
     let text = output.stderr_text();
     assert!(text.contains("paypki db migrate"), "{text}");
     assert!(!text.contains("password"), "{text}");
+    // `init` on a database that holds another CA's records is refused, naming why.
+    let first = TestCa::on_postgres();
+    let url = first.database.as_ref().unwrap().url.clone();
+    let second = TestCa::uninitialized();
+    let refused = second.paypki_env(&["init"], &[("PAYPKI_DATABASE_URL", &url)]);
+    refused.assert_failure("init on a database that holds a CA");
+    assert!(
+        refused
+            .stderr_text()
+            .contains("already holds a CA's records"),
+        "{}",
+        refused.describe()
+    );
+    assert!(!second.root_cert().exists(), "init created a CA anyway");
     // Once migrated (empty), `db status` says so and a server would start.
     ca.paypki_env(
         &["db", "migrate"],
