@@ -485,10 +485,6 @@ pub trait Store:
     fn subscribe(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<StoreNotice>> {
         None
     }
-    /// Whether the database answers now (for `/healthz`).
-    fn reachable(&self) -> bool {
-        true
-    }
     /// A data directory from before officers existed has one admin credential hash and
     /// no officer: it becomes officer `admin`, with every role (the powers the
     /// credential had), flagged legacy so that the old `ppa_…` credential keeps working.

@@ -258,18 +258,6 @@ impl super::Store for PgStore {
         }
         Some(rx)
     }
-    fn reachable(&self) -> bool {
-        self.run(|db| async move {
-            let probe = async {
-                let client = db.client().await?;
-                query(&client, "SELECT 1", &[]).await
-            };
-            tokio::time::timeout(Duration::from_secs(1), probe)
-                .await
-                .map_err(|_| StoreError::Unavailable("timed out".into()))?
-        })
-        .is_ok()
-    }
 }
 
 /// One query parameter, owned (the work runs on another thread).
