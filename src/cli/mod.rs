@@ -16,6 +16,7 @@ mod responder;
 mod revocation;
 mod serve;
 mod token;
+mod transparency;
 mod verify;
 
 use std::path::PathBuf;
@@ -128,6 +129,10 @@ pub enum Command {
     /// between sled and PostgreSQL.
     #[command(subcommand)]
     Db(db::DbCommand),
+    /// The issuance transparency log: monitor it for certificates issued in an
+    /// organization's name.
+    #[command(subcommand)]
+    Transparency(transparency::TransparencyCommand),
 }
 
 /// A failed command: the message is for the person at the terminal.
@@ -210,6 +215,7 @@ impl Cli {
             Command::Officer(command) => officer::run(&context, command),
             Command::Approval(command) => approval::run(&context, command),
             Command::Db(command) => db::run(&context, command),
+            Command::Transparency(command) => transparency::run(&context, command),
         }
     }
 }

@@ -56,6 +56,10 @@ use super::typed_body;
         super::admin::resume_participant,
         super::admin::terminate_participant,
         super::events::revocations,
+        super::transparency::sth,
+        super::transparency::proof,
+        super::transparency::consistency,
+        super::transparency::entries,
         super::ops::healthz,
         super::ops::metrics,
         openapi_json,
@@ -69,6 +73,7 @@ use super::typed_body;
         (name = "status", description = "OCSP and CRLs for relying parties"),
         (name = "verification", description = "Signature verification and chain validation for payment components"),
         (name = "admin", description = "Officer endpoints (Authorization: Bearer <officer credential>); each needs a role, else 403"),
+        (name = "transparency", description = "The issuance transparency log (RFC 9162 Merkle tree): signed tree heads, proofs, entries"),
         (name = "operations", description = "Health, metrics and this document"),
     )
 )]

@@ -12,7 +12,7 @@ use crate::store::transparency::{
 };
 use crate::store::{CertificateRecord, StoreError, TransparencyStore};
 use crate::transparency::entry::{millis, LogEntry};
-use crate::transparency::tree::{leaf_hash, node_hash, Hash};
+use crate::transparency::tree::{leaf_hash, node_hash, Frontier, Hash};
 
 /// `meta` key set once every certificate and revocation of the database is in the log.
 const COMPLETE_KEY: &str = "tlog_complete";
@@ -88,6 +88,83 @@ impl Head {
         }
         self.log_size = index + 1;
         Ok(index)
+    }
+}
+
+impl Head {
+    /// Appends many entries at once (a catch-up, a copy): the compact range of the tree
+    /// is read once, the new nodes are computed in memory ([`Frontier`]) and every row
+    /// is written with one statement per table. Returns the index of the first.
+    pub(super) async fn log_bulk<C: GenericClient>(
+        &mut self,
+        tx: &C,
+        entries: Vec<(Vec<u8>, LogEntry)>,
+    ) -> Result<u64, StoreError> {
+        let first = self.log_size;
+        // The compact range of the current tree: one stored node per set bit of its size.
+        let mut wanted: Vec<(i16, i64)> = Vec::new();
+        let mut start = 0u64;
+        for level in (0..64u8).rev() {
+            if first >> level & 1 == 1 {
+                wanted.push((i16::from(level), signed(start >> level)?));
+                start += 1u64 << level;
+            }
+        }
+        let mut hashes = Vec::with_capacity(wanted.len());
+        for (level, index) in &wanted {
+            let rows = query(
+                tx,
+                "SELECT hash FROM tlog_nodes WHERE level = $1 AND idx = $2",
+                &[Param::I16(*level), Param::I64(*index)],
+            )
+            .await?;
+            let row = rows
+                .first()
+                .ok_or_else(|| StoreError::Corrupt("a transparency log node is missing".into()))?;
+            hashes.push(hash_of(get(row, 0)?)?);
+        }
+        let mut frontier = Frontier::from_parts(first, hashes)
+            .ok_or_else(|| StoreError::Corrupt("the transparency log's compact range".into()))?;
+        let (mut idx, mut serials, mut kinds, mut leaves, mut bodies) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut levels, mut node_idx, mut node_hashes) = (Vec::new(), Vec::new(), Vec::new());
+        for (serial, entry) in entries {
+            let encoded = entry.encode();
+            let leaf = leaf_hash(&encoded);
+            idx.push(signed(frontier.size())?);
+            for (level, index, hash) in frontier.append(leaf) {
+                levels.push(i16::from(level));
+                node_idx.push(signed(index)?);
+                node_hashes.push(hash.to_vec());
+            }
+            serials.push(serial);
+            kinds.push(i16::from(kind_code(&entry)));
+            leaves.push(leaf.to_vec());
+            bodies.push(encoded);
+        }
+        let statement = tx
+            .prepare_cached(
+                "INSERT INTO tlog_entries (idx, serial, kind, leaf_hash, entry)
+                 SELECT * FROM unnest($1::int8[], $2::bytea[], $3::int2[], $4::bytea[],
+                                      $5::bytea[])",
+            )
+            .await
+            .map_err(pg)?;
+        tx.execute(&statement, &[&idx, &serials, &kinds, &leaves, &bodies])
+            .await
+            .map_err(pg)?;
+        let statement = tx
+            .prepare_cached(
+                "INSERT INTO tlog_nodes (level, idx, hash)
+                 SELECT * FROM unnest($1::int2[], $2::int8[], $3::bytea[])",
+            )
+            .await
+            .map_err(pg)?;
+        tx.execute(&statement, &[&levels, &node_idx, &node_hashes])
+            .await
+            .map_err(pg)?;
+        self.log_size = frontier.size();
+        Ok(first)
     }
 }
 
@@ -230,6 +307,7 @@ impl PgStore {
                 let mut client = db.client().await?;
                 let tx = client.transaction().await.map_err(pg)?;
                 let mut head = Head::lock(&tx).await?;
+                let mut batch = Vec::with_capacity(chunk.len());
                 for (_, order, serial) in chunk {
                     let kind: i16 = if order == 0 { 1 } else { 2 };
                     let present = query(
@@ -272,8 +350,9 @@ impl PgStore {
                             )
                         }
                     };
-                    head.log(&tx, &serial, &entry).await?;
+                    batch.push((serial, entry));
                 }
+                head.log_bulk(&tx, batch).await?;
                 head.store(&tx).await?;
                 tx.commit().await.map_err(pg)
             })?;
@@ -327,13 +406,20 @@ impl PgStore {
             let mut client = db.client().await?;
             let tx = client.transaction().await.map_err(pg)?;
             let mut head = Head::lock(&tx).await?;
-            for (index, serial, entry) in decoded {
-                if head.log(&tx, &serial, &entry).await? != index {
-                    return Err(StoreError::Corrupt(
-                        "copied log entries do not continue the log".into(),
-                    ));
-                }
+            let continues = decoded
+                .iter()
+                .zip(head.log_size..)
+                .all(|((index, _, _), next)| *index == next);
+            if !continues {
+                return Err(StoreError::Corrupt(
+                    "copied log entries do not continue the log".into(),
+                ));
             }
+            let entries = decoded
+                .into_iter()
+                .map(|(_, serial, entry)| (serial, entry))
+                .collect();
+            head.log_bulk(&tx, entries).await?;
             head.store(&tx).await?;
             tx.commit().await.map_err(pg)
         })
