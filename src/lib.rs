@@ -21,5 +21,6 @@ pub mod ocsp;
 pub mod ra;
 pub mod signature;
 pub mod store;
+pub mod tsp;
 pub mod verify;
 pub mod wire;
