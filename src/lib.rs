@@ -22,5 +22,6 @@ pub mod ra;
 pub mod signature;
 pub mod store;
 pub mod transparency;
+pub mod tsp;
 pub mod verify;
 pub mod wire;

@@ -410,6 +410,25 @@ impl Ctx<'_> {
         read_bytes(&out)
     }
 
+    /// A DER TimeStampReq (SHA-256, certReq, a nonce) made by OpenSSL.
+    fn timestamp_query(&mut self) -> Vec<u8> {
+        let data = self.file("to-timestamp.txt");
+        std::fs::write(&data, b"an order to time-stamp").unwrap();
+        let out = self.file("request.tsq");
+        openssl(&[
+            "ts",
+            "-query",
+            "-data",
+            data.to_str().unwrap(),
+            "-sha256",
+            "-cert",
+            "-out",
+            out.to_str().unwrap(),
+        ])
+        .assert_success("openssl ts -query");
+        read_bytes(&out)
+    }
+
     /// A root CRL signed as on the offline root machine, numbered after the published one.
     fn offline_root_crl(&mut self) -> Vec<u8> {
         let offline = self.file("offline");
@@ -641,6 +660,21 @@ fn operations() -> Vec<Operation> {
                     .body("application/ocsp-request", b"not DER".to_vec())
                     .expect("not DER: malformedRequest", 200)
                     .unchecked(),
+            ]
+        }),
+        op("POST", "/tsa", |cx| {
+            let request = cx.timestamp_query();
+            vec![
+                post("/tsa")
+                    .body("application/timestamp-query", request.clone())
+                    .expect("a token", 200),
+                post("/tsa")
+                    .body("application/timestamp-query", b"not DER".to_vec())
+                    .expect("not DER: a rejection with badDataFormat", 200)
+                    .unchecked(),
+                post("/tsa")
+                    .body("application/octet-stream", request)
+                    .expect("another Content-Type", 415),
             ]
         }),
         op("GET", "/ocsp/{request}", |cx| {

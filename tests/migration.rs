@@ -288,3 +288,59 @@ fn a_data_directory_from_the_first_version_keeps_working() {
     ca.paypki(&["audit", "verify"])
         .assert_success("the old audit chain continues unbroken");
 }
+
+/// A data directory from before the time-stamping authority gets one on first start
+/// (issued by its active issuing CA), and `POST /tsa` answers with it.
+#[test]
+fn an_old_data_directory_gets_a_tsa_on_first_start() {
+    let ca = legacy_ca();
+    let tsa_cert = ca.data_dir().join("certs/tsa.crt.pem");
+    let tsa_key = ca.data_dir().join("keys/tsa.key.pem");
+    assert!(!tsa_cert.exists() && !tsa_key.exists());
+    let server = TestServer::start(&ca);
+    assert!(tsa_cert.is_file(), "serve made no TSA certificate");
+    let mode = std::fs::metadata(&tsa_key).unwrap().permissions();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+        0o600,
+        "the TSA key file must be private"
+    );
+    let data = ca.path("order.txt");
+    std::fs::write(&data, b"an order").unwrap();
+    let request = ca.path("request.tsq");
+    openssl(&[
+        "ts",
+        "-query",
+        "-data",
+        data.to_str().unwrap(),
+        "-sha256",
+        "-cert",
+        "-out",
+        request.to_str().unwrap(),
+    ]);
+    let reply = server.post_bytes(
+        "/tsa",
+        Some("application/timestamp-query"),
+        &read_bytes(&request),
+    );
+    reply.assert_status(200, "POST /tsa on an old data directory");
+    let reply_path = ca.path("reply.tsr");
+    std::fs::write(&reply_path, &reply.body).unwrap();
+    openssl(&[
+        "ts",
+        "-verify",
+        "-data",
+        data.to_str().unwrap(),
+        "-in",
+        reply_path.to_str().unwrap(),
+        "-CAfile",
+        ca.root_cert().to_str().unwrap(),
+    ]);
+    server.stop();
+    // The TSA made at first start is kept, and `keys list` shows it.
+    let before = read_text(&tsa_cert);
+    let keys = ca.paypki(&["keys", "list"]);
+    keys.assert_success("paypki keys list");
+    assert!(keys.stdout_text().contains("tsa"), "{}", keys.stdout_text());
+    assert_eq!(read_text(&tsa_cert), before);
+}

@@ -15,6 +15,7 @@ pub mod remote;
 mod responder;
 mod revocation;
 mod serve;
+mod timestamp;
 mod token;
 mod transparency;
 mod verify;
@@ -103,6 +104,12 @@ pub enum Command {
     /// input, or a request the server refused; 3 no answer (unreachable, time-out, 429,
     /// 5xx): try again later, and never read 3 as "not valid".
     Verify(verify::VerifyArgs),
+    /// Get an RFC 3161 timestamp token for a file from a paypki TSA, check it, and write
+    /// the DER TimeStampResp (FILE.tsr, as `openssl ts -reply` writes it).
+    ///
+    /// Exit status: 0 written; 1 refused by the TSA or a reply that does not check out;
+    /// 2 bad arguments or input; 3 no answer (unreachable, time-out, 429, 5xx).
+    Timestamp(timestamp::TimestampArgs),
     /// List issued certificates.
     List(admin::ListArgs),
     /// Show one certificate: subject, SANs, role, validity, status, fingerprints, extensions.
@@ -204,6 +211,7 @@ impl Cli {
             Command::Unhold(args) => revocation::unhold(&context, args),
             Command::Crl(args) => revocation::crl(&context, args),
             Command::Verify(args) => verify::run(&context, args),
+            Command::Timestamp(args) => timestamp::run(&context, args),
             Command::Responder(command) => responder::run(&context, command),
             Command::Credential(command) => responder::credential(&context, command),
             Command::List(args) => admin::list(&context, args),

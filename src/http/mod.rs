@@ -17,6 +17,7 @@ pub mod problem;
 pub mod server;
 mod status;
 mod transparency;
+pub mod tsa;
 pub mod verify;
 
 use std::net::{IpAddr, SocketAddr};
@@ -317,6 +318,7 @@ pub(crate) const ROUTES: &[&str] = &[
     "/crl/issuing.crl",
     "/crl/root.crl",
     "/crl/{file}",
+    "/tsa",
     "/v1/admin/crls/root",
     "/v1/admin/tokens",
     "/v1/admin/tokens/batch",
@@ -381,6 +383,7 @@ pub fn router(state: Arc<AppState>, settings: &HttpSettings) -> Router {
         .route("/crl/issuing.crl", get(status::issuing_crl))
         .route("/crl/root.crl", get(status::root_crl))
         .route("/crl/{file}", get(status::crl_file))
+        .route("/tsa", post(tsa::timestamp))
         .route("/v1/admin/crls/root", post(admin::publish_root_crl))
         .route("/v1/admin/tokens", post(admin::create_token))
         .route(

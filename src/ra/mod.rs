@@ -8,6 +8,7 @@ pub mod enrollment;
 pub mod officers;
 pub mod participants;
 pub mod policy;
+pub mod timestamp;
 
 use std::sync::Arc;
 
