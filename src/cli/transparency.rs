@@ -303,8 +303,10 @@ fn monitor(base: &ClientUrl, args: &MonitorArgs) -> Result<(), CliError> {
             if sth.tree_size == state.sth.tree_size {
                 if new_root != old_root {
                     return Err(alert(format!(
-                        "two different trees of {} entries were signed (root {} before, {} now)",
-                        sth.tree_size, state.sth.root_hash, sth.root_hash
+                        "the tree head of {} entries (root {}) is NOT CONSISTENT with the one \
+                         of {} entries seen before (root {}): two different trees of one size \
+                         were signed",
+                        sth.tree_size, sth.root_hash, state.sth.tree_size, state.sth.root_hash
                     )));
                 }
             } else if state.sth.tree_size > 0 {

@@ -98,7 +98,8 @@ pub(crate) struct EntriesView {
 pub(crate) type HeadSigner<'a> = dyn Fn(&[u8; 32]) -> Result<Vec<u8>, Problem> + 'a;
 
 /// The newest signed tree head, kept so that heads are signed only when the tree grew,
-/// and then at most once per [`TreeHeads::MIN_INTERVAL`].
+/// and then at most once per [`TreeHeads::MIN_INTERVAL`] (a caller arriving sooner waits
+/// for the rest of the interval: heads are rate-bounded, never stale).
 #[derive(Debug, Default)]
 pub(crate) struct TreeHeads {
     cached: Mutex<Option<(SthView, Instant)>>,
@@ -109,9 +110,10 @@ impl TreeHeads {
     /// TSA sign a head per certificate.
     pub(crate) const MIN_INTERVAL: Duration = Duration::from_secs(1);
 
-    /// The newest head: the cached one while the tree has not grown (or was signed less
-    /// than [`TreeHeads::MIN_INTERVAL`] ago), else a new one signed by `sign` (given
-    /// SHA-256 of the `TreeHeadDataV2` bytes, it returns a DER TimeStampToken).
+    /// The newest head: the cached one while the tree has not grown, else a new one
+    /// signed by `sign` (given SHA-256 of the `TreeHeadDataV2` bytes, it returns a DER
+    /// TimeStampToken), at least [`TreeHeads::MIN_INTERVAL`] after the previous one. It
+    /// runs on a blocking thread (it may wait for the interval).
     pub(crate) fn latest(
         &self,
         store: &dyn TransparencyStore,
@@ -123,10 +125,17 @@ impl TreeHeads {
             .map_err(|_| Problem::internal(&"the tree head cache lock was poisoned"))?;
         let size = store.log_size()?;
         if let Some((view, at)) = cached.as_ref() {
-            if view.tree_size == size || at.elapsed() < Self::MIN_INTERVAL {
+            if view.tree_size == size {
                 return Ok(view.clone());
             }
+            // The log grew: a new head, but not before the interval is over. Callers
+            // meanwhile wait on the lock and then find the new head, so a head always
+            // covers what was committed before it was asked for.
+            if let Some(rest) = Self::MIN_INTERVAL.checked_sub(at.elapsed()) {
+                std::thread::sleep(rest);
+            }
         }
+        let size = store.log_size()?;
         let head = TreeHead {
             timestamp: crate::transparency::entry::millis(time::OffsetDateTime::now_utc()),
             tree_size: size,
@@ -331,7 +340,7 @@ fn entry_view(index: u64, bytes: &[u8]) -> EntryView {
 /// The newest signed tree head.
 #[utoipa::path(get, path = "/v1/transparency/sth", tag = "transparency",
     responses(
-        (status = 200, description = "The newest signed tree head (re-signed at most once a second, and only when the log grew)", body = SthView),
+        (status = 200, description = "The newest signed tree head, covering every entry committed before the request (re-signed only when the log grew, at most once a second: a request may wait up to a second)", body = SthView),
         (status = 503, description = "The TSA key is unavailable (unavailable)", body = Problem),
     ))]
 pub(crate) async fn sth(
