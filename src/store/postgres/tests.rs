@@ -938,7 +938,10 @@ fn an_unmigrated_database_is_refused_until_migrated() {
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
-    assert_eq!(applied.concat(), vec![(1, "initial".to_string())]);
+    assert_eq!(
+        applied.concat(),
+        vec![(1, "initial".to_string()), (2, "transparency".to_string())]
+    );
     assert_eq!(
         PgStore::schema_version(&db.url).unwrap(),
         (Some(LATEST_SCHEMA), LATEST_SCHEMA)
