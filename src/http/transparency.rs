@@ -370,3 +370,59 @@ impl AppState {
 
 // The page limit the document states.
 const _: () = assert!(MAX_PAGE == 256);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Role;
+    use crate::store::tests::record;
+    use crate::store::{AuditEvent, CertificateStore, SledStore};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn heads_are_signed_when_the_log_grew_and_always_cover_it() {
+        let store = SledStore::temporary().unwrap();
+        let issue = |serial: &str| {
+            store
+                .record_issued(
+                    &record(serial, Role::Bank, 30),
+                    AuditEvent::new("issue", "t"),
+                )
+                .unwrap();
+        };
+        issue("01");
+        issue("02");
+        let signed = AtomicUsize::new(0);
+        let sign = |digest: &[u8; 32]| {
+            signed.fetch_add(1, Ordering::SeqCst);
+            Ok(digest.to_vec())
+        };
+        let heads = TreeHeads::default();
+        let first = heads.latest(&store, &sign).unwrap();
+        assert_eq!(first.tree_size, 2);
+        // The "token" here is the digest itself: it is SHA-256 of TreeHeadDataV2.
+        let head = TreeHead {
+            timestamp: first.timestamp,
+            tree_size: 2,
+            root_hash: crate::transparency::root_at(&store, 2).unwrap(),
+        };
+        assert_eq!(first.signature, b64(&head.signing_digest()));
+        assert_eq!(first.root_hash, b64(&head.root_hash));
+        // Unchanged log: the cached head, not signed again.
+        assert_eq!(
+            heads.latest(&store, &sign).unwrap().timestamp,
+            first.timestamp
+        );
+        assert_eq!(signed.load(Ordering::SeqCst), 1);
+        // Grown right after: a new head (after the interval), covering the new entry.
+        issue("03");
+        let second = heads.latest(&store, &sign).unwrap();
+        assert_eq!(second.tree_size, 3);
+        assert_eq!(signed.load(Ordering::SeqCst), 2);
+        // A failed signature is an error, and nothing is cached.
+        issue("04");
+        let refused = |_: &[u8; 32]| Err(Problem::unavailable("the TSA key is gone"));
+        assert!(heads.latest(&store, &refused).is_err());
+        assert_eq!(heads.latest(&store, &sign).unwrap().tree_size, 4);
+    }
+}
