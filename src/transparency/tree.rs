@@ -659,6 +659,16 @@ mod tests {
             "{}",
             recorder.wanted.len()
         );
+        // At a million leaves (and at 2^40) too: a proof and a head read a few dozen
+        // stored nodes, whatever the size.
+        for size in [1_000_000u64, 1_000_001, (1 << 40) - 3] {
+            let mut big = NodeRecorder::default();
+            let _ = inclusion_proof(&mut big, size / 3, size).unwrap();
+            let _ = consistency_proof(&mut big, size / 2 + 1, size).unwrap();
+            let _ = root(&mut big, size).unwrap();
+            let log2 = 64 - size.leading_zeros() as usize;
+            assert!(big.wanted.len() <= 4 * log2, "{size}: {}", big.wanted.len());
+        }
         let mut fetched = FetchedNodes::default();
         for (level, index) in recorder.wanted {
             fetched
