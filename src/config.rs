@@ -3,8 +3,11 @@
 //! ```text
 //! ca-data/
 //!   ca.toml              settings written by `init` (base URL, names, key algorithm)
-//!   keys/                0700; root.key.pem, issuing.key.pem, ocsp.key.pem (0600, PKCS#8)
-//!   certs/               root.crt.pem, issuing.crt.pem, ocsp.crt.pem
+//!   keys/                0700; root.key.pem, issuing.key.pem, ocsp.key.pem, tsa.key.pem
+//!                        (0600, PKCS#8)
+//!   certs/               root.crt.pem, issuing.crt.pem, ocsp.crt.pem, tsa.crt.pem (the
+//!                        time-stamping authority; made on first start in data
+//!                        directories from before it existed)
 //!   db/                  the sled database (certificates, tokens, audit trail)
 //!   admin.token          0600; the admin credential, for the CLI while `serve` runs
 //!   server.json          written by `serve`: where the running server listens
@@ -14,7 +17,7 @@
 //! ```
 //!
 //! Issuing CA 1 keeps the file and URL names of the first version (`issuing`, `ocsp`,
-//! `/crl/issuing.crl`); CA n > 1 uses `issuing-n`, `ocsp-n`, `/crl/issuing-n.crl`.
+//! `/crl/issuing.crl`); CA n > 1 uses `issuing-n`, `ocsp-n`, `tsa-n`, `/crl/issuing-n.crl`.
 
 use std::path::{Path, PathBuf};
 
@@ -91,7 +94,15 @@ impl DataDir {
     pub fn responder_key_file(&self, id: u32) -> PathBuf {
         self.key_file(&responder_name(id))
     }
-    /// A CA key file (`root`, `issuing`, `ocsp`).
+    /// The certificate file of issuing CA `id`'s time-stamping authority (RFC 3161).
+    pub fn tsa_cert_file(&self, id: u32) -> PathBuf {
+        self.cert_file(&tsa_name(id))
+    }
+    /// The key file of issuing CA `id`'s time-stamping authority.
+    pub fn tsa_key_file(&self, id: u32) -> PathBuf {
+        self.key_file(&tsa_name(id))
+    }
+    /// A CA key file (`root`, `issuing`, `ocsp`, `tsa`).
     pub fn key_file(&self, name: &str) -> PathBuf {
         self.keys_dir().join(format!("{name}.key.pem"))
     }
@@ -160,6 +171,15 @@ pub fn responder_name(id: u32) -> String {
         "ocsp".into()
     } else {
         format!("ocsp-{id}")
+    }
+}
+
+/// File stem of issuing CA `id`'s time-stamping authority: `tsa`, then `tsa-2`, ….
+pub fn tsa_name(id: u32) -> String {
+    if id <= 1 {
+        "tsa".into()
+    } else {
+        format!("tsa-{id}")
     }
 }
 

@@ -215,6 +215,34 @@ fn a_data_directory_from_the_first_version_keeps_working() {
         "{parsed}"
     );
 
+    // The transparency log took the old certificates and revocation once, at the first
+    // start: the two certificates (in issuance order), then the revocation.
+    let head = server.get("/v1/transparency/sth");
+    head.assert_status(200, "GET /v1/transparency/sth of an old data directory");
+    assert_eq!(head.json()["tree_size"], 3, "{}", head.describe());
+    let entries = server.get("/v1/transparency/entries?start=0&end=3").json();
+    let logged: Vec<(&str, &str)> = entries["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["type"].as_str().unwrap(), e["serial"].as_str().unwrap()))
+        .collect();
+    let certificates: Vec<&str> = logged
+        .iter()
+        .filter(|(kind, _)| *kind == "certificate")
+        .map(|(_, serial)| *serial)
+        .collect();
+    assert_eq!(certificates.len(), 2, "{entries}");
+    assert!(
+        certificates.contains(&kept_serial.as_str())
+            && certificates.contains(&revoked_serial.as_str())
+    );
+    assert_eq!(
+        logged[2],
+        ("revocation", revoked_serial.as_str()),
+        "{entries}"
+    );
+
     // New enrollments come from the old issuing CA 1 and are recorded with it.
     let token = server.create_token(
         "merchant",
@@ -225,6 +253,11 @@ fn a_data_directory_from_the_first_version_keeps_working() {
     let (new_serial, _) = server.enroll_cli(&token, "ecdsa-p256", "new");
     let record = server.get(&format!("/v1/certificates/{new_serial}"));
     assert_eq!(record.json()["issuer"], 1, "{}", record.describe());
+    let proof = server.get(&format!(
+        "/v1/transparency/proof?serial={new_serial}&tree_size=4"
+    ));
+    proof.assert_status(200, "the new certificate's proof");
+    assert_eq!(proof.json()["leaf_index"], 3, "{}", proof.describe());
     server.stop();
 
     // The old directory rolls over like a new one: CA 2 issues, CA 1 keeps answering.
@@ -254,4 +287,60 @@ fn a_data_directory_from_the_first_version_keeps_working() {
     server.stop();
     ca.paypki(&["audit", "verify"])
         .assert_success("the old audit chain continues unbroken");
+}
+
+/// A data directory from before the time-stamping authority gets one on first start
+/// (issued by its active issuing CA), and `POST /tsa` answers with it.
+#[test]
+fn an_old_data_directory_gets_a_tsa_on_first_start() {
+    let ca = legacy_ca();
+    let tsa_cert = ca.data_dir().join("certs/tsa.crt.pem");
+    let tsa_key = ca.data_dir().join("keys/tsa.key.pem");
+    assert!(!tsa_cert.exists() && !tsa_key.exists());
+    let server = TestServer::start(&ca);
+    assert!(tsa_cert.is_file(), "serve made no TSA certificate");
+    let mode = std::fs::metadata(&tsa_key).unwrap().permissions();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+        0o600,
+        "the TSA key file must be private"
+    );
+    let data = ca.path("order.txt");
+    std::fs::write(&data, b"an order").unwrap();
+    let request = ca.path("request.tsq");
+    openssl(&[
+        "ts",
+        "-query",
+        "-data",
+        data.to_str().unwrap(),
+        "-sha256",
+        "-cert",
+        "-out",
+        request.to_str().unwrap(),
+    ]);
+    let reply = server.post_bytes(
+        "/tsa",
+        Some("application/timestamp-query"),
+        &read_bytes(&request),
+    );
+    reply.assert_status(200, "POST /tsa on an old data directory");
+    let reply_path = ca.path("reply.tsr");
+    std::fs::write(&reply_path, &reply.body).unwrap();
+    openssl(&[
+        "ts",
+        "-verify",
+        "-data",
+        data.to_str().unwrap(),
+        "-in",
+        reply_path.to_str().unwrap(),
+        "-CAfile",
+        ca.root_cert().to_str().unwrap(),
+    ]);
+    server.stop();
+    // The TSA made at first start is kept, and `keys list` shows it.
+    let before = read_text(&tsa_cert);
+    let keys = ca.paypki(&["keys", "list"]);
+    keys.assert_success("paypki keys list");
+    assert!(keys.stdout_text().contains("tsa"), "{}", keys.stdout_text());
+    assert_eq!(read_text(&tsa_cert), before);
 }

@@ -764,18 +764,29 @@ fn existing_token_keys_a_root_on_its_own_token_rollover_and_responder_renewal() 
             ),
             ("issuing".into(), "pkcs11".into(), "matches".into()),
             ("ocsp".into(), "pkcs11".into(), "matches".into()),
+            ("tsa".into(), "pkcs11".into(), "matches".into()),
             ("issuing-2".into(), "pkcs11".into(), "matches".into()),
             ("ocsp-2".into(), "pkcs11".into(), "matches".into()),
+            ("tsa-2".into(), "pkcs11".into(), "matches".into()),
         ],
         "{listed:#}"
     );
-    // The renewed responder and the new CA's keys were made on the token.
+    // The renewed responder and the new CA's keys (and both TSAs') were made on the
+    // token.
     let on_token: Vec<String> = hsm
         .private_keys("paypki")
         .into_iter()
         .map(|(l, _)| l)
         .collect();
-    assert_eq!(on_token.len(), 5, "{on_token:?}");
+    assert_eq!(on_token.len(), 7, "{on_token:?}");
+    assert_eq!(
+        on_token
+            .iter()
+            .filter(|l| l.starts_with("paypki-tsa"))
+            .count(),
+        2,
+        "{on_token:?}"
+    );
     assert!(
         on_token
             .iter()

@@ -187,6 +187,8 @@ pub struct IssuingCa {
     responder_key: CaKey,
     responder_signature_algorithm: Vec<u8>,
     revoked_responders: Vec<CaRevocation>,
+    /// Its time-stamping authority; every issuing CA made or loaded as active has one.
+    pub(super) tsa: Option<super::tsa::Tsa>,
 }
 
 impl std::fmt::Debug for IssuingCa {
@@ -227,6 +229,14 @@ impl IssuingCa {
     pub fn responder_key(&self) -> &CaKey {
         &self.responder_key
     }
+    /// Its time-stamping authority's certificate, if it has one.
+    pub fn tsa_certificate(&self) -> Option<&CaCertificate> {
+        self.tsa.as_ref().map(|tsa| tsa.certificate())
+    }
+    /// Its time-stamping authority's key, if it has one.
+    pub fn tsa_key(&self) -> Option<&CaKey> {
+        self.tsa.as_ref().map(|tsa| tsa.key())
+    }
 }
 
 /// The loaded CA: certificates, keys and settings.
@@ -236,7 +246,7 @@ pub struct CertificateAuthority {
     issuers: Vec<IssuingCa>,
     /// Issuing CAs the published root CRL lists (and those the registry marks revoked).
     revoked_issuers: RwLock<HashMap<u32, IssuerRevocation>>,
-    clock: crate::clock::SharedClock,
+    pub(super) clock: crate::clock::SharedClock,
 }
 
 impl std::fmt::Debug for CertificateAuthority {
@@ -274,6 +284,14 @@ impl CertificateAuthority {
         let registry = Registry::load(dir)?;
         let mut issuers = Vec::with_capacity(registry.issuers.len());
         let mut revoked_issuers = HashMap::new();
+        // The issuing CA that signs gets a TSA if it has none (a data directory from
+        // before TSAs existed); the others keep what they have.
+        let signing_id = registry
+            .issuers
+            .iter()
+            .rev()
+            .find(|e| e.state == CaState::Active && e.revocation.is_none())
+            .map(|e| e.id);
         for entry in &registry.issuers {
             let certificate = CaCertificate::read(&dir.issuing_cert_file(entry.id))?;
             let key = super::open_ca_key(
@@ -289,6 +307,19 @@ impl CertificateAuthority {
                 passphrase,
                 &crate::config::responder_name(entry.id),
             )?;
+            let tsa = if Some(entry.id) == signing_id {
+                Some(super::tsa::open_or_create(
+                    dir,
+                    &settings,
+                    entry.id,
+                    &certificate,
+                    &key,
+                    passphrase,
+                    crate::clock::system().now(),
+                )?)
+            } else {
+                super::tsa::open(dir, entry.id, &certificate, passphrase)?
+            };
             if let Some(revocation) = &entry.revocation {
                 revoked_issuers.insert(
                     entry.id,
@@ -308,6 +339,7 @@ impl CertificateAuthority {
                 responder,
                 responder_key,
                 revoked_responders: entry.revoked_responders.clone(),
+                tsa,
             });
         }
         Ok(CertificateAuthority {

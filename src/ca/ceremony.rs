@@ -129,8 +129,8 @@ fn existing_ca_files(dir: &DataDir) -> Option<String> {
     .map(|p| p.display().to_string())
 }
 
-/// Creates a new CA hierarchy in `dir`: root, issuing CA 1 and its delegated OCSP
-/// responder, the registry, and the first root CRL (empty, cRLNumber 1).
+/// Creates a new CA hierarchy in `dir`: root, issuing CA 1 with its delegated OCSP
+/// responder and its time-stamping authority, the registry, and the first root CRL (empty, cRLNumber 1).
 pub fn init(dir: &DataDir, options: &InitOptions) -> Result<InitReport, CaError> {
     if let Some(found) = existing_ca_files(dir) {
         return Err(CaError::AlreadyInitialized(dir.root().to_path_buf(), found));
@@ -312,6 +312,7 @@ pub fn init(dir: &DataDir, options: &InitOptions) -> Result<InitReport, CaError>
     super::write_file(&dir.cert_file("root"), root_cert.pem().as_bytes())?;
     super::write_file(&dir.issuing_cert_file(1), issuing.pem().as_bytes())?;
     super::write_file(&dir.responder_cert_file(1), ocsp_cert.pem().as_bytes())?;
+    super::tsa::create(dir, &settings, 1, &issuing_ca, issuing_key, passphrase, now)?;
     let registry = Registry::default();
     registry.save(dir)?;
     let crl = sign_root_crl(&settings, &root, root_key, &registry, 1, now)?;
@@ -543,6 +544,13 @@ pub fn key_inventory(
             dir.responder_key_file(entry.id),
             dir.responder_cert_file(entry.id),
         ));
+        if dir.tsa_cert_file(entry.id).exists() {
+            wanted.push((
+                crate::config::tsa_name(entry.id),
+                dir.tsa_key_file(entry.id),
+                dir.tsa_cert_file(entry.id),
+            ));
+        }
     }
     let mut reports = Vec::with_capacity(wanted.len());
     for (name, key_path, cert_path) in wanted {
@@ -779,7 +787,7 @@ pub fn publish_root_crl(
     RootCrlInfo::parse(der, &root)
 }
 
-/// Creates a new issuing CA (and its OCSP responder) signed by the root; the previously
+/// Creates a new issuing CA (and its OCSP responder and TSA) signed by the root; the previously
 /// active CA is retired (it keeps serving status for what it issued). Returns the new id.
 pub fn rollover(
     dir: &DataDir,
@@ -843,6 +851,17 @@ pub fn rollover(
     new_responder_key.save(&dir.responder_key_file(id), passphrase)?;
     super::write_file(&dir.issuing_cert_file(id), issuing.pem().as_bytes())?;
     super::write_file(&dir.responder_cert_file(id), responder.pem().as_bytes())?;
+    // The new CA's TSA signs the tokens from now on; the old one's certificate stays
+    // valid, so the tokens it signed still verify.
+    super::tsa::create(
+        dir,
+        &settings,
+        id,
+        &issuing_ca,
+        issuing_key,
+        passphrase,
+        now,
+    )?;
     // The registry is written last: until then the new files are unused.
     for entry in &mut registry.issuers {
         if entry.state == CaState::Active {

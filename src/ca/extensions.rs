@@ -47,6 +47,18 @@ pub(crate) fn certificate_policies(policy_arcs: &[u64]) -> Result<CustomExtensio
     ))
 }
 
+/// extendedKeyUsage with id-kp-timeStamping alone, critical, as RFC 3161 §2.3 requires of
+/// a TSA certificate (rcgen marks its EKU extension non-critical).
+pub(crate) fn time_stamping_eku() -> Result<CustomExtension, CaError> {
+    let der = x509_cert::ext::pkix::ExtendedKeyUsage(vec![crate::tsp::ID_KP_TIME_STAMPING])
+        .to_der()
+        .map_err(|e| encoding_error("extendedKeyUsage", e))?;
+    let mut extension =
+        CustomExtension::from_oid_content(&arcs(&der::oid::db::rfc5280::ID_CE_EXT_KEY_USAGE), der);
+    extension.set_criticality(true);
+    Ok(extension)
+}
+
 /// authorityInfoAccess (RFC 5280 §4.2.2.1): OCSP responder and/or caIssuers URLs.
 pub(crate) fn authority_info_access(
     ocsp_url: Option<&str>,

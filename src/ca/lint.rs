@@ -302,6 +302,9 @@ pub enum CertificateProfile<'a> {
     /// Delegated OCSP responder (RFC 6960 §4.2.2.2): not a CA, digitalSignature, EKU
     /// exactly id-kp-OCSPSigning, id-pkix-ocsp-nocheck present.
     OcspResponder,
+    /// Time-stamping authority (RFC 3161 §2.3): not a CA, digitalSignature and
+    /// nonRepudiation, EKU exactly id-kp-timeStamping and marked critical.
+    TimeStamping,
     /// A participant certificate.
     Leaf {
         /// Exactly these keyUsage bits must be set, no others.
@@ -377,6 +380,7 @@ const ARCS_SERVER_AUTH: &[u64] = &[1, 3, 6, 1, 5, 5, 7, 3, 1];
 const ARCS_CLIENT_AUTH: &[u64] = &[1, 3, 6, 1, 5, 5, 7, 3, 2];
 const ARCS_EMAIL_PROTECTION: &[u64] = &[1, 3, 6, 1, 5, 5, 7, 3, 4];
 const ARCS_OCSP_SIGNING: &[u64] = &[1, 3, 6, 1, 5, 5, 7, 3, 9];
+const ARCS_TIME_STAMPING: &[u64] = &[1, 3, 6, 1, 5, 5, 7, 3, 8];
 
 /// Certificate extensions that may be critical: the ones a relying party must understand
 /// to use the certificate (RFC 5280 §4.2.1). Anything else marked critical is refused —
@@ -1005,6 +1009,7 @@ fn expected_key_usage(profile: &CertificateProfile<'_>) -> u16 {
     match profile {
         CertificateProfile::Root | CertificateProfile::IssuingCa => KU_KEY_CERT_SIGN | KU_CRL_SIGN,
         CertificateProfile::OcspResponder => KU_DIGITAL_SIGNATURE,
+        CertificateProfile::TimeStamping => KU_DIGITAL_SIGNATURE | KU_NON_REPUDIATION,
         CertificateProfile::Leaf { key_usage, .. } => key_usage.iter().fold(0, |mask, usage| {
             mask | match usage {
                 KeyUsage::DigitalSignature => KU_DIGITAL_SIGNATURE,
@@ -1092,7 +1097,9 @@ fn check_basic_constraints(
             }
         }
         // pathLenConstraint only with cA (RFC 5280 §4.2.1.9).
-        CertificateProfile::OcspResponder | CertificateProfile::Leaf { .. } => {
+        CertificateProfile::OcspResponder
+        | CertificateProfile::TimeStamping
+        | CertificateProfile::Leaf { .. } => {
             if ca || path_len.is_some() {
                 return Err(mismatch);
             }
@@ -1125,6 +1132,15 @@ fn check_extended_key_usage(
     let expected: Vec<&[u64]> = match profile {
         CertificateProfile::Root | CertificateProfile::IssuingCa => Vec::new(),
         CertificateProfile::OcspResponder => vec![ARCS_OCSP_SIGNING],
+        CertificateProfile::TimeStamping => {
+            // RFC 3161 §2.3: "The corresponding certificate MUST contain only one
+            // instance of the extended key usage field extension ... with KeyPurposeID
+            // having value: id-kp-timeStamping. This extension MUST be critical."
+            if !found.extended_key_usage.is_some_and(|e| e.critical) {
+                return Err(LintError::ExtendedKeyUsageMismatch);
+            }
+            vec![ARCS_TIME_STAMPING]
+        }
         CertificateProfile::Leaf {
             extended_key_usage, ..
         } => extended_key_usage.iter().map(eku_arcs).collect(),

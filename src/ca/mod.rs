@@ -13,6 +13,7 @@
 //! | `crl_der.rs` | the streamed CRL encoder |
 //! | `keys/` | where CA keys live: key files or a PKCS#11 token, behind `CaKey` |
 //! | `extensions.rs` | extensions rcgen lacks |
+//! | `tsa.rs` | the RFC 3161 time-stamping authority: its certificate and its tokens |
 
 mod authority;
 mod ceremony;
@@ -22,6 +23,7 @@ pub mod keys;
 pub mod lint;
 mod pss;
 pub mod registry;
+mod tsa;
 
 use std::path::{Path, PathBuf};
 
@@ -41,6 +43,7 @@ pub use crl_der::CrlEntryWriter;
 pub use keys::{CaKey, KeyLocation, KeyStoreChoice, Passphrase, TokenConfig};
 pub use lint::LintError;
 pub use registry::{CaRevocation, CaState, Registry};
+pub use tsa::{TimestampRequest, TimestampToken};
 
 /// What can go wrong in the CA layer.
 #[derive(Debug, thiserror::Error)]

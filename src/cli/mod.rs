@@ -15,7 +15,9 @@ pub mod remote;
 mod responder;
 mod revocation;
 mod serve;
+mod timestamp;
 mod token;
+mod transparency;
 mod verify;
 
 use std::path::PathBuf;
@@ -102,6 +104,12 @@ pub enum Command {
     /// input, or a request the server refused; 3 no answer (unreachable, time-out, 429,
     /// 5xx): try again later, and never read 3 as "not valid".
     Verify(verify::VerifyArgs),
+    /// Get an RFC 3161 timestamp token for a file from a paypki TSA, check it, and write
+    /// the DER TimeStampResp (FILE.tsr, as `openssl ts -reply` writes it).
+    ///
+    /// Exit status: 0 written; 1 refused by the TSA or a reply that does not check out;
+    /// 2 bad arguments or input; 3 no answer (unreachable, time-out, 429, 5xx).
+    Timestamp(timestamp::TimestampArgs),
     /// List issued certificates.
     List(admin::ListArgs),
     /// Show one certificate: subject, SANs, role, validity, status, fingerprints, extensions.
@@ -128,6 +136,10 @@ pub enum Command {
     /// between sled and PostgreSQL.
     #[command(subcommand)]
     Db(db::DbCommand),
+    /// The issuance transparency log: monitor it for certificates issued in an
+    /// organization's name.
+    #[command(subcommand)]
+    Transparency(transparency::TransparencyCommand),
 }
 
 /// A failed command: the message is for the person at the terminal.
@@ -199,6 +211,7 @@ impl Cli {
             Command::Unhold(args) => revocation::unhold(&context, args),
             Command::Crl(args) => revocation::crl(&context, args),
             Command::Verify(args) => verify::run(&context, args),
+            Command::Timestamp(args) => timestamp::run(&context, args),
             Command::Responder(command) => responder::run(&context, command),
             Command::Credential(command) => responder::credential(&context, command),
             Command::List(args) => admin::list(&context, args),
@@ -210,6 +223,7 @@ impl Cli {
             Command::Officer(command) => officer::run(&context, command),
             Command::Approval(command) => approval::run(&context, command),
             Command::Db(command) => db::run(&context, command),
+            Command::Transparency(command) => transparency::run(&context, command),
         }
     }
 }

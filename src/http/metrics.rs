@@ -61,6 +61,12 @@ pub(crate) struct CrlLabels {
     pub(crate) crl: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct TimestampLabels {
+    /// `granted`, or the RFC 3161 failInfo name (`badAlg`, …).
+    pub(crate) outcome: &'static str,
+}
+
 /// Every metric the server exports.
 pub struct Metrics {
     registry: Registry,
@@ -75,6 +81,7 @@ pub struct Metrics {
     pub(crate) signature_checks: Counter,
     pub(crate) revocation_event_latency: Histogram,
     pub(crate) database_connected: Gauge,
+    pub(crate) timestamps: Family<TimestampLabels, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -162,7 +169,14 @@ impl Default for Metrics {
             database_connected.clone(),
         );
         database_connected.set(1);
+        let timestamps = Family::<TimestampLabels, Counter>::default();
+        registry.register(
+            "timestamps",
+            "RFC 3161 timestamp requests at POST /tsa by outcome (granted, or the failInfo of the rejection)",
+            timestamps.clone(),
+        );
         Metrics {
+            timestamps,
             registry,
             revocation_event_latency,
             database_connected,

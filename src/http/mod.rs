@@ -16,6 +16,8 @@ mod ops;
 pub mod problem;
 pub mod server;
 mod status;
+mod transparency;
+pub mod tsa;
 pub mod verify;
 
 use std::net::{IpAddr, SocketAddr};
@@ -100,6 +102,8 @@ pub struct AppState {
     pub(crate) verify_slots: Arc<tokio::sync::Semaphore>,
     /// The revocation event streams' wake-up and stop.
     pub(crate) events: events::EventHub,
+    /// The newest signed tree head of the transparency log.
+    pub(crate) tree_heads: transparency::TreeHeads,
 }
 
 impl std::fmt::Debug for AppState {
@@ -161,6 +165,7 @@ impl AppState {
                 settings.verify_concurrency.max(1),
             )),
             events: events::EventHub::new(streams.changed, streams.stopping),
+            tree_heads: transparency::TreeHeads::default(),
         })
     }
 
@@ -313,6 +318,7 @@ pub(crate) const ROUTES: &[&str] = &[
     "/crl/issuing.crl",
     "/crl/root.crl",
     "/crl/{file}",
+    "/tsa",
     "/v1/admin/crls/root",
     "/v1/admin/tokens",
     "/v1/admin/tokens/batch",
@@ -336,6 +342,10 @@ pub(crate) const ROUTES: &[&str] = &[
     "/v1/admin/approvals/{id}/reject",
     "/v1/enroll/approvals/{id}",
     "/v1/events/revocations",
+    "/v1/transparency/sth",
+    "/v1/transparency/proof",
+    "/v1/transparency/consistency",
+    "/v1/transparency/entries",
     "/healthz",
     "/metrics",
     "/openapi.json",
@@ -373,6 +383,7 @@ pub fn router(state: Arc<AppState>, settings: &HttpSettings) -> Router {
         .route("/crl/issuing.crl", get(status::issuing_crl))
         .route("/crl/root.crl", get(status::root_crl))
         .route("/crl/{file}", get(status::crl_file))
+        .route("/tsa", post(tsa::timestamp))
         .route("/v1/admin/crls/root", post(admin::publish_root_crl))
         .route("/v1/admin/tokens", post(admin::create_token))
         .route(
@@ -421,6 +432,13 @@ pub fn router(state: Arc<AppState>, settings: &HttpSettings) -> Router {
             post(admin::terminate_participant),
         )
         .route("/v1/events/revocations", get(events::revocations))
+        .route("/v1/transparency/sth", get(transparency::sth))
+        .route("/v1/transparency/proof", get(transparency::proof))
+        .route(
+            "/v1/transparency/consistency",
+            get(transparency::consistency),
+        )
+        .route("/v1/transparency/entries", get(transparency::entries))
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(openapi::openapi_json))

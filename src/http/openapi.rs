@@ -30,6 +30,7 @@ use super::typed_body;
         super::status::issuing_crl,
         super::status::root_crl,
         super::status::crl_file,
+        super::tsa::timestamp,
         super::admin::publish_root_crl,
         super::admin::create_token,
         super::admin::create_tokens,
@@ -56,6 +57,10 @@ use super::typed_body;
         super::admin::resume_participant,
         super::admin::terminate_participant,
         super::events::revocations,
+        super::transparency::sth,
+        super::transparency::proof,
+        super::transparency::consistency,
+        super::transparency::entries,
         super::ops::healthz,
         super::ops::metrics,
         openapi_json,
@@ -68,7 +73,9 @@ use super::typed_body;
         (name = "ca", description = "CA certificates"),
         (name = "status", description = "OCSP and CRLs for relying parties"),
         (name = "verification", description = "Signature verification and chain validation for payment components"),
+        (name = "evidence", description = "Evidence for disputes: RFC 3161 timestamps"),
         (name = "admin", description = "Officer endpoints (Authorization: Bearer <officer credential>); each needs a role, else 403"),
+        (name = "transparency", description = "The issuance transparency log (RFC 9162 Merkle tree): signed tree heads, proofs, entries"),
         (name = "operations", description = "Health, metrics and this document"),
     )
 )]

@@ -8,6 +8,7 @@ pub mod enrollment;
 pub mod officers;
 pub mod participants;
 pub mod policy;
+pub mod timestamp;
 
 use std::sync::Arc;
 
@@ -579,6 +580,12 @@ impl RegistrationAuthority {
     /// The store, read-only: the front end reads records through the RA and writes
     /// nothing but what the RA's own methods write.
     pub fn store(&self) -> &dyn crate::store::StoreReader {
+        &*self.store
+    }
+
+    /// The transparency log (read-only: entries are appended by the store in the
+    /// transactions of issuance and status changes).
+    pub fn transparency(&self) -> &dyn crate::store::TransparencyStore {
         &*self.store
     }
 

@@ -16,6 +16,10 @@ pub enum Usage {
     ServerAuth,
     /// id-kp-clientAuth, if the certificate has an EKU extension.
     ClientAuth,
+    /// id-kp-timeStamping in every certificate of the path that has an EKU extension
+    /// (CA certificates without one allow any purpose); that the TSA certificate has it,
+    /// alone and critical (RFC 3161 §2.3), `timestamp.rs` checks itself.
+    TimeStamping,
 }
 
 struct AnyUsage;
@@ -201,6 +205,15 @@ impl ChainValidator {
                 &chain,
                 at,
                 KeyUsage::client_auth(),
+                None,
+                None,
+            ),
+            Usage::TimeStamping => end_entity.verify_for_usage(
+                ALGORITHMS,
+                &anchors,
+                &chain,
+                at,
+                KeyUsage::required_if_present(crate::tsp::TIME_STAMPING_OID_VALUE),
                 None,
                 None,
             ),

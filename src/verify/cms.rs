@@ -90,6 +90,13 @@ pub fn parse(input: &[u8]) -> Result<DetachedSignature, CmsError> {
     if signed.encap_content_info.econtent.is_some() {
         return Err(malformed("the content is attached; send a detached signature (openssl cms -sign without -nodetach)"));
     }
+    from_signed_data(&signed)
+}
+
+/// The one signer of a SignedData (detached or not), its certificates and attributes.
+pub(crate) fn from_signed_data(signed: &SignedData) -> Result<DetachedSignature, CmsError> {
+    let malformed =
+        |what: &str| CmsError::Malformed(format!("the CMS signature is malformed: {what}"));
     let signers = signed.signer_infos.0.as_slice();
     let [signer] = signers else {
         return Err(malformed(&format!(

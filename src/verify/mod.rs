@@ -14,6 +14,7 @@ mod cache;
 pub mod chain;
 mod checks;
 pub mod cms;
+pub mod timestamp;
 mod types;
 
 use std::collections::HashMap;
