@@ -2,7 +2,10 @@
 //!
 //! sled trees:
 //! - `tlog_entries`: leaf index (u64 BE) → `len ‖ serial ‖ entry` (the serial the entry
-//!   is about, then the encoded [`LogEntry`] the leaf hash is taken over).
+//!   is about, then the encoded [`LogEntry`] the leaf hash is taken over). A certificate
+//!   entry is kept without its DER (its first 13 bytes: type, timestamp, issuer); the DER
+//!   is read from `certificates` when the entry is served, so the log does not store each
+//!   certificate a second time (about 700 bytes of the store's footprint per certificate).
 //! - `tlog_nodes`: `level ‖ index` (u8, u64 BE) → the 32-byte root of the complete
 //!   subtree over leaves `[index·2^level, (index+1)·2^level)`; level 0 is the leaf hash.
 //!   Each is written once, in the transaction of the leaf that completes it, so a proof
@@ -27,6 +30,11 @@ use crate::transparency::tree::{leaf_hash, node_hash, Hash};
 
 pub(super) const SIZE_KEY: &[u8] = b"tlog_size";
 pub(super) const COMPLETE_KEY: &[u8] = b"tlog_complete";
+/// The stored part of a certificate entry: type (1), timestamp (8), issuer (4); the
+/// DER's length (3) and the DER follow in the encoding and come from `certificates`.
+const CERTIFICATE_HEADER: usize = 13;
+/// The entry type byte of a certificate entry.
+const CERTIFICATE_TYPE: u8 = 1;
 /// Entries per transaction when catching up (an earlier version's store, an import).
 const CATCH_UP_BATCH: usize = 1_000;
 
@@ -173,10 +181,14 @@ impl LogTx<'_> {
         };
         let encoded = entry.encode();
         let leaf = leaf_hash(&encoded);
-        let mut value = Vec::with_capacity(1 + serial.len() + encoded.len());
+        let stored = match entry {
+            LogEntry::Certificate { .. } => encoded.get(..CERTIFICATE_HEADER).unwrap_or(&encoded),
+            LogEntry::Revocation { .. } | LogEntry::HoldLifted { .. } => &encoded[..],
+        };
+        let mut value = Vec::with_capacity(1 + serial.len() + stored.len());
         value.push(serial.len() as u8);
         value.extend_from_slice(serial);
-        value.extend_from_slice(&encoded);
+        value.extend_from_slice(stored);
         self.entries.insert(&size.to_be_bytes(), value)?;
         self.nodes.insert(&node_key(0, size), &leaf)?;
         // A right child completes its parent: RFC 9162 §2.1.1's node hash of the two.
@@ -326,8 +338,12 @@ impl SledStore {
     ) -> Result<(), StoreError> {
         for item in self.tlog_entries.iter() {
             let (key, value) = item?;
-            let (serial, entry) = split_value(&value)?;
-            visit(u64_of(&key)?, serial.to_vec(), entry.to_vec())?;
+            let (serial, stored) = split_value(&value)?;
+            visit(
+                u64_of(&key)?,
+                serial.to_vec(),
+                self.full_entry(serial, stored)?,
+            )?;
         }
         Ok(())
     }
@@ -351,6 +367,29 @@ impl SledStore {
             }
             Ok(())
         })
+    }
+}
+
+impl SledStore {
+    /// The encoded entry from its stored form: a certificate entry gets back its DER
+    /// (its length as `uint24`, then the bytes) from the certificate's record.
+    fn full_entry(&self, serial: &[u8], stored: &[u8]) -> Result<Vec<u8>, StoreError> {
+        if stored.len() != CERTIFICATE_HEADER || stored.first() != Some(&CERTIFICATE_TYPE) {
+            return Ok(stored.to_vec());
+        }
+        let value = self.certificates.get(serial)?.ok_or_else(|| {
+            StoreError::Corrupt("a transparency log entry's certificate is missing".into())
+        })?;
+        let der = Self::decode(&value)?.der;
+        let len = u32::try_from(der.len())
+            .ok()
+            .filter(|len| *len <= 0x00ff_ffff)
+            .ok_or_else(|| StoreError::Corrupt("a logged certificate is too long".into()))?;
+        let mut entry = Vec::with_capacity(CERTIFICATE_HEADER + 3 + der.len());
+        entry.extend_from_slice(stored);
+        entry.extend_from_slice(len.to_be_bytes().get(1..).unwrap_or_default());
+        entry.extend_from_slice(&der);
+        Ok(entry)
     }
 }
 
@@ -379,7 +418,8 @@ impl TransparencyStore for SledStore {
             .range(start.to_be_bytes()..end.to_be_bytes())
             .map(|item| {
                 let (_, value) = item?;
-                Ok(split_value(&value)?.1.to_vec())
+                let (serial, stored) = split_value(&value)?;
+                self.full_entry(serial, stored)
             })
             .collect()
     }
@@ -426,7 +466,9 @@ mod tests {
     use super::super::tests::record;
     use super::*;
     use crate::model::Role;
-    use crate::store::{AuditEvent, CertificateStore, RevocationRecord, RevocationStore};
+    use crate::store::{
+        AuditEvent, CertificateStore, RevocationRecord, RevocationStore, StoreReader,
+    };
     use crate::transparency::tree::{root, MemoryTree};
 
     #[test]
@@ -482,6 +524,15 @@ mod tests {
             );
         }
         assert_eq!(store.log_index_of_certificate(&serial).unwrap(), Some(2));
+        // A certificate entry is stored without its DER, and served with it.
+        let stored = store.tlog_entries.get(2u64.to_be_bytes()).unwrap().unwrap();
+        assert_eq!(stored.len(), 1 + 1 + CERTIFICATE_HEADER);
+        match LogEntry::decode(&entries[2]).unwrap() {
+            LogEntry::Certificate { der, .. } => {
+                assert_eq!(der, store.certificate(&serial).unwrap().unwrap().der)
+            }
+            other => panic!("{other:?}"),
+        }
         assert_eq!(
             store.log_index_of_leaf(&leaf_hash(&entries[10])).unwrap(),
             Some(10)
