@@ -575,6 +575,56 @@ mod tests {
         }
     }
 
+    /// No request, however damaged, makes the decision, the signing or the reply panic,
+    /// and every reply decodes; no damaged token makes the verifier panic.
+    #[test]
+    fn damaged_requests_and_tokens_never_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_data, ca) = new_ca(dir.path());
+        let good = crate::tsp::request_der(
+            HashAlgorithm::Sha256,
+            &[9; 32],
+            Some(&[0x12, 0x34, 0x56, 0x78]),
+            true,
+        )
+        .unwrap();
+        let mut inputs: Vec<Vec<u8>> = (0..good.len()).map(|n| good[..n].to_vec()).collect();
+        for at in 0..good.len() {
+            for bit in 0..8 {
+                let mut flipped = good.clone();
+                flipped[at] ^= 1 << bit;
+                inputs.push(flipped);
+            }
+        }
+        let mut granted = 0;
+        for input in &inputs {
+            let reply = match crate::ra::timestamp::accept_request(input) {
+                Ok(request) => match ca.timestamp(&request) {
+                    Ok(token) => {
+                        granted += 1;
+                        crate::tsp::granted_reply(&token).unwrap()
+                    }
+                    Err(e) => panic!("an accepted request was not signed: {e}"),
+                },
+                Err(rejection) => {
+                    crate::tsp::rejection_reply(rejection.failure, &rejection.reason).unwrap()
+                }
+            };
+            crate::tsp::decode_reply(&reply).unwrap();
+        }
+        assert!(granted > 1, "{granted}");
+        let token = ca.timestamp_sha256(&[3; 32]).unwrap();
+        let root = ca.root().der.clone();
+        for at in (0..token.len()).step_by(3) {
+            let mut damaged = token.clone();
+            damaged[at] ^= 0x01;
+            let _ = verify_token(&damaged, None, &root, &[]);
+        }
+        for n in (0..token.len()).step_by(7) {
+            assert!(verify_token(&token[..n], None, &root, &[]).is_err());
+        }
+    }
+
     #[test]
     fn an_old_data_directory_gets_its_tsa_on_load() {
         let dir = tempfile::tempdir().unwrap();
