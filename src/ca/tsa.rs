@@ -532,6 +532,46 @@ mod tests {
         assert!(verify_token(&altered, None, &root, &[]).is_err());
     }
 
+    /// P-384 keys sign with SHA-384 as the digest, Ed25519 with SHA-512 (RFC 8419 §3).
+    #[test]
+    fn tokens_of_p384_and_ed25519_tsas_verify() {
+        for (algorithm, digest_oid) in [
+            (
+                crate::model::KeyAlgorithm::EcdsaP384,
+                HashAlgorithm::Sha384.oid(),
+            ),
+            (
+                crate::model::KeyAlgorithm::Ed25519,
+                HashAlgorithm::Sha512.oid(),
+            ),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let data = DataDir::new(dir.path().join("ca"));
+            let mut options = InitOptions::new("http://127.0.0.1:1".into());
+            options.key_algorithm = algorithm;
+            init(&data, &options).unwrap();
+            let ca = CertificateAuthority::load(&data, None).unwrap();
+            assert_eq!(
+                ca.active().unwrap().tsa_key().unwrap().algorithm(),
+                algorithm
+            );
+            let digest = [5u8; 32];
+            let token = ca.timestamp_sha256(&digest).unwrap();
+            let verified = verify_token(
+                &token,
+                Some((HashAlgorithm::Sha256, &digest)),
+                &ca.root().der,
+                &[],
+            )
+            .unwrap();
+            assert_eq!(verified.tsa_certificate, ca.tsa_certificate().unwrap().der);
+            let info = cms::content_info::ContentInfo::from_der(&token).unwrap();
+            let signed: cms::signed_data::SignedData = info.content.decode_as().unwrap();
+            let signer = signed.signer_infos.0.as_slice().first().unwrap();
+            assert_eq!(signer.digest_alg.oid, digest_oid, "{algorithm}");
+        }
+    }
+
     #[test]
     fn nonce_cert_req_and_serials() {
         let dir = tempfile::tempdir().unwrap();
