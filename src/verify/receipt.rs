@@ -255,3 +255,60 @@ pub fn verify_receipt(
         timestamp,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DataDir;
+
+    fn new_ca(dir: &std::path::Path) -> CertificateAuthority {
+        let data = DataDir::new(dir.join("ca"));
+        crate::ca::init(
+            &data,
+            &crate::ca::InitOptions::new("http://127.0.0.1:1".into()),
+        )
+        .unwrap();
+        CertificateAuthority::load(&data, None).unwrap()
+    }
+
+    #[test]
+    fn a_receipt_binds_its_document_message_and_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = new_ca(dir.path());
+        let outcome = VerifyOutcome::invalid(Reason::BadSignature, "altered", None);
+        let input = ReceiptInput {
+            message: b"pay 10",
+            signature: b"sig",
+            format: "raw",
+            required_role: None,
+        };
+        let receipt = make_receipt(&ca, &outcome, input, OffsetDateTime::now_utc()).unwrap();
+        let root = ca.root().der.clone();
+        let checked = verify_receipt(&receipt, &root, Some(b"pay 10")).unwrap();
+        assert!(!checked.document.verdict.valid);
+        assert_eq!(checked.document.verdict.reason, Some(Reason::BadSignature));
+        assert!(checked.document.signer.is_none());
+        // A whole answer holding it parses to the same receipt.
+        let answer = serde_json::json!({"valid": false, "receipt": receipt});
+        assert_eq!(parse_receipt(&answer.to_string()).unwrap(), receipt);
+        assert!(matches!(
+            verify_receipt(&receipt, &root, Some(b"pay 11")),
+            Err(ReceiptError::MessageMismatch { .. })
+        ));
+        let forged = Receipt {
+            document: receipt.document.replace("altered", "fine!!!"),
+            ..receipt.clone()
+        };
+        assert!(matches!(
+            verify_receipt(&forged, &root, None),
+            Err(ReceiptError::Timestamp(TimestampError::ImprintMismatch(_)))
+        ));
+        let other = tempfile::tempdir().unwrap();
+        let stranger = new_ca(other.path());
+        assert!(matches!(
+            verify_receipt(&receipt, &stranger.root().der, None),
+            Err(ReceiptError::Timestamp(TimestampError::Untrusted(_)))
+        ));
+        assert!(parse_receipt("{\"valid\": true}").is_err());
+    }
+}
