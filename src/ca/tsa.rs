@@ -341,8 +341,19 @@ pub(super) fn sign_tsa_certificate(
     sign_checked(&params, tsa_key, issuer, issuer_key, &expectations)
 }
 
-/// A new TSA key beside the issuing CA's: on the same token, or a key file (P-256 for an
-/// RSA CA, which ring cannot generate), as the OCSP responder's is made.
+/// The algorithm of a TSA key made as a key file: the issuing CA's, but P-256 for an RSA
+/// CA (ring cannot generate RSA keys) and for an Ed25519 CA: OpenSSL's `ts -verify`
+/// checks tokens through its PKCS#7 code, which cannot verify Ed25519 signatures
+/// ("operation not supported for this keytype"), and neither can many RFC 3161 clients.
+fn tsa_algorithm(issuing: crate::model::KeyAlgorithm) -> crate::model::KeyAlgorithm {
+    match ceremony::responder_algorithm(issuing) {
+        crate::model::KeyAlgorithm::Ed25519 => crate::model::KeyAlgorithm::EcdsaP256,
+        other => other,
+    }
+}
+
+/// A new TSA key beside the issuing CA's: on the same token (with its algorithm), or a
+/// key file, as the OCSP responder's is made (see [`tsa_algorithm`]).
 pub(super) fn new_tsa_key(issuing_key: &CaKey, id: u32) -> Result<NewKey, CaError> {
     let (store, algorithm) = match issuing_key.location() {
         KeyLocation::Pkcs11(reference) => (
@@ -351,7 +362,7 @@ pub(super) fn new_tsa_key(issuing_key: &CaKey, id: u32) -> Result<NewKey, CaErro
         ),
         KeyLocation::File(_) => (
             KeyStoreChoice::Files,
-            ceremony::responder_algorithm(issuing_key.algorithm()),
+            tsa_algorithm(issuing_key.algorithm()),
         ),
     };
     NewKey::generate(
@@ -532,17 +543,21 @@ mod tests {
         assert!(verify_token(&altered, None, &root, &[]).is_err());
     }
 
-    /// P-384 keys sign with SHA-384 as the digest, Ed25519 with SHA-512 (RFC 8419 §3).
+    /// A P-384 TSA signs with SHA-384 as the digest; an Ed25519 CA's TSA has a P-256 key
+    /// (OpenSSL's `ts -verify` cannot check Ed25519), with SHA-256.
     #[test]
-    fn tokens_of_p384_and_ed25519_tsas_verify() {
-        for (algorithm, digest_oid) in [
+    fn tokens_of_p384_and_ed25519_cas_verify() {
+        use crate::model::KeyAlgorithm;
+        for (algorithm, tsa_algorithm, digest_oid) in [
             (
-                crate::model::KeyAlgorithm::EcdsaP384,
+                KeyAlgorithm::EcdsaP384,
+                KeyAlgorithm::EcdsaP384,
                 HashAlgorithm::Sha384.oid(),
             ),
             (
-                crate::model::KeyAlgorithm::Ed25519,
-                HashAlgorithm::Sha512.oid(),
+                KeyAlgorithm::Ed25519,
+                KeyAlgorithm::EcdsaP256,
+                HashAlgorithm::Sha256.oid(),
             ),
         ] {
             let dir = tempfile::tempdir().unwrap();
@@ -553,7 +568,7 @@ mod tests {
             let ca = CertificateAuthority::load(&data, None).unwrap();
             assert_eq!(
                 ca.active().unwrap().tsa_key().unwrap().algorithm(),
-                algorithm
+                tsa_algorithm
             );
             let digest = [5u8; 32];
             let token = ca.timestamp_sha256(&digest).unwrap();
