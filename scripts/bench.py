@@ -27,7 +27,17 @@ import urllib.parse
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TARGET = os.path.join(ROOT, os.environ.get("CARGO_TARGET_DIR") or "target")
+
+
+def cargo_target_dir():
+    """Where cargo puts what it builds, as cargo itself reports it: CARGO_TARGET_DIR,
+    CARGO_BUILD_TARGET_DIR or a .cargo/config.toml build.target-dir all count."""
+    meta = subprocess.run(["cargo", "metadata", "--format-version", "1", "--no-deps", "--locked"],
+                          cwd=ROOT, check=True, capture_output=True).stdout
+    return json.loads(meta)["target_directory"]
+
+
+TARGET = cargo_target_dir()
 PAYPKI = os.path.join(TARGET, "release", "paypki")
 EXAMPLES = os.path.join(TARGET, "release", "examples")
 POLICIES = os.path.join(ROOT, "policies")

@@ -21,6 +21,7 @@ pub mod ocsp;
 pub mod ra;
 pub mod signature;
 pub mod store;
+pub mod transparency;
 pub mod tsp;
 pub mod verify;
 pub mod wire;

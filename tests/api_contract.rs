@@ -1169,6 +1169,58 @@ fn operations() -> Vec<Operation> {
             503,
             "needs the database to be unreachable; tests/multinode.rs stops PostgreSQL",
         )]),
+        op("GET", "/v1/transparency/sth", |_| {
+            vec![get("/v1/transparency/sth").expect("the newest signed tree head", 200)]
+        }),
+        op("GET", "/v1/transparency/proof", |cx| {
+            let serial = cx.merchant.clone();
+            vec![
+                get(format!("/v1/transparency/proof?serial={serial}"))
+                    .expect("by serial, in the signed head's tree", 200),
+                get(format!(
+                    "/v1/transparency/proof?serial={serial}&tree_size=99999"
+                ))
+                .expect("a tree the log does not have", 400)
+                .schema_valid(),
+                get("/v1/transparency/proof")
+                    .expect("neither serial nor leaf hash", 400)
+                    .schema_valid(),
+                get("/v1/transparency/proof?leaf_hash=AAAA")
+                    .expect("a leaf hash of 3 bytes", 400)
+                    .schema_valid(),
+                get(format!("/v1/transparency/proof?serial={SERIAL_UNKNOWN}"))
+                    .expect("a serial not in the log", 404),
+            ]
+        }),
+        op("GET", "/v1/transparency/consistency", |_| {
+            vec![
+                get("/v1/transparency/consistency?first=1&second=2")
+                    .expect("between two sizes", 200),
+                get("/v1/transparency/consistency?first=0&second=2")
+                    .expect("first = 0", 400)
+                    .schema_valid(),
+                get("/v1/transparency/consistency?first=1&second=99999")
+                    .expect("beyond the log", 400)
+                    .schema_valid(),
+                get("/v1/transparency/consistency?first=x&second=2")
+                    .expect("not a number", 400)
+                    .schema_invalid(),
+            ]
+        }),
+        op("GET", "/v1/transparency/entries", |_| {
+            vec![
+                get("/v1/transparency/entries?start=0&end=2").expect("two entries", 200),
+                get("/v1/transparency/entries?start=2&end=2")
+                    .expect("an empty range", 400)
+                    .schema_valid(),
+                get("/v1/transparency/entries?start=0&end=99999")
+                    .expect("beyond the log", 400)
+                    .schema_valid(),
+                get("/v1/transparency/entries?start=0")
+                    .expect("no end", 400)
+                    .schema_invalid(),
+            ]
+        }),
         op("GET", "/healthz", |_| {
             vec![get("/healthz").expect("health", 200)]
         }),

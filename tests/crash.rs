@@ -226,6 +226,63 @@ fn killed_at_random_moments_the_server_loses_nothing_it_acknowledged() {
             assert_eq!(record["revocation"]["reason"], reason.as_str(), "{record}");
         }
     });
+    cases.case(
+        "the transparency log holds every certificate and revocation once, and its proofs verify (Python)",
+        || {
+            let head = server.get("/v1/transparency/sth");
+            head.assert_status(200, "GET /v1/transparency/sth");
+            let head = head.json();
+            let size = head["tree_size"].as_u64().unwrap();
+            let revoked = listed.iter().filter(|r| r["status"] == "revoked").count();
+            assert_eq!(
+                size as usize,
+                serials.len() + revoked,
+                "log size vs {} certificates and {revoked} revocations",
+                serials.len()
+            );
+            let mut entries = Vec::new();
+            let mut start = 0;
+            while start < size {
+                let end = (start + 256).min(size);
+                let page = server.get(&format!("/v1/transparency/entries?start={start}&end={end}"));
+                page.assert_status(200, "GET /v1/transparency/entries");
+                entries.extend(page.json()["entries"].as_array().unwrap().iter().cloned());
+                start = end;
+            }
+            let logged: BTreeSet<&str> = entries
+                .iter()
+                .filter(|e| e["type"] == "certificate")
+                .map(|e| e["serial"].as_str().unwrap())
+                .collect();
+            assert_eq!(logged.len(), serials.len(), "each certificate once");
+            assert!(serials.iter().all(|s| logged.contains(s.as_str())));
+            let proofs: Vec<serde_json::Value> = serials
+                .iter()
+                .map(|serial| {
+                    let proof = server.get(&format!("/v1/transparency/proof?serial={serial}"));
+                    proof.assert_status(200, "GET /v1/transparency/proof");
+                    let p = proof.json();
+                    json!({
+                        "leaf_hash": p["leaf_hash"], "leaf_index": p["leaf_index"],
+                        "tree_size": p["tree_size"], "root_hash": p["root_hash"],
+                        "proof": p["inclusion_proof"],
+                    })
+                })
+                .collect();
+            let request = json!({
+                "entries": entries.iter().map(|e| e["entry"].clone()).collect::<Vec<_>>(),
+                "inclusions": proofs,
+            });
+            let path = ca.path("merkle.json");
+            std::fs::write(&path, request.to_string()).unwrap();
+            let output = run_python("check_merkle.py", &[&path]);
+            output.assert_success("check_merkle.py");
+            let answer: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+            assert_eq!(answer["root"], head["root_hash"], "entries vs the signed root");
+            let valid = answer["inclusions_valid"].as_array().unwrap();
+            assert!(valid.iter().all(|v| v == true), "{answer}");
+        },
+    );
     cases.case("the audit chain verifies", || {
         ca.paypki(&["audit", "verify"])
             .assert_success("paypki audit verify");

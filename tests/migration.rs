@@ -215,6 +215,34 @@ fn a_data_directory_from_the_first_version_keeps_working() {
         "{parsed}"
     );
 
+    // The transparency log took the old certificates and revocation once, at the first
+    // start: the two certificates (in issuance order), then the revocation.
+    let head = server.get("/v1/transparency/sth");
+    head.assert_status(200, "GET /v1/transparency/sth of an old data directory");
+    assert_eq!(head.json()["tree_size"], 3, "{}", head.describe());
+    let entries = server.get("/v1/transparency/entries?start=0&end=3").json();
+    let logged: Vec<(&str, &str)> = entries["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["type"].as_str().unwrap(), e["serial"].as_str().unwrap()))
+        .collect();
+    let certificates: Vec<&str> = logged
+        .iter()
+        .filter(|(kind, _)| *kind == "certificate")
+        .map(|(_, serial)| *serial)
+        .collect();
+    assert_eq!(certificates.len(), 2, "{entries}");
+    assert!(
+        certificates.contains(&kept_serial.as_str())
+            && certificates.contains(&revoked_serial.as_str())
+    );
+    assert_eq!(
+        logged[2],
+        ("revocation", revoked_serial.as_str()),
+        "{entries}"
+    );
+
     // New enrollments come from the old issuing CA 1 and are recorded with it.
     let token = server.create_token(
         "merchant",
@@ -225,6 +253,11 @@ fn a_data_directory_from_the_first_version_keeps_working() {
     let (new_serial, _) = server.enroll_cli(&token, "ecdsa-p256", "new");
     let record = server.get(&format!("/v1/certificates/{new_serial}"));
     assert_eq!(record.json()["issuer"], 1, "{}", record.describe());
+    let proof = server.get(&format!(
+        "/v1/transparency/proof?serial={new_serial}&tree_size=4"
+    ));
+    proof.assert_status(200, "the new certificate's proof");
+    assert_eq!(proof.json()["leaf_index"], 3, "{}", proof.describe());
     server.stop();
 
     // The old directory rolls over like a new one: CA 2 issues, CA 1 keeps answering.

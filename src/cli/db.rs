@@ -90,7 +90,7 @@ fn status(context: &Context) -> Result<(), CliError> {
 
 fn print_counts(counts: &StoreCounts) {
     println!(
-        "certificates: {}\nrevoked: {}\ntokens: {}\nofficers: {}\nparticipants: {}\napprovals: {}\naudit entries: {}\nrevocation events: {}",
+        "certificates: {}\nrevoked: {}\ntokens: {}\nofficers: {}\nparticipants: {}\napprovals: {}\naudit entries: {}\nrevocation events: {}\ntransparency log entries: {}",
         counts.certificates,
         counts.revoked,
         counts.tokens,
@@ -98,7 +98,8 @@ fn print_counts(counts: &StoreCounts) {
         counts.participants,
         counts.approvals,
         counts.audit_entries,
-        counts.revocation_events
+        counts.revocation_events,
+        counts.log_entries
     );
 }
 
@@ -184,7 +185,7 @@ fn copy(args: &CopyArgs) -> Result<(), CliError> {
         )));
     }
     println!(
-        "copied {} → {}: {} certificates, {} revoked, {} tokens, {} officers, {} participants, {} approvals, {} audit entries (chain verified, head {}), {} revocation events",
+        "copied {} → {}: {} certificates, {} revoked, {} tokens, {} officers, {} participants, {} approvals, {} audit entries (chain verified, head {}), {} revocation events, {} transparency log entries",
         source.location(),
         target.location(),
         copied.certificates,
@@ -195,7 +196,8 @@ fn copy(args: &CopyArgs) -> Result<(), CliError> {
         copied.approvals,
         copied.audit_entries,
         copied_audit.head_hash,
-        copied.revocation_events
+        copied.revocation_events,
+        copied.log_entries
     );
     Ok(())
 }

@@ -18,6 +18,7 @@ mod revocation;
 mod serve;
 mod timestamp;
 mod token;
+mod transparency;
 mod verify;
 
 use std::path::PathBuf;
@@ -140,6 +141,10 @@ pub enum Command {
     /// between sled and PostgreSQL.
     #[command(subcommand)]
     Db(db::DbCommand),
+    /// The issuance transparency log: monitor it for certificates issued in an
+    /// organization's name.
+    #[command(subcommand)]
+    Transparency(transparency::TransparencyCommand),
 }
 
 /// A failed command: the message is for the person at the terminal.
@@ -224,6 +229,7 @@ impl Cli {
             Command::Officer(command) => officer::run(&context, command),
             Command::Approval(command) => approval::run(&context, command),
             Command::Db(command) => db::run(&context, command),
+            Command::Transparency(command) => transparency::run(&context, command),
         }
     }
 }

@@ -43,6 +43,12 @@ pub(crate) struct IssuedResponse {
     role: String,
     /// The subject.
     subject: String,
+    /// The certificate's entry in the transparency log, with its inclusion proof in the
+    /// tree that ends with it (`tree_size` = `leaf_index` + 1). Check it, and later ask
+    /// `/v1/transparency/consistency` from that size to a signed tree head's
+    /// (docs/verification.md). Absent only if the log could not be read just now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    transparency: Option<super::transparency::InclusionView>,
 }
 
 impl IssuedResponse {
@@ -58,13 +64,39 @@ impl IssuedResponse {
                 })
                 .inc();
         }
+        let transparency = inclusion_of(state, &record.serial);
         IssuedResponse {
+            transparency,
             serial: record.serial.to_string(),
             certificate: issued.certificate_pem,
             chain: issued.chain_pem,
             not_after: crate::clock::format_time(record.not_after),
             role: record.role.to_string(),
             subject: record.subject,
+        }
+    }
+}
+
+/// The inclusion proof of a certificate's log entry in the tree that ends with it. The
+/// certificate is issued and durable already: a log that cannot be read now costs the
+/// client the proof (it can ask `/v1/transparency/proof` later), not the certificate.
+fn inclusion_of(
+    state: &AppState,
+    serial: &crate::model::Serial,
+) -> Option<super::transparency::InclusionView> {
+    let store = state.ra.transparency();
+    let found = store
+        .log_index_of_certificate(serial)
+        .map_err(crate::transparency::LogError::from)
+        .and_then(|index| match index {
+            Some(index) => super::transparency::inclusion_view(store, index, index + 1).map(Some),
+            None => Ok(None),
+        });
+    match found {
+        Ok(view) => view,
+        Err(e) => {
+            tracing::warn!(serial = %serial, error = %e, "no transparency proof for an issued certificate");
+            None
         }
     }
 }

@@ -16,6 +16,7 @@ mod ops;
 pub mod problem;
 pub mod server;
 mod status;
+mod transparency;
 pub mod tsa;
 pub mod verify;
 
@@ -101,6 +102,8 @@ pub struct AppState {
     pub(crate) verify_slots: Arc<tokio::sync::Semaphore>,
     /// The revocation event streams' wake-up and stop.
     pub(crate) events: events::EventHub,
+    /// The newest signed tree head of the transparency log.
+    pub(crate) tree_heads: transparency::TreeHeads,
 }
 
 impl std::fmt::Debug for AppState {
@@ -162,6 +165,7 @@ impl AppState {
                 settings.verify_concurrency.max(1),
             )),
             events: events::EventHub::new(streams.changed, streams.stopping),
+            tree_heads: transparency::TreeHeads::default(),
         })
     }
 
@@ -338,6 +342,10 @@ pub(crate) const ROUTES: &[&str] = &[
     "/v1/admin/approvals/{id}/reject",
     "/v1/enroll/approvals/{id}",
     "/v1/events/revocations",
+    "/v1/transparency/sth",
+    "/v1/transparency/proof",
+    "/v1/transparency/consistency",
+    "/v1/transparency/entries",
     "/healthz",
     "/metrics",
     "/openapi.json",
@@ -424,6 +432,13 @@ pub fn router(state: Arc<AppState>, settings: &HttpSettings) -> Router {
             post(admin::terminate_participant),
         )
         .route("/v1/events/revocations", get(events::revocations))
+        .route("/v1/transparency/sth", get(transparency::sth))
+        .route("/v1/transparency/proof", get(transparency::proof))
+        .route(
+            "/v1/transparency/consistency",
+            get(transparency::consistency),
+        )
+        .route("/v1/transparency/entries", get(transparency::entries))
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(openapi::openapi_json))

@@ -57,6 +57,10 @@ use super::typed_body;
         super::admin::resume_participant,
         super::admin::terminate_participant,
         super::events::revocations,
+        super::transparency::sth,
+        super::transparency::proof,
+        super::transparency::consistency,
+        super::transparency::entries,
         super::ops::healthz,
         super::ops::metrics,
         openapi_json,
@@ -71,6 +75,7 @@ use super::typed_body;
         (name = "verification", description = "Signature verification and chain validation for payment components"),
         (name = "evidence", description = "Evidence for disputes: RFC 3161 timestamps; the receipts of /v1/verify (`ReceiptDocument` is the JSON inside a receipt's `document`)"),
         (name = "admin", description = "Officer endpoints (Authorization: Bearer <officer credential>); each needs a role, else 403"),
+        (name = "transparency", description = "The issuance transparency log (RFC 9162 Merkle tree): signed tree heads, proofs, entries"),
         (name = "operations", description = "Health, metrics and this document"),
     )
 )]

@@ -352,6 +352,12 @@ impl From<crate::crl::CrlError> for Problem {
     }
 }
 
+impl From<crate::transparency::LogError> for Problem {
+    fn from(e: crate::transparency::LogError) -> Self {
+        Problem::of(e.kind(), &e)
+    }
+}
+
 impl From<StoreError> for Problem {
     fn from(e: StoreError) -> Self {
         Problem::of(e.kind(), &e)

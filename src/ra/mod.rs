@@ -583,6 +583,12 @@ impl RegistrationAuthority {
         &*self.store
     }
 
+    /// The transparency log (read-only: entries are appended by the store in the
+    /// transactions of issuance and status changes).
+    pub fn transparency(&self) -> &dyn crate::store::TransparencyStore {
+        &*self.store
+    }
+
     /// The revocation events (read-only), for the event stream.
     pub fn event_store(&self) -> Arc<dyn crate::store::RevocationEventStore> {
         self.store.clone()

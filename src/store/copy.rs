@@ -79,6 +79,16 @@ pub enum StoreItem {
         /// The CRL.
         crl: Box<StoredCrl>,
     },
+    /// A transparency log entry, in index order (the tree's nodes are derived again
+    /// from the entries as they are appended).
+    LogEntry {
+        /// Its leaf index.
+        index: u64,
+        /// The serial it is about.
+        serial: Vec<u8>,
+        /// The encoded entry.
+        entry: Vec<u8>,
+    },
 }
 
 /// How much a store holds, compared after a copy.
@@ -100,6 +110,8 @@ pub struct StoreCounts {
     pub audit_entries: u64,
     /// Revocation events.
     pub revocation_events: u64,
+    /// Transparency log entries.
+    pub log_entries: u64,
 }
 
 /// Copying a store's contents out and in.
@@ -240,6 +252,13 @@ impl StoreCopy for SledStore {
                 crl: Box::new(json(&value)?),
             })?;
         }
+        self.export_log(&mut |index, serial, entry| {
+            visit(StoreItem::LogEntry {
+                index,
+                serial,
+                entry,
+            })
+        })?;
         Ok(())
     }
 
@@ -249,6 +268,7 @@ impl StoreCopy for SledStore {
         let mut audit = Vec::new();
         let mut events = Vec::new();
         let mut records = Vec::new();
+        let mut log = Vec::new();
         for item in items {
             match item {
                 StoreItem::Counter { name, value } => self.copy.set_counter(&name, value)?,
@@ -303,8 +323,14 @@ impl StoreCopy for SledStore {
                 StoreItem::Crl { issuer, crl } => {
                     self.crls.insert(issuer.to_be_bytes(), to_json(&*crl)?)?;
                 }
+                StoreItem::LogEntry {
+                    index,
+                    serial,
+                    entry,
+                } => log.push((index, serial, entry)),
             }
         }
+        self.import_log(&log)?;
         for record in &records {
             self.write_record_copy(record)?;
         }
@@ -329,6 +355,7 @@ impl StoreCopy for SledStore {
             approvals: len(&self.approvals),
             audit_entries: len(&self.audit),
             revocation_events: len(&self.revocation_events),
+            log_entries: super::TransparencyStore::log_size(self)?,
         })
     }
 }

@@ -20,6 +20,8 @@
 //!   certificates (those issued from a token for it, and their renewals).
 //! - `revocation_events`: id (u64 BE) → [`RevocationEvent`]: status changes in commit order.
 //! - `crls`: issuing CA id (u32 BE) → [`StoredCrl`]: the newest published CRL.
+//! - `tlog_entries`, `tlog_nodes`, `tlog_index`: the issuance transparency log (see
+//!   `transparency`), appended in the transactions of issuance and status changes.
 //!
 //! [`postgres::PgStore`] implements the same traits on PostgreSQL; callers hold a
 //! [`SharedStore`] and never learn which backend runs.
@@ -37,6 +39,7 @@ mod record;
 mod revocations;
 mod revoked_copy;
 mod tokens;
+mod transparency;
 
 use std::path::Path;
 
@@ -62,6 +65,7 @@ pub use participants::{
 pub use revocations::{CrlReader, CrlSource, KnownStatus, RevocationStore, RevokedEntry};
 pub use revoked_copy::copy_path;
 pub use tokens::{TokenRecord, TokenStore};
+pub use transparency::TransparencyStore;
 
 /// Storage failures.
 #[derive(Debug, thiserror::Error)]
@@ -302,12 +306,13 @@ pub struct ListPage {
 pub trait CertificateStore: Send + Sync {
     /// Reserves a serial, recording the plan; `SerialTaken` if it exists.
     fn reserve_serial(&self, serial: &Serial, plan: &PlannedIssuance) -> Result<(), StoreError>;
-    /// Records an issued certificate with its audit entry, durably, in one transaction.
+    /// Records an issued certificate with its audit entry and its transparency log
+    /// entry, durably, in one transaction; returns the log entry's leaf index.
     fn record_issued(
         &self,
         record: &CertificateRecord,
         event: AuditEvent,
-    ) -> Result<(), StoreError>;
+    ) -> Result<u64, StoreError>;
 }
 
 /// Everything a reader may do: what the HTTP front end, the OCSP responder and the
@@ -475,6 +480,7 @@ pub trait Store:
     + RevocationEventStore
     + CrlStore
     + StoreCopy
+    + TransparencyStore
 {
     /// `sled` or `postgresql`.
     fn backend(&self) -> &'static str;
@@ -651,6 +657,9 @@ pub struct SledStore {
     participant_certs: sled::Tree,
     revocation_events: sled::Tree,
     crls: sled::Tree,
+    tlog_entries: sled::Tree,
+    tlog_nodes: sled::Tree,
+    tlog_index: sled::Tree,
     /// The revocation copy beside the database (`revoked_copy`).
     copy: std::sync::Arc<revoked_copy::RevokedCopy>,
 }
@@ -733,10 +742,16 @@ impl SledStore {
             participant_certs: db.open_tree("participant_certs")?,
             revocation_events: db.open_tree("revocation_events")?,
             crls: db.open_tree("crls")?,
+            tlog_entries: db.open_tree("tlog_entries")?,
+            tlog_nodes: db.open_tree("tlog_nodes")?,
+            tlog_index: db.open_tree("tlog_index")?,
             copy: std::sync::Arc::new(copy),
             db,
         };
         store.pair_with_copy()?;
+        // A data directory of an earlier version: its certificates and revocations
+        // enter the log once, before anything new is appended.
+        store.catch_up_log()?;
         Ok(store)
     }
 
@@ -785,6 +800,9 @@ impl SledStore {
         // A marker for the whole store first: the copy takes the imported revocations
         // once the import is durable (a crash before makes the next open do it).
         let pending = self.copy.mark_all()?;
+        // The log takes the imported records after the import (in their time order);
+        // until then the marker is gone, so a crash half-way makes the next open do it.
+        self.meta.remove(transparency::COMPLETE_KEY)?;
         let mut count = 0usize;
         let mut chunk = Vec::with_capacity(IMPORT_BATCH);
         let flush_chunk = |chunk: &mut Vec<CertificateRecord>| -> Result<(), StoreError> {
@@ -845,6 +863,7 @@ impl SledStore {
         )?;
         self.copy.settle(pending, &self.revoked)?;
         self.copy.flush()?;
+        self.catch_up_log()?;
         Ok(count)
     }
 
@@ -884,10 +903,11 @@ impl CertificateStore for SledStore {
         &self,
         record: &CertificateRecord,
         event: AuditEvent,
-    ) -> Result<(), StoreError> {
+    ) -> Result<u64, StoreError> {
         let value = record::encode_certificate(record);
         let serial = &record.serial;
-        (
+        let log_entry = transparency::certificate_entry(record);
+        let index = (
             &self.certificates,
             &self.by_role,
             &self.by_status,
@@ -898,6 +918,9 @@ impl CertificateStore for SledStore {
             &self.children,
             &self.participant_certs,
             &self.participants,
+            &self.tlog_entries,
+            &self.tlog_nodes,
+            &self.tlog_index,
         )
             .transaction(
                 |(
@@ -911,6 +934,9 @@ impl CertificateStore for SledStore {
                     children,
                     participant_certs,
                     participants,
+                    entries,
+                    nodes,
+                    index,
                 )| {
                     if certificates.get(serial.as_bytes())?.is_some() {
                         return Err(abort(StoreError::SerialTaken(serial.clone())));
@@ -932,11 +958,18 @@ impl CertificateStore for SledStore {
                     by_status.insert(prefixed(&[status_byte(record.status)], serial), &[])?;
                     by_expiry.insert(prefixed(&time_key(record.not_after), serial), &[])?;
                     audit::append(audit, meta, &event)?;
-                    Ok(())
+                    transparency::LogTx {
+                        entries,
+                        nodes,
+                        index,
+                        meta,
+                    }
+                    .append(serial.as_bytes(), &log_entry)
                 },
             )?;
         // Durable before acknowledged.
-        self.flush()
+        self.flush()?;
+        Ok(index)
     }
 }
 

@@ -345,9 +345,23 @@ impl ParticipantStore for SledStore {
                 &self.audit,
                 &self.meta,
                 &self.revocation_events,
+                &self.tlog_entries,
+                &self.tlog_nodes,
+                &self.tlog_index,
             )
                 .transaction(
-                    |(participants, certificates, by_status, revoked, audit, meta, events)| {
+                    |(
+                        participants,
+                        certificates,
+                        by_status,
+                        revoked,
+                        audit,
+                        meta,
+                        events,
+                        entries,
+                        nodes,
+                        index,
+                    )| {
                         let current = participants.get(old.id.as_bytes())?;
                         if current.as_deref() != Some(expected.as_slice()) {
                             return Err(ConflictableTransactionError::Abort(
@@ -376,11 +390,21 @@ impl ParticipantStore for SledStore {
                             changed.push(record);
                         }
                         let now = OffsetDateTime::now_utc();
+                        let log = super::transparency::LogTx {
+                            entries,
+                            nodes,
+                            index,
+                            meta,
+                        };
                         for record in &changed {
-                            super::events::append(
+                            let appended = super::events::append(
                                 events,
                                 meta,
                                 super::RevocationEvent::for_record(record, now),
+                            )?;
+                            log.append(
+                                record.serial.as_bytes(),
+                                &super::transparency::event_entry(&appended),
                             )?;
                         }
                         audit::append(audit, meta, &event)?;

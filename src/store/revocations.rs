@@ -179,15 +179,38 @@ impl SledStore {
                 &self.audit,
                 &self.meta,
                 &self.revocation_events,
+                &self.tlog_entries,
+                &self.tlog_nodes,
+                &self.tlog_index,
             )
                 .transaction(
-                    |(certificates, by_status, revoked, audit, meta, events)| {
+                    |(
+                        certificates,
+                        by_status,
+                        revoked,
+                        audit,
+                        meta,
+                        events,
+                        entries,
+                        nodes,
+                        index,
+                    )| {
                         let record =
                             change_status_in(certificates, by_status, revoked, serial, &change)?;
-                        super::events::append(
+                        let appended = super::events::append(
                             events,
                             meta,
                             super::RevocationEvent::for_record(&record, OffsetDateTime::now_utc()),
+                        )?;
+                        super::transparency::LogTx {
+                            entries,
+                            nodes,
+                            index,
+                            meta,
+                        }
+                        .append(
+                            serial.as_bytes(),
+                            &super::transparency::event_entry(&appended),
                         )?;
                         audit::append(audit, meta, &event)?;
                         Ok(record)
@@ -340,34 +363,49 @@ impl RevocationStore for SledStore {
                 &self.audit,
                 &self.meta,
                 &self.revocation_events,
+                &self.tlog_entries,
+                &self.tlog_nodes,
+                &self.tlog_index,
             )
-                .transaction(|(certificates, revoked, audit, meta, events)| {
-                    if certificates.get(serial.as_bytes())?.is_some() {
-                        return Err(ConflictableTransactionError::Abort(
-                            StoreError::SerialTaken(serial.clone()),
-                        ));
-                    }
-                    if let Some(existing) = revoked.get(serial.as_bytes())? {
-                        let reason = RevokedEntry::decode(&existing)
-                            .map(|e| e.reason.name().to_string())
-                            .unwrap_or_else(|_| "unknown reason".into());
-                        return Err(ConflictableTransactionError::Abort(
-                            StoreError::AlreadyRevoked(serial.clone(), reason),
-                        ));
-                    }
-                    revoked.insert(serial.as_bytes(), entry.encode())?;
-                    super::events::append(
-                        events,
-                        meta,
-                        super::RevocationEvent::for_unrecorded(
-                            serial,
-                            &entry,
-                            OffsetDateTime::now_utc(),
-                        ),
-                    )?;
-                    audit::append(audit, meta, &event)?;
-                    Ok(())
-                })?)
+                .transaction(
+                    |(certificates, revoked, audit, meta, events, entries, nodes, index)| {
+                        if certificates.get(serial.as_bytes())?.is_some() {
+                            return Err(ConflictableTransactionError::Abort(
+                                StoreError::SerialTaken(serial.clone()),
+                            ));
+                        }
+                        if let Some(existing) = revoked.get(serial.as_bytes())? {
+                            let reason = RevokedEntry::decode(&existing)
+                                .map(|e| e.reason.name().to_string())
+                                .unwrap_or_else(|_| "unknown reason".into());
+                            return Err(ConflictableTransactionError::Abort(
+                                StoreError::AlreadyRevoked(serial.clone(), reason),
+                            ));
+                        }
+                        revoked.insert(serial.as_bytes(), entry.encode())?;
+                        let appended = super::events::append(
+                            events,
+                            meta,
+                            super::RevocationEvent::for_unrecorded(
+                                serial,
+                                &entry,
+                                OffsetDateTime::now_utc(),
+                            ),
+                        )?;
+                        super::transparency::LogTx {
+                            entries,
+                            nodes,
+                            index,
+                            meta,
+                        }
+                        .append(
+                            serial.as_bytes(),
+                            &super::transparency::event_entry(&appended),
+                        )?;
+                        audit::append(audit, meta, &event)?;
+                        Ok(())
+                    },
+                )?)
         })
     }
 

@@ -149,7 +149,7 @@ impl CertificateStore for PgStore {
         &self,
         record: &CertificateRecord,
         event: AuditEvent,
-    ) -> Result<(), StoreError> {
+    ) -> Result<u64, StoreError> {
         let record = record.clone();
         let params = certificate_params(&record)?;
         self.run(move |db| async move {
@@ -193,9 +193,12 @@ impl CertificateStore for PgStore {
                 .await?;
             }
             head.audit(&tx, &event).await?;
+            let entry = crate::store::transparency::certificate_entry(&record);
+            let index = head.log(&tx, record.serial.as_bytes(), &entry).await?;
             head.store(&tx).await?;
             // Durable before acknowledged: commit waits for the WAL flush.
-            tx.commit().await.map_err(pg)
+            tx.commit().await.map_err(pg)?;
+            Ok(index)
         })
     }
 }

@@ -179,6 +179,9 @@ impl Batch {
                 self.crls.1.push(signed(crl.number)?);
                 self.crls.2.push(to_json(&*crl)?);
             }
+            StoreItem::LogEntry { .. } => {
+                // Appended on their own (`import_log`), after the batch.
+            }
         }
         Ok(())
     }
@@ -350,14 +353,68 @@ impl StoreCopy for PgStore {
                 crl: Box::new(from_json(&get::<String>(row, 1)?)?),
             })?;
         }
+        self.export_log(&mut |index, serial, entry| {
+            visit(StoreItem::LogEntry {
+                index,
+                serial,
+                entry,
+            })
+        })?;
         Ok(())
     }
 
     fn import(&self, items: Vec<StoreItem>) -> Result<(), StoreError> {
         let mut batch = Batch::default();
+        let mut log = Vec::new();
         for item in items {
-            batch.add(item)?;
+            match item {
+                StoreItem::LogEntry {
+                    index,
+                    serial,
+                    entry,
+                } => log.push((index, serial, entry)),
+                item => batch.add(item)?,
+            }
         }
+        self.import_batch(batch)?;
+        self.import_log(log)
+    }
+
+    fn finish_import(&self) -> Result<(), StoreError> {
+        // Every batch committed (durably) on its own.
+        Ok(())
+    }
+
+    fn counts(&self) -> Result<StoreCounts, StoreError> {
+        let rows = self.rows(
+            "SELECT (SELECT count(*) FROM certificates), (SELECT count(*) FROM revoked),
+                    (SELECT count(*) FROM tokens), (SELECT count(*) FROM officers),
+                    (SELECT count(*) FROM participants), (SELECT count(*) FROM approvals),
+                    (SELECT count(*) FROM audit), (SELECT count(*) FROM revocation_events),
+                    (SELECT tlog_size FROM audit_head)",
+            vec![],
+        )?;
+        let row = rows
+            .first()
+            .ok_or_else(|| StoreError::Database("no row for a count".into()))?;
+        let n = |i: usize| -> Result<u64, StoreError> { unsigned(get(row, i)?) };
+        Ok(StoreCounts {
+            certificates: n(0)?,
+            revoked: n(1)?,
+            tokens: n(2)?,
+            officers: n(3)?,
+            participants: n(4)?,
+            approvals: n(5)?,
+            audit_entries: n(6)?,
+            revocation_events: n(7)?,
+            log_entries: n(8)?,
+        })
+    }
+}
+
+impl PgStore {
+    /// Writes one batch of items (everything but log entries) in one transaction.
+    fn import_batch(&self, batch: Batch) -> Result<(), StoreError> {
         self.run(move |db| async move {
             let mut client = db.client().await?;
             let tx = client.transaction().await.map_err(pg)?;
@@ -547,35 +604,6 @@ impl StoreCopy for PgStore {
             }
             // Committed: durable.
             tx.commit().await.map_err(pg)
-        })
-    }
-
-    fn finish_import(&self) -> Result<(), StoreError> {
-        // Every batch committed (durably) on its own.
-        Ok(())
-    }
-
-    fn counts(&self) -> Result<StoreCounts, StoreError> {
-        let rows = self.rows(
-            "SELECT (SELECT count(*) FROM certificates), (SELECT count(*) FROM revoked),
-                    (SELECT count(*) FROM tokens), (SELECT count(*) FROM officers),
-                    (SELECT count(*) FROM participants), (SELECT count(*) FROM approvals),
-                    (SELECT count(*) FROM audit), (SELECT count(*) FROM revocation_events)",
-            vec![],
-        )?;
-        let row = rows
-            .first()
-            .ok_or_else(|| StoreError::Database("no row for a count".into()))?;
-        let n = |i: usize| -> Result<u64, StoreError> { unsigned(get(row, i)?) };
-        Ok(StoreCounts {
-            certificates: n(0)?,
-            revoked: n(1)?,
-            tokens: n(2)?,
-            officers: n(3)?,
-            participants: n(4)?,
-            approvals: n(5)?,
-            audit_entries: n(6)?,
-            revocation_events: n(7)?,
         })
     }
 }

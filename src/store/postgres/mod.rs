@@ -20,6 +20,7 @@ mod records;
 mod schema;
 #[cfg(test)]
 mod tests;
+mod transparency;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -177,6 +178,9 @@ impl PgStore {
             schema::current_version(&client).await
         })?;
         schema::check(found, &store.location)?;
+        // A database migrated from schema 1: its certificates and revocations enter the
+        // transparency log once.
+        store.catch_up_log()?;
         Ok(store)
     }
 
@@ -329,6 +333,8 @@ fn get<'a, T: tokio_postgres::types::FromSql<'a>>(row: &'a Row, i: usize) -> Res
 struct Head {
     chain: ChainHead,
     last_event: u64,
+    /// The transparency log's size.
+    log_size: u64,
 }
 
 impl Head {
@@ -336,7 +342,7 @@ impl Head {
     async fn lock<C: GenericClient>(tx: &C) -> Result<Head, StoreError> {
         let rows = query(
             tx,
-            "SELECT seq, hash, last_event FROM audit_head FOR UPDATE",
+            "SELECT seq, hash, last_event, tlog_size FROM audit_head FOR UPDATE",
             &[],
         )
         .await?;
@@ -349,6 +355,7 @@ impl Head {
                 hash: get(row, 1)?,
             },
             last_event: unsigned(get(row, 2)?)?,
+            log_size: unsigned(get(row, 3)?)?,
         })
     }
 
@@ -371,7 +378,7 @@ impl Head {
         Ok(entry)
     }
 
-    /// Appends a revocation event, numbering it.
+    /// Appends a revocation event, numbering it, and its transparency log entry.
     async fn event<C: GenericClient>(
         &mut self,
         tx: &C,
@@ -385,6 +392,8 @@ impl Head {
         )
         .await?;
         self.last_event = event.id;
+        let entry = super::transparency::event_entry(&event);
+        self.log(tx, event.serial.as_bytes(), &entry).await?;
         Ok(event)
     }
 
@@ -392,11 +401,12 @@ impl Head {
     async fn store<C: GenericClient>(&self, tx: &C) -> Result<(), StoreError> {
         execute(
             tx,
-            "UPDATE audit_head SET seq = $1, hash = $2, last_event = $3",
+            "UPDATE audit_head SET seq = $1, hash = $2, last_event = $3, tlog_size = $4",
             &[
                 Param::I64(signed(self.chain.seq)?),
                 Param::Text(self.chain.hash.clone()),
                 Param::I64(signed(self.last_event)?),
+                Param::I64(signed(self.log_size)?),
             ],
         )
         .await?;

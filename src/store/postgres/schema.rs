@@ -4,14 +4,21 @@
 use super::{connect_one, pg, StoreError};
 
 /// The migrations, in order: (version, name, SQL).
-const MIGRATIONS: &[(u32, &str, &str)] = &[(
-    1,
-    "initial",
-    include_str!("../../../migrations/postgres/0001_initial.sql"),
-)];
+const MIGRATIONS: &[(u32, &str, &str)] = &[
+    (
+        1,
+        "initial",
+        include_str!("../../../migrations/postgres/0001_initial.sql"),
+    ),
+    (
+        2,
+        "transparency",
+        include_str!("../../../migrations/postgres/0002_transparency.sql"),
+    ),
+];
 
 /// The schema version this paypki needs (the newest migration).
-pub const LATEST_SCHEMA: u32 = 1;
+pub const LATEST_SCHEMA: u32 = 2;
 
 /// Key of the advisory lock migrators take (any constant all paypki versions share).
 const MIGRATION_LOCK: i64 = 7_061_796_107;

@@ -1,0 +1,514 @@
+//! The issuance transparency log's storage (see `crate::transparency`).
+//!
+//! sled trees:
+//! - `tlog_entries`: leaf index (u64 BE) → `len ‖ serial ‖ entry` (the serial the entry
+//!   is about, then the encoded [`LogEntry`] the leaf hash is taken over).
+//! - `tlog_nodes`: `level ‖ index` (u8, u64 BE) → the 32-byte root of the complete
+//!   subtree over leaves `[index·2^level, (index+1)·2^level)`; level 0 is the leaf hash.
+//!   Each is written once, in the transaction of the leaf that completes it, so a proof
+//!   or tree head for any size reads O(log n) of them and never re-hashes leaves.
+//! - `tlog_index`: `h ‖ leaf hash` → leaf index; `s ‖ len ‖ serial ‖ leaf index` →
+//!   entry type: a serial's entries.
+//! - `meta`: `tlog_size` (u64 BE), and `tlog_complete` once every certificate and
+//!   revocation the store held when this version first opened it is in the log.
+//!
+//! Entries are appended inside the transaction that records the certificate or the
+//! status change, so the log and the store never disagree, even across a crash; the
+//! transactions already serialize on `meta` (the audit head), so leaf indexes are dense
+//! and in commit order.
+
+use sled::transaction::{ConflictableTransactionError, TransactionalTree};
+use sled::Transactional;
+
+use super::{CertificateRecord, RevocationEvent, RevocationEventKind, SledStore, StoreError};
+use crate::model::{CertificateStatus, RevocationReason, Serial};
+use crate::transparency::entry::{millis, LogEntry};
+use crate::transparency::tree::{leaf_hash, node_hash, Hash};
+
+pub(super) const SIZE_KEY: &[u8] = b"tlog_size";
+pub(super) const COMPLETE_KEY: &[u8] = b"tlog_complete";
+/// Entries per transaction when catching up (an earlier version's store, an import).
+const CATCH_UP_BATCH: usize = 1_000;
+
+/// What the transparency log needs from storage (reads; appends happen inside the
+/// transactions of [`super::CertificateStore`] and [`super::RevocationStore`]).
+pub trait TransparencyStore: Send + Sync {
+    /// The number of entries.
+    fn log_size(&self) -> Result<u64, StoreError>;
+    /// The encoded entries `[start, end)` (fewer if the log is shorter).
+    fn log_entries(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError>;
+    /// Complete-subtree roots `(level, index)`; `None` for one not (yet) stored.
+    fn log_nodes(&self, wanted: &[(u8, u64)]) -> Result<Vec<Option<Hash>>, StoreError>;
+    /// The index of the entry with this leaf hash.
+    fn log_index_of_leaf(&self, leaf: &Hash) -> Result<Option<u64>, StoreError>;
+    /// The index of the certificate entry of this serial.
+    fn log_index_of_certificate(&self, serial: &Serial) -> Result<Option<u64>, StoreError>;
+}
+
+/// The entry for an issued certificate.
+pub(super) fn certificate_entry(record: &CertificateRecord) -> LogEntry {
+    LogEntry::Certificate {
+        timestamp: millis(record.issued_at),
+        issuer: record.issuer,
+        der: record.der.clone(),
+    }
+}
+
+/// The entry for a status change.
+pub(super) fn event_entry(event: &RevocationEvent) -> LogEntry {
+    let timestamp = millis(event.recorded_at);
+    match event.kind {
+        RevocationEventKind::Revoked => LogEntry::Revocation {
+            timestamp,
+            issuer: event.issuer,
+            serial: event.serial.as_bytes().to_vec(),
+            reason: event
+                .reason
+                .as_deref()
+                .and_then(|r| r.parse().ok())
+                .unwrap_or(RevocationReason::Unspecified),
+            revocation_date: event.revoked_at.map_or(timestamp, millis),
+            invalidity_date: event.invalidity_date.map(millis),
+        },
+        RevocationEventKind::Unheld => LogEntry::HoldLifted {
+            timestamp,
+            issuer: event.issuer,
+            serial: event.serial.as_bytes().to_vec(),
+        },
+    }
+}
+
+/// The revocation entry of a revoked record, as the catch-up writes it (the time of
+/// the entry is the revocation's).
+pub(super) fn record_revocation_entry(record: &CertificateRecord) -> Result<LogEntry, StoreError> {
+    let revocation = record
+        .revocation
+        .as_ref()
+        .ok_or_else(|| StoreError::Corrupt("revoked without revocation".into()))?;
+    let at = millis(revocation.revoked_at);
+    Ok(LogEntry::Revocation {
+        timestamp: at,
+        issuer: record.issuer,
+        serial: record.serial.as_bytes().to_vec(),
+        reason: revocation
+            .reason
+            .parse()
+            .unwrap_or(RevocationReason::Unspecified),
+        revocation_date: at,
+        invalidity_date: revocation.invalidity_date.map(millis),
+    })
+}
+
+/// The revocation entry of a serial revoked without a record, as the catch-up writes it.
+pub(super) fn unrecorded_revocation_entry(serial: &[u8], entry: &super::RevokedEntry) -> LogEntry {
+    let ms = |s: i64| u64::try_from(s.saturating_mul(1000)).unwrap_or(0);
+    LogEntry::Revocation {
+        timestamp: ms(entry.revoked_at),
+        issuer: entry.issuer,
+        serial: serial.to_vec(),
+        reason: entry.reason,
+        revocation_date: ms(entry.revoked_at),
+        invalidity_date: entry.invalidity_date.map(ms),
+    }
+}
+
+/// The entry type byte of the serial index.
+pub(super) fn kind_code(entry: &LogEntry) -> u8 {
+    match entry {
+        LogEntry::Certificate { .. } => 1,
+        LogEntry::Revocation { .. } => 2,
+        LogEntry::HoldLifted { .. } => 3,
+    }
+}
+
+fn node_key(level: u8, index: u64) -> [u8; 9] {
+    let mut key = [0u8; 9];
+    key[0] = level;
+    key[1..].copy_from_slice(&index.to_be_bytes());
+    key
+}
+
+fn hash_key(leaf: &Hash) -> Vec<u8> {
+    let mut key = Vec::with_capacity(33);
+    key.push(b'h');
+    key.extend_from_slice(leaf);
+    key
+}
+
+fn serial_prefix(serial: &[u8]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(serial.len() + 10);
+    key.push(b's');
+    key.push(serial.len() as u8);
+    key.extend_from_slice(serial);
+    key
+}
+
+fn u64_of(bytes: &[u8]) -> Result<u64, StoreError> {
+    <[u8; 8]>::try_from(bytes)
+        .map(u64::from_be_bytes)
+        .map_err(|_| StoreError::Corrupt("transparency log number".into()))
+}
+
+/// The log's trees inside a transaction.
+pub(super) struct LogTx<'a> {
+    pub(super) entries: &'a TransactionalTree,
+    pub(super) nodes: &'a TransactionalTree,
+    pub(super) index: &'a TransactionalTree,
+    pub(super) meta: &'a TransactionalTree,
+}
+
+type Tx<T> = Result<T, ConflictableTransactionError<StoreError>>;
+
+fn corrupt(what: &str) -> ConflictableTransactionError<StoreError> {
+    ConflictableTransactionError::Abort(StoreError::Corrupt(what.into()))
+}
+
+impl LogTx<'_> {
+    /// Appends `entry` (about `serial`) as the next leaf: the entry, the leaf hash and
+    /// every subtree root the leaf completes, the indexes and the new size.
+    pub(super) fn append(&self, serial: &[u8], entry: &LogEntry) -> Tx<u64> {
+        let size = match self.meta.get(SIZE_KEY)? {
+            Some(bytes) => u64_of(&bytes).map_err(ConflictableTransactionError::Abort)?,
+            None => 0,
+        };
+        let encoded = entry.encode();
+        let leaf = leaf_hash(&encoded);
+        let mut value = Vec::with_capacity(1 + serial.len() + encoded.len());
+        value.push(serial.len() as u8);
+        value.extend_from_slice(serial);
+        value.extend_from_slice(&encoded);
+        self.entries.insert(&size.to_be_bytes(), value)?;
+        self.nodes.insert(&node_key(0, size), &leaf)?;
+        // A right child completes its parent: RFC 9162 §2.1.1's node hash of the two.
+        let (mut level, mut index, mut hash) = (0u8, size, leaf);
+        while index & 1 == 1 {
+            let left = self
+                .nodes
+                .get(node_key(level, index - 1))?
+                .ok_or_else(|| corrupt("a transparency log node is missing"))?;
+            let left: Hash = left
+                .as_ref()
+                .try_into()
+                .map_err(|_| corrupt("a transparency log node is not 32 bytes"))?;
+            hash = node_hash(&left, &hash);
+            level += 1;
+            index >>= 1;
+            self.nodes.insert(&node_key(level, index), &hash)?;
+        }
+        let by_hash = hash_key(&leaf);
+        if self.index.get(&by_hash)?.is_none() {
+            self.index.insert(by_hash, &size.to_be_bytes())?;
+        }
+        let mut by_serial = serial_prefix(serial);
+        by_serial.extend_from_slice(&size.to_be_bytes());
+        self.index.insert(by_serial, &[kind_code(entry)])?;
+        self.meta.insert(SIZE_KEY, &(size + 1).to_be_bytes())?;
+        Ok(size)
+    }
+}
+
+impl SledStore {
+    /// Runs `work` over the log's trees in one transaction.
+    pub(super) fn log_transaction<T>(
+        &self,
+        work: impl Fn(&LogTx<'_>) -> Tx<T>,
+    ) -> Result<T, StoreError> {
+        Ok((
+            &self.tlog_entries,
+            &self.tlog_nodes,
+            &self.tlog_index,
+            &self.meta,
+        )
+            .transaction(|(entries, nodes, index, meta)| {
+                work(&LogTx {
+                    entries,
+                    nodes,
+                    index,
+                    meta,
+                })
+            })?)
+    }
+
+    fn has_log_entry(&self, serial: &[u8]) -> Result<bool, StoreError> {
+        Ok(self
+            .tlog_index
+            .scan_prefix(serial_prefix(serial))
+            .next()
+            .transpose()?
+            .is_some())
+    }
+
+    /// Appends to the log what the store holds and the log lacks: every certificate of
+    /// a store from before the log existed (and each revocation: a revoked
+    /// certificate's, or a serial revoked without a record), in time order, in batches
+    /// of one transaction each. Idempotent: a crash half-way leaves whole batches, and
+    /// the next open appends the rest. Returns how many entries it appended.
+    pub(super) fn catch_up_log(&self) -> Result<u64, StoreError> {
+        if self.meta.get(COMPLETE_KEY)?.is_some() {
+            return Ok(0);
+        }
+        // (time, order, serial): certificates before revocations at the same instant.
+        let mut missing: Vec<(u64, u8, Vec<u8>)> = Vec::new();
+        for item in self.certificates.iter() {
+            let (serial, value) = item?;
+            if self.has_log_entry(&serial)? {
+                continue;
+            }
+            let record = Self::decode(&value)?;
+            missing.push((millis(record.issued_at), 0, serial.to_vec()));
+            if record.status == CertificateStatus::Revoked {
+                if let Some(revocation) = &record.revocation {
+                    missing.push((millis(revocation.revoked_at), 1, serial.to_vec()));
+                }
+            }
+        }
+        for item in self.revoked.iter() {
+            let (serial, value) = item?;
+            if self.certificates.contains_key(&serial)? || self.has_log_entry(&serial)? {
+                continue;
+            }
+            let entry = super::RevokedEntry::decode(&value)?;
+            let at = u64::try_from(entry.revoked_at.saturating_mul(1000)).unwrap_or(0);
+            missing.push((at, 1, serial.to_vec()));
+        }
+        missing.sort();
+        let appended = missing.len() as u64;
+        if appended > 0 {
+            tracing::info!(
+                entries = appended,
+                "adding the certificates and revocations of this store to the transparency log"
+            );
+        }
+        for chunk in missing.chunks(CATCH_UP_BATCH) {
+            let mut entries = Vec::with_capacity(chunk.len());
+            for (_, order, serial) in chunk {
+                entries.push((serial.clone(), self.catch_up_entry(*order, serial)?));
+            }
+            self.log_transaction(|log| {
+                for (serial, entry) in &entries {
+                    log.append(serial, entry)?;
+                }
+                Ok(())
+            })?;
+        }
+        self.meta.insert(COMPLETE_KEY, &[1])?;
+        self.flush()?;
+        Ok(appended)
+    }
+
+    /// The entry the catch-up appends for a serial: its certificate (order 0) or its
+    /// current revocation (order 1).
+    fn catch_up_entry(&self, order: u8, serial: &[u8]) -> Result<LogEntry, StoreError> {
+        let record = match self.certificates.get(serial)? {
+            Some(value) => Some(Self::decode(&value)?),
+            None => None,
+        };
+        match (order, record) {
+            (0, Some(record)) => Ok(certificate_entry(&record)),
+            (_, Some(record)) => record_revocation_entry(&record),
+            (_, None) => {
+                let value = self
+                    .revoked
+                    .get(serial)?
+                    .ok_or_else(|| StoreError::Corrupt("revoked entry vanished".into()))?;
+                Ok(unrecorded_revocation_entry(
+                    serial,
+                    &super::RevokedEntry::decode(&value)?,
+                ))
+            }
+        }
+    }
+
+    /// Every entry with the serial it is about, in index order (`db copy`).
+    pub(super) fn export_log(
+        &self,
+        visit: &mut dyn FnMut(u64, Vec<u8>, Vec<u8>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        for item in self.tlog_entries.iter() {
+            let (key, value) = item?;
+            let (serial, entry) = split_value(&value)?;
+            visit(u64_of(&key)?, serial.to_vec(), entry.to_vec())?;
+        }
+        Ok(())
+    }
+
+    /// Appends copied entries, which must continue the log exactly (`db copy`).
+    pub(super) fn import_log(&self, entries: &[(u64, Vec<u8>, Vec<u8>)]) -> Result<(), StoreError> {
+        let decoded = entries
+            .iter()
+            .map(|(index, serial, entry)| {
+                LogEntry::decode(entry)
+                    .map(|e| (*index, serial.clone(), e))
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        self.log_transaction(|log| {
+            for (index, serial, entry) in &decoded {
+                let at = log.append(serial, entry)?;
+                if at != *index {
+                    return Err(corrupt("copied log entries do not continue the log"));
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
+fn split_value(value: &[u8]) -> Result<(&[u8], &[u8]), StoreError> {
+    let corrupt = || StoreError::Corrupt("transparency log entry".into());
+    let (len, rest) = value.split_first().ok_or_else(corrupt)?;
+    if rest.len() < usize::from(*len) {
+        return Err(corrupt());
+    }
+    Ok(rest.split_at(usize::from(*len)))
+}
+
+impl TransparencyStore for SledStore {
+    fn log_size(&self) -> Result<u64, StoreError> {
+        match self.meta.get(SIZE_KEY)? {
+            Some(bytes) => u64_of(&bytes),
+            None => Ok(0),
+        }
+    }
+
+    fn log_entries(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError> {
+        if start >= end {
+            return Ok(Vec::new());
+        }
+        self.tlog_entries
+            .range(start.to_be_bytes()..end.to_be_bytes())
+            .map(|item| {
+                let (_, value) = item?;
+                Ok(split_value(&value)?.1.to_vec())
+            })
+            .collect()
+    }
+
+    fn log_nodes(&self, wanted: &[(u8, u64)]) -> Result<Vec<Option<Hash>>, StoreError> {
+        wanted
+            .iter()
+            .map(|(level, index)| {
+                self.tlog_nodes
+                    .get(node_key(*level, *index))?
+                    .map(|v| {
+                        Hash::try_from(v.as_ref())
+                            .map_err(|_| StoreError::Corrupt("transparency log node".into()))
+                    })
+                    .transpose()
+            })
+            .collect()
+    }
+
+    fn log_index_of_leaf(&self, leaf: &Hash) -> Result<Option<u64>, StoreError> {
+        self.tlog_index
+            .get(hash_key(leaf))?
+            .map(|v| u64_of(&v))
+            .transpose()
+    }
+
+    fn log_index_of_certificate(&self, serial: &Serial) -> Result<Option<u64>, StoreError> {
+        let prefix = serial_prefix(serial.as_bytes());
+        for item in self.tlog_index.scan_prefix(&prefix) {
+            let (key, kind) = item?;
+            if kind.as_ref() == [1] {
+                let index = key
+                    .get(prefix.len()..)
+                    .ok_or_else(|| StoreError::Corrupt("transparency index key".into()))?;
+                return u64_of(index).map(Some);
+            }
+        }
+        Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::record;
+    use super::*;
+    use crate::model::Role;
+    use crate::store::{AuditEvent, CertificateStore, RevocationRecord, RevocationStore};
+    use crate::transparency::tree::{root, MemoryTree};
+
+    #[test]
+    fn issuance_and_status_changes_append_and_nodes_match_a_memory_tree() {
+        let store = SledStore::temporary().unwrap();
+        let mut memory = MemoryTree::default();
+        for i in 1..=9u8 {
+            let r = record(&format!("{i:02x}"), Role::Bank, 30);
+            let index = store
+                .record_issued(&r, AuditEvent::new("issue", "t"))
+                .unwrap();
+            assert_eq!(index, u64::from(i - 1));
+        }
+        let serial: Serial = "03".parse().unwrap();
+        store
+            .revoke(
+                &serial,
+                RevocationRecord {
+                    reason: "certificateHold".into(),
+                    revoked_at: time::OffsetDateTime::now_utc(),
+                    invalidity_date: None,
+                },
+                AuditEvent::new("revoke", "t"),
+            )
+            .unwrap();
+        store
+            .unhold(&serial, AuditEvent::new("unhold", "t"))
+            .unwrap();
+        assert_eq!(store.log_size().unwrap(), 11);
+        let entries = store.log_entries(0, 100).unwrap();
+        assert_eq!(entries.len(), 11);
+        for e in &entries {
+            memory.push(leaf_hash(e));
+        }
+        let kinds: Vec<&str> = entries
+            .iter()
+            .map(|e| LogEntry::decode(e).unwrap().kind())
+            .collect();
+        assert_eq!(kinds[9..], ["revocation", "hold-lifted"]);
+        let mut fetched = crate::transparency::tree::FetchedNodes::default();
+        let mut recorder = crate::transparency::tree::NodeRecorder::default();
+        for size in 1..=11 {
+            let _ = root(&mut recorder, size);
+        }
+        let nodes = store.log_nodes(&recorder.wanted).unwrap();
+        for (id, node) in recorder.wanted.iter().zip(nodes) {
+            fetched.0.insert(*id, node.unwrap());
+        }
+        for size in 1..=11 {
+            assert_eq!(
+                root(&mut fetched, size).unwrap(),
+                root(&mut memory, size).unwrap()
+            );
+        }
+        assert_eq!(store.log_index_of_certificate(&serial).unwrap(), Some(2));
+        assert_eq!(
+            store.log_index_of_leaf(&leaf_hash(&entries[10])).unwrap(),
+            Some(10)
+        );
+    }
+
+    #[test]
+    fn a_store_from_before_the_log_is_caught_up_once() {
+        let store = SledStore::temporary().unwrap();
+        for i in 1..=5u8 {
+            store
+                .record_issued(
+                    &record(&format!("{i:02x}"), Role::Bank, 30),
+                    AuditEvent::new("issue", "t"),
+                )
+                .unwrap();
+        }
+        // As an earlier version left it: no log at all.
+        store.tlog_entries.clear().unwrap();
+        store.tlog_nodes.clear().unwrap();
+        store.tlog_index.clear().unwrap();
+        store.meta.remove(SIZE_KEY).unwrap();
+        store.meta.remove(COMPLETE_KEY).unwrap();
+        assert_eq!(store.catch_up_log().unwrap(), 5);
+        assert_eq!(store.catch_up_log().unwrap(), 0);
+        assert_eq!(store.log_size().unwrap(), 5);
+        store.meta.remove(COMPLETE_KEY).unwrap();
+        assert_eq!(store.catch_up_log().unwrap(), 0, "idempotent");
+    }
+}
