@@ -407,6 +407,11 @@ pub struct VerifyBody {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Role>)]
     pub require_role: Option<String>,
+    /// `true`: the answer also carries `receipt`, the verdict in a small JSON document
+    /// time-stamped by the CA's TSA (RFC 3161), checkable offline
+    /// (`paypki receipt verify`; docs/verification.md). Costs one signature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<bool>,
 }
 
 /// `POST /v1/validate` body.

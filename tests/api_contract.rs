@@ -598,10 +598,15 @@ fn operations() -> Vec<Operation> {
             bad_format["format"] = json!("xml");
             let mut unknown_field = good.clone();
             unknown_field["colour"] = json!("blue");
+            let mut with_receipt = good.clone();
+            with_receipt["receipt"] = json!(true);
             vec![
                 post("/v1/verify")
                     .json(&good)
                     .expect("a good signature", 200),
+                post("/v1/verify")
+                    .json(&with_receipt)
+                    .expect("a good signature with a signed receipt", 200),
                 post("/v1/verify")
                     .json(&bad_format)
                     .expect("a format outside the enum: the verdict malformed", 200)

@@ -464,3 +464,36 @@ fn after_a_rollover_the_new_issuing_ca_has_its_own_tsa_and_old_tokens_still_veri
     }
     server.stop();
 }
+
+/// Tokens of CAs with other key types pass `openssl ts -verify` too: a P-384 CA's TSA
+/// signs with P-384 and SHA-384; an Ed25519 CA's TSA has a P-256 key, because OpenSSL's
+/// `ts -verify` cannot check an Ed25519 SignedData.
+#[test]
+fn p384_and_ed25519_cas_tokens_pass_openssl() {
+    for (algorithm, tsa_key) in [("ecdsa-p384", "secp384r1"), ("ed25519", "prime256v1")] {
+        let ca = TestCa::init(&["--key-alg", algorithm], &[]);
+        let tsa_cert = ca.data_dir().join("certs/tsa.crt.pem");
+        let text = openssl(&["x509", "-in", path(&tsa_cert), "-noout", "-text"]).stdout_text();
+        assert!(text.contains(tsa_key), "{algorithm}: {text}");
+        let server = TestServer::start(&ca);
+        let data = ca.path("data.txt");
+        std::fs::write(&data, algorithm.as_bytes()).unwrap();
+        let request = query(&ca, algorithm, &data, &["-sha256", "-cert"]);
+        let reply = ask(&server, &ca, algorithm, &read_bytes(&request));
+        openssl_verify(&[
+            "-data",
+            path(&data),
+            "-in",
+            path(&reply),
+            "-CAfile",
+            path(&ca.root_cert()),
+        ])
+        .assert_success(&format!("openssl ts -verify of a {algorithm} CA's token"));
+        run_python(
+            "check_tsa.py",
+            &[path(&reply), path(&ca.root_cert()), path(&data)],
+        )
+        .assert_success(&format!("check_tsa.py of a {algorithm} CA's token"));
+        server.stop();
+    }
+}

@@ -51,14 +51,26 @@ fuzz_target!(|data: &[u8]| {
     let true_root = root(&mut tree, size).unwrap_or([0; 32]);
     let leaf = leaf_hash(&index.to_be_bytes());
     if verify_inclusion(index, size, &leaf, &given, &true_root) {
-        let computed = inclusion_proof(&mut tree, index, size).ok().and_then(Result::ok);
-        assert_eq!(computed.as_deref(), Some(given.as_slice()), "a forged inclusion proof");
+        let computed = inclusion_proof(&mut tree, index, size)
+            .ok()
+            .and_then(Result::ok);
+        assert_eq!(
+            computed.as_deref(),
+            Some(given.as_slice()),
+            "a forged inclusion proof"
+        );
     }
     if first <= size {
         let first_root = root(&mut tree, first).unwrap_or([0; 32]);
         if verify_consistency(first, size, &first_root, &true_root, &given) && first > 0 {
-            let computed = consistency_proof(&mut tree, first, size).ok().and_then(Result::ok);
-            assert_eq!(computed.as_deref(), Some(given.as_slice()), "a forged consistency proof");
+            let computed = consistency_proof(&mut tree, first, size)
+                .ok()
+                .and_then(Result::ok);
+            assert_eq!(
+                computed.as_deref(),
+                Some(given.as_slice()),
+                "a forged consistency proof"
+            );
         }
     }
     // Arbitrary roots and sizes: only no panic.

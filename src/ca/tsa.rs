@@ -341,8 +341,19 @@ pub(super) fn sign_tsa_certificate(
     sign_checked(&params, tsa_key, issuer, issuer_key, &expectations)
 }
 
-/// A new TSA key beside the issuing CA's: on the same token, or a key file (P-256 for an
-/// RSA CA, which ring cannot generate), as the OCSP responder's is made.
+/// The algorithm of a TSA key made as a key file: the issuing CA's, but P-256 for an RSA
+/// CA (ring cannot generate RSA keys) and for an Ed25519 CA: OpenSSL's `ts -verify`
+/// checks tokens through its PKCS#7 code, which cannot verify Ed25519 signatures
+/// ("operation not supported for this keytype"), and neither can many RFC 3161 clients.
+fn tsa_algorithm(issuing: crate::model::KeyAlgorithm) -> crate::model::KeyAlgorithm {
+    match ceremony::responder_algorithm(issuing) {
+        crate::model::KeyAlgorithm::Ed25519 => crate::model::KeyAlgorithm::EcdsaP256,
+        other => other,
+    }
+}
+
+/// A new TSA key beside the issuing CA's: on the same token (with its algorithm), or a
+/// key file, as the OCSP responder's is made (see [`tsa_algorithm`]).
 pub(super) fn new_tsa_key(issuing_key: &CaKey, id: u32) -> Result<NewKey, CaError> {
     let (store, algorithm) = match issuing_key.location() {
         KeyLocation::Pkcs11(reference) => (
@@ -351,7 +362,7 @@ pub(super) fn new_tsa_key(issuing_key: &CaKey, id: u32) -> Result<NewKey, CaErro
         ),
         KeyLocation::File(_) => (
             KeyStoreChoice::Files,
-            ceremony::responder_algorithm(issuing_key.algorithm()),
+            tsa_algorithm(issuing_key.algorithm()),
         ),
     };
     NewKey::generate(
@@ -532,6 +543,50 @@ mod tests {
         assert!(verify_token(&altered, None, &root, &[]).is_err());
     }
 
+    /// A P-384 TSA signs with SHA-384 as the digest; an Ed25519 CA's TSA has a P-256 key
+    /// (OpenSSL's `ts -verify` cannot check Ed25519), with SHA-256.
+    #[test]
+    fn tokens_of_p384_and_ed25519_cas_verify() {
+        use crate::model::KeyAlgorithm;
+        for (algorithm, tsa_algorithm, digest_oid) in [
+            (
+                KeyAlgorithm::EcdsaP384,
+                KeyAlgorithm::EcdsaP384,
+                HashAlgorithm::Sha384.oid(),
+            ),
+            (
+                KeyAlgorithm::Ed25519,
+                KeyAlgorithm::EcdsaP256,
+                HashAlgorithm::Sha256.oid(),
+            ),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let data = DataDir::new(dir.path().join("ca"));
+            let mut options = InitOptions::new("http://127.0.0.1:1".into());
+            options.key_algorithm = algorithm;
+            init(&data, &options).unwrap();
+            let ca = CertificateAuthority::load(&data, None).unwrap();
+            assert_eq!(
+                ca.active().unwrap().tsa_key().unwrap().algorithm(),
+                tsa_algorithm
+            );
+            let digest = [5u8; 32];
+            let token = ca.timestamp_sha256(&digest).unwrap();
+            let verified = verify_token(
+                &token,
+                Some((HashAlgorithm::Sha256, &digest)),
+                &ca.root().der,
+                &[],
+            )
+            .unwrap();
+            assert_eq!(verified.tsa_certificate, ca.tsa_certificate().unwrap().der);
+            let info = cms::content_info::ContentInfo::from_der(&token).unwrap();
+            let signed: cms::signed_data::SignedData = info.content.decode_as().unwrap();
+            let signer = signed.signer_infos.0.as_slice().first().unwrap();
+            assert_eq!(signer.digest_alg.oid, digest_oid, "{algorithm}");
+        }
+    }
+
     #[test]
     fn nonce_cert_req_and_serials() {
         let dir = tempfile::tempdir().unwrap();
@@ -572,6 +627,56 @@ mod tests {
             },
         ] {
             assert!(matches!(ca.timestamp(&bad), Err(CaError::Refused(_))));
+        }
+    }
+
+    /// No request, however damaged, makes the decision, the signing or the reply panic,
+    /// and every reply decodes; no damaged token makes the verifier panic.
+    #[test]
+    fn damaged_requests_and_tokens_never_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_data, ca) = new_ca(dir.path());
+        let good = crate::tsp::request_der(
+            HashAlgorithm::Sha256,
+            &[9; 32],
+            Some(&[0x12, 0x34, 0x56, 0x78]),
+            true,
+        )
+        .unwrap();
+        let mut inputs: Vec<Vec<u8>> = (0..good.len()).map(|n| good[..n].to_vec()).collect();
+        for at in 0..good.len() {
+            for bit in 0..8 {
+                let mut flipped = good.clone();
+                flipped[at] ^= 1 << bit;
+                inputs.push(flipped);
+            }
+        }
+        let mut granted = 0;
+        for input in &inputs {
+            let reply = match crate::ra::timestamp::accept_request(input) {
+                Ok(request) => match ca.timestamp(&request) {
+                    Ok(token) => {
+                        granted += 1;
+                        crate::tsp::granted_reply(&token).unwrap()
+                    }
+                    Err(e) => panic!("an accepted request was not signed: {e}"),
+                },
+                Err(rejection) => {
+                    crate::tsp::rejection_reply(rejection.failure, &rejection.reason).unwrap()
+                }
+            };
+            crate::tsp::decode_reply(&reply).unwrap();
+        }
+        assert!(granted > 1, "{granted}");
+        let token = ca.timestamp_sha256(&[3; 32]).unwrap();
+        let root = ca.root().der.clone();
+        for at in (0..token.len()).step_by(3) {
+            let mut damaged = token.clone();
+            damaged[at] ^= 0x01;
+            let _ = verify_token(&damaged, None, &root, &[]);
+        }
+        for n in (0..token.len()).step_by(7) {
+            assert!(verify_token(&token[..n], None, &root, &[]).is_err());
         }
     }
 

@@ -10,6 +10,7 @@ mod keys;
 mod officer;
 mod participant;
 mod policy;
+mod receipt;
 mod registry;
 pub mod remote;
 mod responder;
@@ -110,6 +111,10 @@ pub enum Command {
     /// Exit status: 0 written; 1 refused by the TSA or a reply that does not check out;
     /// 2 bad arguments or input; 3 no answer (unreachable, time-out, 429, 5xx).
     Timestamp(timestamp::TimestampArgs),
+    /// Signed verification receipts (from `/v1/verify` with `"receipt": true`): check
+    /// one offline.
+    #[command(subcommand)]
+    Receipt(receipt::ReceiptCommand),
     /// List issued certificates.
     List(admin::ListArgs),
     /// Show one certificate: subject, SANs, role, validity, status, fingerprints, extensions.
@@ -212,6 +217,7 @@ impl Cli {
             Command::Crl(args) => revocation::crl(&context, args),
             Command::Verify(args) => verify::run(&context, args),
             Command::Timestamp(args) => timestamp::run(&context, args),
+            Command::Receipt(command) => receipt::run(&context, command),
             Command::Responder(command) => responder::run(&context, command),
             Command::Credential(command) => responder::credential(&context, command),
             Command::List(args) => admin::list(&context, args),

@@ -108,6 +108,7 @@ fn verify(base: &ClientUrl, args: &VerifyArgs) -> Result<(), CliError> {
             algorithm: args.algorithm.clone(),
             time: args.time.clone(),
             require_role: args.require_role.clone(),
+            receipt: None,
         };
         (base.join("/v1/verify"), serde_json::to_value(body))
     };

@@ -65,7 +65,7 @@ use super::typed_body;
         super::ops::metrics,
         openapi_json,
     ),
-    components(schemas(super::Problem)),
+    components(schemas(super::Problem, crate::verify::receipt::ReceiptDocument)),
     modifiers(&AdminSecurity),
     tags(
         (name = "enrollment", description = "Participants get and renew certificates"),
@@ -73,7 +73,7 @@ use super::typed_body;
         (name = "ca", description = "CA certificates"),
         (name = "status", description = "OCSP and CRLs for relying parties"),
         (name = "verification", description = "Signature verification and chain validation for payment components"),
-        (name = "evidence", description = "Evidence for disputes: RFC 3161 timestamps"),
+        (name = "evidence", description = "Evidence for disputes: RFC 3161 timestamps; the receipts of /v1/verify (`ReceiptDocument` is the JSON inside a receipt's `document`)"),
         (name = "admin", description = "Officer endpoints (Authorization: Bearer <officer credential>); each needs a role, else 403"),
         (name = "transparency", description = "The issuance transparency log (RFC 9162 Merkle tree): signed tree heads, proofs, entries"),
         (name = "operations", description = "Health, metrics and this document"),

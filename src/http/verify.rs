@@ -99,7 +99,11 @@ pub(crate) fn verify_one(
     budget: &VerifyBudget,
 ) -> VerifyOutcome {
     match to_request(body) {
-        Ok(request) => verifier.verify_within(&request, budget),
+        Ok(request) => verifier.with_receipt(
+            &request,
+            body.receipt == Some(true),
+            verifier.verify_within(&request, budget),
+        ),
         Err(message) => VerifyOutcome::invalid(Reason::Malformed, message, None),
     }
 }
@@ -149,16 +153,24 @@ pub(crate) async fn verify(
         }
     };
     let budget = Arc::new(VerifyBudget::new(state.verify_budget));
+    let wants_receipt = body.receipt == Some(true);
     // Inline when cheap: one verification is tens of microseconds, less than a hop to
-    // the blocking pool would cost. Costly ones leave the async workers to OCSP.
+    // the blocking pool would cost. Costly ones leave the async workers to OCSP. A
+    // receipt adds one signature by the TSA key (as an OCSP answer does).
     let outcome = if state.verifier.estimated_cost(&request) <= INLINE_MAX_COST {
-        state.verifier.verify_within(&request, &budget)
+        let outcome = state.verifier.verify_within(&request, &budget);
+        state
+            .verifier
+            .with_receipt(&request, wants_receipt, outcome)
     } else {
         let slot = state.verify_slot().await?;
         let (worker, spending) = (state.clone(), budget.clone());
         blocking(move || {
             let _slot = slot;
-            Ok(worker.verifier.verify_within(&request, &spending))
+            let outcome = worker.verifier.verify_within(&request, &spending);
+            Ok(worker
+                .verifier
+                .with_receipt(&request, wants_receipt, outcome))
         })
         .await?
     };

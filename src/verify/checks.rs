@@ -15,6 +15,7 @@ impl Verifier {
         leaf: &Leaf,
         detached: Option<&cms::DetachedSignature>,
         judged: &mut Option<JudgedTime>,
+        revocation: &mut Option<RevocationEvidence>,
     ) -> Result<SignatureScheme, Verdict> {
         let (Some(issuer), Some(window)) = (leaf.issuer, leaf.window) else {
             // Admission sets both; an admitted leaf without them is a bug, not a verdict.
@@ -27,6 +28,7 @@ impl Verifier {
         let time = self.judge_time(request.time, leaf, issuer, &status);
         let at = time.at;
         *judged = Some(time);
+        *revocation = Some(self.revocation_evidence(issuer, &status, at.unix_timestamp()));
         check_validity(leaf, window, at)?;
         let scheme = self.check_signature(request, budget, leaf, detached)?;
         self.check_revocation(issuer, &status, at.unix_timestamp())?;
@@ -82,6 +84,57 @@ impl Verifier {
             Err(cms::CmsError::Unsupported(e)) => Err((Reason::UnsupportedAlgorithm, e)),
             Err(cms::CmsError::Mismatch(e)) => Err((Reason::BadSignature, e)),
             Err(cms::CmsError::Malformed(e)) => Err((Reason::Malformed, e)),
+        }
+    }
+
+    /// What the revocation check reads, for a receipt: the root's revocation of the
+    /// issuing CA (the published root CRL and the registry) first, else the CA's own
+    /// records (the store OCSP and the CRLs are made from).
+    pub(super) fn revocation_evidence(
+        &self,
+        issuer: u32,
+        status: &KnownStatus,
+        time: i64,
+    ) -> RevocationEvidence {
+        let evidence =
+            |status: &'static str,
+             source: &'static str,
+             revoked: Option<(i64, RevocationReason)>| RevocationEvidence {
+                status: status.into(),
+                source: source.into(),
+                revoked_at: revoked
+                    .and_then(|(at, _)| OffsetDateTime::from_unix_timestamp(at).ok()),
+                reason: revoked.map(|(_, reason)| reason.to_string()),
+            };
+        let judged = |entry: &RevokedEntry| {
+            if revoked_at(entry, time) {
+                "revoked"
+            } else {
+                "good"
+            }
+        };
+        if let Some(revocation) = self.ca.issuer_revocation(issuer) {
+            let entry = RevokedEntry {
+                reason: revocation.reason,
+                revoked_at: revocation.revoked_at,
+                invalidity_date: None,
+                not_after: i64::MAX,
+                issuer,
+            };
+            return evidence(
+                judged(&entry),
+                "root_crl",
+                Some((revocation.revoked_at, revocation.reason)),
+            );
+        }
+        match status {
+            KnownStatus::Revoked(entry) => evidence(
+                judged(entry),
+                "store",
+                Some((entry.revoked_at, entry.reason)),
+            ),
+            KnownStatus::Good { .. } => evidence("good", "store", None),
+            KnownStatus::NeverIssued => evidence("unknown", "store", None),
         }
     }
 

@@ -14,6 +14,7 @@ mod cache;
 pub mod chain;
 mod checks;
 pub mod cms;
+pub mod receipt;
 pub mod timestamp;
 mod types;
 
@@ -39,12 +40,12 @@ pub use checks::revoked_at;
 use checks::*;
 use types::*;
 pub use types::{
-    JudgedTime, SignatureFormat, SignerCertificate, SignerInfo, TimeSource, ValidateOutcome,
-    VerifyOutcome, VerifyRequest,
+    Evidence, JudgedTime, RevocationEvidence, SignatureFormat, SignerCertificate, SignerInfo,
+    TimeSource, ValidateOutcome, VerifyOutcome, VerifyRequest,
 };
 
 /// Machine-readable reason a verification failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Reason {
     /// The signature does not verify: altered message or signature, or another key.
@@ -222,7 +223,21 @@ impl Verifier {
         };
         let signer = Some(signer_info(&leaf));
         let mut judged = None;
-        match self.checks(request, budget, &leaf, detached.as_ref(), &mut judged) {
+        let mut revocation = None;
+        let evidence = |revocation: Option<RevocationEvidence>| {
+            Some(Evidence {
+                certificate_sha256: Some(leaf.fingerprint),
+                revocation,
+            })
+        };
+        match self.checks(
+            request,
+            budget,
+            &leaf,
+            detached.as_ref(),
+            &mut judged,
+            &mut revocation,
+        ) {
             Ok(scheme) => VerifyOutcome {
                 valid: true,
                 reason: None,
@@ -232,9 +247,13 @@ impl Verifier {
                 signer,
                 algorithm: Some(scheme.name().to_string()),
                 time: judged,
+                receipt: None,
+                receipt_error: None,
+                evidence: evidence(revocation),
             },
             Err((reason, message)) => VerifyOutcome {
                 time: judged,
+                evidence: evidence(revocation),
                 ..VerifyOutcome::invalid(reason, message, signer)
             },
         }
@@ -385,6 +404,57 @@ impl Verifier {
                 unix(revocation.revoked_at)
             )
         })
+    }
+
+    /// The signed receipt of `outcome`, the verdict on `request` (see `receipt.rs`).
+    pub fn receipt(
+        &self,
+        outcome: &VerifyOutcome,
+        request: &VerifyRequest,
+    ) -> Result<receipt::Receipt, crate::ca::CaError> {
+        receipt::make_receipt(
+            &self.ca,
+            outcome,
+            receipt::ReceiptInput {
+                message: &request.message,
+                signature: &request.signature,
+                format: match request.format {
+                    SignatureFormat::Raw(_) => "raw",
+                    SignatureFormat::Cms => "cms",
+                },
+                required_role: request.require_role,
+            },
+            self.clock.now(),
+        )
+    }
+
+    /// Adds the receipt to `outcome` when `wanted`: a verdict gets one (a refusal to
+    /// judge, `unavailable` or `budget_exceeded`, does not); a TSA that cannot sign
+    /// leaves the verdict standing with `receipt_error`.
+    pub fn with_receipt(
+        &self,
+        request: &VerifyRequest,
+        wanted: bool,
+        mut outcome: VerifyOutcome,
+    ) -> VerifyOutcome {
+        if !wanted
+            || matches!(
+                outcome.reason,
+                Some(Reason::Unavailable | Reason::BudgetExceeded)
+            )
+        {
+            return outcome;
+        }
+        match self.receipt(&outcome, request) {
+            Ok(receipt) => outcome.receipt = Some(receipt),
+            Err(e) => {
+                tracing::error!(error = %e, "a verification receipt could not be signed");
+                outcome.receipt_error = Some(
+                    "the receipt could not be time-stamped now (the TSA could not sign); the verdict stands: ask again for a receipt".into(),
+                );
+            }
+        }
+        outcome
     }
 
     /// Verifies many requests across all cores, results in order.

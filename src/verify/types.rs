@@ -69,10 +69,56 @@ pub struct VerifyOutcome {
     /// Which time the signature was judged at, and why.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub time: Option<JudgedTime>,
+    /// The signed verification receipt, when the request asked for one
+    /// (`"receipt": true`) and it decoded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<super::receipt::Receipt>,
+    /// Why no receipt could be made although one was asked for (the TSA could not
+    /// sign now): the verdict stands, ask again for a receipt.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub receipt_error: Option<String>,
+    /// What the verdict rests on, for a receipt; never sent as such.
+    #[serde(skip)]
+    pub evidence: Option<Evidence>,
+}
+
+/// What a verdict rests on beyond the outcome: kept with it (a few bytes) so that a
+/// receipt can state it.
+#[derive(Debug, Clone, Default)]
+pub struct Evidence {
+    /// SHA-256 of the signer's certificate (DER), when it was found.
+    pub certificate_sha256: Option<[u8; 32]>,
+    /// The revocation status the verdict used, when it got that far.
+    pub revocation: Option<RevocationEvidence>,
+}
+
+/// The revocation status a verdict used, and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct RevocationEvidence {
+    /// At the judged time: `good`, `revoked`, or `unknown` (this CA has no record).
+    #[schema(value_type = String)]
+    pub status: std::borrow::Cow<'static, str>,
+    /// `store`: the CA's own certificate records, from which its OCSP answers and CRLs
+    /// are made, read at the time of the verdict; `root_crl`: the root's revocation of
+    /// the issuing CA (the published root CRL).
+    #[schema(value_type = String)]
+    pub source: std::borrow::Cow<'static, str>,
+    /// When the certificate (or its issuing CA) was revoked, if it was, even after the
+    /// judged time.
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<String>)]
+    pub revoked_at: Option<OffsetDateTime>,
+    /// The revocation reason, if revoked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// Where the time a signature was judged at comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TimeSource {
     /// The server's clock when it answered.
@@ -82,7 +128,7 @@ pub enum TimeSource {
 }
 
 /// The time a signature (or chain) was judged at.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct JudgedTime {
     /// The time used, RFC 3339.
     #[serde(with = "time::serde::rfc3339")]
@@ -94,13 +140,14 @@ pub struct JudgedTime {
     pub proven: bool,
     /// The time the caller claimed, if any.
     #[serde(
+        default,
         with = "time::serde::rfc3339::option",
         skip_serializing_if = "Option::is_none"
     )]
     #[schema(value_type = Option<String>)]
     pub claimed: Option<OffsetDateTime>,
     /// Why a claimed time was not used.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
 }
 
@@ -127,6 +174,9 @@ impl VerifyOutcome {
             signer,
             algorithm: None,
             time: None,
+            receipt: None,
+            receipt_error: None,
+            evidence: None,
         }
     }
 }
