@@ -404,35 +404,12 @@ pub(crate) async fn publish_root_crl(
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<impl IntoResponse, Problem> {
     officer.require(OfficerRole::CaOperator)?;
-    let content_type = headers
-        .get(axum::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .map(|v| v.trim().to_ascii_lowercase());
-    if content_type.as_deref() != Some("application/pkix-crl") {
-        return Err(Problem::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported-media-type",
-            "Unsupported media type",
-            "send the CRL with Content-Type: application/pkix-crl",
-        ));
-    }
-    let body = body.map_err(|rejection| {
-        let status = rejection.status();
-        if status == StatusCode::PAYLOAD_TOO_LARGE {
-            Problem::new(
-                status,
-                "payload-too-large",
-                "Payload too large",
-                format!("the request body is too large: {}", rejection.body_text()),
-            )
-        } else {
-            Problem::bad_request(format!(
-                "the request body could not be read: {}",
-                rejection.body_text()
-            ))
-        }
-    })?;
+    let body = super::extract::binary_body(
+        &headers,
+        body,
+        "application/pkix-crl",
+        "send the CRL with Content-Type: application/pkix-crl",
+    )?;
     let der = match pem::parse(&body) {
         Ok(block) if block.tag() == "X509 CRL" => block.into_contents(),
         _ => body.to_vec(),

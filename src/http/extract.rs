@@ -27,6 +27,47 @@ pub(crate) struct ApiPath<T>(pub(crate) T);
 #[from_request(via(axum::extract::Query), rejection(Problem))]
 pub(crate) struct ApiQuery<T>(pub(crate) T);
 
+/// A binary request body of one media type (a DER TimeStampReq, a CRL): a 415 problem
+/// naming `hint` when the Content-Type is another, 413 when it is too large, 400 when it
+/// cannot be read.
+pub(crate) fn binary_body(
+    headers: &axum::http::HeaderMap,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+    media_type: &str,
+    hint: &str,
+) -> Result<axum::body::Bytes, Problem> {
+    use axum::http::StatusCode;
+    let content_type = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase());
+    if content_type.as_deref() != Some(media_type) {
+        return Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "Unsupported media type",
+            hint.to_owned(),
+        ));
+    }
+    body.map_err(|rejection| {
+        let status = rejection.status();
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            Problem::new(
+                status,
+                "payload-too-large",
+                "Payload too large",
+                format!("the request body is too large: {}", rejection.body_text()),
+            )
+        } else {
+            Problem::bad_request(format!(
+                "the request body could not be read: {}",
+                rejection.body_text()
+            ))
+        }
+    })
+}
+
 /// The officer the request authenticates as (`Authorization: Bearer <credential>`).
 /// Handlers then ask it for the role their act needs ([`Officer::require`]).
 #[derive(Debug)]

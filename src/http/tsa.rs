@@ -34,35 +34,12 @@ pub(crate) async fn timestamp(
     headers: HeaderMap,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, Problem> {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .map(|v| v.trim().to_ascii_lowercase());
-    if content_type.as_deref() != Some(TIMESTAMP_QUERY) {
-        return Err(Problem::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported-media-type",
-            "Unsupported media type",
-            "send the DER TimeStampReq with Content-Type: application/timestamp-query (RFC 3161 §3.4), e.g. curl -H 'Content-Type: application/timestamp-query' --data-binary @request.tsq",
-        ));
-    }
-    let body = body.map_err(|rejection| {
-        let status = rejection.status();
-        if status == StatusCode::PAYLOAD_TOO_LARGE {
-            Problem::new(
-                status,
-                "payload-too-large",
-                "Payload too large",
-                format!("the request body is too large: {}", rejection.body_text()),
-            )
-        } else {
-            Problem::bad_request(format!(
-                "the request body could not be read: {}",
-                rejection.body_text()
-            ))
-        }
-    })?;
+    let body = super::extract::binary_body(
+        &headers,
+        body,
+        TIMESTAMP_QUERY,
+        "send the DER TimeStampReq with Content-Type: application/timestamp-query (RFC 3161 §3.4), e.g. curl -H 'Content-Type: application/timestamp-query' --data-binary @request.tsq",
+    )?;
     // One signature (tens of microseconds with a key file): inline, as OCSP signs.
     let (reply, outcome) = state.ra.timestamp(&body);
     let label = match outcome {

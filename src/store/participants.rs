@@ -397,14 +397,9 @@ impl ParticipantStore for SledStore {
                             meta,
                         };
                         for record in &changed {
-                            let appended = super::events::append(
+                            log.append_event(
                                 events,
-                                meta,
                                 super::RevocationEvent::for_record(record, now),
-                            )?;
-                            log.append(
-                                record.serial.as_bytes(),
-                                &super::transparency::event_entry(&appended),
                             )?;
                         }
                         audit::append(audit, meta, &event)?;

@@ -197,20 +197,15 @@ impl SledStore {
                     )| {
                         let record =
                             change_status_in(certificates, by_status, revoked, serial, &change)?;
-                        let appended = super::events::append(
-                            events,
-                            meta,
-                            super::RevocationEvent::for_record(&record, OffsetDateTime::now_utc()),
-                        )?;
                         super::transparency::LogTx {
                             entries,
                             nodes,
                             index,
                             meta,
                         }
-                        .append(
-                            serial.as_bytes(),
-                            &super::transparency::event_entry(&appended),
+                        .append_event(
+                            events,
+                            super::RevocationEvent::for_record(&record, OffsetDateTime::now_utc()),
                         )?;
                         audit::append(audit, meta, &event)?;
                         Ok(record)
@@ -383,24 +378,19 @@ impl RevocationStore for SledStore {
                             ));
                         }
                         revoked.insert(serial.as_bytes(), entry.encode())?;
-                        let appended = super::events::append(
-                            events,
-                            meta,
-                            super::RevocationEvent::for_unrecorded(
-                                serial,
-                                &entry,
-                                OffsetDateTime::now_utc(),
-                            ),
-                        )?;
                         super::transparency::LogTx {
                             entries,
                             nodes,
                             index,
                             meta,
                         }
-                        .append(
-                            serial.as_bytes(),
-                            &super::transparency::event_entry(&appended),
+                        .append_event(
+                            events,
+                            super::RevocationEvent::for_unrecorded(
+                                serial,
+                                &entry,
+                                OffsetDateTime::now_utc(),
+                            ),
                         )?;
                         audit::append(audit, meta, &event)?;
                         Ok(())

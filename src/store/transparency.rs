@@ -219,6 +219,20 @@ impl LogTx<'_> {
     }
 }
 
+impl LogTx<'_> {
+    /// Records a status change: its revocation event (numbered in commit order) and the
+    /// log entry made from it, in the caller's transaction.
+    pub(super) fn append_event(
+        &self,
+        events: &TransactionalTree,
+        event: RevocationEvent,
+    ) -> Tx<RevocationEvent> {
+        let appended = super::events::append(events, self.meta, event)?;
+        self.append(appended.serial.as_bytes(), &event_entry(&appended))?;
+        Ok(appended)
+    }
+}
+
 impl SledStore {
     /// Runs `work` over the log's trees in one transaction.
     pub(super) fn log_transaction<T>(
