@@ -414,18 +414,7 @@ impl Ctx<'_> {
     fn timestamp_query(&mut self) -> Vec<u8> {
         let data = self.file("to-timestamp.txt");
         std::fs::write(&data, b"an order to time-stamp").unwrap();
-        let out = self.file("request.tsq");
-        openssl(&[
-            "ts",
-            "-query",
-            "-data",
-            data.to_str().unwrap(),
-            "-sha256",
-            "-cert",
-            "-out",
-            out.to_str().unwrap(),
-        ])
-        .assert_success("openssl ts -query");
+        let out = openssl_timestamp_query(&data, &["-sha256", "-cert"], &self.file("request.tsq"));
         read_bytes(&out)
     }
 

@@ -307,17 +307,7 @@ fn an_old_data_directory_gets_a_tsa_on_first_start() {
     );
     let data = ca.path("order.txt");
     std::fs::write(&data, b"an order").unwrap();
-    let request = ca.path("request.tsq");
-    openssl(&[
-        "ts",
-        "-query",
-        "-data",
-        data.to_str().unwrap(),
-        "-sha256",
-        "-cert",
-        "-out",
-        request.to_str().unwrap(),
-    ]);
+    let request = openssl_timestamp_query(&data, &["-sha256", "-cert"], &ca.path("request.tsq"));
     let reply = server.post_bytes(
         "/tsa",
         Some("application/timestamp-query"),

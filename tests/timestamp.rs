@@ -24,12 +24,7 @@ fn path(p: &Path) -> &str {
 
 /// `openssl ts -query -data FILE` with extra flags; returns the DER TimeStampReq.
 fn query(ca: &TestCa, name: &str, data: &Path, flags: &[&str]) -> PathBuf {
-    let out = ca.path(&format!("{name}.tsq"));
-    let mut args = vec!["ts", "-query", "-data", path(data)];
-    args.extend_from_slice(flags);
-    args.extend_from_slice(&["-out", path(&out)]);
-    openssl(&args).assert_success("openssl ts -query");
-    out
+    openssl_timestamp_query(data, flags, &ca.path(&format!("{name}.tsq")))
 }
 
 /// POSTs a request file; asserts HTTP 200 with the reply type and writes the reply.
@@ -63,6 +58,27 @@ fn openssl_verify(args: &[&str]) -> std::process::Output {
     run(std::process::Command::new("openssl")
         .args(["ts", "-verify"])
         .args(args))
+}
+
+/// Checks a reply's token over `data` with the root alone as the anchor, twice:
+/// `openssl ts -verify` and tests/py/check_tsa.py; returns the latter's output (a JSON
+/// summary of the token).
+fn verify_with_root(ca: &TestCa, data: &Path, reply: &Path, what: &str) -> std::process::Output {
+    openssl_verify(&[
+        "-data",
+        path(data),
+        "-in",
+        path(reply),
+        "-CAfile",
+        path(&ca.root_cert()),
+    ])
+    .assert_success(&format!("openssl ts -verify with the root only ({what})"));
+    let python = run_python(
+        "check_tsa.py",
+        &[path(reply), path(&ca.root_cert()), path(data)],
+    );
+    python.assert_success(&format!("check_tsa.py ({what})"));
+    python
 }
 
 /// The number of certificates in the reply's token.
@@ -158,20 +174,7 @@ fn openssl_requests_get_tokens_that_openssl_and_python_accept() {
             .assert_success(&format!("openssl ts -verify -queryfile ({name})"));
         if with_cert {
             // The token carries the issuing CA: the root alone anchors it.
-            openssl_verify(&[
-                "-data",
-                path(&data),
-                "-in",
-                path(&reply),
-                "-CAfile",
-                path(&ca.root_cert()),
-            ])
-            .assert_success(&format!("openssl ts -verify with the root only ({name})"));
-            let python = run_python(
-                "check_tsa.py",
-                &[path(&reply), path(&ca.root_cert()), path(&data)],
-            );
-            python.assert_success(&format!("check_tsa.py ({name})"));
+            let python = verify_with_root(&ca, &data, &reply, name);
             let summary: serde_json::Value = serde_json::from_slice(&python.stdout).unwrap();
             assert_eq!(summary["policy"], "1.3.6.1.4.1.59001.2.1");
             assert_eq!(
@@ -480,20 +483,7 @@ fn p384_and_ed25519_cas_tokens_pass_openssl() {
         std::fs::write(&data, algorithm.as_bytes()).unwrap();
         let request = query(&ca, algorithm, &data, &["-sha256", "-cert"]);
         let reply = ask(&server, &ca, algorithm, &read_bytes(&request));
-        openssl_verify(&[
-            "-data",
-            path(&data),
-            "-in",
-            path(&reply),
-            "-CAfile",
-            path(&ca.root_cert()),
-        ])
-        .assert_success(&format!("openssl ts -verify of a {algorithm} CA's token"));
-        run_python(
-            "check_tsa.py",
-            &[path(&reply), path(&ca.root_cert()), path(&data)],
-        )
-        .assert_success(&format!("check_tsa.py of a {algorithm} CA's token"));
+        verify_with_root(&ca, &data, &reply, &format!("a {algorithm} CA's token"));
         server.stop();
     }
 }

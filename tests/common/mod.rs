@@ -756,6 +756,21 @@ pub fn openssl<S: AsRef<OsStr>>(args: &[S]) -> Output {
     output
 }
 
+/// `openssl ts -query -data DATA FLAGS… -out OUT`: a DER TimeStampReq made by OpenSSL
+/// (e.g. flags `-sha256 -cert`). Returns `out`.
+pub fn openssl_timestamp_query(data: &Path, flags: &[&str], out: &Path) -> PathBuf {
+    let mut args: Vec<&OsStr> = vec![
+        OsStr::new("ts"),
+        OsStr::new("-query"),
+        OsStr::new("-data"),
+        data.as_os_str(),
+    ];
+    args.extend(flags.iter().map(OsStr::new));
+    args.extend([OsStr::new("-out"), out.as_os_str()]);
+    openssl(&args);
+    out.to_path_buf()
+}
+
 /// Writes a new unencrypted PKCS#8 PEM private key of type `kind` to `out`
 /// (`openssl genpkey … -out OUT`). Returns `out`.
 pub fn generate_key(kind: KeyType, out: &Path) -> PathBuf {
