@@ -5,9 +5,9 @@
 use time::OffsetDateTime;
 
 use super::{
-    lineage, participants, prefixed, role_byte, status_byte, time_key, ApprovalRecord, AuditEntry,
-    CertificateRecord, OfficerRecord, ParticipantRecord, PlannedIssuance, RevocationEvent,
-    RevokedEntry, SledStore, StoreError, StoredCrl, TokenRecord,
+    lineage, participants, prefixed, time_key, ApprovalRecord, AuditEntry, CertificateRecord,
+    OfficerRecord, ParticipantRecord, PlannedIssuance, RevocationEvent, RevokedEntry, SledStore,
+    StoreError, StoredCrl, TokenRecord,
 };
 use crate::model::Serial;
 
@@ -367,12 +367,13 @@ impl SledStore {
         let serial = &record.serial;
         self.certificates
             .insert(serial.as_bytes(), super::record::encode_certificate(record))?;
-        self.issuer_of
-            .insert(serial.as_bytes(), &record.issuer.to_be_bytes())?;
-        self.by_role
-            .insert(prefixed(&[role_byte(record.role)], serial), &[])?;
-        self.by_status
-            .insert(prefixed(&[status_byte(record.status)], serial), &[])?;
+        // A reservation copied from a store that keeps them after issuance (PostgreSQL)
+        // is fulfilled here (see `serials` in the module's notes).
+        self.serials.remove(serial.as_bytes())?;
+        self.by_role_status.insert(
+            super::role_status_key(record.role, record.status, serial.as_bytes()),
+            &[],
+        )?;
         self.by_expiry
             .insert(prefixed(&time_key(record.not_after), serial), &[])?;
         if let Some(participant) = &record.participant {

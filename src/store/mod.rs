@@ -2,15 +2,16 @@
 //! record formats). Each consumer sees a narrow trait; [`SledStore`] implements them all.
 //!
 //! Trees:
-//! - `serials`: serial → what is about to be signed. Written (compare-and-swap, so a serial
-//!   is never used twice) *before* the CA signs: a crash leaves a record of the intent.
+//! - `serials`: serial → what is about to be signed. Written *before* the CA signs (in a
+//!   transaction that also checks `certificates`, so a serial is never used twice): a
+//!   crash leaves a record of the intent. The entry goes when the certificate is
+//!   recorded (the certificate then says "taken"), so it holds only intents.
 //! - `certificates`: serial → [`CertificateRecord`] (compact binary; JSON in data
 //!   directories of earlier versions until the record changes: see `record`).
-//! - `by_role`, `by_status`, `by_expiry`: index keys `prefix ‖ serial` → empty.
+//! - `by_role_status`: `role ‖ status ‖ serial` → empty; `by_expiry`: `not_after ‖
+//!   serial` → empty.
 //! - `tokens`: token id → [`TokenRecord`] (the secret only as a SHA-256).
 //! - `revoked`: serial → compact revocation entry, for CRLs and OCSP.
-//! - `issuer_of`: serial → issuing CA id (u32 BE). Certificates issued before rollover
-//!   existed have no entry: they are CA 1's.
 //! - `children`: `len ‖ parent serial ‖ child serial` → empty: what a renewal replaced.
 //! - `renewal_proofs`: digest of a used renewal proof's message → its expiry (single use).
 //! - `supersede`: `due time ‖ serial` → empty: renewed parents to revoke as superseded.
@@ -22,6 +23,8 @@
 //! - `crls`: issuing CA id (u32 BE) → [`StoredCrl`]: the newest published CRL.
 //! - `tlog_entries`, `tlog_nodes`, `tlog_index`: the issuance transparency log (see
 //!   `transparency`), appended in the transactions of issuance and status changes.
+//! - `meta`: counters, the audit chain head, markers, and `schema`: the layout version
+//!   ([`SCHEMA`]; a store of an earlier layout is migrated when it opens, `schema`).
 //!
 //! [`postgres::PgStore`] implements the same traits on PostgreSQL; callers hold a
 //! [`SharedStore`] and never learn which backend runs.
@@ -38,6 +41,7 @@ pub mod postgres;
 mod record;
 mod revocations;
 mod revoked_copy;
+mod schema;
 mod tokens;
 mod transparency;
 
@@ -276,6 +280,9 @@ pub struct PlannedIssuance {
     pub requested_via: IssuancePath,
 }
 
+/// A range of index keys: from (inclusive) and, unless open-ended, to (exclusive).
+type KeyRange = (Vec<u8>, Option<Vec<u8>>);
+
 /// Filters of `paypki list`.
 #[derive(Debug, Clone, Default)]
 pub struct ListFilter {
@@ -350,77 +357,88 @@ impl StoreReader for SledStore {
         let limit = filter.limit.unwrap_or(usize::MAX);
         let now = OffsetDateTime::now_utc();
         // Walk the most selective index available, then filter the rest on the record.
-        // Each index is ordered by its key, so a page continues after the last key seen.
-        let (tree, start, end): (&sled::Tree, Vec<u8>, Option<Vec<u8>>) =
+        // Each index is ordered by its key, and the ranges walked follow each other in
+        // key order, so a page continues after the last key seen.
+        let (tree, ranges, index_prefix_len): (&sled::Tree, Vec<KeyRange>, usize) =
             if let Some(before) = filter.expiring_before {
                 (
                     &self.by_expiry,
-                    time_key(now).to_vec(),
-                    Some(time_key(before).to_vec()),
+                    vec![(time_key(now).to_vec(), Some(time_key(before).to_vec()))],
+                    8,
                 )
-            } else if let Some(role) = filter.role {
-                (
-                    &self.by_role,
-                    vec![role_byte(role)],
-                    Some(vec![role_byte(role) + 1]),
-                )
-            } else if let Some(status) = filter.status {
-                (
-                    &self.by_status,
-                    vec![status_byte(status)],
-                    Some(vec![status_byte(status) + 1]),
-                )
+            } else if filter.role.is_some() || filter.status.is_some() {
+                let roles = match filter.role {
+                    Some(role) => vec![role],
+                    None => Role::ALL.to_vec(),
+                };
+                let ranges = roles
+                    .into_iter()
+                    .map(|role| {
+                        let r = role_byte(role);
+                        match filter.status {
+                            Some(status) => {
+                                let s = status_byte(status);
+                                (vec![r, s], Some(vec![r, s + 1]))
+                            }
+                            None => (vec![r], Some(vec![r + 1])),
+                        }
+                    })
+                    .collect();
+                (&self.by_role_status, ranges, 2)
             } else {
-                (&self.certificates, Vec::new(), None)
+                (&self.certificates, vec![(Vec::new(), None)], 0)
             };
-        let lower = match &filter.after {
-            Some(after) if *after >= start => Bound::Excluded(after.clone()),
-            _ => Bound::Included(start),
-        };
-        let upper = match end {
-            Some(end) => Bound::Excluded(end),
-            None => Bound::Unbounded,
-        };
-        let serials = tree.range::<Vec<u8>, _>((lower, upper));
-        let index_prefix_len = if filter.expiring_before.is_some() {
-            8
-        } else if filter.role.is_some() || filter.status.is_some() {
-            1
-        } else {
-            0
-        };
         let mut out: Vec<CertificateRecord> = Vec::new();
         let mut last: Option<sled::IVec> = None;
-        let mut next = None;
-        for item in serials {
-            let (key, value) = item?;
-            let record = if index_prefix_len == 0 {
-                Self::decode(&value)?
-            } else {
-                // An index key shorter than its prefix was not written by this code.
-                let serial_bytes = key.get(index_prefix_len..).ok_or_else(|| {
-                    StoreError::Corrupt("index entry shorter than its prefix".into())
-                })?;
-                match self.certificates.get(serial_bytes)? {
-                    Some(bytes) => Self::decode(&bytes)?,
-                    None => continue,
+        for (start, end) in ranges {
+            if let (Some(after), Some(end)) = (&filter.after, &end) {
+                if after >= end {
+                    continue;
                 }
+            }
+            let lower = match &filter.after {
+                Some(after) if *after >= start => Bound::Excluded(after.clone()),
+                _ => Bound::Included(start),
             };
-            if filter.role.is_some_and(|r| r != record.role)
-                || filter.status.is_some_and(|s| s != record.status)
-            {
-                continue;
+            let upper = match end {
+                Some(end) => Bound::Excluded(end),
+                None => Bound::Unbounded,
+            };
+            for item in tree.range::<Vec<u8>, _>((lower, upper)) {
+                let (key, value) = item?;
+                let record = if index_prefix_len == 0 {
+                    Self::decode(&value)?
+                } else {
+                    // An index key shorter than its prefix was not written by this code.
+                    let serial_bytes = key.get(index_prefix_len..).ok_or_else(|| {
+                        StoreError::Corrupt("index entry shorter than its prefix".into())
+                    })?;
+                    match self.certificates.get(serial_bytes)? {
+                        Some(bytes) => Self::decode(&bytes)?,
+                        None => continue,
+                    }
+                };
+                if filter.role.is_some_and(|r| r != record.role)
+                    || filter.status.is_some_and(|s| s != record.status)
+                {
+                    continue;
+                }
+                if out.len() >= limit {
+                    // Another match beyond the limit: the next page starts after the
+                    // last record of this one.
+                    return Ok(ListPage {
+                        records: out,
+                        next: last.map(|k| k.to_vec()),
+                    });
+                }
+                out.push(record);
+                last = Some(key);
             }
-            if out.len() >= limit {
-                // Another match beyond the limit: the next page starts after the last
-                // record of this one.
-                next = last.map(|k| k.to_vec());
-                break;
-            }
-            out.push(record);
-            last = Some(key);
         }
-        Ok(ListPage { records: out, next })
+        Ok(ListPage {
+            records: out,
+            next: None,
+        })
     }
     fn known_status(&self, serial: &[u8]) -> Result<KnownStatus, StoreError> {
         self.known_status_of(serial)
@@ -640,14 +658,12 @@ pub struct SledStore {
     db: sled::Db,
     serials: sled::Tree,
     certificates: sled::Tree,
-    by_role: sled::Tree,
-    by_status: sled::Tree,
+    by_role_status: sled::Tree,
     by_expiry: sled::Tree,
     audit: sled::Tree,
     meta: sled::Tree,
     tokens: sled::Tree,
     revoked: sled::Tree,
-    issuer_of: sled::Tree,
     children: sled::Tree,
     renewal_proofs: sled::Tree,
     supersede: sled::Tree,
@@ -678,6 +694,14 @@ fn status_byte(status: CertificateStatus) -> u8 {
         CertificateStatus::Good => 1,
         CertificateStatus::Revoked => 2,
     }
+}
+
+/// The `by_role_status` key of a certificate.
+fn role_status_key(role: Role, status: CertificateStatus, serial: &[u8]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(2 + serial.len());
+    key.extend_from_slice(&[role_byte(role), status_byte(status)]);
+    key.extend_from_slice(serial);
+    key
 }
 
 fn prefixed(prefix: &[u8], serial: &Serial) -> Vec<u8> {
@@ -725,14 +749,12 @@ impl SledStore {
             commit: std::sync::Arc::default(),
             serials: db.open_tree("serials")?,
             certificates: db.open_tree("certificates")?,
-            by_role: db.open_tree("by_role")?,
-            by_status: db.open_tree("by_status")?,
+            by_role_status: db.open_tree("by_role_status")?,
             by_expiry: db.open_tree("by_expiry")?,
             audit: db.open_tree("audit")?,
             meta: db.open_tree("meta")?,
             tokens: db.open_tree("tokens")?,
             revoked: db.open_tree("revoked")?,
-            issuer_of: db.open_tree("issuer_of")?,
             children: db.open_tree("children")?,
             renewal_proofs: db.open_tree("renewal_proofs")?,
             supersede: db.open_tree("supersede")?,
@@ -748,6 +770,7 @@ impl SledStore {
             copy: std::sync::Arc::new(copy),
             db,
         };
+        store.migrate_schema()?;
         store.pair_with_copy()?;
         // A data directory of an earlier version: its certificates and revocations
         // enter the log once, before anything new is appended.
@@ -806,10 +829,7 @@ impl SledStore {
         let mut count = 0usize;
         let mut chunk = Vec::with_capacity(IMPORT_BATCH);
         let flush_chunk = |chunk: &mut Vec<CertificateRecord>| -> Result<(), StoreError> {
-            let mut issuers = sled::Batch::default();
-            let mut owners = sled::Batch::default();
-            let (mut certs, mut serials, mut roles, mut statuses, mut expiries, mut revoked) = (
-                sled::Batch::default(),
+            let (mut certs, mut roles, mut expiries, mut revoked, mut owners) = (
                 sled::Batch::default(),
                 sled::Batch::default(),
                 sled::Batch::default(),
@@ -821,13 +841,16 @@ impl SledStore {
                 if self.certificates.contains_key(serial.as_bytes())? {
                     return Err(StoreError::SerialTaken(serial.clone()));
                 }
+                if self.serials.contains_key(serial.as_bytes())? {
+                    // Reserved for an issuance in progress.
+                    return Err(StoreError::SerialTaken(serial.clone()));
+                }
                 certs.insert(serial.as_bytes(), record::encode_certificate(&record));
-                // Taken, with no plan (see `record`).
-                serials.insert(serial.as_bytes(), &[]);
-                roles.insert(prefixed(&[role_byte(record.role)], serial), &[]);
-                statuses.insert(prefixed(&[status_byte(record.status)], serial), &[]);
+                roles.insert(
+                    role_status_key(record.role, record.status, serial.as_bytes()),
+                    &[],
+                );
                 expiries.insert(prefixed(&time_key(record.not_after), serial), &[]);
-                issuers.insert(serial.as_bytes(), &record.issuer.to_be_bytes());
                 if let Some(participant) = &record.participant {
                     let mut key = participants::certificate_index_prefix(participant);
                     key.extend_from_slice(serial.as_bytes());
@@ -840,12 +863,9 @@ impl SledStore {
                 }
             }
             self.certificates.apply_batch(certs)?;
-            self.serials.apply_batch(serials)?;
-            self.by_role.apply_batch(roles)?;
-            self.by_status.apply_batch(statuses)?;
+            self.by_role_status.apply_batch(roles)?;
             self.by_expiry.apply_batch(expiries)?;
             self.revoked.apply_batch(revoked)?;
-            self.issuer_of.apply_batch(issuers)?;
             self.participant_certs.apply_batch(owners)?;
             Ok(())
         };
@@ -889,14 +909,19 @@ fn abort(e: StoreError) -> ConflictableTransactionError<StoreError> {
 impl CertificateStore for SledStore {
     fn reserve_serial(&self, serial: &Serial, plan: &PlannedIssuance) -> Result<(), StoreError> {
         let value = record::encode_plan(plan);
-        match self.serials.compare_and_swap(
-            serial.as_bytes(),
-            None as Option<&[u8]>,
-            Some(value),
-        )? {
-            Ok(()) => Ok(()),
-            Err(_) => Err(StoreError::SerialTaken(serial.clone())),
-        }
+        // One transaction over both trees: the reservation leaves `serials` when the
+        // certificate enters `certificates`, so a serial is taken if either holds it.
+        (&self.serials, &self.certificates)
+            .transaction(|(serials, certificates)| {
+                if serials.get(serial.as_bytes())?.is_some()
+                    || certificates.get(serial.as_bytes())?.is_some()
+                {
+                    return Err(abort(StoreError::SerialTaken(serial.clone())));
+                }
+                serials.insert(serial.as_bytes(), value.as_slice())?;
+                Ok(())
+            })
+            .map_err(StoreError::from)
     }
 
     fn record_issued(
@@ -909,12 +934,11 @@ impl CertificateStore for SledStore {
         let log_entry = transparency::certificate_entry(record);
         let index = (
             &self.certificates,
-            &self.by_role,
-            &self.by_status,
+            &self.serials,
+            &self.by_role_status,
             &self.by_expiry,
             &self.audit,
             &self.meta,
-            &self.issuer_of,
             &self.children,
             &self.participant_certs,
             &self.participants,
@@ -925,12 +949,11 @@ impl CertificateStore for SledStore {
             .transaction(
                 |(
                     certificates,
-                    by_role,
-                    by_status,
+                    serials,
+                    by_role_status,
                     by_expiry,
                     audit,
                     meta,
-                    issuer_of,
                     children,
                     participant_certs,
                     participants,
@@ -942,7 +965,8 @@ impl CertificateStore for SledStore {
                         return Err(abort(StoreError::SerialTaken(serial.clone())));
                     }
                     certificates.insert(serial.as_bytes(), value.as_slice())?;
-                    issuer_of.insert(serial.as_bytes(), &record.issuer.to_be_bytes())?;
+                    // The certificate now says "taken"; the intent is fulfilled.
+                    serials.remove(serial.as_bytes())?;
                     if let Some(parent) = &record.parent {
                         let mut key = lineage::length_prefixed(parent);
                         key.extend_from_slice(serial.as_bytes());
@@ -954,8 +978,10 @@ impl CertificateStore for SledStore {
                         key.extend_from_slice(serial.as_bytes());
                         participant_certs.insert(key, &[])?;
                     }
-                    by_role.insert(prefixed(&[role_byte(record.role)], serial), &[])?;
-                    by_status.insert(prefixed(&[status_byte(record.status)], serial), &[])?;
+                    by_role_status.insert(
+                        role_status_key(record.role, record.status, serial.as_bytes()),
+                        &[],
+                    )?;
                     by_expiry.insert(prefixed(&time_key(record.not_after), serial), &[])?;
                     audit::append(audit, meta, &event)?;
                     transparency::LogTx {

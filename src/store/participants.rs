@@ -340,7 +340,7 @@ impl ParticipantStore for SledStore {
             (
                 &self.participants,
                 &self.certificates,
-                &self.by_status,
+                &self.by_role_status,
                 &self.revoked,
                 &self.audit,
                 &self.meta,
@@ -353,7 +353,7 @@ impl ParticipantStore for SledStore {
                     |(
                         participants,
                         certificates,
-                        by_status,
+                        by_role_status,
                         revoked,
                         audit,
                         meta,
@@ -374,14 +374,14 @@ impl ParticipantStore for SledStore {
                             let record = match change {
                                 CertificateChange::Revoke(serial, revocation) => change_status_in(
                                     certificates,
-                                    by_status,
+                                    by_role_status,
                                     revoked,
                                     serial,
                                     |record| apply_revocation(record, revocation),
                                 )?,
                                 CertificateChange::Unhold(serial) => change_status_in(
                                     certificates,
-                                    by_status,
+                                    by_role_status,
                                     revoked,
                                     serial,
                                     apply_unhold,

@@ -105,6 +105,19 @@ pub(super) fn decode_certificate(bytes: &[u8]) -> Result<CertificateRecord, Stor
     }
 }
 
+/// The issuing CA of a stored certificate record, without decoding the rest: in the
+/// binary form it is the four octets after the version, role, path and status bytes.
+pub(super) fn issuer_of(bytes: &[u8]) -> Result<u32, StoreError> {
+    match bytes.first() {
+        Some(&VERSION) => bytes
+            .get(4..8)
+            .and_then(|octets| <[u8; 4]>::try_from(octets).ok())
+            .map(u32::from_be_bytes)
+            .ok_or_else(|| StoreError::Corrupt("certificate record".into())),
+        _ => decode_certificate(bytes).map(|record| record.issuer),
+    }
+}
+
 /// Encodes a reservation in the compact binary form.
 pub(super) fn encode_plan(plan: &PlannedIssuance) -> Vec<u8> {
     let mut out = Vec::with_capacity(plan.subject.len() + 16);
@@ -408,6 +421,22 @@ mod tests {
         let full = full_record();
         let json = serde_json::to_vec(&full).unwrap();
         assert_eq!(decode_certificate(&json).unwrap(), full);
+    }
+
+    #[test]
+    fn the_issuer_reads_from_either_form_without_decoding_the_rest() {
+        let full = full_record();
+        assert_eq!(issuer_of(&encode_certificate(&full)).unwrap(), 70_000);
+        assert_eq!(
+            issuer_of(&serde_json::to_vec(&full).unwrap()).unwrap(),
+            70_000
+        );
+        // A JSON record from before rollover has no issuer: CA 1's.
+        let mut json: serde_json::Value = serde_json::to_value(&full).unwrap();
+        json.as_object_mut().unwrap().remove("issuer");
+        assert_eq!(issuer_of(&serde_json::to_vec(&json).unwrap()).unwrap(), 1);
+        assert!(issuer_of(&[VERSION, 1, 1]).is_err());
+        assert!(issuer_of(b"").is_err());
     }
 
     #[test]

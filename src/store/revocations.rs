@@ -6,8 +6,7 @@ use sled::Transactional;
 use time::OffsetDateTime;
 
 use super::{
-    audit, prefixed, status_byte, AuditEvent, CertificateRecord, RevocationRecord, SledStore,
-    StoreError,
+    audit, role_status_key, AuditEvent, CertificateRecord, RevocationRecord, SledStore, StoreError,
 };
 use crate::model::{CertificateStatus, RevocationReason, Serial};
 
@@ -148,17 +147,12 @@ impl SledStore {
         if let Some(value) = self.revoked.get(serial)? {
             return Ok(KnownStatus::Revoked(RevokedEntry::decode(&value)?));
         }
-        if let Some(issuer) = self.issuer_of.get(serial)? {
-            let issuer = <[u8; 4]>::try_from(issuer.as_ref())
-                .map(u32::from_be_bytes)
-                .map_err(|_| StoreError::Corrupt("issuer entry".into()))?;
-            return Ok(KnownStatus::Good { issuer });
-        }
-        // Records made before rollover existed have no issuer entry: CA 1's.
-        Ok(if self.certificates.contains_key(serial)? {
-            KnownStatus::Good { issuer: 1 }
-        } else {
-            KnownStatus::NeverIssued
+        // The issuer sits at a fixed place in the compact record (`record`).
+        Ok(match self.certificates.get(serial)? {
+            Some(bytes) => KnownStatus::Good {
+                issuer: super::record::issuer_of(&bytes)?,
+            },
+            None => KnownStatus::NeverIssued,
         })
     }
 
@@ -174,7 +168,7 @@ impl SledStore {
         self.with_copy([serial.as_bytes()], || {
             Ok((
                 &self.certificates,
-                &self.by_status,
+                &self.by_role_status,
                 &self.revoked,
                 &self.audit,
                 &self.meta,
@@ -186,7 +180,7 @@ impl SledStore {
                 .transaction(
                     |(
                         certificates,
-                        by_status,
+                        by_role_status,
                         revoked,
                         audit,
                         meta,
@@ -195,8 +189,13 @@ impl SledStore {
                         nodes,
                         index,
                     )| {
-                        let record =
-                            change_status_in(certificates, by_status, revoked, serial, &change)?;
+                        let record = change_status_in(
+                            certificates,
+                            by_role_status,
+                            revoked,
+                            serial,
+                            &change,
+                        )?;
                         super::transparency::LogTx {
                             entries,
                             nodes,
@@ -246,11 +245,11 @@ impl SledStore {
 }
 
 /// One certificate's status change inside a larger transaction (over `certificates`,
-/// `by_status` and `revoked`): `change` checks and edits the record, and the status index
+/// `by_role_status` and `revoked`): `change` checks and edits the record, and the status index
 /// and the compact `revoked` tree follow it. The caller appends the audit entry.
 pub(super) fn change_status_in(
     certificates: &TransactionalTree,
-    by_status: &TransactionalTree,
+    by_role_status: &TransactionalTree,
     revoked: &TransactionalTree,
     serial: &Serial,
     change: impl Fn(&mut CertificateRecord) -> Result<(), StoreError>,
@@ -261,8 +260,13 @@ pub(super) fn change_status_in(
     let mut record = decode_record(&bytes)?;
     let before = record.status;
     change(&mut record).map_err(ConflictableTransactionError::Abort)?;
-    by_status.remove(prefixed(&[status_byte(before)], serial))?;
-    by_status.insert(prefixed(&[status_byte(record.status)], serial), &[])?;
+    if before != record.status {
+        by_role_status.remove(role_status_key(record.role, before, serial.as_bytes()))?;
+    }
+    by_role_status.insert(
+        role_status_key(record.role, record.status, serial.as_bytes()),
+        &[],
+    )?;
     // Written in the compact form, whichever form it was read in.
     certificates.insert(
         serial.as_bytes(),
@@ -384,7 +388,7 @@ impl RevocationStore for SledStore {
                             index,
                             meta,
                         }
-                        .append_event(
+                        .append_unrecorded_event(
                             events,
                             super::RevocationEvent::for_unrecorded(
                                 serial,
@@ -642,14 +646,17 @@ mod tests {
         let store = SledStore::temporary().unwrap();
         let old = record("0e", Role::Bank, 30);
         let serial = old.serial.clone();
-        // As earlier versions wrote it: JSON, the DER in base64, no index but by_status.
+        // As earlier versions wrote it: JSON, the DER in base64, with its status index.
         store
             .certificates
             .insert(serial.as_bytes(), serde_json::to_vec(&old).unwrap())
             .unwrap();
         store
-            .by_status
-            .insert(prefixed(&[status_byte(old.status)], &serial), &[])
+            .by_role_status
+            .insert(
+                role_status_key(old.role, old.status, serial.as_bytes()),
+                &[],
+            )
             .unwrap();
         assert_eq!(store.certificate(&serial).unwrap().unwrap(), old);
         let revoked = store

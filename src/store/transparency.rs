@@ -10,8 +10,11 @@
 //!   subtree over leaves `[index·2^level, (index+1)·2^level)`; level 0 is the leaf hash.
 //!   Each is written once, in the transaction of the leaf that completes it, so a proof
 //!   or tree head for any size reads O(log n) of them and never re-hashes leaves.
-//! - `tlog_index`: `h ‖ leaf hash` → leaf index; `s ‖ len ‖ serial ‖ leaf index` →
-//!   entry type: a serial's entries.
+//! - `tlog_index`: `h ‖ leaf hash` → leaf index (the first entry with that hash); and
+//!   `s ‖ len ‖ serial ‖ leaf index` → entry type only for serials revoked without a
+//!   certificate record (rare: after a restore). A certificate's entry is found by its
+//!   leaf hash, made again from its record, so issuance and revocation write no serial
+//!   index entry (each cost about 266 bytes on disk: docs/PERFORMANCE.md).
 //! - `meta`: `tlog_size` (u64 BE), and `tlog_complete` once every certificate and
 //!   revocation the store held when this version first opened it is in the log.
 //!
@@ -211,11 +214,17 @@ impl LogTx<'_> {
         if self.index.get(&by_hash)?.is_none() {
             self.index.insert(by_hash, &size.to_be_bytes())?;
         }
-        let mut by_serial = serial_prefix(serial);
-        by_serial.extend_from_slice(&size.to_be_bytes());
-        self.index.insert(by_serial, &[kind_code(entry)])?;
         self.meta.insert(SIZE_KEY, &(size + 1).to_be_bytes())?;
         Ok(size)
+    }
+
+    /// Indexes the entry at `at` under its serial: for a serial with no certificate
+    /// record, whose entries cannot be found from a record.
+    pub(super) fn index_serial(&self, serial: &[u8], at: u64, entry: &LogEntry) -> Tx<()> {
+        let mut by_serial = serial_prefix(serial);
+        by_serial.extend_from_slice(&at.to_be_bytes());
+        self.index.insert(by_serial, &[kind_code(entry)])?;
+        Ok(())
     }
 }
 
@@ -229,6 +238,20 @@ impl LogTx<'_> {
     ) -> Tx<RevocationEvent> {
         let appended = super::events::append(events, self.meta, event)?;
         self.append(appended.serial.as_bytes(), &event_entry(&appended))?;
+        Ok(appended)
+    }
+
+    /// [`LogTx::append_event`] for a serial without a certificate record: its entry is
+    /// also indexed under the serial.
+    pub(super) fn append_unrecorded_event(
+        &self,
+        events: &TransactionalTree,
+        event: RevocationEvent,
+    ) -> Tx<RevocationEvent> {
+        let appended = super::events::append(events, self.meta, event)?;
+        let entry = event_entry(&appended);
+        let at = self.append(appended.serial.as_bytes(), &entry)?;
+        self.index_serial(appended.serial.as_bytes(), at, &entry)?;
         Ok(appended)
     }
 }
@@ -255,7 +278,15 @@ impl SledStore {
             })?)
     }
 
-    fn has_log_entry(&self, serial: &[u8]) -> Result<bool, StoreError> {
+    /// Whether the log holds this entry (by its leaf hash).
+    fn has_log_entry(&self, entry: &LogEntry) -> Result<bool, StoreError> {
+        Ok(self
+            .tlog_index
+            .contains_key(hash_key(&leaf_hash(&entry.encode())))?)
+    }
+
+    /// Whether the log holds an entry indexed under this serial (one without a record).
+    fn has_serial_entry(&self, serial: &[u8]) -> Result<bool, StoreError> {
         Ok(self
             .tlog_index
             .scan_prefix(serial_prefix(serial))
@@ -277,10 +308,11 @@ impl SledStore {
         let mut missing: Vec<(u64, u8, Vec<u8>)> = Vec::new();
         for item in self.certificates.iter() {
             let (serial, value) = item?;
-            if self.has_log_entry(&serial)? {
+            let record = Self::decode(&value)?;
+            // A certificate in the log had its revocation logged with it.
+            if self.has_log_entry(&certificate_entry(&record))? {
                 continue;
             }
-            let record = Self::decode(&value)?;
             missing.push((millis(record.issued_at), 0, serial.to_vec()));
             if record.status == CertificateStatus::Revoked {
                 if let Some(revocation) = &record.revocation {
@@ -290,10 +322,14 @@ impl SledStore {
         }
         for item in self.revoked.iter() {
             let (serial, value) = item?;
-            if self.certificates.contains_key(&serial)? || self.has_log_entry(&serial)? {
+            if self.certificates.contains_key(&serial)? || self.has_serial_entry(&serial)? {
                 continue;
             }
             let entry = super::RevokedEntry::decode(&value)?;
+            // One a catch-up appended (a crash half-way) is not indexed by serial.
+            if self.has_log_entry(&unrecorded_revocation_entry(&serial, &entry))? {
+                continue;
+            }
             let at = u64::try_from(entry.revoked_at.saturating_mul(1000)).unwrap_or(0);
             missing.push((at, 1, serial.to_vec()));
         }
@@ -372,11 +408,31 @@ impl SledStore {
                     .map_err(|e| StoreError::Corrupt(e.to_string()))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        // A serial's certificate entry comes before its other entries; those of a serial
+        // without one (revoked without a record) are indexed by serial.
+        let mut certified = std::collections::HashSet::new();
+        let mut unrecorded = Vec::with_capacity(decoded.len());
+        for (_, serial, entry) in &decoded {
+            let alone = match entry {
+                LogEntry::Certificate { .. } => {
+                    certified.insert(serial.as_slice());
+                    false
+                }
+                _ => {
+                    !certified.contains(serial.as_slice())
+                        && !self.certificates.contains_key(serial)?
+                }
+            };
+            unrecorded.push(alone);
+        }
         self.log_transaction(|log| {
-            for (index, serial, entry) in &decoded {
+            for ((index, serial, entry), alone) in decoded.iter().zip(&unrecorded) {
                 let at = log.append(serial, entry)?;
                 if at != *index {
                     return Err(corrupt("copied log entries do not continue the log"));
+                }
+                if *alone {
+                    log.index_serial(serial, at, entry)?;
                 }
             }
             Ok(())
@@ -461,17 +517,14 @@ impl TransparencyStore for SledStore {
     }
 
     fn log_index_of_certificate(&self, serial: &Serial) -> Result<Option<u64>, StoreError> {
-        let prefix = serial_prefix(serial.as_bytes());
-        for item in self.tlog_index.scan_prefix(&prefix) {
-            let (key, kind) = item?;
-            if kind.as_ref() == [1] {
-                let index = key
-                    .get(prefix.len()..)
-                    .ok_or_else(|| StoreError::Corrupt("transparency index key".into()))?;
-                return u64_of(index).map(Some);
+        // Found by its leaf hash, made again from the record (no serial index).
+        match self.certificates.get(serial.as_bytes())? {
+            Some(value) => {
+                let entry = certificate_entry(&Self::decode(&value)?);
+                self.log_index_of_leaf(&leaf_hash(&entry.encode()))
             }
+            None => Ok(None),
         }
-        Ok(None)
     }
 }
 
@@ -490,7 +543,10 @@ mod tests {
         let store = SledStore::temporary().unwrap();
         let mut memory = MemoryTree::default();
         for i in 1..=9u8 {
-            let r = record(&format!("{i:02x}"), Role::Bank, 30);
+            let mut r = record(&format!("{i:02x}"), Role::Bank, 30);
+            // Distinct, as real certificates are (the serial is in the DER): a
+            // certificate's entry is found by its leaf hash.
+            r.der = vec![0x30, i];
             let index = store
                 .record_issued(&r, AuditEvent::new("issue", "t"))
                 .unwrap();

@@ -236,8 +236,8 @@ async fn count_issuance<C: GenericClient>(tx: &C, id: &str) -> Result<(), StoreE
 /// The index a listing walks, as on sled.
 enum Walk {
     Expiry,
-    Role(u8),
-    Status(u8),
+    /// `by_role_status`: keys `role ‖ status ‖ serial`.
+    RoleStatus,
     Serial,
 }
 
@@ -253,17 +253,15 @@ impl StoreReader for PgStore {
     }
 
     /// The same records, order and cursors as sled: a cursor is the key of the sled index
-    /// the filter walks (`time ‖ serial`, `role ‖ serial`, `status ‖ serial` or the
-    /// serial), decoded here into a keyset condition on the matching PostgreSQL index.
+    /// the filter walks (`time ‖ serial`, `role ‖ status ‖ serial` or the serial),
+    /// decoded here into a keyset condition on the matching PostgreSQL index.
     fn list_page(&self, filter: &ListFilter) -> Result<ListPage, StoreError> {
         let limit = filter.limit.unwrap_or(usize::MAX);
         let now = OffsetDateTime::now_utc();
         let walk = if filter.expiring_before.is_some() {
             Walk::Expiry
-        } else if let Some(role) = filter.role {
-            Walk::Role(role_byte(role))
-        } else if let Some(status) = filter.status {
-            Walk::Status(status_byte(status))
+        } else if filter.role.is_some() || filter.status.is_some() {
+            Walk::RoleStatus
         } else {
             Walk::Serial
         };
@@ -311,17 +309,28 @@ impl StoreReader for PgStore {
                 }
                 "not_after, serial"
             }
-            Walk::Role(byte) | Walk::Status(byte) => {
-                if let Some(after) = after.filter(|a| *a >= [byte].as_slice()) {
-                    match after.split_first() {
-                        Some((first, rest)) if *first == byte => {
-                            add("serial > ?", vec![Param::Bytes(rest.to_vec())]);
-                        }
-                        // Beyond this index's range: nothing follows.
-                        _ => add("false", vec![]),
-                    }
+            Walk::RoleStatus => {
+                // Keys after the cursor in byte order; every key is at least
+                // `role ‖ status ‖` one serial octet, which decides the short cursors.
+                match after {
+                    None | Some([]) => {}
+                    Some([role]) => add("role >= ?", vec![Param::I16(i16::from(*role))]),
+                    Some([role, status]) => add(
+                        "(role, status) >= (?, ?)",
+                        vec![Param::I16(i16::from(*role)), Param::I16(i16::from(*status))],
+                    ),
+                    Some([role, status, serial @ ..]) => add(
+                        "(role, status, serial) > (?, ?, ?)",
+                        vec![
+                            Param::I16(i16::from(*role)),
+                            Param::I16(i16::from(*status)),
+                            Param::Bytes(serial.to_vec()),
+                        ],
+                    ),
                 }
-                "serial"
+                // With role or status fixed by the filter, one of the two indexes
+                // (role, serial) and (status, serial) gives this order.
+                "role, status, serial"
             }
             Walk::Serial => {
                 if let Some(after) = after {
@@ -330,7 +339,8 @@ impl StoreReader for PgStore {
                 "serial"
             }
         };
-        let mut sql = "SELECT serial, not_after, record::text FROM certificates".to_string();
+        let mut sql =
+            "SELECT serial, not_after, record::text, role, status FROM certificates".to_string();
         if !conditions.is_empty() {
             sql.push_str(" WHERE ");
             sql.push_str(&conditions.join(" AND "));
@@ -362,8 +372,14 @@ impl StoreReader for PgStore {
                     key.extend_from_slice(&serial);
                     key
                 }
-                Walk::Role(byte) | Walk::Status(byte) => {
-                    let mut key = vec![byte];
+                Walk::RoleStatus => {
+                    let byte = |column| {
+                        get::<i16>(row, column).and_then(|value| {
+                            u8::try_from(value)
+                                .map_err(|_| StoreError::Corrupt("role or status".into()))
+                        })
+                    };
+                    let mut key = vec![byte(3)?, byte(4)?];
                     key.extend_from_slice(&serial);
                     key
                 }

@@ -1,0 +1,231 @@
+//! The sled store's layout version, kept in `meta` under `schema`, and the migrations
+//! from earlier layouts, run when a store opens.
+//!
+//! - Layout 1 (data directories of earlier versions; they have no `schema` key): a
+//!   reservation stayed in `serials` after issuance, `by_role` and `by_status` were two
+//!   indexes, and `issuer_of` repeated each record's issuing CA.
+//! - Layout 2: `serials` holds only reservations not yet fulfilled, one index
+//!   `by_role_status`, no `issuer_of` (the record has the issuer at a fixed place), and
+//!   the transparency log's serial index only for serials without a record (a
+//!   certificate's entry is found by its leaf hash). Each of those index entries cost
+//!   about 266 bytes on disk in sled, so this saves four to six per certificate
+//!   (docs/PERFORMANCE.md, "Storage footprint").
+//!
+//! A migration is idempotent: it rebuilds from `certificates`, which every layout has,
+//! and the version is written only when it is complete, so a crash half-way makes the
+//! next open do it again.
+
+use super::{record, role_status_key, SledStore, StoreError};
+
+/// The layout this version writes.
+pub(super) const SCHEMA: u32 = 2;
+const SCHEMA_KEY: &[u8] = b"schema";
+/// Trees of layout 1 that layout 2 no longer has.
+const DROPPED_IN_2: [&str; 3] = ["by_role", "by_status", "issuer_of"];
+const BATCH: usize = 1_000;
+/// The prefix of the transparency log's serial index keys (`transparency`).
+const SERIAL_INDEX: &[u8] = b"s";
+
+impl SledStore {
+    /// The store's layout version (1 when it has none: written before versions existed).
+    pub(super) fn schema_version(&self) -> Result<u32, StoreError> {
+        match self.meta.get(SCHEMA_KEY)? {
+            None => Ok(1),
+            Some(bytes) => <[u8; 4]>::try_from(bytes.as_ref())
+                .map(u32::from_be_bytes)
+                .map_err(|_| StoreError::Corrupt("schema version".into())),
+        }
+    }
+
+    /// Brings a store of an earlier layout to [`SCHEMA`]; refuses one of a later layout.
+    pub(super) fn migrate_schema(&self) -> Result<(), StoreError> {
+        let version = self.schema_version()?;
+        if version > SCHEMA {
+            return Err(StoreError::Schema(format!(
+                "the database {} has layout {version}, written by a newer paypki; this \
+                 version knows layouts up to {SCHEMA}: run the newer paypki",
+                self.path.display()
+            )));
+        }
+        if version == SCHEMA {
+            return Ok(());
+        }
+        let fresh = self.certificates.is_empty() && self.serials.is_empty();
+        if !fresh {
+            tracing::info!(
+                "migrating the database {} from layout {version} to {SCHEMA} (once)",
+                self.path.display()
+            );
+        }
+        self.migrate_1_to_2()?;
+        self.meta.insert(SCHEMA_KEY, &SCHEMA.to_be_bytes())?;
+        self.flush()
+    }
+
+    fn migrate_1_to_2(&self) -> Result<(), StoreError> {
+        let mut index = sled::Batch::default();
+        let mut fulfilled = sled::Batch::default();
+        let mut pending = 0usize;
+        for item in self.certificates.iter() {
+            let (serial, bytes) = item?;
+            let record = record::decode_certificate(&bytes)?;
+            index.insert(role_status_key(record.role, record.status, &serial), &[]);
+            fulfilled.remove(serial);
+            pending += 1;
+            if pending == BATCH {
+                self.by_role_status
+                    .apply_batch(std::mem::take(&mut index))?;
+                self.serials.apply_batch(std::mem::take(&mut fulfilled))?;
+                pending = 0;
+            }
+        }
+        self.by_role_status.apply_batch(index)?;
+        self.serials.apply_batch(fulfilled)?;
+        // The log's serial index keeps only serials without a record.
+        pending = 0;
+        let mut unindexed = sled::Batch::default();
+        for key in self.tlog_index.scan_prefix(SERIAL_INDEX).keys() {
+            let key = key?;
+            let serial = key
+                .get(1..)
+                .and_then(|rest| rest.split_first())
+                .and_then(|(len, rest)| rest.get(..usize::from(*len)))
+                .ok_or_else(|| StoreError::Corrupt("transparency index key".into()))?;
+            if self.certificates.contains_key(serial)? {
+                unindexed.remove(key);
+                pending += 1;
+                if pending == BATCH {
+                    self.tlog_index
+                        .apply_batch(std::mem::take(&mut unindexed))?;
+                    pending = 0;
+                }
+            }
+        }
+        self.tlog_index.apply_batch(unindexed)?;
+        for name in DROPPED_IN_2 {
+            self.db.drop_tree(name)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{tests::record, CertificateStore, ListFilter, StoreReader};
+    use super::*;
+    use crate::model::{CertificateStatus, Role};
+
+    fn unrecorded_key() -> Vec<u8> {
+        [SERIAL_INDEX, &[1], &[0x7f], &9u64.to_be_bytes()].concat()
+    }
+
+    #[test]
+    fn a_layout_1_store_is_migrated_once_and_reads_the_same() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let serials = ["0a", "0b", "0c"];
+        {
+            let store = SledStore::open(&path).unwrap();
+            for (i, serial) in serials.iter().enumerate() {
+                let mut rec = record(serial, Role::ALL[i % 4], 30);
+                rec.issuer = 2;
+                store
+                    .record_issued(&rec, crate::store::AuditEvent::new("issue", "t"))
+                    .unwrap();
+            }
+            // Make it look like layout 1: no version, the old trees, the reservations
+            // kept, the one index gone.
+            store.meta.remove(SCHEMA_KEY).unwrap();
+            store.by_role_status.clear().unwrap();
+            let old = |name: &str| store.db.open_tree(name).unwrap();
+            for serial in serials {
+                let key = hex::decode(serial).unwrap();
+                old("serials").insert(&key, &[]).unwrap();
+                old("issuer_of").insert(&key, &2u32.to_be_bytes()).unwrap();
+                old("by_role")
+                    .insert([&[1u8][..], &key].concat(), &[])
+                    .unwrap();
+            }
+            // The log's serial index as layout 1 wrote it: for every entry.
+            let serial_key = |serial: &[u8], at: u64| {
+                [
+                    SERIAL_INDEX,
+                    &[serial.len() as u8],
+                    serial,
+                    &at.to_be_bytes(),
+                ]
+                .concat()
+            };
+            for (at, serial) in serials.iter().enumerate() {
+                let key = serial_key(&hex::decode(serial).unwrap(), at as u64);
+                store.tlog_index.insert(key, &[1]).unwrap();
+            }
+            // And for a serial revoked without a record: it stays.
+            assert_eq!(serial_key(&[0x7f], 9), unrecorded_key());
+            store.tlog_index.insert(unrecorded_key(), &[2]).unwrap();
+            store.flush().unwrap();
+        }
+        let store = SledStore::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), SCHEMA);
+        assert!(store.serials.is_empty());
+        let names: Vec<_> = store.db.tree_names();
+        for dropped in DROPPED_IN_2 {
+            assert!(!names.iter().any(|n| n.as_ref() == dropped.as_bytes()));
+        }
+        assert_eq!(store.by_role_status.len(), serials.len());
+        let left: Vec<_> = store
+            .tlog_index
+            .scan_prefix(SERIAL_INDEX)
+            .keys()
+            .map(|k| k.unwrap().to_vec())
+            .collect();
+        assert_eq!(left, vec![unrecorded_key()]);
+        let buyers = store
+            .list(&ListFilter {
+                role: Some(Role::Buyer),
+                ..ListFilter::default()
+            })
+            .unwrap();
+        assert_eq!(buyers.len(), 1);
+        let good = store
+            .list(&ListFilter {
+                status: Some(CertificateStatus::Good),
+                ..ListFilter::default()
+            })
+            .unwrap();
+        assert_eq!(good.len(), serials.len());
+        match store.known_status(&hex::decode("0b").unwrap()).unwrap() {
+            crate::store::KnownStatus::Good { issuer } => assert_eq!(issuer, 2),
+            other => panic!("{other:?}"),
+        }
+        // A fulfilled serial stays taken.
+        let plan = crate::store::PlannedIssuance {
+            role: Role::Buyer,
+            subject: "CN=x".into(),
+            reserved_at: time::OffsetDateTime::now_utc(),
+            requested_via: crate::store::IssuancePath::CliIssue,
+        };
+        assert!(matches!(
+            store.reserve_serial(&"0a".parse().unwrap(), &plan),
+            Err(StoreError::SerialTaken(_))
+        ));
+    }
+
+    #[test]
+    fn a_store_of_a_later_layout_is_refused_with_a_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        {
+            let store = SledStore::open(&path).unwrap();
+            store
+                .meta
+                .insert(SCHEMA_KEY, &(SCHEMA + 1).to_be_bytes())
+                .unwrap();
+            store.flush().unwrap();
+        }
+        match SledStore::open(&path) {
+            Err(StoreError::Schema(message)) => assert!(message.contains("newer paypki")),
+            other => panic!("{:?}", other.map(|_| ())),
+        }
+    }
+}
