@@ -115,6 +115,7 @@ fn timeout_flag(flag: &str, value: &str) -> Result<std::time::Duration, CliError
 /// Hands issuances and status changes to OCSP (pre-sign) and the CRL publisher.
 struct StatusFanout {
     ocsp: Arc<crate::ocsp::OcspResponder>,
+    presigner: crate::ocsp::Presigner,
     crl_wakeup: Arc<tokio::sync::Notify>,
     events: Arc<tokio::sync::Notify>,
 }
@@ -129,7 +130,8 @@ impl StatusFanout {
 
 impl crate::ra::StatusListener for StatusFanout {
     fn issued(&self, record: &crate::store::CertificateRecord) {
-        self.ocsp.presign(&record.serial, record.issuer);
+        // After the 201, at low priority: not a signature inside the enrollment.
+        self.presigner.issued(&record.serial, record.issuer);
     }
     fn status_changed(&self, record: &crate::store::CertificateRecord) {
         self.changed(&record.serial, record.issuer);
@@ -388,8 +390,12 @@ async fn serve(context: &Context, args: ServeArgs) -> Result<(), CliError> {
     }
     let crl_wakeup = Arc::new(tokio::sync::Notify::new());
     let status_changes = Arc::new(tokio::sync::Notify::new());
+    let presigner = ocsp
+        .start_presigner()
+        .map_err(|e| CliError::Failed(format!("cannot start the OCSP pre-signing thread: {e}")))?;
     let fanout = Arc::new(StatusFanout {
         ocsp: ocsp.clone(),
+        presigner,
         crl_wakeup: crl_wakeup.clone(),
         events: status_changes.clone(),
     });

@@ -8,9 +8,10 @@
 //!
 //! The hot path does not sign: a nonce-less single request is answered from a cache of
 //! pre-signed responses keyed by the canonical CertID (issuing CA, hash algorithm, serial),
-//! and bounded in bytes (`cache.rs`). Entries are signed on issuance, on first use,
-//! re-signed after half their validity, and re-signed at once when the certificate's
-//! status changes.
+//! and bounded in bytes (`cache.rs`). Entries are signed after issuance by a background
+//! thread at the lowest CPU priority ([`Presigner`]: never inside the enrollment request),
+//! on first use when that thread has not got there yet, re-signed after half their
+//! validity, and re-signed at once when the certificate's status changes.
 
 mod cache;
 
@@ -49,6 +50,41 @@ const ID_PKIX_OCSP_EXTENDED_REVOKE: ObjectIdentifier =
     ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.1.9");
 const ID_PKIX_OCSP_BASIC: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.1.1");
 const ID_CE_INVALIDITY_DATE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.24");
+
+/// Issuances waiting for their pre-signed response, at most; beyond that an issuance's
+/// first response is signed when a client first asks (a wave of enrollments then costs
+/// no signature it does not need).
+const PRESIGN_QUEUE: usize = 65_536;
+
+/// The handle that hands issued certificates to the pre-signing thread, so that the
+/// enrollment answers without waiting for an OCSP signature (docs/PERFORMANCE.md). The
+/// thread runs at the lowest CPU priority: under load, requests come first, the queue
+/// fills and the rest is signed on first use; when the load ends, it catches up.
+#[derive(Debug, Clone)]
+pub struct Presigner {
+    sender: std::sync::mpsc::SyncSender<(Serial, u32)>,
+}
+
+impl Presigner {
+    /// Queues a certificate for pre-signing; never blocks (a full queue drops it: its
+    /// first request signs it, which is correct and only slower).
+    pub fn issued(&self, serial: &Serial, issuer: u32) {
+        let _ = self.sender.try_send((serial.clone(), issuer));
+    }
+}
+
+/// Asks the scheduler to run the calling thread only when nothing else wants the CPU
+/// (nice 19); best effort: where it cannot, the thread runs at normal priority.
+fn lower_this_threads_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        // On Linux, PRIO_PROCESS with a thread id sets that thread's nice value.
+        let thread = rustix::thread::gettid();
+        if let Err(e) = rustix::process::setpriority_process(Some(thread), 19) {
+            tracing::debug!(error = %e, "cannot lower the pre-signing thread's priority");
+        }
+    }
+}
 
 /// A response ready to send, with what HTTP caching needs.
 #[derive(Debug, Clone)]
@@ -423,6 +459,37 @@ impl OcspResponder {
         self.presign(serial, issuer);
     }
 
+    /// Starts the thread that pre-signs after issuance ([`Presigner`]); it ends when the
+    /// last handle is dropped.
+    pub fn start_presigner(self: &Arc<Self>) -> std::io::Result<Presigner> {
+        let (sender, receiver) = std::sync::mpsc::sync_channel::<(Serial, u32)>(PRESIGN_QUEUE);
+        let responder = Arc::clone(self);
+        std::thread::Builder::new()
+            .name("ocsp-presign".into())
+            .spawn(move || {
+                lower_this_threads_priority();
+                while let Ok((serial, issuer)) = receiver.recv() {
+                    if !responder.is_presigned(&serial, issuer) {
+                        responder.presign(&serial, issuer);
+                    }
+                }
+            })?;
+        Ok(Presigner { sender })
+    }
+
+    /// Whether the default request of [`OcspResponder::presign`] is answered from the
+    /// cache already (a client asked first and its answer was signed then).
+    fn is_presigned(&self, serial: &Serial, issuer: u32) -> bool {
+        self.default_request(serial, issuer)
+            .is_some_and(|request| self.respond_cached(&request).is_some())
+    }
+
+    /// The request OpenSSL sends with `-no_nonce` for this certificate, byte for byte.
+    fn default_request(&self, serial: &Serial, issuer: u32) -> Option<Vec<u8>> {
+        let key = self.default_cert_ids(serial, issuer).into_iter().next()?;
+        single_request(CertId::from_der(&key).ok()?).ok()
+    }
+
     /// Pre-signs the response OpenSSL-style clients ask for by default (a SHA-1 CertID,
     /// as RFC 5019 §2.1.1 requires clients to support). Other CertID forms are signed on
     /// first use and cached: one signature per issuance instead of two (see
@@ -430,21 +497,7 @@ impl OcspResponder {
     pub fn presign(&self, serial: &Serial, issuer: u32) {
         for key in self.default_cert_ids(serial, issuer).into_iter().take(1) {
             if let Ok(cert_id) = CertId::from_der(&key) {
-                // The request OpenSSL sends with -no_nonce, byte for byte.
-                let request = OcspRequest {
-                    tbs_request: x509_ocsp::TbsRequest {
-                        version: Version::V1,
-                        requestor_name: None,
-                        request_list: vec![x509_ocsp::Request {
-                            req_cert: cert_id.clone(),
-                            single_request_extensions: None,
-                        }],
-                        request_extensions: None,
-                    },
-                    optional_signature: None,
-                }
-                .to_der()
-                .ok();
+                let request = self.default_request(serial, issuer);
                 if let Err(e) = self.sign_and_cache(&cert_id, request.as_deref()) {
                     tracing::warn!(error = %e, serial = %serial, "pre-signing an OCSP response failed");
                 }
@@ -839,16 +892,38 @@ fn find_nonce(request: &OcspRequest) -> Result<Option<Extension>, ()> {
     }))
 }
 
+/// A request for one certificate without extensions or signature, as `openssl ocsp
+/// -no_nonce` sends it.
+fn single_request(cert_id: CertId) -> der::Result<Vec<u8>> {
+    OcspRequest {
+        tbs_request: x509_ocsp::TbsRequest {
+            version: Version::V1,
+            requestor_name: None,
+            request_list: vec![x509_ocsp::Request {
+                req_cert: cert_id,
+                single_request_extensions: None,
+            }],
+            request_extensions: None,
+        },
+        optional_signature: None,
+    }
+    .to_der()
+}
+
 #[cfg(test)]
 mod tests {
     //! Why `x509-ocsp` does most of the work: the `ocsp` crate's gaps, each shown here.
 
     use super::*;
 
-    /// A response signed from a status read before a revocation must not enter the
-    /// cache after the revocation forgot the serial (it would serve "good" for hours).
-    #[test]
-    fn a_response_signed_before_a_status_change_is_not_cached_after_it() {
+    /// A responder of a new CA over a store holding test records with these serials.
+    fn responder_with(
+        serials: &[&str],
+    ) -> (
+        tempfile::TempDir,
+        Arc<OcspResponder>,
+        Vec<crate::store::CertificateRecord>,
+    ) {
         use crate::store::CertificateStore;
         let dir = tempfile::tempdir().unwrap();
         let data = crate::config::DataDir::new(dir.path().join("ca"));
@@ -859,11 +934,26 @@ mod tests {
         .unwrap();
         let ca = Arc::new(CertificateAuthority::load(&data, None).unwrap());
         let store = SledStore::temporary().unwrap();
-        let record = crate::store::tests::record("5a", crate::model::Role::Buyer, 30);
-        store
-            .record_issued(&record, crate::store::AuditEvent::new("issue", "t"))
-            .unwrap();
+        let records: Vec<_> = serials
+            .iter()
+            .map(|serial| {
+                let record = crate::store::tests::record(serial, crate::model::Role::Buyer, 30);
+                store
+                    .record_issued(&record, crate::store::AuditEvent::new("issue", "t"))
+                    .unwrap();
+                record
+            })
+            .collect();
         let responder = OcspResponder::new(ca, Arc::new(store), Duration::hours(4), 1000).unwrap();
+        (dir, Arc::new(responder), records)
+    }
+
+    /// A response signed from a status read before a revocation must not enter the
+    /// cache after the revocation forgot the serial (it would serve "good" for hours).
+    #[test]
+    fn a_response_signed_before_a_status_change_is_not_cached_after_it() {
+        let (_dir, responder, records) = responder_with(&["5a"]);
+        let record = &records[0];
         let key = responder
             .default_cert_ids(&record.serial, 1)
             .into_iter()
@@ -890,6 +980,37 @@ mod tests {
         assert!(responder.cache_if_current(responder.epoch(), cert_key, entry, None));
     }
 
+    /// Issuance hands the certificate to the pre-signing thread and returns; the thread
+    /// (at nice 19) signs the default answer soon after, and skips one that a client's
+    /// first request already had signed.
+    #[test]
+    fn the_presigner_signs_after_issuance_off_the_calling_thread() {
+        let (_dir, responder, records) = responder_with(&["6a", "6b"]);
+        let presigner = responder.start_presigner().unwrap();
+        let (first, second) = (&records[0], &records[1]);
+        // A client asks before the thread gets there: signed on first use, then cached.
+        let request = responder.default_request(&second.serial, 1).unwrap();
+        assert!(responder.respond_cached(&request).is_none());
+        assert!(responder.respond(&request).freshness.is_some());
+        assert!(responder.is_presigned(&second.serial, 1));
+        assert!(!responder.is_presigned(&first.serial, 1));
+        presigner.issued(&first.serial, 1);
+        presigner.issued(&second.serial, 1);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !responder.is_presigned(&first.serial, 1) {
+            assert!(std::time::Instant::now() < deadline, "never pre-signed");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let cached = responder
+            .respond_cached(&responder.default_request(&first.serial, 1).unwrap())
+            .unwrap();
+        let response = OcspResponse::from_der(&cached.der).unwrap();
+        assert_eq!(
+            response.response_status,
+            x509_ocsp::OcspResponseStatus::Successful
+        );
+    }
+
     fn sha256_request_der() -> Vec<u8> {
         // Built with x509-ocsp to be certain of its shape, then compared to the fixture.
         let cert_id = CertId {
@@ -901,20 +1022,7 @@ mod tests {
             issuer_key_hash: OctetString::new(vec![9u8; 32]).unwrap(),
             serial_number: x509_cert::serial_number::SerialNumber::new(&[0x12, 0x34]).unwrap(),
         };
-        OcspRequest {
-            tbs_request: x509_ocsp::TbsRequest {
-                version: Version::V1,
-                requestor_name: None,
-                request_list: vec![x509_ocsp::Request {
-                    req_cert: cert_id,
-                    single_request_extensions: None,
-                }],
-                request_extensions: None,
-            },
-            optional_signature: None,
-        }
-        .to_der()
-        .unwrap()
+        single_request(cert_id).unwrap()
     }
 
     #[test]
