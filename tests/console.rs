@@ -6,6 +6,8 @@
 //! Needs `node`, `/usr/bin/chromium` and `tests/browser/node_modules` (`npm ci` there);
 //! `scripts/test` installs them, and without them this test fails saying so.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
 mod common;
 
 use std::path::{Path, PathBuf};
@@ -105,17 +107,22 @@ fn an_officer_uses_the_console_in_a_browser() {
         .env("AUDITOR_CREDENTIAL", &auditor)
         .env("EXPECTED_FILE", &expected_file)
         .env("OUT_DIR", &out_dir);
-    let output = run_with_deadline(
-        without_proxy(&mut node),
-        std::time::Duration::from_secs(90),
-    );
+    let output = run_with_deadline(without_proxy(&mut node), std::time::Duration::from_secs(90));
     output.assert_success("node tests/browser/console.mjs");
     eprintln!(
         "browser part: {:.1} s; screenshots in {}",
         started.elapsed().as_secs_f64(),
         out_dir.display()
     );
-    for shot in ["overview", "search", "revoked", "forged-post", "logged-out", "auditor-detail", "audit"] {
+    for shot in [
+        "overview",
+        "search",
+        "revoked",
+        "forged-post",
+        "logged-out",
+        "auditor-detail",
+        "audit",
+    ] {
         assert!(
             out_dir.join(format!("{shot}.png")).is_file(),
             "no screenshot {shot}.png"
@@ -144,7 +151,10 @@ fn an_officer_uses_the_console_in_a_browser() {
     let shown: serde_json::Value = serde_json::from_str(&show.stdout_text()).unwrap();
     assert_eq!(shown["status"], "good", "{shown}");
     let log = server.stop();
-    assert!(!log.contains(server_secret(&auditor)), "a credential reached the log");
+    assert!(
+        !log.contains(server_secret(&auditor)),
+        "a credential reached the log"
+    );
     // The audit trail names the officer and the console.
     let audit = ca.paypki(&["audit", "log"]);
     audit.assert_success("paypki audit log");

@@ -3,6 +3,8 @@
 //! every format, through the running server and from the database itself, and
 //! `paypki completions`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
 mod common;
 
 use common::*;
@@ -38,15 +40,32 @@ fn report_numbers_match_a_known_store_in_every_format() {
     // bank revoked for key compromise.
     let merchant = enroll_case("merchant");
     let key = generate_key(KeyType::EcP256, &ca.path("m.key"));
-    let csr = make_csr(&key, merchant.openssl_subject, merchant.openssl_addext, &ca.path("m.csr"));
+    let csr = make_csr(
+        &key,
+        merchant.openssl_subject,
+        merchant.openssl_addext,
+        &ca.path("m.csr"),
+    );
     let out = ca.paypki(&[
-        "issue", "--csr", csr.to_str().unwrap(), "--role", "merchant", "--validity", "1s",
-        "--out", ca.path("m.pem").to_str().unwrap(),
+        "issue",
+        "--csr",
+        csr.to_str().unwrap(),
+        "--role",
+        "merchant",
+        "--validity",
+        "1s",
+        "--out",
+        ca.path("m.pem").to_str().unwrap(),
     ]);
     out.assert_success("paypki issue --validity 1s");
     let bank = enroll_case("bank");
     let key = generate_key(KeyType::EcP256, &ca.path("b.key"));
-    let csr = make_csr(&key, bank.openssl_subject, bank.openssl_addext, &ca.path("b.csr"));
+    let csr = make_csr(
+        &key,
+        bank.openssl_subject,
+        bank.openssl_addext,
+        &ca.path("b.csr"),
+    );
     let bank_cert = ca.issue(&csr, "bank", "b.pem");
     ca.paypki(&["revoke", &bank_cert.serial, "--reason", "keyCompromise"])
         .assert_success("revoke the bank");
@@ -57,9 +76,13 @@ fn report_numbers_match_a_known_store_in_every_format() {
     let token = server.create_case_token(&enroll_case("gateway"));
     let (_, gateway_dir) = server.enroll_cli(&token, "ecdsa-p256", "gateway");
     let renew = ca.paypki(&[
-        "renew", "--url", server.url(),
-        "--cert", gateway_dir.join("cert.pem").to_str().unwrap(),
-        "--key", gateway_dir.join("key.pem").to_str().unwrap(),
+        "renew",
+        "--url",
+        server.url(),
+        "--cert",
+        gateway_dir.join("cert.pem").to_str().unwrap(),
+        "--key",
+        gateway_dir.join("key.pem").to_str().unwrap(),
     ]);
     renew.assert_success("paypki renew");
     let token = server.create_case_token(&enroll_case("buyer"));
@@ -79,19 +102,46 @@ fn report_numbers_match_a_known_store_in_every_format() {
     // From the database itself.
     let offline_text = report(&ca, &json_args);
     let offline: serde_json::Value = serde_json::from_str(&offline_text).unwrap();
-    assert_eq!(served, offline, "the server's records and the database's give one report");
+    assert_eq!(
+        served, offline,
+        "the server's records and the database's give one report"
+    );
 
-    let expect = |role: &str, issued: u64, renewed: u64, reasons: serde_json::Value, expired: u64| {
-        let r = row(&offline, role);
-        let revoked: u64 = reasons.as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
-        assert_eq!(r["period"], today.as_str(), "{r}");
-        assert_eq!(
-            (&r["issued"], &r["renewed"], &r["revoked"], &r["revoked_by_reason"], &r["expired"]),
-            (&issued.into(), &renewed.into(), &revoked.into(), &reasons, &expired.into()),
-            "{role}: {r}"
-        );
-    };
-    expect("merchant", 2, 0, serde_json::json!({"certificateHold": 1}), 1);
+    let expect =
+        |role: &str, issued: u64, renewed: u64, reasons: serde_json::Value, expired: u64| {
+            let r = row(&offline, role);
+            let revoked: u64 = reasons
+                .as_object()
+                .unwrap()
+                .values()
+                .map(|v| v.as_u64().unwrap())
+                .sum();
+            assert_eq!(r["period"], today.as_str(), "{r}");
+            assert_eq!(
+                (
+                    &r["issued"],
+                    &r["renewed"],
+                    &r["revoked"],
+                    &r["revoked_by_reason"],
+                    &r["expired"]
+                ),
+                (
+                    &issued.into(),
+                    &renewed.into(),
+                    &revoked.into(),
+                    &reasons,
+                    &expired.into()
+                ),
+                "{role}: {r}"
+            );
+        };
+    expect(
+        "merchant",
+        2,
+        0,
+        serde_json::json!({"certificateHold": 1}),
+        1,
+    );
     expect("bank", 1, 0, serde_json::json!({"keyCompromise": 1}), 0);
     expect("buyer", 1, 0, serde_json::json!({"superseded": 1}), 0);
     expect("gateway", 1, 1, serde_json::json!({}), 0);
@@ -115,17 +165,27 @@ fn report_numbers_match_a_known_store_in_every_format() {
     for line in &lines {
         let r = row(&offline, line["role"].as_str().unwrap());
         for field in ["issued", "renewed", "revoked", "expired"] {
-            assert_eq!(line[field].as_str().unwrap(), r[field].to_string(), "csv {field}: {csv}");
+            assert_eq!(
+                line[field].as_str().unwrap(),
+                r[field].to_string(),
+                "csv {field}: {csv}"
+            );
         }
     }
     let merchant_line = lines.iter().find(|l| l["role"] == "merchant").unwrap();
-    assert_eq!(merchant_line["revoked_by_reason"], "certificateHold=1", "{csv}");
+    assert_eq!(
+        merchant_line["revoked_by_reason"], "certificateHold=1",
+        "{csv}"
+    );
 
     // Table: aligned columns, a header and a line per role.
     let table = report(&ca, &[&day[..], &["--format", "table"]].concat());
     let table_lines: Vec<&str> = table.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(table_lines.len(), 5, "{table}");
-    assert!(table_lines[0].contains("ISSUED") && table_lines[0].contains("EXPIRED"), "{table}");
+    assert!(
+        table_lines[0].contains("ISSUED") && table_lines[0].contains("EXPIRED"),
+        "{table}"
+    );
     let bank_line = table_lines.iter().find(|l| l.contains(" bank ")).unwrap();
     assert!(bank_line.contains("keyCompromise=1"), "{table}");
     let gateway_fields: Vec<&str> = table_lines
@@ -134,11 +194,22 @@ fn report_numbers_match_a_known_store_in_every_format() {
         .unwrap()
         .split_whitespace()
         .collect();
-    assert_eq!(gateway_fields, [today.as_str(), "gateway", "1", "1", "0", "0"], "{table}");
+    assert_eq!(
+        gateway_fields,
+        [today.as_str(), "gateway", "1", "1", "0", "0"],
+        "{table}"
+    );
 
     // SVG: a well-formed document (Python's XML parser) naming every series.
     let svg_path = ca.path("report.svg");
-    report(&ca, &[&day[..], &["--format", "svg", "--out", svg_path.to_str().unwrap()]].concat());
+    report(
+        &ca,
+        &[
+            &day[..],
+            &["--format", "svg", "--out", svg_path.to_str().unwrap()],
+        ]
+        .concat(),
+    );
     let checked = std::process::Command::new("python3")
         .args([
             "-c",
@@ -158,12 +229,19 @@ fn report_numbers_match_a_known_store_in_every_format() {
     for by in ["week", "month"] {
         let grouped: serde_json::Value = serde_json::from_str(&report(
             &ca,
-            &["--from", &today, "--to", &today, "--by", by, "--format", "json", "--role", "merchant"],
+            &[
+                "--from", &today, "--to", &today, "--by", by, "--format", "json", "--role",
+                "merchant",
+            ],
         ))
         .unwrap();
         let rows = grouped["rows"].as_array().unwrap();
         assert_eq!(rows.len(), 1, "{grouped}");
-        assert_eq!((&rows[0]["issued"], &rows[0]["expired"]), (&2.into(), &1.into()), "{grouped}");
+        assert_eq!(
+            (&rows[0]["issued"], &rows[0]["expired"]),
+            (&2.into(), &1.into()),
+            "{grouped}"
+        );
     }
 
     // Refusals: a reversed range, a bad date.
@@ -179,7 +257,11 @@ fn completions_for_bash_zsh_and_fish() {
     for shell in ["bash", "zsh", "fish"] {
         let out = ca.paypki(&["completions", shell]);
         out.assert_success(&format!("paypki completions {shell}"));
-        assert_contains_all(&out.stdout_text(), &["report", "completions", "expiring-within"], shell);
+        assert_contains_all(
+            &out.stdout_text(),
+            &["report", "completions", "expiring-within"],
+            shell,
+        );
     }
     // bash itself reads the script and completes a subcommand.
     let script = ca.path("paypki.bash");
@@ -194,5 +276,12 @@ fn completions_for_bash_zsh_and_fish() {
         .output()
         .unwrap();
     completed.assert_success("bash completion");
-    assert!(completed.stdout_text().split_whitespace().any(|w| w == "report"), "{}", completed.describe());
+    assert!(
+        completed
+            .stdout_text()
+            .split_whitespace()
+            .any(|w| w == "report"),
+        "{}",
+        completed.describe()
+    );
 }

@@ -67,6 +67,9 @@ mod tests {
         assert_eq!(lines.len(), 3, "{text}");
         // Right-aligned numbers end in the same column.
         assert_eq!(lines[1].len(), lines[2].len(), "{text}");
-        assert!(lines[1].ends_with(" 7") && lines[2].ends_with("1234"), "{text}");
+        assert!(
+            lines[1].ends_with(" 7") && lines[2].ends_with("1234"),
+            "{text}"
+        );
     }
 }

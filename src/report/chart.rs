@@ -29,10 +29,30 @@ pub fn report_svg(report: &Report, title: &str) -> Result<String, ChartError> {
     let totals = report.totals();
     let labels: Vec<String> = totals.iter().map(|t| t.period.clone()).collect();
     let series: [(&str, RGBColor, u32, Vec<u64>); 4] = [
-        ("issued", ISSUED, 2, totals.iter().map(|t| t.issued).collect()),
-        ("renewed", RENEWED, 2, totals.iter().map(|t| t.renewed).collect()),
-        ("revoked", REVOKED, 3, totals.iter().map(|t| t.revoked).collect()),
-        ("expired", EXPIRED, 1, totals.iter().map(|t| t.expired).collect()),
+        (
+            "issued",
+            ISSUED,
+            2,
+            totals.iter().map(|t| t.issued).collect(),
+        ),
+        (
+            "renewed",
+            RENEWED,
+            2,
+            totals.iter().map(|t| t.renewed).collect(),
+        ),
+        (
+            "revoked",
+            REVOKED,
+            3,
+            totals.iter().map(|t| t.revoked).collect(),
+        ),
+        (
+            "expired",
+            EXPIRED,
+            1,
+            totals.iter().map(|t| t.expired).collect(),
+        ),
     ];
     let top = series
         .iter()
@@ -152,7 +172,9 @@ pub fn expiring_svg(overview: &Overview) -> Result<String, ChartError> {
                 }))
                 .map_err(failed)?
                 .label(name)
-                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], colour.filled()));
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 5), (x + 12, y + 5)], colour.filled())
+                });
         }
         chart
             .configure_series_labels()

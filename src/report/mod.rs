@@ -229,7 +229,9 @@ pub fn compute<'a>(
         if day < request.from || day > request.to {
             return None;
         }
-        let period = starts.partition_point(|start| *start <= day).checked_sub(1)?;
+        let period = starts
+            .partition_point(|start| *start <= day)
+            .checked_sub(1)?;
         let role_index = roles.iter().position(|r| *r == role)?;
         Some(period * roles.len() + role_index)
     };
@@ -250,8 +252,7 @@ pub fn compute<'a>(
                 row_of(revocation.revoked_at, record.role).and_then(|i| rows.get_mut(i))
             {
                 row.revoked += 1;
-                *row
-                    .revoked_by_reason
+                *row.revoked_by_reason
                     .entry(revocation.reason.clone())
                     .or_insert(0) += 1;
             }
@@ -451,10 +452,19 @@ mod tests {
     #[test]
     fn weeks_start_on_monday_and_months_on_the_first() {
         // 2026-12-02 is a Wednesday.
-        assert_eq!(Period::Week.start_of(date!(2026 - 12 - 02)), date!(2026 - 11 - 30));
+        assert_eq!(
+            Period::Week.start_of(date!(2026 - 12 - 02)),
+            date!(2026 - 11 - 30)
+        );
         assert_eq!(date!(2026 - 11 - 30).weekday(), time::Weekday::Monday);
-        assert_eq!(Period::Month.start_of(date!(2026 - 12 - 31)), date!(2026 - 12 - 01));
-        assert_eq!(Period::Month.next(date!(2026 - 12 - 01)), Some(date!(2027 - 01 - 01)));
+        assert_eq!(
+            Period::Month.start_of(date!(2026 - 12 - 31)),
+            date!(2026 - 12 - 01)
+        );
+        assert_eq!(
+            Period::Month.next(date!(2026 - 12 - 01)),
+            Some(date!(2027 - 01 - 01))
+        );
     }
 
     #[test]
@@ -505,10 +515,16 @@ mod tests {
         assert_eq!((jan_merchant.issued, jan_merchant.renewed), (1, 1));
         let feb_merchant = row("2026-02-01", Role::Merchant);
         assert_eq!((feb_merchant.revoked, feb_merchant.expired), (1, 1));
-        assert_eq!(feb_merchant.revoked_by_reason.get("keyCompromise"), Some(&1));
+        assert_eq!(
+            feb_merchant.revoked_by_reason.get("keyCompromise"),
+            Some(&1)
+        );
         let jan_bank = row("2026-01-01", Role::Bank);
         // Issued before the range: not counted; revoked and expired inside it: counted.
-        assert_eq!((jan_bank.issued, jan_bank.revoked, jan_bank.expired), (0, 1, 1));
+        assert_eq!(
+            (jan_bank.issued, jan_bank.revoked, jan_bank.expired),
+            (0, 1, 1)
+        );
         let totals = report.totals();
         assert_eq!(totals.len(), 2);
         assert_eq!(totals[0].issued + totals[0].renewed, 2);
@@ -523,14 +539,20 @@ mod tests {
             by: Period::Day,
             role: None,
         };
-        assert!(matches!(compute([].iter(), &reversed), Err(ReportError::Range(_))));
+        assert!(matches!(
+            compute([].iter(), &reversed),
+            Err(ReportError::Range(_))
+        ));
         let huge = ReportRequest {
             from: date!(1900 - 01 - 01),
             to: date!(2100 - 01 - 01),
             by: Period::Day,
             role: None,
         };
-        assert!(matches!(compute([].iter(), &huge), Err(ReportError::Range(_))));
+        assert!(matches!(
+            compute([].iter(), &huge),
+            Err(ReportError::Range(_))
+        ));
         assert!(parse_date("2026-13-01").is_err());
     }
 
@@ -538,18 +560,68 @@ mod tests {
     fn overview_counts_status_and_expiry() {
         let now = datetime!(2026-06-01 00:00 UTC);
         let records = [
-            record(Role::Buyer, now - Duration::days(10), now + Duration::days(20), IssuancePath::Enroll, None),
-            record(Role::Buyer, now - Duration::days(10), now + Duration::days(80), IssuancePath::Enroll, None),
-            record(Role::Buyer, now - Duration::days(100), now - Duration::days(1), IssuancePath::Enroll, None),
-            record(Role::Bank, now, now + Duration::days(5), IssuancePath::Enroll, Some(("certificateHold", now))),
-            record(Role::Bank, now, now + Duration::days(5), IssuancePath::Enroll, Some(("keyCompromise", now))),
+            record(
+                Role::Buyer,
+                now - Duration::days(10),
+                now + Duration::days(20),
+                IssuancePath::Enroll,
+                None,
+            ),
+            record(
+                Role::Buyer,
+                now - Duration::days(10),
+                now + Duration::days(80),
+                IssuancePath::Enroll,
+                None,
+            ),
+            record(
+                Role::Buyer,
+                now - Duration::days(100),
+                now - Duration::days(1),
+                IssuancePath::Enroll,
+                None,
+            ),
+            record(
+                Role::Bank,
+                now,
+                now + Duration::days(5),
+                IssuancePath::Enroll,
+                Some(("certificateHold", now)),
+            ),
+            record(
+                Role::Bank,
+                now,
+                now + Duration::days(5),
+                IssuancePath::Enroll,
+                Some(("keyCompromise", now)),
+            ),
         ];
         let o = overview(records.iter(), now);
-        assert_eq!(o.by_role[&Role::Buyer], StatusCounts { valid: 2, expired: 1, on_hold: 0, revoked: 0 });
-        assert_eq!(o.by_role[&Role::Bank], StatusCounts { valid: 0, expired: 0, on_hold: 1, revoked: 1 });
+        assert_eq!(
+            o.by_role[&Role::Buyer],
+            StatusCounts {
+                valid: 2,
+                expired: 1,
+                on_hold: 0,
+                revoked: 0
+            }
+        );
+        assert_eq!(
+            o.by_role[&Role::Bank],
+            StatusCounts {
+                valid: 0,
+                expired: 0,
+                on_hold: 1,
+                revoked: 1
+            }
+        );
         assert_eq!(
             o.expiring[&Role::Buyer],
-            Expiring { within_30_days: 1, within_60_days: 1, within_90_days: 2 }
+            Expiring {
+                within_30_days: 1,
+                within_60_days: 1,
+                within_90_days: 2
+            }
         );
     }
 }

@@ -65,6 +65,22 @@ async fn stylesheet() -> Response {
         .into_response()
 }
 
+/// A refusal or failure already rendered as a page (boxed: a response is large, and
+/// most results are not refusals).
+pub(crate) struct Refusal(Box<Response>);
+
+impl From<Response> for Refusal {
+    fn from(response: Response) -> Self {
+        Refusal(Box::new(response))
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        *self.0
+    }
+}
+
 /// A page: HTML with the headers every console page carries (no caching of officer
 /// data, no framing, no scripts, nothing from other origins).
 fn page(status: StatusCode, markup: maud::Markup) -> Response {
@@ -103,7 +119,11 @@ fn over_https(headers: &HeaderMap) -> bool {
     let forwarded_proto = headers
         .get("x-forwarded-proto")
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').next().is_some_and(|p| p.trim().eq_ignore_ascii_case("https")));
+        .is_some_and(|v| {
+            v.split(',')
+                .next()
+                .is_some_and(|p| p.trim().eq_ignore_ascii_case("https"))
+        });
     let forwarded = headers
         .get(header::FORWARDED)
         .and_then(|v| v.to_str().ok())
@@ -166,15 +186,15 @@ impl User {
         }
     }
 
-    fn require_any(&self, roles: &[OfficerRole]) -> Result<(), Response> {
+    fn require_any(&self, roles: &[OfficerRole]) -> Result<(), Refusal> {
         self.officer
             .require_any(roles)
-            .map_err(|e| problem_page(Some(self), &Problem::from(crate::ra::RaError::from(e))))
+            .map_err(|e| problem_page(Some(self), &Problem::from(crate::ra::RaError::from(e))).into())
     }
 
     /// A POST's CSRF token and origin.
-    fn check_post(&self, headers: &HeaderMap, csrf: &str) -> Result<(), Response> {
-        same_origin(headers).map_err(|p| problem_page(Some(self), &p))?;
+    fn check_post(&self, headers: &HeaderMap, csrf: &str) -> Result<(), Refusal> {
+        same_origin(headers).map_err(|p| Refusal::from(problem_page(Some(self), &p)))?;
         if session::csrf_matches(&self.csrf, csrf) {
             Ok(())
         } else {
@@ -186,7 +206,8 @@ impl User {
                     "Form expired",
                     "this form does not belong to your session (it was sent from elsewhere, or before you logged in again); reload the page and try again",
                 ),
-            ))
+            )
+            .into())
         }
     }
 }
@@ -241,21 +262,19 @@ fn see_other(location: String) -> Response {
 }
 
 /// A page for a logged-in officer, or the way to the login page.
-async fn signed_in(state: &Arc<AppState>, headers: &HeaderMap) -> Result<User, Response> {
-    current_user(state, headers).await.ok_or_else(to_login)
+async fn signed_in(state: &Arc<AppState>, headers: &HeaderMap) -> Result<User, Refusal> {
+    current_user(state, headers)
+        .await
+        .ok_or_else(|| to_login().into())
 }
 
 /// A state change by a logged-in officer: 401 without a session (a form from another
 /// site arrives without the SameSite=Strict cookie), then the origin and CSRF checks.
-async fn acting(
-    state: &Arc<AppState>,
-    headers: &HeaderMap,
-    csrf: &str,
-) -> Result<User, Response> {
+async fn acting(state: &Arc<AppState>, headers: &HeaderMap, csrf: &str) -> Result<User, Refusal> {
     let Some(user) = current_user(state, headers).await else {
         // The origin check first: a cross-site post learns nothing about sessions.
         if let Err(problem) = same_origin(headers) {
-            return Err(problem_page(None, &problem));
+            return Err(problem_page(None, &problem).into());
         }
         return Err(problem_page(
             None,
@@ -265,7 +284,8 @@ async fn acting(
                 "Not logged in",
                 "your console session ended (logout, 30 minutes idle, or 8 hours after login); log in again",
             ),
-        ));
+        )
+        .into());
     };
     user.check_post(headers, csrf)?;
     Ok(user)
@@ -297,11 +317,16 @@ async fn login(
     if state.auth_failures.admit(client).is_err() {
         return page(
             StatusCode::TOO_MANY_REQUESTS,
-            pages::login(Some("too many failed logins from this address; wait a minute")),
+            pages::login(Some(
+                "too many failed logins from this address; wait a minute",
+            )),
         );
     }
     let Ok(Form(form)) = form else {
-        return page(StatusCode::BAD_REQUEST, pages::login(Some("enter your officer credential")));
+        return page(
+            StatusCode::BAD_REQUEST,
+            pages::login(Some("enter your officer credential")),
+        );
     };
     let worker = state.clone();
     let authenticated = blocking(move || {
@@ -326,7 +351,10 @@ async fn login(
         Err(problem) => return problem_page(None, &problem),
     };
     let Some(token) = state.console.open(officer.name()) else {
-        return problem_page(None, &Problem::internal(&"the session table or the random generator failed"));
+        return problem_page(
+            None,
+            &Problem::internal(&"the session table or the random generator failed"),
+        );
     };
     tracing::info!(officer = officer.name(), "console login");
     let mut response = see_other("/console".into());
@@ -349,7 +377,7 @@ async fn logout(
 ) -> Response {
     let csrf = form.map(|Form(f)| f.csrf).unwrap_or_default();
     if let Err(response) = acting(&state, &headers, &csrf).await {
-        return response;
+        return response.into_response();
     }
     if let Some(token) = cookie_value(&headers) {
         state.console.close(&token);
@@ -375,10 +403,10 @@ fn all_records(state: &AppState, role: Option<Role>) -> Result<Vec<CertificateRe
 async fn overview(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let user = match signed_in(&state, &headers).await {
         Ok(user) => user,
-        Err(response) => return response,
+        Err(refusal) => return refusal.into_response(),
     };
     if let Err(response) = user.require_any(READERS) {
-        return response;
+        return response.into_response();
     }
     let worker = state.clone();
     let data = blocking(move || {
@@ -423,11 +451,15 @@ async fn overview(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Res
         ),
         (
             "Verification",
-            stats::route_stats(&metrics, &["/v1/verify", "/v1/verify/batch", "/v1/validate"]),
+            stats::route_stats(
+                &metrics,
+                &["/v1/verify", "/v1/verify/batch", "/v1/validate"],
+            ),
         ),
     ];
-    let activity = crate::report::chart::report_svg(&report, "Issuance and revocation per day, last 90 days")
-        .unwrap_or_default();
+    let activity =
+        crate::report::chart::report_svg(&report, "Issuance and revocation per day, last 90 days")
+            .unwrap_or_default();
     let expiring = crate::report::chart::expiring_svg(&counts).unwrap_or_default();
     page(
         StatusCode::OK,
@@ -490,10 +522,10 @@ async fn certificates(
 ) -> Response {
     let user = match signed_in(&state, &headers).await {
         Ok(user) => user,
-        Err(response) => return response,
+        Err(refusal) => return refusal.into_response(),
     };
     if let Err(response) = user.require_any(READERS) {
-        return response;
+        return response.into_response();
     }
     let search = query.map(|Query(q)| q).unwrap_or_default();
     let role: Option<Role> = search.role.parse().ok();
@@ -534,12 +566,17 @@ async fn certificates(
     }
 }
 
-fn parse_serial(user: &User, text: &str) -> Result<Serial, Response> {
-    text.parse()
-        .map_err(|e: crate::model::SerialError| problem_page(Some(user), &Problem::bad_request(e.to_string())))
+fn parse_serial(user: &User, text: &str) -> Result<Serial, Refusal> {
+    text.parse().map_err(|e: crate::model::SerialError| {
+        problem_page(Some(user), &Problem::bad_request(e.to_string())).into()
+    })
 }
 
-async fn load_certificate(state: &Arc<AppState>, user: &User, text: &str) -> Result<CertificateRecord, Response> {
+async fn load_certificate(
+    state: &Arc<AppState>,
+    user: &User,
+    text: &str,
+) -> Result<CertificateRecord, Refusal> {
     user.require_any(READERS)?;
     let serial = parse_serial(user, text)?;
     let worker = state.clone();
@@ -551,7 +588,7 @@ async fn load_certificate(state: &Arc<AppState>, user: &User, text: &str) -> Res
             .ok_or_else(|| Problem::from(crate::ra::RaError::UnknownCertificate(serial)))
     })
     .await
-    .map_err(|problem| problem_page(Some(user), &problem))
+    .map_err(|problem| problem_page(Some(user), &problem).into())
 }
 
 async fn certificate(
@@ -561,17 +598,23 @@ async fn certificate(
 ) -> Response {
     let user = match signed_in(&state, &headers).await {
         Ok(user) => user,
-        Err(response) => return response,
+        Err(refusal) => return refusal.into_response(),
     };
     match load_certificate(&state, &user, &serial).await {
         Ok(record) => {
             let may_revoke = user.officer.has(OfficerRole::RevocationOfficer);
             page(
                 StatusCode::OK,
-                pages::certificate(user.nav(), &record, time::OffsetDateTime::now_utc(), may_revoke, None),
+                pages::certificate(
+                    user.nav(),
+                    &record,
+                    time::OffsetDateTime::now_utc(),
+                    may_revoke,
+                    None,
+                ),
             )
         }
-        Err(response) => response,
+        Err(refusal) => refusal.into_response(),
     }
 }
 
@@ -582,7 +625,7 @@ async fn certificate_pem(
 ) -> Response {
     let user = match signed_in(&state, &headers).await {
         Ok(user) => user,
-        Err(response) => return response,
+        Err(refusal) => return refusal.into_response(),
     };
     match load_certificate(&state, &user, &serial).await {
         Ok(record) => {
@@ -593,11 +636,13 @@ async fn certificate_pem(
             )
                 .into_response();
             if let Ok(value) = HeaderValue::from_str(&disposition) {
-                response.headers_mut().insert(header::CONTENT_DISPOSITION, value);
+                response
+                    .headers_mut()
+                    .insert(header::CONTENT_DISPOSITION, value);
             }
             response
         }
-        Err(response) => response,
+        Err(refusal) => refusal.into_response(),
     }
 }
 
@@ -620,15 +665,15 @@ async fn revoke(
     };
     let user = match acting(&state, &headers, &form.csrf).await {
         Ok(user) => user,
-        Err(response) => return response,
+        Err(refusal) => return refusal.into_response(),
     };
     // The role check is the RA's (the same as `POST /v1/admin/revocations`).
     if let Err(response) = user.require_any(&[OfficerRole::RevocationOfficer]) {
-        return response;
+        return response.into_response();
     }
     let serial = match parse_serial(&user, &serial) {
         Ok(serial) => serial,
-        Err(response) => return response,
+        Err(refusal) => return refusal.into_response(),
     };
     let reason: RevocationReason = match form.reason.parse() {
         Ok(reason) => reason,
@@ -670,14 +715,14 @@ async fn unhold(
     let csrf = form.map(|Form(f)| f.csrf).unwrap_or_default();
     let user = match acting(&state, &headers, &csrf).await {
         Ok(user) => user,
-        Err(response) => return response,
+        Err(refusal) => return refusal.into_response(),
     };
     if let Err(response) = user.require_any(&[OfficerRole::RevocationOfficer]) {
-        return response;
+        return response.into_response();
     }
     let serial = match parse_serial(&user, &serial) {
         Ok(serial) => serial,
-        Err(response) => return response,
+        Err(refusal) => return refusal.into_response(),
     };
     let worker = state.clone();
     let actor = user.officer.actor();
@@ -691,10 +736,10 @@ async fn unhold(
 async fn participants(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let user = match signed_in(&state, &headers).await {
         Ok(user) => user,
-        Err(response) => return response,
+        Err(refusal) => return refusal.into_response(),
     };
     if let Err(response) = user.require_any(READERS) {
-        return response;
+        return response.into_response();
     }
     let worker = state.clone();
     let listed = blocking(move || {
@@ -708,7 +753,10 @@ async fn participants(State(state): State<Arc<AppState>>, headers: HeaderMap) ->
     })
     .await;
     match listed {
-        Ok(page_of) => page(StatusCode::OK, pages::participants(user.nav(), &page_of.records, page_of.next.is_some())),
+        Ok(page_of) => page(
+            StatusCode::OK,
+            pages::participants(user.nav(), &page_of.records, page_of.next.is_some()),
+        ),
         Err(problem) => problem_page(Some(&user), &problem),
     }
 }
@@ -716,10 +764,10 @@ async fn participants(State(state): State<Arc<AppState>>, headers: HeaderMap) ->
 async fn approvals(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let user = match signed_in(&state, &headers).await {
         Ok(user) => user,
-        Err(response) => return response,
+        Err(refusal) => return refusal.into_response(),
     };
     if let Err(response) = user.require_any(super::approvals::DECIDERS) {
-        return response;
+        return response.into_response();
     }
     let worker = state.clone();
     match blocking(move || worker.ra.approvals(500).map_err(Problem::from)).await {
@@ -748,16 +796,18 @@ async fn decide(
     };
     let user = match acting(&state, &headers, &form.csrf).await {
         Ok(user) => user,
-        Err(response) => return response,
+        Err(refusal) => return refusal.into_response(),
     };
     if let Err(response) = user.require_any(super::approvals::DECIDERS) {
-        return response;
+        return response.into_response();
     }
     let reason = form.reason.trim().to_string();
     if !approve && (reason.is_empty() || reason.chars().count() > 500) {
         return problem_page(
             Some(&user),
-            &Problem::bad_request("a rejection needs a reason of 1 to 500 characters, for the requester"),
+            &Problem::bad_request(
+                "a rejection needs a reason of 1 to 500 characters, for the requester",
+            ),
         );
     }
     let worker = state.clone();
@@ -820,10 +870,10 @@ async fn audit(
 ) -> Response {
     let user = match signed_in(&state, &headers).await {
         Ok(user) => user,
-        Err(response) => return response,
+        Err(refusal) => return refusal.into_response(),
     };
     if let Err(response) = user.require_any(&[OfficerRole::Auditor]) {
-        return response;
+        return response.into_response();
     }
     let query = query.map(|Query(q)| q).unwrap_or_default();
     let needle = query.q.trim().to_lowercase();

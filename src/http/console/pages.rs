@@ -45,7 +45,11 @@ fn time_text(at: OffsetDateTime) -> String {
 
 /// A duration for people: `3 d 4 h`, `12 min`, `40 s`.
 fn span(seconds: i64) -> String {
-    let (sign, s) = if seconds < 0 { ("-", -seconds) } else { ("", seconds) };
+    let (sign, s) = if seconds < 0 {
+        ("-", -seconds)
+    } else {
+        ("", seconds)
+    };
     if s >= 86_400 {
         format!("{sign}{} d {} h", s / 86_400, (s % 86_400) / 3600)
     } else if s >= 3600 {
@@ -116,7 +120,11 @@ pub(crate) fn login(error: Option<&str>) -> Markup {
 
 /// A page with one message (results, refusals).
 pub(crate) fn message(nav: Option<Nav<'_>>, title: &str, detail: &str) -> Markup {
-    layout(title, nav, html! { p.message #message { (detail) } p { a href="/console" { "Back to the overview" } } })
+    layout(
+        title,
+        nav,
+        html! { p.message #message { (detail) } p { a href="/console" { "Back to the overview" } } },
+    )
 }
 
 pub(crate) fn overview(nav: Nav<'_>, data: &OverviewData<'_>) -> Markup {
@@ -125,7 +133,12 @@ pub(crate) fn overview(nav: Nav<'_>, data: &OverviewData<'_>) -> Markup {
     html_overview(nav, data, &report_json, &counts_json)
 }
 
-fn html_overview(nav: Nav<'_>, data: &OverviewData<'_>, report_json: &str, counts_json: &str) -> Markup {
+fn html_overview(
+    nav: Nav<'_>,
+    data: &OverviewData<'_>,
+    report_json: &str,
+    counts_json: &str,
+) -> Markup {
     layout(
         "Overview",
         Some(nav),
@@ -490,7 +503,10 @@ mod tests {
         let text = page.into_string();
         assert!(!text.contains("<script>alert"), "{text}");
         assert!(text.contains("&lt;b&gt;x&lt;/b&gt;"));
-        assert_eq!(json_in_script("{\"a\":\"</script>\"}"), "{\"a\":\"\\u003c/script>\"}");
+        assert_eq!(
+            json_in_script("{\"a\":\"</script>\"}"),
+            "{\"a\":\"\\u003c/script>\"}"
+        );
         assert_eq!(form_encode("a b&c"), "a+b%26c");
         assert_eq!(span(90_061), "1 d 1 h");
     }

@@ -167,7 +167,13 @@ mod tests {
     #[test]
     fn cookies_carry_the_flags() {
         let c = cookie("abc", true);
-        for flag in ["HttpOnly", "SameSite=Strict", "Max-Age=28800", "Secure", "Path=/console"] {
+        for flag in [
+            "HttpOnly",
+            "SameSite=Strict",
+            "Max-Age=28800",
+            "Secure",
+            "Path=/console",
+        ] {
             assert!(c.contains(flag), "{c}");
         }
         assert!(!cookie("abc", false).contains("Secure"));

@@ -62,7 +62,12 @@ pub(crate) fn route_stats(metrics_text: &str, routes: &[&str]) -> RouteStats {
         requests: count,
         mean_seconds: if count == 0 { 0.0 } else { sum / count as f64 },
         p95_seconds: (count > 0)
-            .then(|| buckets.iter().find(|(_, n)| *n >= wanted).map(|(le, _)| *le))
+            .then(|| {
+                buckets
+                    .iter()
+                    .find(|(_, n)| *n >= wanted)
+                    .map(|(le, _)| *le)
+            })
             .flatten(),
     }
 }
