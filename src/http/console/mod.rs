@@ -203,7 +203,7 @@ impl User {
                 &Problem::new(
                     StatusCode::FORBIDDEN,
                     "cross-site-request",
-                    "Form expired",
+                    "Cross-site request refused",
                     "this form does not belong to your session (it was sent from elsewhere, or before you logged in again); reload the page and try again",
                 ),
             )
@@ -281,7 +281,7 @@ async fn acting(state: &Arc<AppState>, headers: &HeaderMap, csrf: &str) -> Resul
             &Problem::new(
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
-                "Not logged in",
+                "Unauthorized",
                 "your console session ended (logout, 30 minutes idle, or 8 hours after login); log in again",
             ),
         )
