@@ -1,7 +1,7 @@
 //! `paypki report` against a store with known contents: issued (offline and enrolled),
 //! a renewal, revocations with different reasons, a hold and an expired certificate;
-//! every format, through the running server and from the database itself, and
-//! `paypki completions`.
+//! every format, through the running server and from the database itself;
+//! `paypki completions`; and `paypki token create --batch` (bulk onboarding).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
@@ -283,5 +283,67 @@ fn completions_for_bash_zsh_and_fish() {
             .any(|w| w == "report"),
         "{}",
         completed.describe()
+    );
+}
+
+#[test]
+fn tokens_in_bulk_from_a_file_offline_and_through_the_server() {
+    let ca = TestCa::new();
+    let lines = |n: usize| -> String {
+        (0..n)
+            .map(|i| {
+                serde_json::json!({"role": "buyer", "subject": format!("CN=Buyer {i},C=DE,serialNumber=ACCT-{i:04}")})
+                    .to_string()
+                    + "\n"
+            })
+            .collect()
+    };
+    let file = ca.path("grants.jsonl");
+    // A bad line: nothing is created, and the line is named.
+    std::fs::write(&file, lines(2) + "{\"role\": \"buyer\"\n").unwrap();
+    let refused = ca.paypki(&["token", "create", "--batch", file.to_str().unwrap()]);
+    assert_eq!(refused.status.code(), Some(2), "{}", refused.describe());
+    assert!(
+        refused.stderr_text().contains("line 3"),
+        "{}",
+        refused.describe()
+    );
+    // Offline: 3 tokens, one JSON object per line, in order; no progress bar in a pipe.
+    std::fs::write(&file, lines(3)).unwrap();
+    let out = ca.paypki(&["token", "create", "--batch", file.to_str().unwrap()]);
+    out.assert_success("token create --batch (offline)");
+    let created: Vec<serde_json::Value> = out
+        .stdout_text()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(created.len(), 3, "{}", out.describe());
+    assert_eq!(
+        created[2]["subject"],
+        "CN=Buyer 2,C=DE,serialNumber=ACCT-0002"
+    );
+    assert!(
+        !out.stderr_text().contains('['),
+        "a progress bar in a pipe: {}",
+        out.describe()
+    );
+    // Through the server: 600 grants in two requests; the tokens work.
+    let server = TestServer::start(&ca);
+    std::fs::write(&file, lines(600)).unwrap();
+    let out = ca.paypki(&["token", "create", "--batch", file.to_str().unwrap()]);
+    out.assert_success("token create --batch (server)");
+    let tokens: Vec<serde_json::Value> = out
+        .stdout_text()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(tokens.len(), 600, "{}", out.describe());
+    let last = tokens[599]["token"].as_str().unwrap();
+    let (serial, _) = server.enroll_cli(last, "ecdsa-p256", "last");
+    let shown = ca.paypki(&["show", &serial]);
+    assert_contains_all(
+        &shown.stdout_text(),
+        &["CN=Buyer 599"],
+        "the last token's certificate",
     );
 }

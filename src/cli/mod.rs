@@ -263,6 +263,22 @@ impl Context {
     }
 }
 
+/// A progress bar on stderr for `len` items of `unit`; indicatif draws nothing when stderr
+/// is not a terminal (logs, pipes, CI), so scripts see no bar.
+pub(crate) fn progress(len: u64, unit: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(len),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(&format!(
+            "{{msg}} [{{bar:40}}] {{pos}}/{{len}} {unit} ({{per_sec}}, {{eta}} left)"
+        ))
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar
+}
+
 /// The passphrase from `PAYPKI_PASSPHRASE`, if set (never a flag: flags show in `ps`).
 pub(crate) fn passphrase_from_env() -> Option<Passphrase> {
     std::env::var("PAYPKI_PASSPHRASE")

@@ -187,9 +187,9 @@ impl User {
     }
 
     fn require_any(&self, roles: &[OfficerRole]) -> Result<(), Refusal> {
-        self.officer
-            .require_any(roles)
-            .map_err(|e| problem_page(Some(self), &Problem::from(crate::ra::RaError::from(e))).into())
+        self.officer.require_any(roles).map_err(|e| {
+            problem_page(Some(self), &Problem::from(crate::ra::RaError::from(e))).into()
+        })
     }
 
     /// A POST's CSRF token and origin.
