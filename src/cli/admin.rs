@@ -281,32 +281,9 @@ pub(super) fn list(context: &Context, args: ListArgs) -> Result<(), CliError> {
 /// like), a page at a time.
 pub(super) fn remote_records(
     client: &AdminClient,
-    mut query: Vec<String>,
+    query: Vec<String>,
 ) -> Result<Vec<CertificateRecord>, CliError> {
-    query.push("limit=10000".to_string());
-    // Page through: the server hands out at most 100,000 records at a time.
-    let mut records = Vec::new();
-    let mut after: Option<String> = None;
-    loop {
-        let mut page_query = query.clone();
-        if let Some(after) = &after {
-            page_query.push(format!("after={after}"));
-        }
-        let page: RemoteList =
-            client.get(&format!("/v1/admin/certificates?{}", page_query.join("&")))?;
-        records.extend(page.certificates);
-        match page.next {
-            Some(next) => after = Some(next),
-            None => return Ok(records),
-        }
-    }
-}
-
-#[derive(serde::Deserialize)]
-struct RemoteList {
-    certificates: Vec<CertificateRecord>,
-    #[serde(default)]
-    next: Option<String>,
+    client.get_all("/v1/admin/certificates", "certificates", query)
 }
 
 fn print_list(records: &[CertificateRecord], json: bool) -> Result<(), CliError> {

@@ -4,7 +4,7 @@
 
 use plotters::prelude::*;
 
-use super::{Overview, Report};
+use super::{Overview, PeriodTotals, Report};
 use crate::model::Role;
 
 /// Why a chart could not be drawn (plotters' drawing errors, as text).
@@ -14,6 +14,24 @@ pub struct ChartError(String);
 
 fn failed(error: impl std::fmt::Display) -> ChartError {
     ChartError(error.to_string())
+}
+
+/// The legend box, in a corner.
+fn legend<'a, DB, CT>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    position: SeriesLabelPosition,
+) -> Result<(), ChartError>
+where
+    DB: DrawingBackend + 'a,
+    CT: plotters::coord::CoordTranslate,
+{
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.3))
+        .draw()
+        .map_err(failed)
 }
 
 /// The series colours: issued, renewed, revoked, expired (distinguishable in greyscale
@@ -28,32 +46,20 @@ const EXPIRED: RGBColor = RGBColor(0x7f, 0x7f, 0x7f);
 pub fn report_svg(report: &Report, title: &str) -> Result<String, ChartError> {
     let totals = report.totals();
     let labels: Vec<String> = totals.iter().map(|t| t.period.clone()).collect();
-    let series: [(&str, RGBColor, u32, Vec<u64>); 4] = [
-        (
-            "issued",
-            ISSUED,
-            2,
-            totals.iter().map(|t| t.issued).collect(),
-        ),
-        (
-            "renewed",
-            RENEWED,
-            2,
-            totals.iter().map(|t| t.renewed).collect(),
-        ),
-        (
-            "revoked",
-            REVOKED,
-            3,
-            totals.iter().map(|t| t.revoked).collect(),
-        ),
-        (
-            "expired",
-            EXPIRED,
-            1,
-            totals.iter().map(|t| t.expired).collect(),
-        ),
+    // Name, colour, line width, and the measure of a period.
+    type Measure = fn(&PeriodTotals) -> u64;
+    let measures: [(&str, RGBColor, u32, Measure); 4] = [
+        ("issued", ISSUED, 2, |t| t.issued),
+        ("renewed", RENEWED, 2, |t| t.renewed),
+        ("revoked", REVOKED, 3, |t| t.revoked),
+        ("expired", EXPIRED, 1, |t| t.expired),
     ];
+    let series: Vec<(&str, RGBColor, u32, Vec<u64>)> = measures
+        .iter()
+        .map(|(name, colour, width, measure)| {
+            (*name, *colour, *width, totals.iter().map(measure).collect())
+        })
+        .collect();
     let top = series
         .iter()
         .flat_map(|(_, _, _, values)| values.iter().copied())
@@ -93,13 +99,7 @@ pub fn report_svg(report: &Report, title: &str) -> Result<String, ChartError> {
                     PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(width))
                 });
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.3))
-            .draw()
-            .map_err(failed)?;
+        legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
         root.present().map_err(failed)?;
     }
     Ok(svg)
@@ -176,13 +176,7 @@ pub fn expiring_svg(overview: &Overview) -> Result<String, ChartError> {
                     Rectangle::new([(x, y - 5), (x + 12, y + 5)], colour.filled())
                 });
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.3))
-            .draw()
-            .map_err(failed)?;
+        legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         root.present().map_err(failed)?;
     }
     Ok(svg)

@@ -186,6 +186,11 @@ impl User {
         }
     }
 
+    /// A problem as a page for this officer.
+    fn refuse(&self, problem: &Problem) -> Refusal {
+        problem_page(Some(self), problem).into()
+    }
+
     fn require_any(&self, roles: &[OfficerRole]) -> Result<(), Refusal> {
         self.officer.require_any(roles).map_err(|e| {
             problem_page(Some(self), &Problem::from(crate::ra::RaError::from(e))).into()
@@ -266,6 +271,14 @@ async fn signed_in(state: &Arc<AppState>, headers: &HeaderMap) -> Result<User, R
     current_user(state, headers)
         .await
         .ok_or_else(|| to_login().into())
+}
+
+/// A page that shows certificate records: a logged-in officer of a role that may read
+/// them (everyone but the security officer).
+async fn reader(state: &Arc<AppState>, headers: &HeaderMap) -> Result<User, Refusal> {
+    let user = signed_in(state, headers).await?;
+    user.require_any(READERS)?;
+    Ok(user)
 }
 
 /// A state change by a logged-in officer: 401 without a session (a form from another
@@ -374,11 +387,9 @@ async fn logout(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     form: Result<Form<CsrfForm>, axum::extract::rejection::FormRejection>,
-) -> Response {
+) -> Result<Response, Refusal> {
     let csrf = form.map(|Form(f)| f.csrf).unwrap_or_default();
-    if let Err(response) = acting(&state, &headers, &csrf).await {
-        return response.into_response();
-    }
+    acting(&state, &headers, &csrf).await?;
     if let Some(token) = cookie_value(&headers) {
         state.console.close(&token);
     }
@@ -386,28 +397,19 @@ async fn logout(
     if let Ok(value) = HeaderValue::from_str(&session::expired_cookie(over_https(&headers))) {
         response.headers_mut().insert(header::SET_COOKIE, value);
     }
-    response
+    Ok(response)
 }
 
 /// Every record, without DER (the pages need the fields only).
 fn all_records(state: &AppState, role: Option<Role>) -> Result<Vec<CertificateRecord>, Problem> {
-    let mut records = Vec::new();
-    crate::report::each_record(state.ra.store(), role, |record| {
-        let mut slim = record.clone();
-        slim.der = Vec::new();
-        records.push(slim);
-    })?;
-    Ok(records)
+    Ok(crate::report::records_without_der(state.ra.store(), role)?)
 }
 
-async fn overview(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    let user = match signed_in(&state, &headers).await {
-        Ok(user) => user,
-        Err(refusal) => return refusal.into_response(),
-    };
-    if let Err(response) = user.require_any(READERS) {
-        return response.into_response();
-    }
+async fn overview(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Response, Refusal> {
+    let user = reader(&state, &headers).await?;
     let worker = state.clone();
     let data = blocking(move || {
         let now = time::OffsetDateTime::now_utc();
@@ -437,11 +439,9 @@ async fn overview(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Res
             .collect::<Vec<_>>();
         Ok((now, counts, report, health, crls))
     })
-    .await;
-    let (now, counts, report, health, crls) = match data {
-        Ok(data) => data,
-        Err(problem) => return problem_page(Some(&user), &problem),
-    };
+    .await
+    .map_err(|problem| user.refuse(&problem))?;
+    let (now, counts, report, health, crls) = data;
     let metrics = state.metrics.encode();
     let uptime = state.console.started.elapsed().as_secs_f64().max(1.0);
     let services = vec![
@@ -461,7 +461,7 @@ async fn overview(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Res
         crate::report::chart::report_svg(&report, "Issuance and revocation per day, last 90 days")
             .unwrap_or_default();
     let expiring = crate::report::chart::expiring_svg(&counts).unwrap_or_default();
-    page(
+    Ok(page(
         StatusCode::OK,
         pages::overview(
             user.nav(),
@@ -477,7 +477,7 @@ async fn overview(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Res
                 health: health.as_ref().map_err(|p| p.detail.clone()),
             },
         ),
-    )
+    ))
 }
 
 /// The certificate search.
@@ -519,14 +519,8 @@ async fn certificates(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     query: Result<Query<Search>, axum::extract::rejection::QueryRejection>,
-) -> Response {
-    let user = match signed_in(&state, &headers).await {
-        Ok(user) => user,
-        Err(refusal) => return refusal.into_response(),
-    };
-    if let Err(response) = user.require_any(READERS) {
-        return response.into_response();
-    }
+) -> Result<Response, Refusal> {
+    let user = reader(&state, &headers).await?;
     let search = query.map(|Query(q)| q).unwrap_or_default();
     let role: Option<Role> = search.role.parse().ok();
     let worker = state.clone();
@@ -556,14 +550,13 @@ async fn certificates(
         }
         Ok((now, total, shown))
     })
-    .await;
-    match found {
-        Ok((now, total, shown)) => page(
-            StatusCode::OK,
-            pages::certificates(user.nav(), &search, now, total, &shown),
-        ),
-        Err(problem) => problem_page(Some(&user), &problem),
-    }
+    .await
+    .map_err(|problem| user.refuse(&problem))?;
+    let (now, total, shown) = found;
+    Ok(page(
+        StatusCode::OK,
+        pages::certificates(user.nav(), &search, now, total, &shown),
+    ))
 }
 
 fn parse_serial(user: &User, text: &str) -> Result<Serial, Refusal> {
@@ -595,55 +588,45 @@ async fn certificate(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     Path(serial): Path<String>,
-) -> Response {
-    let user = match signed_in(&state, &headers).await {
-        Ok(user) => user,
-        Err(refusal) => return refusal.into_response(),
-    };
-    match load_certificate(&state, &user, &serial).await {
-        Ok(record) => {
-            let may_revoke = user.officer.has(OfficerRole::RevocationOfficer);
-            page(
-                StatusCode::OK,
-                pages::certificate(
-                    user.nav(),
-                    &record,
-                    time::OffsetDateTime::now_utc(),
-                    may_revoke,
-                    None,
-                ),
-            )
-        }
-        Err(refusal) => refusal.into_response(),
-    }
+) -> Result<Response, Refusal> {
+    let user = signed_in(&state, &headers).await?;
+    let record = load_certificate(&state, &user, &serial).await?;
+    let may_revoke = user.officer.has(OfficerRole::RevocationOfficer);
+    Ok(page(
+        StatusCode::OK,
+        pages::certificate(
+            user.nav(),
+            &record,
+            time::OffsetDateTime::now_utc(),
+            may_revoke,
+        ),
+    ))
 }
 
 async fn certificate_pem(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     Path(serial): Path<String>,
-) -> Response {
-    let user = match signed_in(&state, &headers).await {
-        Ok(user) => user,
-        Err(refusal) => return refusal.into_response(),
-    };
-    match load_certificate(&state, &user, &serial).await {
-        Ok(record) => {
-            let disposition = format!("attachment; filename=\"{}.pem\"", record.serial);
-            let mut response = (
-                [(header::CONTENT_TYPE, "application/x-pem-file")],
-                crate::ca::to_pem("CERTIFICATE", &record.der),
-            )
-                .into_response();
-            if let Ok(value) = HeaderValue::from_str(&disposition) {
-                response
-                    .headers_mut()
-                    .insert(header::CONTENT_DISPOSITION, value);
-            }
-            response
-        }
-        Err(refusal) => refusal.into_response(),
+) -> Result<Response, Refusal> {
+    let user = signed_in(&state, &headers).await?;
+    let record = load_certificate(&state, &user, &serial).await?;
+    let disposition = format!("attachment; filename=\"{}.pem\"", record.serial);
+    let mut response = (
+        [(header::CONTENT_TYPE, "application/x-pem-file")],
+        crate::ca::to_pem("CERTIFICATE", &record.der),
+    )
+        .into_response();
+    if let Ok(value) = HeaderValue::from_str(&disposition) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_DISPOSITION, value);
     }
+    Ok(response)
+}
+
+/// A form body that is not `application/x-www-form-urlencoded` of the expected fields.
+fn unreadable_form(_: axum::extract::rejection::FormRejection) -> Refusal {
+    problem_page(None, &Problem::bad_request("the form could not be read")).into()
 }
 
 #[derive(Deserialize)]
@@ -659,26 +642,16 @@ async fn revoke(
     headers: HeaderMap,
     Path(serial): Path<String>,
     form: Result<Form<RevokeForm>, axum::extract::rejection::FormRejection>,
-) -> Response {
-    let Ok(Form(form)) = form else {
-        return problem_page(None, &Problem::bad_request("the form could not be read"));
-    };
-    let user = match acting(&state, &headers, &form.csrf).await {
-        Ok(user) => user,
-        Err(refusal) => return refusal.into_response(),
-    };
+) -> Result<Response, Refusal> {
+    let Form(form) = form.map_err(unreadable_form)?;
+    let user = acting(&state, &headers, &form.csrf).await?;
     // The role check is the RA's (the same as `POST /v1/admin/revocations`).
-    if let Err(response) = user.require_any(&[OfficerRole::RevocationOfficer]) {
-        return response.into_response();
-    }
-    let serial = match parse_serial(&user, &serial) {
-        Ok(serial) => serial,
-        Err(refusal) => return refusal.into_response(),
-    };
-    let reason: RevocationReason = match form.reason.parse() {
-        Ok(reason) => reason,
-        Err(e) => return problem_page(Some(&user), &Problem::bad_request(format!("{e}"))),
-    };
+    user.require_any(&[OfficerRole::RevocationOfficer])?;
+    let serial = parse_serial(&user, &serial)?;
+    let reason: RevocationReason = form
+        .reason
+        .parse()
+        .map_err(|e| user.refuse(&Problem::bad_request(format!("{e}"))))?;
     let worker = state.clone();
     let officer = user.officer.clone();
     let target = serial.clone();
@@ -688,10 +661,11 @@ async fn revoke(
             .revoke_or_request(&target, reason, None, &officer)
             .map_err(Problem::from)
     })
-    .await;
-    match outcome {
-        Ok(Ok(_)) => see_other(format!("/console/certificates/{serial}")),
-        Ok(Err(request)) => page(
+    .await
+    .map_err(|problem| user.refuse(&problem))?;
+    Ok(match outcome {
+        Ok(_) => see_other(format!("/console/certificates/{serial}")),
+        Err(request) => page(
             StatusCode::ACCEPTED,
             pages::message(
                 Some(user.nav()),
@@ -702,8 +676,7 @@ async fn revoke(
                 ),
             ),
         ),
-        Err(problem) => problem_page(Some(&user), &problem),
-    }
+    })
 }
 
 async fn unhold(
@@ -711,36 +684,25 @@ async fn unhold(
     headers: HeaderMap,
     Path(serial): Path<String>,
     form: Result<Form<CsrfForm>, axum::extract::rejection::FormRejection>,
-) -> Response {
+) -> Result<Response, Refusal> {
     let csrf = form.map(|Form(f)| f.csrf).unwrap_or_default();
-    let user = match acting(&state, &headers, &csrf).await {
-        Ok(user) => user,
-        Err(refusal) => return refusal.into_response(),
-    };
-    if let Err(response) = user.require_any(&[OfficerRole::RevocationOfficer]) {
-        return response.into_response();
-    }
-    let serial = match parse_serial(&user, &serial) {
-        Ok(serial) => serial,
-        Err(refusal) => return refusal.into_response(),
-    };
+    let user = acting(&state, &headers, &csrf).await?;
+    user.require_any(&[OfficerRole::RevocationOfficer])?;
+    let serial = parse_serial(&user, &serial)?;
     let worker = state.clone();
     let actor = user.officer.actor();
     let target = serial.clone();
-    match blocking(move || worker.ra.unhold(&target, &actor).map_err(Problem::from)).await {
-        Ok(_) => see_other(format!("/console/certificates/{serial}")),
-        Err(problem) => problem_page(Some(&user), &problem),
-    }
+    blocking(move || worker.ra.unhold(&target, &actor).map_err(Problem::from))
+        .await
+        .map_err(|problem| user.refuse(&problem))?;
+    Ok(see_other(format!("/console/certificates/{serial}")))
 }
 
-async fn participants(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    let user = match signed_in(&state, &headers).await {
-        Ok(user) => user,
-        Err(refusal) => return refusal.into_response(),
-    };
-    if let Err(response) = user.require_any(READERS) {
-        return response.into_response();
-    }
+async fn participants(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Response, Refusal> {
+    let user = reader(&state, &headers).await?;
     let worker = state.clone();
     let listed = blocking(move || {
         worker
@@ -751,29 +713,25 @@ async fn participants(State(state): State<Arc<AppState>>, headers: HeaderMap) ->
             })
             .map_err(Problem::from)
     })
-    .await;
-    match listed {
-        Ok(page_of) => page(
-            StatusCode::OK,
-            pages::participants(user.nav(), &page_of.records, page_of.next.is_some()),
-        ),
-        Err(problem) => problem_page(Some(&user), &problem),
-    }
+    .await
+    .map_err(|problem| user.refuse(&problem))?;
+    Ok(page(
+        StatusCode::OK,
+        pages::participants(user.nav(), &listed.records, listed.next.is_some()),
+    ))
 }
 
-async fn approvals(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    let user = match signed_in(&state, &headers).await {
-        Ok(user) => user,
-        Err(refusal) => return refusal.into_response(),
-    };
-    if let Err(response) = user.require_any(super::approvals::DECIDERS) {
-        return response.into_response();
-    }
+async fn approvals(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Response, Refusal> {
+    let user = signed_in(&state, &headers).await?;
+    user.require_any(super::approvals::DECIDERS)?;
     let worker = state.clone();
-    match blocking(move || worker.ra.approvals(500).map_err(Problem::from)).await {
-        Ok(records) => page(StatusCode::OK, pages::approvals(user.nav(), &records)),
-        Err(problem) => problem_page(Some(&user), &problem),
-    }
+    let records = blocking(move || worker.ra.approvals(500).map_err(Problem::from))
+        .await
+        .map_err(|problem| user.refuse(&problem))?;
+    Ok(page(StatusCode::OK, pages::approvals(user.nav(), &records)))
 }
 
 #[derive(Deserialize)]
@@ -790,31 +748,21 @@ async fn decide(
     id: String,
     form: Result<Form<DecisionForm>, axum::extract::rejection::FormRejection>,
     approve: bool,
-) -> Response {
-    let Ok(Form(form)) = form else {
-        return problem_page(None, &Problem::bad_request("the form could not be read"));
-    };
-    let user = match acting(&state, &headers, &form.csrf).await {
-        Ok(user) => user,
-        Err(refusal) => return refusal.into_response(),
-    };
-    if let Err(response) = user.require_any(super::approvals::DECIDERS) {
-        return response.into_response();
-    }
+) -> Result<Response, Refusal> {
+    let Form(form) = form.map_err(unreadable_form)?;
+    let user = acting(&state, &headers, &form.csrf).await?;
+    user.require_any(super::approvals::DECIDERS)?;
     let reason = form.reason.trim().to_string();
     if !approve && (reason.is_empty() || reason.chars().count() > 500) {
-        return problem_page(
-            Some(&user),
-            &Problem::bad_request(
-                "a rejection needs a reason of 1 to 500 characters, for the requester",
-            ),
-        );
+        return Err(user.refuse(&Problem::bad_request(
+            "a rejection needs a reason of 1 to 500 characters, for the requester",
+        )));
     }
     let worker = state.clone();
     let officer = user.officer.clone();
     // The RA refuses an officer's decision on their own request, and roles that may not
     // decide this act.
-    let decided = blocking(move || {
+    blocking(move || {
         if approve {
             worker.ra.approve(&id, &officer)
         } else {
@@ -822,11 +770,9 @@ async fn decide(
         }
         .map_err(Problem::from)
     })
-    .await;
-    match decided {
-        Ok(_) => see_other("/console/approvals".into()),
-        Err(problem) => problem_page(Some(&user), &problem),
-    }
+    .await
+    .map_err(|problem| user.refuse(&problem))?;
+    Ok(see_other("/console/approvals".into()))
 }
 
 async fn approve(
@@ -834,7 +780,7 @@ async fn approve(
     headers: HeaderMap,
     Path(id): Path<String>,
     form: Result<Form<DecisionForm>, axum::extract::rejection::FormRejection>,
-) -> Response {
+) -> Result<Response, Refusal> {
     decide(state, headers, id, form, true).await
 }
 
@@ -843,7 +789,7 @@ async fn reject(
     headers: HeaderMap,
     Path(id): Path<String>,
     form: Result<Form<DecisionForm>, axum::extract::rejection::FormRejection>,
-) -> Response {
+) -> Result<Response, Refusal> {
     decide(state, headers, id, form, false).await
 }
 
@@ -867,14 +813,9 @@ async fn audit(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
-) -> Response {
-    let user = match signed_in(&state, &headers).await {
-        Ok(user) => user,
-        Err(refusal) => return refusal.into_response(),
-    };
-    if let Err(response) = user.require_any(&[OfficerRole::Auditor]) {
-        return response.into_response();
-    }
+) -> Result<Response, Refusal> {
+    let user = signed_in(&state, &headers).await?;
+    user.require_any(&[OfficerRole::Auditor])?;
     let query = query.map(|Query(q)| q).unwrap_or_default();
     let needle = query.q.trim().to_lowercase();
     let page_number = query.page.unwrap_or(1).max(1);
@@ -905,12 +846,11 @@ async fn audit(
             .collect::<Vec<_>>();
         Ok((check, total, shown))
     })
-    .await;
-    match read {
-        Ok((check, total, shown)) => page(
-            StatusCode::OK,
-            pages::audit(user.nav(), &query, page_number, total, &shown, &check),
-        ),
-        Err(problem) => problem_page(Some(&user), &problem),
-    }
+    .await
+    .map_err(|problem| user.refuse(&problem))?;
+    let (check, total, shown) = read;
+    Ok(page(
+        StatusCode::OK,
+        pages::audit(user.nav(), &query, page_number, total, &shown, &check),
+    ))
 }

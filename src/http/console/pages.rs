@@ -310,7 +310,6 @@ pub(crate) fn certificate(
     record: &CertificateRecord,
     now: OffsetDateTime,
     may_revoke: bool,
-    note: Option<&str>,
 ) -> Markup {
     let csrf = nav.csrf.to_string();
     let status = status_name(record, now);
@@ -318,7 +317,6 @@ pub(crate) fn certificate(
         &format!("Certificate {}", record.serial),
         Some(nav),
         html! {
-            @if let Some(note) = note { p.message { (note) } }
             p { "Status: " span.badge.(status) #status { (status) } }
             pre #details { (crate::inspect::describe_record(record)) }
             p { a.button #download href={ "/console/certificates/" (record.serial) "/pem" } download { "Download PEM" } }
