@@ -47,18 +47,36 @@ fn an_officer_uses_the_console_in_a_browser() {
     require_tools();
     let browser_dir = require_browser();
     let ca = TestCa::new();
-    let server = TestServer::start(&ca);
+    // Bank acts under dual control, so that the console's approvals have work.
+    let policies = policies_with_all_banks_under_dual_control(&ca);
+    let server = TestServer::start_with_policies(&ca, &policies, &[]);
 
-    // A known store: two merchants and a bank enrolled, the bank revoked, a buyer on hold.
+    // A known store: two merchants enrolled, a gateway revoked, a buyer on hold, and a
+    // bank's enrollment waiting for a second officer's approval.
     let merchant = enroll_case("merchant");
     let (to_revoke, revoke_dir) = enroll(&server, &merchant, "merchant-1");
     let (untouched, _) = enroll(&server, &merchant, "merchant-2");
-    let (bank, _) = enroll(&server, &enroll_case("bank"), "bank");
+    let (gateway, _) = enroll(&server, &enroll_case("gateway"), "gateway");
     let (buyer, _) = enroll(&server, &enroll_case("buyer"), "buyer");
-    ca.paypki(&["revoke", &bank, "--reason", "superseded"])
-        .assert_success("revoke the bank");
+    ca.paypki(&["revoke", &gateway, "--reason", "superseded"])
+        .assert_success("revoke the gateway");
     ca.paypki(&["revoke", &buyer, "--reason", "certificateHold"])
         .assert_success("hold the buyer");
+    let bank = enroll_case("bank");
+    let key = generate_key(KeyType::EcP256, &ca.path("bank.key"));
+    let csr = make_csr(
+        &key,
+        bank.openssl_subject,
+        bank.openssl_addext,
+        &ca.path("bank.csr"),
+    );
+    let pending = server.post_json(
+        "/v1/enroll",
+        &serde_json::json!({"token": server.create_case_token(&bank), "csr": read_text(&csr)}),
+    );
+    pending.assert_status(202, "a bank enrollment under dual control");
+    let approval = pending.json()["approval"].as_str().unwrap().to_string();
+    let approver = officer(&ca, "rita", "ra-officer");
     let auditor = officer(&ca, "audrey", "auditor");
 
     // The chart's numbers come from `paypki report`, as an operator would get them.
@@ -86,15 +104,16 @@ fn an_officer_uses_the_console_in_a_browser() {
     let expected = serde_json::json!({
         "counts": {
             "merchant": {"valid": 2, "expired": 0, "on_hold": 0, "revoked": 0},
-            "bank": {"valid": 0, "expired": 0, "on_hold": 0, "revoked": 1},
+            "bank": {"valid": 0, "expired": 0, "on_hold": 0, "revoked": 0},
             "buyer": {"valid": 0, "expired": 0, "on_hold": 1, "revoked": 0},
-            "gateway": {"valid": 0, "expired": 0, "on_hold": 0, "revoked": 0},
+            "gateway": {"valid": 0, "expired": 0, "on_hold": 0, "revoked": 1},
         },
         "report": report,
         "search_text": "example shop",
         "search_serial": to_revoke,
         "revoke_serial": to_revoke,
         "forged_serial": untouched,
+        "approval": approval,
     });
     let expected_file = ca.path("expected.json");
     std::fs::write(&expected_file, expected.to_string()).unwrap();
@@ -105,6 +124,7 @@ fn an_officer_uses_the_console_in_a_browser() {
         .env("CONSOLE_URL", server.url())
         .env("ADMIN_CREDENTIAL", server.admin_token())
         .env("AUDITOR_CREDENTIAL", &auditor)
+        .env("APPROVER_CREDENTIAL", &approver)
         .env("EXPECTED_FILE", &expected_file)
         .env("OUT_DIR", &out_dir);
     let output = run_with_deadline(without_proxy(&mut node), std::time::Duration::from_secs(90));
@@ -145,6 +165,14 @@ fn an_officer_uses_the_console_in_a_browser() {
     let line = ocsp_status_line(&answer, label);
     assert_eq!(line, format!("{label}: revoked"), "{answer}");
     assert_contains_all(&answer, &["Reason: keyCompromise"], "openssl ocsp");
+    // The approval in the console issued the bank's certificate.
+    let delivered = server.get(&format!("/v1/enroll/approvals/{approval}"));
+    delivered.assert_status(200, "the bank's enrollment after the console's approval");
+    assert!(
+        delivered.json()["serial"].is_string(),
+        "{}",
+        delivered.text()
+    );
     // The forged and the auditor's posts changed nothing.
     let show = ca.paypki(&["show", &untouched, "--json"]);
     show.assert_success("paypki show");

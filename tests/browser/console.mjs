@@ -6,9 +6,10 @@
 //   CONSOLE_URL       the server's base URL (http://127.0.0.1:PORT)
 //   ADMIN_CREDENTIAL  an officer with every role
 //   AUDITOR_CREDENTIAL an officer with the auditor role only
+//   APPROVER_CREDENTIAL another officer with the ra-officer role
 //   EXPECTED_FILE     JSON: { counts: {role: {valid, expired, on_hold, revoked}},
 //                     report: <paypki report --format json>, search_text, search_serial,
-//                     revoke_serial, forged_serial }
+//                     revoke_serial, forged_serial, approval (a request the admin made) }
 //   OUT_DIR           where the screenshots go
 import { chromium } from 'playwright-core';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -114,6 +115,18 @@ try {
   await page.goto(`${base}/console/certificates/${expected.forged_serial}`);
   strictEqual((await page.textContent('#status')).trim(), 'valid', 'the forged posts changed nothing');
 
+  step('approvals: never one\'s own');
+  await page.goto(`${base}/console/approvals`);
+  const own = page.locator('#approvals tr', { hasText: expected.approval });
+  strictEqual(await own.locator('button').count(), 0, 'no approve or reject button on one\'s own request');
+  ok((await own.textContent()).includes('your own request'));
+  await shot('own-request');
+  // The RA refuses it anyway when posted.
+  const ownPost = await context.request.post(`${base}/console/approvals/${expected.approval}/approve`, {
+    form: { csrf: await csrfOfPage() }, headers: { Origin: base }, maxRedirects: 0,
+  });
+  strictEqual(ownPost.status(), 403, 'approving one\'s own request is refused');
+
   step('log out');
   await Promise.all([page.waitForURL(`${base}/console/login`), page.click('#logout')]);
   ok(!(await context.cookies(`${base}/console`)).some((c) => c.name === 'paypki_console'), 'the cookie is gone');
@@ -123,6 +136,15 @@ try {
   strictEqual(new URL(page.url()).pathname, '/console/login', 'the ended session is refused');
   await shot('logged-out');
   await context.clearCookies();
+
+  step('another officer approves with one click');
+  await login(process.env.APPROVER_CREDENTIAL);
+  await page.goto(`${base}/console/approvals`);
+  const row = page.locator('#approvals tr', { hasText: expected.approval });
+  await Promise.all([page.waitForURL(`${base}/console/approvals`), row.locator('button', { hasText: 'Approve' }).click()]);
+  ok((await page.locator('#approvals tr', { hasText: expected.approval }).textContent()).includes('executed'), 'the request is executed');
+  await shot('approved');
+  await Promise.all([page.waitForURL(`${base}/console/login`), page.click('#logout')]);
 
   step('an auditor sees no revoke button and is refused when posting one');
   await login(process.env.AUDITOR_CREDENTIAL);
