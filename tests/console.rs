@@ -113,6 +113,7 @@ fn an_officer_uses_the_console_in_a_browser() {
         "search_serial": to_revoke,
         "revoke_serial": to_revoke,
         "forged_serial": untouched,
+        "held_serial": buyer,
         "approval": approval,
     });
     let expected_file = ca.path("expected.json");
@@ -172,6 +173,20 @@ fn an_officer_uses_the_console_in_a_browser() {
         delivered.json()["serial"].is_string(),
         "{}",
         delivered.text()
+    );
+    // The hold lifted in the console: OCSP says good again.
+    let buyer_cert = ca.path("buyer").join("cert.pem");
+    let label = buyer_cert.to_str().unwrap();
+    let answer = openssl_ocsp(
+        &server.url_for("/ocsp"),
+        &ca.issuing_cert(),
+        &chain,
+        &["-cert", label],
+    );
+    assert_eq!(
+        ocsp_status_line(&answer, label),
+        format!("{label}: good"),
+        "{answer}"
     );
     // The forged and the auditor's posts changed nothing.
     let show = ca.paypki(&["show", &untouched, "--json"]);

@@ -9,7 +9,8 @@
 //   APPROVER_CREDENTIAL another officer with the ra-officer role
 //   EXPECTED_FILE     JSON: { counts: {role: {valid, expired, on_hold, revoked}},
 //                     report: <paypki report --format json>, search_text, search_serial,
-//                     revoke_serial, forged_serial, approval (a request the admin made) }
+//                     revoke_serial, forged_serial, held_serial, approval (a request
+//                     the admin made) }
 //   OUT_DIR           where the screenshots go
 import { chromium } from 'playwright-core';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -85,6 +86,16 @@ try {
   strictEqual((await page.textContent('#status')).trim(), 'revoked', 'the detail page shows it revoked');
   ok((await page.textContent('#details')).includes('keyCompromise'), 'the reason is shown');
   await shot('revoked');
+
+  step('lift a hold, and search by status');
+  await page.goto(`${base}/console/certificates?status=on-hold`);
+  deepStrictEqual((await page.locator('#results td.serial').allTextContents()).map((t) => t.trim()), [expected.held_serial], 'the held certificate is found by status');
+  await page.click(`#results a[href="/console/certificates/${expected.held_serial}"]`);
+  strictEqual((await page.textContent('#status')).trim(), 'on-hold');
+  await Promise.all([page.waitForURL(`${base}/console/certificates/${expected.held_serial}`), page.click('#unhold')]);
+  strictEqual((await page.textContent('#status')).trim(), 'valid', 'the hold is lifted');
+  await page.goto(`${base}/console/participants`);
+  strictEqual((await page.textContent('h1')).trim(), 'Participants');
 
   step('a forged cross-site POST is refused');
   const csrf = await csrfOfPage();
