@@ -21,6 +21,8 @@ pub(super) fn render(header: &[&str], rows: Vec<Vec<String>>, right: &[usize]) -
         }));
     }
     for (i, column) in table.column_iter_mut().enumerate() {
+        // Two spaces between columns, none before the first.
+        column.set_padding((0, 2));
         if right.contains(&i) {
             column.set_cell_alignment(CellAlignment::Right);
         }
