@@ -11,9 +11,6 @@ mod common;
 use common::*;
 use serde_json::json;
 
-/// The shipped policies with the bank's dual control applying to every bank certificate
-/// (the shipped scope is registered participants only).
-
 /// Adds an officer with `roles` through the API; returns its credential.
 fn officer(server: &TestServer, name: &str, roles: &[&str]) -> String {
     let made = server.admin_post_json(

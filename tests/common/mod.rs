@@ -2213,8 +2213,9 @@ pub fn ocsp_block(output: &str, label: &str) -> String {
     block.join("\n")
 }
 
-/// The CA's policies with every bank act under dual control (`scope = "all"`, not only
-/// registered participants'), written to `<tmp>/policies`.
+/// The CA's policies with the bank's dual control applying to every bank certificate
+/// (`scope = "all"`; the shipped scope is registered participants only), written to
+/// `<tmp>/policies`.
 pub fn policies_with_all_banks_under_dual_control(ca: &TestCa) -> PathBuf {
     let dir = copy_policies(ca.policies(), &ca.path("policies"));
     let bank = dir.join("bank.toml");
