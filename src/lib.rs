@@ -19,6 +19,7 @@ pub mod model;
 pub mod names;
 pub mod ocsp;
 pub mod ra;
+pub mod report;
 pub mod signature;
 pub mod store;
 pub mod transparency;

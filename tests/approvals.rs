@@ -11,16 +11,6 @@ mod common;
 use common::*;
 use serde_json::json;
 
-/// The shipped policies with the bank's dual control applying to every bank certificate
-/// (the shipped scope is registered participants only).
-fn all_banks_under_dual_control(ca: &TestCa) -> std::path::PathBuf {
-    let dir = copy_policies(ca.policies(), &ca.path("policies"));
-    let bank = dir.join("bank.toml");
-    let text = read_text(&bank).replace("scope = \"participants\"", "scope = \"all\"");
-    std::fs::write(&bank, text).unwrap();
-    dir
-}
-
 /// Adds an officer with `roles` through the API; returns its credential.
 fn officer(server: &TestServer, name: &str, roles: &[&str]) -> String {
     let made = server.admin_post_json(
@@ -48,7 +38,7 @@ fn as_officer(credential: &str) -> Vec<(&'static str, &str)> {
 #[test]
 fn a_bank_certificate_is_issued_only_after_another_officers_approval() {
     let ca = TestCa::new();
-    let policies = all_banks_under_dual_control(&ca);
+    let policies = policies_with_all_banks_under_dual_control(&ca);
     let server = TestServer::start_with_policies(&ca, &policies, &[]);
     let alice = officer(&server, "alice", &["ra-officer"]);
     let bob = officer(&server, "bob", &["ra-officer"]);
@@ -291,7 +281,7 @@ fn a_registered_bank_needs_approval_with_the_shipped_policy_and_a_buyer_does_not
 #[test]
 fn a_renewal_under_dual_control_waits_and_is_fetched_by_its_request() {
     let ca = TestCa::new();
-    let policies = all_banks_under_dual_control(&ca);
+    let policies = policies_with_all_banks_under_dual_control(&ca);
     // Renewal opens at once (the window is as long as the longest validity).
     let bank = policies.join("bank.toml");
     let text = read_text(&bank).replace("renewal_window_days = 45", "renewal_window_days = 398");

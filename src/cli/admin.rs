@@ -261,7 +261,7 @@ pub(super) fn list(context: &Context, args: ListArgs) -> Result<(), CliError> {
             store.list(&filter)?
         }
         Backend::Remote(client) => {
-            let mut query = vec!["limit=10000".to_string()];
+            let mut query = Vec::new();
             if let Some(role) = args.role {
                 query.push(format!("role={role}"));
             }
@@ -271,33 +271,19 @@ pub(super) fn list(context: &Context, args: ListArgs) -> Result<(), CliError> {
             if let Some(within) = &args.expiring_within {
                 query.push(format!("expiring_within={within}"));
             }
-            // Page through: the server hands out at most 100,000 records at a time.
-            let mut records = Vec::new();
-            let mut after: Option<String> = None;
-            loop {
-                let mut page_query = query.clone();
-                if let Some(after) = &after {
-                    page_query.push(format!("after={after}"));
-                }
-                let page: RemoteList =
-                    client.get(&format!("/v1/admin/certificates?{}", page_query.join("&")))?;
-                records.extend(page.certificates);
-                match page.next {
-                    Some(next) => after = Some(next),
-                    None => break,
-                }
-            }
-            records
+            remote_records(&client, query)?
         }
     };
     print_list(&records, args.json)
 }
 
-#[derive(serde::Deserialize)]
-struct RemoteList {
-    certificates: Vec<CertificateRecord>,
-    #[serde(default)]
-    next: Option<String>,
+/// Every certificate record the running server lists for `query` (`role=…` and the
+/// like), a page at a time.
+pub(super) fn remote_records(
+    client: &AdminClient,
+    query: Vec<String>,
+) -> Result<Vec<CertificateRecord>, CliError> {
+    client.get_all("/v1/admin/certificates", "certificates", query)
 }
 
 fn print_list(records: &[CertificateRecord], json: bool) -> Result<(), CliError> {
@@ -319,20 +305,23 @@ fn print_list(records: &[CertificateRecord], json: bool) -> Result<(), CliError>
             serde_json::to_string_pretty(&values).unwrap_or_default()
         )
     } else {
-        let mut text = format!(
-            "{:<34} {:<8} {:<8} {:<20} SUBJECT\n",
-            "SERIAL", "ROLE", "STATUS", "NOT AFTER"
+        let rows = records
+            .iter()
+            .map(|r| {
+                vec![
+                    r.serial.to_string(),
+                    r.role.to_string(),
+                    r.status.to_string(),
+                    format_time(r.not_after),
+                    r.subject.clone(),
+                ]
+            })
+            .collect();
+        let text = super::table::render(
+            &["SERIAL", "ROLE", "STATUS", "NOT AFTER", "SUBJECT"],
+            rows,
+            &[],
         );
-        for r in records {
-            text.push_str(&format!(
-                "{:<34} {:<8} {:<8} {:<20} {}\n",
-                r.serial,
-                r.role,
-                r.status,
-                format_time(r.not_after),
-                r.subject
-            ));
-        }
         write!(out, "{text}")
     };
     result.map_err(|e| CliError::Failed(format!("cannot write output: {e}")))

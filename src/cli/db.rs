@@ -142,16 +142,7 @@ fn copy(args: &CopyArgs) -> Result<(), CliError> {
         )));
     }
     let expected = source.counts()?;
-    let progress = indicatif::ProgressBar::with_draw_target(
-        Some(expected.certificates),
-        indicatif::ProgressDrawTarget::stderr(),
-    );
-    progress.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{msg} [{bar:40}] {pos}/{len} certificates ({per_sec}, {eta} left)",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
+    let progress = super::progress(expected.certificates, "certificates");
     progress.set_message(format!("{} → {}", source.backend(), target.backend()));
     // indicatif draws nothing when stderr is not a terminal (logs, CI).
     let mut batch = Vec::with_capacity(BATCH);

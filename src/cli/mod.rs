@@ -13,9 +13,11 @@ mod policy;
 mod receipt;
 mod registry;
 pub mod remote;
+mod report;
 mod responder;
 mod revocation;
 mod serve;
+mod table;
 mod timestamp;
 mod token;
 mod transparency;
@@ -117,6 +119,11 @@ pub enum Command {
     Receipt(receipt::ReceiptCommand),
     /// List issued certificates.
     List(admin::ListArgs),
+    /// Issued, renewed, revoked (by reason) and expired certificates per day, week or
+    /// month and role, as a table, CSV, JSON or an SVG chart.
+    Report(report::ReportArgs),
+    /// Print a shell completion script (bash, zsh or fish) on stdout.
+    Completions(report::CompletionsArgs),
     /// Show one certificate: subject, SANs, role, validity, status, fingerprints, extensions.
     Show(admin::ShowArgs),
     /// Audit-trail commands.
@@ -221,6 +228,8 @@ impl Cli {
             Command::Responder(command) => responder::run(&context, command),
             Command::Credential(command) => responder::credential(&context, command),
             Command::List(args) => admin::list(&context, args),
+            Command::Report(args) => report::run(&context, args),
+            Command::Completions(args) => report::completions(args),
             Command::Show(args) => admin::show(&context, args),
             Command::Audit(command) => admin::audit(&context, command),
             Command::Ca(command) => ca::run(&context, command),
@@ -252,6 +261,22 @@ impl Context {
             None => crate::store::DatabaseLocation::Sled(self.data_dir.database()),
         }
     }
+}
+
+/// A progress bar on stderr for `len` items of `unit`; indicatif draws nothing when stderr
+/// is not a terminal (logs, pipes, CI), so scripts see no bar.
+pub(crate) fn progress(len: u64, unit: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(len),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(&format!(
+            "{{msg}} [{{bar:40}}] {{pos}}/{{len}} {unit} ({{per_sec}}, {{eta}} left)"
+        ))
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar
 }
 
 /// The passphrase from `PAYPKI_PASSPHRASE`, if set (never a flag: flags show in `ps`).

@@ -257,29 +257,14 @@ fn list(context: &Context, args: ListArgs) -> Result<(), CliError> {
                 .collect()
         }
         Backend::Remote(client) => {
-            let mut query = vec!["limit=10000".to_string()];
+            let mut query = Vec::new();
             if let Some(role) = args.role {
                 query.push(format!("role={role}"));
             }
             if let Some(status) = args.status {
                 query.push(format!("status={status}"));
             }
-            let mut views = Vec::new();
-            let mut after: Option<String> = None;
-            loop {
-                let mut page_query = query.clone();
-                if let Some(after) = &after {
-                    page_query.push(format!("after={after}"));
-                }
-                let page: RemoteList =
-                    client.get(&format!("/v1/admin/participants?{}", page_query.join("&")))?;
-                views.extend(page.participants);
-                match page.next {
-                    Some(next) => after = Some(next),
-                    None => break,
-                }
-            }
-            views
+            client.get_all::<ParticipantView>("/v1/admin/participants", "participants", query)?
         }
     };
     if args.json {
@@ -294,13 +279,6 @@ fn list(context: &Context, args: ListArgs) -> Result<(), CliError> {
         }
     }
     Ok(())
-}
-
-#[derive(serde::Deserialize)]
-struct RemoteList {
-    participants: Vec<ParticipantView>,
-    #[serde(default)]
-    next: Option<String>,
 }
 
 fn show(context: &Context, args: ShowArgs) -> Result<(), CliError> {

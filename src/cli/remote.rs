@@ -153,6 +153,37 @@ impl AdminClient {
     }
 
     /// `GET` an admin path (with query string).
+    /// Every item of a paged admin listing at `path` (answered as `{"<field>": […],
+    /// "next": …}`): 10,000 a page, each page continuing `after` the previous one.
+    pub(crate) fn get_all<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        field: &str,
+        mut query: Vec<String>,
+    ) -> Result<Vec<T>, CliError> {
+        query.push("limit=10000".to_string());
+        let mut items = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let mut page_query = query.clone();
+            if let Some(after) = &after {
+                page_query.push(format!("after={after}"));
+            }
+            let mut page: serde_json::Value =
+                self.get(&format!("{path}?{}", page_query.join("&")))?;
+            let listed = page.get_mut(field).map(serde_json::Value::take);
+            let listed: Vec<T> =
+                serde_json::from_value(listed.unwrap_or_default()).map_err(|e| {
+                    CliError::Failed(format!("the server's answer to {path} cannot be read: {e}"))
+                })?;
+            items.extend(listed);
+            match page.get("next").and_then(serde_json::Value::as_str) {
+                Some(next) => after = Some(next.to_string()),
+                None => return Ok(items),
+            }
+        }
+    }
+
     pub(crate) fn get<T: DeserializeOwned>(&self, path_and_query: &str) -> Result<T, CliError> {
         let url = format!("{}{path_and_query}", self.base);
         let response = self

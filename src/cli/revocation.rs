@@ -240,7 +240,13 @@ pub(super) fn crl(context: &Context, args: CrlArgs) -> Result<(), CliError> {
     } else {
         let validity = validity.unwrap_or(time::Duration::hours(24));
         let id = args.ca.unwrap_or(1);
-        match crl_reader(context)? {
+        // A CRL of a million entries takes seconds: a spinner on stderr when it is a
+        // terminal (indicatif draws nothing otherwise).
+        let spinner =
+            indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+        spinner.set_message(format!("building the CRL of issuing CA {id}"));
+        spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+        let der = match crl_reader(context)? {
             Some(reader) => {
                 let ca = crate::ca::CertificateAuthority::load(
                     &context.data_dir,
@@ -254,7 +260,9 @@ pub(super) fn crl(context: &Context, args: CrlArgs) -> Result<(), CliError> {
             }
             None => AdminClient::for_data_dir(&context.data_dir)?
                 .get_bytes(&format!("/crl/{}.crl", crate::config::issuing_name(id)))?,
-        }
+        };
+        spinner.finish_and_clear();
+        der
     };
     let output = if args.pem {
         crate::ca::to_pem("X509 CRL", &der).into_bytes()

@@ -16,7 +16,7 @@ use crate::ra::approvals::ApprovalView;
 use crate::store::{ApprovalRecord, ApprovalStatus};
 
 /// The officers who see requests: those who may decide them, and auditors.
-const DECIDERS: &[OfficerRole] = &[
+pub(crate) const DECIDERS: &[OfficerRole] = &[
     OfficerRole::RaOfficer,
     OfficerRole::RevocationOfficer,
     OfficerRole::Auditor,

@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod approvals;
 mod certificates;
+mod console;
 pub(crate) mod enroll;
 mod events;
 mod extract;
@@ -104,6 +105,8 @@ pub struct AppState {
     pub(crate) events: events::EventHub,
     /// The newest signed tree head of the transparency log.
     pub(crate) tree_heads: transparency::TreeHeads,
+    /// The web console's sessions.
+    pub(crate) console: console::Sessions,
 }
 
 impl std::fmt::Debug for AppState {
@@ -166,6 +169,7 @@ impl AppState {
             )),
             events: events::EventHub::new(streams.changed, streams.stopping),
             tree_heads: transparency::TreeHeads::default(),
+            console: console::Sessions::default(),
         })
     }
 
@@ -442,6 +446,8 @@ pub fn router(state: Arc<AppState>, settings: &HttpSettings) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(openapi::openapi_json))
+        // HTML pages for officers, outside the JSON API (docs/api.md, "The console").
+        .merge(console::router())
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe))

@@ -14,10 +14,10 @@ use crate::store::ListFilter;
 pub(crate) struct Health {
     /// `ok`, or `degraded` when the CA serves but something needs an operator soon.
     #[schema(value_type = HealthStatus)]
-    status: &'static str,
+    pub(crate) status: &'static str,
     /// What is degraded, for people (present only when degraded).
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    reasons: Vec<String>,
+    pub(crate) reasons: Vec<String>,
 }
 
 /// The values of `Health::status`.
@@ -36,15 +36,16 @@ pub(crate) enum HealthStatus {
 const ROOT_CRL_WARNING: time::Duration = time::Duration::days(7);
 
 /// Every published CRL (label, nextUpdate), the root's first.
-fn published_crls(state: &AppState) -> Vec<(String, Option<time::OffsetDateTime>)> {
-    let mut crls = vec![(
-        "root".to_string(),
-        state.root_crl.current().map(|c| c.next_update),
-    )];
+/// Every CRL the server publishes (`root`, `issuing-1`, …) and its current version, if
+/// one was made.
+pub(crate) fn published_crls(
+    state: &AppState,
+) -> Vec<(String, Option<Arc<crate::crl::PublishedCrl>>)> {
+    let mut crls = vec![("root".to_string(), state.root_crl.current())];
     for issuer in state.ra.ca().issuers() {
         crls.push((
             format!("issuing-{}", issuer.id()),
-            state.crl.current(issuer.id()).map(|c| c.next_update),
+            state.crl.current(issuer.id()),
         ));
     }
     crls
@@ -58,13 +59,19 @@ fn published_crls(state: &AppState) -> Vec<(String, Option<time::OffsetDateTime>
 pub(crate) async fn healthz(
     State(state): State<Arc<AppState>>,
 ) -> Result<axum::Json<Health>, Problem> {
+    health(&state).map(axum::Json)
+}
+
+/// What `/healthz` answers (and the console's overview shows).
+pub(crate) fn health(state: &AppState) -> Result<Health, Problem> {
     state.ra.store().list(&ListFilter {
         limit: Some(1),
         ..Default::default()
     })?;
     let now = time::OffsetDateTime::now_utc();
     let mut reasons = Vec::new();
-    for (name, next_update) in published_crls(&state) {
+    for (name, crl) in published_crls(state) {
+        let next_update = crl.map(|c| c.next_update);
         match next_update {
             None if name == "root" => reasons.push(
                 "no root CRL is published: run `paypki crl --root --root-key FILE`".to_string(),
@@ -91,10 +98,10 @@ pub(crate) async fn healthz(
     }
     // A PKCS#11 token that went away: signing answers 503/tryLater until it is back.
     reasons.extend(crate::ca::keys::pkcs11::unavailable_modules());
-    Ok(axum::Json(Health {
+    Ok(Health {
         status: if reasons.is_empty() { "ok" } else { "degraded" },
         reasons,
-    }))
+    })
 }
 
 /// Prometheus / OpenMetrics text.
@@ -102,8 +109,8 @@ pub(crate) async fn healthz(
     responses((status = 200, description = "OpenMetrics text", content_type = "application/openmetrics-text")))]
 pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     let now = time::OffsetDateTime::now_utc();
-    for (name, next_update) in published_crls(&state) {
-        if let Some(next) = next_update {
+    for (name, crl) in published_crls(&state) {
+        if let Some(next) = crl.map(|c| c.next_update) {
             state
                 .metrics
                 .crl_next_update

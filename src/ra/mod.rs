@@ -606,6 +606,11 @@ impl RegistrationAuthority {
         Ok(())
     }
 
+    /// Up to `limit` audit entries, oldest first (the console's audit trail).
+    pub fn audit_entries(&self, limit: usize) -> Result<Vec<crate::store::AuditEntry>, RaError> {
+        Ok(self.store.audit_entries(limit)?)
+    }
+
     /// Applies the role's policy and, if everything passes, issues and records.
     pub fn issue(&self, request: IssuanceRequest) -> Result<Issued, RaError> {
         let decision = self.decide(request)?;

@@ -29,6 +29,8 @@ pub enum AuthMethod {
     CliEnvironment,
     /// The CLI, with the credential from a file.
     CliFile(String),
+    /// The web console: a session opened with the credential.
+    Console,
 }
 
 impl std::fmt::Display for AuthMethod {
@@ -39,6 +41,7 @@ impl std::fmt::Display for AuthMethod {
                 f.write_str("CLI, credential from PAYPKI_OFFICER_CREDENTIAL")
             }
             AuthMethod::CliFile(path) => write!(f, "CLI, credential file {path}"),
+            AuthMethod::Console => f.write_str("web console session"),
         }
     }
 }
@@ -238,6 +241,19 @@ pub fn authenticate(
                 via,
             })
         }
+        _ => Err(OfficerError::Unauthenticated),
+    }
+}
+
+/// The officer of a console session opened earlier with their credential: as they are
+/// now (roles changed since are the current ones), refused once disabled or removed.
+pub fn resume_session(store: &dyn OfficerStore, name: &str) -> Result<Officer, OfficerError> {
+    match store.officer(name)? {
+        Some(record) if !record.disabled => Ok(Officer {
+            name: record.name,
+            roles: record.roles,
+            via: AuthMethod::Console,
+        }),
         _ => Err(OfficerError::Unauthenticated),
     }
 }

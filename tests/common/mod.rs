@@ -2213,6 +2213,17 @@ pub fn ocsp_block(output: &str, label: &str) -> String {
     block.join("\n")
 }
 
+/// The CA's policies with the bank's dual control applying to every bank certificate
+/// (`scope = "all"`; the shipped scope is registered participants only), written to
+/// `<tmp>/policies`.
+pub fn policies_with_all_banks_under_dual_control(ca: &TestCa) -> PathBuf {
+    let dir = copy_policies(ca.policies(), &ca.path("policies"));
+    let bank = dir.join("bank.toml");
+    let text = read_text(&bank).replace("scope = \"participants\"", "scope = \"all\"");
+    std::fs::write(&bank, text).unwrap();
+    dir
+}
+
 /// The shipped policies with every role's renewal window as wide as its longest validity,
 /// so that a certificate may be renewed at once; written to `<tmp>/policies-open-renewal`.
 pub fn policies_with_open_renewal(ca: &TestCa) -> PathBuf {
