@@ -20,6 +20,7 @@ pub mod names;
 pub mod ocsp;
 pub mod ra;
 pub mod signature;
+pub mod shangmi;
 pub mod store;
 pub mod transparency;
 pub mod tsp;

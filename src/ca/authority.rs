@@ -146,13 +146,21 @@ pub(super) fn sign_checked(
     expectations: &lint::CertificateExpectations<'_>,
 ) -> Result<Signed, CaError> {
     let check = |tbs: &[u8]| lint::check_certificate(tbs, expectations);
-    if !keys::rcgen_can_sign(issuer_key.scheme()) {
+    let subject_spki = subject_key.subject_public_key_info();
+    // rcgen can neither sign with these schemes nor write an SM2 subject key.
+    if !keys::rcgen_can_sign(issuer_key.scheme()) || crate::shangmi::is_sm2_spki(&subject_spki) {
         let signer = Issuer::from_ca_cert_der(
             &issuer_cert.der.as_slice().into(),
-            super::pss::Placeholder(issuer_key),
+            super::reencode::Placeholder(issuer_key),
         )?;
         let placeholder = params.signed_by(subject_key, &signer)?;
-        return super::pss::resign_certificate(placeholder.der(), issuer_key, &check).map(Signed);
+        return super::reencode::resign_certificate(
+            placeholder.der(),
+            &subject_spki,
+            issuer_key,
+            &check,
+        )
+        .map(Signed);
     }
     let signer = Issuer::from_ca_cert_der(
         &issuer_cert.der.as_slice().into(),

@@ -270,9 +270,10 @@ pub fn init(dir: &DataDir, options: &InitOptions) -> Result<InitReport, CaError>
                 None => CaError::from(e),
             })?
     } else {
-        let placeholder = root_params.self_signed(&super::pss::Placeholder(root_key))?;
-        Signed(super::pss::resign_certificate(
+        let placeholder = root_params.self_signed(&super::reencode::Placeholder(root_key))?;
+        Signed(super::reencode::resign_certificate(
             placeholder.der(),
+            root_key.spki_der(),
             root_key,
             &check_root,
         )?)
@@ -340,9 +341,7 @@ fn init_key(
     passphrase: Option<&Passphrase>,
 ) -> Result<NewKey, CaError> {
     match (import, label, store) {
-        (Some(path), _, KeyStoreChoice::Files) => Ok(NewKey::from_key_pair(
-            keys::read_key_file(path, passphrase)?,
-        )),
+        (Some(path), _, KeyStoreChoice::Files) => NewKey::import_file(path, passphrase),
         (Some(_), _, KeyStoreChoice::Pkcs11(_)) => Err(CaError::Setting(format!(
             "the {name} key goes on the token, which makes its own keys: instead of importing a key file, give the label of a key pair already on the token"
         ))),
@@ -727,10 +726,10 @@ fn sign_root_crl(
     if !keys::rcgen_can_sign(root_key.scheme()) {
         let signer = Issuer::from_ca_cert_der(
             &root.der.as_slice().into(),
-            super::pss::Placeholder(root_key),
+            super::reencode::Placeholder(root_key),
         )?;
         let placeholder = params.signed_by(&signer)?;
-        return super::pss::resign_crl(placeholder.der(), root_key, &check);
+        return super::reencode::resign_crl(placeholder.der(), root_key, &check);
     }
     let signer = Issuer::from_ca_cert_der(
         &root.der.as_slice().into(),

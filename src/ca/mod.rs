@@ -21,7 +21,7 @@ mod crl_der;
 pub(crate) mod extensions;
 pub mod keys;
 pub mod lint;
-mod pss;
+mod reencode;
 pub mod registry;
 mod tsa;
 

@@ -785,8 +785,10 @@ pub fn check_key(profile: &Profile, csr: &VerifiedCsr) -> Result<(), RaError> {
 const RSA_MAX_BITS: u32 = 8192;
 
 /// The policy's keyUsage bits that the key can have: keyEncipherment only for RSA, and
-/// keyAgreement only for ECDSA keys (Ed25519 keys only sign, RFC 8410 §5). A policy may
-/// list both for roles that allow both key types; each certificate gets what fits.
+/// keyAgreement only for ECDSA keys (Ed25519 keys only sign, RFC 8410 §5; an SM2
+/// certificate is a GM/T 0015 signature certificate: SM2 key exchange and encryption
+/// certificates are not issued). A policy may list both for roles that allow both key
+/// types; each certificate gets what fits.
 pub fn usable_key_usage(
     profile: &Profile,
     key: KeyAlgorithm,
