@@ -41,6 +41,46 @@ pub fn is_sm2_spki(der: &[u8]) -> bool {
         .is_some_and(|curve| curve.to_string() == OID_SM2_CURVE)
 }
 
+/// SM2-with-SM3 for rustls-webpki's path validation, which has no SM2 of its own but takes
+/// any [`rustls_pki_types::SignatureVerificationAlgorithm`]: certificate signatures with
+/// the default distinguishing ID (GM/T 0015 §6.2, GM/T 0009 §10).
+pub static SM2_WITH_SM3: &dyn rustls_pki_types::SignatureVerificationAlgorithm = &Sm2WithSm3;
+
+#[derive(Debug)]
+struct Sm2WithSm3;
+
+impl rustls_pki_types::SignatureVerificationAlgorithm for Sm2WithSm3 {
+    fn verify_signature(
+        &self,
+        public_key: &[u8],
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<(), rustls_pki_types::InvalidSignature> {
+        if verify(public_key, DEFAULT_DISTINGUISHING_ID, message, signature) {
+            Ok(())
+        } else {
+            Err(rustls_pki_types::InvalidSignature)
+        }
+    }
+
+    /// The contents of the SubjectPublicKeyInfo's AlgorithmIdentifier: id-ecPublicKey
+    /// (1.2.840.10045.2.1), then the SM2 curve (1.2.156.10197.1.301).
+    fn public_key_alg_id(&self) -> rustls_pki_types::AlgorithmIdentifier {
+        rustls_pki_types::AlgorithmIdentifier::from_slice(&[
+            0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, // id-ecPublicKey
+            0x06, 0x08, 0x2a, 0x81, 0x1c, 0xcf, 0x55, 0x01, 0x82, 0x2d, // SM2 curve
+        ])
+    }
+
+    /// The contents of the signature AlgorithmIdentifier: SM2-with-SM3
+    /// (1.2.156.10197.1.501), no parameters.
+    fn signature_alg_id(&self) -> rustls_pki_types::AlgorithmIdentifier {
+        rustls_pki_types::AlgorithmIdentifier::from_slice(&[
+            0x06, 0x08, 0x2a, 0x81, 0x1c, 0xcf, 0x55, 0x01, 0x83, 0x75,
+        ])
+    }
+}
+
 /// Why a distinguishing ID is not usable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DistinguishingIdError {
@@ -92,7 +132,12 @@ pub fn signature_to_der(signature: &sm2::dsa::Signature) -> Result<Vec<u8>, der:
 
 /// Whether the DER `signature` over `message` verifies with the SM2 public key
 /// `public_point` (SEC 1 encoded, as in the SubjectPublicKeyInfo) and distinguishing ID.
-pub fn verify(public_point: &[u8], distinguishing_id: &str, message: &[u8], signature: &[u8]) -> bool {
+pub fn verify(
+    public_point: &[u8],
+    distinguishing_id: &str,
+    message: &[u8],
+    signature: &[u8],
+) -> bool {
     let Some(signature) = signature_from_der(signature) else {
         return false;
     };
@@ -139,22 +184,54 @@ mod tests {
     #[test]
     fn signs_and_verifies_with_the_distinguishing_id() {
         let key = generate_secret().unwrap();
-        let point = sm2::elliptic_curve::sec1::ToEncodedPoint::to_encoded_point(
-            &key.public_key(),
-            false,
-        );
+        let point =
+            sm2::elliptic_curve::sec1::ToEncodedPoint::to_encoded_point(&key.public_key(), false);
         let signature = sign(&key, DEFAULT_DISTINGUISHING_ID, b"pay 10 CNY").unwrap();
-        assert!(verify(point.as_bytes(), DEFAULT_DISTINGUISHING_ID, b"pay 10 CNY", &signature));
-        assert!(!verify(point.as_bytes(), DEFAULT_DISTINGUISHING_ID, b"pay 99 CNY", &signature));
+        assert!(verify(
+            point.as_bytes(),
+            DEFAULT_DISTINGUISHING_ID,
+            b"pay 10 CNY",
+            &signature
+        ));
+        assert!(!verify(
+            point.as_bytes(),
+            DEFAULT_DISTINGUISHING_ID,
+            b"pay 99 CNY",
+            &signature
+        ));
         // Another distinguishing ID gives another Z: the signature no longer verifies.
-        assert!(!verify(point.as_bytes(), "alice@pay.example", b"pay 10 CNY", &signature));
+        assert!(!verify(
+            point.as_bytes(),
+            "alice@pay.example",
+            b"pay 10 CNY",
+            &signature
+        ));
         let mut tampered = signature.clone();
         *tampered.last_mut().unwrap() ^= 1;
-        assert!(!verify(point.as_bytes(), DEFAULT_DISTINGUISHING_ID, b"pay 10 CNY", &tampered));
+        assert!(!verify(
+            point.as_bytes(),
+            DEFAULT_DISTINGUISHING_ID,
+            b"pay 10 CNY",
+            &tampered
+        ));
         // Trailing bytes are not DER.
         let mut long = signature;
         long.push(0);
         assert!(signature_from_der(&long).is_none());
+    }
+
+    #[test]
+    fn webpki_algorithm_identifiers_are_the_oids() {
+        use der::asn1::ObjectIdentifier;
+        let oid = |der: &[u8]| ObjectIdentifier::from_der(der).unwrap().to_string();
+        let public = SM2_WITH_SM3.public_key_alg_id();
+        let (key, curve) = public.as_ref().split_at(9);
+        assert_eq!(oid(key), "1.2.840.10045.2.1");
+        assert_eq!(oid(curve), OID_SM2_CURVE);
+        assert_eq!(
+            oid(SM2_WITH_SM3.signature_alg_id().as_ref()),
+            OID_SM2_WITH_SM3
+        );
     }
 
     #[test]

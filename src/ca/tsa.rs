@@ -83,12 +83,10 @@ impl Tsa {
             | SignatureScheme::RsaPkcs1Sha256
             | SignatureScheme::RsaPssSha256 => HashAlgorithm::Sha256,
             // Never made: an SM2 CA's TSA key is P-256 (`tsa_algorithm`).
-            SignatureScheme::Sm2Sm3 => {
-                return Err(CaError::Setting(
-                    "a TSA key cannot be SM2: RFC 3161 tokens are signed with ECDSA, Ed25519 or RSA"
-                        .into(),
-                ))
-            }
+            SignatureScheme::Sm2Sm3 => return Err(CaError::Setting(
+                "a TSA key cannot be SM2: RFC 3161 tokens are signed with ECDSA, Ed25519 or RSA"
+                    .into(),
+            )),
         };
         let signature_algorithm =
             AlgorithmIdentifierOwned::from_der(&key.signature_algorithm_der()?)

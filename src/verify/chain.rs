@@ -100,6 +100,8 @@ const ALGORITHMS: &[&dyn rustls_pki_types::SignatureVerificationAlgorithm] = &[
     webpki::ring::RSA_PSS_2048_8192_SHA256_LEGACY_KEY,
     webpki::ring::RSA_PSS_2048_8192_SHA384_LEGACY_KEY,
     webpki::ring::RSA_PSS_2048_8192_SHA512_LEGACY_KEY,
+    // webpki has no SM2; this one is backed by the `sm2` crate.
+    crate::shangmi::SM2_WITH_SM3,
 ];
 
 impl ChainValidator {

@@ -27,7 +27,9 @@ use time::OffsetDateTime;
 use crate::ca::CertificateAuthority;
 use crate::model::{PublicKey, RevocationReason, Role, Serial};
 use crate::ra::Policies;
-pub use crate::signature::{verify_signature, SignatureError, SignatureScheme};
+pub use crate::signature::{
+    verify_signature, verify_signature_with_id, SignatureError, SignatureScheme,
+};
 #[cfg(test)]
 use crate::store::SledStore;
 use crate::store::{KnownStatus, RevokedEntry, StoreReader};
@@ -562,6 +564,7 @@ mod tests {
             format: SignatureFormat::Raw(Some("ecdsa-sha256".into())),
             time,
             require_role: None,
+            sm2_distinguishing_id: None,
         };
         assert!(verifier.verify(&request(None)).valid);
         // 31 days on, at the server's time: expired.

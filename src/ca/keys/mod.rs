@@ -488,8 +488,8 @@ fn verifies(
     }
 }
 
-/// Why an SM2 CA cannot keep its keys on a PKCS#11 token.
-pub(crate) const SM2_ON_TOKEN: &str = "SM2 CA keys cannot be kept on a PKCS#11 token: PKCS#11 \
+/// Why an SM2 CA cannot keep its keys on a PKCS#11 token (the refusal `init` prints).
+pub const SM2_ON_TOKEN: &str = "SM2 CA keys cannot be kept on a PKCS#11 token: PKCS#11 \
     3.x defines no SM2 mechanism and SoftHSM2 has none; use --key-store file (the key files \
     are encrypted with PAYPKI_PASSPHRASE when it is set)";
 

@@ -1,0 +1,500 @@
+//! SM2/SM3 (China's national commercial cryptography) against the real `paypki serve`:
+//! an SM2 CA (`init --key-alg sm2`, key files encrypted with a passphrase) enrolls an
+//! SM2 CSR made by OpenSSL 3, and two independent SM2 implementations check what it
+//! signs: the `openssl` CLI and the pure-Python `gmssl` package (`tests/py/check_sm2.py`).
+//!
+//! OpenSSL 3.0 verifies SM2 signatures with an *empty* distinguishing ID unless told
+//! otherwise, and can be told only for the certificate it is asked about
+//! (`openssl verify -vfyopt distid:…`; OpenSSL issue 23471), not for the issuing CA of a
+//! three-level chain, a CRL or an OCSP response. paypki signs with GM/T 0009's default ID
+//! `1234567812345678`, so the chain is checked by OpenSSL one link at a time, and the CRL's
+//! and the OCSP response's signatures by `openssl pkeyutl -verify -rawin -digest sm3
+//! -pkeyopt distid:…` over their to-be-signed bytes, while `openssl crl` and `openssl ocsp`
+//! read their contents (docs/verification.md says the same for readers).
+
+// Test code may panic freely (helpers outside `#[test]` functions included).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use serde_json::{json, Value};
+
+use common::*;
+
+const DISTID: &str = "distid:1234567812345678";
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// The shipped policies with `sm2` added to the merchant's key algorithms.
+fn sm2_policies(ca: &TestCa) -> PathBuf {
+    let dir = copy_policies(&shipped_policies(), &ca.path("policies"));
+    let merchant = dir.join("merchant.toml");
+    let text = read_text(&merchant);
+    let allowed = r#"algorithms = ["ecdsa-p256", "ecdsa-p384", "ed25519", "rsa"]"#;
+    assert!(
+        text.contains(allowed),
+        "the merchant policy changed: {text}"
+    );
+    let text = text.replace(
+        allowed,
+        r#"algorithms = ["ecdsa-p256", "ecdsa-p384", "ed25519", "rsa", "sm2"]"#,
+    );
+    std::fs::write(&merchant, text).unwrap();
+    dir
+}
+
+/// `openssl verify -x509_strict -vfyopt distid:… [-partial_chain] -CAfile ANCHOR CERT`.
+fn assert_openssl_verifies_link(anchor: &Path, cert: &Path, partial: bool, purpose: &str) {
+    let mut args = vec!["verify", "-x509_strict", "-vfyopt", DISTID];
+    if partial {
+        // The issuing CA as the trust anchor: OpenSSL would check its signature with an
+        // empty distinguishing ID (issue 23471); the link above is checked separately.
+        args.push("-partial_chain");
+    }
+    if !purpose.is_empty() {
+        args.extend(["-purpose", purpose]);
+    }
+    let output = openssl(
+        &[
+            &args[..],
+            &["-CAfile", anchor.to_str().unwrap(), cert.to_str().unwrap()],
+        ]
+        .concat(),
+    );
+    assert!(
+        output.stdout_text().trim_end().ends_with(": OK"),
+        "openssl verify {}\n{}",
+        cert.display(),
+        output.describe()
+    );
+}
+
+/// The signature of a certificate, CRL or OCSP response checked by OpenSSL
+/// (`pkeyutl -verify -rawin -digest sm3` with the default distinguishing ID, over the
+/// to-be-signed bytes) and by gmssl; a changed TBS fails in OpenSSL too.
+fn assert_sm2_signature(ca: &TestCa, signed: &Path, signer_cert: &Path, name: &str) {
+    let tbs = ca.path(&format!("{name}.tbs"));
+    let signature = ca.path(&format!("{name}.sig"));
+    let output = run_python(
+        "check_sm2.py",
+        &[
+            "split".as_ref(),
+            signed.as_os_str(),
+            tbs.as_os_str(),
+            signature.as_os_str(),
+        ],
+    );
+    output.assert_success(&format!("check_sm2.py split {name}"));
+    let public = ca.path(&format!("{name}.signer.pub.pem"));
+    let pem = openssl(&[
+        "x509",
+        "-in",
+        signer_cert.to_str().unwrap(),
+        "-pubkey",
+        "-noout",
+    ]);
+    std::fs::write(&public, pem.stdout).unwrap();
+    let pkeyutl = |data: &Path| {
+        run(std::process::Command::new("openssl").args([
+            "pkeyutl",
+            "-verify",
+            "-pubin",
+            "-inkey",
+            public.to_str().unwrap(),
+            "-rawin",
+            "-digest",
+            "sm3",
+            "-pkeyopt",
+            DISTID,
+            "-in",
+            data.to_str().unwrap(),
+            "-sigfile",
+            signature.to_str().unwrap(),
+        ]))
+    };
+    let verified = pkeyutl(&tbs);
+    verified.assert_success(&format!("openssl pkeyutl -verify of {name}"));
+    assert!(
+        verified
+            .stdout_text()
+            .contains("Signature Verified Successfully"),
+        "{}",
+        verified.describe()
+    );
+    let mut changed = read_bytes(&tbs);
+    *changed.last_mut().unwrap() ^= 1;
+    let changed_path = ca.path(&format!("{name}.tbs.changed"));
+    std::fs::write(&changed_path, changed).unwrap();
+    assert!(
+        !pkeyutl(&changed_path).status.success(),
+        "openssl accepted a changed {name}"
+    );
+    let gmssl = run_python(
+        "check_sm2.py",
+        &[
+            "check".as_ref(),
+            signed.as_os_str(),
+            signer_cert.as_os_str(),
+        ],
+    );
+    gmssl.assert_success(&format!("gmssl check of {name}"));
+    assert_eq!(gmssl.stdout_text().trim(), "ok");
+}
+
+/// `POST /v1/verify` of `signature` over `message` by `cert`; the answer.
+fn verify(
+    server: &TestServer<'_>,
+    cert: &Path,
+    message: &[u8],
+    signature: &[u8],
+    id: Option<&str>,
+) -> Value {
+    let mut body = json!({
+        "certificate": read_text(cert),
+        "message": b64(message),
+        "signature": b64(signature),
+    });
+    if let Some(id) = id {
+        body["sm2_distinguishing_id"] = json!(id);
+    }
+    server.post_json_ok("/v1/verify", &body, "POST /v1/verify (SM2)")
+}
+
+fn assert_valid(answer: &Value, what: &str) {
+    assert_eq!(answer["valid"], true, "{what}: {answer}");
+    assert_eq!(answer["algorithm"], "sm2-sm3", "{what}: {answer}");
+}
+
+fn assert_bad_signature(answer: &Value, what: &str) {
+    assert_eq!(answer["valid"], false, "{what}: {answer}");
+    assert_eq!(answer["reason"], "bad_signature", "{what}: {answer}");
+}
+
+#[test]
+fn an_sm2_ca_enrolls_an_openssl_csr_and_openssl_and_gmssl_check_what_it_signs() {
+    let passphrase = (
+        "PAYPKI_PASSPHRASE".to_string(),
+        "sm2 test passphrase".to_string(),
+    );
+    let ca = TestCa::init_with_env(&["--key-alg", "sm2"], &[passphrase]);
+
+    // Key files: 0600, encrypted like every other key file, readable by OpenSSL as SM2.
+    for name in ["root", "issuing", "ocsp"] {
+        let key = ca.key_file(name);
+        let text = read_text(&key);
+        assert!(
+            text.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"),
+            "{name}: {text}"
+        );
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{name} key file mode");
+        let shown = openssl(&[
+            "pkey",
+            "-in",
+            key.to_str().unwrap(),
+            "-passin",
+            "pass:sm2 test passphrase",
+            "-noout",
+            "-text",
+        ]);
+        assert!(
+            shown.stdout_text().contains("ASN1 OID: SM2"),
+            "{name}: {}",
+            shown.describe()
+        );
+    }
+    // The CA certificates: SM2 keys, SM2-with-SM3 signatures; each link verified.
+    for cert in [ca.root_cert(), ca.issuing_cert(), ca.ocsp_cert()] {
+        let text =
+            openssl(&["x509", "-in", cert.to_str().unwrap(), "-noout", "-text"]).stdout_text();
+        assert!(text.contains("Signature Algorithm: SM2-with-SM3"), "{text}");
+        assert!(text.contains("ASN1 OID: SM2"), "{text}");
+    }
+    assert_openssl_verifies_link(&ca.root_cert(), &ca.issuing_cert(), false, "");
+    assert_openssl_verifies_link(&ca.issuing_cert(), &ca.ocsp_cert(), true, "");
+    assert_sm2_signature(&ca, &ca.issuing_cert(), &ca.root_cert(), "issuing-cert");
+
+    let policies = sm2_policies(&ca);
+    let server = TestServer::start_with_policies(&ca, &policies, &[]);
+
+    // A participant's SM2 key and CSR, made by OpenSSL 3.
+    let key = ca.path("merchant.sm2.key.pem");
+    openssl(&[
+        "genpkey",
+        "-algorithm",
+        "sm2",
+        "-out",
+        key.to_str().unwrap(),
+    ]);
+    let case = enroll_case("merchant");
+    let csr = ca.path("merchant.csr");
+    let mut req = vec![
+        "req",
+        "-new",
+        "-key",
+        key.to_str().unwrap(),
+        "-sm3",
+        "-sigopt",
+        DISTID,
+        "-subj",
+        case.openssl_subject,
+    ];
+    for extension in case.openssl_addext {
+        req.extend(["-addext", extension]);
+    }
+    req.extend(["-out", csr.to_str().unwrap()]);
+    openssl(&req);
+    let token = server.create_case_token(&case);
+    let response = server.post_json(
+        "/v1/enroll",
+        &json!({ "token": token, "csr": read_text(&csr) }),
+    );
+    response.assert_status(201, "POST /v1/enroll with an SM2 CSR");
+    let body = response.json();
+    let serial = body["serial"].as_str().unwrap().to_string();
+    let leaf = ca.path("merchant.cert.pem");
+    std::fs::write(&leaf, body["certificate"].as_str().unwrap()).unwrap();
+    let chain = split_pem_certificates(body["chain"].as_str().unwrap());
+    assert_eq!(chain.len(), 2, "chain: issuing CA then root");
+    assert_eq!(
+        normalize_pem(&chain[0]),
+        normalize_pem(&read_text(&ca.issuing_cert()))
+    );
+    assert_eq!(
+        normalize_pem(&chain[1]),
+        normalize_pem(&read_text(&ca.root_cert()))
+    );
+
+    let text = openssl(&["x509", "-in", leaf.to_str().unwrap(), "-noout", "-text"]).stdout_text();
+    assert!(text.contains("Signature Algorithm: SM2-with-SM3"), "{text}");
+    assert!(text.contains("ASN1 OID: SM2"), "{text}");
+    // The participant's own key, not one rcgen re-encoded as P-256.
+    let leaf_key =
+        openssl(&["x509", "-in", leaf.to_str().unwrap(), "-pubkey", "-noout"]).stdout_text();
+    assert_eq!(leaf_key, public_key_pem(&key));
+    // An SM2 certificate is a signature certificate: no key agreement or encipherment.
+    assert!(
+        text.contains("Digital Signature, Non Repudiation"),
+        "{text}"
+    );
+    assert_openssl_verifies_link(&ca.issuing_cert(), &leaf, true, "sslclient");
+    assert_sm2_signature(&ca, &leaf, &ca.issuing_cert(), "leaf");
+
+    // /v1/validate: the chain by rustls-webpki with paypki's SM2-with-SM3 algorithm.
+    let validated = server.post_json_ok(
+        "/v1/validate",
+        &json!({ "chain": [read_text(&leaf), chain[0]] }),
+        "POST /v1/validate (SM2 chain)",
+    );
+    assert_eq!(validated["valid"], true, "{validated}");
+    assert_eq!(validated["status"], "good", "{validated}");
+
+    // /v1/verify: signatures made by OpenSSL and by gmssl.
+    let message = b"pay 10.00 CNY to merchant M12345678".to_vec();
+    let message_file = ca.path("message.bin");
+    std::fs::write(&message_file, &message).unwrap();
+    let sign = |name: &str, distid: Option<&str>| {
+        let out = ca.path(name);
+        let mut args = vec!["dgst", "-sm3", "-sign", key.to_str().unwrap()];
+        if let Some(id) = distid {
+            args.extend(["-sigopt", id]);
+        }
+        args.extend([
+            "-out",
+            out.to_str().unwrap(),
+            message_file.to_str().unwrap(),
+        ]);
+        openssl(&args);
+        read_bytes(&out)
+    };
+    let signature = sign("message.sig", Some(DISTID));
+    assert_valid(
+        &verify(&server, &leaf, &message, &signature, None),
+        "openssl dgst -sm3 -sign",
+    );
+    let mut tampered = signature.clone();
+    let last = tampered.len() - 1;
+    tampered[last] ^= 1;
+    assert_bad_signature(
+        &verify(&server, &leaf, &message, &tampered, None),
+        "a changed signature",
+    );
+    assert_bad_signature(
+        &verify(
+            &server,
+            &leaf,
+            b"pay 99.00 CNY to merchant M12345678",
+            &signature,
+            None,
+        ),
+        "a changed message",
+    );
+    // The distinguishing ID is part of what is signed: OpenSSL's own default (empty)
+    // verifies only when the request says so.
+    let openssl_default = sign("message.empty-id.sig", None);
+    assert_bad_signature(
+        &verify(&server, &leaf, &message, &openssl_default, None),
+        "empty ID, default asked",
+    );
+    assert_valid(
+        &verify(&server, &leaf, &message, &openssl_default, Some("")),
+        "empty ID",
+    );
+    let custom = sign("message.alice.sig", Some("distid:alice@shop.example"));
+    assert_valid(
+        &verify(
+            &server,
+            &leaf,
+            &message,
+            &custom,
+            Some("alice@shop.example"),
+        ),
+        "custom ID",
+    );
+    assert_bad_signature(
+        &verify(&server, &leaf, &message, &custom, None),
+        "custom ID, default asked",
+    );
+    let too_long = verify(
+        &server,
+        &leaf,
+        &message,
+        &signature,
+        Some(&"x".repeat(8192)),
+    );
+    assert_eq!(too_long["reason"], "malformed", "{too_long}");
+    let gmssl_signature = ca.path("message.gmssl.sig");
+    run_python(
+        "check_sm2.py",
+        &[
+            "sign".as_ref(),
+            key.as_os_str(),
+            message_file.as_os_str(),
+            gmssl_signature.as_os_str(),
+        ],
+    )
+    .assert_success("check_sm2.py sign");
+    assert_valid(
+        &verify(
+            &server,
+            &leaf,
+            &message,
+            &read_bytes(&gmssl_signature),
+            None,
+        ),
+        "a gmssl signature",
+    );
+
+    // Revocation: the CRL and the OCSP response, both SM2-with-SM3.
+    ca.paypki(&["revoke", &serial, "--reason", "keyCompromise"])
+        .assert_success("paypki revoke");
+    let crl = ca.path("issuing.crl");
+    let listed = serial.to_uppercase();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let response = server.get("/crl/issuing.crl");
+        response.assert_status(200, "GET /crl/issuing.crl");
+        std::fs::write(&crl, &response.body).unwrap();
+        let text = openssl(&[
+            "crl",
+            "-inform",
+            "DER",
+            "-in",
+            crl.to_str().unwrap(),
+            "-noout",
+            "-text",
+        ])
+        .stdout_text();
+        if text.contains(&listed) {
+            assert!(text.contains("Signature Algorithm: SM2-with-SM3"), "{text}");
+            assert!(text.contains("Key Compromise"), "{text}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no CRL lists {serial}:\n{text}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_sm2_signature(&ca, &crl, &ca.issuing_cert(), "crl");
+
+    let ocsp = ca.path("ocsp.der");
+    let asked = openssl(&[
+        "ocsp",
+        "-issuer",
+        ca.issuing_cert().to_str().unwrap(),
+        "-cert",
+        leaf.to_str().unwrap(),
+        "-url",
+        &server.url_for("/ocsp"),
+        "-noverify",
+        "-resp_text",
+        "-respout",
+        ocsp.to_str().unwrap(),
+    ]);
+    let text = asked.stdout_text();
+    assert!(
+        text.contains("Cert Status: revoked"),
+        "{}",
+        asked.describe()
+    );
+    assert!(
+        text.contains("Signature Algorithm: SM2-with-SM3"),
+        "{}",
+        asked.describe()
+    );
+    assert_sm2_signature(&ca, &ocsp, &ca.ocsp_cert(), "ocsp");
+    assert_bad_signature_or_revoked(&verify(&server, &leaf, &message, &signature, None));
+}
+
+/// After revocation a valid signature is judged revoked, never valid.
+fn assert_bad_signature_or_revoked(answer: &Value) {
+    assert_eq!(answer["valid"], false, "{answer}");
+    assert_eq!(answer["reason"], "revoked", "{answer}");
+}
+
+#[test]
+fn an_sm2_ca_refuses_a_pkcs11_token_and_rcgen_cannot_encode_sm2() {
+    let ca = TestCa::uninitialized();
+    let output = ca.paypki(&[
+        "init",
+        "--key-alg",
+        "sm2",
+        "--key-store",
+        "pkcs11",
+        "--pkcs11-module",
+        "/usr/lib/softhsm/libsofthsm2.so",
+        "--pkcs11-token",
+        "paypki",
+    ]);
+    assert!(!output.status.success(), "{}", output.describe());
+    assert!(
+        output
+            .stderr_text()
+            .contains("SM2 CA keys cannot be kept on a PKCS#11 token"),
+        "{}",
+        output.describe()
+    );
+    assert!(!ca.data_dir().join("keys").exists(), "no key may be made");
+
+    // The reason for the re-encoding: rcgen has no SM2 signature algorithm and cannot
+    // hold an SM2 key made by OpenSSL.
+    assert!(rcgen::SignatureAlgorithm::from_oid(&[1, 2, 156, 10197, 1, 501]).is_err());
+    let key = ca.path("sm2.key.pem");
+    openssl(&[
+        "genpkey",
+        "-algorithm",
+        "sm2",
+        "-out",
+        key.to_str().unwrap(),
+    ]);
+    let pem = read_text(&key);
+    assert!(
+        rcgen::KeyPair::from_pem(&pem).is_err(),
+        "rcgen read an SM2 key"
+    );
+}
