@@ -498,3 +498,75 @@ fn an_sm2_ca_refuses_a_pkcs11_token_and_rcgen_cannot_encode_sm2() {
         "rcgen read an SM2 key"
     );
 }
+
+#[test]
+fn an_ecdsa_ca_certifies_an_sm2_key_with_its_own_algorithm() {
+    let ca = TestCa::new();
+    let policies = sm2_policies(&ca);
+    let key = ca.path("sm2.key.pem");
+    openssl(&[
+        "genpkey",
+        "-algorithm",
+        "sm2",
+        "-out",
+        key.to_str().unwrap(),
+    ]);
+    let case = enroll_case("merchant");
+    let csr = ca.path("sm2.csr");
+    openssl(&[
+        "req",
+        "-new",
+        "-key",
+        key.to_str().unwrap(),
+        "-sm3",
+        "-sigopt",
+        DISTID,
+        "-subj",
+        case.openssl_subject,
+        "-out",
+        csr.to_str().unwrap(),
+    ]);
+    let bundle = ca.path("sm2.bundle.pem");
+    ca.paypki_with_policies(
+        &policies,
+        &[
+            "issue",
+            "--csr",
+            csr.to_str().unwrap(),
+            "--role",
+            "merchant",
+            "--out",
+            bundle.to_str().unwrap(),
+        ],
+    )
+    .assert_success("paypki issue (SM2 key, ECDSA CA)");
+    let leaf = ca.path("sm2.leaf.pem");
+    std::fs::write(&leaf, &split_pem_certificates(&read_text(&bundle))[0]).unwrap();
+    let text = openssl(&["x509", "-in", leaf.to_str().unwrap(), "-noout", "-text"]).stdout_text();
+    assert!(
+        text.contains("Signature Algorithm: ecdsa-with-SHA256"),
+        "{text}"
+    );
+    assert!(text.contains("ASN1 OID: SM2"), "{text}");
+    let leaf_key =
+        openssl(&["x509", "-in", leaf.to_str().unwrap(), "-pubkey", "-noout"]).stdout_text();
+    assert_eq!(leaf_key, public_key_pem(&key));
+    // The whole chain is ECDSA: OpenSSL checks it at once, no distinguishing ID involved.
+    ca.assert_openssl_verifies(&leaf, Some("sslclient"));
+    // Without sm2 in the policy, the same CSR is refused as a key the role may not have.
+    let refused = ca.paypki(&[
+        "issue",
+        "--csr",
+        csr.to_str().unwrap(),
+        "--role",
+        "merchant",
+        "--out",
+        ca.path("refused.pem").to_str().unwrap(),
+    ]);
+    assert!(!refused.status.success(), "{}", refused.describe());
+    assert!(
+        refused.stderr_text().contains("sm2"),
+        "{}",
+        refused.describe()
+    );
+}

@@ -172,11 +172,13 @@ pub(super) fn generate_sm2() -> Result<(Sm2FileKey, Zeroizing<Vec<u8>>), CaError
     Ok((Sm2FileKey::new(secret, None)?, der))
 }
 
+type SharedSigner = std::sync::Arc<dyn CaSigner>;
+
 /// Opens a CA key file: an SM2 key, or any key rcgen reads.
 pub(super) fn open_key_file(
     path: &Path,
     passphrase: Option<&Passphrase>,
-) -> Result<std::sync::Arc<dyn CaSigner>, CaError> {
+) -> Result<SharedSigner, CaError> {
     let der = read_pkcs8(path, passphrase)?;
     if let Some(sm2) = Sm2FileKey::from_pkcs8(&der, Some(path.to_path_buf())) {
         return Ok(std::sync::Arc::new(sm2?));
@@ -191,7 +193,7 @@ pub(super) fn open_key_file(
 pub(super) fn import_key_file(
     path: &Path,
     passphrase: Option<&Passphrase>,
-) -> Result<(std::sync::Arc<dyn CaSigner>, Zeroizing<Vec<u8>>), CaError> {
+) -> Result<(SharedSigner, Zeroizing<Vec<u8>>), CaError> {
     let der = read_pkcs8(path, passphrase)?;
     if let Some(sm2) = Sm2FileKey::from_pkcs8(&der, None) {
         return Ok((std::sync::Arc::new(sm2?), der));
