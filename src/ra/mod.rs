@@ -658,8 +658,9 @@ impl RegistrationAuthority {
     /// Reserves a serial, has the CA sign, and records the certificate durably.
     pub(crate) fn execute(&self, decision: Decision) -> Result<Issued, RaError> {
         let now = self.clock.now();
-        // New certificates come from the active issuing CA; none while it is revoked.
-        let issuer = match self.ca.active() {
+        // New certificates come from the active issuing CA (of the key's family, when
+        // there are several hierarchies); none while it is revoked.
+        let issuer = match self.ca.active_for(decision.public_key.algorithm()) {
             Ok(active) => active.id(),
             Err(CaError::NoActiveIssuer) => return Err(RaError::NoIssuingCa),
             Err(e) => return Err(e.into()),

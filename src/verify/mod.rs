@@ -140,8 +140,8 @@ impl Verifier {
             .iter()
             .map(|issuer| (issuer.certificate().subject_der.clone(), issuer.id()))
             .collect();
-        let chains = ChainValidator::new(
-            ca.root().der.clone(),
+        let chains = ChainValidator::with_roots(
+            ca.roots().into_iter().map(|root| root.der.clone()).collect(),
             ca.issuers()
                 .iter()
                 .map(|issuer| issuer.certificate().der.clone())
