@@ -570,3 +570,156 @@ fn an_ecdsa_ca_certifies_an_sm2_key_with_its_own_algorithm() {
         refused.describe()
     );
 }
+
+/// `POST /v1/enroll` of `csr` with a new merchant token; the answer (asserting 201).
+fn enroll_csr(server: &TestServer<'_>, csr: &Path, what: &str) -> Value {
+    let token = server.create_case_token(&enroll_case("merchant"));
+    let response = server.post_json(
+        "/v1/enroll",
+        &json!({ "token": token, "csr": read_text(csr) }),
+    );
+    response.assert_status(201, what);
+    response.json()
+}
+
+#[test]
+fn an_sm2_hierarchy_beside_an_ecdsa_one_gives_a_participant_one_certificate_of_each() {
+    let ca = TestCa::new();
+    let policies = sm2_policies(&ca);
+    let added = ca.paypki(&["ca", "add-hierarchy", "--key-alg", "sm2"]);
+    added.assert_success("paypki ca add-hierarchy --key-alg sm2");
+    assert_eq!(added.stdout_text().trim(), "2", "{}", added.describe());
+    let certs = ca.data_dir().join("certs");
+    let (root2, issuing2) = (
+        certs.join("root-2.crt.pem"),
+        certs.join("issuing-2.crt.pem"),
+    );
+    let listed = ca.paypki(&["ca", "list", "--json"]);
+    let listed: Value = serde_json::from_str(&listed.stdout_text()).unwrap();
+    let states: Vec<(u64, u64, &str)> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| {
+            (
+                row["id"].as_u64().unwrap(),
+                row["root"].as_u64().unwrap(),
+                row["state"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(states, [(1, 1, "active"), (2, 2, "active")]);
+
+    let server = TestServer::start_with_policies(&ca, &policies, &[]);
+    let case = enroll_case("merchant");
+    // One merchant, two keys: ECDSA P-256 and SM2, each with its own token.
+    let ec_key = generate_key(KeyType::EcP256, &ca.path("both.ec.key.pem"));
+    let ec_csr = make_csr(&ec_key, case.openssl_subject, &[], &ca.path("both.ec.csr"));
+    let sm2_key = ca.path("both.sm2.key.pem");
+    openssl(&[
+        "genpkey",
+        "-algorithm",
+        "sm2",
+        "-out",
+        sm2_key.to_str().unwrap(),
+    ]);
+    let sm2_csr = ca.path("both.sm2.csr");
+    openssl(&[
+        "req",
+        "-new",
+        "-key",
+        sm2_key.to_str().unwrap(),
+        "-sm3",
+        "-sigopt",
+        DISTID,
+        "-subj",
+        case.openssl_subject,
+        "-out",
+        sm2_csr.to_str().unwrap(),
+    ]);
+    let ec = enroll_csr(&server, &ec_csr, "enrollment of the ECDSA key");
+    let sm2 = enroll_csr(&server, &sm2_csr, "enrollment of the SM2 key");
+    assert_ne!(ec["serial"], sm2["serial"]);
+    let ec_leaf = ca.path("both.ec.cert.pem");
+    std::fs::write(&ec_leaf, ec["certificate"].as_str().unwrap()).unwrap();
+    let sm2_leaf = ca.path("both.sm2.cert.pem");
+    std::fs::write(&sm2_leaf, sm2["certificate"].as_str().unwrap()).unwrap();
+
+    // The ECDSA key: issuing CA 1 under root 1, as before.
+    let ec_chain = split_pem_certificates(ec["chain"].as_str().unwrap());
+    assert_eq!(
+        normalize_pem(&ec_chain[1]),
+        normalize_pem(&read_text(&ca.root_cert()))
+    );
+    ca.assert_openssl_verifies(&ec_leaf, Some("sslclient"));
+    // The SM2 key: issuing CA 2 under root 2, SM2 all the way.
+    let sm2_chain = split_pem_certificates(sm2["chain"].as_str().unwrap());
+    assert_eq!(
+        normalize_pem(&sm2_chain[0]),
+        normalize_pem(&read_text(&issuing2))
+    );
+    assert_eq!(
+        normalize_pem(&sm2_chain[1]),
+        normalize_pem(&read_text(&root2))
+    );
+    let served_root = server.get("/ca/root-2.crt");
+    served_root.assert_status(200, "GET /ca/root-2.crt");
+    let root2_der = openssl(&["x509", "-in", root2.to_str().unwrap(), "-outform", "DER"]).stdout;
+    assert_eq!(served_root.body, root2_der);
+    for cert in [&root2, &issuing2, &sm2_leaf] {
+        let text =
+            openssl(&["x509", "-in", cert.to_str().unwrap(), "-noout", "-text"]).stdout_text();
+        assert!(text.contains("Signature Algorithm: SM2-with-SM3"), "{text}");
+    }
+    assert_openssl_verifies_link(&root2, &issuing2, false, "");
+    assert_openssl_verifies_link(&issuing2, &sm2_leaf, true, "sslclient");
+    assert_sm2_signature(&ca, &issuing2, &root2, "issuing-2");
+    let root_crl = ca.path("root-2.crl");
+    let response = server.get("/crl/root-2.crl");
+    response.assert_status(200, "GET /crl/root-2.crl");
+    std::fs::write(&root_crl, &response.body).unwrap();
+    assert_sm2_signature(&ca, &root_crl, &root2, "root-2-crl");
+
+    // Both verify, and OCSP for the SM2 one is signed by CA 2's SM2 responder.
+    let message = b"pay 10.00 CNY".to_vec();
+    let message_file = ca.path("both.message");
+    std::fs::write(&message_file, &message).unwrap();
+    for (key, leaf, digest, sigopt) in [
+        (&ec_key, &ec_leaf, "-sha256", None),
+        (&sm2_key, &sm2_leaf, "-sm3", Some(DISTID)),
+    ] {
+        let out = ca.path("both.sig");
+        let mut args = vec!["dgst", digest, "-sign", key.to_str().unwrap()];
+        if let Some(id) = sigopt {
+            args.extend(["-sigopt", id]);
+        }
+        args.extend([
+            "-out",
+            out.to_str().unwrap(),
+            message_file.to_str().unwrap(),
+        ]);
+        openssl(&args);
+        let answer = verify(&server, leaf, &message, &read_bytes(&out), None);
+        assert_eq!(answer["valid"], true, "{}: {answer}", leaf.display());
+    }
+    let ocsp = ca.path("both.sm2.ocsp");
+    let asked = openssl(&[
+        "ocsp",
+        "-issuer",
+        issuing2.to_str().unwrap(),
+        "-cert",
+        sm2_leaf.to_str().unwrap(),
+        "-url",
+        &server.url_for("/ocsp"),
+        "-noverify",
+        "-resp_text",
+        "-respout",
+        ocsp.to_str().unwrap(),
+    ]);
+    assert!(
+        asked.stdout_text().contains("Cert Status: good"),
+        "{}",
+        asked.describe()
+    );
+    assert_sm2_signature(&ca, &ocsp, &certs.join("ocsp-2.crt.pem"), "both-ocsp");
+}

@@ -18,9 +18,7 @@ use super::{
     ceremony, crl_der, extensions, keys, lint, CaError, CaKey, CrlEntryWriter, Passphrase,
 };
 use crate::config::{CaSettings, DataDir};
-use crate::model::{
-    ExtendedKeyUsage, KeyAlgorithm, KeyUsage, PublicKey, RevocationReason, Serial,
-};
+use crate::model::{ExtendedKeyUsage, KeyAlgorithm, KeyUsage, PublicKey, RevocationReason, Serial};
 use crate::names::{SubjectAltName, SubjectName};
 
 /// What the registration authority asks the CA to sign. The CA adds what only it knows:
@@ -454,9 +452,8 @@ impl CertificateAuthority {
     /// So an SM2 CSR gets an all-SM2 chain and an ECDSA one an ECDSA chain.
     pub fn active_for(&self, algorithm: KeyAlgorithm) -> Result<&IssuingCa, CaError> {
         let sm2 = |a: KeyAlgorithm| a == KeyAlgorithm::Sm2;
-        let matching = |ca: &&IssuingCa| {
-            self.may_issue(ca) && sm2(ca.key.algorithm()) == sm2(algorithm)
-        };
+        let matching =
+            |ca: &&IssuingCa| self.may_issue(ca) && sm2(ca.key.algorithm()) == sm2(algorithm);
         self.issuers
             .iter()
             .rev()

@@ -393,8 +393,13 @@ fn sign_root(
             });
     }
     let placeholder = root_params.self_signed(&super::reencode::Placeholder(root_key))?;
-    super::reencode::resign_certificate(placeholder.der(), root_key.spki_der(), root_key, &check_root)
-        .map(Signed)
+    super::reencode::resign_certificate(
+        placeholder.der(),
+        root_key.spki_der(),
+        root_key,
+        &check_root,
+    )
+    .map(Signed)
 }
 
 /// Issuing CA `id`'s certificate, signed by root `root_id`.
@@ -800,7 +805,15 @@ pub fn publish_root_crl(
         Ok(Some(current)) => current.number.saturating_add(1),
         _ => 1,
     };
-    let der = sign_root_crl(&settings, 1, &root, root_key, &registry, number, clock.now())?;
+    let der = sign_root_crl(
+        &settings,
+        1,
+        &root,
+        root_key,
+        &registry,
+        number,
+        clock.now(),
+    )?;
     super::replace_file(&dir.root_crl_file(), &der)?;
     RootCrlInfo::parse(der, &root)
 }
@@ -972,7 +985,14 @@ pub fn add_hierarchy(
         Some(name) => name.trim().to_string(),
         None => format!("{} Root CA {root_id}", settings.organization),
     };
-    let root_cert = sign_root(&settings, &common_name, root_id, root_key, now, root_validity)?;
+    let root_cert = sign_root(
+        &settings,
+        &common_name,
+        root_id,
+        root_key,
+        now,
+        root_validity,
+    )?;
     let root = CaCertificate::from_der(root_cert.der().to_vec(), &root_name)?;
     let issuing = sign_issuing_ca(
         &settings,
@@ -1011,7 +1031,15 @@ pub fn add_hierarchy(
     super::write_file(&dir.root_cert_file(root_id), root_cert.pem().as_bytes())?;
     super::write_file(&dir.issuing_cert_file(id), issuing.pem().as_bytes())?;
     super::write_file(&dir.responder_cert_file(id), responder.pem().as_bytes())?;
-    super::tsa::create(dir, &settings, id, &issuing_ca, issuing_key, passphrase, now)?;
+    super::tsa::create(
+        dir,
+        &settings,
+        id,
+        &issuing_ca,
+        issuing_key,
+        passphrase,
+        now,
+    )?;
     super::replace_file(&dir.root_crl_file_of(root_id), &crl)?;
     // The registry is written last: until then the new files are unused.
     registry.save(dir)?;

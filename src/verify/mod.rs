@@ -141,7 +141,10 @@ impl Verifier {
             .map(|issuer| (issuer.certificate().subject_der.clone(), issuer.id()))
             .collect();
         let chains = ChainValidator::with_roots(
-            ca.roots().into_iter().map(|root| root.der.clone()).collect(),
+            ca.roots()
+                .into_iter()
+                .map(|root| root.der.clone())
+                .collect(),
             ca.issuers()
                 .iter()
                 .map(|issuer| issuer.certificate().der.clone())
