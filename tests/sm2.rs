@@ -286,6 +286,23 @@ fn an_sm2_ca_enrolls_an_openssl_csr_and_openssl_and_gmssl_check_what_it_signs() 
     );
     assert_openssl_verifies_link(&ca.issuing_cert(), &leaf, true, "sslclient");
     assert_sm2_signature(&ca, &leaf, &ca.issuing_cert(), "leaf");
+    // The root CRL init signed is served, SM2-signed by the root.
+    let root_crl = ca.path("root.crl");
+    let response = server.get("/crl/root.crl");
+    response.assert_status(200, "GET /crl/root.crl");
+    std::fs::write(&root_crl, &response.body).unwrap();
+    assert_sm2_signature(&ca, &root_crl, &ca.root_cert(), "root-crl");
+    // The TSA (a P-256 key certified by the SM2 issuing CA): `paypki timestamp` checks the
+    // reply's signature and its chain to the SM2 root.
+    let document = ca.path("order.json");
+    std::fs::write(&document, b"{\"order\":\"A-1\"}").unwrap();
+    let stamped = ca.paypki(&[
+        "timestamp",
+        document.to_str().unwrap(),
+        "--url",
+        server.url(),
+    ]);
+    stamped.assert_success("paypki timestamp (SM2 CA)");
 
     // /v1/validate: the chain by rustls-webpki with paypki's SM2-with-SM3 algorithm.
     let validated = server.post_json_ok(
@@ -609,6 +626,32 @@ fn an_sm2_hierarchy_beside_an_ecdsa_one_gives_a_participant_one_certificate_of_e
         })
         .collect();
     assert_eq!(states, [(1, 1, "active"), (2, 2, "active")]);
+
+    // Root 2's CRL is re-signed with root 2's key (cRLNumber 2), served from the start.
+    ca.paypki(&[
+        "crl",
+        "--root",
+        "--hierarchy",
+        "2",
+        "--out",
+        ca.path("root-2.signed.crl").to_str().unwrap(),
+    ])
+    .assert_success("paypki crl --root --hierarchy 2");
+    let number = openssl(&[
+        "crl",
+        "-inform",
+        "DER",
+        "-in",
+        ca.data_dir().join("crl/root-2.crl").to_str().unwrap(),
+        "-noout",
+        "-crlnumber",
+    ]);
+    assert_eq!(
+        number.stdout_text().trim(),
+        "crlNumber=0x02",
+        "{}",
+        number.describe()
+    );
 
     let server = TestServer::start_with_policies(&ca, &policies, &[]);
     let case = enroll_case("merchant");

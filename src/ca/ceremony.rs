@@ -497,14 +497,26 @@ pub fn load_root_key(
     explicit: Option<&Path>,
     passphrase: Option<&Passphrase>,
 ) -> Result<CaKey, CaError> {
+    load_root_key_of(dir, 1, explicit, passphrase)
+}
+
+/// [`load_root_key`] for root `root_id` (1, or a root of `paypki ca add-hierarchy`, whose
+/// key file is `keys/root-N.key.pem` unless it was written elsewhere).
+pub fn load_root_key_of(
+    dir: &DataDir,
+    root_id: u32,
+    explicit: Option<&Path>,
+    passphrase: Option<&Passphrase>,
+) -> Result<CaKey, CaError> {
+    let name = crate::config::root_name(root_id);
     let location = match explicit {
         Some(path) if path.exists() => KeyLocation::named(path)?,
         Some(path) => return Err(CaError::RootKeyNeeded(path.to_path_buf())),
-        None => KeyLocation::find(&dir.key_file("root"))?
-            .ok_or_else(|| CaError::RootKeyNeeded(dir.key_file("root")))?,
+        None => KeyLocation::find(&dir.key_file(&name))?
+            .ok_or_else(|| CaError::RootKeyNeeded(dir.key_file(&name)))?,
     };
-    let root = CaCertificate::read(&dir.cert_file("root"))?;
-    super::open_key_at(&location, &root, passphrase, "root")
+    let root = CaCertificate::read(&dir.root_cert_file(root_id))?;
+    super::open_key_at(&location, &root, passphrase, &name)
 }
 
 /// Where the newest issuing CA's key lives: a rollover makes the next CA's keys there.
@@ -646,8 +658,24 @@ impl RootCrlInfo {
         if crl.issuer().as_raw() != root.subject_der.as_slice() {
             return Err(invalid("its issuer is not this CA's root".into()));
         }
-        crl.verify_signature(root_cert.public_key())
-            .map_err(|_| invalid("its signature does not verify with this CA's root key".into()))?;
+        // x509-parser verifies with ring, which has no SM2.
+        let verified = if crl.signature_algorithm.algorithm.to_id_string()
+            == crate::shangmi::OID_SM2_WITH_SM3
+        {
+            crate::shangmi::verify(
+                &root_cert.public_key().subject_public_key.data,
+                crate::shangmi::DEFAULT_DISTINGUISHING_ID,
+                crl.tbs_cert_list.as_ref(),
+                &crl.signature_value.data,
+            )
+        } else {
+            crl.verify_signature(root_cert.public_key()).is_ok()
+        };
+        if !verified {
+            return Err(invalid(
+                "its signature does not verify with this CA's root key".into(),
+            ));
+        }
         let number = crl
             .extensions()
             .iter()
@@ -690,13 +718,18 @@ impl RootCrlInfo {
 
 /// The root CRL published in the data directory, if there is one.
 pub fn current_root_crl(dir: &DataDir) -> Result<Option<RootCrlInfo>, CaError> {
-    let path = dir.root_crl_file();
+    current_root_crl_of(dir, 1)
+}
+
+/// [`current_root_crl`] of root `root_id`.
+fn current_root_crl_of(dir: &DataDir, root_id: u32) -> Result<Option<RootCrlInfo>, CaError> {
+    let path = dir.root_crl_file_of(root_id);
     let der = match std::fs::read(&path) {
         Ok(der) => der,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(CaError::io(&path, e)),
     };
-    let root = CaCertificate::read(&dir.cert_file("root"))?;
+    let root = CaCertificate::read(&dir.root_cert_file(root_id))?;
     RootCrlInfo::parse(der, &root).map(Some)
 }
 
@@ -792,29 +825,41 @@ pub fn publish_root_crl(
     validity: Option<Duration>,
     clock: &dyn Clock,
 ) -> Result<RootCrlInfo, CaError> {
+    publish_root_crl_of(dir, 1, root_key, validity, clock)
+}
+
+/// [`publish_root_crl`] for root `root_id`: `crl/root-N.crl` for a root of `paypki ca
+/// add-hierarchy`, which a server publishes from its next start.
+pub fn publish_root_crl_of(
+    dir: &DataDir,
+    root_id: u32,
+    root_key: &CaKey,
+    validity: Option<Duration>,
+    clock: &dyn Clock,
+) -> Result<RootCrlInfo, CaError> {
     let mut settings = read_settings(dir)?;
     if let Some(validity) = validity {
         settings.root_crl_validity_days = u32::try_from(validity.whole_days().max(1))
             .map_err(|_| CaError::Setting("the root CRL validity is out of range".into()))?;
     }
-    let root = CaCertificate::read(&dir.cert_file("root"))?;
+    let root = CaCertificate::read(&dir.root_cert_file(root_id))?;
     let registry = Registry::load(dir)?;
     // A published CRL that no longer parses (or was never made) restarts the numbering
     // above anything the old store counter may have handed out.
-    let number = match current_root_crl(dir) {
+    let number = match current_root_crl_of(dir, root_id) {
         Ok(Some(current)) => current.number.saturating_add(1),
         _ => 1,
     };
     let der = sign_root_crl(
         &settings,
-        1,
+        root_id,
         &root,
         root_key,
         &registry,
         number,
         clock.now(),
     )?;
-    super::replace_file(&dir.root_crl_file(), &der)?;
+    super::replace_file(&dir.root_crl_file_of(root_id), &der)?;
     RootCrlInfo::parse(der, &root)
 }
 

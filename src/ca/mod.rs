@@ -36,9 +36,9 @@ pub use authority::{
     CaCertificate, CertificateAuthority, CrlEntry, IssuerRevocation, IssuingCa, LeafRequest,
 };
 pub use ceremony::{
-    add_hierarchy, current_root_crl, init, key_inventory, load_root_key, publish_root_crl,
-    revoke_issuing, revoke_responder, rollover, HierarchyReport, InitOptions, InitReport,
-    KeyReport, RootCrlInfo,
+    add_hierarchy, current_root_crl, init, key_inventory, load_root_key, load_root_key_of,
+    publish_root_crl, publish_root_crl_of, revoke_issuing, revoke_responder, rollover,
+    HierarchyReport, InitOptions, InitReport, KeyReport, RootCrlInfo,
 };
 pub use crl_der::CrlEntryWriter;
 pub use keys::{CaKey, KeyLocation, KeyStoreChoice, Passphrase, TokenConfig};
