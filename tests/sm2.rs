@@ -49,6 +49,47 @@ fn sm2_policies(ca: &TestCa) -> PathBuf {
     dir
 }
 
+/// A new SM2 key (`openssl genpkey -algorithm sm2`) at `<tmp>/<stem>.key.pem`.
+fn sm2_key(ca: &TestCa, stem: &str) -> PathBuf {
+    let key = ca.path(&format!("{stem}.key.pem"));
+    openssl(&[
+        "genpkey",
+        "-algorithm",
+        "sm2",
+        "-out",
+        key.to_str().unwrap(),
+    ]);
+    key
+}
+
+/// A new SM2 key and the merchant's CSR for it, signed SM2-with-SM3 with the default
+/// distinguishing ID as OpenSSL 3 makes it (`-sm3 -sigopt distid:…`); `addext` asks for
+/// the merchant's SANs too.
+fn sm2_key_and_csr(ca: &TestCa, stem: &str, addext: bool) -> (PathBuf, PathBuf) {
+    let key = sm2_key(ca, stem);
+    let case = enroll_case("merchant");
+    let csr = ca.path(&format!("{stem}.csr"));
+    let mut req = vec![
+        "req",
+        "-new",
+        "-key",
+        key.to_str().unwrap(),
+        "-sm3",
+        "-sigopt",
+        DISTID,
+        "-subj",
+        case.openssl_subject,
+    ];
+    if addext {
+        for extension in case.openssl_addext {
+            req.extend(["-addext", extension]);
+        }
+    }
+    req.extend(["-out", csr.to_str().unwrap()]);
+    openssl(&req);
+    (key, csr)
+}
+
 /// `openssl verify -x509_strict -vfyopt distid:… [-partial_chain] -CAfile ANCHOR CERT`.
 fn assert_openssl_verifies_link(anchor: &Path, cert: &Path, partial: bool, purpose: &str) {
     let mut args = vec!["verify", "-x509_strict", "-vfyopt", DISTID];
@@ -225,39 +266,8 @@ fn an_sm2_ca_enrolls_an_openssl_csr_and_openssl_and_gmssl_check_what_it_signs() 
     let server = TestServer::start_with_policies(&ca, &policies, &[]);
 
     // A participant's SM2 key and CSR, made by OpenSSL 3.
-    let key = ca.path("merchant.sm2.key.pem");
-    openssl(&[
-        "genpkey",
-        "-algorithm",
-        "sm2",
-        "-out",
-        key.to_str().unwrap(),
-    ]);
-    let case = enroll_case("merchant");
-    let csr = ca.path("merchant.csr");
-    let mut req = vec![
-        "req",
-        "-new",
-        "-key",
-        key.to_str().unwrap(),
-        "-sm3",
-        "-sigopt",
-        DISTID,
-        "-subj",
-        case.openssl_subject,
-    ];
-    for extension in case.openssl_addext {
-        req.extend(["-addext", extension]);
-    }
-    req.extend(["-out", csr.to_str().unwrap()]);
-    openssl(&req);
-    let token = server.create_case_token(&case);
-    let response = server.post_json(
-        "/v1/enroll",
-        &json!({ "token": token, "csr": read_text(&csr) }),
-    );
-    response.assert_status(201, "POST /v1/enroll with an SM2 CSR");
-    let body = response.json();
+    let (key, csr) = sm2_key_and_csr(&ca, "merchant.sm2", true);
+    let body = enroll_csr(&server, &csr, "POST /v1/enroll with an SM2 CSR");
     let serial = body["serial"].as_str().unwrap().to_string();
     let leaf = ca.path("merchant.cert.pem");
     std::fs::write(&leaf, body["certificate"].as_str().unwrap()).unwrap();
@@ -501,15 +511,7 @@ fn an_sm2_ca_refuses_a_pkcs11_token_and_rcgen_cannot_encode_sm2() {
     // The reason for the re-encoding: rcgen has no SM2 signature algorithm and cannot
     // hold an SM2 key made by OpenSSL.
     assert!(rcgen::SignatureAlgorithm::from_oid(&[1, 2, 156, 10197, 1, 501]).is_err());
-    let key = ca.path("sm2.key.pem");
-    openssl(&[
-        "genpkey",
-        "-algorithm",
-        "sm2",
-        "-out",
-        key.to_str().unwrap(),
-    ]);
-    let pem = read_text(&key);
+    let pem = read_text(&sm2_key(&ca, "sm2"));
     assert!(
         rcgen::KeyPair::from_pem(&pem).is_err(),
         "rcgen read an SM2 key"
@@ -520,29 +522,7 @@ fn an_sm2_ca_refuses_a_pkcs11_token_and_rcgen_cannot_encode_sm2() {
 fn an_ecdsa_ca_certifies_an_sm2_key_with_its_own_algorithm() {
     let ca = TestCa::new();
     let policies = sm2_policies(&ca);
-    let key = ca.path("sm2.key.pem");
-    openssl(&[
-        "genpkey",
-        "-algorithm",
-        "sm2",
-        "-out",
-        key.to_str().unwrap(),
-    ]);
-    let case = enroll_case("merchant");
-    let csr = ca.path("sm2.csr");
-    openssl(&[
-        "req",
-        "-new",
-        "-key",
-        key.to_str().unwrap(),
-        "-sm3",
-        "-sigopt",
-        DISTID,
-        "-subj",
-        case.openssl_subject,
-        "-out",
-        csr.to_str().unwrap(),
-    ]);
+    let (key, csr) = sm2_key_and_csr(&ca, "sm2", false);
     let bundle = ca.path("sm2.bundle.pem");
     ca.paypki_with_policies(
         &policies,
@@ -658,28 +638,7 @@ fn an_sm2_hierarchy_beside_an_ecdsa_one_gives_a_participant_one_certificate_of_e
     // One merchant, two keys: ECDSA P-256 and SM2, each with its own token.
     let ec_key = generate_key(KeyType::EcP256, &ca.path("both.ec.key.pem"));
     let ec_csr = make_csr(&ec_key, case.openssl_subject, &[], &ca.path("both.ec.csr"));
-    let sm2_key = ca.path("both.sm2.key.pem");
-    openssl(&[
-        "genpkey",
-        "-algorithm",
-        "sm2",
-        "-out",
-        sm2_key.to_str().unwrap(),
-    ]);
-    let sm2_csr = ca.path("both.sm2.csr");
-    openssl(&[
-        "req",
-        "-new",
-        "-key",
-        sm2_key.to_str().unwrap(),
-        "-sm3",
-        "-sigopt",
-        DISTID,
-        "-subj",
-        case.openssl_subject,
-        "-out",
-        sm2_csr.to_str().unwrap(),
-    ]);
+    let (sm2_key, sm2_csr) = sm2_key_and_csr(&ca, "both.sm2", false);
     let ec = enroll_csr(&server, &ec_csr, "enrollment of the ECDSA key");
     let sm2 = enroll_csr(&server, &sm2_csr, "enrollment of the SM2 key");
     assert_ne!(ec["serial"], sm2["serial"]);

@@ -904,40 +904,17 @@ pub fn rollover(
         },
         &token_label(&crate::config::responder_name(id)),
     )?;
-    let (issuing_key, responder_key) = (new_issuing_key.key(), new_responder_key.key());
-    let issuing = sign_issuing_ca(
-        &settings,
-        id,
-        1,
-        &root,
-        root_key,
-        issuing_key,
-        now,
-        issuing_validity,
-    )?;
-    let issuing_ca = CaCertificate::from_der(issuing.der().to_vec(), "new issuing CA")?;
-    let (responder, _) = sign_responder(
-        &settings,
-        &issuing_ca,
-        issuing_key,
-        responder_key,
-        now,
-        ocsp_validity,
-    )?;
-    new_issuing_key.save(&dir.issuing_key_file(id), passphrase)?;
-    new_responder_key.save(&dir.responder_key_file(id), passphrase)?;
-    super::write_file(&dir.issuing_cert_file(id), issuing.pem().as_bytes())?;
-    super::write_file(&dir.responder_cert_file(id), responder.pem().as_bytes())?;
     // The new CA's TSA signs the tokens from now on; the old one's certificate stays
     // valid, so the tokens it signed still verify.
-    super::tsa::create(
+    create_issuing_ca(
         dir,
         &settings,
+        (&root, 1, root_key),
         id,
-        &issuing_ca,
-        issuing_key,
+        (&new_issuing_key, &new_responder_key),
         passphrase,
         now,
+        (issuing_validity, ocsp_validity),
     )?;
     // The registry is written last: until then the new files are unused.
     // Another hierarchy's active CA (an SM2 one beside ECDSA) goes on issuing.
@@ -955,6 +932,48 @@ pub fn rollover(
     });
     registry.save(dir)?;
     Ok(id)
+}
+
+/// Makes issuing CA `id` under `root` (its certificate, number and key): signs its
+/// certificate and its OCSP responder's, writes their keys (`new_keys`: issuing CA,
+/// responder) and certificates, and makes its TSA. `validities`: the CA's, the
+/// responder's.
+#[allow(clippy::too_many_arguments)]
+fn create_issuing_ca(
+    dir: &DataDir,
+    settings: &CaSettings,
+    (root, root_id, root_key): (&CaCertificate, u32, &CaKey),
+    id: u32,
+    (new_issuing_key, new_responder_key): (&NewKey, &NewKey),
+    passphrase: Option<&Passphrase>,
+    now: OffsetDateTime,
+    (issuing_validity, ocsp_validity): (Duration, Duration),
+) -> Result<(), CaError> {
+    let issuing_key = new_issuing_key.key();
+    let issuing = sign_issuing_ca(
+        settings,
+        id,
+        root_id,
+        root,
+        root_key,
+        issuing_key,
+        now,
+        issuing_validity,
+    )?;
+    let issuing_ca = CaCertificate::from_der(issuing.der().to_vec(), "new issuing CA")?;
+    let (responder, _) = sign_responder(
+        settings,
+        &issuing_ca,
+        issuing_key,
+        new_responder_key.key(),
+        now,
+        ocsp_validity,
+    )?;
+    new_issuing_key.save(&dir.issuing_key_file(id), passphrase)?;
+    new_responder_key.save(&dir.responder_key_file(id), passphrase)?;
+    super::write_file(&dir.issuing_cert_file(id), issuing.pem().as_bytes())?;
+    super::write_file(&dir.responder_cert_file(id), responder.pem().as_bytes())?;
+    super::tsa::create(dir, settings, id, &issuing_ca, issuing_key, passphrase, now)
 }
 
 /// What `paypki ca add-hierarchy` made.
@@ -1025,7 +1044,7 @@ pub fn add_hierarchy(
         responder_algorithm(algorithm),
         &token_label(&crate::config::responder_name(id)),
     )?;
-    let (root_key, issuing_key) = (new_root_key.key(), new_issuing_key.key());
+    let root_key = new_root_key.key();
     let common_name = match root_common_name {
         Some(name) => name.trim().to_string(),
         None => format!("{} Root CA {root_id}", settings.organization),
@@ -1039,25 +1058,6 @@ pub fn add_hierarchy(
         root_validity,
     )?;
     let root = CaCertificate::from_der(root_cert.der().to_vec(), &root_name)?;
-    let issuing = sign_issuing_ca(
-        &settings,
-        id,
-        root_id,
-        &root,
-        root_key,
-        issuing_key,
-        now,
-        issuing_validity,
-    )?;
-    let issuing_ca = CaCertificate::from_der(issuing.der().to_vec(), "new issuing CA")?;
-    let (responder, _) = sign_responder(
-        &settings,
-        &issuing_ca,
-        issuing_key,
-        new_responder_key.key(),
-        now,
-        ocsp_validity,
-    )?;
     registry.issuers.push(IssuerEntry {
         id,
         state: CaState::Active,
@@ -1071,19 +1071,16 @@ pub fn add_hierarchy(
         super::create_private_dir(out)?;
     }
     let root_key_path = new_root_key.save(&root_key_path, passphrase)?;
-    new_issuing_key.save(&dir.issuing_key_file(id), passphrase)?;
-    new_responder_key.save(&dir.responder_key_file(id), passphrase)?;
     super::write_file(&dir.root_cert_file(root_id), root_cert.pem().as_bytes())?;
-    super::write_file(&dir.issuing_cert_file(id), issuing.pem().as_bytes())?;
-    super::write_file(&dir.responder_cert_file(id), responder.pem().as_bytes())?;
-    super::tsa::create(
+    create_issuing_ca(
         dir,
         &settings,
+        (&root, root_id, root_key),
         id,
-        &issuing_ca,
-        issuing_key,
+        (&new_issuing_key, &new_responder_key),
         passphrase,
         now,
+        (issuing_validity, ocsp_validity),
     )?;
     super::replace_file(&dir.root_crl_file_of(root_id), &crl)?;
     // The registry is written last: until then the new files are unused.

@@ -66,6 +66,15 @@ def pem_der(path, label):
     return base64.b64decode("".join(body.split()))
 
 
+def crypt_sm2(private_hex, public_hex):
+    """gmssl's signer/verifier for x || y. Its constructor strips a leading "04" with
+    str.lstrip, which also eats a coordinate's own leading 0 and 4 digits (gmssl 3.2.2),
+    so the key is set afterwards, as its methods read it."""
+    engine = sm2.CryptSM2(private_key=private_hex, public_key="", asn1=True)
+    engine.public_key = public_hex
+    return engine
+
+
 def public_key_hex(spki):
     """x || y of an SM2 SubjectPublicKeyInfo, as gmssl wants it."""
     algorithm, key = children(spki)
@@ -119,7 +128,7 @@ def check(signed_path, signer_path):
     if SM2_WITH_SM3 not in algorithm:
         fail(f"{signed_path} is not signed with SM2-with-SM3")
     signer_spki = certificate_parts(pem_der(signer_path, "CERTIFICATE"))[3]
-    verifier = sm2.CryptSM2(private_key=None, public_key=public_key_hex(signer_spki), asn1=True)
+    verifier = crypt_sm2(None, public_key_hex(signer_spki))
     if not verifier.verify_with_sm3(signature.hex(), tbs):
         fail(f"the signature of {signed_path} does not verify with the key of {signer_path}")
     tampered = bytearray(tbs)
@@ -141,9 +150,8 @@ def sign(key_path, message_path, out_path):
     d = int.from_bytes(ec_private_key[s_start:s_end], "big")
     n = int(sm2.default_ecc_table["n"], 16)
     # The public key x || y, which the Z value hashes: d·G by gmssl's own arithmetic.
-    helper = sm2.CryptSM2(private_key=f"{d:064x}", public_key="", asn1=True)
-    public = helper._kg(d, sm2.default_ecc_table["g"])
-    signer = sm2.CryptSM2(private_key=f"{d:064x}", public_key=public, asn1=True)
+    signer = crypt_sm2(f"{d:064x}", "")
+    signer.public_key = signer._kg(d, sm2.default_ecc_table["g"])
     message = open(message_path, "rb").read()
     signature = None
     while signature is None:
