@@ -366,3 +366,105 @@ impl DetachedSignature {
         scheme.ok_or_else(unsupported)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cms::signed_data::{EncapsulatedContentInfo, SignerInfo, SignerInfos};
+    use der::asn1::SetOfVec;
+    use der::Any;
+    use x509_cert::attr::Attribute;
+
+    fn attribute(
+        oid: ObjectIdentifier,
+        value: &(impl der::EncodeValue + der::Tagged),
+    ) -> Attribute {
+        Attribute {
+            oid,
+            values: SetOfVec::try_from(vec![Any::encode_from(value).unwrap()]).unwrap(),
+        }
+    }
+
+    /// A detached GM/T 0010 SignedData (its content type, SM3, sm2sign) over `message`
+    /// by `key` with distinguishing ID `id`, as a GM/T 0010 library makes one; OpenSSL 3.0
+    /// makes none.
+    fn gmt_0010_signed_data(key: &sm2::SecretKey, id: &str, message: &[u8]) -> Vec<u8> {
+        let oid = |dotted: &str| ObjectIdentifier::new(dotted).unwrap();
+        let sm3 = spki::AlgorithmIdentifierOwned {
+            oid: oid(crate::shangmi::OID_SM3),
+            parameters: None,
+        };
+        let gmt_data = oid("1.2.156.10197.6.1.4.2.1");
+        let digest = <sm3::Sm3 as sm3::Digest>::digest(message).to_vec();
+        let signed_attrs = SetOfVec::try_from(vec![
+            attribute(ID_CONTENT_TYPE, &gmt_data),
+            attribute(ID_MESSAGE_DIGEST, &OctetString::new(digest).unwrap()),
+        ])
+        .unwrap();
+        let signature = crate::shangmi::sign(key, id, &signed_attrs.to_der().unwrap()).unwrap();
+        let signer = SignerInfo {
+            version: cms::content_info::CmsVersion::V1,
+            sid: SignerIdentifier::SubjectKeyIdentifier(
+                x509_cert::ext::pkix::SubjectKeyIdentifier(OctetString::new(vec![1; 20]).unwrap()),
+            ),
+            digest_alg: sm3.clone(),
+            signed_attrs: Some(signed_attrs),
+            signature_algorithm: spki::AlgorithmIdentifierOwned {
+                oid: oid(crate::shangmi::OID_SM2_SIGN),
+                parameters: None,
+            },
+            signature: OctetString::new(signature).unwrap(),
+            unsigned_attrs: None,
+        };
+        let signed_data = SignedData {
+            version: cms::content_info::CmsVersion::V1,
+            digest_algorithms: SetOfVec::try_from(vec![sm3]).unwrap(),
+            encap_content_info: EncapsulatedContentInfo {
+                econtent_type: gmt_data,
+                econtent: None,
+            },
+            certificates: None,
+            crls: None,
+            signer_infos: SignerInfos::try_from(vec![signer]).unwrap(),
+        };
+        ContentInfo {
+            content_type: ID_GMT_SIGNED_DATA,
+            content: Any::encode_from(&signed_data).unwrap(),
+        }
+        .to_der()
+        .unwrap()
+    }
+
+    #[test]
+    fn a_gmt_0010_sm2_signed_data_verifies_with_its_distinguishing_id() {
+        let key = crate::shangmi::generate_secret().unwrap();
+        let spki = sm2::pkcs8::EncodePublicKey::to_public_key_der(&key.public_key()).unwrap();
+        let public = crate::model::PublicKey::from_spki_der(spki.as_bytes()).unwrap();
+        let message = b"pay 10.00 CNY";
+        let der = gmt_0010_signed_data(&key, "alice@shop.example", message);
+        let parsed = parse(&der).unwrap();
+        let (covered, scheme) = parsed.signed_bytes(message, KeyAlgorithm::Sm2).unwrap();
+        assert_eq!(scheme, SignatureScheme::Sm2Sm3);
+        let check = |id: &str| {
+            crate::signature::verify_signature_with_id(
+                &public,
+                scheme,
+                &covered,
+                &parsed.signature,
+                id,
+            )
+        };
+        assert_eq!(check("alice@shop.example"), Ok(()));
+        assert!(check(crate::shangmi::DEFAULT_DISTINGUISHING_ID).is_err());
+        // Another message: the SM3 message digest no longer matches.
+        assert!(matches!(
+            parsed.signed_bytes(b"pay 99.00 CNY", KeyAlgorithm::Sm2),
+            Err(CmsError::Mismatch(_))
+        ));
+        // An SM2 SignedData does not fit another key.
+        assert!(matches!(
+            parsed.signed_bytes(message, KeyAlgorithm::EcdsaP256),
+            Err(CmsError::Unsupported(_))
+        ));
+    }
+}
