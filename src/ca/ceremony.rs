@@ -557,11 +557,14 @@ pub fn key_inventory(
         return Err(CaError::NotInitialized(dir.root().to_path_buf()));
     }
     let registry = Registry::load(dir)?;
-    let mut wanted = vec![(
-        "root".to_string(),
-        dir.key_file("root"),
-        dir.cert_file("root"),
-    )];
+    // Root 1, then the roots of further hierarchies (`ca add-hierarchy`).
+    let mut wanted: Vec<_> = std::iter::once(1)
+        .chain(registry.other_roots())
+        .map(|id| {
+            let name = crate::config::root_name(id);
+            (name.clone(), dir.key_file(&name), dir.root_cert_file(id))
+        })
+        .collect();
     for entry in &registry.issuers {
         let (issuing, responder) = (
             crate::config::issuing_name(entry.id),
