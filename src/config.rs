@@ -74,6 +74,14 @@ impl DataDir {
     pub fn root_crl_file(&self) -> PathBuf {
         self.root.join("crl").join("root.crl")
     }
+    /// Root `id`'s published CRL (`crl/root.crl` for root 1, `crl/root-N.crl`).
+    pub fn root_crl_file_of(&self, id: u32) -> PathBuf {
+        self.root.join("crl").join(format!("{}.crl", root_name(id)))
+    }
+    /// Root `id`'s certificate (`certs/root.crt.pem`, `certs/root-N.crt.pem`).
+    pub fn root_cert_file(&self, id: u32) -> PathBuf {
+        self.cert_file(&root_name(id))
+    }
     /// The registry of issuing CAs (`cas.toml`).
     pub fn ca_registry(&self) -> PathBuf {
         self.root.join("cas.toml")
@@ -156,6 +164,16 @@ fn restrict(path: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// File stem of root `id`: `root` for the first, `root-N` for the root of a further
+/// hierarchy (`paypki ca add-hierarchy`).
+pub fn root_name(id: u32) -> String {
+    if id <= 1 {
+        "root".into()
+    } else {
+        format!("root-{id}")
+    }
+}
+
 /// File stem of issuing CA `id`: `issuing` for the first (as before rollover existed).
 pub fn issuing_name(id: u32) -> String {
     if id <= 1 {
@@ -228,6 +246,14 @@ impl CaSettings {
     /// The root's CRL (CRL distribution point of the issuing CA).
     pub fn root_crl_url(&self) -> String {
         format!("{}/crl/root.crl", self.base_url)
+    }
+    /// Root `id`'s certificate (AIA caIssuers of its issuing CAs).
+    pub fn root_cert_url_of(&self, id: u32) -> String {
+        format!("{}/ca/{}.crt", self.base_url, root_name(id))
+    }
+    /// Root `id`'s CRL (CRL distribution point of it and of its issuing CAs).
+    pub fn root_crl_url_of(&self, id: u32) -> String {
+        format!("{}/crl/{}.crl", self.base_url, root_name(id))
     }
 }
 

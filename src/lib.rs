@@ -20,6 +20,7 @@ pub mod names;
 pub mod ocsp;
 pub mod ra;
 pub mod report;
+pub mod shangmi;
 pub mod signature;
 pub mod store;
 pub mod transparency;

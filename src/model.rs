@@ -240,6 +240,8 @@ pub enum KeyAlgorithm {
     Ed25519,
     /// RSA, any size (the policy sets the minimum).
     Rsa,
+    /// SM2 (GM/T 0003), signing with SM3 (see [`crate::shangmi`]).
+    Sm2,
 }
 
 impl KeyAlgorithm {
@@ -250,6 +252,7 @@ impl KeyAlgorithm {
             KeyAlgorithm::EcdsaP384 => "ecdsa-p384",
             KeyAlgorithm::Ed25519 => "ed25519",
             KeyAlgorithm::Rsa => "rsa",
+            KeyAlgorithm::Sm2 => "sm2",
         }
     }
 }
@@ -262,7 +265,7 @@ impl fmt::Display for KeyAlgorithm {
 
 /// An unknown key algorithm name.
 #[derive(Debug, thiserror::Error)]
-#[error("unknown key algorithm {0:?}: expected ecdsa-p256, ecdsa-p384, ed25519 or rsa")]
+#[error("unknown key algorithm {0:?}: expected ecdsa-p256, ecdsa-p384, ed25519, rsa or sm2")]
 pub struct UnknownKeyAlgorithm(pub String);
 
 impl FromStr for KeyAlgorithm {
@@ -273,6 +276,7 @@ impl FromStr for KeyAlgorithm {
             "ecdsa-p384" | "p384" | "p-384" => Ok(KeyAlgorithm::EcdsaP384),
             "ed25519" => Ok(KeyAlgorithm::Ed25519),
             "rsa" => Ok(KeyAlgorithm::Rsa),
+            "sm2" => Ok(KeyAlgorithm::Sm2),
             _ => Err(UnknownKeyAlgorithm(s.to_string())),
         }
     }
@@ -414,9 +418,9 @@ pub enum PublicKeyError {
     /// Not a DER SubjectPublicKeyInfo.
     #[error("the public key is not a valid SubjectPublicKeyInfo")]
     Malformed,
-    /// An algorithm or curve outside ECDSA P-256/P-384, Ed25519 and RSA.
+    /// An algorithm or curve outside ECDSA P-256/P-384, Ed25519, RSA and SM2.
     #[error(
-        "unsupported public key algorithm {0} (supported: ECDSA P-256, ECDSA P-384, Ed25519, RSA)"
+        "unsupported public key algorithm {0} (supported: ECDSA P-256, ECDSA P-384, Ed25519, RSA, SM2)"
     )]
     Unsupported(String),
 }
@@ -485,6 +489,8 @@ impl PublicKey {
                 (KeyAlgorithm::EcdsaP256, 256, 65)
             } else if curve == OID_P384 {
                 (KeyAlgorithm::EcdsaP384, 384, 97)
+            } else if curve == crate::shangmi::ARCS_SM2_CURVE {
+                (KeyAlgorithm::Sm2, 256, 65)
             } else {
                 return Err(PublicKeyError::Unsupported(format!(
                     "EC curve {}",
@@ -547,18 +553,32 @@ impl PublicKey {
 }
 
 impl rcgen::PublicKeyData for PublicKey {
+    /// The SubjectPublicKeyInfo as received. rcgen writes a certificate's key from
+    /// [`Self::algorithm`] instead, which cannot name the SM2 curve: the CA puts this one
+    /// into an SM2 subject's certificate before signing (`ca::reencode`).
+    fn subject_public_key_info(&self) -> Vec<u8> {
+        self.spki_der.clone()
+    }
     fn der_bytes(&self) -> &[u8] {
         &self.raw_key
     }
     /// rcgen writes the SubjectPublicKeyInfo's AlgorithmIdentifier from this; for RSA any
     /// RSA entry gives `rsaEncryption` with NULL parameters.
     fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
-        match self.algorithm {
-            KeyAlgorithm::EcdsaP256 => &rcgen::PKCS_ECDSA_P256_SHA256,
-            KeyAlgorithm::EcdsaP384 => &rcgen::PKCS_ECDSA_P384_SHA384,
-            KeyAlgorithm::Ed25519 => &rcgen::PKCS_ED25519,
-            KeyAlgorithm::Rsa => &rcgen::PKCS_RSA_SHA256,
-        }
+        rcgen_algorithm(self.algorithm)
+    }
+}
+
+/// What rcgen is told a key of `algorithm` is. rcgen's set of algorithms is closed
+/// (`SignatureAlgorithm` has no public constructor) and has no SM2: an SM2 key is
+/// presented as P-256 (the same point size), and the CA replaces the key's
+/// AlgorithmIdentifier and the signature algorithm before anything is signed.
+pub(crate) fn rcgen_algorithm(algorithm: KeyAlgorithm) -> &'static rcgen::SignatureAlgorithm {
+    match algorithm {
+        KeyAlgorithm::EcdsaP256 | KeyAlgorithm::Sm2 => &rcgen::PKCS_ECDSA_P256_SHA256,
+        KeyAlgorithm::EcdsaP384 => &rcgen::PKCS_ECDSA_P384_SHA384,
+        KeyAlgorithm::Ed25519 => &rcgen::PKCS_ED25519,
+        KeyAlgorithm::Rsa => &rcgen::PKCS_RSA_SHA256,
     }
 }
 

@@ -1,4 +1,5 @@
-//! Signature mathematics with ring: which schemes exist, and checking one.
+//! Signature mathematics with ring (and the `sm2` crate for SM2, see [`crate::shangmi`]):
+//! which schemes exist, and checking one.
 
 use crate::model::{KeyAlgorithm, PublicKey};
 
@@ -32,6 +33,9 @@ pub enum SignatureScheme {
     RsaPssSha384,
     /// RSASSA-PSS with SHA-512.
     RsaPssSha512,
+    /// SM2 with SM3 (GM/T 0003.2), DER `SM2Signature` (GM/T 0009), over `Z ‖ M` where `Z`
+    /// binds the key and a distinguishing ID (default `1234567812345678`).
+    Sm2Sm3,
 }
 
 impl SignatureScheme {
@@ -42,6 +46,7 @@ impl SignatureScheme {
             KeyAlgorithm::EcdsaP384 => SignatureScheme::EcdsaP384Sha384,
             KeyAlgorithm::Ed25519 => SignatureScheme::Ed25519,
             KeyAlgorithm::Rsa => SignatureScheme::RsaPkcs1Sha256,
+            KeyAlgorithm::Sm2 => SignatureScheme::Sm2Sm3,
         }
     }
 
@@ -69,6 +74,7 @@ impl SignatureScheme {
                 S::RsaPkcs1Sha512,
                 S::RsaPssSha512,
             ],
+            KeyAlgorithm::Sm2 => &[S::Sm2Sm3],
         }
     }
 
@@ -87,6 +93,7 @@ impl SignatureScheme {
             S::RsaPssSha256 => "rsa-pss-sha256",
             S::RsaPssSha384 => "rsa-pss-sha384",
             S::RsaPssSha512 => "rsa-pss-sha512",
+            S::Sm2Sm3 => "sm2-sm3",
         }
     }
 
@@ -107,13 +114,15 @@ impl SignatureScheme {
             | SignatureScheme::EcdsaP384Sha256
             | SignatureScheme::EcdsaP384Sha384Fixed => KeyAlgorithm::EcdsaP384,
             SignatureScheme::Ed25519 => KeyAlgorithm::Ed25519,
+            SignatureScheme::Sm2Sm3 => KeyAlgorithm::Sm2,
             _ => KeyAlgorithm::Rsa,
         }
     }
 
-    fn ring_algorithm(self) -> &'static dyn ring::signature::VerificationAlgorithm {
+    /// ring's verifier; None for SM2, which ring lacks.
+    fn ring_algorithm(self) -> Option<&'static dyn ring::signature::VerificationAlgorithm> {
         use ring::signature as s;
-        match self {
+        Some(match self {
             SignatureScheme::EcdsaP256Sha256 => &s::ECDSA_P256_SHA256_ASN1,
             SignatureScheme::EcdsaP256Sha384 => &s::ECDSA_P256_SHA384_ASN1,
             SignatureScheme::EcdsaP384Sha256 => &s::ECDSA_P384_SHA256_ASN1,
@@ -127,7 +136,8 @@ impl SignatureScheme {
             SignatureScheme::RsaPssSha256 => &s::RSA_PSS_2048_8192_SHA256,
             SignatureScheme::RsaPssSha384 => &s::RSA_PSS_2048_8192_SHA384,
             SignatureScheme::RsaPssSha512 => &s::RSA_PSS_2048_8192_SHA512,
-        }
+            SignatureScheme::Sm2Sm3 => return None,
+        })
     }
 }
 
@@ -147,12 +157,31 @@ pub enum SignatureError {
     Invalid,
 }
 
-/// Verifies `signature` over `message` with `key`.
+/// Verifies `signature` over `message` with `key`; an SM2 signature with the default
+/// distinguishing ID.
 pub fn verify_signature(
     key: &PublicKey,
     scheme: SignatureScheme,
     message: &[u8],
     signature: &[u8],
+) -> Result<(), SignatureError> {
+    verify_signature_with_id(
+        key,
+        scheme,
+        message,
+        signature,
+        crate::shangmi::DEFAULT_DISTINGUISHING_ID,
+    )
+}
+
+/// [`verify_signature`] with the SM2 distinguishing ID the signer used (other schemes
+/// ignore it).
+pub fn verify_signature_with_id(
+    key: &PublicKey,
+    scheme: SignatureScheme,
+    message: &[u8],
+    signature: &[u8],
+    sm2_distinguishing_id: &str,
 ) -> Result<(), SignatureError> {
     if scheme.key_algorithm() != key.algorithm() {
         return Err(SignatureError::SchemeMismatch {
@@ -160,9 +189,17 @@ pub fn verify_signature(
             key: key.algorithm(),
         });
     }
-    ring::signature::UnparsedPublicKey::new(scheme.ring_algorithm(), key.raw_key())
-        .verify(message, signature)
-        .map_err(|_| SignatureError::Invalid)
+    let verified = match scheme.ring_algorithm() {
+        Some(algorithm) => ring::signature::UnparsedPublicKey::new(algorithm, key.raw_key())
+            .verify(message, signature)
+            .is_ok(),
+        None => crate::shangmi::verify(key.raw_key(), sm2_distinguishing_id, message, signature),
+    };
+    if verified {
+        Ok(())
+    } else {
+        Err(SignatureError::Invalid)
+    }
 }
 
 #[cfg(test)]

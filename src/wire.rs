@@ -395,10 +395,16 @@ pub struct VerifyBody {
     #[schema(value_type = Option<SignatureFormatName>)]
     pub format: Option<String>,
     /// For `raw`: ecdsa-sha256, ecdsa-sha384, ed25519, rsa-pkcs1-sha256/384/512,
-    /// rsa-pss-sha256/384/512; inferred from the key when absent.
+    /// rsa-pss-sha256/384/512, sm2-sm3; inferred from the key when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<AlgorithmName>)]
     pub algorithm: Option<String>,
+    /// For an SM2 signer: the distinguishing ID the signature was made with (GM/T 0009;
+    /// default `1234567812345678`; `""` for OpenSSL 3.0's default, an empty ID). Other
+    /// keys ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 8191)]
+    pub sm2_distinguishing_id: Option<String>,
     /// When the signature was made, RFC 3339 (default: now).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(format = DateTime)]
@@ -745,6 +751,8 @@ pub enum AlgorithmName {
     RsaPssSha384,
     /// RSASSA-PSS with SHA-512.
     RsaPssSha512,
+    /// SM2 with SM3 (GM/T 0003.2), DER signature (GM/T 0009).
+    Sm2Sm3,
 }
 
 /// The values of a validate request's `usage`. Any other is the verdict `malformed`.

@@ -18,7 +18,7 @@ use super::{
     ceremony, crl_der, extensions, keys, lint, CaError, CaKey, CrlEntryWriter, Passphrase,
 };
 use crate::config::{CaSettings, DataDir};
-use crate::model::{ExtendedKeyUsage, KeyUsage, PublicKey, RevocationReason, Serial};
+use crate::model::{ExtendedKeyUsage, KeyAlgorithm, KeyUsage, PublicKey, RevocationReason, Serial};
 use crate::names::{SubjectAltName, SubjectName};
 
 /// What the registration authority asks the CA to sign. The CA adds what only it knows:
@@ -146,13 +146,21 @@ pub(super) fn sign_checked(
     expectations: &lint::CertificateExpectations<'_>,
 ) -> Result<Signed, CaError> {
     let check = |tbs: &[u8]| lint::check_certificate(tbs, expectations);
-    if !keys::rcgen_can_sign(issuer_key.scheme()) {
+    let subject_spki = subject_key.subject_public_key_info();
+    // rcgen can neither sign with these schemes nor write an SM2 subject key.
+    if !keys::rcgen_can_sign(issuer_key.scheme()) || crate::shangmi::is_sm2_spki(&subject_spki) {
         let signer = Issuer::from_ca_cert_der(
             &issuer_cert.der.as_slice().into(),
-            super::pss::Placeholder(issuer_key),
+            super::reencode::Placeholder(issuer_key),
         )?;
         let placeholder = params.signed_by(subject_key, &signer)?;
-        return super::pss::resign_certificate(placeholder.der(), issuer_key, &check).map(Signed);
+        return super::reencode::resign_certificate(
+            placeholder.der(),
+            &subject_spki,
+            issuer_key,
+            &check,
+        )
+        .map(Signed);
     }
     let signer = Issuer::from_ca_cert_der(
         &issuer_cert.der.as_slice().into(),
@@ -179,6 +187,8 @@ pub struct IssuerRevocation {
 /// One issuing CA: its certificate and key, and its delegated OCSP responder.
 pub struct IssuingCa {
     id: u32,
+    /// The root (hierarchy) that signed it: 1, or a root of `paypki ca add-hierarchy`.
+    root_id: u32,
     state: CaState,
     certificate: CaCertificate,
     key: CaKey,
@@ -204,6 +214,10 @@ impl IssuingCa {
     /// Its id (1, 2, …).
     pub fn id(&self) -> u32 {
         self.id
+    }
+    /// The root that signed it (1 unless it belongs to a further hierarchy).
+    pub fn root_id(&self) -> u32 {
+        self.root_id
     }
     /// Its lifecycle state as the registry records it.
     pub fn state(&self) -> CaState {
@@ -243,6 +257,10 @@ impl IssuingCa {
 pub struct CertificateAuthority {
     settings: CaSettings,
     root: CaCertificate,
+    /// The roots of further hierarchies (`paypki ca add-hierarchy`), by number.
+    other_roots: Vec<(u32, CaCertificate)>,
+    /// Their CRLs as `add-hierarchy` signed them (`crl/root-N.crl`), by number.
+    other_root_crls: Vec<(u32, Vec<u8>)>,
     issuers: Vec<IssuingCa>,
     /// Issuing CAs the published root CRL lists (and those the registry marks revoked).
     revoked_issuers: RwLock<HashMap<u32, IssuerRevocation>>,
@@ -284,13 +302,27 @@ impl CertificateAuthority {
         let registry = Registry::load(dir)?;
         let mut issuers = Vec::with_capacity(registry.issuers.len());
         let mut revoked_issuers = HashMap::new();
+        let other_roots = registry
+            .other_roots()
+            .into_iter()
+            .map(|id| Ok((id, CaCertificate::read(&dir.root_cert_file(id))?)))
+            .collect::<Result<Vec<_>, CaError>>()?;
+        let other_root_crls = other_roots
+            .iter()
+            .filter_map(|(id, _)| {
+                std::fs::read(dir.root_crl_file_of(*id))
+                    .ok()
+                    .map(|der| (*id, der))
+            })
+            .collect();
         // The issuing CA that signs gets a TSA if it has none (a data directory from
-        // before TSAs existed); the others keep what they have.
+        // before TSAs existed); the others keep what they have. Time-stamps chain to
+        // root 1, so it is root 1's.
         let signing_id = registry
             .issuers
             .iter()
             .rev()
-            .find(|e| e.state == CaState::Active && e.revocation.is_none())
+            .find(|e| e.state == CaState::Active && e.revocation.is_none() && e.hierarchy() == 1)
             .map(|e| e.id);
         for entry in &registry.issuers {
             let certificate = CaCertificate::read(&dir.issuing_cert_file(entry.id))?;
@@ -331,6 +363,7 @@ impl CertificateAuthority {
             }
             issuers.push(IssuingCa {
                 id: entry.id,
+                root_id: entry.hierarchy(),
                 state: entry.state,
                 signature_algorithm: key.signature_algorithm_der()?,
                 certificate,
@@ -345,6 +378,8 @@ impl CertificateAuthority {
         Ok(CertificateAuthority {
             settings,
             root,
+            other_roots,
+            other_root_crls,
             issuers,
             revoked_issuers: RwLock::new(revoked_issuers),
             clock: crate::clock::system(),
@@ -361,9 +396,34 @@ impl CertificateAuthority {
     pub fn settings(&self) -> &CaSettings {
         &self.settings
     }
-    /// The root certificate.
+    /// The root certificate (root 1: receipts, time-stamps and the transparency log's
+    /// heads chain to it).
     pub fn root(&self) -> &CaCertificate {
         &self.root
+    }
+    /// Root `id`: 1, or a further hierarchy's.
+    pub fn root_by_id(&self, id: u32) -> Result<&CaCertificate, CaError> {
+        if id == 1 {
+            return Ok(&self.root);
+        }
+        self.other_roots
+            .iter()
+            .find(|(number, _)| *number == id)
+            .map(|(_, root)| root)
+            .ok_or_else(|| CaError::Setting(format!("no root {id} in this data directory")))
+    }
+    /// The CRL of root `id` of a further hierarchy (DER), if it has one.
+    pub fn other_root_crl(&self, id: u32) -> Option<&[u8]> {
+        self.other_root_crls
+            .iter()
+            .find(|(number, _)| *number == id)
+            .map(|(_, der)| der.as_slice())
+    }
+    /// Every root, root 1 first: the trust anchors of path validation.
+    pub fn roots(&self) -> Vec<&CaCertificate> {
+        std::iter::once(&self.root)
+            .chain(self.other_roots.iter().map(|(_, root)| root))
+            .collect()
     }
     /// Every issuing CA, oldest first.
     pub fn issuers(&self) -> &[IssuingCa] {
@@ -376,13 +436,35 @@ impl CertificateAuthority {
             .find(|ca| ca.id == id)
             .ok_or(CaError::UnknownIssuer(id))
     }
-    /// The issuing CA that signs new certificates, unless the root revoked it.
+    /// The issuing CA that signs new certificates under root 1, unless the root revoked
+    /// it.
     pub fn active(&self) -> Result<&IssuingCa, CaError> {
         self.issuers
             .iter()
             .rev()
-            .find(|ca| ca.state == CaState::Active && self.issuer_revocation(ca.id).is_none())
+            .find(|ca| self.may_issue(ca) && ca.root_id == 1)
             .ok_or(CaError::NoActiveIssuer)
+    }
+
+    /// The issuing CA for a subject key of `algorithm`: with several hierarchies (an SM2
+    /// one beside ECDSA), the newest active CA whose key is of the same family — SM2 for
+    /// an SM2 key, not SM2 for any other — root 1's first; when none is, [`Self::active`].
+    /// So an SM2 CSR gets an all-SM2 chain and an ECDSA one an ECDSA chain.
+    pub fn active_for(&self, algorithm: KeyAlgorithm) -> Result<&IssuingCa, CaError> {
+        let sm2 = |a: KeyAlgorithm| a == KeyAlgorithm::Sm2;
+        let matching =
+            |ca: &&IssuingCa| self.may_issue(ca) && sm2(ca.key.algorithm()) == sm2(algorithm);
+        self.issuers
+            .iter()
+            .rev()
+            .filter(matching)
+            .find(|ca| ca.root_id == 1)
+            .or_else(|| self.issuers.iter().rev().find(matching))
+            .map_or_else(|| self.active(), Ok)
+    }
+
+    fn may_issue(&self, ca: &IssuingCa) -> bool {
+        ca.state == CaState::Active && self.issuer_revocation(ca.id).is_none()
     }
 
     /// The root's revocation of issuing CA `id`, if the published root CRL (or the
@@ -416,7 +498,10 @@ impl CertificateAuthority {
     pub fn chain_pem(&self, id: u32) -> Result<String, CaError> {
         let issuer = self.issuer(id)?;
         let mut out = super::to_pem("CERTIFICATE", &issuer.certificate.der);
-        out.push_str(&super::to_pem("CERTIFICATE", &self.root.der));
+        out.push_str(&super::to_pem(
+            "CERTIFICATE",
+            &self.root_by_id(issuer.root_id)?.der,
+        ));
         Ok(out)
     }
 

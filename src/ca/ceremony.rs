@@ -229,58 +229,19 @@ pub fn init(dir: &DataDir, options: &InitOptions) -> Result<InitReport, CaError>
     };
     let now = settings.created_at;
 
-    let mut root_params = CertificateParams::default();
-    root_params.distinguished_name = ca_name(&settings, options.root_common_name.trim())?;
-    root_params.serial_number = Some(SerialNumber::from_slice(random_serial()?.as_bytes()));
-    root_params.not_before = now - BACKDATE;
-    root_params.not_after = now + options.root_validity;
-    root_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    root_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    // Strict relying parties (OpenSSL's -crl_check_all) want a CRL for every certificate
-    // of the chain, the trust anchor included: the root points at its own CRL.
-    root_params.crl_distribution_points = vec![CrlDistributionPoint {
-        uris: vec![settings.root_crl_url()],
-    }];
-    let root_key_id = lint::key_identifier(root_key.spki_der())?;
-    root_params.key_identifier_method = KeyIdMethod::PreSpecified(root_key_id.clone());
-    let root_algorithm = root_key.signature_algorithm_der()?;
-    // A self-signed certificate is its own issuer: the checks compare the issuer field
-    // with the subject the TBS carries.
-    let check_root = |tbs: &[u8]| {
-        let subject = tbs_subject(tbs)?;
-        lint::check_certificate(
-            tbs,
-            &lint::CertificateExpectations {
-                profile: lint::CertificateProfile::Root,
-                issuer_name: &subject,
-                issuer_key_id: &root_key_id,
-                issuer_not_before: i64::MIN,
-                issuer_not_after: i64::MAX,
-                signature_algorithm: &root_algorithm,
-            },
-        )
-    };
-    let root_cert = if keys::rcgen_can_sign(root_key.scheme()) {
-        let checked_root_key = lint::CheckedKey::new(root_key, &check_root);
-        root_params
-            .self_signed(&checked_root_key)
-            .map(|cert| Signed(cert.der().to_vec()))
-            .map_err(|e| match checked_root_key.take_failure() {
-                Some(failure) => CaError::from(failure),
-                None => CaError::from(e),
-            })?
-    } else {
-        let placeholder = root_params.self_signed(&super::pss::Placeholder(root_key))?;
-        Signed(super::pss::resign_certificate(
-            placeholder.der(),
-            root_key,
-            &check_root,
-        )?)
-    };
+    let root_cert = sign_root(
+        &settings,
+        options.root_common_name.trim(),
+        1,
+        root_key,
+        now,
+        options.root_validity,
+    )?;
     let root = CaCertificate::from_der(root_cert.der().to_vec(), "root")?;
 
     let issuing = sign_issuing_ca(
         &settings,
+        1,
         1,
         &root,
         root_key,
@@ -315,7 +276,7 @@ pub fn init(dir: &DataDir, options: &InitOptions) -> Result<InitReport, CaError>
     super::tsa::create(dir, &settings, 1, &issuing_ca, issuing_key, passphrase, now)?;
     let registry = Registry::default();
     registry.save(dir)?;
-    let crl = sign_root_crl(&settings, &root, root_key, &registry, 1, now)?;
+    let crl = sign_root_crl(&settings, 1, &root, root_key, &registry, 1, now)?;
     super::replace_file(&dir.root_crl_file(), &crl)?;
     let settings_text = toml::to_string(&settings).map_err(|e| CaError::Setting(e.to_string()))?;
     super::write_file(&dir.settings_file(), settings_text.as_bytes())?;
@@ -340,9 +301,7 @@ fn init_key(
     passphrase: Option<&Passphrase>,
 ) -> Result<NewKey, CaError> {
     match (import, label, store) {
-        (Some(path), _, KeyStoreChoice::Files) => Ok(NewKey::from_key_pair(
-            keys::read_key_file(path, passphrase)?,
-        )),
+        (Some(path), _, KeyStoreChoice::Files) => NewKey::import_file(path, passphrase),
         (Some(_), _, KeyStoreChoice::Pkcs11(_)) => Err(CaError::Setting(format!(
             "the {name} key goes on the token, which makes its own keys: instead of importing a key file, give the label of a key pair already on the token"
         ))),
@@ -383,10 +342,72 @@ fn tbs_subject(tbs: &[u8]) -> Result<Vec<u8>, lint::LintError> {
     Ok(parsed.subject().as_raw().to_vec())
 }
 
-/// Issuing CA `id`'s certificate, signed by the root.
+/// The self-signed certificate of root `root_id` (1, or a further hierarchy's).
+fn sign_root(
+    settings: &CaSettings,
+    common_name: &str,
+    root_id: u32,
+    root_key: &CaKey,
+    now: OffsetDateTime,
+    validity: Duration,
+) -> Result<Signed, CaError> {
+    let mut root_params = CertificateParams::default();
+    root_params.distinguished_name = ca_name(settings, common_name)?;
+    root_params.serial_number = Some(SerialNumber::from_slice(random_serial()?.as_bytes()));
+    root_params.not_before = now - BACKDATE;
+    root_params.not_after = now + validity;
+    root_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    root_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    // Strict relying parties (OpenSSL's -crl_check_all) want a CRL for every certificate
+    // of the chain, the trust anchor included: the root points at its own CRL.
+    root_params.crl_distribution_points = vec![CrlDistributionPoint {
+        uris: vec![settings.root_crl_url_of(root_id)],
+    }];
+    let root_key_id = lint::key_identifier(root_key.spki_der())?;
+    root_params.key_identifier_method = KeyIdMethod::PreSpecified(root_key_id.clone());
+    let root_algorithm = root_key.signature_algorithm_der()?;
+    // A self-signed certificate is its own issuer: the checks compare the issuer field
+    // with the subject the TBS carries.
+    let check_root = |tbs: &[u8]| {
+        let subject = tbs_subject(tbs)?;
+        lint::check_certificate(
+            tbs,
+            &lint::CertificateExpectations {
+                profile: lint::CertificateProfile::Root,
+                issuer_name: &subject,
+                issuer_key_id: &root_key_id,
+                issuer_not_before: i64::MIN,
+                issuer_not_after: i64::MAX,
+                signature_algorithm: &root_algorithm,
+            },
+        )
+    };
+    if keys::rcgen_can_sign(root_key.scheme()) {
+        let checked_root_key = lint::CheckedKey::new(root_key, &check_root);
+        return root_params
+            .self_signed(&checked_root_key)
+            .map(|cert| Signed(cert.der().to_vec()))
+            .map_err(|e| match checked_root_key.take_failure() {
+                Some(failure) => CaError::from(failure),
+                None => CaError::from(e),
+            });
+    }
+    let placeholder = root_params.self_signed(&super::reencode::Placeholder(root_key))?;
+    super::reencode::resign_certificate(
+        placeholder.der(),
+        root_key.spki_der(),
+        root_key,
+        &check_root,
+    )
+    .map(Signed)
+}
+
+/// Issuing CA `id`'s certificate, signed by root `root_id`.
+#[allow(clippy::too_many_arguments)]
 fn sign_issuing_ca(
     settings: &CaSettings,
     id: u32,
+    root_id: u32,
     root: &CaCertificate,
     root_key: &CaKey,
     issuing_key: &CaKey,
@@ -404,11 +425,11 @@ fn sign_issuing_ca(
         KeyIdMethod::PreSpecified(lint::key_identifier(issuing_key.spki_der())?);
     params.use_authority_key_identifier_extension = true;
     params.crl_distribution_points = vec![CrlDistributionPoint {
-        uris: vec![settings.root_crl_url()],
+        uris: vec![settings.root_crl_url_of(root_id)],
     }];
     params.custom_extensions = vec![extensions::authority_info_access(
         None,
-        &settings.root_cert_url(),
+        &settings.root_cert_url_of(root_id),
     )?];
     let algorithm = root_key.signature_algorithm_der()?;
     let expectations = root_expectations(root, &algorithm);
@@ -476,14 +497,26 @@ pub fn load_root_key(
     explicit: Option<&Path>,
     passphrase: Option<&Passphrase>,
 ) -> Result<CaKey, CaError> {
+    load_root_key_of(dir, 1, explicit, passphrase)
+}
+
+/// [`load_root_key`] for root `root_id` (1, or a root of `paypki ca add-hierarchy`, whose
+/// key file is `keys/root-N.key.pem` unless it was written elsewhere).
+pub fn load_root_key_of(
+    dir: &DataDir,
+    root_id: u32,
+    explicit: Option<&Path>,
+    passphrase: Option<&Passphrase>,
+) -> Result<CaKey, CaError> {
+    let name = crate::config::root_name(root_id);
     let location = match explicit {
         Some(path) if path.exists() => KeyLocation::named(path)?,
         Some(path) => return Err(CaError::RootKeyNeeded(path.to_path_buf())),
-        None => KeyLocation::find(&dir.key_file("root"))?
-            .ok_or_else(|| CaError::RootKeyNeeded(dir.key_file("root")))?,
+        None => KeyLocation::find(&dir.key_file(&name))?
+            .ok_or_else(|| CaError::RootKeyNeeded(dir.key_file(&name)))?,
     };
-    let root = CaCertificate::read(&dir.cert_file("root"))?;
-    super::open_key_at(&location, &root, passphrase, "root")
+    let root = CaCertificate::read(&dir.root_cert_file(root_id))?;
+    super::open_key_at(&location, &root, passphrase, &name)
 }
 
 /// Where the newest issuing CA's key lives: a rollover makes the next CA's keys there.
@@ -524,11 +557,14 @@ pub fn key_inventory(
         return Err(CaError::NotInitialized(dir.root().to_path_buf()));
     }
     let registry = Registry::load(dir)?;
-    let mut wanted = vec![(
-        "root".to_string(),
-        dir.key_file("root"),
-        dir.cert_file("root"),
-    )];
+    // Root 1, then the roots of further hierarchies (`ca add-hierarchy`).
+    let mut wanted: Vec<_> = std::iter::once(1)
+        .chain(registry.other_roots())
+        .map(|id| {
+            let name = crate::config::root_name(id);
+            (name.clone(), dir.key_file(&name), dir.root_cert_file(id))
+        })
+        .collect();
     for entry in &registry.issuers {
         let (issuing, responder) = (
             crate::config::issuing_name(entry.id),
@@ -625,8 +661,24 @@ impl RootCrlInfo {
         if crl.issuer().as_raw() != root.subject_der.as_slice() {
             return Err(invalid("its issuer is not this CA's root".into()));
         }
-        crl.verify_signature(root_cert.public_key())
-            .map_err(|_| invalid("its signature does not verify with this CA's root key".into()))?;
+        // x509-parser verifies with ring, which has no SM2.
+        let verified = if crl.signature_algorithm.algorithm.to_id_string()
+            == crate::shangmi::OID_SM2_WITH_SM3
+        {
+            crate::shangmi::verify(
+                &root_cert.public_key().subject_public_key.data,
+                crate::shangmi::DEFAULT_DISTINGUISHING_ID,
+                crl.tbs_cert_list.as_ref(),
+                &crl.signature_value.data,
+            )
+        } else {
+            crl.verify_signature(root_cert.public_key()).is_ok()
+        };
+        if !verified {
+            return Err(invalid(
+                "its signature does not verify with this CA's root key".into(),
+            ));
+        }
         let number = crl
             .extensions()
             .iter()
@@ -669,19 +721,25 @@ impl RootCrlInfo {
 
 /// The root CRL published in the data directory, if there is one.
 pub fn current_root_crl(dir: &DataDir) -> Result<Option<RootCrlInfo>, CaError> {
-    let path = dir.root_crl_file();
+    current_root_crl_of(dir, 1)
+}
+
+/// [`current_root_crl`] of root `root_id`.
+fn current_root_crl_of(dir: &DataDir, root_id: u32) -> Result<Option<RootCrlInfo>, CaError> {
+    let path = dir.root_crl_file_of(root_id);
     let der = match std::fs::read(&path) {
         Ok(der) => der,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(CaError::io(&path, e)),
     };
-    let root = CaCertificate::read(&dir.cert_file("root"))?;
+    let root = CaCertificate::read(&dir.root_cert_file(root_id))?;
     RootCrlInfo::parse(der, &root).map(Some)
 }
 
 /// Signs a root CRL listing every issuing CA the registry marks revoked.
 fn sign_root_crl(
     settings: &CaSettings,
+    root_id: u32,
     root: &CaCertificate,
     root_key: &CaKey,
     registry: &Registry,
@@ -696,6 +754,7 @@ fn sign_root_crl(
     for revocation in registry
         .issuers
         .iter()
+        .filter(|e| e.hierarchy() == root_id)
         .filter_map(|e| e.revocation.as_ref())
     {
         let serial: Serial = revocation
@@ -727,10 +786,10 @@ fn sign_root_crl(
     if !keys::rcgen_can_sign(root_key.scheme()) {
         let signer = Issuer::from_ca_cert_der(
             &root.der.as_slice().into(),
-            super::pss::Placeholder(root_key),
+            super::reencode::Placeholder(root_key),
         )?;
         let placeholder = params.signed_by(&signer)?;
-        return super::pss::resign_crl(placeholder.der(), root_key, &check);
+        return super::reencode::resign_crl(placeholder.der(), root_key, &check);
     }
     let signer = Issuer::from_ca_cert_der(
         &root.der.as_slice().into(),
@@ -769,21 +828,41 @@ pub fn publish_root_crl(
     validity: Option<Duration>,
     clock: &dyn Clock,
 ) -> Result<RootCrlInfo, CaError> {
+    publish_root_crl_of(dir, 1, root_key, validity, clock)
+}
+
+/// [`publish_root_crl`] for root `root_id`: `crl/root-N.crl` for a root of `paypki ca
+/// add-hierarchy`, which a server publishes from its next start.
+pub fn publish_root_crl_of(
+    dir: &DataDir,
+    root_id: u32,
+    root_key: &CaKey,
+    validity: Option<Duration>,
+    clock: &dyn Clock,
+) -> Result<RootCrlInfo, CaError> {
     let mut settings = read_settings(dir)?;
     if let Some(validity) = validity {
         settings.root_crl_validity_days = u32::try_from(validity.whole_days().max(1))
             .map_err(|_| CaError::Setting("the root CRL validity is out of range".into()))?;
     }
-    let root = CaCertificate::read(&dir.cert_file("root"))?;
+    let root = CaCertificate::read(&dir.root_cert_file(root_id))?;
     let registry = Registry::load(dir)?;
     // A published CRL that no longer parses (or was never made) restarts the numbering
     // above anything the old store counter may have handed out.
-    let number = match current_root_crl(dir) {
+    let number = match current_root_crl_of(dir, root_id) {
         Ok(Some(current)) => current.number.saturating_add(1),
         _ => 1,
     };
-    let der = sign_root_crl(&settings, &root, root_key, &registry, number, clock.now())?;
-    super::replace_file(&dir.root_crl_file(), &der)?;
+    let der = sign_root_crl(
+        &settings,
+        root_id,
+        &root,
+        root_key,
+        &registry,
+        number,
+        clock.now(),
+    )?;
+    super::replace_file(&dir.root_crl_file_of(root_id), &der)?;
     RootCrlInfo::parse(der, &root)
 }
 
@@ -828,43 +907,22 @@ pub fn rollover(
         },
         &token_label(&crate::config::responder_name(id)),
     )?;
-    let (issuing_key, responder_key) = (new_issuing_key.key(), new_responder_key.key());
-    let issuing = sign_issuing_ca(
-        &settings,
-        id,
-        &root,
-        root_key,
-        issuing_key,
-        now,
-        issuing_validity,
-    )?;
-    let issuing_ca = CaCertificate::from_der(issuing.der().to_vec(), "new issuing CA")?;
-    let (responder, _) = sign_responder(
-        &settings,
-        &issuing_ca,
-        issuing_key,
-        responder_key,
-        now,
-        ocsp_validity,
-    )?;
-    new_issuing_key.save(&dir.issuing_key_file(id), passphrase)?;
-    new_responder_key.save(&dir.responder_key_file(id), passphrase)?;
-    super::write_file(&dir.issuing_cert_file(id), issuing.pem().as_bytes())?;
-    super::write_file(&dir.responder_cert_file(id), responder.pem().as_bytes())?;
     // The new CA's TSA signs the tokens from now on; the old one's certificate stays
     // valid, so the tokens it signed still verify.
-    super::tsa::create(
+    create_issuing_ca(
         dir,
         &settings,
+        (&root, 1, root_key),
         id,
-        &issuing_ca,
-        issuing_key,
+        (&new_issuing_key, &new_responder_key),
         passphrase,
         now,
+        (issuing_validity, ocsp_validity),
     )?;
     // The registry is written last: until then the new files are unused.
+    // Another hierarchy's active CA (an SM2 one beside ECDSA) goes on issuing.
     for entry in &mut registry.issuers {
-        if entry.state == CaState::Active {
+        if entry.state == CaState::Active && entry.hierarchy() == 1 {
             entry.state = CaState::Retired;
         }
     }
@@ -873,9 +931,169 @@ pub fn rollover(
         state: CaState::Active,
         revocation: None,
         revoked_responders: Vec::new(),
+        root: None,
     });
     registry.save(dir)?;
     Ok(id)
+}
+
+/// Makes issuing CA `id` under `root` (its certificate, number and key): signs its
+/// certificate and its OCSP responder's, writes their keys (`new_keys`: issuing CA,
+/// responder) and certificates, and makes its TSA. `validities`: the CA's, the
+/// responder's.
+#[allow(clippy::too_many_arguments)]
+fn create_issuing_ca(
+    dir: &DataDir,
+    settings: &CaSettings,
+    (root, root_id, root_key): (&CaCertificate, u32, &CaKey),
+    id: u32,
+    (new_issuing_key, new_responder_key): (&NewKey, &NewKey),
+    passphrase: Option<&Passphrase>,
+    now: OffsetDateTime,
+    (issuing_validity, ocsp_validity): (Duration, Duration),
+) -> Result<(), CaError> {
+    let issuing_key = new_issuing_key.key();
+    let issuing = sign_issuing_ca(
+        settings,
+        id,
+        root_id,
+        root,
+        root_key,
+        issuing_key,
+        now,
+        issuing_validity,
+    )?;
+    let issuing_ca = CaCertificate::from_der(issuing.der().to_vec(), "new issuing CA")?;
+    let (responder, _) = sign_responder(
+        settings,
+        &issuing_ca,
+        issuing_key,
+        new_responder_key.key(),
+        now,
+        ocsp_validity,
+    )?;
+    new_issuing_key.save(&dir.issuing_key_file(id), passphrase)?;
+    new_responder_key.save(&dir.responder_key_file(id), passphrase)?;
+    super::write_file(&dir.issuing_cert_file(id), issuing.pem().as_bytes())?;
+    super::write_file(&dir.responder_cert_file(id), responder.pem().as_bytes())?;
+    super::tsa::create(dir, settings, id, &issuing_ca, issuing_key, passphrase, now)
+}
+
+/// What `paypki ca add-hierarchy` made.
+#[derive(Debug, Clone)]
+pub struct HierarchyReport {
+    /// The new root's number (2, 3, …): `certs/root-N.crt.pem`, `/ca/root-N.crt`.
+    pub root: u32,
+    /// The new issuing CA's id.
+    pub issuing: u32,
+    /// Where the new root key was written.
+    pub root_key: PathBuf,
+    /// SHA-256 fingerprint of the new root certificate.
+    pub root_fingerprint: String,
+}
+
+/// Adds a second hierarchy beside the first: a new root of `algorithm` (an SM2 root
+/// beside an ECDSA one, say), an issuing CA under it with its OCSP responder and TSA,
+/// and the root's first CRL. The new issuing CA is active beside root 1's: enrollment
+/// gives it the keys of its algorithm family (`CertificateAuthority::active_for`).
+/// Its keys are key files. The root key goes to `root_key_out` when given (offline),
+/// else to `keys/root-N.key.pem`. Take effect when the server next starts.
+#[allow(clippy::too_many_arguments)]
+pub fn add_hierarchy(
+    dir: &DataDir,
+    passphrase: Option<&Passphrase>,
+    algorithm: KeyAlgorithm,
+    root_common_name: Option<&str>,
+    root_key_out: Option<&Path>,
+    root_validity: Duration,
+    issuing_validity: Duration,
+    ocsp_validity: Duration,
+    clock: &dyn Clock,
+) -> Result<HierarchyReport, CaError> {
+    if !dir.is_initialized() {
+        return Err(CaError::NotInitialized(dir.root().to_path_buf()));
+    }
+    let settings = read_settings(dir)?;
+    let mut registry = Registry::load(dir)?;
+    let root_id = registry
+        .other_roots()
+        .last()
+        .copied()
+        .unwrap_or(1)
+        .saturating_add(1);
+    let id = registry.next_id();
+    let root_name = crate::config::root_name(root_id);
+    let root_key_path = match root_key_out {
+        Some(out) => out.join(format!("{root_name}.key.pem")),
+        None => dir.key_file(&root_name),
+    };
+    if root_key_path.exists() || dir.root_cert_file(root_id).exists() {
+        return Err(CaError::Setting(format!(
+            "{} or {} exists: nothing was changed",
+            root_key_path.display(),
+            dir.root_cert_file(root_id).display()
+        )));
+    }
+    let now = clock.now();
+    let files = KeyStoreChoice::Files;
+    let new_root_key = NewKey::generate(&files, algorithm, &token_label(&root_name))?;
+    let new_issuing_key = NewKey::generate(
+        &files,
+        algorithm,
+        &token_label(&crate::config::issuing_name(id)),
+    )?;
+    let new_responder_key = NewKey::generate(
+        &files,
+        responder_algorithm(algorithm),
+        &token_label(&crate::config::responder_name(id)),
+    )?;
+    let root_key = new_root_key.key();
+    let common_name = match root_common_name {
+        Some(name) => name.trim().to_string(),
+        None => format!("{} Root CA {root_id}", settings.organization),
+    };
+    let root_cert = sign_root(
+        &settings,
+        &common_name,
+        root_id,
+        root_key,
+        now,
+        root_validity,
+    )?;
+    let root = CaCertificate::from_der(root_cert.der().to_vec(), &root_name)?;
+    registry.issuers.push(IssuerEntry {
+        id,
+        state: CaState::Active,
+        revocation: None,
+        revoked_responders: Vec::new(),
+        root: Some(root_id),
+    });
+    let crl = sign_root_crl(&settings, root_id, &root, root_key, &registry, 1, now)?;
+
+    if let Some(out) = root_key_out {
+        super::create_private_dir(out)?;
+    }
+    let root_key_path = new_root_key.save(&root_key_path, passphrase)?;
+    super::write_file(&dir.root_cert_file(root_id), root_cert.pem().as_bytes())?;
+    create_issuing_ca(
+        dir,
+        &settings,
+        (&root, root_id, root_key),
+        id,
+        (&new_issuing_key, &new_responder_key),
+        passphrase,
+        now,
+        (issuing_validity, ocsp_validity),
+    )?;
+    super::replace_file(&dir.root_crl_file_of(root_id), &crl)?;
+    // The registry is written last: until then the new files are unused.
+    registry.save(dir)?;
+    Ok(HierarchyReport {
+        root: root_id,
+        issuing: id,
+        root_key: root_key_path,
+        root_fingerprint: sha256_fingerprint(root_cert.der()),
+    })
 }
 
 /// Revokes issuing CA `id` with the root: records it in the registry and publishes a new
@@ -895,6 +1113,12 @@ pub fn revoke_issuing(
     let mut registry = Registry::load(dir)?;
     let serial = CaCertificate::read(&dir.issuing_cert_file(id))?.serial;
     let entry = registry.get_mut(id).ok_or(CaError::UnknownIssuer(id))?;
+    if entry.hierarchy() != 1 {
+        return Err(CaError::Refused(format!(
+            "issuing CA {id} is under root {} (`paypki ca add-hierarchy`), whose CRL only that root's key signs: revoking such a CA is not supported yet",
+            entry.hierarchy()
+        )));
+    }
     if let Some(existing) = &entry.revocation {
         return Err(CaError::Refused(format!(
             "issuing CA {id} is already revoked ({}); nothing was changed",

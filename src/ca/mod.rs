@@ -21,7 +21,7 @@ mod crl_der;
 pub(crate) mod extensions;
 pub mod keys;
 pub mod lint;
-mod pss;
+mod reencode;
 pub mod registry;
 mod tsa;
 
@@ -36,8 +36,9 @@ pub use authority::{
     CaCertificate, CertificateAuthority, CrlEntry, IssuerRevocation, IssuingCa, LeafRequest,
 };
 pub use ceremony::{
-    current_root_crl, init, key_inventory, load_root_key, publish_root_crl, revoke_issuing,
-    revoke_responder, rollover, InitOptions, InitReport, KeyReport, RootCrlInfo,
+    add_hierarchy, current_root_crl, init, key_inventory, load_root_key, load_root_key_of,
+    publish_root_crl, publish_root_crl_of, revoke_issuing, revoke_responder, rollover,
+    HierarchyReport, InitOptions, InitReport, KeyReport, RootCrlInfo,
 };
 pub use crl_der::CrlEntryWriter;
 pub use keys::{CaKey, KeyLocation, KeyStoreChoice, Passphrase, TokenConfig};

@@ -60,6 +60,18 @@ pub struct IssuerEntry {
     /// Its revoked OCSP responder certificates: listed on its CRL.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub revoked_responders: Vec<CaRevocation>,
+    /// The root that signed it, when not root 1 (`certs/root.crt.pem`): a second
+    /// hierarchy made by `paypki ca add-hierarchy` (an SM2 one beside ECDSA, say) has its
+    /// own root, `certs/root-N.crt.pem`. Absent in registries written before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root: Option<u32>,
+}
+
+impl IssuerEntry {
+    /// The root (hierarchy) it belongs to: 1 unless it names another.
+    pub fn hierarchy(&self) -> u32 {
+        self.root.unwrap_or(1)
+    }
 }
 
 /// The whole registry.
@@ -80,6 +92,7 @@ impl Default for Registry {
                 state: CaState::Active,
                 revocation: None,
                 revoked_responders: Vec::new(),
+                root: None,
             }],
         }
     }
@@ -122,12 +135,25 @@ impl Registry {
         std::fs::rename(&tmp, &path).map_err(|e| CaError::io(&path, e))
     }
 
-    /// The CA that issues new certificates: the newest one that is active.
+    /// The CA that issues new certificates under root 1: the newest one that is active.
     pub fn active(&self) -> Option<&IssuerEntry> {
         self.issuers
             .iter()
             .rev()
-            .find(|entry| entry.state == CaState::Active)
+            .find(|entry| entry.state == CaState::Active && entry.hierarchy() == 1)
+    }
+
+    /// The roots other than root 1 that issuing CAs name, ascending.
+    pub fn other_roots(&self) -> Vec<u32> {
+        let mut roots: Vec<u32> = self
+            .issuers
+            .iter()
+            .map(IssuerEntry::hierarchy)
+            .filter(|root| *root != 1)
+            .collect();
+        roots.sort_unstable();
+        roots.dedup();
+        roots
     }
 
     /// One CA by id.
@@ -180,6 +206,7 @@ mod tests {
             state: CaState::Active,
             revocation: None,
             revoked_responders: Vec::new(),
+            root: None,
         });
         registry.save(&data).unwrap();
         let loaded = Registry::load(&data).unwrap();

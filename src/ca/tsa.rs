@@ -82,6 +82,11 @@ impl Tsa {
             SignatureScheme::EcdsaSha256
             | SignatureScheme::RsaPkcs1Sha256
             | SignatureScheme::RsaPssSha256 => HashAlgorithm::Sha256,
+            // Never made: an SM2 CA's TSA key is P-256 (`tsa_algorithm`).
+            SignatureScheme::Sm2Sm3 => return Err(CaError::Setting(
+                "a TSA key cannot be SM2: RFC 3161 tokens are signed with ECDSA, Ed25519 or RSA"
+                    .into(),
+            )),
         };
         let signature_algorithm =
             AlgorithmIdentifierOwned::from_der(&key.signature_algorithm_der()?)
@@ -345,9 +350,15 @@ pub(super) fn sign_tsa_certificate(
 /// CA (ring cannot generate RSA keys) and for an Ed25519 CA: OpenSSL's `ts -verify`
 /// checks tokens through its PKCS#7 code, which cannot verify Ed25519 signatures
 /// ("operation not supported for this keytype"), and neither can many RFC 3161 clients.
+/// An SM2 CA's TSA is P-256 too: RFC 3161 defines no SM2 profile, OpenSSL's `ts -verify`
+/// has no way to pass the SM2 distinguishing ID to its PKCS#7 code, and the GM/T 0010
+/// SignedData encoding is another format; the TSA certificate is still signed by the SM2
+/// issuing CA, so tokens chain to the SM2 root.
 fn tsa_algorithm(issuing: crate::model::KeyAlgorithm) -> crate::model::KeyAlgorithm {
     match ceremony::responder_algorithm(issuing) {
-        crate::model::KeyAlgorithm::Ed25519 => crate::model::KeyAlgorithm::EcdsaP256,
+        crate::model::KeyAlgorithm::Ed25519 | crate::model::KeyAlgorithm::Sm2 => {
+            crate::model::KeyAlgorithm::EcdsaP256
+        }
         other => other,
     }
 }

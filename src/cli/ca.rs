@@ -21,6 +21,11 @@ pub enum CaCommand {
     /// certificates come from it, while the old CA keeps serving status for what it
     /// issued. Needs the root key; stop `paypki serve` first.
     Rollover(RolloverArgs),
+    /// Add a second hierarchy beside the first: a new root (its own key, e.g. SM2 beside
+    /// ECDSA), an issuing CA under it with its OCSP responder, and the root's CRL. Both
+    /// hierarchies issue: a CSR gets the active CA of its key's family (SM2 or not).
+    /// Prints the new issuing CA's id. Stop `paypki serve` first.
+    AddHierarchy(AddHierarchyArgs),
     /// Revoke an issuing CA (with the root key; the root CRL lists it) or an OCSP
     /// responder certificate (with its issuing CA; its CRL lists it, and a new responder
     /// is made). Stop `paypki serve` first.
@@ -44,6 +49,27 @@ pub struct RolloverArgs {
     /// Algorithm of the new issuing CA key (default: the CA's, or ecdsa-p256 for RSA CAs).
     #[arg(long)]
     pub key_alg: Option<KeyAlgorithm>,
+    /// Validity of the new issuing CA certificate (capped by the root's).
+    #[arg(long, default_value = "3652d")]
+    pub validity: String,
+}
+
+/// Options of `paypki ca add-hierarchy`.
+#[derive(Debug, Args)]
+pub struct AddHierarchyArgs {
+    /// Algorithm of the new root, issuing CA and responder keys (key files).
+    #[arg(long, default_value = "sm2")]
+    pub key_alg: KeyAlgorithm,
+    /// Write the new root key to DIR/root-N.key.pem (0600) instead of the data
+    /// directory: an offline root, as `init --root-key-out`.
+    #[arg(long, value_name = "DIR")]
+    pub root_key_out: Option<PathBuf>,
+    /// Common name of the new root (default: "<organization> Root CA N").
+    #[arg(long)]
+    pub root_cn: Option<String>,
+    /// Validity of the new root certificate.
+    #[arg(long, default_value = "7305d")]
+    pub root_validity: String,
     /// Validity of the new issuing CA certificate (capped by the root's).
     #[arg(long, default_value = "3652d")]
     pub validity: String,
@@ -79,6 +105,8 @@ pub struct RevokeArgs {
 #[derive(Debug, Serialize)]
 struct CaRow {
     id: u32,
+    /// The root that signed it (1, or a root of `ca add-hierarchy`).
+    root: u32,
     state: &'static str,
     subject: String,
     serial: String,
@@ -95,6 +123,7 @@ pub(super) fn run(context: &Context, command: CaCommand) -> Result<(), CliError>
     match command {
         CaCommand::List(args) => list(context, args),
         CaCommand::Rollover(args) => rollover(context, args),
+        CaCommand::AddHierarchy(args) => add_hierarchy(context, args),
         CaCommand::Revoke(args) => revoke(context, args),
     }
 }
@@ -115,6 +144,7 @@ fn list(context: &Context, args: ListArgs) -> Result<(), CliError> {
             let revocation = ca.issuer_revocation(issuer.id());
             CaRow {
                 id: issuer.id(),
+                root: issuer.root_id(),
                 state: if revocation.is_some() {
                     CaState::Revoked.as_str()
                 } else {
@@ -206,6 +236,54 @@ fn rollover(context: &Context, args: RolloverArgs) -> Result<(), CliError> {
         crate::inspect::format_time(issuer.certificate().not_after)
     );
     println!("{id}");
+    Ok(())
+}
+
+fn add_hierarchy(context: &Context, args: AddHierarchyArgs) -> Result<(), CliError> {
+    let duration = |flag: &str, text: &str| {
+        super::parse_duration(text).map_err(|e| CliError::Usage(format!("{flag}: {e}")))
+    };
+    let root_validity = duration("--root-validity", &args.root_validity)?;
+    let validity = duration("--validity", &args.validity)?;
+    let store = store_for_ceremony(context)?;
+    let officer = super::officer::act_as(context, &store, &[OfficerRole::CaOperator])?;
+    let passphrase = passphrase_from_env();
+    let report = crate::ca::add_hierarchy(
+        &context.data_dir,
+        passphrase.as_ref(),
+        args.key_alg,
+        args.root_cn.as_deref(),
+        args.root_key_out.as_deref(),
+        root_validity,
+        validity,
+        time::Duration::days(90),
+        &crate::clock::SystemClock,
+    )?;
+    let ca = CertificateAuthority::load(&context.data_dir, passphrase.as_ref())?;
+    let issuer = ca.issuer(report.issuing)?;
+    store.append_audit(
+        AuditEvent::new("ca-add-hierarchy", &officer.actor()).detail(format!(
+            "root {} ({}, SHA-256 {}) and issuing CA {} ({}, serial {}) created",
+            report.root,
+            ca.root_by_id(report.root)?.subject,
+            report.root_fingerprint,
+            report.issuing,
+            issuer.certificate().subject,
+            issuer.certificate().serial
+        )),
+    )?;
+    eprintln!(
+        "Created root {} ({}; key {}) and issuing CA {}: {}. It issues to {} keys once `paypki serve` starts again, beside the active CA of the other hierarchy.\nRoot {} SHA-256 fingerprint (compare it out of band before trusting the root):\n{}",
+        report.root,
+        ca.root_by_id(report.root)?.subject,
+        report.root_key.display(),
+        report.issuing,
+        issuer.certificate().subject,
+        if args.key_alg == KeyAlgorithm::Sm2 { "SM2" } else { "non-SM2" },
+        report.root,
+        report.root_fingerprint
+    );
+    println!("{}", report.issuing);
     Ok(())
 }
 

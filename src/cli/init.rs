@@ -111,6 +111,11 @@ pub(super) fn run(context: &Context, args: InitArgs) -> Result<(), CliError> {
             "--rsa-pss is for RSA keys on a token: add --key-store pkcs11 --key-alg rsa".into(),
         ));
     }
+    if args.key_alg == crate::model::KeyAlgorithm::Sm2
+        && (args.key_store == KeyStoreKind::Pkcs11 || args.root_pkcs11_token.is_some())
+    {
+        return Err(CliError::Usage(ca::keys::SM2_ON_TOKEN.into()));
+    }
     options.issuing_key_label = args.issuing_key_label;
     options.responder_key_label = args.responder_key_label;
     options.root_key_label = args.root_key_label;

@@ -57,6 +57,11 @@ pub struct CrlArgs {
     /// where it is only when the root is not kept offline).
     #[arg(long, value_name = "FILE")]
     pub root_key: Option<PathBuf>,
+    /// With --root: the root whose CRL is signed (default 1; N for a root of `paypki ca
+    /// add-hierarchy`, saved as crl/root-N.crl and published at /crl/root-N.crl from the
+    /// server's next start).
+    #[arg(long, requires = "root", value_name = "N")]
+    pub hierarchy: Option<u32>,
     /// The issuing CA whose CRL is written (default: 1, whose CRL is /crl/issuing.crl).
     #[arg(long, conflicts_with = "root")]
     pub ca: Option<u32>,
@@ -204,13 +209,16 @@ pub(super) fn crl(context: &Context, args: CrlArgs) -> Result<(), CliError> {
     let der = if args.root {
         // The root CRL needs the root key, not the database: this works while the server
         // runs (it picks the new file up) and on the offline root machine.
-        let root_key = crate::ca::load_root_key(
+        let hierarchy = args.hierarchy.unwrap_or(1);
+        let root_key = crate::ca::load_root_key_of(
             &context.data_dir,
+            hierarchy,
             args.root_key.as_deref(),
             passphrase_from_env().as_ref(),
         )?;
-        let crl = crate::ca::publish_root_crl(
+        let crl = crate::ca::publish_root_crl_of(
             &context.data_dir,
+            hierarchy,
             &root_key,
             validity,
             &crate::clock::SystemClock,
@@ -234,7 +242,7 @@ pub(super) fn crl(context: &Context, args: CrlArgs) -> Result<(), CliError> {
             "root CRL {} signed, valid until {}; saved as {}",
             crl.number,
             crate::inspect::format_time(crl.next_update),
-            context.data_dir.root_crl_file().display()
+            context.data_dir.root_crl_file_of(hierarchy).display()
         );
         crl.der
     } else {

@@ -38,6 +38,10 @@ pub struct VerifyArgs {
     /// Signature scheme, e.g. rsa-pss-sha256 (default: inferred from the key).
     #[arg(long)]
     pub algorithm: Option<String>,
+    /// The SM2 distinguishing ID of an SM2 signature (default 1234567812345678, GM/T
+    /// 0009; "" for OpenSSL's default, an empty ID).
+    #[arg(long)]
+    pub sm2_distinguishing_id: Option<String>,
     /// When the signature was made (RFC 3339; default now).
     #[arg(long)]
     pub time: Option<String>,
@@ -109,6 +113,7 @@ fn verify(base: &ClientUrl, args: &VerifyArgs) -> Result<(), CliError> {
             time: args.time.clone(),
             require_role: args.require_role.clone(),
             receipt: None,
+            sm2_distinguishing_id: args.sm2_distinguishing_id.clone(),
         };
         (base.join("/v1/verify"), serde_json::to_value(body))
     };

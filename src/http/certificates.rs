@@ -190,11 +190,12 @@ pub(crate) async fn chain_pem(
     ))
 }
 
-/// Issuing CA N's certificate (`issuing-N.crt`, DER) or chain (`chain-N.pem`).
+/// Issuing CA N's certificate (`issuing-N.crt`, DER) or chain (`chain-N.pem`), or the
+/// root of a further hierarchy (`root-N.crt`, DER; `paypki ca add-hierarchy`).
 #[utoipa::path(get, path = "/ca/{file}", tag = "ca",
-    params(("file" = String, Path, description = "`issuing-N.crt` or `chain-N.pem`; anything else is 404", pattern = "^(?:issuing-[0-9]+\\.crt|chain-[0-9]+\\.pem)$")),
+    params(("file" = String, Path, description = "`issuing-N.crt`, `chain-N.pem` or `root-N.crt` (N ≥ 2); anything else is 404", pattern = "^(?:issuing-[0-9]+\\.crt|chain-[0-9]+\\.pem|root-[0-9]+\\.crt)$")),
     responses(
-        (status = 200, description = "Issuing CA N's certificate (DER) or its chain (PEM)",
+        (status = 200, description = "Issuing CA N's certificate (DER), its chain (PEM), or root N's certificate (DER)",
             content(
                 ("application/pkix-cert"),
                 ("application/pem-certificate-chain"),
@@ -219,6 +220,10 @@ pub(crate) async fn ca_file(
             "application/pkix-cert",
             issuer.certificate().der.clone(),
         ));
+    }
+    if let Some(id) = numbered("root-", ".crt").filter(|id| *id >= 2) {
+        let root = ca.root_by_id(id).map_err(|_| missing())?;
+        return Ok(typed_body("application/pkix-cert", root.der.clone()));
     }
     if let Some(id) = numbered("chain-", ".pem") {
         let chain = ca.chain_pem(id).map_err(|_| missing())?;

@@ -128,9 +128,10 @@ pub(crate) async fn issuing_crl(
     Ok(crl_response("crl", &crl, &request_headers))
 }
 
-/// Issuing CA N's current CRL (`issuing-N.crl`).
+/// Issuing CA N's current CRL (`issuing-N.crl`), or the CRL of the root of a further
+/// hierarchy (`root-N.crl`, N ≥ 2; `paypki ca add-hierarchy`).
 #[utoipa::path(get, path = "/crl/{file}", tag = "status",
-    params(("file" = String, Path, description = "`issuing-N.crl`; anything else is 404", pattern = "^issuing-[0-9]+\\.crl$")),
+    params(("file" = String, Path, description = "`issuing-N.crl` or `root-N.crl` (N ≥ 2); anything else is 404", pattern = "^(?:issuing|root)-[0-9]+\\.crl$")),
     responses(
         (status = 200, description = "DER CRL", content_type = "application/pkix-crl"),
         (status = 304, description = "Not modified (If-None-Match)"),
@@ -142,6 +143,15 @@ pub(crate) async fn crl_file(
     super::extract::ApiPath(file): super::extract::ApiPath<String>,
     request_headers: HeaderMap,
 ) -> Result<Response, Problem> {
+    if let Some(der) = file
+        .strip_prefix("root-")
+        .and_then(|rest| rest.strip_suffix(".crl"))
+        .and_then(|id| id.parse::<u32>().ok())
+        .filter(|id| *id >= 2)
+        .and_then(|id| state.ra.ca().other_root_crl(id))
+    {
+        return Ok(super::typed_body("application/pkix-crl", der.to_vec()));
+    }
     let crl = file
         .strip_prefix("issuing-")
         .and_then(|rest| rest.strip_suffix(".crl"))

@@ -89,6 +89,15 @@ pub(crate) fn to_request(body: &VerifyBody) -> Result<VerifyRequest, String> {
         format,
         time: parse_time(body.time.as_deref())?,
         require_role,
+        sm2_distinguishing_id: body
+            .sm2_distinguishing_id
+            .as_deref()
+            .map(|id| {
+                crate::shangmi::check_distinguishing_id(id)
+                    .map(|()| id.to_string())
+                    .map_err(|e| e.to_string())
+            })
+            .transpose()?,
     })
 }
 

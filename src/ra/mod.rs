@@ -663,8 +663,9 @@ impl RegistrationAuthority {
     /// Reserves a serial, has the CA sign, and records the certificate durably.
     pub(crate) fn execute(&self, decision: Decision) -> Result<Issued, RaError> {
         let now = self.clock.now();
-        // New certificates come from the active issuing CA; none while it is revoked.
-        let issuer = match self.ca.active() {
+        // New certificates come from the active issuing CA (of the key's family, when
+        // there are several hierarchies); none while it is revoked.
+        let issuer = match self.ca.active_for(decision.public_key.algorithm()) {
             Ok(active) => active.id(),
             Err(CaError::NoActiveIssuer) => return Err(RaError::NoIssuingCa),
             Err(e) => return Err(e.into()),
@@ -790,8 +791,10 @@ pub fn check_key(profile: &Profile, csr: &VerifiedCsr) -> Result<(), RaError> {
 const RSA_MAX_BITS: u32 = 8192;
 
 /// The policy's keyUsage bits that the key can have: keyEncipherment only for RSA, and
-/// keyAgreement only for ECDSA keys (Ed25519 keys only sign, RFC 8410 §5). A policy may
-/// list both for roles that allow both key types; each certificate gets what fits.
+/// keyAgreement only for ECDSA keys (Ed25519 keys only sign, RFC 8410 §5; an SM2
+/// certificate is a GM/T 0015 signature certificate: SM2 key exchange and encryption
+/// certificates are not issued). A policy may list both for roles that allow both key
+/// types; each certificate gets what fits.
 pub fn usable_key_usage(
     profile: &Profile,
     key: KeyAlgorithm,

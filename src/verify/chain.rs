@@ -68,9 +68,10 @@ struct IssuingCa {
     window: Window,
 }
 
-/// Validates chains to one root, through any of our issuing CAs.
+/// Validates chains to our roots (root 1, and those of further hierarchies such as an
+/// SM2 one), through any of our issuing CAs.
 pub struct ChainValidator {
-    root: CertificateDer<'static>,
+    roots: Vec<CertificateDer<'static>>,
     issuing: Vec<IssuingCa>,
 }
 
@@ -100,18 +101,39 @@ const ALGORITHMS: &[&dyn rustls_pki_types::SignatureVerificationAlgorithm] = &[
     webpki::ring::RSA_PSS_2048_8192_SHA256_LEGACY_KEY,
     webpki::ring::RSA_PSS_2048_8192_SHA384_LEGACY_KEY,
     webpki::ring::RSA_PSS_2048_8192_SHA512_LEGACY_KEY,
+    // webpki has no SM2; this one is backed by the `sm2` crate.
+    crate::shangmi::SM2_WITH_SM3,
 ];
 
 impl ChainValidator {
     /// A validator for chains ending at `root`, with our `issuing` CAs as intermediates.
     pub fn new(root: Vec<u8>, issuing: Vec<Vec<u8>>) -> Self {
-        let root_window = validity(&root);
+        Self::with_roots(vec![root], issuing)
+    }
+
+    /// A validator for chains ending at any of `roots`, with our `issuing` CAs as
+    /// intermediates; each issuing CA's window is the overlap with the root that names it
+    /// as a subject's issuer.
+    pub fn with_roots(roots: Vec<Vec<u8>>, issuing: Vec<Vec<u8>>) -> Self {
+        let root_windows: Vec<(Vec<u8>, Option<Window>)> = roots
+            .iter()
+            .map(|der| {
+                let subject = x509_parser::parse_x509_certificate(der)
+                    .map(|(_, cert)| cert.subject().as_raw().to_vec())
+                    .unwrap_or_default();
+                (subject, validity(der))
+            })
+            .collect();
         let issuing = issuing
             .into_iter()
             .filter_map(|der| {
                 let (_, cert) = x509_parser::parse_x509_certificate(&der).ok()?;
                 let subject = cert.subject().as_raw().to_vec();
                 let own = validity(&der)?;
+                let root_window = root_windows
+                    .iter()
+                    .find(|(root_subject, _)| root_subject.as_slice() == cert.issuer().as_raw())
+                    .and_then(|(_, window)| *window);
                 let window = match root_window {
                     Some(r) => Window {
                         not_before: r.not_before.max(own.not_before),
@@ -130,7 +152,7 @@ impl ChainValidator {
             })
             .collect();
         ChainValidator {
-            root: CertificateDer::from(root),
+            roots: roots.into_iter().map(CertificateDer::from).collect(),
             issuing,
         }
     }
@@ -176,8 +198,14 @@ impl ChainValidator {
         let leaf_der = CertificateDer::from(leaf);
         let end_entity =
             EndEntityCert::try_from(&leaf_der).map_err(|e| ChainError::Malformed(describe(&e)))?;
-        let anchor = webpki::anchor_from_trusted_cert(&self.root)
-            .map_err(|e| ChainError::Malformed(format!("root: {}", describe(&e))))?;
+        let anchors = self
+            .roots
+            .iter()
+            .map(|root| {
+                webpki::anchor_from_trusted_cert(root)
+                    .map_err(|e| ChainError::Malformed(format!("root: {}", describe(&e))))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let mut chain: Vec<CertificateDer<'_>> = intermediates
             .iter()
             .map(|c| CertificateDer::from(c.as_slice()))
@@ -185,7 +213,6 @@ impl ChainValidator {
         chain.extend(self.issuing.iter().map(|ca| ca.der.clone()));
         let seconds = u64::try_from(time).unwrap_or(0);
         let at = UnixTime::since_unix_epoch(std::time::Duration::from_secs(seconds));
-        let anchors = [anchor];
         let result = match usage {
             Usage::Any => {
                 end_entity.verify_for_usage(ALGORITHMS, &anchors, &chain, at, AnyUsage, None, None)

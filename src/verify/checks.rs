@@ -71,16 +71,20 @@ impl Verifier {
         }
         match parsed.signed_bytes(&request.message, leaf.public_key.algorithm()) {
             Ok(_) if !budget.try_spend(check_cost(&leaf.public_key)) => Err(over_budget()),
-            Ok((covered, scheme)) => {
-                verify_signature(&leaf.public_key, scheme, &covered, &parsed.signature)
-                    .map(|()| scheme)
-                    .map_err(|_| {
-                        (
-                            Reason::BadSignature,
-                            "the CMS signature does not verify with the signer's key".into(),
-                        )
-                    })
-            }
+            Ok((covered, scheme)) => verify_signature_with_id(
+                &leaf.public_key,
+                scheme,
+                &covered,
+                &parsed.signature,
+                request.distinguishing_id(),
+            )
+            .map(|()| scheme)
+            .map_err(|_| {
+                (
+                    Reason::BadSignature,
+                    "the CMS signature does not verify with the signer's key".into(),
+                )
+            }),
             Err(cms::CmsError::Unsupported(e)) => Err((Reason::UnsupportedAlgorithm, e)),
             Err(cms::CmsError::Mismatch(e)) => Err((Reason::BadSignature, e)),
             Err(cms::CmsError::Malformed(e)) => Err((Reason::Malformed, e)),
@@ -264,11 +268,12 @@ impl Verifier {
             if !budget.try_spend(cost) {
                 return Err(over_budget());
             }
-            if verify_signature(
+            if verify_signature_with_id(
                 &leaf.public_key,
                 scheme,
                 &request.message,
                 &request.signature,
+                request.distinguishing_id(),
             )
             .is_ok()
             {

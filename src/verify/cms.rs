@@ -4,6 +4,14 @@
 //! the digest of the detached message; the content-type attribute equals the
 //! encapsulated content type; the signature covers the DER of the signed attributes (as
 //! a SET OF). Without signed attributes the signature covers the message itself.
+//!
+//! SM2 (GM/T 0010-2012, the SM2 profile of PKCS#7): SignedData under either the RFC 5652
+//! content type or GM/T 0010's (`1.2.156.10197.6.1.4.2.2`), digest SM3, signature
+//! algorithm SM2-with-SM3 (`1.2.156.10197.1.501`), GM/T 0010's `sm2sign`
+//! (`1.2.156.10197.1.301.1`) or id-ecPublicKey with an SM2 key, verified with the
+//! request's distinguishing ID (default `1234567812345678`). Only detached signatures
+//! with one signer, as for every other algorithm; GM/T 0010's enveloped and
+//! signed-and-enveloped types are not signatures and are refused as not SignedData.
 
 use cms::cert::CertificateChoices;
 use cms::content_info::ContentInfo;
@@ -15,6 +23,9 @@ use crate::model::KeyAlgorithm;
 use crate::signature::SignatureScheme;
 
 const ID_SIGNED_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.2");
+/// GM/T 0010-2012 §6: signedData of the SM2 cryptographic message syntax.
+const ID_GMT_SIGNED_DATA: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.156.10197.6.1.4.2.2");
 const ID_CONTENT_TYPE: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.3");
 const ID_MESSAGE_DIGEST: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.4");
 const ID_RSASSA_PSS: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.10");
@@ -80,7 +91,7 @@ pub fn parse(input: &[u8]) -> Result<DetachedSignature, CmsError> {
         input.to_vec()
     };
     let info = ContentInfo::from_der(&der).map_err(|e| malformed(&e.to_string()))?;
-    if info.content_type != ID_SIGNED_DATA {
+    if info.content_type != ID_SIGNED_DATA && info.content_type != ID_GMT_SIGNED_DATA {
         return Err(malformed("not SignedData"));
     }
     let signed: SignedData = info
@@ -214,6 +225,7 @@ fn hash_name(oid: &ObjectIdentifier) -> Option<&'static str> {
         "2.16.840.1.101.3.4.2.1" => Some("sha256"),
         "2.16.840.1.101.3.4.2.2" => Some("sha384"),
         "2.16.840.1.101.3.4.2.3" => Some("sha512"),
+        crate::shangmi::OID_SM3 => Some("sm3"),
         _ => None,
     }
 }
@@ -221,6 +233,7 @@ fn hash_name(oid: &ObjectIdentifier) -> Option<&'static str> {
 fn digest(oid: &ObjectIdentifier, data: &[u8]) -> Option<Vec<u8>> {
     use ring::digest as d;
     let alg = match hash_name(oid)? {
+        "sm3" => return Some(<sm3::Sm3 as sm3::Digest>::digest(data).to_vec()),
         "sha256" => &d::SHA256,
         "sha384" => &d::SHA384,
         _ => &d::SHA512,
@@ -265,7 +278,7 @@ impl DetachedSignature {
             Some(attributes) => {
                 let computed = digest(&self.digest_algorithm, message).ok_or_else(|| {
                     CmsError::Unsupported(format!(
-                        "digest algorithm {} is not supported (use SHA-256, SHA-384 or SHA-512)",
+                        "digest algorithm {} is not supported (use SHA-256, SHA-384, SHA-512 or SM3)",
                         self.digest_algorithm
                     ))
                 })?;
@@ -304,6 +317,7 @@ impl DetachedSignature {
                 (KeyAlgorithm::Rsa, "sha256") => S::RsaPkcs1Sha256,
                 (KeyAlgorithm::Rsa, "sha384") => S::RsaPkcs1Sha384,
                 (KeyAlgorithm::Rsa, "sha512") => S::RsaPkcs1Sha512,
+                (KeyAlgorithm::Sm2, "sm3") => S::Sm2Sm3,
                 _ => return None,
             })
         };
@@ -311,6 +325,7 @@ impl DetachedSignature {
             "1.2.840.10045.4.3.2" => by_hash(Some("sha256")),
             "1.2.840.10045.4.3.3" => by_hash(Some("sha384")),
             "1.2.840.10045.2.1" => by_hash(hash_name(&self.digest_algorithm)),
+            crate::shangmi::OID_SM2_WITH_SM3 | crate::shangmi::OID_SM2_SIGN => by_hash(Some("sm3")),
             "1.3.101.112" if key == KeyAlgorithm::Ed25519 => Some(S::Ed25519),
             "1.2.840.113549.1.1.1" => by_hash(hash_name(&self.digest_algorithm)),
             "1.2.840.113549.1.1.11" => by_hash(Some("sha256")),
@@ -349,5 +364,107 @@ impl DetachedSignature {
             _ => None,
         };
         scheme.ok_or_else(unsupported)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cms::signed_data::{EncapsulatedContentInfo, SignerInfo, SignerInfos};
+    use der::asn1::SetOfVec;
+    use der::Any;
+    use x509_cert::attr::Attribute;
+
+    fn attribute(
+        oid: ObjectIdentifier,
+        value: &(impl der::EncodeValue + der::Tagged),
+    ) -> Attribute {
+        Attribute {
+            oid,
+            values: SetOfVec::try_from(vec![Any::encode_from(value).unwrap()]).unwrap(),
+        }
+    }
+
+    /// A detached GM/T 0010 SignedData (its content type, SM3, sm2sign) over `message`
+    /// by `key` with distinguishing ID `id`, as a GM/T 0010 library makes one; OpenSSL 3.0
+    /// makes none.
+    fn gmt_0010_signed_data(key: &sm2::SecretKey, id: &str, message: &[u8]) -> Vec<u8> {
+        let oid = |dotted: &str| ObjectIdentifier::new(dotted).unwrap();
+        let sm3 = spki::AlgorithmIdentifierOwned {
+            oid: oid(crate::shangmi::OID_SM3),
+            parameters: None,
+        };
+        let gmt_data = oid("1.2.156.10197.6.1.4.2.1");
+        let digest = <sm3::Sm3 as sm3::Digest>::digest(message).to_vec();
+        let signed_attrs = SetOfVec::try_from(vec![
+            attribute(ID_CONTENT_TYPE, &gmt_data),
+            attribute(ID_MESSAGE_DIGEST, &OctetString::new(digest).unwrap()),
+        ])
+        .unwrap();
+        let signature = crate::shangmi::sign(key, id, &signed_attrs.to_der().unwrap()).unwrap();
+        let signer = SignerInfo {
+            version: cms::content_info::CmsVersion::V1,
+            sid: SignerIdentifier::SubjectKeyIdentifier(
+                x509_cert::ext::pkix::SubjectKeyIdentifier(OctetString::new(vec![1; 20]).unwrap()),
+            ),
+            digest_alg: sm3.clone(),
+            signed_attrs: Some(signed_attrs),
+            signature_algorithm: spki::AlgorithmIdentifierOwned {
+                oid: oid(crate::shangmi::OID_SM2_SIGN),
+                parameters: None,
+            },
+            signature: OctetString::new(signature).unwrap(),
+            unsigned_attrs: None,
+        };
+        let signed_data = SignedData {
+            version: cms::content_info::CmsVersion::V1,
+            digest_algorithms: SetOfVec::try_from(vec![sm3]).unwrap(),
+            encap_content_info: EncapsulatedContentInfo {
+                econtent_type: gmt_data,
+                econtent: None,
+            },
+            certificates: None,
+            crls: None,
+            signer_infos: SignerInfos::try_from(vec![signer]).unwrap(),
+        };
+        ContentInfo {
+            content_type: ID_GMT_SIGNED_DATA,
+            content: Any::encode_from(&signed_data).unwrap(),
+        }
+        .to_der()
+        .unwrap()
+    }
+
+    #[test]
+    fn a_gmt_0010_sm2_signed_data_verifies_with_its_distinguishing_id() {
+        let key = crate::shangmi::generate_secret().unwrap();
+        let spki = sm2::pkcs8::EncodePublicKey::to_public_key_der(&key.public_key()).unwrap();
+        let public = crate::model::PublicKey::from_spki_der(spki.as_bytes()).unwrap();
+        let message = b"pay 10.00 CNY";
+        let der = gmt_0010_signed_data(&key, "alice@shop.example", message);
+        let parsed = parse(&der).unwrap();
+        let (covered, scheme) = parsed.signed_bytes(message, KeyAlgorithm::Sm2).unwrap();
+        assert_eq!(scheme, SignatureScheme::Sm2Sm3);
+        let check = |id: &str| {
+            crate::signature::verify_signature_with_id(
+                &public,
+                scheme,
+                &covered,
+                &parsed.signature,
+                id,
+            )
+        };
+        assert_eq!(check("alice@shop.example"), Ok(()));
+        assert!(check(crate::shangmi::DEFAULT_DISTINGUISHING_ID).is_err());
+        // Another message: the SM3 message digest no longer matches.
+        assert!(matches!(
+            parsed.signed_bytes(b"pay 99.00 CNY", KeyAlgorithm::Sm2),
+            Err(CmsError::Mismatch(_))
+        ));
+        // An SM2 SignedData does not fit another key.
+        assert!(matches!(
+            parsed.signed_bytes(message, KeyAlgorithm::EcdsaP256),
+            Err(CmsError::Unsupported(_))
+        ));
     }
 }

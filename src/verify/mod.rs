@@ -27,7 +27,9 @@ use time::OffsetDateTime;
 use crate::ca::CertificateAuthority;
 use crate::model::{PublicKey, RevocationReason, Role, Serial};
 use crate::ra::Policies;
-pub use crate::signature::{verify_signature, SignatureError, SignatureScheme};
+pub use crate::signature::{
+    verify_signature, verify_signature_with_id, SignatureError, SignatureScheme,
+};
 #[cfg(test)]
 use crate::store::SledStore;
 use crate::store::{KnownStatus, RevokedEntry, StoreReader};
@@ -138,8 +140,11 @@ impl Verifier {
             .iter()
             .map(|issuer| (issuer.certificate().subject_der.clone(), issuer.id()))
             .collect();
-        let chains = ChainValidator::new(
-            ca.root().der.clone(),
+        let chains = ChainValidator::with_roots(
+            ca.roots()
+                .into_iter()
+                .map(|root| root.der.clone())
+                .collect(),
             ca.issuers()
                 .iter()
                 .map(|issuer| issuer.certificate().der.clone())
@@ -562,6 +567,7 @@ mod tests {
             format: SignatureFormat::Raw(Some("ecdsa-sha256".into())),
             time,
             require_role: None,
+            sm2_distinguishing_id: None,
         };
         assert!(verifier.verify(&request(None)).valid);
         // 31 days on, at the server's time: expired.

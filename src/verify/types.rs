@@ -37,6 +37,17 @@ pub struct VerifyRequest {
     pub time: Option<OffsetDateTime>,
     /// The role the signer must have.
     pub require_role: Option<Role>,
+    /// The SM2 distinguishing ID of an SM2 signature (GM/T 0009 §10's default when None).
+    pub sm2_distinguishing_id: Option<String>,
+}
+
+impl VerifyRequest {
+    /// The SM2 distinguishing ID to verify with: the request's, else the default.
+    pub fn distinguishing_id(&self) -> &str {
+        self.sm2_distinguishing_id
+            .as_deref()
+            .unwrap_or(crate::shangmi::DEFAULT_DISTINGUISHING_ID)
+    }
 }
 
 /// The signer, when known.

@@ -46,6 +46,12 @@ pub fn generate(algorithm: KeyAlgorithm) -> Result<KeyPair, CaError> {
                 "RSA CA keys cannot be generated here; create one with `openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:3072` and pass it with --import-root-key/--import-issuing-key".into(),
             ))
         }
+        // rcgen's key pairs have no SM2; SM2 keys are `Sm2FileKey`s (`generate_sm2`).
+        KeyAlgorithm::Sm2 => {
+            return Err(CaError::Key(
+                "SM2 keys are not made here; create one with `openssl genpkey -algorithm sm2`".into(),
+            ))
+        }
     };
     KeyPair::generate_for(alg).map_err(|e| CaError::Key(format!("key generation failed: {e}")))
 }
@@ -97,6 +103,104 @@ impl CaSigner for FileKey {
     fn location(&self) -> KeyLocation {
         KeyLocation::File(self.path.clone().unwrap_or_default())
     }
+}
+
+/// An SM2 key held in memory (rcgen's key pairs cannot hold one): signs SM2-with-SM3
+/// with the default distinguishing ID, as certificates, CRLs and OCSP responses need
+/// (GM/T 0015, GM/T 0009 §10).
+pub(super) struct Sm2FileKey {
+    secret: sm2::SecretKey,
+    spki: Vec<u8>,
+    path: Option<std::path::PathBuf>,
+}
+
+impl Sm2FileKey {
+    /// From PKCS#8 DER, or None when it is no SM2 key.
+    fn from_pkcs8(der: &[u8], path: Option<std::path::PathBuf>) -> Option<Result<Self, CaError>> {
+        use sm2::pkcs8::DecodePrivateKey;
+        let info = pkcs8::PrivateKeyInfo::from_der(der).ok()?;
+        let curve = info.algorithm.parameters_oid().ok()?;
+        if curve.to_string() != crate::shangmi::OID_SM2_CURVE {
+            return None;
+        }
+        Some(
+            sm2::SecretKey::from_pkcs8_der(der)
+                .map_err(|e| CaError::Key(format!("not a valid SM2 private key: {e}")))
+                .and_then(|secret| Self::new(secret, path)),
+        )
+    }
+
+    fn new(secret: sm2::SecretKey, path: Option<std::path::PathBuf>) -> Result<Self, CaError> {
+        use sm2::pkcs8::EncodePublicKey;
+        let spki = secret
+            .public_key()
+            .to_public_key_der()
+            .map_err(|e| CaError::Key(format!("cannot encode the SM2 public key: {e}")))?
+            .into_vec();
+        Ok(Sm2FileKey { secret, spki, path })
+    }
+}
+
+impl CaSigner for Sm2FileKey {
+    fn algorithm(&self) -> KeyAlgorithm {
+        KeyAlgorithm::Sm2
+    }
+    fn subject_public_key_info(&self) -> &[u8] {
+        &self.spki
+    }
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, KeyError> {
+        crate::shangmi::sign(
+            &self.secret,
+            crate::shangmi::DEFAULT_DISTINGUISHING_ID,
+            message,
+        )
+        .map_err(KeyError::Failed)
+    }
+    fn location(&self) -> KeyLocation {
+        KeyLocation::File(self.path.clone().unwrap_or_default())
+    }
+}
+
+/// A new SM2 key and its PKCS#8 DER (RFC 5915 ECPrivateKey inside, curve SM2).
+pub(super) fn generate_sm2() -> Result<(Sm2FileKey, Zeroizing<Vec<u8>>), CaError> {
+    use sm2::pkcs8::EncodePrivateKey;
+    let secret = crate::shangmi::generate_secret().map_err(CaError::Key)?;
+    let der = secret
+        .to_pkcs8_der()
+        .map_err(|e| CaError::Key(format!("cannot encode the SM2 key: {e}")))?;
+    let der = Zeroizing::new(der.as_bytes().to_vec());
+    Ok((Sm2FileKey::new(secret, None)?, der))
+}
+
+type SharedSigner = std::sync::Arc<dyn CaSigner>;
+
+/// Opens a CA key file: an SM2 key, or any key rcgen reads.
+pub(super) fn open_key_file(
+    path: &Path,
+    passphrase: Option<&Passphrase>,
+) -> Result<SharedSigner, CaError> {
+    let der = read_pkcs8(path, passphrase)?;
+    if let Some(sm2) = Sm2FileKey::from_pkcs8(&der, Some(path.to_path_buf())) {
+        return Ok(std::sync::Arc::new(sm2?));
+    }
+    Ok(std::sync::Arc::new(FileKey::new(
+        pair_from_pkcs8(path, &der)?,
+        Some(path.to_path_buf()),
+    )))
+}
+
+/// An imported key file as a new CA key: its signer and its PKCS#8 DER.
+pub(super) fn import_key_file(
+    path: &Path,
+    passphrase: Option<&Passphrase>,
+) -> Result<(SharedSigner, Zeroizing<Vec<u8>>), CaError> {
+    let der = read_pkcs8(path, passphrase)?;
+    if let Some(sm2) = Sm2FileKey::from_pkcs8(&der, None) {
+        return Ok((std::sync::Arc::new(sm2?), der));
+    }
+    let pair = pair_from_pkcs8(path, &der)?;
+    let der = Zeroizing::new(pair.serialize_der());
+    Ok((std::sync::Arc::new(FileKey::new(pair, None)), der))
 }
 
 /// Writes a key as PKCS#8 PEM to a new file, mode 0600, flushed to disk.
@@ -174,6 +278,11 @@ pub fn write_private_file(path: &Path, contents: &[u8]) -> Result<(), CaError> {
 
 /// Reads a PKCS#8 PEM key file, decrypting it with the passphrase when it is encrypted.
 pub fn read_key_file(path: &Path, passphrase: Option<&Passphrase>) -> Result<KeyPair, CaError> {
+    pair_from_pkcs8(path, &read_pkcs8(path, passphrase)?)
+}
+
+/// The PKCS#8 DER of a PEM key file, decrypted with the passphrase when it is encrypted.
+fn read_pkcs8(path: &Path, passphrase: Option<&Passphrase>) -> Result<Zeroizing<Vec<u8>>, CaError> {
     let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| CaError::io(path, e))?);
     let parsed = pem::parse(text.as_bytes())
         .map_err(|_| CaError::Key(format!("{}: not a PEM file", path.display())))?;
@@ -197,9 +306,13 @@ pub fn read_key_file(path: &Path, passphrase: Option<&Passphrase>) -> Result<Key
             )))
         }
     };
-    KeyPair::try_from(der.as_slice()).map_err(|e| {
+    Ok(der)
+}
+
+fn pair_from_pkcs8(path: &Path, der: &[u8]) -> Result<KeyPair, CaError> {
+    KeyPair::try_from(der).map_err(|e| {
         CaError::Key(format!(
-            "{}: unsupported key ({e}); use ECDSA P-256/P-384, Ed25519 or RSA 2048-8192",
+            "{}: unsupported key ({e}); use ECDSA P-256/P-384, Ed25519, RSA 2048-8192 or SM2",
             path.display()
         ))
     })

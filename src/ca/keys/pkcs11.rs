@@ -787,6 +787,7 @@ impl TokenKey {
                     "token keys are ECDSA P-256, P-384 or RSA: choose --key-alg ecdsa-p256, ecdsa-p384 or rsa".into(),
                 ))
             }
+            KeyAlgorithm::Sm2 => return Err(CaError::Setting(super::SM2_ON_TOKEN.into())),
         };
         session
             .generate_key_pair(&mechanism, &public, &private)
@@ -865,6 +866,7 @@ impl TokenKey {
             KeyAlgorithm::Ed25519 => Err(Failure::Encoding(
                 "Ed25519 token keys are not supported".into(),
             )),
+            KeyAlgorithm::Sm2 => Err(Failure::Encoding(super::SM2_ON_TOKEN.into())),
         }
     }
 }
