@@ -334,3 +334,113 @@ fn an_old_data_directory_gets_a_tsa_on_first_start() {
     assert!(keys.stdout_text().contains("tsa"), "{}", keys.stdout_text());
     assert_eq!(read_text(&tsa_cert), before);
 }
+
+/// A data directory of store layout 1 (`tests/fixtures/legacy-v2`, made by the binary of
+/// the last commit before layout 2): the store is migrated at the first open, once, and
+/// everything it held is found through the new indexes.
+#[test]
+fn a_data_directory_of_store_layout_1_is_migrated_and_keeps_working() {
+    let fixture = |name: &str| repo_dir().join("tests/fixtures/legacy-v2").join(name);
+    let ca = TestCa::uninitialized();
+    copy_tree(&fixture("ca-data"), ca.data_dir());
+    let (kept, revoked) = (fixture("kept.pem"), fixture("revoked.pem"));
+    let (kept_serial, revoked_serial) = (serial_of(&kept), serial_of(&revoked));
+
+    // Listings walk the merged role-and-status index.
+    let listed = |args: &[&str]| -> Vec<String> {
+        let mut all = vec!["list", "--json"];
+        all.extend_from_slice(args);
+        let output = ca.paypki(&all);
+        output.assert_success("paypki list of a migrated store");
+        let rows: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        let mut serials: Vec<String> = rows
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|row| row["serial"].as_str().unwrap().to_string())
+            .collect();
+        serials.sort();
+        serials
+    };
+    let mut both = vec![kept_serial.clone(), revoked_serial.clone()];
+    both.sort();
+    assert_eq!(listed(&[]), both);
+    assert_eq!(listed(&["--role", "merchant"]), both);
+    assert_eq!(
+        listed(&["--status", "revoked"]),
+        vec![revoked_serial.clone()]
+    );
+    assert_eq!(listed(&["--status", "good"]), vec![kept_serial.clone()]);
+    assert_eq!(listed(&["--role", "bank"]), Vec::<String>::new());
+    ca.paypki(&["audit", "verify"])
+        .assert_success("paypki audit verify after the migration");
+
+    // OCSP finds the issuer in the record now that `issuer_of` is gone.
+    let server = TestServer::start(&ca);
+    let chain_file = ca.path("chain.pem");
+    std::fs::write(
+        &chain_file,
+        format!(
+            "{}{}",
+            read_text(&ca.issuing_cert()),
+            read_text(&ca.root_cert())
+        ),
+    )
+    .unwrap();
+    let answer = openssl_ocsp(
+        &server.url_for("/ocsp"),
+        &ca.issuing_cert(),
+        &chain_file,
+        &[
+            "-cert",
+            kept.to_str().unwrap(),
+            "-cert",
+            revoked.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        ocsp_status_line(&answer, kept.to_str().unwrap()).ends_with("good"),
+        "{answer}"
+    );
+    assert!(
+        ocsp_block(&answer, revoked.to_str().unwrap()).contains("keyCompromise"),
+        "{answer}"
+    );
+    // The log is not appended to again, and a certificate's entry is found by its leaf
+    // hash now that the serial index has gone: the two certificates, then the revocation.
+    let head = server.get("/v1/transparency/sth");
+    head.assert_status(200, "GET /v1/transparency/sth of a migrated store");
+    assert_eq!(head.json()["tree_size"], 3, "{}", head.describe());
+    for (serial, index) in [(&kept_serial, 0), (&revoked_serial, 1)] {
+        let proof = server.get(&format!("/v1/transparency/proof?serial={serial}"));
+        proof.assert_status(
+            200,
+            "GET /v1/transparency/proof?serial= of a migrated store",
+        );
+        assert_eq!(proof.json()["leaf_index"], index, "{}", proof.describe());
+    }
+    server.stop();
+
+    // A fulfilled serial stays taken; a new issuance works and is listed.
+    let csr = ca.path("new.csr");
+    let key = ca.path("new.key");
+    openssl(&[
+        "req",
+        "-new",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        key.to_str().unwrap(),
+        "-subj",
+        "/CN=After Migration/O=Legacy Shop/serialNumber=M1234567",
+        "-out",
+        csr.to_str().unwrap(),
+    ]);
+    let issued = ca.issue(&csr, "merchant", "new.pem");
+    assert_eq!(listed(&["--status", "good"]).len(), 2, "{issued:?}");
+    ca.paypki(&["audit", "verify"])
+        .assert_success("paypki audit verify after a new issuance");
+}
