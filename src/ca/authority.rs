@@ -199,6 +199,8 @@ pub struct IssuingCa {
     revoked_responders: Vec<CaRevocation>,
     /// Its time-stamping authority; every issuing CA made or loaded as active has one.
     pub(super) tsa: Option<super::tsa::Tsa>,
+    /// Its chain as PEM (itself, then its root), made once: every issuance answers it.
+    chain_pem: std::sync::OnceLock<String>,
 }
 
 impl std::fmt::Debug for IssuingCa {
@@ -373,6 +375,7 @@ impl CertificateAuthority {
                 responder_key,
                 revoked_responders: entry.revoked_responders.clone(),
                 tsa,
+                chain_pem: std::sync::OnceLock::new(),
             });
         }
         Ok(CertificateAuthority {
@@ -497,11 +500,16 @@ impl CertificateAuthority {
     /// CA, then the root, in PEM.
     pub fn chain_pem(&self, id: u32) -> Result<String, CaError> {
         let issuer = self.issuer(id)?;
+        if let Some(chain) = issuer.chain_pem.get() {
+            return Ok(chain.clone());
+        }
         let mut out = super::to_pem("CERTIFICATE", &issuer.certificate.der);
         out.push_str(&super::to_pem(
             "CERTIFICATE",
             &self.root_by_id(issuer.root_id)?.der,
         ));
+        // Certificates do not change once loaded (a rollover loads the CA again).
+        let _ = issuer.chain_pem.set(out.clone());
         Ok(out)
     }
 
