@@ -1,5 +1,7 @@
 //! Prometheus metrics (OpenMetrics text at `GET /metrics`).
 
+use std::sync::OnceLock;
+
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -20,16 +22,47 @@ pub(crate) struct RouteLabels {
     pub(crate) route: &'static str,
 }
 
-/// The route pattern as a static string (bounded label values).
-pub(crate) fn route_label(matched: Option<&str>) -> &'static str {
+/// A request's route: its index in [`super::ROUTES`], or none of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RouteIndex {
+    /// `ROUTES[i]`.
+    Known(usize),
+    /// Matched a pattern missing from `ROUTES` (a bug; labelled `other`).
+    Other,
+    /// No route matched (404).
+    Unmatched,
+}
+
+impl RouteIndex {
+    /// The label value.
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            RouteIndex::Known(i) => super::ROUTES.get(i).copied().unwrap_or("other"),
+            RouteIndex::Other => "other",
+            RouteIndex::Unmatched => "unmatched",
+        }
+    }
+}
+
+/// The route of a matched path pattern.
+pub(crate) fn route_index(matched: Option<&str>) -> RouteIndex {
     match matched {
         Some(path) => super::ROUTES
             .iter()
-            .copied()
-            .find(|r| *r == path)
-            .unwrap_or("other"),
-        None => "unmatched",
+            .position(|r| *r == path)
+            .map_or(RouteIndex::Other, RouteIndex::Known),
+        None => RouteIndex::Unmatched,
     }
+}
+
+/// One route's request counter for `200` to GET and to POST, and its latency histogram:
+/// handles into the families, found on first use and then kept, so that recording the
+/// common answer takes no lock and hashes no labels. Clones share the families' values.
+#[derive(Debug, Default)]
+struct HotRoute {
+    ok_get: OnceLock<Counter>,
+    ok_post: OnceLock<Counter>,
+    latency: OnceLock<Histogram>,
 }
 
 /// The method as a static string.
@@ -82,6 +115,8 @@ pub struct Metrics {
     pub(crate) revocation_event_latency: Histogram,
     pub(crate) database_connected: Gauge,
     pub(crate) timestamps: Family<TimestampLabels, Counter>,
+    /// Per entry of [`super::ROUTES`].
+    hot: Box<[HotRoute]>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -176,6 +211,7 @@ impl Default for Metrics {
             timestamps.clone(),
         );
         Metrics {
+            hot: super::ROUTES.iter().map(|_| HotRoute::default()).collect(),
             timestamps,
             registry,
             revocation_event_latency,
@@ -194,6 +230,49 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Counts one answered request.
+    pub(crate) fn count(&self, method: &'static str, route: RouteIndex, status: u16) {
+        let labels = || RequestLabels {
+            method,
+            route: route.label(),
+            status,
+        };
+        let hot = match route {
+            RouteIndex::Known(i) if status == 200 => self.hot.get(i).and_then(|hot| match method {
+                "GET" => Some(&hot.ok_get),
+                "POST" => Some(&hot.ok_post),
+                _ => None,
+            }),
+            _ => None,
+        };
+        match hot {
+            Some(cell) => {
+                cell.get_or_init(|| self.requests.get_or_create(&labels()).clone())
+                    .inc();
+            }
+            None => {
+                self.requests.get_or_create(&labels()).inc();
+            }
+        }
+    }
+
+    /// Records one request's latency under its route.
+    pub(crate) fn observe_latency(&self, route: RouteIndex, seconds: f64) {
+        let labels = || RouteLabels {
+            route: route.label(),
+        };
+        match route {
+            RouteIndex::Known(i) => {
+                if let Some(hot) = self.hot.get(i) {
+                    hot.latency
+                        .get_or_init(|| self.latency.get_or_create(&labels()).clone())
+                        .observe(seconds);
+                }
+            }
+            _ => self.latency.get_or_create(&labels()).observe(seconds),
+        }
+    }
+
     /// The text exposition.
     pub fn encode(&self) -> String {
         let mut out = String::new();

@@ -356,8 +356,12 @@ pub(crate) const ROUTES: &[&str] = &[
 ];
 
 /// Every route, in one place.
+///
+/// Layers are applied to each route group in one `ServiceBuilder` (one boxed service per
+/// route, cloned once per request) and are plain tower services, not `from_fn`
+/// middleware (which boxes and clones the rest of the stack again for every request).
 pub fn router(state: Arc<AppState>, settings: &HttpSettings) -> Router {
-    Router::new()
+    let api = Router::new()
         .route("/v1/enroll", post(enroll::enroll))
         .route("/v1/renew", post(enroll::renew))
         .route("/v1/certificates/{serial}", get(certificates::certificate))
@@ -382,8 +386,6 @@ pub fn router(state: Arc<AppState>, settings: &HttpSettings) -> Router {
         .route("/ca/issuing.crt", get(certificates::issuing_der))
         .route("/ca/chain.pem", get(certificates::chain_pem))
         .route("/ca/{file}", get(certificates::ca_file))
-        .route("/ocsp", post(status::ocsp_post))
-        .route("/ocsp/{*request}", get(status::ocsp_get))
         .route("/crl/issuing.crl", get(status::issuing_crl))
         .route("/crl/root.crl", get(status::root_crl))
         .route("/crl/{file}", get(status::crl_file))
@@ -450,22 +452,40 @@ pub fn router(state: Arc<AppState>, settings: &HttpSettings) -> Router {
         .merge(console::router())
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
-        .layer(axum::middleware::from_fn(read_small_bodies))
-        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
-        // A bug must never take a worker down or leak details: answer 500, log it.
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
-            |_: Box<dyn std::any::Any + Send>| {
-                tracing::error!("a request handler panicked");
-                Problem::internal(&"a request handler panicked").into_response()
-            },
-        ))
         .layer(
             tower::ServiceBuilder::new()
                 .layer(axum::error_handling::HandleErrorLayer::new(timed_out))
-                .layer(tower::timeout::TimeoutLayer::new(settings.request_timeout)),
-        )
-        .with_state(state)
+                .layer(tower::timeout::TimeoutLayer::new(settings.request_timeout))
+                .layer(catch_panic())
+                .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+                .layer(ReadSmallBodiesLayer)
+                .layer(ObserveLayer(state.clone())),
+        );
+    // OCSP, on every payment's path, gets the same timeout, panic guard and metrics but
+    // neither body layer: its handlers read the body themselves, bounded, and answer
+    // every outcome with an OCSP response.
+    let status = Router::new()
+        .route("/ocsp", post(status::ocsp_post))
+        .route("/ocsp/{*request}", get(status::ocsp_get))
+        .method_not_allowed_fallback(ops::method_not_allowed)
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(axum::error_handling::HandleErrorLayer::new(timed_out))
+                .layer(tower::timeout::TimeoutLayer::new(settings.request_timeout))
+                .layer(catch_panic())
+                .layer(ObserveLayer(state.clone())),
+        );
+    api.merge(status).with_state(state)
+}
+
+/// A bug must never take a worker down or leak details: answer 500, log it.
+fn catch_panic(
+) -> tower_http::catch_panic::CatchPanicLayer<fn(Box<dyn std::any::Any + Send>) -> Response> {
+    fn panicked(_: Box<dyn std::any::Any + Send>) -> Response {
+        tracing::error!("a request handler panicked");
+        Problem::internal(&"a request handler panicked").into_response()
+    }
+    tower_http::catch_panic::CatchPanicLayer::custom(panicked)
 }
 
 /// The answer when a request outlives the request timeout.
@@ -479,48 +499,94 @@ async fn timed_out(_: tower::BoxError) -> Problem {
 }
 
 /// Counts and times every request, by matched route (not raw path: bounded label sets).
-async fn observe(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = metrics::method_label(request.method());
-    let route = metrics::route_label(
-        request
+#[derive(Clone)]
+struct ObserveLayer(Arc<AppState>);
+
+impl<S> tower::Layer<S> for ObserveLayer {
+    type Service = Observe<S>;
+
+    fn layer(&self, inner: S) -> Observe<S> {
+        Observe {
+            inner,
+            state: self.0.clone(),
+        }
+    }
+}
+
+/// [`ObserveLayer`]'s service.
+#[derive(Clone)]
+struct Observe<S> {
+    inner: S,
+    state: Arc<AppState>,
+}
+
+impl<S> tower::Service<Request> for Observe<S>
+where
+    S: tower::Service<Request, Response = Response, Error = std::convert::Infallible>,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = std::convert::Infallible;
+    type Future = futures_util::future::BoxFuture<'static, Result<Response, Self::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let started = Instant::now();
+        let method = metrics::method_label(request.method());
+        let route = metrics::route_index(
+            request
+                .extensions()
+                .get::<MatchedPath>()
+                .map(MatchedPath::as_str),
+        );
+        let peer = request
             .extensions()
-            .get::<MatchedPath>()
-            .map(MatchedPath::as_str),
-    );
-    let peer = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip());
-    let response = next.run(request).await;
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip());
+        let answer = self.inner.call(request);
+        let state = self.state.clone();
+        Box::pin(async move {
+            let response = answer.await?;
+            observed(&state, started, method, route, peer, &response);
+            Ok(response)
+        })
+    }
+}
+
+/// Records one answered request: metrics, and the log lines failures deserve.
+fn observed(
+    state: &AppState,
+    started: Instant,
+    method: &'static str,
+    route: metrics::RouteIndex,
+    peer: Option<IpAddr>,
+    response: &Response,
+) {
     let status = response.status().as_u16();
+    let label = route.label();
     if let Some(problem::FaultCause(cause)) = response.extensions().get::<problem::FaultCause>() {
-        tracing::error!(route, status, error = %cause, "request failed inside the CA");
+        tracing::error!(route = label, status, error = %cause, "request failed inside the CA");
     }
     // Failed authentication (the admin credential, an enrollment token, a renewal proof)
     // is what someone guessing looks like: log who, never what they sent.
-    if status == 401 || (status == 403 && matches!(route, "/v1/enroll" | "/v1/renew")) {
+    if status == 401 || (status == 403 && matches!(label, "/v1/enroll" | "/v1/renew")) {
         tracing::warn!(
             peer = %peer.map(|ip| ip.to_string()).unwrap_or_else(|| "unknown".into()),
-            route,
+            route = label,
             status,
             "authentication failed"
         );
     }
+    state.metrics.count(method, route, status);
     state
         .metrics
-        .requests
-        .get_or_create(&metrics::RequestLabels {
-            method,
-            route,
-            status,
-        })
-        .inc();
-    state
-        .metrics
-        .latency
-        .get_or_create(&metrics::RouteLabels { route })
-        .observe(started.elapsed().as_secs_f64());
+        .observe_latency(route, started.elapsed().as_secs_f64());
     if status >= 400 {
         state
             .metrics
@@ -528,7 +594,6 @@ async fn observe(State(state): State<Arc<AppState>>, request: Request, next: Nex
             .get_or_create(&metrics::ErrorLabels { status })
             .inc();
     }
-    response
 }
 
 /// Reads a small request body (declared by Content-Length, at most [`MAX_BODY_BYTES`])
@@ -536,23 +601,68 @@ async fn observe(State(state): State<Arc<AppState>>, request: Request, next: Nex
 /// body (401 from the admin credential check, 415 for a wrong content type) would
 /// otherwise leave unread bytes on the connection, which then cannot be reused: the
 /// client's next request on it fails with a reset instead of getting an answer.
-async fn read_small_bodies(request: Request, next: Next) -> Response {
-    let small = request
-        .headers()
-        .get(axum::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok())
-        .is_some_and(|len| len > 0 && len <= MAX_BODY_BYTES);
-    if !small {
-        return next.run(request).await;
+#[derive(Clone)]
+struct ReadSmallBodiesLayer;
+
+impl<S> tower::Layer<S> for ReadSmallBodiesLayer {
+    type Service = ReadSmallBodies<S>;
+
+    fn layer(&self, inner: S) -> ReadSmallBodies<S> {
+        ReadSmallBodies { inner }
     }
-    let (parts, body) = request.into_parts();
-    match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
-        Ok(bytes) => {
-            next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
-                .await
+}
+
+/// [`ReadSmallBodiesLayer`]'s service.
+#[derive(Clone)]
+struct ReadSmallBodies<S> {
+    inner: S,
+}
+
+impl<S> tower::Service<Request> for ReadSmallBodies<S>
+where
+    S: tower::Service<Request, Response = Response, Error = std::convert::Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = std::convert::Infallible;
+    type Future = futures_util::future::BoxFuture<'static, Result<Response, Self::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let small = request
+            .headers()
+            .get(axum::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok())
+            .is_some_and(|len| len > 0 && len <= MAX_BODY_BYTES);
+        if !small {
+            return Box::pin(self.inner.call(request));
         }
-        Err(_) => Problem::bad_request("the request body could not be read").into_response(),
+        // The inner service was made ready for this call: take it, leave a clone.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        Box::pin(async move {
+            let (parts, body) = request.into_parts();
+            match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+                Ok(bytes) => {
+                    inner
+                        .call(Request::from_parts(parts, axum::body::Body::from(bytes)))
+                        .await
+                }
+                Err(_) => {
+                    Ok(Problem::bad_request("the request body could not be read").into_response())
+                }
+            }
+        })
     }
 }
 

@@ -12,51 +12,44 @@ use time::OffsetDateTime;
 
 use super::{AppState, Problem};
 use crate::crl::PublishedCrl;
-use crate::ocsp::{malformed_request, OcspAnswer, MAX_REQUEST_BYTES};
+use crate::ocsp::{http_date, malformed_request, CachingHeaders, OcspAnswer, MAX_REQUEST_BYTES};
 
 const OCSP_RESPONSE: &str = "application/ocsp-response";
 
-/// IMF-fixdate (RFC 9110 §5.6.7), e.g. `Sun, 06 Nov 1994 08:49:37 GMT`.
-pub(crate) fn http_date(at: OffsetDateTime) -> String {
-    let format = time::macros::format_description!(
-        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
-    );
-    at.to_offset(time::UtcOffset::UTC)
-        .format(&format)
-        .unwrap_or_default()
-}
-
-fn ocsp_response(answer: OcspAnswer, cache_headers: bool) -> Response {
-    let mut headers = HeaderMap::new();
+/// An OCSP answer: the DER as a shared buffer (nothing copied) and one `HeaderMap`
+/// filled in place. With `caching` (GET), the RFC 5019 §6.2 headers: their values are
+/// rendered once per cached response, only `max-age` (seconds left) per request.
+fn ocsp_response(answer: &OcspAnswer, caching: Option<&CachingHeaders>) -> Response {
+    let mut response = Response::new(Body::from(answer.der.clone()));
+    let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static(OCSP_RESPONSE),
     );
-    if let (true, Some(fresh)) = (cache_headers, answer.freshness) {
-        // RFC 5019 §6.2 caching headers.
-        let now = OffsetDateTime::now_utc();
-        let max_age = (fresh.next_update - now).whole_seconds().max(0);
-        let values = [
-            (
-                header::CACHE_CONTROL,
-                format!("max-age={max_age}, public, no-transform, must-revalidate"),
-            ),
-            (header::LAST_MODIFIED, http_date(fresh.this_update)),
-            (header::EXPIRES, http_date(fresh.next_update)),
-            (header::ETAG, format!("\"{}\"", hex::encode(fresh.etag))),
-        ];
-        for (name, value) in values {
-            if let Ok(value) = HeaderValue::from_str(&value) {
-                headers.insert(name, value);
-            }
+    let cache_control = match (caching, answer.freshness) {
+        (Some(caching), Some(fresh)) => {
+            let max_age = (fresh.next_update - OffsetDateTime::now_utc())
+                .whole_seconds()
+                .max(0);
+            // Only characters HeaderValue accepts: this cannot fail.
+            HeaderValue::from_maybe_shared(bytes::Bytes::from(format!(
+                "max-age={max_age}, public, no-transform, must-revalidate"
+            )))
+            .ok()
+            .map(|value| {
+                headers.insert(header::LAST_MODIFIED, caching.last_modified.clone());
+                headers.insert(header::EXPIRES, caching.expires.clone());
+                headers.insert(header::ETAG, caching.etag.clone());
+                value
+            })
         }
-    } else {
-        headers.insert(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("no-cache, no-store"),
-        );
-    }
-    (StatusCode::OK, headers, Body::from(answer.der)).into_response()
+        _ => None,
+    };
+    headers.insert(
+        header::CACHE_CONTROL,
+        cache_control.unwrap_or(HeaderValue::from_static("no-cache, no-store")),
+    );
+    response
 }
 
 /// OCSP over POST (RFC 6960 Appendix A.1). Every outcome is an OCSP response, HTTP 200.
@@ -67,15 +60,14 @@ fn ocsp_response(answer: OcspAnswer, cache_headers: bool) -> Response {
 pub(crate) async fn ocsp_post(State(state): State<Arc<AppState>>, request: Request) -> Response {
     // Oversized or unreadable bodies get the RFC's answer, not an HTTP error page.
     let Ok(body) = axum::body::to_bytes(request.into_body(), MAX_REQUEST_BYTES).await else {
-        return ocsp_response(malformed_request(), false);
+        return ocsp_response(&malformed_request(), None);
     };
-    if let Some(answer) = state.ocsp.respond_cached(&body) {
-        return ocsp_response(answer, false);
+    if let Some(hit) = state.ocsp.cached_response(&body) {
+        return ocsp_response(hit.answer(), None);
     }
     // A miss costs one signature and a small store read (tens of microseconds): cheaper
     // inline than a hop to the blocking pool.
-    let answer = state.ocsp.respond(&body);
-    ocsp_response(answer, false)
+    ocsp_response(&state.ocsp.respond(&body), None)
 }
 
 /// OCSP over GET: the DER request, base64, URL-encoded (RFC 6960 Appendix A.1; RFC 5019 §5).
@@ -89,7 +81,7 @@ pub(crate) async fn ocsp_get(
     // A path that is not UTF-8 once decoded is a request that cannot be used: OCSP's
     // answer, not an HTTP error.
     let Ok(Path(encoded)) = encoded else {
-        return ocsp_response(malformed_request(), false);
+        return ocsp_response(&malformed_request(), None);
     };
     let text = encoded.trim_start_matches('/');
     let engines = [
@@ -99,15 +91,16 @@ pub(crate) async fn ocsp_get(
         &base64::engine::general_purpose::URL_SAFE_NO_PAD,
     ];
     let Some(der) = engines.iter().find_map(|e| e.decode(text).ok()) else {
-        return ocsp_response(malformed_request(), false);
+        return ocsp_response(&malformed_request(), None);
     };
-    if let Some(answer) = state.ocsp.respond_cached(&der) {
-        return ocsp_response(answer, true);
+    if let Some(hit) = state.ocsp.cached_response(&der) {
+        return ocsp_response(hit.answer(), hit.caching_headers());
     }
     // A miss costs one signature and a small store read (tens of microseconds): cheaper
     // inline than a hop to the blocking pool.
     let answer = state.ocsp.respond(&der);
-    ocsp_response(answer, true)
+    let caching = answer.freshness.as_ref().and_then(CachingHeaders::new);
+    ocsp_response(&answer, caching.as_ref())
 }
 
 /// Issuing CA 1's current CRL (the CRL distribution point of its certificates; later

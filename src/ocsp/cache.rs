@@ -10,8 +10,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::OcspAnswer;
+use axum::http::HeaderValue;
 use time::OffsetDateTime;
+
+use super::OcspAnswer;
 
 /// Requests up to this size are also remembered by their exact bytes. The request
 /// OpenSSL sends for one certificate is about 80 bytes (SHA-1) to 110 (SHA-256); larger
@@ -21,6 +23,10 @@ pub const EXACT_REQUEST_MAX: usize = 256;
 /// Bytes counted per entry beyond its keys and response: the `Arc`, the hash-map slot
 /// and the serial index, rounded up.
 const ENTRY_OVERHEAD: usize = 192;
+
+/// Bytes counted for an entry's rendered caching headers (three values of 29–34 bytes
+/// and their `Bytes` handles).
+const HEADERS_COST: usize = 192;
 
 /// Bytes counted per exact-request entry beyond the request itself.
 const EXACT_OVERHEAD: usize = 64;
@@ -53,12 +59,66 @@ pub(super) struct Cached {
     pub(super) serial: Vec<u8>,
     /// The CertID, DER, to sign the entry again.
     pub(super) cert_id: Vec<u8>,
+    /// Its HTTP caching headers, rendered once here rather than for every GET.
+    pub(super) headers: Option<CachingHeaders>,
+}
+
+/// The RFC 5019 §6.2 header values of one response that do not change while it is
+/// served (only `max-age` does): rendered when the response is cached.
+#[derive(Debug, Clone)]
+pub struct CachingHeaders {
+    /// `Last-Modified`: thisUpdate.
+    pub last_modified: HeaderValue,
+    /// `Expires`: nextUpdate.
+    pub expires: HeaderValue,
+    /// `ETag`: the quoted hex of [`super::Freshness::etag`].
+    pub etag: HeaderValue,
+}
+
+impl CachingHeaders {
+    /// The values for a response with this freshness.
+    pub fn new(fresh: &super::Freshness) -> Option<Self> {
+        let etag = format!("\"{}\"", hex::encode(fresh.etag));
+        Some(CachingHeaders {
+            last_modified: HeaderValue::from_str(&http_date(fresh.this_update)).ok()?,
+            expires: HeaderValue::from_str(&http_date(fresh.next_update)).ok()?,
+            etag: HeaderValue::from_str(&etag).ok()?,
+        })
+    }
+}
+
+/// IMF-fixdate (RFC 9110 §5.6.7), e.g. `Sun, 06 Nov 1994 08:49:37 GMT`.
+pub(crate) fn http_date(at: OffsetDateTime) -> String {
+    let format = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    at.to_offset(time::UtcOffset::UTC)
+        .format(&format)
+        .unwrap_or_default()
 }
 
 impl Cached {
+    /// An entry for `answer`, its caching headers rendered now.
+    pub(super) fn new(
+        answer: OcspAnswer,
+        refresh_after: OffsetDateTime,
+        serial: Vec<u8>,
+        cert_id: Vec<u8>,
+    ) -> Self {
+        let headers = answer.freshness.as_ref().and_then(CachingHeaders::new);
+        Cached {
+            answer,
+            refresh_after,
+            serial,
+            cert_id,
+            headers,
+        }
+    }
+
     fn cost(&self, key: &CertKey) -> usize {
         self.answer.der.len()
             + self.cert_id.len()
+            + HEADERS_COST
             + self.serial.len() * 2
             + key.serial.len()
             + ENTRY_OVERHEAD
@@ -210,15 +270,15 @@ mod tests {
     use super::*;
 
     fn entry(serial: u8, response_len: usize) -> Arc<Cached> {
-        Arc::new(Cached {
-            answer: OcspAnswer {
+        Arc::new(Cached::new(
+            OcspAnswer {
                 der: bytes::Bytes::from(vec![serial; response_len]),
                 freshness: None,
             },
-            refresh_after: OffsetDateTime::now_utc() + time::Duration::hours(1),
-            serial: vec![serial; 16],
-            cert_id: vec![serial; 60],
-        })
+            OffsetDateTime::now_utc() + time::Duration::hours(1),
+            vec![serial; 16],
+            vec![serial; 60],
+        ))
     }
 
     fn key(issuer: u16, serial: u8) -> CertKey {

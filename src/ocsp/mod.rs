@@ -18,8 +18,9 @@ mod cache;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+pub(crate) use cache::http_date;
 use cache::{Cache, CertKey, Params};
-pub use cache::{CacheLimits, EXACT_REQUEST_MAX};
+pub use cache::{CacheLimits, CachingHeaders, EXACT_REQUEST_MAX};
 
 use der::asn1::{BitString, GeneralizedTime, Null, ObjectIdentifier, OctetString};
 use der::{Decode, Encode};
@@ -93,6 +94,23 @@ pub struct OcspAnswer {
     pub der: bytes::Bytes,
     /// Present for successful single-certificate responses: thisUpdate, nextUpdate, ETag.
     pub freshness: Option<Freshness>,
+}
+
+/// A pre-signed answer found in the cache, shared with it (nothing is copied).
+#[derive(Debug, Clone)]
+pub struct CachedResponse(Arc<cache::Cached>);
+
+impl CachedResponse {
+    /// The answer.
+    pub fn answer(&self) -> &OcspAnswer {
+        &self.0.answer
+    }
+
+    /// Its RFC 5019 caching header values, rendered when it was cached (absent only
+    /// for a response without a validity window, which is never cached).
+    pub fn caching_headers(&self) -> Option<&CachingHeaders> {
+        self.0.headers.as_ref()
+    }
 }
 
 /// The validity window of a single response.
@@ -381,11 +399,18 @@ impl OcspResponder {
     /// the hot path, cheap enough to run on the async workers. Only requests up to
     /// [`EXACT_REQUEST_MAX`] bytes are indexed this way.
     pub fn respond_cached(&self, request: &[u8]) -> Option<OcspAnswer> {
+        self.cached_response(request)
+            .map(|hit| hit.answer().clone())
+    }
+
+    /// [`OcspResponder::respond_cached`] with the entry's pre-rendered HTTP caching
+    /// headers: what the HTTP layer serves without formatting anything per request.
+    pub fn cached_response(&self, request: &[u8]) -> Option<CachedResponse> {
         if request.len() > EXACT_REQUEST_MAX {
             return None;
         }
         let hit = self.cache.read().ok()?.by_request(request)?;
-        (self.clock.now() < hit.refresh_after).then(|| hit.answer.clone())
+        (self.clock.now() < hit.refresh_after).then_some(CachedResponse(hit))
     }
 
     /// The cache key of a CertID, if its answer may be cached: the CertID names one of
@@ -582,12 +607,12 @@ impl OcspResponder {
         let (answer, cacheable_serial) = self.sign(&[cert_id], None)?;
         let key = self.cache_key(cert_id);
         if let (Some(serial), Some(fresh), Some(key)) = (cacheable_serial, answer.freshness, key) {
-            let entry = Arc::new(cache::Cached {
-                answer: answer.clone(),
-                refresh_after: fresh.this_update + self.validity / 2,
+            let entry = Arc::new(cache::Cached::new(
+                answer.clone(),
+                fresh.this_update + self.validity / 2,
                 serial,
-                cert_id: cert_id.to_der()?,
-            });
+                cert_id.to_der()?,
+            ));
             self.cache_if_current(epoch, key, entry, request);
         }
         Ok(answer)
@@ -963,12 +988,12 @@ mod tests {
         // The race, step by step: read the epoch and sign (status: good)…
         let epoch = responder.epoch();
         let (answer, serial) = responder.sign(&[&cert_id], None).unwrap();
-        let entry = Arc::new(cache::Cached {
-            answer: answer.clone(),
-            refresh_after: OffsetDateTime::now_utc() + Duration::hours(2),
-            serial: serial.unwrap(),
-            cert_id: key.clone(),
-        });
+        let entry = Arc::new(cache::Cached::new(
+            answer.clone(),
+            OffsetDateTime::now_utc() + Duration::hours(2),
+            serial.unwrap(),
+            key.clone(),
+        ));
         // …meanwhile the certificate is revoked and the cache told…
         responder.status_changed(&record.serial, 1);
         let before = responder.cached();
