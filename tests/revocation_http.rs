@@ -590,10 +590,21 @@ fn ocsp_get_answers_with_cache_headers_and_verifies() {
     assert_eq!(summary["cert_status"], "good");
     assert_eq!(summary["serial"], serial.as_str());
 
-    // The same request again: the same cached bytes and validator.
+    // The same request again: the same cached bytes and validator, and the same dates
+    // (the second answer's headers come rendered from the cache entry, the first's were
+    // rendered for it).
     let again = fixture.server.get(&path);
     assert_ocsp_http(&again, "GET /ocsp again");
-    assert_eq!(again.header("etag"), response.header("etag"));
+    for header in ["etag", "last-modified", "expires"] {
+        assert_eq!(again.header(header), response.header(header), "{header}");
+    }
+    assert!(
+        again
+            .header("last-modified")
+            .is_some_and(|v| v.len() == 29 && v.ends_with(" GMT")),
+        "Last-Modified is not an IMF-fixdate\n{}",
+        again.describe()
+    );
     assert_eq!(again.body, response.body);
 
     // Unencoded base64 (as some clients send it) and SHA-256 CertIDs work too.

@@ -282,3 +282,32 @@ impl Metrics {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_kept_handles_count_into_the_exported_families() {
+        let metrics = Metrics::default();
+        let ocsp = route_index(Some("/ocsp"));
+        assert_eq!(ocsp.label(), "/ocsp");
+        assert_eq!(route_index(Some("/not/a/route")).label(), "other");
+        metrics.count("POST", ocsp, 200);
+        metrics.count("POST", ocsp, 200);
+        metrics.count("POST", ocsp, 500);
+        metrics.count("GET", route_index(None), 404);
+        metrics.observe_latency(ocsp, 0.001);
+        metrics.observe_latency(route_index(None), 0.001);
+        let text = metrics.encode();
+        for line in [
+            r#"paypki_http_requests_total{method="POST",route="/ocsp",status="200"} 2"#,
+            r#"paypki_http_requests_total{method="POST",route="/ocsp",status="500"} 1"#,
+            r#"paypki_http_requests_total{method="GET",route="unmatched",status="404"} 1"#,
+            r#"paypki_http_request_duration_seconds_count{route="/ocsp"} 1"#,
+            r#"paypki_http_request_duration_seconds_count{route="unmatched"} 1"#,
+        ] {
+            assert!(text.lines().any(|l| l == line), "no {line} in\n{text}");
+        }
+    }
+}

@@ -210,7 +210,8 @@ async fn serve_connection(
     mut stopping: watch::Receiver<bool>,
     _slot: OwnedSemaphorePermit,
 ) {
-    let activity = Arc::new(Activity::new());
+    let activity = Arc::new(Activity::default());
+    let mut idle = IdleClock::new();
     let io = TokioIo::new(Tracked {
         inner: stream,
         activity: activity.clone(),
@@ -248,7 +249,7 @@ async fn serve_connection(
                 }
             }
             _ = ticker.tick() => {
-                if activity.idle_for() >= limits.idle_timeout {
+                if idle.idle_for(&activity) >= limits.idle_timeout {
                     tracing::debug!(%remote, "connection idle too long: closed");
                     return;
                 }
@@ -257,29 +258,50 @@ async fn serve_connection(
     }
 }
 
-/// When a connection last moved a byte, in milliseconds since `start`.
-#[derive(Debug)]
+/// Whether a connection moved bytes: a count of reads and writes that moved any. The
+/// socket only counts (no clock read per read or write, which the hot paths would pay
+/// for every request); the connection's ticker notices when the count stops changing.
+#[derive(Debug, Default)]
 struct Activity {
-    start: Instant,
-    last: AtomicU64,
+    moved: AtomicU64,
 }
 
 impl Activity {
+    fn touch(&self) {
+        self.moved.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn count(&self) -> u64 {
+        self.moved.load(Ordering::Relaxed)
+    }
+}
+
+/// The idle clock of one connection, advanced by its ticker.
+#[derive(Debug)]
+struct IdleClock {
+    seen: u64,
+    /// The first tick at which the last activity had been seen (or the start): no byte
+    /// moved since before then.
+    quiet_since: Instant,
+}
+
+impl IdleClock {
     fn new() -> Self {
-        Activity {
-            start: Instant::now(),
-            last: AtomicU64::new(0),
+        IdleClock {
+            seen: 0,
+            quiet_since: Instant::now(),
         }
     }
 
-    fn touch(&self) {
-        let now = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.last.store(now, Ordering::Relaxed);
-    }
-
-    fn idle_for(&self) -> Duration {
-        let now = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
-        Duration::from_millis(now.saturating_sub(self.last.load(Ordering::Relaxed)))
+    /// How long the connection has been quiet, as of this tick.
+    fn idle_for(&mut self, activity: &Activity) -> Duration {
+        let count = activity.count();
+        let now = Instant::now();
+        if count != self.seen {
+            self.seen = count;
+            self.quiet_since = now;
+        }
+        now.saturating_duration_since(self.quiet_since)
     }
 }
 
@@ -345,6 +367,20 @@ impl AsyncWrite for Tracked {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_idle_clock_restarts_when_bytes_move() {
+        let activity = Activity::default();
+        let mut clock = IdleClock::new();
+        if let Some(earlier) = clock.quiet_since.checked_sub(Duration::from_secs(30)) {
+            clock.quiet_since = earlier;
+            assert!(clock.idle_for(&activity) >= Duration::from_secs(30));
+        }
+        activity.touch();
+        assert!(clock.idle_for(&activity) < Duration::from_secs(5));
+        // Quiet again: the clock runs from the tick that saw the last bytes.
+        assert!(clock.idle_for(&activity) < Duration::from_secs(5));
+    }
 
     #[test]
     fn the_refusal_is_a_complete_problem_response() {

@@ -16,8 +16,8 @@ use super::extract::ApiJson;
 use super::{blocking, peer_ip, AppState, Problem, VerifySlot};
 use crate::model::Role;
 use crate::verify::{
-    certificate_from_pem, Reason, SignatureFormat, SignerCertificate, Usage, ValidateOutcome,
-    Verifier, VerifyBudget, VerifyOutcome, VerifyRequest, MAX_BATCH,
+    certificate_from_pem, PemText, Reason, SignatureFormat, SignerCertificate, Usage,
+    ValidateOutcome, Verifier, VerifyBudget, VerifyOutcome, VerifyRequest, MAX_BATCH,
 };
 pub use crate::wire::{ValidateBody, VerifyBody};
 
@@ -71,7 +71,7 @@ pub(crate) fn to_request(body: &VerifyBody) -> Result<VerifyRequest, String> {
         other => return Err(format!("format {other:?} must be raw or cms")),
     };
     let certificate = match (&body.certificate, &body.serial, &format) {
-        (Some(pem), None, _) => SignerCertificate::Pem(pem.clone()),
+        (Some(pem), None, _) => SignerCertificate::Pem(PemText::new(pem.clone())),
         (None, Some(serial), _) => SignerCertificate::Serial(serial.clone()),
         (None, None, SignatureFormat::Cms) => SignerCertificate::FromSignature,
         (Some(_), Some(_), _) => return Err("give either certificate or serial, not both".into()),

@@ -290,6 +290,39 @@ mod tests {
     }
 
     #[test]
+    fn caching_headers_are_rendered_once_as_rfc_5019_asks() {
+        let this_update = time::macros::datetime!(1994-11-06 08:49:37 UTC);
+        let fresh = super::super::Freshness {
+            this_update,
+            next_update: this_update + time::Duration::hours(4),
+            etag: [0xab; 16],
+        };
+        let plain = entry(1, 100);
+        assert!(
+            plain.headers.is_none(),
+            "no validity window, nothing to render (such answers are never cached)"
+        );
+        let headers = plain.clone_with(Some(fresh)).headers.unwrap();
+        assert_eq!(headers.last_modified, "Sun, 06 Nov 1994 08:49:37 GMT");
+        assert_eq!(headers.expires, "Sun, 06 Nov 1994 12:49:37 GMT");
+        assert_eq!(headers.etag, format!("\"{}\"", "ab".repeat(16)).as_str());
+    }
+
+    impl Cached {
+        fn clone_with(&self, freshness: Option<super::super::Freshness>) -> Cached {
+            Cached::new(
+                OcspAnswer {
+                    der: self.answer.der.clone(),
+                    freshness,
+                },
+                self.refresh_after,
+                self.serial.clone(),
+                self.cert_id.clone(),
+            )
+        }
+    }
+
+    #[test]
     fn the_byte_bound_holds_whatever_is_inserted() {
         let mut cache = Cache::new(CacheLimits {
             max_bytes: 100_000,

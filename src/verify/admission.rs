@@ -182,8 +182,9 @@ impl Verifier {
         Ok(leaf)
     }
 
-    pub(super) fn leaf_by_pem(&self, text: &str) -> Result<Arc<Leaf>, Rejection> {
-        let text_hash = fingerprint(text.as_bytes());
+    pub(super) fn leaf_by_pem(&self, pem: &PemText) -> Result<Arc<Leaf>, Rejection> {
+        let text_hash = pem.sha256();
+        let text = pem.as_str();
         if let Some(leaf) = self.by_pem.get(&text_hash).and_then(|fp| self.known(&fp)) {
             return Ok(leaf);
         }

@@ -42,8 +42,8 @@ pub use checks::revoked_at;
 use checks::*;
 use types::*;
 pub use types::{
-    Evidence, JudgedTime, RevocationEvidence, SignatureFormat, SignerCertificate, SignerInfo,
-    TimeSource, ValidateOutcome, VerifyOutcome, VerifyRequest,
+    Evidence, JudgedTime, PemText, RevocationEvidence, SignatureFormat, SignerCertificate,
+    SignerInfo, TimeSource, ValidateOutcome, VerifyOutcome, VerifyRequest,
 };
 
 /// Machine-readable reason a verification failed.
@@ -191,7 +191,7 @@ impl Verifier {
         let leaf = match &request.certificate {
             SignerCertificate::Pem(text) => self
                 .by_pem
-                .get(&fingerprint(text.as_bytes()))
+                .get(&text.sha256())
                 .and_then(|fp| self.known(&fp)),
             SignerCertificate::Serial(text) => text
                 .parse::<Serial>()

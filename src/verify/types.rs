@@ -6,11 +6,42 @@ use super::*;
 #[derive(Debug, Clone)]
 pub enum SignerCertificate {
     /// PEM text.
-    Pem(String),
+    Pem(PemText),
     /// A serial of a certificate this CA issued.
     Serial(String),
     /// Not given: taken from a CMS signature's certificates.
     FromSignature,
+}
+
+/// A signer's certificate as PEM text, with its SHA-256 (the key under which a repeated
+/// PEM finds its admitted certificate) computed at most once per request: deciding
+/// where a verification runs and running it both look it up.
+#[derive(Debug, Clone)]
+pub struct PemText {
+    text: String,
+    sha256: std::sync::OnceLock<[u8; 32]>,
+}
+
+impl PemText {
+    /// The text as sent.
+    pub fn new(text: String) -> Self {
+        PemText {
+            text,
+            sha256: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// SHA-256 of the text.
+    pub(super) fn sha256(&self) -> [u8; 32] {
+        *self
+            .sha256
+            .get_or_init(|| fingerprint(self.text.as_bytes()))
+    }
 }
 
 /// How the signature is encoded.
