@@ -26,29 +26,31 @@ fn ocsp_response(answer: &OcspAnswer, caching: Option<&CachingHeaders>) -> Respo
         header::CONTENT_TYPE,
         HeaderValue::from_static(OCSP_RESPONSE),
     );
-    let cache_control = match (caching, answer.freshness) {
-        (Some(caching), Some(fresh)) => {
-            let max_age = (fresh.next_update - OffsetDateTime::now_utc())
-                .whole_seconds()
-                .max(0);
-            // Only characters HeaderValue accepts: this cannot fail.
-            HeaderValue::from_maybe_shared(bytes::Bytes::from(format!(
-                "max-age={max_age}, public, no-transform, must-revalidate"
-            )))
-            .ok()
-            .map(|value| {
-                headers.insert(header::LAST_MODIFIED, caching.last_modified.clone());
-                headers.insert(header::EXPIRES, caching.expires.clone());
-                headers.insert(header::ETAG, caching.etag.clone());
-                value
-            })
+    let caching = caching.zip(answer.freshness).and_then(|(caching, fresh)| {
+        let max_age = (fresh.next_update - OffsetDateTime::now_utc())
+            .whole_seconds()
+            .max(0);
+        // Only characters HeaderValue accepts: this cannot fail.
+        let cache_control = HeaderValue::from_maybe_shared(bytes::Bytes::from(format!(
+            "max-age={max_age}, public, no-transform, must-revalidate"
+        )))
+        .ok()?;
+        Some((caching, cache_control))
+    });
+    match caching {
+        Some((caching, cache_control)) => {
+            headers.insert(header::CACHE_CONTROL, cache_control);
+            headers.insert(header::LAST_MODIFIED, caching.last_modified.clone());
+            headers.insert(header::EXPIRES, caching.expires.clone());
+            headers.insert(header::ETAG, caching.etag.clone());
         }
-        _ => None,
-    };
-    headers.insert(
-        header::CACHE_CONTROL,
-        cache_control.unwrap_or(HeaderValue::from_static("no-cache, no-store")),
-    );
+        None => {
+            headers.insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("no-cache, no-store"),
+            );
+        }
+    }
     response
 }
 
