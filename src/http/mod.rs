@@ -361,6 +361,15 @@ pub(crate) const ROUTES: &[&str] = &[
 /// route, cloned once per request) and are plain tower services, not `from_fn`
 /// middleware (which boxes and clones the rest of the stack again for every request).
 pub fn router(state: Arc<AppState>, settings: &HttpSettings) -> Router {
+    // Outermost first: the request timeout (answered 503), the panic guard.
+    let guard = tower::ServiceBuilder::new()
+        .layer(axum::error_handling::HandleErrorLayer::new(timed_out))
+        .layer(tower::timeout::TimeoutLayer::new(settings.request_timeout))
+        .layer(catch_panic());
+    let observe = |read_small_bodies| ObserveLayer {
+        state: state.clone(),
+        read_small_bodies,
+    };
     let api = Router::new()
         .route("/v1/enroll", post(enroll::enroll))
         .route("/v1/renew", post(enroll::renew))
@@ -453,13 +462,10 @@ pub fn router(state: Arc<AppState>, settings: &HttpSettings) -> Router {
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
         .layer(
-            tower::ServiceBuilder::new()
-                .layer(axum::error_handling::HandleErrorLayer::new(timed_out))
-                .layer(tower::timeout::TimeoutLayer::new(settings.request_timeout))
-                .layer(catch_panic())
+            guard
+                .clone()
                 .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
-                .layer(ReadSmallBodiesLayer)
-                .layer(ObserveLayer(state.clone())),
+                .layer(observe(true)),
         );
     // OCSP, on every payment's path, gets the same timeout, panic guard and metrics but
     // neither body layer: its handlers read the body themselves, bounded, and answer
@@ -468,13 +474,7 @@ pub fn router(state: Arc<AppState>, settings: &HttpSettings) -> Router {
         .route("/ocsp", post(status::ocsp_post))
         .route("/ocsp/{*request}", get(status::ocsp_get))
         .method_not_allowed_fallback(ops::method_not_allowed)
-        .layer(
-            tower::ServiceBuilder::new()
-                .layer(axum::error_handling::HandleErrorLayer::new(timed_out))
-                .layer(tower::timeout::TimeoutLayer::new(settings.request_timeout))
-                .layer(catch_panic())
-                .layer(ObserveLayer(state.clone())),
-        );
+        .layer(guard.layer(observe(false)));
     api.merge(status).with_state(state)
 }
 
@@ -498,9 +498,20 @@ async fn timed_out(_: tower::BoxError) -> Problem {
     )
 }
 
-/// Counts and times every request, by matched route (not raw path: bounded label sets).
+/// Counts and times every request, by matched route (not raw path: bounded label sets);
+/// with `read_small_bodies`, first reads a small request body in full.
+///
+/// A body declared small by Content-Length (at most [`MAX_BODY_BYTES`]) is read before
+/// the handler runs because a handler that refuses a request before reading its body
+/// (401 from the admin credential check, 415 for a wrong content type) would otherwise
+/// leave unread bytes on the connection, which then cannot be reused: the client's next
+/// request on it fails with a reset instead of getting an answer. The OCSP routes read
+/// their bodies themselves.
 #[derive(Clone)]
-struct ObserveLayer(Arc<AppState>);
+struct ObserveLayer {
+    state: Arc<AppState>,
+    read_small_bodies: bool,
+}
 
 impl<S> tower::Layer<S> for ObserveLayer {
     type Service = Observe<S>;
@@ -508,21 +519,26 @@ impl<S> tower::Layer<S> for ObserveLayer {
     fn layer(&self, inner: S) -> Observe<S> {
         Observe {
             inner,
-            state: self.0.clone(),
+            state: self.state.clone(),
+            read_small_bodies: self.read_small_bodies,
         }
     }
 }
 
-/// [`ObserveLayer`]'s service.
+/// [`ObserveLayer`]'s service: a plain tower service, one boxed future per request.
 #[derive(Clone)]
 struct Observe<S> {
     inner: S,
     state: Arc<AppState>,
+    read_small_bodies: bool,
 }
 
 impl<S> tower::Service<Request> for Observe<S>
 where
-    S: tower::Service<Request, Response = Response, Error = std::convert::Infallible>,
+    S: tower::Service<Request, Response = Response, Error = std::convert::Infallible>
+        + Clone
+        + Send
+        + 'static,
     S::Future: Send + 'static,
 {
     type Response = Response;
@@ -549,10 +565,37 @@ where
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ConnectInfo(addr)| addr.ip());
-        let answer = self.inner.call(request);
         let state = self.state.clone();
+        let small_body = self.read_small_bodies
+            && request
+                .headers()
+                .get(axum::http::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<usize>().ok())
+                .is_some_and(|len| len > 0 && len <= MAX_BODY_BYTES);
+        if !small_body {
+            let answer = self.inner.call(request);
+            return Box::pin(async move {
+                let response = answer.await?;
+                observed(&state, started, method, route, peer, &response);
+                Ok(response)
+            });
+        }
+        // The inner service was made ready for this call: take it, leave a clone.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
         Box::pin(async move {
-            let response = answer.await?;
+            let (parts, body) = request.into_parts();
+            let response = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+                Ok(bytes) => {
+                    inner
+                        .call(Request::from_parts(parts, axum::body::Body::from(bytes)))
+                        .await?
+                }
+                Err(_) => {
+                    Problem::bad_request("the request body could not be read").into_response()
+                }
+            };
             observed(&state, started, method, route, peer, &response);
             Ok(response)
         })
@@ -593,76 +636,6 @@ fn observed(
             .errors
             .get_or_create(&metrics::ErrorLabels { status })
             .inc();
-    }
-}
-
-/// Reads a small request body (declared by Content-Length, at most [`MAX_BODY_BYTES`])
-/// in full before the handler runs. A handler that refuses a request before reading its
-/// body (401 from the admin credential check, 415 for a wrong content type) would
-/// otherwise leave unread bytes on the connection, which then cannot be reused: the
-/// client's next request on it fails with a reset instead of getting an answer.
-#[derive(Clone)]
-struct ReadSmallBodiesLayer;
-
-impl<S> tower::Layer<S> for ReadSmallBodiesLayer {
-    type Service = ReadSmallBodies<S>;
-
-    fn layer(&self, inner: S) -> ReadSmallBodies<S> {
-        ReadSmallBodies { inner }
-    }
-}
-
-/// [`ReadSmallBodiesLayer`]'s service.
-#[derive(Clone)]
-struct ReadSmallBodies<S> {
-    inner: S,
-}
-
-impl<S> tower::Service<Request> for ReadSmallBodies<S>
-where
-    S: tower::Service<Request, Response = Response, Error = std::convert::Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-{
-    type Response = Response;
-    type Error = std::convert::Infallible;
-    type Future = futures_util::future::BoxFuture<'static, Result<Response, Self::Error>>;
-
-    fn poll_ready(
-        &mut self,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request) -> Self::Future {
-        let small = request
-            .headers()
-            .get(axum::http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok())
-            .is_some_and(|len| len > 0 && len <= MAX_BODY_BYTES);
-        if !small {
-            return Box::pin(self.inner.call(request));
-        }
-        // The inner service was made ready for this call: take it, leave a clone.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        Box::pin(async move {
-            let (parts, body) = request.into_parts();
-            match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
-                Ok(bytes) => {
-                    inner
-                        .call(Request::from_parts(parts, axum::body::Body::from(bytes)))
-                        .await
-                }
-                Err(_) => {
-                    Ok(Problem::bad_request("the request body could not be read").into_response())
-                }
-            }
-        })
     }
 }
 
