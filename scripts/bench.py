@@ -379,6 +379,14 @@ class Bench:
     def tokens(self, count):
         return self.ca.tokens(count)
 
+    @staticmethod
+    def cpu_seconds(proc):
+        """(user, system) CPU seconds the process has used so far (all its threads)."""
+        with open(f"/proc/{proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        tick = os.sysconf("SC_CLK_TCK")
+        return int(fields[11]) / tick, int(fields[12]) / tick
+
     def rss_kib(self, proc):
         with open(f"/proc/{proc.pid}/status") as f:
             for line in f:
@@ -465,8 +473,17 @@ class Bench:
         with open(lines, "w") as f:
             for token in tokens:
                 f.write(json.dumps({"token": token, "csr": csr}) + "\n")
+        # The server's CPU over the load: whether the cores or waiting (the fsync, a
+        # lock) bound the rate.
+        (user_before, system_before) = self.cpu_seconds(ca.proc)
         result = self.wrk(ca.url + "/v1/enroll", lines, "application/json", lines=True)
+        (user_after, system_after) = self.cpu_seconds(ca.proc)
+        user, system = user_after - user_before, system_after - system_before
         result["issued"] = result["requests"] - result["non2xx"]
+        issued = max(result["issued"], 1)
+        result["server_cpu_share"] = round((user + system) / (self.seconds * (os.cpu_count() or 2)), 2)
+        result["server_cpu_us_per_cert"] = round(1e6 * (user + system) / issued)
+        result["server_system_us_per_cert"] = round(1e6 * system / issued)
         result["rps"] = round(result["issued"] / self.seconds, 1)
         result["tokens_prepared"] = len(tokens)
         if result["issued"] >= len(tokens):
