@@ -30,6 +30,21 @@ fn fixture(name: &str) -> PathBuf {
     repo_dir().join("tests/fixtures/legacy-v1").join(name)
 }
 
+/// The issuing CA's certificate then the root's, in one file (the `-CAfile` of `openssl ocsp`).
+fn write_chain(ca: &TestCa) -> PathBuf {
+    let chain_file = ca.path("chain.pem");
+    std::fs::write(
+        &chain_file,
+        format!(
+            "{}{}",
+            read_text(&ca.issuing_cert()),
+            read_text(&ca.root_cert())
+        ),
+    )
+    .unwrap();
+    chain_file
+}
+
 fn serial_of(certificate: &Path) -> String {
     let output = openssl(&[
         "x509",
@@ -164,16 +179,7 @@ fn a_data_directory_from_the_first_version_keeps_working() {
     );
 
     // OCSP reads the old compact revocation entry (25 bytes) and the old records.
-    let chain_file = ca.path("chain.pem");
-    std::fs::write(
-        &chain_file,
-        format!(
-            "{}{}",
-            read_text(&ca.issuing_cert()),
-            read_text(&ca.root_cert())
-        ),
-    )
-    .unwrap();
+    let chain_file = write_chain(&ca);
     let ocsp_url = server.url_for("/ocsp");
     let answer = openssl_ocsp(
         &ocsp_url,
@@ -377,16 +383,7 @@ fn a_data_directory_of_store_layout_1_is_migrated_and_keeps_working() {
 
     // OCSP finds the issuer in the record now that `issuer_of` is gone.
     let server = TestServer::start(&ca);
-    let chain_file = ca.path("chain.pem");
-    std::fs::write(
-        &chain_file,
-        format!(
-            "{}{}",
-            read_text(&ca.issuing_cert()),
-            read_text(&ca.root_cert())
-        ),
-    )
-    .unwrap();
+    let chain_file = write_chain(&ca);
     let answer = openssl_ocsp(
         &server.url_for("/ocsp"),
         &ca.issuing_cert(),
