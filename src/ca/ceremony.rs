@@ -335,6 +335,31 @@ pub(super) fn responder_algorithm(issuing: KeyAlgorithm) -> KeyAlgorithm {
     }
 }
 
+/// The key pairs of a new issuing CA `id` and of its OCSP responder. On a token the
+/// responder's is of the same algorithm; as key files, `responder_algorithm`'s.
+fn generate_issuing_keys(
+    store: &KeyStoreChoice,
+    algorithm: KeyAlgorithm,
+    id: u32,
+) -> Result<(NewKey, NewKey), CaError> {
+    let responder = match store {
+        KeyStoreChoice::Pkcs11(_) => algorithm,
+        KeyStoreChoice::Files => responder_algorithm(algorithm),
+    };
+    Ok((
+        NewKey::generate(
+            store,
+            algorithm,
+            &token_label(&crate::config::issuing_name(id)),
+        )?,
+        NewKey::generate(
+            store,
+            responder,
+            &token_label(&crate::config::responder_name(id)),
+        )?,
+    ))
+}
+
 fn tbs_subject(tbs: &[u8]) -> Result<Vec<u8>, lint::LintError> {
     use x509_parser::prelude::FromDer;
     let (_, parsed) = x509_parser::certificate::TbsCertificate::from_der(tbs)
@@ -893,20 +918,7 @@ pub fn rollover(
             "the root expires within 30 days: a new issuing CA under it would be useless".into(),
         ));
     }
-    let new_issuing_key = NewKey::generate(
-        &store,
-        algorithm,
-        &token_label(&crate::config::issuing_name(id)),
-    )?;
-    let new_responder_key = NewKey::generate(
-        &store,
-        if on_token {
-            algorithm
-        } else {
-            responder_algorithm(algorithm)
-        },
-        &token_label(&crate::config::responder_name(id)),
-    )?;
+    let (new_issuing_key, new_responder_key) = generate_issuing_keys(&store, algorithm, id)?;
     // The new CA's TSA signs the tokens from now on; the old one's certificate stays
     // valid, so the tokens it signed still verify.
     create_issuing_ca(
@@ -1037,16 +1049,7 @@ pub fn add_hierarchy(
     let now = clock.now();
     let files = KeyStoreChoice::Files;
     let new_root_key = NewKey::generate(&files, algorithm, &token_label(&root_name))?;
-    let new_issuing_key = NewKey::generate(
-        &files,
-        algorithm,
-        &token_label(&crate::config::issuing_name(id)),
-    )?;
-    let new_responder_key = NewKey::generate(
-        &files,
-        responder_algorithm(algorithm),
-        &token_label(&crate::config::responder_name(id)),
-    )?;
+    let (new_issuing_key, new_responder_key) = generate_issuing_keys(&files, algorithm, id)?;
     let root_key = new_root_key.key();
     let common_name = match root_common_name {
         Some(name) => name.trim().to_string(),
