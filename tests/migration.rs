@@ -30,6 +30,30 @@ fn fixture(name: &str) -> PathBuf {
     repo_dir().join("tests/fixtures/legacy-v1").join(name)
 }
 
+/// `openssl ocsp` for the fixture's two certificates (with `extra` arguments), checked
+/// against the issuing CA and the root; its output.
+fn ocsp_of_both(
+    server: &TestServer,
+    ca: &TestCa,
+    kept: &Path,
+    revoked: &Path,
+    extra: &[&str],
+) -> String {
+    let mut args = vec![
+        "-cert",
+        kept.to_str().unwrap(),
+        "-cert",
+        revoked.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    openssl_ocsp(
+        &server.url_for("/ocsp"),
+        &ca.issuing_cert(),
+        &write_chain(ca),
+        &args,
+    )
+}
+
 /// The issuing CA's certificate then the root's, in one file (the `-CAfile` of `openssl ocsp`).
 fn write_chain(ca: &TestCa) -> PathBuf {
     let chain_file = ca.path("chain.pem");
@@ -179,20 +203,7 @@ fn a_data_directory_from_the_first_version_keeps_working() {
     );
 
     // OCSP reads the old compact revocation entry (25 bytes) and the old records.
-    let chain_file = write_chain(&ca);
-    let ocsp_url = server.url_for("/ocsp");
-    let answer = openssl_ocsp(
-        &ocsp_url,
-        &ca.issuing_cert(),
-        &chain_file,
-        &[
-            "-cert",
-            kept.to_str().unwrap(),
-            "-cert",
-            revoked.to_str().unwrap(),
-            "-no_nonce",
-        ],
-    );
+    let answer = ocsp_of_both(&server, &ca, &kept, &revoked, &["-no_nonce"]);
     assert!(
         ocsp_status_line(&answer, kept.to_str().unwrap()).ends_with("good"),
         "{answer}"
@@ -283,7 +294,7 @@ fn a_data_directory_from_the_first_version_keeps_working() {
     let answer = openssl_ocsp(
         &server.url_for("/ocsp"),
         &ca.issuing_cert(),
-        &chain_file,
+        &write_chain(&ca),
         &["-cert", kept.to_str().unwrap(), "-no_nonce"],
     );
     assert!(
@@ -383,18 +394,7 @@ fn a_data_directory_of_store_layout_1_is_migrated_and_keeps_working() {
 
     // OCSP finds the issuer in the record now that `issuer_of` is gone.
     let server = TestServer::start(&ca);
-    let chain_file = write_chain(&ca);
-    let answer = openssl_ocsp(
-        &server.url_for("/ocsp"),
-        &ca.issuing_cert(),
-        &chain_file,
-        &[
-            "-cert",
-            kept.to_str().unwrap(),
-            "-cert",
-            revoked.to_str().unwrap(),
-        ],
-    );
+    let answer = ocsp_of_both(&server, &ca, &kept, &revoked, &[]);
     assert!(
         ocsp_status_line(&answer, kept.to_str().unwrap()).ends_with("good"),
         "{answer}"
