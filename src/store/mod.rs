@@ -1004,6 +1004,22 @@ pub(crate) mod tests {
     use super::*;
     use time::Duration;
 
+    /// Opens again while sled's flusher thread of a dropped handle still holds the lock
+    /// (for up to two seconds); any other answer is returned as it is.
+    pub(crate) fn retry_while_locked<T>(
+        open: impl Fn() -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        for _ in 0..200 {
+            match open() {
+                Err(StoreError::Locked(_)) => {
+                    std::thread::sleep(std::time::Duration::from_millis(10))
+                }
+                other => return other,
+            }
+        }
+        open()
+    }
+
     pub(crate) fn record(serial: &str, role: Role, days: i64) -> CertificateRecord {
         let now = OffsetDateTime::now_utc();
         CertificateRecord {

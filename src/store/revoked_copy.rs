@@ -561,17 +561,8 @@ mod tests {
         assert!(!store.copy.has_pending().unwrap());
     }
 
-    /// Retries while sled's flusher thread of a dropped handle still holds the lock.
     fn retry<T>(open: impl Fn() -> Result<T, StoreError>) -> T {
-        for _ in 0..200 {
-            match open() {
-                Err(StoreError::Locked(_)) => {
-                    std::thread::sleep(std::time::Duration::from_millis(10))
-                }
-                other => return other.unwrap(),
-            }
-        }
-        open().unwrap()
+        super::super::tests::retry_while_locked(open).unwrap()
     }
 
     fn reopen(path: &Path) -> SledStore {

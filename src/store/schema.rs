@@ -111,7 +111,8 @@ impl SledStore {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{tests::record, CertificateStore, ListFilter, StoreReader};
+    use super::super::tests::{record, retry_while_locked};
+    use super::super::{CertificateStore, ListFilter, StoreReader};
     use super::*;
     use crate::model::{CertificateStatus, Role};
 
@@ -165,7 +166,7 @@ mod tests {
             store.tlog_index.insert(unrecorded_key(), &[2]).unwrap();
             store.flush().unwrap();
         }
-        let store = SledStore::open(&path).unwrap();
+        let store = retry_while_locked(|| SledStore::open(&path)).unwrap();
         assert_eq!(store.schema_version().unwrap(), SCHEMA);
         assert!(store.serials.is_empty());
         let names: Vec<_> = store.db.tree_names();
@@ -223,7 +224,7 @@ mod tests {
                 .unwrap();
             store.flush().unwrap();
         }
-        match SledStore::open(&path) {
+        match retry_while_locked(|| SledStore::open(&path)) {
             Err(StoreError::Schema(message)) => assert!(message.contains("newer paypki")),
             other => panic!("{:?}", other.map(|_| ())),
         }
