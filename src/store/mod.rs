@@ -2,9 +2,9 @@
 //! record formats). Each consumer sees a narrow trait; [`SledStore`] implements them all.
 //!
 //! Trees:
-//! - `serials`: serial → what is about to be signed. Written *before* the CA signs (in a
-//!   transaction that also checks `certificates`, so a serial is never used twice): a
-//!   crash leaves a record of the intent. The entry goes when the certificate is
+//! - `serials`: serial → what is about to be signed. Written *before* the CA signs (a
+//!   compare-and-swap, then a check of `certificates`, so a serial is never used twice):
+//!   a crash leaves a record of the intent. The entry goes when the certificate is
 //!   recorded (the certificate then says "taken"), so it holds only intents.
 //! - `certificates`: serial → [`CertificateRecord`] (compact binary; JSON in data
 //!   directories of earlier versions until the record changes: see `record`).
@@ -34,6 +34,7 @@ mod audit;
 mod copy;
 mod crls;
 mod events;
+mod issuance;
 mod lineage;
 mod officers;
 mod participants;
@@ -48,7 +49,7 @@ mod transparency;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::transaction::TransactionError;
 use sled::Transactional;
 use time::OffsetDateTime;
 
@@ -72,7 +73,7 @@ pub use tokens::{TokenRecord, TokenStore};
 pub use transparency::TransparencyStore;
 
 /// Storage failures.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// Another process (normally `paypki serve`) holds the database.
     #[error("the database {0} is in use by another paypki process")]
@@ -655,6 +656,7 @@ impl GroupCommit {
 pub struct SledStore {
     path: std::path::PathBuf,
     commit: std::sync::Arc<GroupCommit>,
+    issuance: std::sync::Arc<issuance::IssuanceBatches>,
     db: sled::Db,
     serials: sled::Tree,
     certificates: sled::Tree,
@@ -747,6 +749,7 @@ impl SledStore {
         let store = SledStore {
             path,
             commit: std::sync::Arc::default(),
+            issuance: std::sync::Arc::default(),
             serials: db.open_tree("serials")?,
             certificates: db.open_tree("certificates")?,
             by_role_status: db.open_tree("by_role_status")?,
@@ -902,26 +905,26 @@ impl SledStore {
     }
 }
 
-fn abort(e: StoreError) -> ConflictableTransactionError<StoreError> {
-    ConflictableTransactionError::Abort(e)
-}
-
 impl CertificateStore for SledStore {
     fn reserve_serial(&self, serial: &Serial, plan: &PlannedIssuance) -> Result<(), StoreError> {
         let value = record::encode_plan(plan);
-        // One transaction over both trees: the reservation leaves `serials` when the
-        // certificate enters `certificates`, so a serial is taken if either holds it.
-        (&self.serials, &self.certificates)
-            .transaction(|(serials, certificates)| {
-                if serials.get(serial.as_bytes())?.is_some()
-                    || certificates.get(serial.as_bytes())?.is_some()
-                {
-                    return Err(abort(StoreError::SerialTaken(serial.clone())));
-                }
-                serials.insert(serial.as_bytes(), value.as_slice())?;
-                Ok(())
-            })
-            .map_err(StoreError::from)
+        // Not a transaction: sled runs those one at a time, exclusive of every other
+        // write. The reservation leaves `serials` in the transaction that puts the
+        // certificate into `certificates`, so once the compare-and-swap has taken the
+        // serial here, `certificates` holding it means it was used before.
+        let key = serial.as_bytes();
+        if self
+            .serials
+            .compare_and_swap(key, None as Option<&[u8]>, Some(value))?
+            .is_err()
+        {
+            return Err(StoreError::SerialTaken(serial.clone()));
+        }
+        if self.certificates.contains_key(key)? {
+            self.serials.remove(key)?;
+            return Err(StoreError::SerialTaken(serial.clone()));
+        }
+        Ok(())
     }
 
     fn record_issued(
@@ -929,10 +932,44 @@ impl CertificateStore for SledStore {
         record: &CertificateRecord,
         event: AuditEvent,
     ) -> Result<u64, StoreError> {
-        let value = record::encode_certificate(record);
-        let serial = &record.serial;
-        let log_entry = transparency::certificate_entry(record);
-        let index = (
+        let item = issuance::Queued {
+            record: record.clone(),
+            event,
+        };
+        self.issuance.record(item, |batch| {
+            // Durable before acknowledged: one flush after the batch's transaction.
+            match self.record_batch(batch).and_then(|outcomes| {
+                self.flush()?;
+                Ok(outcomes)
+            }) {
+                Ok(outcomes) => outcomes,
+                Err(e) => vec![Err(e); batch.len()],
+            }
+        })
+    }
+}
+
+impl SledStore {
+    /// Records a batch of issued certificates in one transaction: each with its indexes,
+    /// audit entry and transparency log entry, or (a serial already recorded, a
+    /// participant no longer active) refused with nothing written for it while the rest
+    /// are recorded. Returns one outcome per certificate: its log entry's index.
+    fn record_batch(
+        &self,
+        batch: &[issuance::Queued],
+    ) -> Result<Vec<Result<u64, StoreError>>, StoreError> {
+        let prepared: Vec<_> = batch
+            .iter()
+            .map(|item| {
+                (
+                    &item.record,
+                    record::encode_certificate(&item.record),
+                    transparency::certificate_entry(&item.record),
+                    &item.event,
+                )
+            })
+            .collect();
+        (
             &self.certificates,
             &self.serials,
             &self.by_role_status,
@@ -961,41 +998,52 @@ impl CertificateStore for SledStore {
                     nodes,
                     index,
                 )| {
-                    if certificates.get(serial.as_bytes())?.is_some() {
-                        return Err(abort(StoreError::SerialTaken(serial.clone())));
+                    let mut outcomes = Vec::with_capacity(prepared.len());
+                    for (record, value, log_entry, event) in &prepared {
+                        let serial = &record.serial;
+                        // Refusals first, before anything of this certificate is written.
+                        if certificates.get(serial.as_bytes())?.is_some() {
+                            outcomes.push(Err(StoreError::SerialTaken(serial.clone())));
+                            continue;
+                        }
+                        if let Some(participant) = &record.participant {
+                            if let Err(refused) =
+                                participants::count_issuance(participants, participant)?
+                            {
+                                outcomes.push(Err(refused));
+                                continue;
+                            }
+                            let mut key = participants::certificate_index_prefix(participant);
+                            key.extend_from_slice(serial.as_bytes());
+                            participant_certs.insert(key, &[])?;
+                        }
+                        certificates.insert(serial.as_bytes(), value.as_slice())?;
+                        // The certificate now says "taken"; the intent is fulfilled.
+                        serials.remove(serial.as_bytes())?;
+                        if let Some(parent) = &record.parent {
+                            let mut key = lineage::length_prefixed(parent);
+                            key.extend_from_slice(serial.as_bytes());
+                            children.insert(key, &[])?;
+                        }
+                        by_role_status.insert(
+                            role_status_key(record.role, record.status, serial.as_bytes()),
+                            &[],
+                        )?;
+                        by_expiry.insert(prefixed(&time_key(record.not_after), serial), &[])?;
+                        audit::append(audit, meta, event)?;
+                        let leaf = transparency::LogTx {
+                            entries,
+                            nodes,
+                            index,
+                            meta,
+                        }
+                        .append(serial.as_bytes(), log_entry)?;
+                        outcomes.push(Ok(leaf));
                     }
-                    certificates.insert(serial.as_bytes(), value.as_slice())?;
-                    // The certificate now says "taken"; the intent is fulfilled.
-                    serials.remove(serial.as_bytes())?;
-                    if let Some(parent) = &record.parent {
-                        let mut key = lineage::length_prefixed(parent);
-                        key.extend_from_slice(serial.as_bytes());
-                        children.insert(key, &[])?;
-                    }
-                    if let Some(participant) = &record.participant {
-                        participants::count_issuance(participants, participant)?;
-                        let mut key = participants::certificate_index_prefix(participant);
-                        key.extend_from_slice(serial.as_bytes());
-                        participant_certs.insert(key, &[])?;
-                    }
-                    by_role_status.insert(
-                        role_status_key(record.role, record.status, serial.as_bytes()),
-                        &[],
-                    )?;
-                    by_expiry.insert(prefixed(&time_key(record.not_after), serial), &[])?;
-                    audit::append(audit, meta, &event)?;
-                    transparency::LogTx {
-                        entries,
-                        nodes,
-                        index,
-                        meta,
-                    }
-                    .append(serial.as_bytes(), &log_entry)
+                    Ok(outcomes)
                 },
-            )?;
-        // Durable before acknowledged.
-        self.flush()?;
-        Ok(index)
+            )
+            .map_err(StoreError::from)
     }
 }
 
@@ -1080,6 +1128,77 @@ pub(crate) mod tests {
             store.reserve_serial(&serial, &plan),
             Err(StoreError::SerialTaken(_))
         ));
+        // Once recorded, the reservation is gone and the certificate holds the serial.
+        store
+            .record_issued(&record("0a0b", Role::Bank, 10), event("0a0b"))
+            .unwrap();
+        assert!(store.serials.get(serial.as_bytes()).unwrap().is_none());
+        assert!(matches!(
+            store.reserve_serial(&serial, &plan),
+            Err(StoreError::SerialTaken(_))
+        ));
+        assert!(store.serials.get(serial.as_bytes()).unwrap().is_none());
+    }
+
+    #[test]
+    fn concurrent_issuances_are_recorded_in_batches_and_a_refusal_stays_alone() {
+        use participants::tests::bank;
+        let store = SledStore::temporary().unwrap();
+        let mut inactive = bank("par_s");
+        inactive.status = ParticipantStatus::Suspended;
+        store
+            .add_participant(&inactive, AuditEvent::new("participant-add", "t"))
+            .unwrap();
+        // 48 threads: 40 new serials, 4 that all want serial ff, 4 for the suspended
+        // participant.
+        let outcomes: Vec<(usize, Result<u64, StoreError>)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..48usize)
+                .map(|i| {
+                    let store = &store;
+                    scope.spawn(move || {
+                        let mut cert = match i {
+                            0..40 => record(&format!("{:04x}", i + 1), Role::Bank, 30),
+                            40..44 => record("ff", Role::Bank, 30),
+                            _ => record(&format!("{:04x}", 0x1000 + i), Role::Bank, 30),
+                        };
+                        if i >= 44 {
+                            cert.participant = Some("par_s".into());
+                        }
+                        (i, store.record_issued(&cert, event("01")))
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let mut leaves = Vec::new();
+        for (i, outcome) in outcomes {
+            match i {
+                0..40 => leaves.push(outcome.unwrap()),
+                40..44 => {
+                    if let Ok(leaf) = outcome {
+                        leaves.push(leaf)
+                    } else {
+                        assert!(matches!(outcome, Err(StoreError::SerialTaken(_))));
+                    }
+                }
+                _ => assert!(matches!(outcome, Err(StoreError::ParticipantInactive(..)))),
+            }
+        }
+        // Exactly one of the four for serial ff; every recorded certificate has its own
+        // log entry, and the audit chain holds one entry each.
+        assert_eq!(leaves.len(), 41);
+        leaves.sort_unstable();
+        leaves.dedup();
+        assert_eq!(leaves.len(), 41);
+        assert_eq!(store.log_size().unwrap(), 41);
+        let report = store.verify_audit().unwrap();
+        assert!(report.problems.is_empty(), "{report:?}");
+        let issues = store.audit_entries(usize::MAX).unwrap();
+        let issues = issues.iter().filter(|e| e.body().action == "issue");
+        // The participant's addition, then one entry per recorded certificate.
+        assert_eq!(issues.count(), 41);
+        assert_eq!(report.entries, 42);
+        assert_eq!(store.list(&ListFilter::default()).unwrap().len(), 41);
     }
 
     #[test]

@@ -214,7 +214,7 @@ fn decode(bytes: &[u8]) -> Result<ParticipantRecord, StoreError> {
 pub(super) fn count_issuance(
     participants: &sled::transaction::TransactionalTree,
     id: &str,
-) -> Result<(), ConflictableTransactionError<StoreError>> {
+) -> Result<Result<(), StoreError>, ConflictableTransactionError<StoreError>> {
     let abort = ConflictableTransactionError::Abort;
     let bytes = participants.get(id.as_bytes())?.ok_or_else(|| {
         abort(StoreError::Corrupt(format!(
@@ -223,14 +223,15 @@ pub(super) fn count_issuance(
     })?;
     let mut record = decode(&bytes).map_err(abort)?;
     if record.status != ParticipantStatus::Active {
-        return Err(abort(StoreError::ParticipantInactive(
+        // Refused, and nothing written: the rest of a batch goes on.
+        return Ok(Err(StoreError::ParticipantInactive(
             id.to_string(),
             record.status,
         )));
     }
     record.certificates_issued = record.certificates_issued.saturating_add(1);
     participants.insert(id.as_bytes(), encode(&record).map_err(abort)?)?;
-    Ok(())
+    Ok(Ok(()))
 }
 
 /// `len ‖ id`: a prefix of the certificate index no other participant's key starts with.
