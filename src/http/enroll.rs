@@ -64,7 +64,7 @@ impl IssuedResponse {
                 })
                 .inc();
         }
-        let transparency = inclusion_of(state, &record.serial);
+        let transparency = inclusion_of(state, &record.serial, issued.log_index);
         IssuedResponse {
             transparency,
             serial: record.serial.to_string(),
@@ -83,15 +83,20 @@ impl IssuedResponse {
 fn inclusion_of(
     state: &AppState,
     serial: &crate::model::Serial,
+    log_index: Option<u64>,
 ) -> Option<super::transparency::InclusionView> {
     let store = state.ra.transparency();
-    let found = store
-        .log_index_of_certificate(serial)
-        .map_err(crate::transparency::LogError::from)
-        .and_then(|index| match index {
-            Some(index) => super::transparency::inclusion_view(store, index, index + 1).map(Some),
-            None => Ok(None),
-        });
+    let index = match log_index {
+        Some(index) => Ok(Some(index)),
+        None => store
+            .log_index_of_certificate(serial)
+            .map_err(crate::transparency::LogError::from),
+    };
+    let found = index.and_then(|index| {
+        index
+            .map(|index| super::transparency::newest_leaf_view(store, index))
+            .transpose()
+    });
     match found {
         Ok(view) => view,
         Err(e) => {

@@ -173,6 +173,22 @@ pub(crate) fn inclusion_view(
     })
 }
 
+/// [`inclusion_view`] of leaf `index` in the tree that ends with it, from the stored
+/// nodes alone (`crate::transparency::newest_leaf_inclusion`).
+pub(crate) fn newest_leaf_view(
+    store: &dyn TransparencyStore,
+    index: u64,
+) -> Result<InclusionView, LogError> {
+    let (proof, root, leaf) = crate::transparency::newest_leaf_inclusion(store, index)?;
+    Ok(InclusionView {
+        leaf_index: index,
+        tree_size: index + 1,
+        root_hash: b64(&root),
+        leaf_hash: b64(&leaf),
+        inclusion_proof: proof.iter().map(|h| b64(h)).collect(),
+    })
+}
+
 /// `GET /v1/transparency/proof` query.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]

@@ -455,6 +455,7 @@ impl RegistrationAuthority {
             chain_pem: self.ca.chain_pem(record.issuer)?,
             record,
             redelivered: true,
+            log_index: None,
         })
     }
 

@@ -463,6 +463,7 @@ impl RegistrationAuthority {
             chain_pem: self.ca.chain_pem(issued.issuer)?,
             record: issued,
             redelivered: true,
+            log_index: None,
         })
     }
 

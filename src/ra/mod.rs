@@ -331,6 +331,9 @@ pub struct Issued {
     /// True when nothing new was issued: an enrollment retried after its answer was lost
     /// gets the certificate its token already produced.
     pub redelivered: bool,
+    /// The certificate's entry in the transparency log, when this issuance appended it
+    /// (a redelivery looks it up).
+    pub log_index: Option<u64>,
 }
 
 /// Told about issuances and status changes: the OCSP responder pre-signs, the CRL
@@ -728,13 +731,14 @@ impl RegistrationAuthority {
                     .map(|p| format!(" for participant {p}"))
                     .unwrap_or_default()
             ));
-        self.store.record_issued(&record, event)?;
+        let log_index = self.store.record_issued(&record, event)?;
         self.notify(|l| l.issued(&record));
         Ok(Issued {
             certificate_pem: crate::ca::to_pem("CERTIFICATE", &record.der),
             chain_pem: self.ca.chain_pem(issuer)?,
             record,
             redelivered: false,
+            log_index: Some(log_index),
         })
     }
 

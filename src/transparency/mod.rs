@@ -157,6 +157,35 @@ pub fn root_at(store: &dyn TransparencyStore, size: u64) -> Result<Hash, LogErro
     with_nodes(store, |read| tree::root(&mut Reader(read), size))
 }
 
+/// The inclusion proof of leaf `index` in the tree that ends with it (`index + 1`
+/// entries), with that tree's root and the leaf's hash: what issuance answers with. Reads
+/// popcount(index) + 1 stored nodes in one call; the same proof as [`inclusion`].
+pub fn newest_leaf_inclusion(
+    store: &dyn TransparencyStore,
+    index: u64,
+) -> Result<(Vec<Hash>, Hash, Hash), LogError> {
+    let size = index
+        .checked_add(1)
+        .ok_or_else(|| LogError::BadRange(format!("leaf {index} is past any log")))?;
+    check_size(store, size)?;
+    let mut wanted = tree::newest_leaf_nodes(index);
+    wanted.push((0, index));
+    let mut found = store.log_nodes(&wanted)?.into_iter().zip(&wanted);
+    let mut missing =
+        |(node, id): (Option<Hash>, &(u8, u64))| node.ok_or(LogError::MissingNode(id.0, id.1));
+    let path = found
+        .by_ref()
+        .take(wanted.len() - 1)
+        .map(&mut missing)
+        .collect::<Result<Vec<_>, _>>()?;
+    let leaf = found
+        .next()
+        .ok_or(LogError::MissingNode(0, index))
+        .and_then(&mut missing)?;
+    let root = tree::newest_leaf_root(&leaf, &path);
+    Ok((path, root, leaf))
+}
+
 /// The inclusion proof of leaf `index` in the tree of `size` entries, with that tree's
 /// root.
 pub fn inclusion(

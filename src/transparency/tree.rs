@@ -133,6 +133,25 @@ pub fn inclusion_proof<S: NodeSource>(
     Ok(Ok(path))
 }
 
+/// The nodes the proof of the newest leaf of a tree of `index + 1` entries is made of:
+/// the complete subtrees left of it, one per bit set in `index`, smallest first. Its
+/// audit path is exactly these (RFC 9162 §2.1.3.1: for the last leaf each step's left
+/// part `D[0:k]` is a complete subtree), so issuance can answer with a proof from
+/// popcount(index) stored nodes and as many hashes.
+pub fn newest_leaf_nodes(index: u64) -> Vec<(u8, u64)> {
+    (0..64u8)
+        .filter(|level| index & (1u64 << level) != 0)
+        .map(|level| (level, (index >> level) - 1))
+        .collect()
+}
+
+/// The root of the tree whose newest leaf is `leaf`, from that leaf's audit path (the
+/// nodes of [`newest_leaf_nodes`], in that order).
+pub fn newest_leaf_root(leaf: &Hash, path: &[Hash]) -> Hash {
+    path.iter()
+        .fold(*leaf, |right, left| node_hash(left, &right))
+}
+
 /// PROOF(first, D[0:second]): the consistency proof between two sizes
 /// (RFC 9162 §2.1.4.1). `first == second` gives an empty proof.
 pub fn consistency_proof<S: NodeSource>(
@@ -410,6 +429,28 @@ impl NodeSource for MemoryTree {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_newest_leaf_proof_from_its_left_subtrees_equals_rfc_9162s() {
+        let mut tree = MemoryTree::default();
+        for index in 0..300u64 {
+            let leaf = leaf_hash(&index.to_be_bytes());
+            tree.push(leaf);
+            let path: Vec<Hash> = newest_leaf_nodes(index)
+                .into_iter()
+                .map(|(level, i)| tree.node(level, i).unwrap())
+                .collect();
+            let size = index + 1;
+            assert_eq!(
+                path,
+                inclusion_proof(&mut tree, index, size).unwrap().unwrap(),
+                "{index}"
+            );
+            let root = newest_leaf_root(&leaf, &path);
+            assert_eq!(root, super::root(&mut tree, size).unwrap(), "{index}");
+            assert!(verify_inclusion(index, size, &leaf, &path, &root));
+        }
+    }
 
     fn h(text: &str) -> Hash {
         hex::decode(text).unwrap().try_into().unwrap()
