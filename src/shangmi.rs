@@ -23,6 +23,9 @@ pub const MAX_DISTINGUISHING_ID_BYTES: usize = 8191;
 
 /// The SM2 curve (GM/T 0006-2012), as the parameter of id-ecPublicKey.
 pub const OID_SM2_CURVE: &str = "1.2.156.10197.1.301";
+/// [`OID_SM2_CURVE`] as an object identifier (compared without formatting: every
+/// issuance asks whether its subject key is SM2).
+const SM2_CURVE: spki::ObjectIdentifier = spki::ObjectIdentifier::new_unwrap(OID_SM2_CURVE);
 /// sm2-with-SM3 (GM/T 0006-2012): the signature algorithm of certificates, CRLs, OCSP.
 pub const OID_SM2_WITH_SM3: &str = "1.2.156.10197.1.501";
 /// SM3 (GM/T 0006-2012), the digest of CMS SignedData per GM/T 0010.
@@ -38,7 +41,7 @@ pub fn is_sm2_spki(der: &[u8]) -> bool {
     spki::SubjectPublicKeyInfoRef::from_der(der)
         .ok()
         .and_then(|info| info.algorithm.parameters_oid().ok())
-        .is_some_and(|curve| curve.to_string() == OID_SM2_CURVE)
+        .is_some_and(|curve| curve == SM2_CURVE)
 }
 
 /// SM2-with-SM3 for rustls-webpki's path validation, which has no SM2 of its own but takes

@@ -35,20 +35,21 @@ pub mod patterns {
     pub const ALL: [&str; 6] = [SERIAL, TOKEN, OFFICER_NAME, DURATION, BASE64, HEX];
 
     /// Whether `text` matches `pattern` (one of the constants above). A pattern that
-    /// does not compile (a bug, caught by the unit test) matches nothing.
+    /// does not compile (a bug, caught by the unit test), or is not one of [`ALL`],
+    /// matches nothing.
     pub fn matches(pattern: &'static str, text: &str) -> bool {
-        use std::collections::HashMap;
-        use std::sync::{Mutex, OnceLock};
-        static COMPILED: OnceLock<Mutex<HashMap<&'static str, Option<regex::Regex>>>> =
-            OnceLock::new();
-        let cache = COMPILED.get_or_init(|| Mutex::new(HashMap::new()));
-        let mut cache = cache
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        cache
-            .entry(pattern)
-            .or_insert_with(|| regex::Regex::new(pattern).ok())
-            .as_ref()
+        use std::sync::OnceLock;
+        // Compiled once, then only read: no lock on the request path.
+        static COMPILED: OnceLock<Vec<(&'static str, Option<regex::Regex>)>> = OnceLock::new();
+        COMPILED
+            .get_or_init(|| {
+                ALL.iter()
+                    .map(|p| (*p, regex::Regex::new(p).ok()))
+                    .collect()
+            })
+            .iter()
+            .find(|(known, _)| *known == pattern)
+            .and_then(|(_, regex)| regex.as_ref())
             .is_some_and(|regex| regex.is_match(text))
     }
 
