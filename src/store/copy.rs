@@ -176,7 +176,9 @@ impl StoreCopy for SledStore {
             visit(StoreItem::Participant(Box::new(json(&item?.1)?)))?;
         }
         for item in self.tokens.iter() {
-            visit(StoreItem::Token(Box::new(json(&item?.1)?)))?;
+            visit(StoreItem::Token(Box::new(super::record::decode_token(
+                &item?.1,
+            )?)))?;
         }
         for item in self.serials.iter() {
             let (key, value) = item?;
@@ -286,7 +288,7 @@ impl StoreCopy for SledStore {
                 }
                 StoreItem::Token(record) => {
                     self.tokens
-                        .insert(record.id.as_bytes(), to_json(&*record)?)?;
+                        .insert(record.id.as_bytes(), super::record::encode_token(&record))?;
                 }
                 StoreItem::Reservation { serial, plan } => {
                     let value = match plan {

@@ -1,5 +1,6 @@
 //! The compact binary forms of the values stored per certificate: the
-//! [`CertificateRecord`] in `certificates` and the [`PlannedIssuance`] in `serials`.
+//! [`CertificateRecord`] in `certificates`, the [`PlannedIssuance`] in `serials`, and the
+//! [`TokenRecord`] in `tokens`.
 //!
 //! Earlier versions stored both as JSON (the DER in base64): about twice the bytes, and
 //! with sled's per-page overhead nearly 4 KB per certificate on disk. A value is JSON
@@ -10,9 +11,16 @@
 //! `1 ‖ role ‖ requested_via ‖ status ‖ issuer u32 ‖ not_before ‖ not_after ‖ issued_at
 //! ‖ len serial ‖ len subject ‖ count (len SAN)* ‖ len key ‖ fingerprint ‖ parent ‖
 //! participant ‖ revocation ‖ DER (the rest)`, where a time is `i64 seconds ‖ u32
-//! nanoseconds` (UTC), the fingerprint is `1 ‖ 32 octets` when it is lowercase hex of
+//! nanoseconds` (UTC), the fingerprint is `2 ‖ 32 octets` when it is in the colon form
+//! paypki writes (`AB:CD:…`, layout 3), `1 ‖ 32 octets` when it is lowercase hex of
 //! SHA-256 size and `0 ‖ len text` otherwise, an option is `0` or `1 ‖ value`, and a
 //! revocation is `len reason ‖ revoked_at ‖ option invalidity_date`.
+//!
+//! Token, version 1 (layout 3; JSON before): `1 ‖ role ‖ created_at ‖ expires_at ‖
+//! option used_at ‖ len id ‖ len secret_sha256 ‖ len subject ‖ count (len SAN)* ‖ option
+//! serial ‖ option created_by ‖ option approval ‖ option participant`. Enrollment reads a
+//! token three times and writes it twice; JSON with RFC 3339 times cost more than the
+//! sled operations around it.
 //!
 //! Reservation, version 1: `1 ‖ role ‖ requested_via ‖ reserved_at ‖ subject (the rest)`.
 //! An empty value (or `imported`, as earlier versions wrote) is a serial taken by a bulk
@@ -22,7 +30,7 @@ use time::OffsetDateTime;
 
 use super::{
     role_byte, status_byte, CertificateRecord, IssuancePath, PlannedIssuance, RevocationRecord,
-    StoreError,
+    StoreError, TokenRecord,
 };
 use crate::model::{CertificateStatus, Role, Serial};
 
@@ -49,12 +57,19 @@ pub(super) fn encode_certificate(record: &CertificateRecord) -> Vec<u8> {
         put_bytes(&mut out, name.as_bytes());
     }
     put_bytes(&mut out, record.key.as_bytes());
-    match raw_fingerprint(&record.fingerprint_sha256) {
-        Some(raw) => {
+    match (
+        colon_fingerprint(&record.fingerprint_sha256),
+        raw_fingerprint(&record.fingerprint_sha256),
+    ) {
+        (Some(raw), _) => {
+            out.push(2);
+            out.extend_from_slice(&raw);
+        }
+        (None, Some(raw)) => {
             out.push(1);
             out.extend_from_slice(&raw);
         }
-        None => {
+        (None, None) => {
             out.push(0);
             put_bytes(&mut out, record.fingerprint_sha256.as_bytes());
         }
@@ -183,6 +198,72 @@ fn raw_fingerprint(text: &str) -> Option<[u8; 32]> {
     (hex::encode(raw) == text).then_some(raw)
 }
 
+/// The 32 octets of a fingerprint in the colon form paypki writes (so that it comes
+/// back as the same text).
+fn colon_fingerprint(text: &str) -> Option<[u8; 32]> {
+    let mut raw = [0u8; 32];
+    let mut parts = text.split(':');
+    for octet in &mut raw {
+        let part = parts.next()?;
+        if part.len() != 2 {
+            return None;
+        }
+        *octet = u8::from_str_radix(part, 16).ok()?;
+    }
+    (parts.next().is_none() && crate::model::fingerprint_text(&raw) == text).then_some(raw)
+}
+
+/// Encodes a token in the compact binary form.
+pub(super) fn encode_token(token: &TokenRecord) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(&[VERSION, role_byte(token.role)]);
+    put_time(&mut out, token.created_at);
+    put_time(&mut out, token.expires_at);
+    match token.used_at {
+        Some(at) => {
+            out.push(1);
+            put_time(&mut out, at);
+        }
+        None => out.push(0),
+    }
+    put_bytes(&mut out, token.id.as_bytes());
+    put_bytes(&mut out, token.secret_sha256.as_bytes());
+    put_bytes(&mut out, token.subject.as_bytes());
+    put_len(&mut out, token.subject_alt_names.len());
+    for name in &token.subject_alt_names {
+        put_bytes(&mut out, name.as_bytes());
+    }
+    let serial = token.serial.as_ref().map(Serial::as_bytes);
+    for field in [
+        serial,
+        token.created_by.as_deref().map(str::as_bytes),
+        token.approval.as_deref().map(str::as_bytes),
+        token.participant.as_deref().map(str::as_bytes),
+    ] {
+        match field {
+            Some(value) => {
+                out.push(1);
+                put_bytes(&mut out, value);
+            }
+            None => out.push(0),
+        }
+    }
+    out
+}
+
+/// Decodes a token in either form (JSON from earlier versions, or binary).
+pub(super) fn decode_token(bytes: &[u8]) -> Result<TokenRecord, StoreError> {
+    match bytes.first() {
+        Some(b'{') => serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(e.to_string())),
+        Some(&VERSION) => Reader::new(bytes.get(1..).unwrap_or_default())
+            .token()
+            .ok_or_else(|| StoreError::Corrupt("token record".into())),
+        _ => Err(StoreError::Corrupt(
+            "token record of an unknown format".into(),
+        )),
+    }
+}
+
 fn put_len(out: &mut Vec<u8>, len: usize) {
     let mut value = len as u64;
     loop {
@@ -276,6 +357,51 @@ impl<'a> Reader<'a> {
         std::mem::take(&mut self.rest)
     }
 
+    fn option<T>(&mut self, read: impl FnOnce(&mut Self) -> Option<T>) -> Option<Option<T>> {
+        if self.flag()? {
+            read(self).map(Some)
+        } else {
+            Some(None)
+        }
+    }
+
+    fn token(&mut self) -> Option<TokenRecord> {
+        let role = role_of(self.byte()?)?;
+        let created_at = self.time()?;
+        let expires_at = self.time()?;
+        let used_at = self.option(Self::time)?;
+        let id = self.text()?;
+        let secret_sha256 = self.text()?;
+        let subject = self.text()?;
+        let count = self.len()?;
+        // Each name takes at least one byte (see `certificate`).
+        if count > self.rest.len() {
+            return None;
+        }
+        let mut subject_alt_names = Vec::with_capacity(count);
+        for _ in 0..count {
+            subject_alt_names.push(self.text()?);
+        }
+        let serial = self.option(|r| serial_of(r.bytes()?))?;
+        let created_by = self.option(Self::text)?;
+        let approval = self.option(Self::text)?;
+        let participant = self.option(Self::text)?;
+        self.rest.is_empty().then_some(TokenRecord {
+            id,
+            secret_sha256,
+            role,
+            subject,
+            subject_alt_names,
+            created_at,
+            expires_at,
+            used_at,
+            serial,
+            created_by,
+            approval,
+            participant,
+        })
+    }
+
     fn certificate(&mut self) -> Option<CertificateRecord> {
         let role = role_of(self.byte()?)?;
         let requested_via = path_of(self.byte()?)?;
@@ -297,10 +423,11 @@ impl<'a> Reader<'a> {
             subject_alt_names.push(self.text()?);
         }
         let key = self.text()?;
-        let fingerprint_sha256 = if self.flag()? {
-            hex::encode(self.array::<32>()?)
-        } else {
-            self.text()?
+        let fingerprint_sha256 = match self.byte()? {
+            0 => self.text()?,
+            1 => hex::encode(self.array::<32>()?),
+            2 => crate::model::fingerprint_text(&self.array::<32>()?),
+            _ => return None,
         };
         let parent = if self.flag()? {
             Some(serial_of(self.bytes()?)?)
@@ -414,6 +541,85 @@ mod tests {
             decode_certificate(&encode_certificate(&bare)).unwrap(),
             bare
         );
+    }
+
+    #[test]
+    fn fingerprints_in_paypkis_colon_form_are_stored_as_octets() {
+        let mut record = full_record();
+        record.fingerprint_sha256 = crate::model::sha256_fingerprint(&record.der);
+        let bytes = encode_certificate(&record);
+        assert_eq!(decode_certificate(&bytes).unwrap(), record);
+        let as_text = {
+            let mut other = record.clone();
+            other.fingerprint_sha256 = "not hex".into();
+            encode_certificate(&other).len() - "not hex".len()
+        };
+        // 1 flag + 32 octets instead of a length and 95 characters.
+        assert_eq!(bytes.len() + 1, as_text + 32);
+        // Near misses stay text and come back unchanged.
+        for text in [
+            record.fingerprint_sha256.to_lowercase(),
+            record.fingerprint_sha256.replace(':', ""),
+            format!("{}:00", record.fingerprint_sha256),
+            record.fingerprint_sha256[3..].to_string(),
+        ] {
+            let mut other = record.clone();
+            other.fingerprint_sha256 = text;
+            assert_eq!(
+                decode_certificate(&encode_certificate(&other)).unwrap(),
+                other
+            );
+        }
+    }
+
+    fn token() -> TokenRecord {
+        let at = |s: i64| OffsetDateTime::from_unix_timestamp(s).unwrap();
+        TokenRecord {
+            id: "0123456789abcdef01234567".into(),
+            secret_sha256: "ab".repeat(32),
+            role: Role::Merchant,
+            subject: "CN=Shop é,O=Shop Ltd".into(),
+            subject_alt_names: vec!["dns:shop.example".into(), "email:a@shop.example".into()],
+            created_at: at(1_700_000_000),
+            expires_at: at(1_700_086_400),
+            used_at: Some(at(1_700_000_500).replace_nanosecond(7).unwrap()),
+            serial: Some("7fa1".parse().unwrap()),
+            created_by: Some("alice".into()),
+            approval: Some("apr_1".into()),
+            participant: Some("par_1".into()),
+        }
+    }
+
+    #[test]
+    fn tokens_round_trip_and_json_ones_of_earlier_versions_read() {
+        let full = token();
+        let bytes = encode_token(&full);
+        assert_eq!(decode_token(&bytes).unwrap(), full);
+        let json = serde_json::to_vec(&full).unwrap();
+        assert!(
+            bytes.len() * 3 < json.len() * 2,
+            "{} {}",
+            bytes.len(),
+            json.len()
+        );
+        assert_eq!(decode_token(&json).unwrap(), full);
+        let bare = TokenRecord {
+            subject_alt_names: vec![],
+            used_at: None,
+            serial: None,
+            created_by: None,
+            approval: None,
+            participant: None,
+            ..full
+        };
+        assert_eq!(decode_token(&encode_token(&bare)).unwrap(), bare);
+        // Every truncation, and a byte too many, is corrupt; nothing panics.
+        for end in 0..bytes.len() {
+            assert!(decode_token(&bytes[..end]).is_err(), "{end}");
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(decode_token(&longer).is_err());
     }
 
     #[test]

@@ -10,6 +10,11 @@
 //!   certificate's entry is found by its leaf hash). Each of those index entries cost
 //!   about 266 bytes on disk in sled, so this saves four to six per certificate
 //!   (docs/PERFORMANCE.md, "Storage footprint").
+//! - Layout 3: values may be in forms layout 2's readers do not know: tokens in binary
+//!   (JSON before) and a record's fingerprint as 32 octets in its colon form (text
+//!   before, 95 bytes). Nothing is rewritten: the older forms still read, and a value
+//!   takes the new form when it is next written. The version is raised so that an older
+//!   paypki refuses the store instead of failing on such a value.
 //!
 //! A migration is idempotent: it rebuilds from `certificates`, which every layout has,
 //! and the version is written only when it is complete, so a crash half-way makes the
@@ -18,7 +23,7 @@
 use super::{record, role_status_key, SledStore, StoreError};
 
 /// The layout this version writes.
-pub(super) const SCHEMA: u32 = 2;
+pub(super) const SCHEMA: u32 = 3;
 const SCHEMA_KEY: &[u8] = b"schema";
 /// Trees of layout 1 that layout 2 no longer has.
 const DROPPED_IN_2: [&str; 3] = ["by_role", "by_status", "issuer_of"];
@@ -57,7 +62,10 @@ impl SledStore {
                 self.path.display()
             );
         }
-        self.migrate_1_to_2()?;
+        if version < 2 {
+            self.migrate_1_to_2()?;
+        }
+        // Layout 3 changed only the forms new values take.
         self.meta.insert(SCHEMA_KEY, &SCHEMA.to_be_bytes())?;
         self.flush()
     }

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use sled::Transactional;
 use time::OffsetDateTime;
 
-use super::{audit, AuditEvent, SledStore, StoreError};
+use super::{audit, record, AuditEvent, SledStore, StoreError};
 use crate::model::{Role, Serial};
 
 pub(super) const ADMIN_HASH_KEY: &[u8] = b"admin_credential_sha256";
@@ -88,13 +88,11 @@ impl SledStore {
             let Some(old) = self.tokens.get(id.as_bytes())? else {
                 return Ok(false);
             };
-            let mut record: TokenRecord =
-                serde_json::from_slice(&old).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let mut record = record::decode_token(&old)?;
             if !change(&mut record) {
                 return Ok(false);
             }
-            let new =
-                serde_json::to_vec(&record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let new = record::encode_token(&record);
             // No flush here: a claim needs no durability of its own. The issuance that
             // follows is flushed (covering the claim); after a crash before that flush the
             // token is simply unused again, and no certificate exists.
@@ -111,7 +109,7 @@ impl SledStore {
 
 impl TokenStore for SledStore {
     fn put_token(&self, token: &TokenRecord, event: AuditEvent) -> Result<(), StoreError> {
-        let value = serde_json::to_vec(token).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let value = record::encode_token(token);
         (&self.tokens, &self.audit, &self.meta)
             .transaction(|(tokens, audit, meta)| {
                 tokens.insert(token.id.as_bytes(), value.as_slice())?;
@@ -123,11 +121,10 @@ impl TokenStore for SledStore {
     }
 
     fn put_tokens(&self, tokens: &[TokenRecord], event: AuditEvent) -> Result<(), StoreError> {
-        let values = tokens
+        let values: Vec<_> = tokens
             .iter()
-            .map(|t| serde_json::to_vec(t).map(|v| (t.id.as_bytes(), v)))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            .map(|t| (t.id.as_bytes(), record::encode_token(t)))
+            .collect();
         // All tokens and their audit entry, or nothing.
         (&self.tokens, &self.audit, &self.meta)
             .transaction(|(tree, audit, meta)| {
@@ -144,7 +141,7 @@ impl TokenStore for SledStore {
     fn token(&self, id: &str) -> Result<Option<TokenRecord>, StoreError> {
         self.tokens
             .get(id.as_bytes())?
-            .map(|v| serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt(e.to_string())))
+            .map(|v| record::decode_token(&v))
             .transpose()
     }
 
