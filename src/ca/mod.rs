@@ -247,10 +247,40 @@ fn whole_seconds(at: OffsetDateTime) -> OffsetDateTime {
     at.replace_nanosecond(0).unwrap_or(at)
 }
 
-/// PEM-encodes DER.
+/// PEM-encodes DER (RFC 7468: 64 base64 characters a line, LF endings; the bytes the
+/// `pem` crate writes, which a unit test checks). Written out here because every
+/// issuance answers with one and the `pem` crate copied the DER and the text again.
 pub fn to_pem(tag: &str, der: &[u8]) -> String {
-    pem::encode_config(
-        &pem::Pem::new(tag, der.to_vec()),
-        pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
-    )
+    use base64::Engine;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut out = String::with_capacity(encoded.len() + encoded.len() / 64 + 2 * tag.len() + 32);
+    out.push_str("-----BEGIN ");
+    out.push_str(tag);
+    out.push_str("-----\n");
+    for line in encoded.as_bytes().chunks(64) {
+        // Base64 is ASCII: every chunk is text.
+        out.push_str(std::str::from_utf8(line).unwrap_or_default());
+        out.push('\n');
+    }
+    out.push_str("-----END ");
+    out.push_str(tag);
+    out.push_str("-----\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn pem_is_what_the_pem_crate_writes_and_reads_back() {
+        for len in (0..300).chain([1_000, 4_096]) {
+            let der: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
+            let ours = super::to_pem("CERTIFICATE", &der);
+            let theirs = pem::encode_config(
+                &pem::Pem::new("CERTIFICATE", der.clone()),
+                pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
+            );
+            assert_eq!(ours, theirs, "{len}");
+            assert_eq!(pem::parse(&ours).unwrap().contents(), der.as_slice());
+        }
+    }
 }

@@ -107,6 +107,8 @@ pub struct AppState {
     pub(crate) tree_heads: transparency::TreeHeads,
     /// The web console's sessions.
     pub(crate) console: console::Sessions,
+    /// Each issuing CA's chain as a JSON string, escaped once (`enroll`).
+    pub(crate) chains_json: enroll::ChainsJson,
 }
 
 impl std::fmt::Debug for AppState {
@@ -170,6 +172,7 @@ impl AppState {
             events: events::EventHub::new(streams.changed, streams.stopping),
             tree_heads: transparency::TreeHeads::default(),
             console: console::Sessions::default(),
+            chains_json: enroll::ChainsJson::default(),
         })
     }
 

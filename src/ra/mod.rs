@@ -673,9 +673,10 @@ impl RegistrationAuthority {
             Err(CaError::NoActiveIssuer) => return Err(RaError::NoIssuingCa),
             Err(e) => return Err(e.into()),
         };
+        let subject = decision.subject.to_string();
         let plan = PlannedIssuance {
             role: decision.role,
-            subject: decision.subject.to_string(),
+            subject: subject.clone(),
             reserved_at: now,
             requested_via: decision.via,
         };
@@ -701,7 +702,7 @@ impl RegistrationAuthority {
         let record = CertificateRecord {
             serial: serial.clone(),
             role: decision.role,
-            subject: decision.subject.to_string(),
+            subject,
             subject_alt_names: decision.sans.iter().map(ToString::to_string).collect(),
             key: decision.public_key.describe(),
             // Whole seconds, as encoded in the certificate.
