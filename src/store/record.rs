@@ -74,20 +74,8 @@ pub(super) fn encode_certificate(record: &CertificateRecord) -> Vec<u8> {
             put_bytes(&mut out, record.fingerprint_sha256.as_bytes());
         }
     }
-    match &record.parent {
-        Some(parent) => {
-            out.push(1);
-            put_bytes(&mut out, parent.as_bytes());
-        }
-        None => out.push(0),
-    }
-    match &record.participant {
-        Some(participant) => {
-            out.push(1);
-            put_bytes(&mut out, participant.as_bytes());
-        }
-        None => out.push(0),
-    }
+    put_option(&mut out, record.parent.as_ref().map(Serial::as_bytes));
+    put_option(&mut out, record.participant.as_deref().map(str::as_bytes));
     match &record.revocation {
         Some(revocation) => {
             out.push(1);
@@ -109,14 +97,21 @@ pub(super) fn encode_certificate(record: &CertificateRecord) -> Vec<u8> {
 
 /// Decodes a certificate record in either form (JSON from earlier versions, or binary).
 pub(super) fn decode_certificate(bytes: &[u8]) -> Result<CertificateRecord, StoreError> {
+    decode_either(bytes, "certificate record", |r| r.certificate())
+}
+
+/// Decodes a value stored as JSON (first byte `{`) by earlier versions or in its binary
+/// form (first byte [`VERSION`]).
+fn decode_either<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    what: &str,
+    binary: impl FnOnce(&mut Reader<'_>) -> Option<T>,
+) -> Result<T, StoreError> {
     match bytes.first() {
         Some(b'{') => serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(e.to_string())),
-        Some(&VERSION) => Reader::new(bytes.get(1..).unwrap_or_default())
-            .certificate()
-            .ok_or_else(|| StoreError::Corrupt("certificate record".into())),
-        _ => Err(StoreError::Corrupt(
-            "certificate record of an unknown format".into(),
-        )),
+        Some(&VERSION) => binary(&mut Reader::new(bytes.get(1..).unwrap_or_default()))
+            .ok_or_else(|| StoreError::Corrupt(what.into())),
+        _ => Err(StoreError::Corrupt(format!("{what} of an unknown format"))),
     }
 }
 
@@ -240,28 +235,14 @@ pub(super) fn encode_token(token: &TokenRecord) -> Vec<u8> {
         token.approval.as_deref().map(str::as_bytes),
         token.participant.as_deref().map(str::as_bytes),
     ] {
-        match field {
-            Some(value) => {
-                out.push(1);
-                put_bytes(&mut out, value);
-            }
-            None => out.push(0),
-        }
+        put_option(&mut out, field);
     }
     out
 }
 
 /// Decodes a token in either form (JSON from earlier versions, or binary).
 pub(super) fn decode_token(bytes: &[u8]) -> Result<TokenRecord, StoreError> {
-    match bytes.first() {
-        Some(b'{') => serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(e.to_string())),
-        Some(&VERSION) => Reader::new(bytes.get(1..).unwrap_or_default())
-            .token()
-            .ok_or_else(|| StoreError::Corrupt("token record".into())),
-        _ => Err(StoreError::Corrupt(
-            "token record of an unknown format".into(),
-        )),
-    }
+    decode_either(bytes, "token record", |r| r.token())
 }
 
 fn put_len(out: &mut Vec<u8>, len: usize) {
@@ -274,6 +255,17 @@ fn put_len(out: &mut Vec<u8>, len: usize) {
             return;
         }
         out.push(low | 0x80);
+    }
+}
+
+/// `0`, or `1 ‖ len value`.
+fn put_option(out: &mut Vec<u8>, value: Option<&[u8]>) {
+    match value {
+        Some(value) => {
+            out.push(1);
+            put_bytes(out, value);
+        }
+        None => out.push(0),
     }
 }
 
@@ -365,6 +357,21 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// `count (len text)*`.
+    fn texts(&mut self) -> Option<Vec<String>> {
+        let count = self.len()?;
+        // Each text takes at least one byte: a count beyond the bytes left is corrupt
+        // (and must not reserve memory for it).
+        if count > self.rest.len() {
+            return None;
+        }
+        let mut texts = Vec::with_capacity(count);
+        for _ in 0..count {
+            texts.push(self.text()?);
+        }
+        Some(texts)
+    }
+
     fn token(&mut self) -> Option<TokenRecord> {
         let role = role_of(self.byte()?)?;
         let created_at = self.time()?;
@@ -373,15 +380,7 @@ impl<'a> Reader<'a> {
         let id = self.text()?;
         let secret_sha256 = self.text()?;
         let subject = self.text()?;
-        let count = self.len()?;
-        // Each name takes at least one byte (see `certificate`).
-        if count > self.rest.len() {
-            return None;
-        }
-        let mut subject_alt_names = Vec::with_capacity(count);
-        for _ in 0..count {
-            subject_alt_names.push(self.text()?);
-        }
+        let subject_alt_names = self.texts()?;
         let serial = self.option(|r| serial_of(r.bytes()?))?;
         let created_by = self.option(Self::text)?;
         let approval = self.option(Self::text)?;
@@ -412,16 +411,7 @@ impl<'a> Reader<'a> {
         let issued_at = self.time()?;
         let serial = serial_of(self.bytes()?)?;
         let subject = self.text()?;
-        let count = self.len()?;
-        // Each name takes at least one byte: a count beyond the bytes left is corrupt
-        // (and must not reserve memory for it).
-        if count > self.rest.len() {
-            return None;
-        }
-        let mut subject_alt_names = Vec::with_capacity(count);
-        for _ in 0..count {
-            subject_alt_names.push(self.text()?);
-        }
+        let subject_alt_names = self.texts()?;
         let key = self.text()?;
         let fingerprint_sha256 = match self.byte()? {
             0 => self.text()?,
@@ -429,16 +419,8 @@ impl<'a> Reader<'a> {
             2 => crate::model::fingerprint_text(&self.array::<32>()?),
             _ => return None,
         };
-        let parent = if self.flag()? {
-            Some(serial_of(self.bytes()?)?)
-        } else {
-            None
-        };
-        let participant = if self.flag()? {
-            Some(self.text()?)
-        } else {
-            None
-        };
+        let parent = self.option(|r| serial_of(r.bytes()?))?;
+        let participant = self.option(Self::text)?;
         let revocation = if self.flag()? {
             let reason = self.text()?;
             let revoked_at = self.time()?;
