@@ -175,19 +175,28 @@ impl Verifier {
         let leaf = Arc::new(leaf);
         self.known.insert(leaf.fingerprint, leaf.clone(), weight);
         self.by_serial.insert(
-            leaf.serial.as_bytes().to_vec(),
+            leaf.serial.as_bytes().into(),
             leaf.fingerprint,
             leaf.serial.as_bytes().len() + 32,
         );
         Ok(leaf)
     }
 
+    /// The admitted leaf a PEM text was already found to be (by this request, or by an
+    /// earlier one through the cache), without decoding it.
+    pub(super) fn admitted_by_pem(&self, pem: &PemText) -> Option<Arc<Leaf>> {
+        pem.admitted_or(|| {
+            self.by_pem
+                .get(pem.as_str())
+                .and_then(|fp| self.known(&fp))
+        })
+    }
+
     pub(super) fn leaf_by_pem(&self, pem: &PemText) -> Result<Arc<Leaf>, Rejection> {
-        let text_hash = pem.sha256();
-        let text = pem.as_str();
-        if let Some(leaf) = self.by_pem.get(&text_hash).and_then(|fp| self.known(&fp)) {
+        if let Some(leaf) = self.admitted_by_pem(pem) {
             return Ok(leaf);
         }
+        let text = pem.as_str();
         let malformed = |e: String| {
             (
                 Reason::Malformed,
@@ -200,7 +209,8 @@ impl Verifier {
             Some(leaf) => leaf,
             None => self.admit(self.parse_leaf(der).map_err(malformed)?, None)?,
         };
-        self.by_pem.insert(text_hash, leaf.fingerprint, 64);
+        // The key is the text: it is what the entry costs (plus the fingerprint).
+        self.by_pem.insert(text.into(), leaf.fingerprint, text.len() + 32);
         Ok(leaf)
     }
 
@@ -210,7 +220,7 @@ impl Verifier {
             .map_err(|e: crate::model::SerialError| (Reason::Malformed, e.to_string(), None))?;
         if let Some(leaf) = self
             .by_serial
-            .get(&serial.as_bytes().to_vec())
+            .get(serial.as_bytes())
             .and_then(|fp| self.known(&fp))
         {
             return Ok(leaf);

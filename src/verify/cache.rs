@@ -1,6 +1,7 @@
 //! A cache bounded by bytes, evicting the least recently used entries: what callers send
 //! must never make the server's memory grow without bound.
 
+use std::borrow::Borrow;
 use std::hash::Hash;
 use std::sync::Mutex;
 
@@ -40,8 +41,13 @@ impl<K: Hash + Eq, V: Clone> ByteLru<K, V> {
         }
     }
 
-    /// The value for `key`, marking it most recently used.
-    pub fn get(&self, key: &K) -> Option<V> {
+    /// The value for `key` (or a borrowed form of it, e.g. `&str` for `Box<str>`),
+    /// marking it most recently used.
+    pub fn get<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let mut inner = self.inner.lock().ok()?;
         inner.map.get(key).map(|(value, _)| value.clone())
     }

@@ -13,13 +13,13 @@ pub enum SignerCertificate {
     FromSignature,
 }
 
-/// A signer's certificate as PEM text, with its SHA-256 (the key under which a repeated
-/// PEM finds its admitted certificate) computed at most once per request: deciding
-/// where a verification runs and running it both look it up.
+/// A signer's certificate as PEM text. The admitted certificate it is found to be is
+/// remembered for the rest of the request: deciding where a verification runs and
+/// running it both need it, and a lookup hashes and compares the whole text.
 #[derive(Debug, Clone)]
 pub struct PemText {
     text: String,
-    sha256: std::sync::OnceLock<[u8; 32]>,
+    admitted: std::sync::OnceLock<Arc<Leaf>>,
 }
 
 impl PemText {
@@ -27,7 +27,7 @@ impl PemText {
     pub fn new(text: String) -> Self {
         PemText {
             text,
-            sha256: std::sync::OnceLock::new(),
+            admitted: std::sync::OnceLock::new(),
         }
     }
 
@@ -36,11 +36,14 @@ impl PemText {
         &self.text
     }
 
-    /// SHA-256 of the text.
-    pub(super) fn sha256(&self) -> [u8; 32] {
-        *self
-            .sha256
-            .get_or_init(|| fingerprint(self.text.as_bytes()))
+    /// The admitted certificate this text is, if a lookup found it; else `find`'s answer,
+    /// remembered when there is one.
+    pub(super) fn admitted_or(&self, find: impl FnOnce() -> Option<Arc<Leaf>>) -> Option<Arc<Leaf>> {
+        if let Some(leaf) = self.admitted.get() {
+            return Some(leaf.clone());
+        }
+        let leaf = find()?;
+        Some(self.admitted.get_or_init(|| leaf).clone())
     }
 }
 
