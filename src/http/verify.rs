@@ -38,11 +38,14 @@ const VALIDATE_COST: u64 = 200;
 pub(crate) struct BatchBody {
     /// At most 1000 verify requests. Each is decoded on its own, so an item with unknown
     /// fields or fields of the wrong type is `malformed` without spoiling the others.
+    /// Kept as JSON text here (the body's parse only finds where each item ends): items
+    /// are decoded where they are verified, on every core.
     #[schema(value_type = Vec<VerifyBody>, max_items = 1000)]
-    items: Vec<serde_json::Value>,
+    items: Vec<Box<serde_json::value::RawValue>>,
 }
 
-/// `POST /v1/verify/batch` answer.
+/// `POST /v1/verify/batch` answer (its schema: the handler writes the same JSON from
+/// results serialized on every core).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct BatchResults {
     /// One result per item, in order.
@@ -122,16 +125,30 @@ pub(crate) fn verify_one(
 fn verify_item(
     verifier: &Verifier,
     index: usize,
-    item: &serde_json::Value,
+    item: &serde_json::value::RawValue,
     budget: &VerifyBudget,
 ) -> VerifyOutcome {
-    match VerifyBody::deserialize(item) {
+    match serde_json::from_str::<VerifyBody>(item.get()) {
         Ok(body) => verify_one(verifier, &body, budget),
         Err(e) => VerifyOutcome::invalid(
             Reason::Malformed,
-            format!("items[{index}] is not a verify request: {e}"),
+            format!(
+                "items[{index}] is not a verify request: {}",
+                without_position(&e)
+            ),
             None,
         ),
+    }
+}
+
+/// A JSON error's message without serde_json's " at line L column C", which would
+/// count within the item, not the body.
+fn without_position(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let suffix = format!(" at line {} column {}", e.line(), e.column());
+    match text.strip_suffix(&suffix) {
+        Some(message) => message.to_string(),
+        None => text,
     }
 }
 
@@ -204,7 +221,7 @@ pub(crate) async fn verify_batch(
     connect: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
     axum::Extension(slot): axum::Extension<VerifySlot>,
     ApiJson(body): ApiJson<BatchBody>,
-) -> Result<axum::Json<BatchResults>, Problem> {
+) -> Result<axum::response::Response, Problem> {
     if body.items.len() > MAX_BATCH {
         return Err(Problem::bad_request(format!(
             "{} items; a batch holds at most {MAX_BATCH}: split it",
@@ -214,19 +231,42 @@ pub(crate) async fn verify_batch(
     let client = peer_ip(connect);
     let budget = Arc::new(VerifyBudget::new(state.verify_budget));
     let (worker, spending) = (state.clone(), budget.clone());
-    let results = blocking(move || {
+    // Each item is decoded, verified and its result serialized on the rayon pool: only
+    // finding the items' ends and joining the results are left to one thread.
+    let answer = blocking(move || {
         use rayon::prelude::*;
         let _slot = slot;
-        Ok(body
+        let results = body
             .items
             .par_iter()
             .enumerate()
-            .map(|(index, item)| verify_item(&worker.verifier, index, item, &spending))
-            .collect())
+            .map(|(index, item)| {
+                serde_json::to_vec(&verify_item(&worker.verifier, index, item, &spending))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| Problem::internal(&e))?;
+        Ok(join_results(&results))
     })
     .await?;
     state.charge_verification(client, budget.spent(), budget.checks());
-    Ok(axum::Json(BatchResults { results }))
+    Ok(super::typed_body("application/json", answer))
+}
+
+/// `{"results":[…]}` from results serialized each on its own: the bytes
+/// `axum::Json(BatchResults)` would write.
+fn join_results(results: &[Vec<u8>]) -> Vec<u8> {
+    const HEAD: &[u8] = b"{\"results\":[";
+    let size = HEAD.len() + results.iter().map(|r| r.len() + 1).sum::<usize>() + 2;
+    let mut answer = Vec::with_capacity(size);
+    answer.extend_from_slice(HEAD);
+    for (index, result) in results.iter().enumerate() {
+        if index > 0 {
+            answer.push(b',');
+        }
+        answer.extend_from_slice(result);
+    }
+    answer.extend_from_slice(b"]}");
+    answer
 }
 
 /// Validates a certificate chain to this CA's root, with revocation from the CA's records.
@@ -317,4 +357,52 @@ pub(crate) fn verify_batch_items(
         .enumerate()
         .map(|(index, item)| verify_item(verifier, index, item, &budget))
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn joined_results_are_the_bytes_of_the_serialized_answer() {
+        let outcomes = vec![
+            VerifyOutcome::invalid(Reason::Malformed, "first \"quoted\"", None),
+            VerifyOutcome::invalid(Reason::BadSignature, "second", None),
+        ];
+        let each: Vec<Vec<u8>> = outcomes
+            .iter()
+            .map(|o| serde_json::to_vec(o).unwrap())
+            .collect();
+        let whole = serde_json::to_vec(&BatchResults { results: outcomes }).unwrap();
+        assert_eq!(join_results(&each), whole);
+        let none = serde_json::to_vec(&BatchResults {
+            results: Vec::new(),
+        })
+        .unwrap();
+        assert_eq!(join_results(&[]), none);
+    }
+
+    /// The body goes through the handlers' extractor (axum's `Json`, which wraps
+    /// serde_json's deserializer in serde_path_to_error): items stay JSON text, and an
+    /// item of the wrong shape is that item's error, without a position inside it.
+    #[test]
+    fn batch_items_are_kept_as_text_and_decoded_one_by_one() {
+        let body = br#"{"items": [{"message": "", "signature": "", "serial": "01"}, 5, {"x": 1}]}"#;
+        let axum::Json(batch) = axum::Json::<BatchBody>::from_bytes(body).unwrap();
+        assert_eq!(batch.items.len(), 3);
+        assert_eq!(
+            batch.items[0].get(),
+            r#"{"message": "", "signature": "", "serial": "01"}"#
+        );
+        assert!(serde_json::from_str::<VerifyBody>(batch.items[0].get()).is_ok());
+        for (index, wanted) in [(1, "invalid type: integer `5`"), (2, "unknown field `x`")] {
+            let e = serde_json::from_str::<VerifyBody>(batch.items[index].get()).unwrap_err();
+            let message = without_position(&e);
+            assert!(message.starts_with(wanted), "{message}");
+            assert!(!message.contains(" at line "), "{message}");
+        }
+        // The body's own shape is still checked as a whole.
+        assert!(axum::Json::<BatchBody>::from_bytes(br#"{"items": 5}"#).is_err());
+        assert!(axum::Json::<BatchBody>::from_bytes(br#"{"items": [], "x": 1}"#).is_err());
+    }
 }

@@ -570,6 +570,20 @@ mod tests {
             sm2_distinguishing_id: None,
         };
         assert!(verifier.verify(&request(None)).valid);
+        // A signer's PEM is decoded once: a repeat is found by its text and the request
+        // remembers the leaf it found; another text of the same certificate (CRLF line
+        // ends) is decoded, then found by its own text.
+        let crlf = issued.certificate_pem.replace('\n', "\r\n");
+        for (text, entries) in [(&issued.certificate_pem, 1), (&crlf, 2), (&crlf, 2)] {
+            let pem = VerifyRequest {
+                certificate: SignerCertificate::Pem(PemText::new(text.clone())),
+                ..request(None)
+            };
+            assert_eq!(verifier.estimated_cost(&pem) > 0, verifier.by_pem.len() == entries);
+            assert!(verifier.verify(&pem).valid);
+            assert_eq!(verifier.by_pem.len(), entries);
+            assert!(verifier.estimated_cost(&pem) > 0, "found by its text");
+        }
         // 31 days on, at the server's time: expired.
         clock.advance(time::Duration::days(31));
         let outcome = verifier.verify(&request(None));
