@@ -185,11 +185,7 @@ impl Verifier {
     /// The admitted leaf a PEM text was already found to be (by this request, or by an
     /// earlier one through the cache), without decoding it.
     pub(super) fn admitted_by_pem(&self, pem: &PemText) -> Option<Arc<Leaf>> {
-        pem.admitted_or(|| {
-            self.by_pem
-                .get(pem.as_str())
-                .and_then(|fp| self.known(&fp))
-        })
+        pem.admitted_or(|| self.by_pem.get(pem.as_str()).and_then(|fp| self.known(&fp)))
     }
 
     pub(super) fn leaf_by_pem(&self, pem: &PemText) -> Result<Arc<Leaf>, Rejection> {
@@ -210,7 +206,8 @@ impl Verifier {
             None => self.admit(self.parse_leaf(der).map_err(malformed)?, None)?,
         };
         // The key is the text: it is what the entry costs (plus the fingerprint).
-        self.by_pem.insert(text.into(), leaf.fingerprint, text.len() + 32);
+        self.by_pem
+            .insert(text.into(), leaf.fingerprint, text.len() + 32);
         Ok(leaf)
     }
 

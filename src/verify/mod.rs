@@ -579,7 +579,10 @@ mod tests {
                 certificate: SignerCertificate::Pem(PemText::new(text.clone())),
                 ..request(None)
             };
-            assert_eq!(verifier.estimated_cost(&pem) > 0, verifier.by_pem.len() == entries);
+            assert_eq!(
+                verifier.estimated_cost(&pem) > 0,
+                verifier.by_pem.len() == entries
+            );
             assert!(verifier.verify(&pem).valid);
             assert_eq!(verifier.by_pem.len(), entries);
             assert!(verifier.estimated_cost(&pem) > 0, "found by its text");

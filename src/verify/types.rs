@@ -38,7 +38,10 @@ impl PemText {
 
     /// The admitted certificate this text is, if a lookup found it; else `find`'s answer,
     /// remembered when there is one.
-    pub(super) fn admitted_or(&self, find: impl FnOnce() -> Option<Arc<Leaf>>) -> Option<Arc<Leaf>> {
+    pub(super) fn admitted_or(
+        &self,
+        find: impl FnOnce() -> Option<Arc<Leaf>>,
+    ) -> Option<Arc<Leaf>> {
         if let Some(leaf) = self.admitted.get() {
             return Some(leaf.clone());
         }
