@@ -29,6 +29,7 @@
 
 mod common;
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -52,6 +53,37 @@ const PAGES: &[&str] = &[
 
 /// How long one page may take.
 const PAGE_LIMIT: Duration = Duration::from_secs(600);
+
+/// What [`check_not_run`] accepts and refuses: a page cannot name a script, option,
+/// fuzz target, test file or subcommand the repository does not have.
+#[test]
+fn blocks_that_are_not_run_are_still_checked() {
+    let block = |text: &str| Block {
+        line: 1,
+        language: "sh".into(),
+        text: text.into(),
+        not_run: Some("run elsewhere, for this test".into()),
+    };
+    check_not_run(
+        "self-test",
+        &block(
+            "scripts/bench --skip-1m   # a comment\nscripts/fuzz 600 csr_policy\n\
+             cargo test --test docs_examples docs_api\ncargo run --release -- serve\n\
+             cargo +nightly fuzz run -a <target>",
+        ),
+    );
+    for wrong in [
+        "scripts/no-such-script",
+        "scripts/bench --no-such-option",
+        "scripts/fuzz 60 no_such_target",
+        "cargo test --test no_such_test",
+        "cargo run --release -- no-such-subcommand",
+        "rm -rf /tmp/anything",
+    ] {
+        let refused = std::panic::catch_unwind(|| check_not_run("self-test", &block(wrong)));
+        assert!(refused.is_err(), "accepted: {wrong}");
+    }
+}
 
 #[test]
 fn readme() {
@@ -208,6 +240,70 @@ fn check_runnable(page: &str, block: &Block) {
     );
 }
 
+/// A block the page says is run elsewhere is still checked, without running it: every
+/// command in it must be one the repository has, so the page cannot drift from it. A
+/// repository script must exist, be executable and know every `--option` the block
+/// gives it (its text, or its Python half's, names the option); `scripts/fuzz` may only
+/// name fuzz targets that exist; `cargo test --test NAME` needs `tests/NAME.rs`; `cargo
+/// run … -- SUBCOMMAND` needs paypki to have that subcommand; `cargo +nightly fuzz` needs
+/// fuzz/. Anything else in such a block fails the runner.
+fn check_not_run(page: &str, block: &Block) {
+    let repo = repo_dir();
+    for line in block.text.lines() {
+        let command = line.split(" #").next().unwrap_or_default().trim();
+        if command.is_empty() || command.starts_with('#') {
+            continue;
+        }
+        let words: Vec<&str> = command.split_whitespace().collect();
+        let at = format!("{page}:{}: `{command}`", block.line);
+        match words.as_slice() {
+            [script, args @ ..] if script.starts_with("scripts/") => {
+                let path = repo.join(script);
+                let mode = std::fs::metadata(&path)
+                    .unwrap_or_else(|e| panic!("{at}: {script} is not in the repository: {e}"))
+                    .permissions()
+                    .mode();
+                assert!(mode & 0o111 != 0, "{at}: {script} is not executable");
+                let mut text = read_text(&path);
+                let python_half = path.with_extension("py");
+                if python_half.exists() {
+                    text.push_str(&read_text(&python_half));
+                }
+                for arg in args {
+                    if arg.starts_with("--") {
+                        assert!(text.contains(arg), "{at}: {script} knows no {arg}");
+                    } else if *script == "scripts/fuzz" && arg.parse::<u64>().is_err() {
+                        let target = repo.join("fuzz/fuzz_targets").join(format!("{arg}.rs"));
+                        assert!(target.exists(), "{at}: there is no fuzz target {arg}");
+                    }
+                }
+            }
+            ["cargo", "test", .., "--test", name] | ["cargo", "test", .., "--test", name, _] => {
+                assert!(
+                    repo.join("tests").join(format!("{name}.rs")).exists(),
+                    "{at}: there is no tests/{name}.rs"
+                );
+            }
+            ["cargo", "run", rest @ ..] if rest.contains(&"--") => {
+                let subcommand = rest
+                    .iter()
+                    .skip_while(|w| **w != "--")
+                    .nth(1)
+                    .unwrap_or_else(|| panic!("{at}: no subcommand after --"));
+                let help = run(Command::new(PAYPKI).args([*subcommand, "--help"]));
+                help.assert_success(&format!("{at}: paypki {subcommand} --help"));
+            }
+            ["cargo", "+nightly", "fuzz", ..] => {
+                assert!(repo.join("fuzz/Cargo.toml").exists(), "{at}: no fuzz/");
+            }
+            _ => panic!(
+                "{at}: a block that is not run may only name repository scripts and cargo \
+                 commands the runner can check"
+            ),
+        }
+    }
+}
+
 /// Runs every `sh` block of `page` in one bash session; panics with the output of the
 /// failing block.
 fn run_page(page: &str) {
@@ -244,6 +340,7 @@ fn run_page(page: &str) {
                 "{page}:{}: <!-- not run: … --> must say why the block cannot run",
                 block.line
             );
+            check_not_run(page, block);
             skipped.push(format!("{page}:{}: {reason}", block.line));
             continue;
         }
@@ -257,7 +354,7 @@ fn run_page(page: &str) {
     }
     script.push_str("\necho \"doc-examples: every block ran\"\n");
     for skip in &skipped {
-        eprintln!("not run (as the page says): {skip}");
+        eprintln!("checked without running (as the page says): {skip}");
     }
     if runnable == 0 {
         eprintln!("{page}: no shell examples");
