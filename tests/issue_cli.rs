@@ -1113,20 +1113,7 @@ fn broken_policy_files_are_refused_with_the_file_named() {
 
     // The untouched copy works (the refusals were about the edits).
     let intact = copy_policies(&shipped_policies(), &ca.path("policies-intact"));
-    let out = ca.path("intact.pem");
-    ca.paypki_with_policies(
-        &intact,
-        &[
-            "issue",
-            "--csr",
-            csr.to_str().unwrap(),
-            "--role",
-            "buyer",
-            "--out",
-            out.to_str().unwrap(),
-        ],
-    )
-    .assert_success("issue with an intact copy of the policies");
+    ca.issue_with_policies(&intact, &csr, "buyer", "intact.pem");
     assert_eq!(ca.certificate_count(), 1);
 }
 
@@ -1330,14 +1317,7 @@ fn imported_rsa_3072_issuing_key_signs_verifiable_leaves() {
     output.assert_success("paypki init --import-issuing-key");
 
     // The issuing certificate carries the imported key.
-    let issuing_pub = openssl(&[
-        "x509".as_ref(),
-        "-noout".as_ref(),
-        "-pubkey".as_ref(),
-        "-in".as_ref(),
-        ca.issuing_cert().as_os_str(),
-    ])
-    .stdout_text();
+    let issuing_pub = certificate_public_key_pem(&ca.issuing_cert());
     assert_eq!(
         normalize_pem(&issuing_pub),
         normalize_pem(&public_key_pem(&rsa_key)),

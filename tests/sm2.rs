@@ -133,14 +133,7 @@ fn assert_sm2_signature(ca: &TestCa, signed: &Path, signer_cert: &Path, name: &s
     );
     output.assert_success(&format!("check_sm2.py split {name}"));
     let public = ca.path(&format!("{name}.signer.pub.pem"));
-    let pem = openssl(&[
-        "x509",
-        "-in",
-        signer_cert.to_str().unwrap(),
-        "-pubkey",
-        "-noout",
-    ]);
-    std::fs::write(&public, pem.stdout).unwrap();
+    std::fs::write(&public, certificate_public_key_pem(signer_cert)).unwrap();
     let pkeyutl = |data: &Path| {
         run(std::process::Command::new("openssl").args([
             "pkeyutl",
@@ -343,8 +336,7 @@ fn an_sm2_ca_enrolls_an_openssl_csr_and_openssl_and_gmssl_check_what_it_signs() 
     assert!(text.contains("Signature Algorithm: SM2-with-SM3"), "{text}");
     assert!(text.contains("ASN1 OID: SM2"), "{text}");
     // The participant's own key, not one rcgen re-encoded as P-256.
-    let leaf_key =
-        openssl(&["x509", "-in", leaf.to_str().unwrap(), "-pubkey", "-noout"]).stdout_text();
+    let leaf_key = certificate_public_key_pem(&leaf);
     assert_eq!(leaf_key, public_key_pem(&key));
     // An SM2 certificate is a signature certificate: no key agreement or encipherment.
     assert!(
@@ -552,30 +544,16 @@ fn an_ecdsa_ca_certifies_an_sm2_key_with_its_own_algorithm() {
     let ca = TestCa::new();
     let policies = sm2_policies(&ca);
     let (key, csr) = sm2_key_and_csr(&ca, "sm2", false);
-    let bundle = ca.path("sm2.bundle.pem");
-    ca.paypki_with_policies(
-        &policies,
-        &[
-            "issue",
-            "--csr",
-            csr.to_str().unwrap(),
-            "--role",
-            "merchant",
-            "--out",
-            bundle.to_str().unwrap(),
-        ],
-    )
-    .assert_success("paypki issue (SM2 key, ECDSA CA)");
-    let leaf = ca.path("sm2.leaf.pem");
-    std::fs::write(&leaf, &split_pem_certificates(&read_text(&bundle))[0]).unwrap();
+    let leaf = ca
+        .issue_with_policies(&policies, &csr, "merchant", "sm2.bundle.pem")
+        .leaf;
     let text = openssl(&["x509", "-in", leaf.to_str().unwrap(), "-noout", "-text"]).stdout_text();
     assert!(
         text.contains("Signature Algorithm: ecdsa-with-SHA256"),
         "{text}"
     );
     assert!(text.contains("ASN1 OID: SM2"), "{text}");
-    let leaf_key =
-        openssl(&["x509", "-in", leaf.to_str().unwrap(), "-pubkey", "-noout"]).stdout_text();
+    let leaf_key = certificate_public_key_pem(&leaf);
     assert_eq!(leaf_key, public_key_pem(&key));
     // The whole chain is ECDSA: OpenSSL checks it at once, no distinguishing ID involved.
     ca.assert_openssl_verifies(&leaf, Some("sslclient"));

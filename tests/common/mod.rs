@@ -528,13 +528,37 @@ impl TestCa {
         out_name: &str,
         env: &[(&str, &str)],
     ) -> Issued {
+        self.issue_from(&self.policies, csr, role, out_name, env)
+    }
+
+    /// [`TestCa::issue`] with another policies directory.
+    pub fn issue_with_policies(
+        &self,
+        policies: &Path,
+        csr: &Path,
+        role: &str,
+        out_name: &str,
+    ) -> Issued {
+        self.issue_from(policies, csr, role, out_name, &[])
+    }
+
+    fn issue_from(
+        &self,
+        policies: &Path,
+        csr: &Path,
+        role: &str,
+        out_name: &str,
+        env: &[(&str, &str)],
+    ) -> Issued {
         let bundle = self.path(out_name);
         let csr_arg = csr.to_str().expect("non-UTF-8 temporary path");
         let out_arg = bundle.to_str().expect("non-UTF-8 temporary path");
-        let output = self.paypki_env(
+        let mut command = self.command_with_policies(
+            policies,
             &["issue", "--csr", csr_arg, "--role", role, "--out", out_arg],
-            env,
         );
+        command.envs(env.iter().copied());
+        let output = run(&mut command);
         output.assert_success(&format!("paypki issue --role {role} ({})", csr.display()));
         let stdout = output.stdout_text();
         let serial = stdout.strip_suffix('\n').unwrap_or_default().to_string();
@@ -833,6 +857,19 @@ pub fn public_key_pem(key: &Path) -> String {
         OsStr::new("-in"),
         key.as_os_str(),
         OsStr::new("-pubout"),
+    ])
+    .stdout_text()
+}
+
+/// The public key a certificate certifies, as SubjectPublicKeyInfo PEM
+/// (`openssl x509 -in CERT -pubkey -noout`).
+pub fn certificate_public_key_pem(cert: &Path) -> String {
+    openssl(&[
+        OsStr::new("x509"),
+        OsStr::new("-in"),
+        cert.as_os_str(),
+        OsStr::new("-pubkey"),
+        OsStr::new("-noout"),
     ])
     .stdout_text()
 }
