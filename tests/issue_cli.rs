@@ -1220,13 +1220,7 @@ fn encrypted_ca_keys_need_the_passphrase() {
 
     for name in ["root", "issuing", "ocsp"] {
         let key = ca.key_file(name);
-        let text = read_text(&key);
-        assert!(
-            text.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"),
-            "{name} key is not encrypted PKCS#8:\n{text}"
-        );
-        let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o600, "{name}.key.pem mode {mode:o}");
+        assert_encrypted_key_file(&key);
         // openssl decrypts it with the passphrase, and not without it.
         openssl(&[
             "pkey".as_ref(),

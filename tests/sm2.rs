@@ -278,14 +278,7 @@ fn an_sm2_ca_enrolls_an_openssl_csr_and_openssl_and_gmssl_check_what_it_signs() 
     // Key files: 0600, encrypted like every other key file, readable by OpenSSL as SM2.
     for name in ["root", "issuing", "ocsp"] {
         let key = ca.key_file(name);
-        let text = read_text(&key);
-        assert!(
-            text.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"),
-            "{name}: {text}"
-        );
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o600, "{name} key file mode");
+        assert_encrypted_key_file(&key);
         let shown = openssl(&[
             "pkey",
             "-in",

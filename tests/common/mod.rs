@@ -2112,6 +2112,18 @@ pub fn without_proxy(command: &mut Command) -> &mut Command {
     command.env("no_proxy", "127.0.0.1,localhost")
 }
 
+/// A CA key file as paypki writes one with a passphrase: encrypted PKCS#8 PEM, mode 0600.
+pub fn assert_encrypted_key_file(key: &Path) {
+    let text = read_text(key);
+    assert!(
+        text.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"),
+        "{} is not encrypted PKCS#8:\n{text}",
+        key.display()
+    );
+    let mode = file_mode(key);
+    assert_eq!(mode, 0o600, "{} mode {mode:o}", key.display());
+}
+
 /// Mode bits of a file (without the file type).
 pub fn file_mode(path: &Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
