@@ -221,6 +221,44 @@ mod tests {
     }
 
     #[test]
+    fn a_layout_2_store_becomes_layout_3_and_its_old_forms_still_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let serial = "0a";
+        {
+            let store = SledStore::open(&path).unwrap();
+            store
+                .record_issued(
+                    &record(serial, Role::Bank, 30),
+                    crate::store::AuditEvent::new("issue", "t"),
+                )
+                .unwrap();
+            // A record in a form an earlier version wrote (JSON, the fingerprint as text).
+            let mut old = record(serial, Role::Bank, 30);
+            old.fingerprint_sha256 = crate::model::sha256_fingerprint(b"x");
+            let value = serde_json::to_vec(&old).unwrap();
+            store
+                .certificates
+                .insert(old.serial.as_bytes(), value)
+                .unwrap();
+            store.meta.insert(SCHEMA_KEY, &2u32.to_be_bytes()).unwrap();
+            store.flush().unwrap();
+        }
+        let store = retry_while_locked(|| SledStore::open(&path)).unwrap();
+        assert_eq!(store.schema_version().unwrap(), SCHEMA);
+        assert_eq!(SCHEMA, 3);
+        let read = store
+            .certificate(&serial.parse().unwrap())
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            read.fingerprint_sha256,
+            crate::model::sha256_fingerprint(b"x")
+        );
+        assert_eq!(store.list(&ListFilter::default()).unwrap().len(), 1);
+    }
+
+    #[test]
     fn a_store_of_a_later_layout_is_refused_with_a_message() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db");
