@@ -189,7 +189,7 @@ impl StoreCopy for SledStore {
             })?;
         }
         for item in self.certificates.iter() {
-            visit(StoreItem::Certificate(Box::new(Self::decode(&item?.1)?)))?;
+            visit(StoreItem::Certificate(Box::new(self.decode(&item?.1)?)))?;
         }
         for item in self.revoked.iter() {
             let (key, value) = item?;
@@ -333,8 +333,10 @@ impl StoreCopy for SledStore {
             }
         }
         self.import_log(&log)?;
-        for record in &records {
-            self.write_record_copy(record)?;
+        // The DERs first, durably: a record may point at them only afterwards.
+        let places = self.ders.append(records.iter().map(|r| r.der.as_slice()))?;
+        for (record, at) in records.iter().zip(places) {
+            self.write_record_copy(record, at)?;
         }
         super::audit::import(&self.audit, &self.meta, &audit)?;
         super::events::import(&self.revocation_events, &self.meta, &events)?;
@@ -365,10 +367,16 @@ impl StoreCopy for SledStore {
 impl SledStore {
     /// Writes a copied certificate record with every index, as issuance would (no
     /// audit entry, no participant count: both are copied as they are).
-    fn write_record_copy(&self, record: &CertificateRecord) -> Result<(), StoreError> {
+    fn write_record_copy(
+        &self,
+        record: &CertificateRecord,
+        der_at: super::der_log::DerRef,
+    ) -> Result<(), StoreError> {
         let serial = &record.serial;
-        self.certificates
-            .insert(serial.as_bytes(), super::record::encode_certificate(record))?;
+        self.certificates.insert(
+            serial.as_bytes(),
+            super::record::encode_stored(record, Some(der_at)),
+        )?;
         // A reservation copied from a store that keeps them after issuance (PostgreSQL)
         // is fulfilled here (see `serials` in the module's notes).
         self.serials.remove(serial.as_bytes())?;

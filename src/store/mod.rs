@@ -33,6 +33,7 @@ mod approvals;
 mod audit;
 mod copy;
 mod crls;
+mod der_log;
 mod events;
 mod issuance;
 mod lineage;
@@ -349,7 +350,7 @@ impl StoreReader for SledStore {
     fn certificate(&self, serial: &Serial) -> Result<Option<CertificateRecord>, StoreError> {
         self.certificates
             .get(serial.as_bytes())?
-            .map(|bytes| Self::decode(&bytes))
+            .map(|bytes| self.decode(&bytes))
             .transpose()
     }
 
@@ -408,14 +409,14 @@ impl StoreReader for SledStore {
             for item in tree.range::<Vec<u8>, _>((lower, upper)) {
                 let (key, value) = item?;
                 let record = if index_prefix_len == 0 {
-                    Self::decode(&value)?
+                    self.decode(&value)?
                 } else {
                     // An index key shorter than its prefix was not written by this code.
                     let serial_bytes = key.get(index_prefix_len..).ok_or_else(|| {
                         StoreError::Corrupt("index entry shorter than its prefix".into())
                     })?;
                     match self.certificates.get(serial_bytes)? {
-                        Some(bytes) => Self::decode(&bytes)?,
+                        Some(bytes) => self.decode(&bytes)?,
                         None => continue,
                     }
                 };
@@ -680,6 +681,8 @@ pub struct SledStore {
     tlog_index: sled::Tree,
     /// The revocation copy beside the database (`revoked_copy`).
     copy: std::sync::Arc<revoked_copy::RevokedCopy>,
+    /// The certificates' DER, in a file beside sled's (`der_log`).
+    ders: std::sync::Arc<der_log::DerLog>,
 }
 
 fn role_byte(role: Role) -> u8 {
@@ -728,7 +731,8 @@ impl SledStore {
             .cache_capacity(CACHE_BYTES)
             .open()?;
         let copy = revoked_copy::RevokedCopy::open(&copy_path(path))?;
-        Self::from_db(db, copy, path.to_path_buf())
+        let ders = der_log::DerLog::open(path)?;
+        Self::from_db(db, copy, ders, path.to_path_buf())
     }
 
     /// A throw-away database for tests.
@@ -737,6 +741,7 @@ impl SledStore {
         Self::from_db(
             db,
             revoked_copy::RevokedCopy::temporary()?,
+            der_log::DerLog::memory(),
             "(temporary)".into(),
         )
     }
@@ -744,6 +749,7 @@ impl SledStore {
     fn from_db(
         db: sled::Db,
         copy: revoked_copy::RevokedCopy,
+        ders: der_log::DerLog,
         path: std::path::PathBuf,
     ) -> Result<Self, StoreError> {
         let store = SledStore {
@@ -771,6 +777,7 @@ impl SledStore {
             tlog_nodes: db.open_tree("tlog_nodes")?,
             tlog_index: db.open_tree("tlog_index")?,
             copy: std::sync::Arc::new(copy),
+            ders: std::sync::Arc::new(ders),
             db,
         };
         store.migrate_schema()?;
@@ -839,7 +846,9 @@ impl SledStore {
                 sled::Batch::default(),
                 sled::Batch::default(),
             );
-            for record in chunk.drain(..) {
+            // The DERs first, durably: a record may point at them only afterwards.
+            let places = self.ders.append(chunk.iter().map(|r| r.der.as_slice()))?;
+            for (record, at) in chunk.drain(..).zip(places) {
                 let serial = &record.serial;
                 if self.certificates.contains_key(serial.as_bytes())? {
                     return Err(StoreError::SerialTaken(serial.clone()));
@@ -848,7 +857,7 @@ impl SledStore {
                     // Reserved for an issuance in progress.
                     return Err(StoreError::SerialTaken(serial.clone()));
                 }
-                certs.insert(serial.as_bytes(), record::encode_certificate(&record));
+                certs.insert(serial.as_bytes(), record::encode_stored(&record, Some(at)));
                 roles.insert(
                     role_status_key(record.role, record.status, serial.as_bytes()),
                     &[],
@@ -900,8 +909,14 @@ impl SledStore {
         audit::entries(&self.audit, limit)
     }
 
-    fn decode(bytes: &[u8]) -> Result<CertificateRecord, StoreError> {
-        record::decode_certificate(bytes)
+    /// A stored certificate record, with its DER read from the DER log when it is there.
+    fn decode(&self, bytes: &[u8]) -> Result<CertificateRecord, StoreError> {
+        let stored = record::decode_certificate(bytes)?;
+        let mut record = stored.record;
+        if let Some(at) = stored.der_at {
+            record.der = self.ders.read(at)?;
+        }
+        Ok(record)
     }
 }
 
@@ -937,8 +952,11 @@ impl CertificateStore for SledStore {
             event,
         };
         self.issuance.record(item, |batch| {
-            // Durable before acknowledged: one flush after the batch's transaction.
-            match self.record_batch(batch).and_then(|outcomes| {
+            // Durable before acknowledged: the DERs synced first (nothing points at them
+            // yet), then one flush after the batch's transaction.
+            let ders = batch.iter().map(|item| item.record.der.as_slice());
+            match self.ders.append(ders).and_then(|places| {
+                let outcomes = self.record_batch(batch, &places)?;
                 self.flush()?;
                 Ok(outcomes)
             }) {
@@ -957,13 +975,20 @@ impl SledStore {
     fn record_batch(
         &self,
         batch: &[issuance::Queued],
+        der_places: &[der_log::DerRef],
     ) -> Result<Vec<Result<u64, StoreError>>, StoreError> {
+        if der_places.len() != batch.len() {
+            return Err(StoreError::Database(
+                "the DER log returned a place per certificate of a different batch".into(),
+            ));
+        }
         let prepared: Vec<_> = batch
             .iter()
-            .map(|item| {
+            .zip(der_places)
+            .map(|(item, at)| {
                 (
                     &item.record,
-                    record::encode_certificate(&item.record),
+                    record::encode_stored(&item.record, Some(*at)),
                     transparency::certificate_entry(&item.record),
                     &item.event,
                 )
@@ -1199,6 +1224,56 @@ pub(crate) mod tests {
         assert_eq!(issues.count(), 41);
         assert_eq!(report.entries, 42);
         assert_eq!(store.list(&ListFilter::default()).unwrap().len(), 41);
+    }
+
+    #[test]
+    fn the_der_is_stored_once_in_the_der_log_and_reads_back_after_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let ders: Vec<Vec<u8>> = (0..3u8).map(|i| vec![0x30, 3, i, i, i]).collect();
+        let mut imported = record("0c", Role::Merchant, 30);
+        imported.der = vec![0x30, 1, 9];
+        {
+            let store = SledStore::open(&path).unwrap();
+            for (i, der) in ders.iter().enumerate() {
+                let serial = format!("0{}", i + 1);
+                let mut rec = record(&serial, Role::Bank, 10);
+                rec.der = der.clone();
+                store.record_issued(&rec, event(&serial)).unwrap();
+            }
+            // A refused certificate: its DER is appended (before the refusal is known)
+            // and never pointed at.
+            assert!(matches!(
+                store.record_issued(&record("01", Role::Bank, 10), event("01")),
+                Err(StoreError::SerialTaken(_))
+            ));
+            store.import_records([imported.clone()], "test").unwrap();
+            // No record keeps its DER: only the place.
+            for item in store.certificates.iter() {
+                let (_, value) = item.unwrap();
+                assert!(record::decode_certificate(&value).unwrap().der_at.is_some());
+            }
+        }
+        let log = std::fs::metadata(path.join(der_log::FILE_NAME))
+            .unwrap()
+            .len();
+        let refused = record("01", Role::Bank, 10).der.len() as u64;
+        let written: u64 = ders.iter().map(|d| d.len() as u64 + 4).sum::<u64>()
+            + (refused + 4)
+            + (imported.der.len() as u64 + 4);
+        assert_eq!(log, 16 + written);
+        let store = retry_while_locked(|| SledStore::open(&path)).unwrap();
+        for (i, der) in ders.iter().enumerate() {
+            let got = store
+                .certificate(&format!("0{}", i + 1).parse().unwrap())
+                .unwrap()
+                .unwrap();
+            assert_eq!(&got.der, der);
+        }
+        assert_eq!(
+            store.certificate(&"0c".parse().unwrap()).unwrap().unwrap(),
+            imported
+        );
     }
 
     #[test]

@@ -374,6 +374,7 @@ impl ParticipantStore for SledStore {
                         for change in changes {
                             let record = match change {
                                 CertificateChange::Revoke(serial, revocation) => change_status_in(
+                                    &self.ders,
                                     certificates,
                                     by_role_status,
                                     revoked,
@@ -381,6 +382,7 @@ impl ParticipantStore for SledStore {
                                     |record| apply_revocation(record, revocation),
                                 )?,
                                 CertificateChange::Unhold(serial) => change_status_in(
+                                    &self.ders,
                                     certificates,
                                     by_role_status,
                                     revoked,

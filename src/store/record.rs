@@ -16,6 +16,10 @@
 //! SHA-256 size and `0 ‖ len text` otherwise, an option is `0` or `1 ‖ value`, and a
 //! revocation is `len reason ‖ revoked_at ‖ option invalidity_date`.
 //!
+//! Certificate record, version 2 (layout 4): the same fields after the version byte
+//! `2`, then, instead of the DER, where it is in the DER log (`der_log`): `len offset ‖
+//! len length`. The issuer stays at the same place in both versions.
+//!
 //! Token, version 1 (layout 3; JSON before): `1 ‖ role ‖ created_at ‖ expires_at ‖
 //! option used_at ‖ len id ‖ len secret_sha256 ‖ len subject ‖ count (len SAN)* ‖ option
 //! serial ‖ option created_by ‖ option approval ‖ option participant`. Enrollment reads a
@@ -28,6 +32,7 @@
 
 use time::OffsetDateTime;
 
+use super::der_log::DerRef;
 use super::{
     role_byte, status_byte, CertificateRecord, IssuancePath, PlannedIssuance, RevocationRecord,
     StoreError, TokenRecord,
@@ -36,12 +41,33 @@ use crate::model::{CertificateStatus, Role, Serial};
 
 /// The version byte of the binary forms; never `{`, the first byte of the JSON ones.
 const VERSION: u8 = 1;
+/// The version byte of a certificate record whose DER is in the DER log.
+const VERSION_DER_LOGGED: u8 = 2;
 
-/// Encodes a certificate record in the compact binary form.
+/// A certificate record as stored: the record, and where its DER is when it is in the
+/// DER log (its `der` is then empty until read from there).
+#[derive(Debug, PartialEq)]
+pub(super) struct StoredCertificate {
+    pub(super) record: CertificateRecord,
+    pub(super) der_at: Option<DerRef>,
+}
+
+/// Encodes a certificate record in the compact binary form, with its DER inside (as
+/// layouts 1 to 3 wrote it; kept to make such records in tests).
+#[cfg(test)]
 pub(super) fn encode_certificate(record: &CertificateRecord) -> Vec<u8> {
+    encode_stored(record, None)
+}
+
+/// Encodes a certificate record in the compact binary form: with its DER inside, or,
+/// when `der_at` says where it is in the DER log, with that place instead.
+pub(super) fn encode_stored(record: &CertificateRecord, der_at: Option<DerRef>) -> Vec<u8> {
     let mut out = Vec::with_capacity(record.der.len() + 128);
     out.extend_from_slice(&[
-        VERSION,
+        match der_at {
+            Some(_) => VERSION_DER_LOGGED,
+            None => VERSION,
+        },
         role_byte(record.role),
         path_byte(record.requested_via),
         status_byte(record.status),
@@ -91,13 +117,42 @@ pub(super) fn encode_certificate(record: &CertificateRecord) -> Vec<u8> {
         }
         None => out.push(0),
     }
-    out.extend_from_slice(&record.der);
+    match der_at {
+        Some(at) => {
+            put_varint(&mut out, at.offset);
+            put_varint(&mut out, u64::from(at.len));
+        }
+        None => out.extend_from_slice(&record.der),
+    }
     out
 }
 
-/// Decodes a certificate record in either form (JSON from earlier versions, or binary).
-pub(super) fn decode_certificate(bytes: &[u8]) -> Result<CertificateRecord, StoreError> {
-    decode_either(bytes, "certificate record", |r| r.certificate())
+/// Decodes a certificate record in any of its forms (JSON from earlier versions, or
+/// binary with the DER inside or in the DER log).
+pub(super) fn decode_certificate(bytes: &[u8]) -> Result<StoredCertificate, StoreError> {
+    if bytes.first() == Some(&VERSION_DER_LOGGED) {
+        let mut reader = Reader::new(bytes.get(1..).unwrap_or_default());
+        return reader
+            .certificate_fields()
+            .and_then(|record| {
+                let offset = reader.varint()?;
+                let len = u32::try_from(reader.varint()?).ok()?;
+                reader.rest.is_empty().then_some(StoredCertificate {
+                    record,
+                    der_at: Some(DerRef { offset, len }),
+                })
+            })
+            .ok_or_else(|| StoreError::Corrupt("certificate record".into()));
+    }
+    decode_either(bytes, "certificate record", |r| {
+        let mut record = r.certificate_fields()?;
+        record.der = r.rest().to_vec();
+        Some(record)
+    })
+    .map(|record| StoredCertificate {
+        record,
+        der_at: None,
+    })
 }
 
 /// Decodes a value stored as JSON (first byte `{`) by earlier versions or in its binary
@@ -119,12 +174,12 @@ fn decode_either<T: serde::de::DeserializeOwned>(
 /// binary form it is the four octets after the version, role, path and status bytes.
 pub(super) fn issuer_of(bytes: &[u8]) -> Result<u32, StoreError> {
     match bytes.first() {
-        Some(&VERSION) => bytes
+        Some(&VERSION | &VERSION_DER_LOGGED) => bytes
             .get(4..8)
             .and_then(|octets| <[u8; 4]>::try_from(octets).ok())
             .map(u32::from_be_bytes)
             .ok_or_else(|| StoreError::Corrupt("certificate record".into())),
-        _ => decode_certificate(bytes).map(|record| record.issuer),
+        _ => decode_certificate(bytes).map(|stored| stored.record.issuer),
     }
 }
 
@@ -246,7 +301,11 @@ pub(super) fn decode_token(bytes: &[u8]) -> Result<TokenRecord, StoreError> {
 }
 
 fn put_len(out: &mut Vec<u8>, len: usize) {
-    let mut value = len as u64;
+    put_varint(out, len as u64);
+}
+
+/// LEB128.
+fn put_varint(out: &mut Vec<u8>, mut value: u64) {
     loop {
         let low = (value & 0x7f) as u8;
         value >>= 7;
@@ -308,12 +367,16 @@ impl<'a> Reader<'a> {
     }
 
     fn len(&mut self) -> Option<usize> {
+        usize::try_from(self.varint()?).ok()
+    }
+
+    fn varint(&mut self) -> Option<u64> {
         let mut value = 0u64;
         for shift in (0..64).step_by(7) {
             let byte = self.byte()?;
             value |= u64::from(byte & 0x7f) << shift;
             if byte & 0x80 == 0 {
-                return usize::try_from(value).ok();
+                return Some(value);
             }
         }
         None
@@ -401,7 +464,9 @@ impl<'a> Reader<'a> {
         })
     }
 
-    fn certificate(&mut self) -> Option<CertificateRecord> {
+    /// A certificate record's fields, up to the DER (or its place), which the caller
+    /// reads according to the version.
+    fn certificate_fields(&mut self) -> Option<CertificateRecord> {
         let role = role_of(self.byte()?)?;
         let requested_via = path_of(self.byte()?)?;
         let status = status_of(self.byte()?)?;
@@ -453,7 +518,7 @@ impl<'a> Reader<'a> {
             issuer,
             parent,
             participant,
-            der: self.rest().to_vec(),
+            der: Vec::new(),
         })
     }
 }
@@ -502,7 +567,7 @@ mod tests {
     fn certificate_records_round_trip_compactly() {
         let full = full_record();
         let bytes = encode_certificate(&full);
-        assert_eq!(decode_certificate(&bytes).unwrap(), full);
+        assert_eq!(decode_certificate(&bytes).unwrap().record, full);
         // DER raw, the fingerprint as 32 octets: little beyond the DER itself.
         assert!(bytes.len() < full.der.len() + 240, "{}", bytes.len());
         let mut bare = full;
@@ -514,13 +579,17 @@ mod tests {
         bare.status = CertificateStatus::Good;
         bare.der.clear();
         assert_eq!(
-            decode_certificate(&encode_certificate(&bare)).unwrap(),
+            decode_certificate(&encode_certificate(&bare))
+                .unwrap()
+                .record,
             bare
         );
         // Upper-case hex would not come back as the same text: kept as text.
         bare.fingerprint_sha256 = hex::encode_upper([0xab; 32]);
         assert_eq!(
-            decode_certificate(&encode_certificate(&bare)).unwrap(),
+            decode_certificate(&encode_certificate(&bare))
+                .unwrap()
+                .record,
             bare
         );
     }
@@ -530,7 +599,7 @@ mod tests {
         let mut record = full_record();
         record.fingerprint_sha256 = crate::model::sha256_fingerprint(&record.der);
         let bytes = encode_certificate(&record);
-        assert_eq!(decode_certificate(&bytes).unwrap(), record);
+        assert_eq!(decode_certificate(&bytes).unwrap().record, record);
         let as_text = {
             let mut other = record.clone();
             other.fingerprint_sha256 = "not hex".into();
@@ -548,7 +617,9 @@ mod tests {
             let mut other = record.clone();
             other.fingerprint_sha256 = text;
             assert_eq!(
-                decode_certificate(&encode_certificate(&other)).unwrap(),
+                decode_certificate(&encode_certificate(&other))
+                    .unwrap()
+                    .record,
                 other
             );
         }
@@ -605,10 +676,41 @@ mod tests {
     }
 
     #[test]
+    fn records_pointing_into_the_der_log_round_trip_without_their_der() {
+        let full = full_record();
+        let at = DerRef {
+            offset: 5_000_000_000,
+            len: 700,
+        };
+        let bytes = encode_stored(&full, Some(at));
+        let stored = decode_certificate(&bytes).unwrap();
+        assert_eq!(stored.der_at, Some(at));
+        assert_eq!(
+            stored.record,
+            CertificateRecord {
+                der: Vec::new(),
+                ..full.clone()
+            }
+        );
+        // The place takes a few bytes instead of the DER's.
+        assert!(bytes.len() + full.der.len() < encode_certificate(&full).len() + 10);
+        assert_eq!(issuer_of(&bytes).unwrap(), 70_000);
+        for cut in 0..bytes.len() {
+            assert!(
+                decode_certificate(bytes.get(..cut).unwrap()).is_err(),
+                "{cut}"
+            );
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(decode_certificate(&longer).is_err());
+    }
+
+    #[test]
     fn json_records_of_earlier_versions_still_read() {
         let full = full_record();
         let json = serde_json::to_vec(&full).unwrap();
-        assert_eq!(decode_certificate(&json).unwrap(), full);
+        assert_eq!(decode_certificate(&json).unwrap().record, full);
     }
 
     #[test]

@@ -190,6 +190,7 @@ impl SledStore {
                         index,
                     )| {
                         let record = change_status_in(
+                            &self.ders,
                             certificates,
                             by_role_status,
                             revoked,
@@ -248,6 +249,7 @@ impl SledStore {
 /// `by_role_status` and `revoked`): `change` checks and edits the record, and the status index
 /// and the compact `revoked` tree follow it. The caller appends the audit entry.
 pub(super) fn change_status_in(
+    ders: &super::der_log::DerLog,
     certificates: &TransactionalTree,
     by_role_status: &TransactionalTree,
     revoked: &TransactionalTree,
@@ -257,7 +259,11 @@ pub(super) fn change_status_in(
     let bytes = certificates
         .get(serial.as_bytes())?
         .ok_or_else(|| ConflictableTransactionError::Abort(StoreError::NotFound(serial.clone())))?;
-    let mut record = decode_record(&bytes)?;
+    let stored = decode_record(&bytes)?;
+    let mut record = stored.record;
+    if let Some(at) = stored.der_at {
+        record.der = ders.read(at).map_err(ConflictableTransactionError::Abort)?;
+    }
     let before = record.status;
     change(&mut record).map_err(ConflictableTransactionError::Abort)?;
     if before != record.status {
@@ -267,10 +273,11 @@ pub(super) fn change_status_in(
         role_status_key(record.role, record.status, serial.as_bytes()),
         &[],
     )?;
-    // Written in the compact form, whichever form it was read in.
+    // Written in the compact form, whichever form it was read in; a DER in the DER log
+    // stays where it is.
     certificates.insert(
         serial.as_bytes(),
-        super::record::encode_certificate(&record),
+        super::record::encode_stored(&record, stored.der_at),
     )?;
     match record
         .revocation
@@ -329,7 +336,7 @@ pub(super) fn apply_unhold(record: &mut CertificateRecord) -> Result<(), StoreEr
     Ok(())
 }
 
-fn decode_record(bytes: &[u8]) -> Tx<CertificateRecord> {
+fn decode_record(bytes: &[u8]) -> Tx<super::record::StoredCertificate> {
     super::record::decode_certificate(bytes).map_err(ConflictableTransactionError::Abort)
 }
 

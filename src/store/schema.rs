@@ -16,6 +16,12 @@
 //!   takes the new form when it is next written. The version is raised so that an older
 //!   paypki refuses the store instead of failing on such a value.
 //!
+//! - Layout 4: a new certificate's DER is in the DER log beside sled
+//!   (`certificates.der` in the database's directory, `der_log`), and its record (form
+//!   2) says where. Nothing is rewritten: records with the DER inside still read, and
+//!   keep it there when their status changes. The version is raised so that an older
+//!   paypki refuses the store instead of failing on such a record.
+//!
 //! A migration is idempotent: it rebuilds from `certificates`, which every layout has,
 //! and the version is written only when it is complete, so a crash half-way makes the
 //! next open do it again.
@@ -23,7 +29,7 @@
 use super::{record, role_status_key, SledStore, StoreError};
 
 /// The layout this version writes.
-pub(super) const SCHEMA: u32 = 3;
+pub(super) const SCHEMA: u32 = 4;
 const SCHEMA_KEY: &[u8] = b"schema";
 /// Trees of layout 1 that layout 2 no longer has.
 const DROPPED_IN_2: [&str; 3] = ["by_role", "by_status", "issuer_of"];
@@ -65,7 +71,7 @@ impl SledStore {
         if version < 2 {
             self.migrate_1_to_2()?;
         }
-        // Layout 3 changed only the forms new values take.
+        // Layouts 3 and 4 changed only the forms new values take.
         self.meta.insert(SCHEMA_KEY, &SCHEMA.to_be_bytes())?;
         self.flush()
     }
@@ -76,7 +82,7 @@ impl SledStore {
         let mut pending = 0usize;
         for item in self.certificates.iter() {
             let (serial, bytes) = item?;
-            let record = record::decode_certificate(&bytes)?;
+            let record = record::decode_certificate(&bytes)?.record;
             index.insert(role_status_key(record.role, record.status, &serial), &[]);
             fulfilled.remove(serial);
             pending += 1;
@@ -221,41 +227,86 @@ mod tests {
     }
 
     #[test]
-    fn a_layout_2_store_becomes_layout_3_and_its_old_forms_still_read() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("db");
-        let serial = "0a";
-        {
-            let store = SledStore::open(&path).unwrap();
-            store
-                .record_issued(
-                    &record(serial, Role::Bank, 30),
-                    crate::store::AuditEvent::new("issue", "t"),
+    fn stores_of_layouts_2_and_3_become_layout_4_and_their_old_forms_still_read() {
+        for earlier in [2u32, 3] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("db");
+            let (json_serial, inline_serial, logged_serial) = ("0a", "0b", "0c");
+            {
+                let store = SledStore::open(&path).unwrap();
+                for serial in [json_serial, inline_serial, logged_serial] {
+                    store
+                        .record_issued(
+                            &record(serial, Role::Bank, 30),
+                            crate::store::AuditEvent::new("issue", "t"),
+                        )
+                        .unwrap();
+                }
+                // Records in the forms earlier versions wrote: JSON with the fingerprint
+                // as text (layout 2), binary with the DER inside (layouts 1 to 3).
+                let mut old = record(json_serial, Role::Bank, 30);
+                old.fingerprint_sha256 = crate::model::sha256_fingerprint(b"x");
+                let value = serde_json::to_vec(&old).unwrap();
+                store
+                    .certificates
+                    .insert(old.serial.as_bytes(), value)
+                    .unwrap();
+                let inline = record(inline_serial, Role::Bank, 30);
+                store
+                    .certificates
+                    .insert(
+                        inline.serial.as_bytes(),
+                        record::encode_certificate(&inline),
+                    )
+                    .unwrap();
+                store
+                    .meta
+                    .insert(SCHEMA_KEY, &earlier.to_be_bytes())
+                    .unwrap();
+                store.flush().unwrap();
+            }
+            let store = retry_while_locked(|| SledStore::open(&path)).unwrap();
+            assert_eq!(store.schema_version().unwrap(), SCHEMA);
+            assert_eq!(SCHEMA, 4);
+            let read = |serial: &str| {
+                store
+                    .certificate(&serial.parse().unwrap())
+                    .unwrap()
+                    .unwrap()
+            };
+            assert_eq!(
+                read(json_serial).fingerprint_sha256,
+                crate::model::sha256_fingerprint(b"x")
+            );
+            assert_eq!(store.list(&ListFilter::default()).unwrap().len(), 3);
+            // A status change rewrites a record in the binary form and keeps its DER
+            // where it is: inside for an older record, in the DER log for a new one.
+            for serial in [json_serial, inline_serial, logged_serial] {
+                let before = read(serial);
+                crate::store::RevocationStore::revoke(
+                    &store,
+                    &serial.parse().unwrap(),
+                    crate::store::RevocationRecord {
+                        reason: "keyCompromise".into(),
+                        revoked_at: time::OffsetDateTime::now_utc(),
+                        invalidity_date: None,
+                    },
+                    crate::store::AuditEvent::new("revoke", "t"),
                 )
                 .unwrap();
-            // A record in a form an earlier version wrote (JSON, the fingerprint as text).
-            let mut old = record(serial, Role::Bank, 30);
-            old.fingerprint_sha256 = crate::model::sha256_fingerprint(b"x");
-            let value = serde_json::to_vec(&old).unwrap();
-            store
-                .certificates
-                .insert(old.serial.as_bytes(), value)
-                .unwrap();
-            store.meta.insert(SCHEMA_KEY, &2u32.to_be_bytes()).unwrap();
-            store.flush().unwrap();
+                let after = read(serial);
+                assert_eq!(after.der, before.der);
+                assert_eq!(after.status, CertificateStatus::Revoked);
+                let stored = store
+                    .certificates
+                    .get(hex::decode(serial).unwrap())
+                    .unwrap()
+                    .unwrap();
+                let der_at = record::decode_certificate(&stored).unwrap().der_at;
+                assert_eq!(der_at.is_some(), serial == logged_serial, "{serial}");
+            }
+            assert!(store.verify_audit().unwrap().problems.is_empty());
         }
-        let store = retry_while_locked(|| SledStore::open(&path)).unwrap();
-        assert_eq!(store.schema_version().unwrap(), SCHEMA);
-        assert_eq!(SCHEMA, 3);
-        let read = store
-            .certificate(&serial.parse().unwrap())
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            read.fingerprint_sha256,
-            crate::model::sha256_fingerprint(b"x")
-        );
-        assert_eq!(store.list(&ListFilter::default()).unwrap().len(), 1);
     }
 
     #[test]

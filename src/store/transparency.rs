@@ -308,7 +308,7 @@ impl SledStore {
         let mut missing: Vec<(u64, u8, Vec<u8>)> = Vec::new();
         for item in self.certificates.iter() {
             let (serial, value) = item?;
-            let record = Self::decode(&value)?;
+            let record = self.decode(&value)?;
             // A certificate in the log had its revocation logged with it.
             if self.has_log_entry(&certificate_entry(&record))? {
                 continue;
@@ -362,7 +362,7 @@ impl SledStore {
     /// current revocation (order 1).
     fn catch_up_entry(&self, order: u8, serial: &[u8]) -> Result<LogEntry, StoreError> {
         let record = match self.certificates.get(serial)? {
-            Some(value) => Some(Self::decode(&value)?),
+            Some(value) => Some(self.decode(&value)?),
             None => None,
         };
         match (order, record) {
@@ -450,7 +450,7 @@ impl SledStore {
         let value = self.certificates.get(serial)?.ok_or_else(|| {
             StoreError::Corrupt("a transparency log entry's certificate is missing".into())
         })?;
-        let der = Self::decode(&value)?.der;
+        let der = self.decode(&value)?.der;
         let len = u32::try_from(der.len())
             .ok()
             .filter(|len| *len <= 0x00ff_ffff)
@@ -520,7 +520,7 @@ impl TransparencyStore for SledStore {
         // Found by its leaf hash, made again from the record (no serial index).
         match self.certificates.get(serial.as_bytes())? {
             Some(value) => {
-                let entry = certificate_entry(&Self::decode(&value)?);
+                let entry = certificate_entry(&self.decode(&value)?);
                 self.log_index_of_leaf(&leaf_hash(&entry.encode()))
             }
             None => Ok(None),
