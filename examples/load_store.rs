@@ -1,6 +1,8 @@
 //! Fills a paypki data directory with many certificate records, for `scripts/bench`
 //! (memory with a million certificates; CRLs with 100,000 and 1,000,000 entries). Uses
-//! the store's bulk import; every record carries a real certificate's DER.
+//! the store's bulk import; every record carries a real certificate's DER: the issuing
+//! CA's, with its serial's octets replaced by random ones, so that each certificate is
+//! distinct (as issued ones are: the transparency log indexes each by its leaf hash).
 //!
 //! Prints JSON: the records imported and the seconds it took, the database's size on
 //! disk after the store is closed (`db_bytes`, and per certificate next to the DER's
@@ -34,6 +36,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let store = SledStore::open(&dir.database())?;
     let template = std::fs::read_to_string(dir.cert_file("issuing"))?;
     let der = pem::parse(template)?.into_contents();
+    let serial_at = serial_position(&der)?;
     let rng = ring::rand::SystemRandom::new();
     let now = OffsetDateTime::now_utc().replace_nanosecond(0)?;
     let every = if revoked_fraction > 0.0 {
@@ -55,6 +58,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let records = serials.into_iter().enumerate().map(|(i, serial)| {
         let revoked = i % every == 0;
+        let mut der = der.clone();
+        if let Some(octets) = der.get_mut(serial_at.clone()) {
+            // The first octet stays (a positive INTEGER stays positive and minimal).
+            if let Some(rest) = octets.get_mut(1..) {
+                let _ = ring::rand::SecureRandom::fill(&rng, rest);
+            }
+        }
         CertificateRecord {
             serial,
             role: Role::ALL.get(i % 4).copied().unwrap_or(Role::Buyer),
@@ -79,7 +89,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             issuer: 1,
             parent: None,
             participant: None,
-            der: der.clone(),
+            der,
         }
     });
     let imported = store.import_records(records, "load_store")?;
@@ -96,6 +106,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         high_water_kib()
     );
     Ok(())
+}
+
+/// Where the serial's octets are in a certificate's DER.
+fn serial_position(der: &[u8]) -> Result<std::ops::Range<usize>, Box<dyn std::error::Error>> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der)?;
+    let serial = cert.raw_serial();
+    // The serial is the TBS's first INTEGER after the version: its first occurrence.
+    let start = der
+        .windows(serial.len())
+        .position(|w| w == serial)
+        .ok_or("the serial is not in the DER")?;
+    Ok(start..start + serial.len())
 }
 
 /// Bytes of the files under `path` (what `du -b` counts, less the directories).

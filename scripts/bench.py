@@ -589,6 +589,15 @@ authorityKeyIdentifier = keyid:always
                                                 stdout_file=self.path(f"cfssl{count}.crl.b64")))
         return data
 
+    def bench_footprint(self, count):
+        """Bytes on disk per certificate with none revoked (the common case; the CRL
+        figures' stores have every one revoked)."""
+        log(f"Footprint of {count} certificates, none revoked")
+        data = self.path(f"footprint{count}")
+        out = run([os.path.join(EXAMPLES, "load_store"), data, str(count), "0"]).stdout.decode()
+        self.record(f"footprint_{count}", json.loads(out))
+        shutil.rmtree(data, ignore_errors=True)
+
     def bench_memory(self, data_1m):
         log("Memory")
         self.record("rss_after_load_kib", self.rss_kib(self.pp))
@@ -688,7 +697,10 @@ def table(r, seconds):
         lines.append(f"| CRL, {n:,} entries, `paypki crl` process: peak memory vs openssl / cfssl | {p['peak_mib']} MiB | {o['peak_mib']} / {c['peak_mib']} MiB | {ratio(p['peak_mib'], o['peak_mib'])} / {ratio(p['peak_mib'], c['peak_mib'])} |")
         load = r.get(f"load_{n}", {})
         if "bytes_per_certificate" in load:
-            lines.append(f"| sled, {n:,} certificates: bytes on disk per certificate (DER {load['der_bytes']} bytes) | {load['bytes_per_certificate']:,} bytes ({load['db_bytes'] / 2**20:,.0f} MiB) | | |")
+            lines.append(f"| sled, {n:,} certificates, every one revoked: bytes on disk per certificate (DER {load['der_bytes']} bytes) | {load['bytes_per_certificate']:,} bytes ({load['db_bytes'] / 2**20:,.0f} MiB), {load['bytes_per_certificate'] / load['der_bytes']:.1f} × the DER | | |")
+        plain = r.get(f"footprint_{n}", {})
+        if "bytes_per_certificate" in plain:
+            lines.append(f"| sled, {n:,} certificates, none revoked: bytes on disk per certificate (DER {plain['der_bytes']} bytes) | {plain['bytes_per_certificate']:,} bytes ({plain['db_bytes'] / 2**20:,.0f} MiB), {plain['bytes_per_certificate'] / plain['der_bytes']:.1f} × the DER | | |")
             lines.append(f"| sled, {n:,} certificates: bulk import, time and peak memory; first reopen | {load['seconds']} s, {load['peak_rss_kib'] / 1024:,.0f} MiB; {load['reopen_seconds']} s | | |")
     lines.append(f"| paypki resident memory, idle after start | {r['rss_idle_kib'] / 1024:.1f} MiB | | |")
     lines.append(f"| paypki resident memory after the load figures above | {r['rss_after_load_kib'] / 1024:.1f} MiB | | |")
@@ -753,6 +765,7 @@ def main():
         bench.bench_issuance()
         bench.bench_postgres()
         bench.bench_crl(100_000)
+        bench.bench_footprint(100_000)
         if not args.skip_1m:
             data = bench.bench_crl(1_000_000)
             bench.bench_memory(data)
