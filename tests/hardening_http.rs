@@ -108,7 +108,35 @@ fn idle_connections(server: &TestServer<'_>, count: usize) -> Vec<TcpStream> {
 #[test]
 fn idle_and_trickling_connections_are_closed_by_the_header_read_timeout() {
     let ca = TestCa::new();
-    let server = TestServer::start_with(&ca, &["--header-read-timeout", "1"]);
+    let server = TestServer::start_with(
+        &ca,
+        &["--header-read-timeout", "1", "--request-timeout", "1s"],
+    );
+
+    // A request whose body stops coming is answered 503 at the request timeout: the same
+    // answer on the OCSP fast path (src/http/fast.rs, which arms its timer only for a
+    // body not yet complete) as on the router's routes.
+    let stalled = |path: &str| {
+        let mut stream = TcpStream::connect(server.address()).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        stream
+            .write_all(
+                format!(
+                    "POST {path} HTTP/1.1\r\nHost: paypki.test\r\nContent-Type: application/ocsp-request\r\nContent-Length: 100\r\n\r\n0123456789"
+                )
+                .as_bytes(),
+            )
+            .unwrap();
+        read_raw_response(&mut stream)
+            .unwrap_or_else(|| panic!("no answer to POST {path} whose body stopped"))
+    };
+    let ocsp = stalled("/ocsp");
+    ocsp.assert_problem(503, "timeout", "POST /ocsp whose body stopped");
+    let verify = stalled("/v1/verify");
+    verify.assert_problem(503, "timeout", "POST /v1/verify whose body stopped");
+    assert_eq!(ocsp.body, verify.body);
 
     // A socket that sends nothing at all.
     let mut idle = TcpStream::connect(server.address()).unwrap();

@@ -809,12 +809,123 @@ fn malformed_ocsp_requests_get_malformed_request() {
         assert_malformed_request(&response, &format!("GET {what}"));
     }
 
+    ocsp_edge_cases_answer_as_the_router_did(&fixture.server, &request);
+
     // The responder still answers good requests.
     let (response, _) = fixture.post_ocsp(&request, "after.resp");
     assert_eq!(fixture.check_ocsp(&response, None)["cert_status"], "good");
     let output = fixture.openssl_ocsp(&["-nonce", "-cert", leaf.to_str().unwrap()]);
     assert!(output.contains(": good"), "{output}");
     fixture.server.stop();
+}
+
+/// `POST /ocsp` and `GET /ocsp/{…}` are answered before axum's router (src/http/fast.rs);
+/// everything else on those paths is still the router's. These are the answers the
+/// router gave before the fast path existed (recorded against main at 090d394): the same
+/// bytes and caching headers for the same question however its path is written, the
+/// same problem documents for what is not OCSP, and the same metrics series.
+fn ocsp_edge_cases_answer_as_the_router_did(server: &TestServer<'_>, request: &[u8]) {
+    let post_ok = r#"paypki_http_requests_total{method="POST",route="/ocsp",status="200"}"#;
+    let get_ok = r#"paypki_http_requests_total{method="GET",route="/ocsp/{*request}",status="200"}"#;
+    let (posts_before, gets_before) = (
+        server.metric(post_ok).unwrap_or(0.0),
+        server.metric(get_ok).unwrap_or(0.0),
+    );
+    let encoded = url_encoded_base64(request);
+    let standard = base64::engine::general_purpose::STANDARD.encode(request);
+    let get = server.get(&format!("/ocsp/{encoded}"));
+    assert_ocsp_http(&get, "GET /ocsp/{request}");
+    assert_ne!(get.body, MALFORMED_REQUEST, "{}", get.describe());
+    let caching = |r: &HttpResponse| {
+        ["etag", "last-modified", "expires"].map(|name| r.header(name).map(str::to_string))
+    };
+    assert!(caching(&get).iter().all(Option::is_some), "{}", get.describe());
+    for (what, path) in [
+        ("a query string", format!("/ocsp/{encoded}?nonce=ignored")),
+        ("unencoded base64", format!("/ocsp/{standard}")),
+        ("a leading slash", format!("/ocsp//{encoded}")),
+        ("an encoded leading slash", format!("/ocsp/%2F{encoded}")),
+        (
+            "URL-safe base64 without padding",
+            format!(
+                "/ocsp/{}",
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(request)
+            ),
+        ),
+    ] {
+        let answer = server.get(&path);
+        assert_ocsp_http(&answer, &format!("GET with {what}"));
+        assert_eq!(answer.body, get.body, "GET with {what}");
+        assert_eq!(caching(&answer), caching(&get), "GET with {what}");
+        assert!(
+            answer
+                .header("cache-control")
+                .is_some_and(|v| v.starts_with("max-age=") && v.ends_with(", public, no-transform, must-revalidate")),
+            "GET with {what}: {}",
+            answer.describe()
+        );
+    }
+    let post = server.ocsp_post(request);
+    assert_ocsp_http(&post, "POST /ocsp");
+    assert_eq!(post.header("cache-control"), Some("no-cache, no-store"));
+    let with_query = server.post_bytes("/ocsp?x=1", Some("application/ocsp-request"), request);
+    assert_ocsp_http(&with_query, "POST /ocsp?x=1");
+    assert_eq!(with_query.body, post.body, "POST /ocsp?x=1");
+    let exactly_at_the_limit = {
+        let mut body = request.to_vec();
+        body.resize(10_000, 0);
+        body
+    };
+    assert_malformed_request(
+        &server.ocsp_post(&exactly_at_the_limit),
+        "POST of 10,000 bytes with trailing zeros",
+    );
+    for (what, path) in [
+        ("percent-escapes that are not UTF-8", "/ocsp/%FF%FE".to_string()),
+        ("a broken percent-escape", "/ocsp/%zz".to_string()),
+        ("12,000 characters", format!("/ocsp/{}", "QUFB".repeat(3000))),
+    ] {
+        assert_malformed_request(&server.get(&path), &format!("GET with {what}"));
+    }
+    // HEAD is the router's: the GET's headers without the body.
+    let head = read_http_response(
+        server
+            .agent()
+            .head(&server.url_for(&format!("/ocsp/{encoded}")))
+            .call(),
+        "HEAD /ocsp/{request}",
+    );
+    head.assert_status(200, "HEAD /ocsp/{request}");
+    assert_eq!(head.content_type(), "application/ocsp-response");
+    assert_eq!(caching(&head), caching(&get), "HEAD /ocsp/{{request}}");
+    assert_eq!(
+        head.header("content-length"),
+        Some(get.body.len().to_string().as_str())
+    );
+    assert!(head.body.is_empty(), "{}", head.describe());
+    // Not OCSP: the router's problem documents.
+    for (method, path, status, allow) in [
+        ("GET", "/ocsp".to_string(), 405, Some("POST")),
+        ("PUT", "/ocsp".to_string(), 405, Some("POST")),
+        ("POST", format!("/ocsp/{encoded}"), 405, Some("GET,HEAD")),
+        ("GET", "/ocsp/".to_string(), 404, None),
+        ("POST", "/ocsp/".to_string(), 404, None),
+        ("GET", format!("/OCSP/{encoded}"), 404, None),
+    ] {
+        let what = format!("{method} {path}");
+        let answer = server.send_oversized_with(method, &path, "application/ocsp-request", request, &[]);
+        let kind = if status == 405 { "method-not-allowed" } else { "not-found" };
+        let problem = answer.assert_problem(status, kind, &what);
+        assert!(
+            problem["detail"].as_str().is_some_and(|d| d.contains(&path)),
+            "{what}: {problem}"
+        );
+        assert_eq!(answer.header("allow"), allow, "{what}");
+    }
+    // Counted under the routes' series, as before: 9 GETs (3 of them malformed) and 3
+    // POSTs answered 200 here.
+    assert_eq!(server.metric(get_ok), Some(gets_before + 9.0), "GET /ocsp/{{request}} 200s");
+    assert_eq!(server.metric(post_ok), Some(posts_before + 3.0), "POST /ocsp 200s");
 }
 
 // ---------------------------------------------------------------------------------------

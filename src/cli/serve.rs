@@ -450,7 +450,7 @@ async fn serve(context: &Context, args: ServeArgs) -> Result<(), CliError> {
         tracing::warn!("no officer in this database: the admin API answers 401 to everyone");
     }
     let connection_metrics = state.connection_metrics();
-    let app = crate::http::router(state, &settings);
+    let app = crate::http::App::new(state, &settings);
 
     let info = ServerInfo {
         url: url.clone(),

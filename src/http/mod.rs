@@ -9,6 +9,7 @@ mod console;
 pub(crate) mod enroll;
 mod events;
 mod extract;
+pub mod fast;
 pub mod limits;
 pub mod metrics;
 mod officers;
@@ -34,6 +35,7 @@ use axum::Router;
 use governor::{DefaultKeyedRateLimiter, Quota};
 
 use crate::ra::RegistrationAuthority;
+pub use fast::App;
 pub use problem::Problem;
 
 /// Largest request body accepted (a CSR is at most 64 KiB; JSON adds little).
@@ -485,14 +487,24 @@ pub fn router(state: Arc<AppState>, settings: &HttpSettings) -> Router {
 fn catch_panic(
 ) -> tower_http::catch_panic::CatchPanicLayer<fn(Box<dyn std::any::Any + Send>) -> Response> {
     fn panicked(_: Box<dyn std::any::Any + Send>) -> Response {
-        tracing::error!("a request handler panicked");
-        Problem::internal(&"a request handler panicked").into_response()
+        panicked_response()
     }
     tower_http::catch_panic::CatchPanicLayer::custom(panicked)
 }
 
+/// The answer when a request handler panicked (the router's guard and the fast path's).
+fn panicked_response() -> Response {
+    tracing::error!("a request handler panicked");
+    Problem::internal(&"a request handler panicked").into_response()
+}
+
 /// The answer when a request outlives the request timeout.
 async fn timed_out(_: tower::BoxError) -> Problem {
+    timed_out_problem()
+}
+
+/// The request timeout's problem (the router's timeout layer and the fast path's).
+fn timed_out_problem() -> Problem {
     Problem::new(
         axum::http::StatusCode::SERVICE_UNAVAILABLE,
         "timeout",
@@ -606,13 +618,13 @@ where
 }
 
 /// Records one answered request: metrics, and the log lines failures deserve.
-fn observed(
+fn observed<B>(
     state: &AppState,
     started: Instant,
     method: &'static str,
     route: metrics::RouteIndex,
     peer: Option<IpAddr>,
-    response: &Response,
+    response: &axum::http::Response<B>,
 ) {
     let status = response.status().as_u16();
     let label = route.label();
@@ -662,7 +674,7 @@ pub(crate) fn peer_ip(connect: Option<axum::Extension<ConnectInfo<SocketAddr>>>)
 /// bounded by `limits` (see [`server`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
-    app: Router,
+    app: App,
     limits: server::ConnectionLimits,
     metrics: server::ConnectionMetrics,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,

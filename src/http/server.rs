@@ -15,15 +15,12 @@ use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use axum::extract::ConnectInfo;
-use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
-use tower::Service;
 
 /// How connections are bounded.
 #[derive(Debug, Clone)]
@@ -88,7 +85,7 @@ pub fn fit_connections_to_fd_limit(wanted: usize) -> usize {
 /// in-flight requests finish (at most `idle_timeout`) and returns.
 pub async fn serve(
     listener: TcpListener,
-    app: Router,
+    app: super::App,
     limits: ConnectionLimits,
     metrics: ConnectionMetrics,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -205,7 +202,7 @@ async fn refuse(mut stream: TcpStream, _permit: OwnedSemaphorePermit) {
 async fn serve_connection(
     stream: TcpStream,
     remote: SocketAddr,
-    app: Router,
+    app: super::App,
     limits: Arc<ConnectionLimits>,
     mut stopping: watch::Receiver<bool>,
     _slot: OwnedSemaphorePermit,
@@ -216,13 +213,8 @@ async fn serve_connection(
         inner: stream,
         activity: activity.clone(),
     });
-    let service =
-        hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
-            // What `into_make_service_with_connect_info` would insert: handlers read it.
-            request.extensions_mut().insert(ConnectInfo(remote));
-            let mut app = app.clone();
-            async move { app.call(request).await }
-        });
+    // The status fast path first, then the router (`super::fast`).
+    let service = hyper::service::service_fn(move |request| app.call(request, remote));
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
