@@ -826,7 +826,8 @@ fn malformed_ocsp_requests_get_malformed_request() {
 /// same problem documents for what is not OCSP, and the same metrics series.
 fn ocsp_edge_cases_answer_as_the_router_did(server: &TestServer<'_>, request: &[u8]) {
     let post_ok = r#"paypki_http_requests_total{method="POST",route="/ocsp",status="200"}"#;
-    let get_ok = r#"paypki_http_requests_total{method="GET",route="/ocsp/{*request}",status="200"}"#;
+    let get_ok =
+        r#"paypki_http_requests_total{method="GET",route="/ocsp/{*request}",status="200"}"#;
     let (posts_before, gets_before) = (
         server.metric(post_ok).unwrap_or(0.0),
         server.metric(get_ok).unwrap_or(0.0),
@@ -839,7 +840,11 @@ fn ocsp_edge_cases_answer_as_the_router_did(server: &TestServer<'_>, request: &[
     let caching = |r: &HttpResponse| {
         ["etag", "last-modified", "expires"].map(|name| r.header(name).map(str::to_string))
     };
-    assert!(caching(&get).iter().all(Option::is_some), "{}", get.describe());
+    assert!(
+        caching(&get).iter().all(Option::is_some),
+        "{}",
+        get.describe()
+    );
     for (what, path) in [
         ("a query string", format!("/ocsp/{encoded}?nonce=ignored")),
         ("unencoded base64", format!("/ocsp/{standard}")),
@@ -860,7 +865,8 @@ fn ocsp_edge_cases_answer_as_the_router_did(server: &TestServer<'_>, request: &[
         assert!(
             answer
                 .header("cache-control")
-                .is_some_and(|v| v.starts_with("max-age=") && v.ends_with(", public, no-transform, must-revalidate")),
+                .is_some_and(|v| v.starts_with("max-age=")
+                    && v.ends_with(", public, no-transform, must-revalidate")),
             "GET with {what}: {}",
             answer.describe()
         );
@@ -881,9 +887,15 @@ fn ocsp_edge_cases_answer_as_the_router_did(server: &TestServer<'_>, request: &[
         "POST of 10,000 bytes with trailing zeros",
     );
     for (what, path) in [
-        ("percent-escapes that are not UTF-8", "/ocsp/%FF%FE".to_string()),
+        (
+            "percent-escapes that are not UTF-8",
+            "/ocsp/%FF%FE".to_string(),
+        ),
         ("a broken percent-escape", "/ocsp/%zz".to_string()),
-        ("12,000 characters", format!("/ocsp/{}", "QUFB".repeat(3000))),
+        (
+            "12,000 characters",
+            format!("/ocsp/{}", "QUFB".repeat(3000)),
+        ),
     ] {
         assert_malformed_request(&server.get(&path), &format!("GET with {what}"));
     }
@@ -913,19 +925,34 @@ fn ocsp_edge_cases_answer_as_the_router_did(server: &TestServer<'_>, request: &[
         ("GET", format!("/OCSP/{encoded}"), 404, None),
     ] {
         let what = format!("{method} {path}");
-        let answer = server.send_oversized_with(method, &path, "application/ocsp-request", request, &[]);
-        let kind = if status == 405 { "method-not-allowed" } else { "not-found" };
+        let answer =
+            server.send_oversized_with(method, &path, "application/ocsp-request", request, &[]);
+        let kind = if status == 405 {
+            "method-not-allowed"
+        } else {
+            "not-found"
+        };
         let problem = answer.assert_problem(status, kind, &what);
         assert!(
-            problem["detail"].as_str().is_some_and(|d| d.contains(&path)),
+            problem["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains(&path)),
             "{what}: {problem}"
         );
         assert_eq!(answer.header("allow"), allow, "{what}");
     }
     // Counted under the routes' series, as before: 9 GETs (3 of them malformed) and 3
     // POSTs answered 200 here.
-    assert_eq!(server.metric(get_ok), Some(gets_before + 9.0), "GET /ocsp/{{request}} 200s");
-    assert_eq!(server.metric(post_ok), Some(posts_before + 3.0), "POST /ocsp 200s");
+    assert_eq!(
+        server.metric(get_ok),
+        Some(gets_before + 9.0),
+        "GET /ocsp/{{request}} 200s"
+    );
+    assert_eq!(
+        server.metric(post_ok),
+        Some(posts_before + 3.0),
+        "POST /ocsp 200s"
+    );
 }
 
 // ---------------------------------------------------------------------------------------

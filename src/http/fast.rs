@@ -144,7 +144,7 @@ impl StatusPath {
         let state = &*self.state;
         let (response, method, route) = match kind {
             StatusRequest::Post => {
-                let body = match self.read_body(request.into_body()).await {
+                let body = match self.read_body(request.into_body(), started).await {
                     Ok(body) => body,
                     // As the router's timeout layer (outside its metrics): not counted.
                     Err(TimedOut) => {
@@ -177,8 +177,7 @@ impl StatusPath {
     ///
     /// The request timeout's timer is armed only when the body is not complete at the
     /// first poll: hyper has usually read a small body with the head.
-    async fn read_body(&self, body: Incoming) -> Result<Option<Bytes>, TimedOut> {
-        let started = Instant::now();
+    async fn read_body(&self, body: Incoming, started: Instant) -> Result<Option<Bytes>, TimedOut> {
         let reading = collect_limited(body, MAX_REQUEST_BYTES);
         let mut reading = std::pin::pin!(reading);
         let first = std::future::poll_fn(|cx| Poll::Ready(reading.as_mut().poll(cx))).await;
