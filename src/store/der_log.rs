@@ -41,6 +41,13 @@ pub(super) struct DerRef {
     pub(super) len: u32,
 }
 
+impl DerRef {
+    /// Where the DER ends in the log.
+    pub(super) fn end(&self) -> u64 {
+        self.offset + u64::from(self.len)
+    }
+}
+
 /// The append-only log of certificates' DER.
 #[derive(Debug)]
 pub(super) struct DerLog {
@@ -99,6 +106,11 @@ impl DerLog {
             backing: Backing::File(file),
             end: Mutex::new(len.max(magic_len)),
         })
+    }
+
+    /// How many bytes the log holds.
+    pub(super) fn len(&self) -> Result<u64, StoreError> {
+        self.end.lock().map(|end| *end).map_err(poisoned)
     }
 
     /// A log in memory, for a throw-away store.

@@ -721,6 +721,9 @@ fn time_key(at: OffsetDateTime) -> [u8; 8] {
     ((at.unix_timestamp() as u64) ^ (1 << 63)).to_be_bytes()
 }
 
+/// `meta` key: how far the certificate records point into the DER log (u64 BE).
+const DER_END_KEY: &[u8] = b"der_log_end";
+
 impl SledStore {
     /// Opens (or creates) the database at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
@@ -781,6 +784,7 @@ impl SledStore {
             db,
         };
         store.migrate_schema()?;
+        store.check_der_log()?;
         store.pair_with_copy()?;
         // A data directory of an earlier version: its certificates and revocations
         // enter the log once, before anything new is appended.
@@ -848,7 +852,7 @@ impl SledStore {
             );
             // The DERs first, durably: a record may point at them only afterwards.
             let places = self.ders.append(chunk.iter().map(|r| r.der.as_slice()))?;
-            for (record, at) in chunk.drain(..).zip(places) {
+            for (record, at) in chunk.drain(..).zip(places.iter().copied()) {
                 let serial = &record.serial;
                 if self.certificates.contains_key(serial.as_bytes())? {
                     return Err(StoreError::SerialTaken(serial.clone()));
@@ -875,6 +879,7 @@ impl SledStore {
                 }
             }
             self.certificates.apply_batch(certs)?;
+            self.note_der_end(&places)?;
             self.by_role_status.apply_batch(roles)?;
             self.by_expiry.apply_batch(expiries)?;
             self.revoked.apply_batch(revoked)?;
@@ -907,6 +912,45 @@ impl SledStore {
     /// Audit entries, oldest first.
     pub fn audit_entries(&self, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
         audit::entries(&self.audit, limit)
+    }
+
+    /// Refuses a DER log shorter than the records say (missing or cut: a `db/` restored
+    /// without it), instead of failing on each certificate when it is read.
+    fn check_der_log(&self) -> Result<(), StoreError> {
+        let recorded = self
+            .meta
+            .get(DER_END_KEY)?
+            .map(|bytes| {
+                <[u8; 8]>::try_from(bytes.as_ref())
+                    .map(u64::from_be_bytes)
+                    .map_err(|_| StoreError::Corrupt("the DER log's recorded end".into()))
+            })
+            .transpose()?
+            .unwrap_or(0);
+        let held = self.ders.len()?;
+        if held < recorded {
+            return Err(StoreError::Corrupt(format!(
+                "{} holds {held} bytes but the certificate records point up to byte \
+                 {recorded}: it is missing or cut short; restore the database directory \
+                 {} as a whole from a backup",
+                self.path.join(der_log::FILE_NAME).display(),
+                self.path.display()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Notes (outside a transaction) how far records now point into the DER log.
+    fn note_der_end(&self, places: &[der_log::DerRef]) -> Result<(), StoreError> {
+        if let Some(end) = places.iter().map(der_log::DerRef::end).max() {
+            self.meta.fetch_and_update(DER_END_KEY, |old| {
+                let old = old
+                    .and_then(|bytes| <[u8; 8]>::try_from(bytes).ok())
+                    .map_or(0, u64::from_be_bytes);
+                Some(old.max(end).to_be_bytes().to_vec())
+            })?;
+        }
+        Ok(())
     }
 
     /// A stored certificate record, with its DER read from the DER log when it is there.
@@ -1064,6 +1108,14 @@ impl SledStore {
                         }
                         .append(serial.as_bytes(), log_entry)?;
                         outcomes.push(Ok(leaf));
+                    }
+                    // How far records point into the DER log (checked at open).
+                    if let Some(end) = der_places.iter().map(der_log::DerRef::end).max() {
+                        let old = meta
+                            .get(DER_END_KEY)?
+                            .and_then(|bytes| <[u8; 8]>::try_from(bytes.as_ref()).ok())
+                            .map_or(0, u64::from_be_bytes);
+                        meta.insert(DER_END_KEY, &old.max(end).to_be_bytes())?;
                     }
                     Ok(outcomes)
                 },
@@ -1274,6 +1326,35 @@ pub(crate) mod tests {
             store.certificate(&"0c".parse().unwrap()).unwrap().unwrap(),
             imported
         );
+    }
+
+    #[test]
+    fn a_missing_or_cut_der_log_is_refused_at_open_with_a_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        {
+            let store = SledStore::open(&path).unwrap();
+            let mut rec = record("0a", Role::Bank, 10);
+            rec.der = vec![0x30, 3, 1, 2, 3];
+            store.record_issued(&rec, event("0a")).unwrap();
+        }
+        let log = path.join(der_log::FILE_NAME);
+        let whole = std::fs::read(&log).unwrap();
+        for damaged in [&whole[..whole.len() - 1], &[][..]] {
+            std::fs::write(&log, damaged).unwrap();
+            match retry_while_locked(|| SledStore::open(&path)) {
+                Err(StoreError::Corrupt(message)) => {
+                    assert!(message.contains("certificates.der"), "{message}");
+                    assert!(message.contains("restore"), "{message}");
+                }
+                other => panic!("{:?}", other.map(|_| ())),
+            }
+        }
+        // Whole again: it opens and reads.
+        std::fs::write(&log, &whole).unwrap();
+        let store = retry_while_locked(|| SledStore::open(&path)).unwrap();
+        let got = store.certificate(&"0a".parse().unwrap()).unwrap().unwrap();
+        assert_eq!(got.der, vec![0x30, 3, 1, 2, 3]);
     }
 
     #[test]
