@@ -335,10 +335,10 @@ impl StoreCopy for SledStore {
         self.import_log(&log)?;
         // The DERs first, durably: a record may point at them only afterwards.
         let places = self.ders.append(records.iter().map(|r| r.der.as_slice()))?;
-        for (record, at) in records.iter().zip(places.iter()) {
-            self.write_record_copy(record, *at)?;
-        }
         self.note_der_end(&places)?;
+        for (record, at) in records.iter().zip(places) {
+            self.write_record_copy(record, at)?;
+        }
         super::audit::import(&self.audit, &self.meta, &audit)?;
         super::events::import(&self.revocation_events, &self.meta, &events)?;
         Ok(())

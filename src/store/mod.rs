@@ -852,6 +852,7 @@ impl SledStore {
             );
             // The DERs first, durably: a record may point at them only afterwards.
             let places = self.ders.append(chunk.iter().map(|r| r.der.as_slice()))?;
+            self.note_der_end(&places)?;
             for (record, at) in chunk.drain(..).zip(places.iter().copied()) {
                 let serial = &record.serial;
                 if self.certificates.contains_key(serial.as_bytes())? {
@@ -879,7 +880,6 @@ impl SledStore {
                 }
             }
             self.certificates.apply_batch(certs)?;
-            self.note_der_end(&places)?;
             self.by_role_status.apply_batch(roles)?;
             self.by_expiry.apply_batch(expiries)?;
             self.revoked.apply_batch(revoked)?;
@@ -940,7 +940,9 @@ impl SledStore {
         Ok(())
     }
 
-    /// Notes (outside a transaction) how far records now point into the DER log.
+    /// Notes (outside a transaction) how far records may now point into the DER log:
+    /// before they do, so that a crash between the two never leaves records past the
+    /// noted end (the DERs are durable already).
     fn note_der_end(&self, places: &[der_log::DerRef]) -> Result<(), StoreError> {
         if let Some(end) = places.iter().map(der_log::DerRef::end).max() {
             self.meta.fetch_and_update(DER_END_KEY, |old| {
