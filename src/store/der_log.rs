@@ -149,9 +149,7 @@ impl DerLog {
                 file.sync_data().map_err(io_error)?;
             }
             Backing::Memory(memory) => {
-                let mut memory = memory.write().map_err(poisoned)?;
-                memory.truncate(usize::try_from(*end).unwrap_or(usize::MAX));
-                memory.extend_from_slice(&bytes);
+                memory.write().map_err(poisoned)?.extend_from_slice(&bytes);
             }
         }
         *end += bytes.len() as u64;

@@ -666,13 +666,21 @@ mod tests {
             ..full
         };
         assert_eq!(decode_token(&encode_token(&bare)).unwrap(), bare);
-        // Every truncation, and a byte too many, is corrupt; nothing panics.
+        assert_cut_or_longer_is_corrupt(&bytes, decode_token);
+    }
+
+    /// Every truncation of `bytes`, and a byte too many, decodes as an error; nothing
+    /// panics.
+    fn assert_cut_or_longer_is_corrupt<T: std::fmt::Debug>(
+        bytes: &[u8],
+        decode: impl Fn(&[u8]) -> Result<T, StoreError>,
+    ) {
         for end in 0..bytes.len() {
-            assert!(decode_token(&bytes[..end]).is_err(), "{end}");
+            assert!(decode(bytes.get(..end).unwrap()).is_err(), "{end}");
         }
-        let mut longer = bytes.clone();
+        let mut longer = bytes.to_vec();
         longer.push(0);
-        assert!(decode_token(&longer).is_err());
+        assert!(decode(&longer).is_err());
     }
 
     #[test]
@@ -695,15 +703,7 @@ mod tests {
         // The place takes a few bytes instead of the DER's.
         assert!(bytes.len() + full.der.len() < encode_certificate(&full).len() + 10);
         assert_eq!(issuer_of(&bytes).unwrap(), 70_000);
-        for cut in 0..bytes.len() {
-            assert!(
-                decode_certificate(bytes.get(..cut).unwrap()).is_err(),
-                "{cut}"
-            );
-        }
-        let mut longer = bytes.clone();
-        longer.push(0);
-        assert!(decode_certificate(&longer).is_err());
+        assert_cut_or_longer_is_corrupt(&bytes, decode_certificate);
     }
 
     #[test]
