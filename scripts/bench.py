@@ -493,6 +493,7 @@ class Bench:
     def bench_issuance(self):
         log("Issuance")
         self.issue(self.ca, "issue_paypki")
+        self.issued_footprint(self.ca, self.results["issue_paypki"]["issued"] + 1)
         # The same with the issuing and OCSP keys on the SoftHSM2 token: the certificate
         # and its pre-signed OCSP response are signed there.
         self.issue(self.hsm, "issue_paypki_softhsm")
@@ -588,6 +589,18 @@ authorityKeyIdentifier = keyid:always
                                                  self.path("issuing.sec1.key"), ],
                                                 stdout_file=self.path(f"cfssl{count}.crl.b64")))
         return data
+
+    def issued_footprint(self, ca, certificates):
+        """Bytes on disk per certificate as the server records them (batches of a few
+        per transaction), not as the bulk import does: the database directory's files
+        after the issuance figure, over the certificates the server holds."""
+        db = os.path.join(ca.data, "db")
+        size = sum(os.path.getsize(os.path.join(db, f)) for f in os.listdir(db)
+                   if os.path.isfile(os.path.join(db, f)))
+        with open(ca.leaf, "rb") as f:
+            der = len(base64.b64decode(b"".join(l for l in f.read().splitlines() if not l.startswith(b"-----"))))
+        self.record("issued_footprint", {"certificates": certificates, "db_bytes": size, "der_bytes": der,
+                                         "bytes_per_certificate": round(size / max(certificates, 1))})
 
     def bench_footprint(self, count):
         """Bytes on disk per certificate with none revoked (the common case; the CRL
@@ -702,6 +715,9 @@ def table(r, seconds):
         if "bytes_per_certificate" in plain:
             lines.append(f"| sled, {n:,} certificates, none revoked: bytes on disk per certificate (DER {plain['der_bytes']} bytes) | {plain['bytes_per_certificate']:,} bytes ({plain['db_bytes'] / 2**20:,.0f} MiB), {plain['bytes_per_certificate'] / plain['der_bytes']:.1f} × the DER | | |")
             lines.append(f"| sled, {n:,} certificates: bulk import, time and peak memory; first reopen | {load['seconds']} s, {load['peak_rss_kib'] / 1024:,.0f} MiB; {load['reopen_seconds']} s | | |")
+    if "issued_footprint" in r:
+        f = r["issued_footprint"]
+        lines.append(f"| sled, {f['certificates']:,} certificates issued through the server: bytes on disk per certificate (DER {f['der_bytes']} bytes) | {f['bytes_per_certificate']:,} bytes, {f['bytes_per_certificate'] / f['der_bytes']:.1f} × the DER | | |")
     lines.append(f"| paypki resident memory, idle after start | {r['rss_idle_kib'] / 1024:.1f} MiB | | |")
     lines.append(f"| paypki resident memory after the load figures above | {r['rss_after_load_kib'] / 1024:.1f} MiB | | |")
     if "rss_1m_kib" in r:

@@ -99,6 +99,11 @@ impl AuditEntry {
     pub fn body(&self) -> &EntryBodyPublic {
         &self.body
     }
+
+    /// An entry from its stored parts (a compact form: `record`).
+    pub(super) fn from_parts(body: EntryBodyPublic, hash: String) -> Self {
+        AuditEntry { body, hash }
+    }
 }
 
 /// The end of the chain: the last entry's sequence number and hash (genesis: 0 and
@@ -302,9 +307,8 @@ pub(super) fn append(
     };
     let entry = AuditEntry::following(&head, event, OffsetDateTime::now_utc())
         .map_err(ConflictableTransactionError::Abort)?;
-    let encoded = entry
-        .encode()
-        .map_err(ConflictableTransactionError::Abort)?;
+    let encoded =
+        super::record::encode_audit(&entry).map_err(ConflictableTransactionError::Abort)?;
     audit.insert(&entry.body.seq.to_be_bytes(), encoded)?;
     let new_head = serde_json::to_vec(&entry.head()).map_err(corrupt)?;
     meta.insert(HEAD_KEY, new_head)?;
@@ -319,7 +323,10 @@ pub(super) fn import(
     entries: &[AuditEntry],
 ) -> Result<(), StoreError> {
     for entry in entries {
-        audit.insert(entry.body.seq.to_be_bytes(), entry.encode()?)?;
+        audit.insert(
+            entry.body.seq.to_be_bytes(),
+            super::record::encode_audit(entry)?,
+        )?;
     }
     if let Some(last) = entries.last() {
         let head =
@@ -333,7 +340,7 @@ pub(super) fn verify(audit: &sled::Tree, meta: &sled::Tree) -> Result<AuditRepor
     let mut check = ChainCheck::default();
     for item in audit.iter() {
         let (key, value) = item?;
-        match AuditEntry::decode(&value) {
+        match super::record::decode_audit(&value) {
             Ok(entry) => {
                 let stored = <[u8; 8]>::try_from(key.as_ref())
                     .map(u64::from_be_bytes)
@@ -352,7 +359,7 @@ pub(super) fn entries(audit: &sled::Tree, limit: usize) -> Result<Vec<AuditEntry
         .take(limit)
         .map(|item| {
             let (_, value) = item?;
-            serde_json::from_slice(&value).map_err(|e| StoreError::Corrupt(e.to_string()))
+            super::record::decode_audit(&value)
         })
         .collect()
 }
@@ -376,12 +383,13 @@ mod tests {
 
         // Edit entry 2's detail in place.
         let key = 2u64.to_be_bytes();
-        let mut entry: AuditEntry =
-            serde_json::from_slice(&store.audit.get(key).unwrap().unwrap()).unwrap();
+        let stored = store.audit.get(key).unwrap().unwrap();
+        assert_eq!(stored.first(), Some(&1), "the compact form");
+        let mut entry = super::super::record::decode_audit(&stored).unwrap();
         entry.body.detail = "forged".into();
         store
             .audit
-            .insert(key, serde_json::to_vec(&entry).unwrap())
+            .insert(key, super::super::record::encode_audit(&entry).unwrap())
             .unwrap();
         let report = store.verify_audit().unwrap();
         assert!(
@@ -401,5 +409,57 @@ mod tests {
         store.audit.remove(2u64.to_be_bytes()).unwrap();
         let report = store.verify_audit().unwrap();
         assert!(!report.problems.is_empty());
+    }
+
+    #[test]
+    fn the_compact_form_rebuilds_the_entry_and_json_entries_still_read() {
+        let store = SledStore::temporary().unwrap();
+        let serial: Serial = "7f01".parse().unwrap();
+        for event in [
+            AuditEvent::new("issue", "enroll:token 1234")
+                .serial(&serial)
+                .role(Role::Merchant)
+                .detail("CN=Shop via enroll (ecdsa-p256)"),
+            AuditEvent::new("init", "cli"),
+        ] {
+            store.append_audit(event).unwrap();
+        }
+        let json_size: usize = store
+            .audit_entries(10)
+            .unwrap()
+            .iter()
+            .map(|e| e.encode().unwrap().len())
+            .sum();
+        let compact_size: usize = store.audit.iter().map(|i| i.unwrap().1.len()).sum();
+        assert!(
+            compact_size * 10 < json_size * 6,
+            "{compact_size} vs {json_size}"
+        );
+        for entry in store.audit_entries(10).unwrap() {
+            let compact = super::super::record::encode_audit(&entry).unwrap();
+            let back = super::super::record::decode_audit(&compact).unwrap();
+            assert_eq!(back.encode().unwrap(), entry.encode().unwrap());
+            // Every cut of the compact form, and a byte too many, is refused.
+            super::super::record::tests::assert_cut_or_longer_is_corrupt(
+                &compact,
+                super::super::record::decode_audit,
+            );
+        }
+        // An entry as earlier versions wrote it (JSON) reads, and the chain holds.
+        let first = store.audit_entries(1).unwrap().remove(0);
+        store
+            .audit
+            .insert(1u64.to_be_bytes(), first.encode().unwrap())
+            .unwrap();
+        let report = store.verify_audit().unwrap();
+        assert!(report.problems.is_empty(), "{:?}", report.problems);
+        assert_eq!(report.entries, 2);
+        // One that does not rebuild exactly (a time with an offset) stays JSON.
+        let mut odd = first.clone();
+        odd.body.at = odd.body.at.to_offset(time::macros::offset!(+2));
+        assert_eq!(
+            super::super::record::encode_audit(&odd).unwrap(),
+            odd.encode().unwrap()
+        );
     }
 }

@@ -237,7 +237,9 @@ impl StoreCopy for SledStore {
             visit(StoreItem::Approval(Box::new(json(&item?.1)?)))?;
         }
         for item in self.audit.iter() {
-            visit(StoreItem::Audit(Box::new(AuditEntry::decode(&item?.1)?)))?;
+            visit(StoreItem::Audit(Box::new(super::record::decode_audit(
+                &item?.1,
+            )?)))?;
         }
         for item in self.revocation_events.iter() {
             visit(StoreItem::Event(Box::new(RevocationEvent::decode(

@@ -21,8 +21,9 @@
 //!   certificates (those issued from a token for it, and their renewals).
 //! - `revocation_events`: id (u64 BE) → [`RevocationEvent`]: status changes in commit order.
 //! - `crls`: issuing CA id (u32 BE) → [`StoredCrl`]: the newest published CRL.
-//! - `tlog_entries`, `tlog_nodes`, `tlog_index`: the issuance transparency log (see
-//!   `transparency`), appended in the transactions of issuance and status changes.
+//! - `tlog_entries`, `tlog_index`: the issuance transparency log (see `transparency`),
+//!   appended in the transactions of issuance and status changes; its hashes are in
+//!   `transparency.hashes` beside sled (`log_hashes`, layout 5).
 //! - `meta`: counters, the audit chain head, markers, and `schema`: the layout version
 //!   ([`SCHEMA`]; a store of an earlier layout is migrated when it opens, `schema`).
 //!
@@ -37,6 +38,7 @@ mod der_log;
 mod events;
 mod issuance;
 mod lineage;
+mod log_hashes;
 mod officers;
 mod participants;
 pub mod postgres;
@@ -677,12 +679,13 @@ pub struct SledStore {
     revocation_events: sled::Tree,
     crls: sled::Tree,
     tlog_entries: sled::Tree,
-    tlog_nodes: sled::Tree,
     tlog_index: sled::Tree,
     /// The revocation copy beside the database (`revoked_copy`).
     copy: std::sync::Arc<revoked_copy::RevokedCopy>,
     /// The certificates' DER, in a file beside sled's (`der_log`).
     ders: std::sync::Arc<der_log::DerLog>,
+    /// The transparency log's hashes (`log_hashes`), with the log's writer lock.
+    hashes: std::sync::Arc<log_hashes::LogHashes>,
 }
 
 fn role_byte(role: Role) -> u8 {
@@ -735,7 +738,8 @@ impl SledStore {
             .open()?;
         let copy = revoked_copy::RevokedCopy::open(&copy_path(path))?;
         let ders = der_log::DerLog::open(path)?;
-        Self::from_db(db, copy, ders, path.to_path_buf())
+        let hashes = log_hashes::LogHashes::open(path)?;
+        Self::from_db(db, copy, ders, hashes, path.to_path_buf())
     }
 
     /// A throw-away database for tests.
@@ -745,6 +749,7 @@ impl SledStore {
             db,
             revoked_copy::RevokedCopy::temporary()?,
             der_log::DerLog::memory(),
+            log_hashes::LogHashes::memory(),
             "(temporary)".into(),
         )
     }
@@ -753,6 +758,7 @@ impl SledStore {
         db: sled::Db,
         copy: revoked_copy::RevokedCopy,
         ders: der_log::DerLog,
+        hashes: log_hashes::LogHashes,
         path: std::path::PathBuf,
     ) -> Result<Self, StoreError> {
         let store = SledStore {
@@ -777,14 +783,15 @@ impl SledStore {
             revocation_events: db.open_tree("revocation_events")?,
             crls: db.open_tree("crls")?,
             tlog_entries: db.open_tree("tlog_entries")?,
-            tlog_nodes: db.open_tree("tlog_nodes")?,
             tlog_index: db.open_tree("tlog_index")?,
             copy: std::sync::Arc::new(copy),
             ders: std::sync::Arc::new(ders),
+            hashes: std::sync::Arc::new(hashes),
             db,
         };
         store.migrate_schema()?;
         store.check_der_log()?;
+        store.open_log_hashes()?;
         store.pair_with_copy()?;
         // A data directory of an earlier version: its certificates and revocations
         // enter the log once, before anything new is appended.
@@ -1040,89 +1047,89 @@ impl SledStore {
                 )
             })
             .collect();
-        (
-            &self.certificates,
-            &self.serials,
-            &self.by_role_status,
-            &self.by_expiry,
-            &self.audit,
-            &self.meta,
-            &self.children,
-            &self.participant_certs,
-            &self.participants,
-            &self.tlog_entries,
-            &self.tlog_nodes,
-            &self.tlog_index,
-        )
-            .transaction(
-                |(
-                    certificates,
-                    serials,
-                    by_role_status,
-                    by_expiry,
-                    audit,
-                    meta,
-                    children,
-                    participant_certs,
-                    participants,
-                    entries,
-                    nodes,
-                    index,
-                )| {
-                    let mut outcomes = Vec::with_capacity(prepared.len());
-                    for (record, value, log_entry, event) in &prepared {
-                        let serial = &record.serial;
-                        // Refusals first, before anything of this certificate is written.
-                        if certificates.get(serial.as_bytes())?.is_some() {
-                            outcomes.push(Err(StoreError::SerialTaken(serial.clone())));
-                            continue;
-                        }
-                        if let Some(participant) = &record.participant {
-                            if let Err(refused) =
-                                participants::count_issuance(participants, participant)?
-                            {
-                                outcomes.push(Err(refused));
+        self.append_to_log(|appended| {
+            (
+                &self.certificates,
+                &self.serials,
+                &self.by_role_status,
+                &self.by_expiry,
+                &self.audit,
+                &self.meta,
+                &self.children,
+                &self.participant_certs,
+                &self.participants,
+                &self.tlog_entries,
+                &self.tlog_index,
+            )
+                .transaction(
+                    |(
+                        certificates,
+                        serials,
+                        by_role_status,
+                        by_expiry,
+                        audit,
+                        meta,
+                        children,
+                        participant_certs,
+                        participants,
+                        entries,
+                        index,
+                    )| {
+                        let mut outcomes = Vec::with_capacity(prepared.len());
+                        for (record, value, log_entry, event) in &prepared {
+                            let serial = &record.serial;
+                            // Refusals first, before anything of this certificate is written.
+                            if certificates.get(serial.as_bytes())?.is_some() {
+                                outcomes.push(Err(StoreError::SerialTaken(serial.clone())));
                                 continue;
                             }
-                            let mut key = participants::certificate_index_prefix(participant);
-                            key.extend_from_slice(serial.as_bytes());
-                            participant_certs.insert(key, &[])?;
+                            if let Some(participant) = &record.participant {
+                                if let Err(refused) =
+                                    participants::count_issuance(participants, participant)?
+                                {
+                                    outcomes.push(Err(refused));
+                                    continue;
+                                }
+                                let mut key = participants::certificate_index_prefix(participant);
+                                key.extend_from_slice(serial.as_bytes());
+                                participant_certs.insert(key, &[])?;
+                            }
+                            certificates.insert(serial.as_bytes(), value.as_slice())?;
+                            // The certificate now says "taken"; the intent is fulfilled.
+                            serials.remove(serial.as_bytes())?;
+                            if let Some(parent) = &record.parent {
+                                let mut key = lineage::length_prefixed(parent);
+                                key.extend_from_slice(serial.as_bytes());
+                                children.insert(key, &[])?;
+                            }
+                            by_role_status.insert(
+                                role_status_key(record.role, record.status, serial.as_bytes()),
+                                &[],
+                            )?;
+                            by_expiry.insert(prefixed(&time_key(record.not_after), serial), &[])?;
+                            audit::append(audit, meta, event)?;
+                            let leaf = transparency::LogTx {
+                                entries,
+                                index,
+                                meta,
+                                appended,
+                            }
+                            .append(serial.as_bytes(), log_entry)?;
+                            outcomes.push(Ok(leaf));
                         }
-                        certificates.insert(serial.as_bytes(), value.as_slice())?;
-                        // The certificate now says "taken"; the intent is fulfilled.
-                        serials.remove(serial.as_bytes())?;
-                        if let Some(parent) = &record.parent {
-                            let mut key = lineage::length_prefixed(parent);
-                            key.extend_from_slice(serial.as_bytes());
-                            children.insert(key, &[])?;
+                        // How far records point into the DER log (checked at open).
+                        if let Some(end) = der_places.iter().map(der_log::DerRef::end).max() {
+                            let old = meta
+                                .get(DER_END_KEY)?
+                                .and_then(|bytes| <[u8; 8]>::try_from(bytes.as_ref()).ok())
+                                .map_or(0, u64::from_be_bytes);
+                            meta.insert(DER_END_KEY, &old.max(end).to_be_bytes())?;
                         }
-                        by_role_status.insert(
-                            role_status_key(record.role, record.status, serial.as_bytes()),
-                            &[],
-                        )?;
-                        by_expiry.insert(prefixed(&time_key(record.not_after), serial), &[])?;
-                        audit::append(audit, meta, event)?;
-                        let leaf = transparency::LogTx {
-                            entries,
-                            nodes,
-                            index,
-                            meta,
-                        }
-                        .append(serial.as_bytes(), log_entry)?;
-                        outcomes.push(Ok(leaf));
-                    }
-                    // How far records point into the DER log (checked at open).
-                    if let Some(end) = der_places.iter().map(der_log::DerRef::end).max() {
-                        let old = meta
-                            .get(DER_END_KEY)?
-                            .and_then(|bytes| <[u8; 8]>::try_from(bytes.as_ref()).ok())
-                            .map_or(0, u64::from_be_bytes);
-                        meta.insert(DER_END_KEY, &old.max(end).to_be_bytes())?;
-                    }
-                    Ok(outcomes)
-                },
-            )
-            .map_err(StoreError::from)
+                        Ok(outcomes)
+                    },
+                )
+                .map_err(StoreError::from)
+        })
     }
 }
 

@@ -338,78 +338,80 @@ impl ParticipantStore for SledStore {
         });
         // Durable when it returns (`with_copy` flushes).
         self.with_copy(serials, || {
-            (
-                &self.participants,
-                &self.certificates,
-                &self.by_role_status,
-                &self.revoked,
-                &self.audit,
-                &self.meta,
-                &self.revocation_events,
-                &self.tlog_entries,
-                &self.tlog_nodes,
-                &self.tlog_index,
-            )
-                .transaction(
-                    |(
-                        participants,
-                        certificates,
-                        by_role_status,
-                        revoked,
-                        audit,
-                        meta,
-                        events,
-                        entries,
-                        nodes,
-                        index,
-                    )| {
-                        let current = participants.get(old.id.as_bytes())?;
-                        if current.as_deref() != Some(expected.as_slice()) {
-                            return Err(ConflictableTransactionError::Abort(
-                                StoreError::ParticipantChanged(old.id.clone()),
-                            ));
-                        }
-                        participants.insert(new.id.as_bytes(), value.as_slice())?;
-                        let mut changed = Vec::with_capacity(changes.len());
-                        for change in changes {
-                            let record = match change {
-                                CertificateChange::Revoke(serial, revocation) => change_status_in(
-                                    &self.ders,
-                                    certificates,
-                                    by_role_status,
-                                    revoked,
-                                    serial,
-                                    |record| apply_revocation(record, revocation),
-                                )?,
-                                CertificateChange::Unhold(serial) => change_status_in(
-                                    &self.ders,
-                                    certificates,
-                                    by_role_status,
-                                    revoked,
-                                    serial,
-                                    apply_unhold,
-                                )?,
-                            };
-                            changed.push(record);
-                        }
-                        let now = OffsetDateTime::now_utc();
-                        let log = super::transparency::LogTx {
-                            entries,
-                            nodes,
-                            index,
-                            meta,
-                        };
-                        for record in &changed {
-                            log.append_event(
-                                events,
-                                super::RevocationEvent::for_record(record, now),
-                            )?;
-                        }
-                        audit::append(audit, meta, &event)?;
-                        Ok(changed)
-                    },
+            self.append_to_log(|appended| {
+                (
+                    &self.participants,
+                    &self.certificates,
+                    &self.by_role_status,
+                    &self.revoked,
+                    &self.audit,
+                    &self.meta,
+                    &self.revocation_events,
+                    &self.tlog_entries,
+                    &self.tlog_index,
                 )
-                .map_err(StoreError::from)
+                    .transaction(
+                        |(
+                            participants,
+                            certificates,
+                            by_role_status,
+                            revoked,
+                            audit,
+                            meta,
+                            events,
+                            entries,
+                            index,
+                        )| {
+                            let current = participants.get(old.id.as_bytes())?;
+                            if current.as_deref() != Some(expected.as_slice()) {
+                                return Err(ConflictableTransactionError::Abort(
+                                    StoreError::ParticipantChanged(old.id.clone()),
+                                ));
+                            }
+                            participants.insert(new.id.as_bytes(), value.as_slice())?;
+                            let mut changed = Vec::with_capacity(changes.len());
+                            for change in changes {
+                                let record = match change {
+                                    CertificateChange::Revoke(serial, revocation) => {
+                                        change_status_in(
+                                            &self.ders,
+                                            certificates,
+                                            by_role_status,
+                                            revoked,
+                                            serial,
+                                            |record| apply_revocation(record, revocation),
+                                        )?
+                                    }
+                                    CertificateChange::Unhold(serial) => change_status_in(
+                                        &self.ders,
+                                        certificates,
+                                        by_role_status,
+                                        revoked,
+                                        serial,
+                                        apply_unhold,
+                                    )?,
+                                };
+                                changed.push(record);
+                            }
+                            let now = OffsetDateTime::now_utc();
+                            let log = super::transparency::LogTx {
+                                entries,
+                                index,
+                                meta,
+                                appended,
+                            };
+                            for record in &changed {
+                                log.append_event(
+                                    events,
+                                    super::RevocationEvent::for_record(record, now),
+                                )?;
+                            }
+                            audit::append(audit, meta, &event)?;
+                            Ok(changed)
+                        },
+                    )
+                    .map_err(StoreError::from)
+            })
         })
     }
 }

@@ -1,6 +1,6 @@
 //! The compact binary forms of the values stored per certificate: the
-//! [`CertificateRecord`] in `certificates`, the [`PlannedIssuance`] in `serials`, and the
-//! [`TokenRecord`] in `tokens`.
+//! [`CertificateRecord`] in `certificates`, the [`PlannedIssuance`] in `serials`, the
+//! [`TokenRecord`] in `tokens`, and the [`AuditEntry`] in `audit`.
 //!
 //! Earlier versions stored both as JSON (the DER in base64): about twice the bytes, and
 //! with sled's per-page overhead nearly 4 KB per certificate on disk. A value is JSON
@@ -26,16 +26,25 @@
 //! token three times and writes it twice; JSON with RFC 3339 times cost more than the
 //! sled operations around it.
 //!
+//! Audit entry, version 1 (layout 5; JSON before): `1 ‖ varint seq ‖ at ‖ len action ‖
+//! len actor ‖ option serial ‖ option role ‖ len detail ‖ prev_hash (32) ‖ hash (32)`.
+//! The entry's hash stays the SHA-256 of its canonical JSON body (`audit`), so the
+//! compact form is only how sled keeps it: it is written when the entry can be rebuilt
+//! exactly from it (a UTC time, hashes in lowercase hex), JSON otherwise. One is written
+//! per issuance, and as JSON it was the largest value of a certificate (about 410
+//! bytes, against about 200).
+//!
 //! Reservation, version 1: `1 ‖ role ‖ requested_via ‖ reserved_at ‖ subject (the rest)`.
 //! An empty value (or `imported`, as earlier versions wrote) is a serial taken by a bulk
 //! import, with no plan.
 
 use time::OffsetDateTime;
 
+use super::audit::EntryBodyPublic;
 use super::der_log::DerRef;
 use super::{
-    role_byte, status_byte, CertificateRecord, IssuancePath, PlannedIssuance, RevocationRecord,
-    StoreError, TokenRecord,
+    role_byte, status_byte, AuditEntry, CertificateRecord, IssuancePath, PlannedIssuance,
+    RevocationRecord, StoreError, TokenRecord,
 };
 use crate::model::{CertificateStatus, Role, Serial};
 
@@ -300,6 +309,68 @@ pub(super) fn decode_token(bytes: &[u8]) -> Result<TokenRecord, StoreError> {
     decode_either(bytes, "token record", |r| r.token())
 }
 
+/// Encodes an audit entry in the compact form when it rebuilds exactly from it (see
+/// the module's documentation), as JSON otherwise.
+pub(super) fn encode_audit(entry: &AuditEntry) -> Result<Vec<u8>, StoreError> {
+    let body = entry.body();
+    let raw_hash = |text: &str| -> Option<[u8; 32]> {
+        let raw: [u8; 32] = hex::decode(text).ok()?.try_into().ok()?;
+        (hex::encode(raw) == text).then_some(raw)
+    };
+    let (Some(prev_hash), Some(hash)) = (raw_hash(&body.prev_hash), raw_hash(&entry.hash)) else {
+        return entry.encode();
+    };
+    if body.at.offset() != time::UtcOffset::UTC {
+        return entry.encode();
+    }
+    let mut out = Vec::with_capacity(128 + body.detail.len() + body.actor.len());
+    out.push(VERSION);
+    put_varint(&mut out, body.seq);
+    put_time(&mut out, body.at);
+    put_bytes(&mut out, body.action.as_bytes());
+    put_bytes(&mut out, body.actor.as_bytes());
+    put_option(&mut out, body.serial.as_ref().map(Serial::as_bytes));
+    match body.role {
+        Some(role) => out.extend_from_slice(&[1, role_byte(role)]),
+        None => out.push(0),
+    }
+    put_bytes(&mut out, body.detail.as_bytes());
+    out.extend_from_slice(&prev_hash);
+    out.extend_from_slice(&hash);
+    Ok(out)
+}
+
+/// Decodes an audit entry in either form (JSON from earlier versions, or compact).
+pub(super) fn decode_audit(bytes: &[u8]) -> Result<AuditEntry, StoreError> {
+    decode_either(bytes, "audit entry", |r| {
+        let seq = r.varint()?;
+        let at = r.time()?;
+        let action = r.text()?;
+        let actor = r.text()?;
+        let serial = r.option(|r| serial_of(r.bytes()?))?;
+        let role = r.option(|r| role_of(r.byte()?))?;
+        let detail = r.text()?;
+        let prev_hash = hex::encode(r.array::<32>()?);
+        let hash = hex::encode(r.array::<32>()?);
+        if !r.rest().is_empty() {
+            return None;
+        }
+        Some(AuditEntry::from_parts(
+            EntryBodyPublic {
+                seq,
+                at,
+                action,
+                actor,
+                serial,
+                role,
+                detail,
+                prev_hash,
+            },
+            hash,
+        ))
+    })
+}
+
 fn put_len(out: &mut Vec<u8>, len: usize) {
     put_varint(out, len as u64);
 }
@@ -529,7 +600,7 @@ fn serial_of(octets: &[u8]) -> Option<Serial> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     fn full_record() -> CertificateRecord {
@@ -671,7 +742,7 @@ mod tests {
 
     /// Every truncation of `bytes`, and a byte too many, decodes as an error; nothing
     /// panics.
-    fn assert_cut_or_longer_is_corrupt<T: std::fmt::Debug>(
+    pub(in crate::store) fn assert_cut_or_longer_is_corrupt<T: std::fmt::Debug>(
         bytes: &[u8],
         decode: impl Fn(&[u8]) -> Result<T, StoreError>,
     ) {

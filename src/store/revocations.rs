@@ -166,51 +166,54 @@ impl SledStore {
         change: impl Fn(&mut CertificateRecord) -> Result<(), StoreError>,
     ) -> Result<CertificateRecord, StoreError> {
         self.with_copy([serial.as_bytes()], || {
-            Ok((
-                &self.certificates,
-                &self.by_role_status,
-                &self.revoked,
-                &self.audit,
-                &self.meta,
-                &self.revocation_events,
-                &self.tlog_entries,
-                &self.tlog_nodes,
-                &self.tlog_index,
-            )
-                .transaction(
-                    |(
-                        certificates,
-                        by_role_status,
-                        revoked,
-                        audit,
-                        meta,
-                        events,
-                        entries,
-                        nodes,
-                        index,
-                    )| {
-                        let record = change_status_in(
-                            &self.ders,
+            self.append_to_log(|appended| {
+                Ok((
+                    &self.certificates,
+                    &self.by_role_status,
+                    &self.revoked,
+                    &self.audit,
+                    &self.meta,
+                    &self.revocation_events,
+                    &self.tlog_entries,
+                    &self.tlog_index,
+                )
+                    .transaction(
+                        |(
                             certificates,
                             by_role_status,
                             revoked,
-                            serial,
-                            &change,
-                        )?;
-                        super::transparency::LogTx {
-                            entries,
-                            nodes,
-                            index,
+                            audit,
                             meta,
-                        }
-                        .append_event(
                             events,
-                            super::RevocationEvent::for_record(&record, OffsetDateTime::now_utc()),
-                        )?;
-                        audit::append(audit, meta, &event)?;
-                        Ok(record)
-                    },
-                )?)
+                            entries,
+                            index,
+                        )| {
+                            let record = change_status_in(
+                                &self.ders,
+                                certificates,
+                                by_role_status,
+                                revoked,
+                                serial,
+                                &change,
+                            )?;
+                            super::transparency::LogTx {
+                                entries,
+                                index,
+                                meta,
+                                appended,
+                            }
+                            .append_event(
+                                events,
+                                super::RevocationEvent::for_record(
+                                    &record,
+                                    OffsetDateTime::now_utc(),
+                                ),
+                            )?;
+                            audit::append(audit, meta, &event)?;
+                            Ok(record)
+                        },
+                    )?)
+            })
         })
     }
 
@@ -363,50 +366,51 @@ impl RevocationStore for SledStore {
         event: AuditEvent,
     ) -> Result<(), StoreError> {
         self.with_copy([serial.as_bytes()], || {
-            Ok((
-                &self.certificates,
-                &self.revoked,
-                &self.audit,
-                &self.meta,
-                &self.revocation_events,
-                &self.tlog_entries,
-                &self.tlog_nodes,
-                &self.tlog_index,
-            )
-                .transaction(
-                    |(certificates, revoked, audit, meta, events, entries, nodes, index)| {
-                        if certificates.get(serial.as_bytes())?.is_some() {
-                            return Err(ConflictableTransactionError::Abort(
-                                StoreError::SerialTaken(serial.clone()),
-                            ));
-                        }
-                        if let Some(existing) = revoked.get(serial.as_bytes())? {
-                            let reason = RevokedEntry::decode(&existing)
-                                .map(|e| e.reason.name().to_string())
-                                .unwrap_or_else(|_| "unknown reason".into());
-                            return Err(ConflictableTransactionError::Abort(
-                                StoreError::AlreadyRevoked(serial.clone(), reason),
-                            ));
-                        }
-                        revoked.insert(serial.as_bytes(), entry.encode())?;
-                        super::transparency::LogTx {
-                            entries,
-                            nodes,
-                            index,
-                            meta,
-                        }
-                        .append_unrecorded_event(
-                            events,
-                            super::RevocationEvent::for_unrecorded(
-                                serial,
-                                &entry,
-                                OffsetDateTime::now_utc(),
-                            ),
-                        )?;
-                        audit::append(audit, meta, &event)?;
-                        Ok(())
-                    },
-                )?)
+            self.append_to_log(|appended| {
+                Ok((
+                    &self.certificates,
+                    &self.revoked,
+                    &self.audit,
+                    &self.meta,
+                    &self.revocation_events,
+                    &self.tlog_entries,
+                    &self.tlog_index,
+                )
+                    .transaction(
+                        |(certificates, revoked, audit, meta, events, entries, index)| {
+                            if certificates.get(serial.as_bytes())?.is_some() {
+                                return Err(ConflictableTransactionError::Abort(
+                                    StoreError::SerialTaken(serial.clone()),
+                                ));
+                            }
+                            if let Some(existing) = revoked.get(serial.as_bytes())? {
+                                let reason = RevokedEntry::decode(&existing)
+                                    .map(|e| e.reason.name().to_string())
+                                    .unwrap_or_else(|_| "unknown reason".into());
+                                return Err(ConflictableTransactionError::Abort(
+                                    StoreError::AlreadyRevoked(serial.clone(), reason),
+                                ));
+                            }
+                            revoked.insert(serial.as_bytes(), entry.encode())?;
+                            super::transparency::LogTx {
+                                entries,
+                                index,
+                                meta,
+                                appended,
+                            }
+                            .append_unrecorded_event(
+                                events,
+                                super::RevocationEvent::for_unrecorded(
+                                    serial,
+                                    &entry,
+                                    OffsetDateTime::now_utc(),
+                                ),
+                            )?;
+                            audit::append(audit, meta, &event)?;
+                            Ok(())
+                        },
+                    )?)
+            })
         })
     }
 

@@ -22,6 +22,12 @@
 //!   keep it there when their status changes. The version is raised so that an older
 //!   paypki refuses the store instead of failing on such a record.
 //!
+//! - Layout 5: the transparency log's hashes are in `transparency.hashes` beside sled
+//!   (`log_hashes`), not in the `tlog_nodes` tree. The open after the migration hashes
+//!   the log's entries into the file, checks its subtree roots against the tree's, and
+//!   drops the tree; a crash in between makes the next open do it again. New audit
+//!   entries take a compact binary form (`record`); JSON ones still read.
+//!
 //! A migration is idempotent: it rebuilds from `certificates`, which every layout has,
 //! and the version is written only when it is complete, so a crash half-way makes the
 //! next open do it again.
@@ -29,7 +35,7 @@
 use super::{record, role_status_key, SledStore, StoreError};
 
 /// The layout this version writes.
-pub(super) const SCHEMA: u32 = 4;
+pub(super) const SCHEMA: u32 = 5;
 const SCHEMA_KEY: &[u8] = b"schema";
 /// Trees of layout 1 that layout 2 no longer has.
 const DROPPED_IN_2: [&str; 3] = ["by_role", "by_status", "issuer_of"];
@@ -71,7 +77,8 @@ impl SledStore {
         if version < 2 {
             self.migrate_1_to_2()?;
         }
-        // Layouts 3 and 4 changed only the forms new values take.
+        // Layouts 3 and 4 changed only the forms new values take; layout 5's hashes are
+        // moved when the store opens the hash file (`open_log_hashes`).
         self.meta.insert(SCHEMA_KEY, &SCHEMA.to_be_bytes())?;
         self.flush()
     }
@@ -227,8 +234,8 @@ mod tests {
     }
 
     #[test]
-    fn stores_of_layouts_2_and_3_become_layout_4_and_their_old_forms_still_read() {
-        for earlier in [2u32, 3] {
+    fn stores_of_layouts_2_to_4_become_layout_5_and_their_old_forms_still_read() {
+        for earlier in [2u32, 3, 4] {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("db");
             let (json_serial, inline_serial, logged_serial) = ("0a", "0b", "0c");
@@ -259,6 +266,13 @@ mod tests {
                         record::encode_certificate(&inline),
                     )
                     .unwrap();
+                // Audit entries as JSON (layouts 1 to 4).
+                for entry in store.audit_entries(usize::MAX).unwrap() {
+                    store
+                        .audit
+                        .insert(entry.body().seq.to_be_bytes(), entry.encode().unwrap())
+                        .unwrap();
+                }
                 store
                     .meta
                     .insert(SCHEMA_KEY, &earlier.to_be_bytes())
@@ -267,7 +281,7 @@ mod tests {
             }
             let store = retry_while_locked(|| SledStore::open(&path)).unwrap();
             assert_eq!(store.schema_version().unwrap(), SCHEMA);
-            assert_eq!(SCHEMA, 4);
+            assert_eq!(SCHEMA, 5);
             let read = |serial: &str| {
                 store
                     .certificate(&serial.parse().unwrap())
@@ -305,7 +319,12 @@ mod tests {
                 let der_at = record::decode_certificate(&stored).unwrap().der_at;
                 assert_eq!(der_at.is_some(), serial == logged_serial, "{serial}");
             }
-            assert!(store.verify_audit().unwrap().problems.is_empty());
+            // The JSON entries and the compact ones after them form one chain.
+            let report = store.verify_audit().unwrap();
+            assert!(report.problems.is_empty(), "{:?}", report.problems);
+            assert_eq!(report.entries, 6);
+            let forms: Vec<u8> = store.audit.iter().map(|item| item.unwrap().1[0]).collect();
+            assert_eq!(forms, [b'{', b'{', b'{', 1, 1, 1]);
         }
     }
 

@@ -6,22 +6,32 @@
 //!   entry is kept without its DER (its first 13 bytes: type, timestamp, issuer); the DER
 //!   is read from `certificates` when the entry is served, so the log does not store each
 //!   certificate a second time (about 700 bytes of the store's footprint per certificate).
-//! - `tlog_nodes`: `level ‖ index` (u8, u64 BE) → the 32-byte root of the complete
-//!   subtree over leaves `[index·2^level, (index+1)·2^level)`; level 0 is the leaf hash.
-//!   Each is written once, in the transaction of the leaf that completes it, so a proof
-//!   or tree head for any size reads O(log n) of them and never re-hashes leaves.
+//! - the hashes (every leaf hash and complete-subtree root) are in a file beside sled,
+//!   `transparency.hashes` ([`super::log_hashes`], layout 5; `tlog_nodes` in sled
+//!   before), written after each transaction that appends, under the log's writer lock,
+//!   so a proof or tree head for any size reads O(log n) of them and never re-hashes
+//!   leaves.
 //! - `tlog_index`: `h ‖ leaf hash` → leaf index (the first entry with that hash); and
 //!   `s ‖ len ‖ serial ‖ leaf index` → entry type only for serials revoked without a
 //!   certificate record (rare: after a restore). A certificate's entry is found by its
 //!   leaf hash, made again from its record, so issuance and revocation write no serial
 //!   index entry (each cost about 266 bytes on disk: docs/PERFORMANCE.md).
-//! - `meta`: `tlog_size` (u64 BE), and `tlog_complete` once every certificate and
-//!   revocation the store held when this version first opened it is in the log.
+//! - `meta`: `tlog_size` (u64 BE: the entries committed), `tlog_hashed` (how many
+//!   leaves had durable hashes when the last appending transaction began: the open
+//!   hashes again the ones after it), `tlog_hashes_id` (the hash file's identifier),
+//!   and `tlog_complete` once every certificate and revocation the store held when this
+//!   version first opened it is in the log.
 //!
 //! Entries are appended inside the transaction that records the certificate or the
 //! status change, so the log and the store never disagree, even across a crash; the
 //! transactions already serialize on `meta` (the audit head), so leaf indexes are dense
-//! and in commit order.
+//! and in commit order. Every such transaction runs inside
+//! [`SledStore::append_to_log`], which holds the log's writer lock from before the
+//! transaction until the hashes of what it appended are durable: readers see the log's
+//! size as the leaves hashed, never an entry without its hashes.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
 
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 use sled::Transactional;
@@ -29,10 +39,17 @@ use sled::Transactional;
 use super::{CertificateRecord, RevocationEvent, RevocationEventKind, SledStore, StoreError};
 use crate::model::{CertificateStatus, RevocationReason, Serial};
 use crate::transparency::entry::{millis, LogEntry};
-use crate::transparency::tree::{leaf_hash, node_hash, Hash};
+use crate::transparency::tree::{leaf_hash, Hash};
 
 pub(super) const SIZE_KEY: &[u8] = b"tlog_size";
 pub(super) const COMPLETE_KEY: &[u8] = b"tlog_complete";
+/// `meta`: leaves whose hashes were durable when the last appending transaction began.
+pub(super) const HASHED_KEY: &[u8] = b"tlog_hashed";
+/// `meta`: the identifier in the hash file's header: a file that is not this store's is
+/// rebuilt.
+pub(super) const HASHES_ID_KEY: &[u8] = b"tlog_hashes_id";
+/// Entries hashed at a time when the hash file is rebuilt at open.
+const REHASH_BATCH: u64 = 8_192;
 /// The stored part of a certificate entry: type (1), timestamp (8), issuer (4); the
 /// DER's length (3) and the DER follow in the encoding and come from `certificates`.
 const CERTIFICATE_HEADER: usize = 13;
@@ -160,12 +177,22 @@ fn u64_of(bytes: &[u8]) -> Result<u64, StoreError> {
         .map_err(|_| StoreError::Corrupt("transparency log number".into()))
 }
 
+/// What the transactions run by [`SledStore::append_to_log`] appended: each leaf's hash
+/// by its index (a transaction sled runs again appends at the same indexes again), and
+/// the mark they write.
+#[derive(Debug)]
+pub(super) struct Appended {
+    leaves: RefCell<BTreeMap<u64, Hash>>,
+    /// Leaves with durable hashes before the transaction.
+    hashed: u64,
+}
+
 /// The log's trees inside a transaction.
 pub(super) struct LogTx<'a> {
     pub(super) entries: &'a TransactionalTree,
-    pub(super) nodes: &'a TransactionalTree,
     pub(super) index: &'a TransactionalTree,
     pub(super) meta: &'a TransactionalTree,
+    pub(super) appended: &'a Appended,
 }
 
 type Tx<T> = Result<T, ConflictableTransactionError<StoreError>>;
@@ -175,8 +202,8 @@ fn corrupt(what: &str) -> ConflictableTransactionError<StoreError> {
 }
 
 impl LogTx<'_> {
-    /// Appends `entry` (about `serial`) as the next leaf: the entry, the leaf hash and
-    /// every subtree root the leaf completes, the indexes and the new size.
+    /// Appends `entry` (about `serial`) as the next leaf: the entry, the index and the
+    /// new size (its hashes are written after the transaction).
     pub(super) fn append(&self, serial: &[u8], entry: &LogEntry) -> Tx<u64> {
         let size = match self.meta.get(SIZE_KEY)? {
             Some(bytes) => u64_of(&bytes).map_err(ConflictableTransactionError::Abort)?,
@@ -193,23 +220,10 @@ impl LogTx<'_> {
         value.extend_from_slice(serial);
         value.extend_from_slice(stored);
         self.entries.insert(&size.to_be_bytes(), value)?;
-        self.nodes.insert(&node_key(0, size), &leaf)?;
-        // A right child completes its parent: RFC 9162 §2.1.1's node hash of the two.
-        let (mut level, mut index, mut hash) = (0u8, size, leaf);
-        while index & 1 == 1 {
-            let left = self
-                .nodes
-                .get(node_key(level, index - 1))?
-                .ok_or_else(|| corrupt("a transparency log node is missing"))?;
-            let left: Hash = left
-                .as_ref()
-                .try_into()
-                .map_err(|_| corrupt("a transparency log node is not 32 bytes"))?;
-            hash = node_hash(&left, &hash);
-            level += 1;
-            index >>= 1;
-            self.nodes.insert(&node_key(level, index), &hash)?;
-        }
+        // The hashes go to their file once the transaction commits.
+        self.appended.leaves.borrow_mut().insert(size, leaf);
+        self.meta
+            .insert(HASHED_KEY, &self.appended.hashed.to_be_bytes())?;
         let by_hash = hash_key(&leaf);
         if self.index.get(&by_hash)?.is_none() {
             self.index.insert(by_hash, &size.to_be_bytes())?;
@@ -257,25 +271,160 @@ impl LogTx<'_> {
 }
 
 impl SledStore {
-    /// Runs `work` over the log's trees in one transaction.
+    /// Runs `transaction`, which appends to the log through [`LogTx`]s made with the
+    /// given [`Appended`], under the log's writer lock; then writes the hashes of what
+    /// it appended, durably, before returning.
+    pub(super) fn append_to_log<T>(
+        &self,
+        transaction: impl FnOnce(&Appended) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut writer = self.hashes.writer()?;
+        let appended = Appended {
+            leaves: RefCell::default(),
+            hashed: writer.synced(),
+        };
+        let out = transaction(&appended)?;
+        let committed = self.committed_log_size()?;
+        let mut leaves = appended.leaves.into_inner();
+        let mut hashes = Vec::new();
+        for index in writer.size()..committed {
+            match leaves.remove(&index) {
+                Some(leaf) => hashes.push(leaf),
+                // Committed by a transaction whose hashes could not be written (an I/O
+                // error): hashed again from its entry.
+                None => hashes.extend(self.leaf_hashes(index, index + 1)?),
+            }
+        }
+        self.hashes.extend(&mut writer, &hashes)?;
+        Ok(out)
+    }
+
+    /// Runs `work` over the log's trees in one transaction (see
+    /// [`SledStore::append_to_log`]).
     pub(super) fn log_transaction<T>(
         &self,
         work: impl Fn(&LogTx<'_>) -> Tx<T>,
     ) -> Result<T, StoreError> {
-        Ok((
-            &self.tlog_entries,
-            &self.tlog_nodes,
-            &self.tlog_index,
-            &self.meta,
-        )
-            .transaction(|(entries, nodes, index, meta)| {
-                work(&LogTx {
-                    entries,
-                    nodes,
-                    index,
-                    meta,
-                })
-            })?)
+        self.append_to_log(|appended| {
+            Ok(
+                (&self.tlog_entries, &self.tlog_index, &self.meta).transaction(
+                    |(entries, index, meta)| {
+                        work(&LogTx {
+                            entries,
+                            index,
+                            meta,
+                            appended,
+                        })
+                    },
+                )?,
+            )
+        })
+    }
+
+    /// The entries committed (the hashed ones may lag while a writer holds the lock).
+    fn committed_log_size(&self) -> Result<u64, StoreError> {
+        match self.meta.get(SIZE_KEY)? {
+            Some(bytes) => u64_of(&bytes),
+            None => Ok(0),
+        }
+    }
+
+    /// The leaf hashes of entries `[start, end)`, from the entries.
+    fn leaf_hashes(&self, start: u64, end: u64) -> Result<Vec<Hash>, StoreError> {
+        let mut leaves = Vec::new();
+        for item in self
+            .tlog_entries
+            .range(start.to_be_bytes()..end.to_be_bytes())
+        {
+            let (key, value) = item?;
+            if u64_of(&key)? != start + leaves.len() as u64 {
+                return Err(StoreError::Corrupt(
+                    "a transparency log entry is missing".into(),
+                ));
+            }
+            let (serial, stored) = split_value(&value)?;
+            leaves.push(leaf_hash(&self.full_entry(serial, stored)?));
+        }
+        if leaves.len() as u64 != end.saturating_sub(start) {
+            return Err(StoreError::Corrupt(
+                "a transparency log entry is missing".into(),
+            ));
+        }
+        Ok(leaves)
+    }
+
+    /// At open: resumes the hash file from the leaves it holds durably and hashes the
+    /// rest from their entries (what a crash interrupted; everything when the file is
+    /// missing, cut, another store's, or the hashes were in sled: layout 4).
+    pub(super) fn open_log_hashes(&self) -> Result<(), StoreError> {
+        let committed = self.committed_log_size()?;
+        let mut writer = self.hashes.writer()?;
+        let id = self.hashes.id();
+        let ours = self.meta.get(HASHES_ID_KEY)?.as_deref() == Some(&id[..]);
+        let marked = match self.meta.get(HASHED_KEY)? {
+            Some(bytes) => u64_of(&bytes)?.min(committed),
+            None => 0,
+        };
+        let durable = if ours && self.hashes.holds(marked)? {
+            marked
+        } else {
+            0
+        };
+        self.hashes.resume(&mut writer, durable)?;
+        if committed - durable > REHASH_BATCH {
+            tracing::info!(
+                entries = committed - durable,
+                file = %self.path.join(super::log_hashes::FILE_NAME).display(),
+                "hashing the transparency log's entries into its hash file"
+            );
+        }
+        let mut start = durable;
+        while start < committed {
+            let end = committed.min(start + REHASH_BATCH);
+            let leaves = self.leaf_hashes(start, end)?;
+            self.hashes.extend(&mut writer, &leaves)?;
+            start = end;
+        }
+        self.hashes.sync(&mut writer)?;
+        if !ours {
+            self.meta.insert(HASHES_ID_KEY, &id[..])?;
+        }
+        if marked != committed || !ours {
+            self.meta.insert(HASHED_KEY, &committed.to_be_bytes())?;
+            self.flush()?;
+        }
+        self.drop_sled_hashes(committed)
+    }
+
+    /// Layout 4 kept the hashes in sled (`tlog_nodes`): once the file holds them, its
+    /// subtree roots are checked against sled's and the tree is dropped.
+    fn drop_sled_hashes(&self, size: u64) -> Result<(), StoreError> {
+        const OLD_TREE: &[u8] = b"tlog_nodes";
+        if !self.db.tree_names().iter().any(|name| name == OLD_TREE) {
+            return Ok(());
+        }
+        let old = self.db.open_tree(OLD_TREE)?;
+        let mut wanted = Vec::new();
+        let mut start = 0u64;
+        for level in (0..64u8).rev() {
+            if size >> level & 1 == 1 {
+                wanted.push((level, start >> level));
+                start += 1u64 << level;
+            }
+        }
+        let ours = self.hashes.read(&wanted, size)?;
+        for ((level, index), hash) in wanted.iter().zip(ours) {
+            let theirs = old.get(node_key(*level, *index))?;
+            if theirs.as_deref() != hash.as_ref().map(|h| &h[..]) {
+                return Err(StoreError::Corrupt(format!(
+                    "the transparency log's hashes made from its entries differ from the \
+                     ones stored with them (level {level}, index {index})"
+                )));
+            }
+        }
+        drop(old);
+        self.db.drop_tree(OLD_TREE)?;
+        Ok(())
     }
 
     /// Whether the log holds this entry (by its leaf hash).
@@ -474,10 +623,9 @@ fn split_value(value: &[u8]) -> Result<(&[u8], &[u8]), StoreError> {
 
 impl TransparencyStore for SledStore {
     fn log_size(&self) -> Result<u64, StoreError> {
-        match self.meta.get(SIZE_KEY)? {
-            Some(bytes) => u64_of(&bytes),
-            None => Ok(0),
-        }
+        // The leaves whose hashes are written: a tree head never names an entry whose
+        // hashes are still being written.
+        Ok(self.hashes.size())
     }
 
     fn log_entries(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError> {
@@ -495,25 +643,17 @@ impl TransparencyStore for SledStore {
     }
 
     fn log_nodes(&self, wanted: &[(u8, u64)]) -> Result<Vec<Option<Hash>>, StoreError> {
-        wanted
-            .iter()
-            .map(|(level, index)| {
-                self.tlog_nodes
-                    .get(node_key(*level, *index))?
-                    .map(|v| {
-                        Hash::try_from(v.as_ref())
-                            .map_err(|_| StoreError::Corrupt("transparency log node".into()))
-                    })
-                    .transpose()
-            })
-            .collect()
+        self.hashes.read(wanted, self.hashes.size())
     }
 
     fn log_index_of_leaf(&self, leaf: &Hash) -> Result<Option<u64>, StoreError> {
-        self.tlog_index
+        // An entry committed but not yet hashed is not in the log readers see.
+        Ok(self
+            .tlog_index
             .get(hash_key(leaf))?
             .map(|v| u64_of(&v))
-            .transpose()
+            .transpose()?
+            .filter(|index| *index < self.hashes.size()))
     }
 
     fn log_index_of_certificate(&self, serial: &Serial) -> Result<Option<u64>, StoreError> {
@@ -622,8 +762,11 @@ mod tests {
         }
         // As an earlier version left it: no log at all.
         store.tlog_entries.clear().unwrap();
-        store.tlog_nodes.clear().unwrap();
         store.tlog_index.clear().unwrap();
+        store
+            .hashes
+            .resume(&mut store.hashes.writer().unwrap(), 0)
+            .unwrap();
         store.meta.remove(SIZE_KEY).unwrap();
         store.meta.remove(COMPLETE_KEY).unwrap();
         assert_eq!(store.catch_up_log().unwrap(), 5);
@@ -631,5 +774,164 @@ mod tests {
         assert_eq!(store.log_size().unwrap(), 5);
         store.meta.remove(COMPLETE_KEY).unwrap();
         assert_eq!(store.catch_up_log().unwrap(), 0, "idempotent");
+    }
+
+    /// The roots of every size from 1 to the log's, from the store, against a memory
+    /// tree over the entries it serves.
+    fn assert_roots_match_entries(store: &SledStore) {
+        let size = store.log_size().unwrap();
+        let mut memory = MemoryTree::default();
+        for entry in store.log_entries(0, size).unwrap() {
+            memory.push(leaf_hash(&entry));
+        }
+        assert_eq!(memory.size(), size);
+        let mut recorder = crate::transparency::tree::NodeRecorder::default();
+        for n in 1..=size {
+            let _ = root(&mut recorder, n);
+        }
+        let mut fetched = crate::transparency::tree::FetchedNodes::default();
+        for (id, node) in recorder
+            .wanted
+            .iter()
+            .zip(store.log_nodes(&recorder.wanted).unwrap())
+        {
+            fetched
+                .0
+                .insert(*id, node.expect("a node of the log's size"));
+        }
+        for n in 1..=size {
+            assert_eq!(
+                root(&mut fetched, n).unwrap(),
+                root(&mut memory, n).unwrap()
+            );
+        }
+    }
+
+    fn issue_some(store: &SledStore, serials: std::ops::Range<u8>) {
+        for i in serials {
+            let mut r = record(&format!("{i:02x}"), Role::Bank, 30);
+            r.der = vec![0x30, 1, i];
+            store
+                .record_issued(&r, AuditEvent::new("issue", "t"))
+                .unwrap();
+        }
+    }
+
+    #[test]
+    fn the_hashes_past_the_durable_mark_are_hashed_again_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        {
+            let store = SledStore::open(&path).unwrap();
+            issue_some(&store, 1..14);
+            // As if the last batches' hashes never reached the disk: the mark says 9,
+            // and what follows leaf 9's hashes is garbage.
+            store.meta.insert(HASHED_KEY, &9u64.to_be_bytes()).unwrap();
+            store.flush().unwrap();
+        }
+        let file = path.join(super::super::log_hashes::FILE_NAME);
+        let mut bytes = std::fs::read(&file).unwrap();
+        let durable = 32 + 32 * super::super::log_hashes::slots(9) as usize;
+        for byte in &mut bytes[durable..] {
+            *byte ^= 0x5a;
+        }
+        std::fs::write(&file, &bytes).unwrap();
+        let store = super::super::tests::retry_while_locked(|| SledStore::open(&path)).unwrap();
+        assert_eq!(store.log_size().unwrap(), 13);
+        assert_roots_match_entries(&store);
+        assert_eq!(
+            store.meta.get(HASHED_KEY).unwrap().unwrap().as_ref(),
+            &13u64.to_be_bytes()
+        );
+        issue_some(&store, 14..20);
+        assert_roots_match_entries(&store);
+    }
+
+    #[test]
+    fn a_missing_cut_or_foreign_hash_file_is_rebuilt_from_the_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let file = path.join(super::super::log_hashes::FILE_NAME);
+        {
+            let store = SledStore::open(&path).unwrap();
+            issue_some(&store, 1..12);
+        }
+        let whole = std::fs::read(&file).unwrap();
+        let mut foreign = whole.clone();
+        foreign[20] ^= 1; // another store's identifier
+                          // Cut first (the identifier still matches), then another store's, then none.
+        for damaged in [
+            Some(whole[..whole.len() - 32].to_vec()),
+            Some(whole[..40].to_vec()),
+            Some(foreign),
+            None,
+        ] {
+            match &damaged {
+                None => std::fs::remove_file(&file).unwrap(),
+                Some(bytes) => std::fs::write(&file, bytes).unwrap(),
+            }
+            let store = super::super::tests::retry_while_locked(|| SledStore::open(&path)).unwrap();
+            assert_eq!(store.log_size().unwrap(), 11);
+            assert_roots_match_entries(&store);
+        }
+        // The rebuilt file takes new leaves.
+        let store = super::super::tests::retry_while_locked(|| SledStore::open(&path)).unwrap();
+        issue_some(&store, 20..23);
+        assert_roots_match_entries(&store);
+    }
+
+    #[test]
+    fn layout_4s_hashes_in_sled_are_checked_and_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let nodes = |store: &SledStore| {
+            // The hashes as layout 4 kept them: every complete subtree's root by key.
+            let mut memory = crate::transparency::tree::Frontier::new();
+            let mut all = Vec::new();
+            for entry in store.log_entries(0, store.log_size().unwrap()).unwrap() {
+                all.extend(memory.append(leaf_hash(&entry)));
+            }
+            all
+        };
+        let all = {
+            let store = SledStore::open(&path).unwrap();
+            issue_some(&store, 1..12);
+            let all = nodes(&store);
+            let old = store.db.open_tree("tlog_nodes").unwrap();
+            for (level, index, hash) in &all {
+                old.insert(node_key(*level, *index), &hash[..]).unwrap();
+            }
+            store.meta.remove(HASHED_KEY).unwrap();
+            store.meta.remove(HASHES_ID_KEY).unwrap();
+            store.flush().unwrap();
+            all
+        };
+        std::fs::remove_file(path.join(super::super::log_hashes::FILE_NAME)).unwrap();
+        // A stored hash that the entries do not give: refused, and the tree is kept.
+        {
+            let db = sled::open(&path).unwrap();
+            let old = db.open_tree("tlog_nodes").unwrap();
+            let (level, index, _) = all.last().unwrap();
+            old.insert(node_key(*level, *index), &[7u8; 32][..])
+                .unwrap();
+            db.flush().unwrap();
+        }
+        match super::super::tests::retry_while_locked(|| SledStore::open(&path)) {
+            Err(StoreError::Corrupt(message)) => assert!(message.contains("differ"), "{message}"),
+            other => panic!("{:?}", other.map(|_| ())),
+        }
+        {
+            let db = super::super::tests::retry_while_locked(|| {
+                sled::open(&path).map_err(StoreError::from)
+            })
+            .unwrap();
+            let old = db.open_tree("tlog_nodes").unwrap();
+            let (level, index, hash) = all.last().unwrap();
+            old.insert(node_key(*level, *index), &hash[..]).unwrap();
+            db.flush().unwrap();
+        }
+        let store = super::super::tests::retry_while_locked(|| SledStore::open(&path)).unwrap();
+        assert!(!store.db.tree_names().iter().any(|n| n == b"tlog_nodes"));
+        assert_roots_match_entries(&store);
     }
 }
