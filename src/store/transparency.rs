@@ -27,8 +27,9 @@
 //! transactions already serialize on `meta` (the audit head), so leaf indexes are dense
 //! and in commit order. Every such transaction runs inside
 //! [`SledStore::append_to_log`], which holds the log's writer lock from before the
-//! transaction until the hashes of what it appended are durable: readers see the log's
-//! size as the leaves hashed, never an entry without its hashes.
+//! transaction until the hashes of what it appended are written (`log_hashes` says when
+//! they are durable): readers see the log's size as the leaves hashed, never an entry
+//! without its hashes.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -273,7 +274,8 @@ impl LogTx<'_> {
 impl SledStore {
     /// Runs `transaction`, which appends to the log through [`LogTx`]s made with the
     /// given [`Appended`], under the log's writer lock; then writes the hashes of what
-    /// it appended, durably, before returning.
+    /// it appended before returning (durable once the file is next synced; until then
+    /// the open hashes them again from their entries).
     pub(super) fn append_to_log<T>(
         &self,
         transaction: impl FnOnce(&Appended) -> Result<T, StoreError>,
