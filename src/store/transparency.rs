@@ -406,14 +406,10 @@ impl SledStore {
             return Ok(());
         }
         let old = self.db.open_tree(OLD_TREE)?;
-        let mut wanted = Vec::new();
-        let mut start = 0u64;
-        for level in (0..64u8).rev() {
-            if size >> level & 1 == 1 {
-                wanted.push((level, start >> level));
-                start += 1u64 << level;
-            }
-        }
+        // The subtree roots that make up the tree of `size` leaves: they cover every hash.
+        let mut recorder = crate::transparency::tree::NodeRecorder::default();
+        let Ok(_) = crate::transparency::tree::Frontier::load(&mut recorder, size);
+        let wanted = recorder.wanted;
         let ours = self.hashes.read(&wanted, size)?;
         for ((level, index), hash) in wanted.iter().zip(ours) {
             let theirs = old.get(node_key(*level, *index))?;
