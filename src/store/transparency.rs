@@ -907,7 +907,11 @@ mod tests {
         std::fs::remove_file(path.join(super::super::log_hashes::FILE_NAME)).unwrap();
         // A stored hash that the entries do not give: refused, and the tree is kept.
         {
-            let db = sled::open(&path).unwrap();
+            // sled's flusher thread of the dropped store may still hold the lock.
+            let db = super::super::tests::retry_while_locked(|| {
+                sled::open(&path).map_err(StoreError::from)
+            })
+            .unwrap();
             let old = db.open_tree("tlog_nodes").unwrap();
             let (level, index, _) = all.last().unwrap();
             old.insert(node_key(*level, *index), &[7u8; 32][..])
